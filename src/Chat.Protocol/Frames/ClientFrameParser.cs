@@ -1,0 +1,226 @@
+using System.Text;
+using System.Text.Json;
+
+namespace Chat.Protocol.Frames;
+
+/// <summary>
+/// Reads one client frame with <see cref="Utf8JsonReader"/>: keys are matched case-insensitively
+/// (the seed's Go server does the same), unknown keys are skipped, and a known key with the wrong
+/// JSON type is reported rather than thrown, so the reply can still name the command.
+/// </summary>
+public static class ClientFrameParser
+{
+    private static readonly JsonReaderOptions ReaderOptions = new() { MaxDepth = 16 };
+
+    public enum Outcome
+    {
+        Ok,
+        /// <summary>Not JSON, or JSON that is not one object.</summary>
+        Malformed,
+    }
+
+    public static Outcome Parse(ReadOnlySpan<byte> utf8, ClientRequest request)
+    {
+        var reader = new Utf8JsonReader(utf8, ReaderOptions);
+        try
+        {
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+            {
+                return Outcome.Malformed;
+            }
+
+            while (reader.Read())
+            {
+                if (reader.TokenType == JsonTokenType.EndObject)
+                {
+                    // Trailing content after the object is malformed too.
+                    return reader.Read() ? Outcome.Malformed : Outcome.Ok;
+                }
+
+                var field = MatchField(ref reader);
+                if (!reader.Read())
+                {
+                    return Outcome.Malformed;
+                }
+
+                ReadValue(ref reader, field, request);
+            }
+
+            return Outcome.Malformed;
+        }
+        catch (JsonException)
+        {
+            return Outcome.Malformed;
+        }
+        catch (InvalidOperationException)
+        {
+            return Outcome.Malformed;
+        }
+    }
+
+    private enum Field
+    {
+        Unknown,
+        Cmd,
+        NickName,
+        AccountId,
+        SenderId,
+        SessionId,
+        MsgId,
+        RequestId,
+        Content,
+        Token,
+        Code,
+    }
+
+    private static Field MatchField(ref Utf8JsonReader reader)
+    {
+        // Frames are parsed from one contiguous span, so names never span segments.
+        scoped ReadOnlySpan<byte> name = reader.ValueSpan;
+        scoped Span<byte> scratch = stackalloc byte[64];
+        if (reader.ValueIsEscaped)
+        {
+            if (name.Length > scratch.Length)
+            {
+                return Field.Unknown;
+            }
+
+            name = scratch[..reader.CopyString(scratch)];
+        }
+
+        return name.Length switch
+        {
+            3 when Ascii.EqualsIgnoreCase(name, "cmd"u8) => Field.Cmd,
+            4 when Ascii.EqualsIgnoreCase(name, "code"u8) => Field.Code,
+            5 when Ascii.EqualsIgnoreCase(name, "msgId"u8) => Field.MsgId,
+            5 when Ascii.EqualsIgnoreCase(name, "token"u8) => Field.Token,
+            7 when Ascii.EqualsIgnoreCase(name, "content"u8) => Field.Content,
+            8 when Ascii.EqualsIgnoreCase(name, "nickName"u8) => Field.NickName,
+            8 when Ascii.EqualsIgnoreCase(name, "senderId"u8) => Field.SenderId,
+            9 when Ascii.EqualsIgnoreCase(name, "accountId"u8) => Field.AccountId,
+            9 when Ascii.EqualsIgnoreCase(name, "sessionId"u8) => Field.SessionId,
+            9 when Ascii.EqualsIgnoreCase(name, "requestId"u8) => Field.RequestId,
+            _ => Field.Unknown,
+        };
+    }
+
+    private static void ReadValue(ref Utf8JsonReader reader, Field field, ClientRequest request)
+    {
+        switch (field)
+        {
+            case Field.Unknown:
+                reader.Skip();
+                return;
+            case Field.Cmd:
+                if (ReadString(ref reader, request, "cmd") is { } cmd)
+                {
+                    request.Cmd = cmd;
+                    request.Kind = KindOf(cmd);
+                }
+
+                return;
+            case Field.NickName:
+                request.NickName = ReadString(ref reader, request, "nickName");
+                return;
+            case Field.RequestId:
+                request.RequestId = ReadString(ref reader, request, "requestId");
+                return;
+            case Field.Content:
+                request.Content = ReadString(ref reader, request, "content");
+                return;
+            case Field.Token:
+                request.Token = ReadString(ref reader, request, "token");
+                return;
+            case Field.AccountId:
+                request.AccountId = ReadId(ref reader, request, "accountId");
+                return;
+            case Field.SenderId:
+                request.SenderId = ReadId(ref reader, request, "senderId");
+                return;
+            case Field.SessionId:
+                request.SessionId = ReadId(ref reader, request, "sessionId");
+                return;
+            case Field.MsgId:
+                request.MsgId = ReadId(ref reader, request, "msgId");
+                return;
+            case Field.Code:
+                if (reader.TokenType == JsonTokenType.Number && reader.TryGetInt32(out var code))
+                {
+                    request.Code = code;
+                }
+                else
+                {
+                    Mistyped(ref reader, request, "code");
+                }
+
+                return;
+        }
+    }
+
+    private static string? ReadString(ref Utf8JsonReader reader, ClientRequest request, string name)
+    {
+        switch (reader.TokenType)
+        {
+            case JsonTokenType.String:
+                return reader.GetString();
+            case JsonTokenType.Null:
+                return null;
+            default:
+                Mistyped(ref reader, request, name);
+                return null;
+        }
+    }
+
+    private static ulong? ReadId(ref Utf8JsonReader reader, ClientRequest request, string name)
+    {
+        if (reader.TokenType == JsonTokenType.Number && reader.TryGetUInt64(out var id))
+        {
+            return id;
+        }
+
+        if (reader.TokenType == JsonTokenType.Null)
+        {
+            return null;
+        }
+
+        Mistyped(ref reader, request, name);
+        return null;
+    }
+
+    private static void Mistyped(ref Utf8JsonReader reader, ClientRequest request, string name)
+    {
+        request.MistypedField ??= name;
+        reader.Skip();
+    }
+
+    public static CommandKind KindOf(string cmd) => cmd switch
+    {
+        Commands.CreateAccountReq => CommandKind.CreateAccount,
+        Commands.MatchReq => CommandKind.Match,
+        Commands.DialogueReq => CommandKind.Dialogue,
+        Commands.PushDialogueResp => CommandKind.PushDialogueResp,
+        Commands.PushSignalResp => CommandKind.PushSignalResp,
+        Commands.PingReq => CommandKind.Ping,
+        Commands.PingResp => CommandKind.PingResp,
+        Commands.ViewedAckReq => CommandKind.ViewedAck,
+        Commands.ReconnectReq => CommandKind.Reconnect,
+        Commands.EndSessionReq => CommandKind.EndSession,
+        Commands.TypingReq => CommandKind.Typing,
+        Commands.StatsReq => CommandKind.Stats,
+        _ => CommandKind.Unknown,
+    };
+
+    /// <summary>The response command for a request command (ERROR_RESP when there is none).</summary>
+    public static string ResponseOf(CommandKind kind) => kind switch
+    {
+        CommandKind.CreateAccount => Commands.CreateAccountResp,
+        CommandKind.Match => Commands.MatchResp,
+        CommandKind.Dialogue => Commands.DialogueResp,
+        CommandKind.ViewedAck => Commands.ViewedAckResp,
+        CommandKind.Reconnect => Commands.ReconnectResp,
+        CommandKind.EndSession => Commands.EndSessionResp,
+        CommandKind.Stats => Commands.StatsResp,
+        CommandKind.Ping => Commands.PingResp,
+        _ => Commands.ErrorResp,
+    };
+}

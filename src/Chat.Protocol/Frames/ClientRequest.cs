@@ -1,0 +1,26 @@
+namespace Chat.Protocol.Frames;
+
+/// <summary>
+/// One client frame, read into a flat bag of the fields any command may carry.
+/// Which fields a command needs is checked by the broker when it dispatches.
+/// </summary>
+public sealed class ClientRequest
+{
+    public CommandKind Kind { get; set; }
+
+    /// <summary>The <c>cmd</c> text as sent (kept for unknown commands, for the error reply).</summary>
+    public string? Cmd { get; set; }
+
+    public string? NickName { get; set; }
+    public ulong? AccountId { get; set; }
+    public ulong? SenderId { get; set; }
+    public ulong? SessionId { get; set; }
+    public ulong? MsgId { get; set; }
+    public string? RequestId { get; set; }
+    public string? Content { get; set; }
+    public string? Token { get; set; }
+    public int? Code { get; set; }
+
+    /// <summary>The first known field whose JSON type was wrong, if any.</summary>
+    public string? MistypedField { get; set; }
+}

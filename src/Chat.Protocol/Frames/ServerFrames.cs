@@ -1,0 +1,87 @@
+using System.Text.Json.Serialization;
+
+namespace Chat.Protocol.Frames;
+
+// Server-to-client frames. Field names are the seed's (camelCase on the wire); optional fields
+// are omitted when null, as the seed omits them. Fields marked "ours" are additive extensions.
+
+public sealed record CreateAccountResponse(ResultCode Code, string? NickName = null, ulong? AccountId = null, string? Token = null, string? Msg = null)
+{
+    [JsonPropertyOrder(-1)]
+    public string Cmd => Commands.CreateAccountResp;
+}
+
+public sealed record MatchResponse(ResultCode Code, ulong? PartnerId = null, string? PartnerName = null, ulong? SessionId = null, string? Msg = null)
+{
+    [JsonPropertyOrder(-1)]
+    public string Cmd => Commands.MatchResp;
+}
+
+public sealed record DialogueResponse(ResultCode Code, string? RequestId, ulong? MsgId = null, string? Msg = null)
+{
+    [JsonPropertyOrder(-1)]
+    public string Cmd => Commands.DialogueResp;
+}
+
+/// <param name="SentAt">Ours: when the server stored the message, Unix milliseconds.</param>
+public sealed record PushDialogueRequest(ulong MsgId, ulong SenderId, ulong SessionId, string Content, long SentAt)
+{
+    [JsonPropertyOrder(-1)]
+    public string Cmd => Commands.PushDialogueReq;
+}
+
+public sealed record SignalData(ulong AccountId, string? NickName = null);
+
+public sealed record PushSignalRequest(ulong SenderId, ulong SessionId, ulong ReceiverId, string SignalType, SignalData Data)
+{
+    [JsonPropertyOrder(-1)]
+    public string Cmd => Commands.PushSignalReq;
+}
+
+public sealed record PushViewedAckRequest(ulong SessionId, ulong AccountId, ulong MsgId)
+{
+    [JsonPropertyOrder(-1)]
+    public string Cmd => Commands.PushViewedAckReq;
+}
+
+/// <summary>PING_REQ and PING_RESP share one shape.</summary>
+public sealed record PingFrame([property: JsonPropertyOrder(-1)] string Cmd, ulong AccountId);
+
+/// <summary>Ours: a session the account is in, as RECONNECT_RESP lists them.</summary>
+public sealed record SessionSummary(ulong SessionId, ulong PartnerId, string PartnerName, bool PartnerOnline);
+
+/// <param name="Sessions">Ours: the account's active sessions, so a client can restore its tabs.</param>
+public sealed record ReconnectResponse(ResultCode Code, ulong? AccountId = null, string? NickName = null, IReadOnlyList<SessionSummary>? Sessions = null, string? Msg = null)
+{
+    [JsonPropertyOrder(-1)]
+    public string Cmd => Commands.ReconnectResp;
+}
+
+/// <summary>Ours: online accounts and accounts waiting for a match.</summary>
+public sealed record StatsResponse(ResultCode Code, int Online, int Waiting)
+{
+    [JsonPropertyOrder(-1)]
+    public string Cmd => Commands.StatsResp;
+}
+
+/// <summary>
+/// Any response that carries only a code: VIEWED_ACK_RESP, END_SESSION_RESP, error replies to
+/// the other commands, and ERROR_RESP for frames whose command is unknown or unreadable.
+/// </summary>
+public sealed record StatusResponse([property: JsonPropertyOrder(-1)] string Cmd, ResultCode Code, string? Msg = null, string? RequestId = null, ulong? SessionId = null);
+
+[JsonSourceGenerationOptions(
+    PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
+    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+    UseStringEnumConverter = false)]
+[JsonSerializable(typeof(CreateAccountResponse))]
+[JsonSerializable(typeof(MatchResponse))]
+[JsonSerializable(typeof(DialogueResponse))]
+[JsonSerializable(typeof(PushDialogueRequest))]
+[JsonSerializable(typeof(PushSignalRequest))]
+[JsonSerializable(typeof(PushViewedAckRequest))]
+[JsonSerializable(typeof(PingFrame))]
+[JsonSerializable(typeof(ReconnectResponse))]
+[JsonSerializable(typeof(StatsResponse))]
+[JsonSerializable(typeof(StatusResponse))]
+public sealed partial class ServerFrameJsonContext : JsonSerializerContext;

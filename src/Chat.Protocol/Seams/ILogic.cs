@@ -1,0 +1,48 @@
+using Chat.Protocol.Frames;
+
+namespace Chat.Protocol.Seams;
+
+/// <summary>
+/// What a broker asks of logic. The account id passed in is always the one the broker bound to the
+/// socket, never one taken from a client frame. Implemented in-process (all-in-one) and over gRPC.
+/// </summary>
+public interface ILogic
+{
+    ValueTask<CreateAccountResult> CreateAccountAsync(string nickName, ClientEndpoint endpoint, CancellationToken cancellationToken);
+
+    ValueTask<ReconnectResult> ReconnectAsync(ulong accountId, string token, ClientEndpoint endpoint, CancellationToken cancellationToken);
+
+    /// <summary>The socket of <paramref name="endpoint"/> is gone; <paramref name="how"/> says whether the client meant it.</summary>
+    ValueTask LogoutAsync(ulong accountId, ClientEndpoint endpoint, LeaveKind how, CancellationToken cancellationToken);
+
+    ValueTask<MatchResult> MatchAsync(ulong accountId, CancellationToken cancellationToken);
+
+    ValueTask<SendResult> SendAsync(ulong senderId, ulong sessionId, string requestId, string content, CancellationToken cancellationToken);
+
+    ValueTask<ResultCode> ViewedAckAsync(ulong accountId, ulong sessionId, ulong msgId, CancellationToken cancellationToken);
+
+    ValueTask<ResultCode> EndSessionAsync(ulong accountId, ulong sessionId, CancellationToken cancellationToken);
+
+    ValueTask<ResultCode> TypingAsync(ulong accountId, ulong sessionId, CancellationToken cancellationToken);
+
+    ValueTask<ChatStats> GetStatsAsync(CancellationToken cancellationToken);
+}
+
+public enum LeaveKind
+{
+    /// <summary>The client closed the socket with a close frame: it left on purpose.</summary>
+    Closed,
+
+    /// <summary>The socket dropped without a close frame, fell silent, or its broker went away.</summary>
+    Lost,
+}
+
+public readonly record struct CreateAccountResult(ResultCode Code, ulong AccountId, string NickName, string Token, string? Message = null);
+
+public readonly record struct ReconnectResult(ResultCode Code, ulong AccountId, string NickName, IReadOnlyList<SessionSummary> Sessions);
+
+public readonly record struct MatchResult(ResultCode Code, ulong PartnerId = 0, string? PartnerName = null, ulong SessionId = 0, string? Message = null);
+
+public readonly record struct SendResult(ResultCode Code, ulong MsgId = 0, string? Message = null);
+
+public readonly record struct ChatStats(int Online, int Waiting);

@@ -1,0 +1,37 @@
+namespace Chat.Protocol.Seams;
+
+/// <summary>
+/// How logic reaches an account's socket. Calls for one receiver must be delivered in call order;
+/// a call returns once the push is queued for the socket (true) or the socket is not there (false).
+/// Implemented in-process by the broker's connection registry, and over gRPC per broker address.
+/// </summary>
+public interface IPushChannel
+{
+    ValueTask<bool> PushDialogueAsync(ClientEndpoint to, DialoguePush push, CancellationToken cancellationToken);
+
+    ValueTask<bool> PushSignalAsync(ClientEndpoint to, SignalPush push, CancellationToken cancellationToken);
+
+    /// <summary>Closes the socket at <paramref name="to"/>: its account was bound to another socket.</summary>
+    ValueTask DisconnectAsync(ClientEndpoint to, CancellationToken cancellationToken);
+}
+
+public sealed record DialoguePush(ulong SenderId, ulong SessionId, ulong ReceiverId, string Content, ulong MsgId, long SentAtUnixMs);
+
+/// <summary>
+/// A signal for one receiver. <see cref="AccountId"/>/<see cref="NickName"/> describe the partner
+/// the signal is about (NewSession, PartnerExit, PartnerAway, PartnerBack, Typing);
+/// <see cref="MsgId"/> is the read-up-to id of a ViewedAck.
+/// </summary>
+public sealed record SignalPush(SignalKind Kind, ulong SenderId, ulong ReceiverId, ulong SessionId, ulong AccountId = 0, string? NickName = null, ulong MsgId = 0);
+
+/// <summary>Numbers follow the seed's SignalTypeEnum; ours start at 100.</summary>
+public enum SignalKind
+{
+    PartnerExit = 0,
+    NewSession = 1,
+    DeleteMsg = 2,
+    ViewedAck = 3,
+    PartnerAway = 100,
+    PartnerBack = 101,
+    Typing = 102,
+}
