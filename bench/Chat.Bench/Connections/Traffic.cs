@@ -1,0 +1,37 @@
+using System.Collections.Concurrent;
+using Chat.Bench.Measuring;
+
+namespace Chat.Bench.Connections;
+
+/// <summary>
+/// What every visitor of one run shares: how to send (closed or open loop), when measuring starts
+/// (after the warm-up), and the latency histograms.
+/// </summary>
+public sealed class Traffic
+{
+    public LatencyRecorder EndToEnd { get; } = new();
+
+    public LatencyRecorder Ack { get; } = new();
+
+    /// <summary>Visitor index by account id, to tell a misrouted message from a right one.</summary>
+    public ConcurrentDictionary<ulong, int> IndexOfAccount { get; } = new();
+
+    public bool ClosedLoop { get; init; }
+
+    /// <summary>Messages each visitor sends (0: until told to stop).</summary>
+    public long MessageLimit { get; init; }
+
+    public int ContentBytes { get; init; } = 64;
+
+    private long measureFrom = long.MaxValue;
+    private volatile bool stopSending;
+
+    /// <summary>Messages sent (stamped) at or after this timestamp are measured.</summary>
+    public long MeasureFrom => Volatile.Read(ref measureFrom);
+
+    public void StartMeasuring(long timestamp) => Volatile.Write(ref measureFrom, timestamp);
+
+    public bool StopSending => stopSending;
+
+    public void Stop() => stopSending = true;
+}

@@ -1,0 +1,47 @@
+using System.Diagnostics;
+using HdrHistogram;
+
+namespace Chat.Bench.Measuring;
+
+/// <summary>
+/// Latencies from monotonic <see cref="Stopwatch"/> timestamps into one HdrHistogram that many
+/// receive loops record into at once (microsecond resolution, up to 10 minutes, 3 digits).
+/// </summary>
+public sealed class LatencyRecorder
+{
+    private const long HighestMicros = 10L * 60 * 1_000_000;
+    private readonly LongConcurrentHistogram histogram = new(1, HighestMicros, 3);
+
+    public void Record(long fromTimestamp, long toTimestamp)
+    {
+        var micros = (toTimestamp - fromTimestamp) * 1_000_000 / Stopwatch.Frequency;
+        histogram.RecordValue(Math.Clamp(micros, 1, HighestMicros));
+    }
+
+    public void RecordMicros(long micros) => histogram.RecordValue(Math.Clamp(micros, 1, HighestMicros));
+
+    public LatencySummary Summarize()
+    {
+        if (histogram.TotalCount == 0)
+        {
+            return new LatencySummary(0, 0, 0, 0, 0, 0, 0);
+        }
+
+        static double Ms(long micros) => Math.Round(micros / 1000.0, 3);
+        return new LatencySummary(
+            histogram.TotalCount,
+            Ms(histogram.GetValueAtPercentile(50)),
+            Ms(histogram.GetValueAtPercentile(90)),
+            Ms(histogram.GetValueAtPercentile(99)),
+            Ms(histogram.GetValueAtPercentile(99.9)),
+            Ms(histogram.GetMaxValue()),
+            Math.Round(histogram.GetMean() / 1000.0, 3));
+    }
+}
+
+/// <summary>Latency percentiles in milliseconds.</summary>
+public sealed record LatencySummary(long Count, double P50, double P90, double P99, double P999, double Max, double Mean)
+{
+    public override string ToString() =>
+        Count == 0 ? "no samples" : $"p50 {P50:0.###} p90 {P90:0.###} p99 {P99:0.###} p99.9 {P999:0.###} max {Max:0.###} ms (n={Count})";
+}

@@ -1,0 +1,134 @@
+using System.Text.Json;
+using Chat.Bench;
+using Chat.Bench.Reporting;
+using Chat.Bench.Scenarios;
+
+const string Usage = """
+    usage: Chat.Bench <scenario> --url ws://127.0.0.1:PORT/ws [options] [--server-pid PID] [--json FILE|-]
+
+      chat         --pairs 100 --messages 1000 [--window 1] | --rate 10 --duration 30   [--warmup 2] [--size 64]
+      idle         --connections 1000 --hold 10
+      match-storm  --visitors 1000
+      resume       --pairs 20 --drops 10 --rate 5 --before 2 --away 2 --after 3
+
+    common: --sources 4 (source addresses 127.0.0.2..) --concurrency 64 (connects at a time)
+    """;
+
+BenchArguments arguments;
+try
+{
+    arguments = new BenchArguments(args);
+}
+catch (ArgumentException e)
+{
+    Console.Error.WriteLine(e.Message);
+    Console.Error.WriteLine(Usage);
+    return 2;
+}
+
+if (arguments.Scenario is "" or "help" || arguments.Text("url") is not { } url)
+{
+    Console.Error.WriteLine(Usage);
+    return 2;
+}
+
+var server = new Uri(url);
+var serverPid = arguments.OptionalInt("server-pid");
+var sources = arguments.Int("sources", 4);
+var concurrency = arguments.Int("concurrency", 64);
+var json = arguments.Text("json");
+using var stop = new CancellationTokenSource();
+Console.CancelKeyPress += (_, e) =>
+{
+    e.Cancel = true;
+    stop.Cancel();
+};
+
+Func<Task<(string Text, string Json, bool Ok)>>? run = arguments.Scenario switch
+{
+    "chat" => async () =>
+    {
+        var options = new ChatOptions
+        {
+            Server = server,
+            Pairs = arguments.Int("pairs", 100),
+            Messages = arguments.Long("messages", arguments.Text("duration") is null ? 1000 : 0),
+            Duration = arguments.OptionalSeconds("duration"),
+            Rate = arguments.Double("rate", 0),
+            Window = arguments.Int("window", 1),
+            Warmup = arguments.Seconds("warmup", 0),
+            ContentBytes = arguments.Int("size", 64),
+            SourceAddresses = sources,
+            ConnectConcurrency = concurrency,
+            ServerPid = serverPid,
+        };
+        var r = await ChatScenario.RunAsync(options, stop.Token);
+        return (Summary.Of(r), JsonSerializer.Serialize(r, ResultJsonContext.Default.ChatResult), r.Clean);
+    },
+    "idle" => async () =>
+    {
+        var r = await IdleScenario.RunAsync(new IdleOptions
+        {
+            Server = server,
+            Connections = arguments.Int("connections", 1000),
+            Hold = arguments.Seconds("hold", 10),
+            SourceAddresses = sources,
+            ConnectConcurrency = concurrency,
+            ServerPid = serverPid,
+        }, stop.Token);
+        return (Summary.Of(r), JsonSerializer.Serialize(r, ResultJsonContext.Default.IdleResult), r.OpenAtEnd == r.Connections);
+    },
+    "match-storm" => async () =>
+    {
+        var r = await MatchStormScenario.RunAsync(new MatchStormOptions
+        {
+            Server = server,
+            Visitors = arguments.Int("visitors", 1000),
+            SourceAddresses = sources,
+            ConnectConcurrency = concurrency,
+            ServerPid = serverPid,
+        }, stop.Token);
+        return (Summary.Of(r), JsonSerializer.Serialize(r, ResultJsonContext.Default.MatchStormResult), r.Clean);
+    },
+    "resume" => async () =>
+    {
+        var r = await ResumeScenario.RunAsync(new ResumeOptions
+        {
+            Server = server,
+            Pairs = arguments.Int("pairs", 20),
+            Drops = arguments.Int("drops", 10),
+            Rate = arguments.Double("rate", 5),
+            Before = arguments.Seconds("before", 2),
+            Away = arguments.Seconds("away", 2),
+            After = arguments.Seconds("after", 3),
+            SourceAddresses = sources,
+        }, stop.Token);
+        return (Summary.Of(r), JsonSerializer.Serialize(r, ResultJsonContext.Default.ResumeResult), r.Lost == 0 && r.Duplicated == 0 && r.Misrouted == 0);
+    },
+    _ => null,
+};
+
+if (run is null)
+{
+    Console.Error.WriteLine($"unknown scenario '{arguments.Scenario}'");
+    Console.Error.WriteLine(Usage);
+    return 2;
+}
+
+var (text, report, ok) = await run();
+foreach (var name in arguments.Unread)
+{
+    Console.Error.WriteLine($"warning: option --{name} is not used by '{arguments.Scenario}'");
+}
+
+Console.WriteLine(text);
+if (json == "-")
+{
+    Console.WriteLine(report);
+}
+else if (json is not null)
+{
+    await File.WriteAllTextAsync(json, report);
+}
+
+return ok ? 0 : 1;

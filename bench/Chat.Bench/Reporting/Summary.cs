@@ -1,0 +1,63 @@
+using System.Text;
+using Chat.Bench.Scenarios;
+
+namespace Chat.Bench.Reporting;
+
+/// <summary>The human-readable summary of each scenario's result.</summary>
+public static class Summary
+{
+    public static string Of(ChatResult r)
+    {
+        var text = new StringBuilder();
+        text.AppendLine($"chat: {r.Visitors / 2} pairs, {r.Mode}");
+        text.AppendLine($"  setup (connect, account, match): {r.SetupSeconds:0.###} s");
+        text.AppendLine($"  measured: {r.MeasuredSeconds:0.###} s, {r.DeliveredMeasured} messages, {r.MessagesPerSecond:0.#} msg/s delivered");
+        text.AppendLine($"  end-to-end: {r.EndToEnd}");
+        text.AppendLine($"  ack:        {r.Ack}");
+        text.AppendLine($"  sent {r.Sent}, accepted {r.AckedOk}, delivered {r.Delivered}, rejected {Codes(r.RejectedByCode)}");
+        text.AppendLine($"  lost {r.Lost}, duplicated {r.Duplicated}, out of order {r.OutOfOrder}, misrouted {r.Misrouted}, msgId regressions {r.MsgIdRegressions}, unpaired {r.Unpaired}");
+        text.AppendLine($"  unexpected frames {r.Unexpected}, PartnerExit signals {r.PartnerExits}, sockets closed early {r.Disconnected}");
+        if (r.Server is { } s)
+        {
+            text.AppendLine($"  server: {s.CpuSeconds:0.###} s CPU, {s.CpuMicrosPerMessage:0.##} µs CPU/msg, RSS {Mb(s.RssStartBytes)} → {Mb(s.RssEndBytes)} MiB");
+        }
+
+        text.AppendLine($"  bench: {r.BenchCpuMicrosPerMessage:0.##} µs CPU/msg, {r.BenchAllocatedBytesPerMessage:0.#} B allocated/msg");
+        text.Append(r.Clean && r.AllDelivered ? "  OK: every message delivered once, in order, to the right partner"
+            : r.Clean ? "  OK: nothing lost, duplicated, reordered or misrouted (some messages were rejected)" : "  FAILED: see the counts above");
+        return text.ToString();
+    }
+
+    public static string Of(IdleResult r) =>
+        $"""
+        idle: {r.Connections} connections with accounts, held {r.HeldSeconds:0.#} s
+          setup: {r.SetupSeconds:0.###} s; open at the end: {r.OpenAtEnd}
+          server RSS {Mb(r.ServerRssBeforeBytes)} → {Mb(r.ServerRssAfterBytes)} MiB: {r.ServerBytesPerConnection / 1024:0.##} KiB per connection
+          server CPU while held: {r.ServerCpuSecondsWhileHeld:0.###} s; bench RSS {Mb(r.BenchRssBytes)} MiB
+        """;
+
+    public static string Of(MatchStormResult r) =>
+        $"""
+        match-storm: {r.Visitors} visitors
+          arrive (connect + account): {r.ArriveSeconds:0.###} s
+          time to pair all: {r.PairAllSeconds:0.###} s; per visitor: {r.TimeToPair}
+          paired {r.Paired}, unpaired {r.Unpaired}, paired more than once {r.PairedMoreThanOnce}, partners disagree {r.PartnersDisagree}, sessions {r.Sessions}
+          server CPU: {r.Server?.CpuSeconds ?? 0:0.###} s
+          {(r.Clean ? "OK: every visitor paired exactly once, partners agree" : "FAILED: see the counts above")}
+        """;
+
+    public static string Of(ResumeResult r) =>
+        $"""
+        resume: {r.Pairs} pairs, {r.Dropped} sockets dropped without a close frame
+          reconnected {r.Reconnected} (codes {Codes(r.ReconnectCodes)}); reconnect: {r.ReconnectTime}
+          sent to them while away (accepted): {r.SentWhileAway}; of those delivered after RECONNECT: {r.Replayed}
+          rejected sends {Codes(r.RejectedByCode)}; PartnerExit signals {r.PartnerExits}
+          sent {r.Sent}, accepted {r.AckedOk}, delivered {r.Delivered}; lost {r.Lost}, duplicated {r.Duplicated}, out of order {r.OutOfOrder}, misrouted {r.Misrouted}
+          end-to-end: {r.EndToEnd}
+        """;
+
+    private static string Mb(long bytes) => (bytes / 1048576.0).ToString("0.#");
+
+    private static string Codes(Dictionary<string, long> codes) =>
+        codes.Count == 0 ? "none" : string.Join(", ", codes.OrderBy(c => c.Key).Select(c => $"code {c.Key}: {c.Value}"));
+}

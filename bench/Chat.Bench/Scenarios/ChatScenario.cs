@@ -1,0 +1,238 @@
+using System.Diagnostics;
+using Chat.Bench.Connections;
+using Chat.Bench.Measuring;
+
+namespace Chat.Bench.Scenarios;
+
+public sealed record ChatOptions
+{
+    public required Uri Server { get; init; }
+    public int Pairs { get; init; } = 5;
+
+    /// <summary>Messages each visitor sends; 0 to send until <see cref="Duration"/> ends.</summary>
+    public long Messages { get; init; } = 50;
+    public TimeSpan? Duration { get; init; }
+
+    /// <summary>Messages a second per visitor (open loop); 0 for a closed loop.</summary>
+    public double Rate { get; init; }
+
+    /// <summary>Closed loop: messages a visitor keeps outstanding (sent, not yet acknowledged).</summary>
+    public int Window { get; init; } = 1;
+    public TimeSpan Warmup { get; init; }
+    public int ContentBytes { get; init; } = 64;
+    public int SourceAddresses { get; init; } = 4;
+    public int ConnectConcurrency { get; init; } = 64;
+    public int? ServerPid { get; init; }
+    public TimeSpan ReplyTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long to wait for stragglers after the last send, and the bound on a count-limited run.</summary>
+    public TimeSpan Drain { get; init; } = TimeSpan.FromSeconds(10);
+    public TimeSpan MaxRun { get; init; } = TimeSpan.FromMinutes(10);
+}
+
+public sealed record ChatResult
+{
+    public string Scenario { get; init; } = "chat";
+    public required string Mode { get; init; }
+    public int Visitors { get; init; }
+    public double SetupSeconds { get; init; }
+    public double MeasuredSeconds { get; init; }
+    public long Sent { get; init; }
+    public long AckedOk { get; init; }
+    public Dictionary<string, long> RejectedByCode { get; init; } = [];
+    public long Delivered { get; init; }
+    public long DeliveredMeasured { get; init; }
+    public double MessagesPerSecond { get; init; }
+    public required LatencySummary EndToEnd { get; init; }
+    public required LatencySummary Ack { get; init; }
+    public long Lost { get; init; }
+    public long Duplicated { get; init; }
+    public long OutOfOrder { get; init; }
+    public long Misrouted { get; init; }
+    public long MsgIdRegressions { get; init; }
+    public long Unexpected { get; init; }
+    public long PartnerExits { get; init; }
+    public long Disconnected { get; init; }
+    public long Unpaired { get; init; }
+    public ServerUsage? Server { get; init; }
+    public double BenchCpuMicrosPerMessage { get; init; }
+    public double BenchAllocatedBytesPerMessage { get; init; }
+
+    /// <summary>Nothing lost, duplicated, reordered or misrouted.</summary>
+    public bool Clean => Lost == 0 && Duplicated == 0 && OutOfOrder == 0 && Misrouted == 0 && MsgIdRegressions == 0 && Unpaired == 0;
+
+    /// <summary>Every message sent was accepted and delivered.</summary>
+    public bool AllDelivered => Sent > 0 && AckedOk == Sent && Delivered == Sent;
+}
+
+/// <summary>
+/// Pairs of visitors talk: prepare (arrive, match), run (closed or open loop, warm-up not counted),
+/// complete (drain, check every message arrived once, in order, at the right partner).
+/// </summary>
+public static class ChatScenario
+{
+    public static async Task<ChatResult> RunAsync(ChatOptions options, CancellationToken cancellationToken)
+    {
+        var traffic = new Traffic
+        {
+            ClosedLoop = options.Rate <= 0,
+            MessageLimit = options.Messages,
+            ContentBytes = options.ContentBytes,
+        };
+        using var connector = new VisitorConnector(options.Server, options.SourceAddresses);
+        await using var crowd = new Crowd(connector, traffic, options.Pairs * 2);
+        var visitors = crowd.Visitors;
+
+        // Prepare.
+        var setupStart = Stopwatch.GetTimestamp();
+        await crowd.ArriveAsync(options.ConnectConcurrency, options.ReplyTimeout, cancellationToken);
+        await crowd.MatchAsync(options.ConnectConcurrency, options.ReplyTimeout, cancellationToken);
+        var setup = Stopwatch.GetElapsedTime(setupStart);
+
+        // Run.
+        var runStart = Stopwatch.GetTimestamp();
+        Snapshot? first = null;
+        if (options.Warmup <= TimeSpan.Zero)
+        {
+            first = Snapshot.Take(visitors, options.ServerPid);
+            traffic.StartMeasuring(runStart);
+        }
+
+        Task[] senders = traffic.ClosedLoop
+            ? [.. visitors.Select(v => StartWindowAsync(v, options.Window, cancellationToken))]
+            : [.. visitors.Select(v => v.RunOpenLoopAsync(options.Rate, runStart, cancellationToken))];
+
+        Snapshot? last = null;
+        var runBound = options.Duration is { } d ? options.Warmup + d : options.MaxRun;
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            await Task.Delay(20, cancellationToken);
+            var elapsed = Stopwatch.GetElapsedTime(runStart);
+            if (first is null && elapsed >= options.Warmup)
+            {
+                traffic.StartMeasuring(Stopwatch.GetTimestamp());
+                first = Snapshot.Take(visitors, options.ServerPid);
+            }
+
+            if (options.Messages > 0 && AllSentAndSettled(visitors, options.Messages))
+            {
+                break;
+            }
+
+            if (elapsed >= runBound)
+            {
+                last = Snapshot.Take(visitors, options.ServerPid);
+                break;
+            }
+        }
+
+        traffic.Stop();
+        await Task.WhenAll(senders).WaitAsync(options.Drain, cancellationToken);
+
+        // Complete: wait for what is still on its way.
+        var drainStart = Stopwatch.GetTimestamp();
+        while (Stopwatch.GetElapsedTime(drainStart) < options.Drain && !Settled(visitors))
+        {
+            await Task.Delay(20, cancellationToken);
+        }
+
+        if (last is null)
+        {
+            var end = Snapshot.Take(visitors, options.ServerPid);
+            // A count-limited run ends at its last delivery, not at the poll that noticed it.
+            var lastDelivery = visitors.Max(v => v.LastDeliveryAt);
+            last = end with { Timestamp = lastDelivery > 0 ? lastDelivery : end.Timestamp };
+        }
+
+        return Summarize(options, traffic, visitors, setup, first, last.Value);
+    }
+
+    private static async Task StartWindowAsync(Visitor visitor, int window, CancellationToken cancellationToken)
+    {
+        for (var i = 0; i < window; i++)
+        {
+            await visitor.SendMessageAsync(Stopwatch.GetTimestamp(), cancellationToken);
+        }
+    }
+
+    private static bool AllSentAndSettled(Visitor[] visitors, long messages)
+    {
+        foreach (var v in visitors)
+        {
+            if (v.Online && v.Acks < messages)
+            {
+                return false;
+            }
+        }
+
+        return Settled(visitors);
+    }
+
+    /// <summary>Every sent message has its ack, and every accepted one reached the partner.</summary>
+    private static bool Settled(Visitor[] visitors)
+    {
+        foreach (var v in visitors)
+        {
+            if (v.Online && v.Acks < v.Sent)
+            {
+                return false;
+            }
+
+            if (v.PartnerIndex >= 0 && visitors[v.PartnerIndex].Online && v.Delivered < visitors[v.PartnerIndex].AckedOk)
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    private static ChatResult Summarize(ChatOptions options, Traffic traffic, Visitor[] visitors, TimeSpan setup, Snapshot? first, Snapshot last)
+    {
+        var start = first ?? last;
+        var seconds = Math.Max(0, Stopwatch.GetElapsedTime(start.Timestamp, last.Timestamp).TotalSeconds);
+        var measured = last.Delivered - start.Delivered;
+        var rejected = new Dictionary<string, long>();
+        foreach (var (code, n) in visitors.SelectMany(v => v.Rejected))
+        {
+            rejected[code.ToString()] = rejected.GetValueOrDefault(code.ToString()) + n;
+        }
+
+        long lost = 0;
+        foreach (var v in visitors)
+        {
+            if (v.PartnerIndex >= 0)
+            {
+                lost += v.Received.CountMissing(visitors[v.PartnerIndex].Accepted);
+            }
+        }
+
+        return new ChatResult
+        {
+            Mode = traffic.ClosedLoop ? $"closed loop, window {options.Window}" : $"open loop, {options.Rate} msg/s per visitor",
+            Visitors = visitors.Length,
+            SetupSeconds = Math.Round(setup.TotalSeconds, 3),
+            MeasuredSeconds = Math.Round(seconds, 3),
+            Sent = visitors.Sum(v => v.Sent),
+            AckedOk = visitors.Sum(v => v.AckedOk),
+            RejectedByCode = rejected,
+            Delivered = visitors.Sum(v => v.Delivered),
+            DeliveredMeasured = measured,
+            MessagesPerSecond = seconds > 0 ? Math.Round(measured / seconds, 1) : 0,
+            EndToEnd = traffic.EndToEnd.Summarize(),
+            Ack = traffic.Ack.Summarize(),
+            Lost = lost,
+            Duplicated = visitors.Sum(v => v.Duplicates),
+            OutOfOrder = visitors.Sum(v => v.OutOfOrder),
+            Misrouted = visitors.Sum(v => v.Misrouted),
+            MsgIdRegressions = visitors.Sum(v => v.MsgIdRegressions),
+            Unexpected = visitors.Sum(v => v.Unexpected),
+            PartnerExits = visitors.Sum(v => v.PartnerExits),
+            Disconnected = visitors.Count(v => !v.Online),
+            Unpaired = visitors.Count(v => v.Pairings != 1),
+            Server = ServerUsage.Between(start, last, measured),
+            BenchCpuMicrosPerMessage = measured == 0 ? 0 : Math.Round((last.Self.Cpu - start.Self.Cpu).TotalMicroseconds / measured, 2),
+            BenchAllocatedBytesPerMessage = measured == 0 ? 0 : Math.Round((double)(last.Allocated - start.Allocated) / measured, 1),
+        };
+    }
+}

@@ -1,0 +1,92 @@
+using System.Diagnostics;
+using Chat.Bench.Connections;
+using Chat.Bench.Measuring;
+
+namespace Chat.Bench.Scenarios;
+
+public sealed record MatchStormOptions
+{
+    public required Uri Server { get; init; }
+    public int Visitors { get; init; } = 1000;
+    public int SourceAddresses { get; init; } = 4;
+    public int ConnectConcurrency { get; init; } = 64;
+    public int? ServerPid { get; init; }
+    public TimeSpan ReplyTimeout { get; init; } = TimeSpan.FromSeconds(60);
+}
+
+public sealed record MatchStormResult
+{
+    public string Scenario { get; init; } = "match-storm";
+    public int Visitors { get; init; }
+    public double ArriveSeconds { get; init; }
+
+    /// <summary>From the first MATCH_REQ sent to the last visitor told its partner.</summary>
+    public double PairAllSeconds { get; init; }
+    public required LatencySummary TimeToPair { get; init; }
+    public int Paired { get; init; }
+    public int PairedMoreThanOnce { get; init; }
+    public int Unpaired { get; init; }
+    public int PartnersDisagree { get; init; }
+    public int Sessions { get; init; }
+    public ServerUsage? Server { get; init; }
+
+    public bool Clean => Unpaired == 0 && PairedMoreThanOnce == 0 && PartnersDisagree == 0 && Sessions * 2 == Visitors;
+}
+
+/// <summary>N visitors (with accounts) ask to be matched at the same moment.</summary>
+public static class MatchStormScenario
+{
+    public static async Task<MatchStormResult> RunAsync(MatchStormOptions options, CancellationToken cancellationToken)
+    {
+        var traffic = new Traffic();
+        using var connector = new VisitorConnector(options.Server, options.SourceAddresses);
+        await using var crowd = new Crowd(connector, traffic, options.Visitors, receiveBufferBytes: 1024);
+        var visitors = crowd.Visitors;
+
+        var arriveStart = Stopwatch.GetTimestamp();
+        await crowd.ArriveAsync(options.ConnectConcurrency, options.ReplyTimeout, cancellationToken);
+        var arrive = Stopwatch.GetElapsedTime(arriveStart);
+
+        var first = Snapshot.Take(visitors, options.ServerPid);
+        var t0 = Stopwatch.GetTimestamp();
+        var asks = visitors.Select(v => v.MatchAsync(options.ReplyTimeout, cancellationToken)).ToArray();
+        var allPaired = await crowd.WhenPairedAsync(options.ReplyTimeout, cancellationToken);
+        var last = Snapshot.Take(visitors, options.ServerPid);
+        try
+        {
+            await Task.WhenAll(asks).WaitAsync(options.ReplyTimeout, cancellationToken);
+        }
+        catch (Exception e) when (e is TimeoutException or System.Net.WebSockets.WebSocketException)
+        {
+        }
+
+        // Let a late second NewSession (a visitor matched twice) show up before counting.
+        await Task.Delay(TimeSpan.FromMilliseconds(500), cancellationToken);
+
+        var timeToPair = new LatencyRecorder();
+        long lastPaired = t0;
+        foreach (var v in visitors.Where(v => v.Pairings > 0))
+        {
+            timeToPair.Record(t0, v.PairedAt);
+            lastPaired = Math.Max(lastPaired, v.PairedAt);
+        }
+
+        var disagree = visitors.Count(v => v.Pairings > 0 && (v.PartnerIndex < 0
+            || visitors[v.PartnerIndex].PartnerId != v.AccountId
+            || visitors[v.PartnerIndex].SessionId != v.SessionId));
+
+        return new MatchStormResult
+        {
+            Visitors = options.Visitors,
+            ArriveSeconds = Math.Round(arrive.TotalSeconds, 3),
+            PairAllSeconds = allPaired ? Math.Round(Stopwatch.GetElapsedTime(t0, lastPaired).TotalSeconds, 3) : -1,
+            TimeToPair = timeToPair.Summarize(),
+            Paired = visitors.Count(v => v.Pairings > 0),
+            PairedMoreThanOnce = visitors.Count(v => v.Pairings > 1),
+            Unpaired = visitors.Count(v => v.Pairings == 0),
+            PartnersDisagree = disagree,
+            Sessions = visitors.Where(v => v.Pairings > 0).Select(v => v.SessionId).Distinct().Count(),
+            Server = ServerUsage.Between(first, last, visitors.Length),
+        };
+    }
+}
