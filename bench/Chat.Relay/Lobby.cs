@@ -1,3 +1,4 @@
+using System.Buffers.Text;
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
 
@@ -37,7 +38,7 @@ public sealed class Lobby
 
     public Member CreateAccount(string nickName)
     {
-        var member = new Member((ulong)Interlocked.Increment(ref lastAccountId), nickName, Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)));
+        var member = new Member((ulong)Interlocked.Increment(ref lastAccountId), nickName, Base64Url.EncodeToString(RandomNumberGenerator.GetBytes(32)));
         members[member.Id] = member;
         return member;
     }

@@ -77,9 +77,9 @@ public sealed class RelayConnection(WebSocket socket, Lobby lobby) : IDisposable
         var request = RelayRequest.Read(frame.Span);
         switch (request.Command)
         {
-            case RelayCommand.CreateAccount when member is null && request.NickName.End.Value > request.NickName.Start.Value:
+            case RelayCommand.CreateAccount when member is null && !string.IsNullOrWhiteSpace(request.NickName):
             {
-                var created = lobby.CreateAccount(Encoding.UTF8.GetString(frame.Span[request.NickName]));
+                var created = lobby.CreateAccount(request.NickName);
                 Bind(created);
                 return SendAsync(static (w, a) =>
                 {
@@ -90,7 +90,7 @@ public sealed class RelayConnection(WebSocket socket, Lobby lobby) : IDisposable
                     w.WriteString("token"u8, a.Member.Token);
                 }, new FrameArgs(created), cancellationToken);
             }
-            case RelayCommand.Reconnect when lobby.Find(request.AccountId, Encoding.UTF8.GetString(frame.Span[request.Token])) is { } found:
+            case RelayCommand.Reconnect when lobby.Find(request.AccountId, request.Token ?? "") is { } found:
             {
                 Bind(found);
                 return SendAsync(static (w, a) =>

@@ -18,15 +18,15 @@ public enum RelayCommand
 
 /// <summary>
 /// The fields of a client frame the relay reads. requestId and content are kept as the raw JSON
-/// string token (quotes included) and written back as is; nickName and token as the value's bytes.
+/// string token (quotes included) and written back as is; nickName and token (setup only) as strings.
 /// </summary>
 public struct RelayRequest
 {
     public RelayCommand Command;
     public ulong AccountId;
     public ulong SessionId;
-    public Range NickName;
-    public Range Token;
+    public string? NickName;
+    public string? Token;
     public Range RequestId;
     public Range Content;
 
@@ -59,11 +59,11 @@ public struct RelayRequest
                 }
                 else if (Ascii.EqualsIgnoreCase(name, "nickName"u8) && reader.TokenType == JsonTokenType.String)
                 {
-                    request.NickName = Value(ref reader);
+                    request.NickName = reader.GetString();
                 }
                 else if (Ascii.EqualsIgnoreCase(name, "token"u8) && reader.TokenType == JsonTokenType.String)
                 {
-                    request.Token = Value(ref reader);
+                    request.Token = reader.GetString();
                 }
                 else if (Ascii.EqualsIgnoreCase(name, "requestId"u8) && reader.TokenType == JsonTokenType.String)
                 {
@@ -85,12 +85,6 @@ public struct RelayRequest
         }
 
         return request;
-    }
-
-    private static Range Value(ref Utf8JsonReader reader)
-    {
-        var start = (int)reader.TokenStartIndex + 1;
-        return new Range(start, start + reader.ValueSpan.Length);
     }
 
     private static Range RawToken(ref Utf8JsonReader reader)

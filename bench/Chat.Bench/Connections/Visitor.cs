@@ -118,39 +118,6 @@ public sealed class Visitor(int index, VisitorConnector connector, Traffic traff
         }
     }
 
-    /// <summary>Sends messages at <paramref name="perSecond"/>, stamping each with its planned time (no coordinated omission).</summary>
-    public async Task RunOpenLoopAsync(double perSecond, long startAt, CancellationToken cancellationToken)
-    {
-        var period = (long)(Stopwatch.Frequency / perSecond);
-        // Spread visitors over one period so they do not all send on the same tick.
-        var due = startAt + period * (index * 7919L % 1000) / 1000;
-        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(Math.Max(1, 1000 / perSecond / 4)));
-        try
-        {
-            while (!traffic.StopSending && await timer.WaitForNextTickAsync(cancellationToken))
-            {
-                var now = Stopwatch.GetTimestamp();
-                while (due <= now && !traffic.StopSending && (traffic.MessageLimit == 0 || Sent < traffic.MessageLimit))
-                {
-                    if (Online)
-                    {
-                        await SendMessageAsync(due, cancellationToken);
-                    }
-
-                    due += period;
-                }
-
-                if (traffic.MessageLimit != 0 && Sent >= traffic.MessageLimit)
-                {
-                    return;
-                }
-            }
-        }
-        catch (OperationCanceledException)
-        {
-        }
-    }
-
     /// <summary>Drops the socket without a close frame, as a lost network would.</summary>
     public async Task AbortAsync()
     {

@@ -100,7 +100,7 @@ public static class ChatScenario
 
         Task[] senders = traffic.ClosedLoop
             ? [.. visitors.Select(v => StartWindowAsync(v, options.Window, cancellationToken))]
-            : [.. visitors.Select(v => v.RunOpenLoopAsync(options.Rate, runStart, cancellationToken))];
+            : [OpenLoopPacer.RunAsync(visitors, options.Rate, runStart, traffic, cancellationToken)];
 
         Snapshot? last = null;
         var runBound = options.Duration is { } d ? options.Warmup + d : options.MaxRun;

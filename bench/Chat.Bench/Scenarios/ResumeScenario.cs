@@ -65,7 +65,7 @@ public static class ResumeScenario
 
         var runStart = Stopwatch.GetTimestamp();
         traffic.StartMeasuring(runStart);
-        var senders = visitors.Select(v => v.RunOpenLoopAsync(options.Rate, runStart, cancellationToken)).ToArray();
+        var senders = OpenLoopPacer.RunAsync(visitors, options.Rate, runStart, traffic, cancellationToken);
         await Task.Delay(options.Before, cancellationToken);
 
         // One visitor of each of the first pairs drops.
@@ -95,7 +95,7 @@ public static class ResumeScenario
 
         await Task.Delay(options.After, cancellationToken);
         traffic.Stop();
-        await Task.WhenAll(senders).WaitAsync(options.Drain, cancellationToken);
+        await senders.WaitAsync(options.Drain, cancellationToken);
         await Task.Delay(options.Drain, cancellationToken);
 
         long sentWhileAway = 0, replayed = 0, lost = 0;

@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# Builds Release, then for each target (the reference relay, the real server) starts a fresh
+# process per scenario run, runs the bench against it, stops it by PID, and prints medians and
+# server/relay ratios. See docs/benchmarks.md.
+#
+#   bench/run.sh [--targets "relay server"] [--runs 3] [--quick] [--only "chat-closed idle"] [--out DIR]
+#
+# targets: relay | server (SQLite store) | server-memory (--Chat:Store:Kind=memory)
+# scenarios: chat-closed chat-open idle match-storm resume
+set -euo pipefail
+
+root="$(cd "$(dirname "$0")/.." && pwd)"
+targets="relay server"
+runs=3
+quick=0
+only="chat-closed chat-open idle match-storm resume"
+out=""
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --targets) targets="$2"; shift 2 ;;
+    --runs) runs="$2"; shift 2 ;;
+    --quick) quick=1; shift ;;
+    --only) only="$2"; shift 2 ;;
+    --out) out="$2"; shift 2 ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+done
+
+out="${out:-$(mktemp -d /tmp/chat-bench.XXXXXX)}"
+mkdir -p "$out"
+# Each socket is a file descriptor: take the whole hard limit (20000 on the shared dev machine).
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+fds="$(ulimit -n)"
+
+if [[ $quick == 1 ]]; then
+  closed_args=(--pairs 20 --messages 200 --warmup 0.5)
+  open_args=(--pairs 50 --rate 10 --duration 5 --warmup 1)
+  idle_connections=1000
+  storm_visitors=1000
+else
+  closed_args=(--pairs 100 --messages 1000 --warmup 1)
+  open_args=(--pairs 500 --rate 10 --duration 20 --warmup 5)
+  # Server and bench each need one descriptor per socket, plus a few hundred of their own.
+  idle_connections=$(( fds > 20500 ? 20000 : fds - 600 ))
+  storm_visitors=10000
+fi
+
+echo "building Release…" >&2
+dotnet build -c Release "$root/bench/Chat.Bench/Chat.Bench.csproj" -v q -nologo >/dev/null
+dotnet build -c Release "$root/bench/Chat.Relay/Chat.Relay.csproj" -v q -nologo >/dev/null
+if [[ " $targets " == *" server"* ]]; then
+  dotnet build -c Release "$root/src/Chat.Host/Chat.Host.csproj" -v q -nologo >/dev/null
+fi
+bench=(dotnet "$root/bench/Chat.Bench/bin/Release/net10.0/Chat.Bench.dll")
+
+free_port() {
+  local port=18471
+  while ss -ltn "sport = :$port" | grep -q LISTEN; do port=$((port + 1)); done
+  echo "$port"
+}
+
+server_pid=""
+start_target() { # target port
+  local target="$1" port="$2" store
+  case "$target" in
+    relay)
+      dotnet "$root/bench/Chat.Relay/bin/Release/net10.0/Chat.Relay.dll" "$port" >"$out/$target.log" 2>&1 &
+      ;;
+    server | server-memory)
+      store="$(mktemp -d /tmp/chat-bench-db.XXXXXX)"
+      local kind=()
+      [[ $target == server-memory ]] && kind=(--Chat:Store:Kind=memory)
+      # The rate limit guards against abuse; the bench measures capacity, so it is lifted.
+      dotnet "$root/src/Chat.Host/bin/Release/net10.0/chat.dll" --urls="http://127.0.0.1:$port" \
+        --Chat:Store:Path="$store/chat.db" "${kind[@]}" \
+        --Chat:Broker:RateLimit:PerSecond=1000000 --Chat:Broker:RateLimit:Burst=1000000 \
+        --Logging:LogLevel:Default=Warning >"$out/$target.log" 2>&1 &
+      ;;
+    *) echo "unknown target $target" >&2; exit 2 ;;
+  esac
+  server_pid=$!
+  for _ in $(seq 1 100); do
+    if ss -ltn "sport = :$port" | grep -q LISTEN; then return 0; fi
+    if ! kill -0 "$server_pid" 2>/dev/null; then break; fi
+    sleep 0.1
+  done
+  echo "$target did not start; see $out/$target.log" >&2
+  cat "$out/$target.log" >&2
+  exit 1
+}
+
+stop_target() {
+  if [[ -n $server_pid ]] && kill -0 "$server_pid" 2>/dev/null; then
+    kill "$server_pid"
+    wait "$server_pid" 2>/dev/null || true
+  fi
+  server_pid=""
+}
+trap stop_target EXIT
+
+run_scenario() { # target scenario run
+  local target="$1" scenario="$2" run="$3" port args
+  port="$(free_port)"
+  start_target "$target" "$port"
+  local url="ws://127.0.0.1:$port/ws"
+  case "$scenario" in
+    chat-closed) args=(chat "${closed_args[@]}") ;;
+    chat-open) args=(chat "${open_args[@]}") ;;
+    idle) args=(idle --connections "$idle_connections" --hold 10) ;;
+    match-storm) args=(match-storm --visitors "$storm_visitors") ;;
+    resume) args=(resume --pairs 20 --drops 10 --rate 5) ;;
+  esac
+  echo "== $target $scenario (run $run): ${args[*]}" >&2
+  DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1 "${bench[@]}" "${args[@]}" --url "$url" \
+    --server-pid "$server_pid" --json "$out/$target.$scenario.$run.json" | tee -a "$out/summary.txt" >&2 || true
+  stop_target
+}
+
+for scenario in $only; do
+  for run in $(seq 1 "$runs"); do
+    # Alternate targets within a run so a busy moment on the shared machine hits both alike.
+    for target in $targets; do
+      run_scenario "$target" "$scenario" "$run"
+    done
+  done
+done
+
+python3 - "$out" "$targets" "$only" <<'EOF'
+import json, glob, os, statistics, sys
+out, targets, scenarios = sys.argv[1], sys.argv[2].split(), sys.argv[3].split()
+figures = {
+    "chat-closed": [("msg/s delivered", lambda r: r["messagesPerSecond"]),
+                    ("server CPU µs/msg", lambda r: (r.get("server") or {}).get("cpuMicrosPerMessage")),
+                    ("end-to-end p99 ms", lambda r: r["endToEnd"]["p99"]),
+                    ("bench CPU µs/msg", lambda r: r["benchCpuMicrosPerMessage"]),
+                    ("clean", lambda r: int(r["lost"] == r["duplicated"] == r["outOfOrder"] == r["misrouted"] == 0))],
+    "chat-open": [("end-to-end p50 ms", lambda r: r["endToEnd"]["p50"]),
+                  ("end-to-end p99 ms", lambda r: r["endToEnd"]["p99"]),
+                  ("ack p99 ms", lambda r: r["ack"]["p99"]),
+                  ("server CPU µs/msg", lambda r: (r.get("server") or {}).get("cpuMicrosPerMessage")),
+                  ("clean", lambda r: int(r["lost"] == r["duplicated"] == r["outOfOrder"] == r["misrouted"] == 0))],
+    "idle": [("connections", lambda r: r["connections"]),
+             ("open at end", lambda r: r["openAtEnd"]),
+             ("server KiB/connection", lambda r: round(r["serverBytesPerConnection"] / 1024, 2))],
+    "match-storm": [("pair-all s", lambda r: r["pairAllSeconds"]),
+                    ("arrive s", lambda r: r["arriveSeconds"]),
+                    ("clean", lambda r: int(r["unpaired"] == r["pairedMoreThanOnce"] == r["partnersDisagree"] == 0))],
+    "resume": [("sent while away", lambda r: r["sentWhileAway"]),
+               ("replayed", lambda r: r["replayed"]),
+               ("lost", lambda r: r["lost"])],
+}
+print(f"\nmedians over runs ({out})")
+print(f"{'scenario':<12} {'figure':<22} " + " ".join(f"{t:>14}" for t in targets) + (f" {'ratio':>8}" if len(targets) > 1 else ""))
+for s in scenarios:
+    for name, get in figures[s]:
+        cells = []
+        for t in targets:
+            values = []
+            for f in sorted(glob.glob(os.path.join(out, f"{t}.{s}.*.json"))):
+                try:
+                    v = get(json.load(open(f)))
+                except (KeyError, ValueError, TypeError):
+                    v = None
+                if v is not None:
+                    values.append(v)
+            cells.append(statistics.median(values) if values else None)
+        row = f"{s:<12} {name:<22} " + " ".join(f"{'-' if c is None else round(c, 3):>14}" for c in cells)
+        if len(targets) > 1 and cells[0] and cells[-1] is not None:
+            row += f" {cells[-1] / cells[0]:>8.2f}"
+        print(row)
+EOF
+echo "results: $out" >&2
