@@ -53,6 +53,7 @@ public static class Summary
           sent to them while away (accepted): {r.SentWhileAway}; of those delivered after RECONNECT: {r.Replayed}
           rejected sends {Codes(r.RejectedByCode)}; PartnerExit signals {r.PartnerExits}
           sent {r.Sent}, accepted {r.AckedOk}, delivered {r.Delivered}; lost {r.Lost}, duplicated {r.Duplicated}, out of order {r.OutOfOrder}, misrouted {r.Misrouted}
+          lost to the dropped visitors: sent before the drop {r.LostSentBeforeDrop}, while away {r.LostSentWhileAway}, after reconnect {r.LostSentAfterReconnect}; lost from them {r.LostFromDropped}
           end-to-end: {r.EndToEnd}
         """;
 

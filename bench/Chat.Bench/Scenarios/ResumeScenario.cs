@@ -42,6 +42,18 @@ public sealed record ResumeResult
     public long AckedOk { get; init; }
     public long Delivered { get; init; }
     public long Lost { get; init; }
+
+    /// <summary>Lost messages to the dropped visitors sent before the drop (in flight when the socket died).</summary>
+    public long LostSentBeforeDrop { get; init; }
+
+    /// <summary>Lost messages to the dropped visitors sent while they were away.</summary>
+    public long LostSentWhileAway { get; init; }
+
+    /// <summary>Lost messages to the dropped visitors sent after they reconnected.</summary>
+    public long LostSentAfterReconnect { get; init; }
+
+    /// <summary>Lost messages the dropped visitors sent (their partners never got them).</summary>
+    public long LostFromDropped { get; init; }
     public long Duplicated { get; init; }
     public long OutOfOrder { get; init; }
     public long Misrouted { get; init; }
@@ -98,12 +110,16 @@ public static class ResumeScenario
         await senders.WaitAsync(options.Drain, cancellationToken);
         await Task.Delay(options.Drain, cancellationToken);
 
-        long sentWhileAway = 0, replayed = 0, lost = 0;
+        long sentWhileAway = 0, replayed = 0, lost = 0, lostBefore = 0, lostAway = 0, lostAfter = 0, lostFrom = 0;
         foreach (var v in dropped)
         {
             var partner = visitors[v.PartnerIndex];
             sentWhileAway += partner.Accepted.CountIn(awayFrom[v.Index] + 1, awayTo[v.Index]);
             replayed += v.Received.CountIn(awayFrom[v.Index] + 1, awayTo[v.Index]);
+            lostBefore += v.Received.CountMissing(partner.Accepted, 0, awayFrom[v.Index]);
+            lostAway += v.Received.CountMissing(partner.Accepted, awayFrom[v.Index] + 1, awayTo[v.Index]);
+            lostAfter += v.Received.CountMissing(partner.Accepted, awayTo[v.Index] + 1);
+            lostFrom += partner.Received.CountMissing(v.Accepted);
         }
 
         foreach (var v in visitors)
@@ -132,6 +148,10 @@ public static class ResumeScenario
             AckedOk = visitors.Sum(v => v.AckedOk),
             Delivered = visitors.Sum(v => v.Delivered),
             Lost = lost,
+            LostSentBeforeDrop = lostBefore,
+            LostSentWhileAway = lostAway,
+            LostSentAfterReconnect = lostAfter,
+            LostFromDropped = lostFrom,
             Duplicated = visitors.Sum(v => v.Duplicates),
             OutOfOrder = visitors.Sum(v => v.OutOfOrder),
             Misrouted = visitors.Sum(v => v.Misrouted),
