@@ -11,17 +11,24 @@ public sealed class LatencyRecorder
 {
     private const long HighestMicros = 10L * 60 * 1_000_000;
     private readonly LongConcurrentHistogram histogram = new(1, HighestMicros, 3);
+    private volatile bool closed;
 
     public void Record(long fromTimestamp, long toTimestamp)
     {
+        if (closed)
+        {
+            return;
+        }
+
         var micros = (toTimestamp - fromTimestamp) * 1_000_000 / Stopwatch.Frequency;
         histogram.RecordValue(Math.Clamp(micros, 1, HighestMicros));
     }
 
-    public void RecordMicros(long micros) => histogram.RecordValue(Math.Clamp(micros, 1, HighestMicros));
-
+    /// <summary>Stops recording (stragglers may still arrive) and summarizes a copy.</summary>
     public LatencySummary Summarize()
     {
+        closed = true;
+        var histogram = this.histogram.Copy();
         if (histogram.TotalCount == 0)
         {
             return new LatencySummary(0, 0, 0, 0, 0, 0, 0);
