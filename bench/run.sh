@@ -150,7 +150,7 @@ figures = {
                ("lost", lambda r: r["lost"])],
 }
 print(f"\nmedians over runs ({out})")
-print(f"{'scenario':<12} {'figure':<22} " + " ".join(f"{t:>14}" for t in targets) + (f" {'ratio':>8}" if len(targets) > 1 else ""))
+print(f"{'scenario':<12} {'figure':<22} " + " ".join(f"{t:>14}" for t in targets) + "".join(f" {t + '/' + targets[0]:>22}" for t in targets[1:]))
 for s in scenarios:
     for name, get in figures[s]:
         cells = []
@@ -165,8 +165,8 @@ for s in scenarios:
                     values.append(v)
             cells.append(statistics.median(values) if values else None)
         row = f"{s:<12} {name:<22} " + " ".join(f"{'-' if c is None else round(c, 3):>14}" for c in cells)
-        if len(targets) > 1 and cells[0] and cells[-1] is not None:
-            row += f" {cells[-1] / cells[0]:>8.2f}"
+        for c in cells[1:]:
+            row += f" {'-' if c is None or not cells[0] else round(c / cells[0], 2):>22}"
         print(row)
 EOF
 echo "results: $out" >&2

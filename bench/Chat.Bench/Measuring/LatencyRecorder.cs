@@ -28,7 +28,23 @@ public sealed class LatencyRecorder
     public LatencySummary Summarize()
     {
         closed = true;
-        var histogram = this.histogram.Copy();
+        for (var attempt = 0; ; attempt++)
+        {
+            // A receive loop that passed the closed check a moment ago may still be recording.
+            Thread.Sleep(50);
+            try
+            {
+                return Summarize(histogram.Copy());
+            }
+            catch (InvalidOperationException) when (attempt < 3)
+            {
+                // The copy was taken mid-record (its total and counts disagree): take another.
+            }
+        }
+    }
+
+    private static LatencySummary Summarize(HistogramBase histogram)
+    {
         if (histogram.TotalCount == 0)
         {
             return new LatencySummary(0, 0, 0, 0, 0, 0, 0);
