@@ -4,6 +4,7 @@
 # server/relay ratios. See docs/benchmarks.md.
 #
 #   bench/run.sh [--targets "relay server"] [--runs 3] [--quick] [--only "chat-closed idle"] [--out DIR]
+#   bench/run.sh --report DIR [--targets …] [--only …]   (the table again, from the JSON files in DIR)
 #
 # targets: relay | server (SQLite store) | server-memory (--Chat:Store:Kind=memory)
 # scenarios: chat-closed chat-open idle match-storm resume
@@ -15,6 +16,7 @@ runs=3
 quick=0
 only="chat-closed chat-open idle match-storm resume"
 out=""
+report_only=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --targets) targets="$2"; shift 2 ;;
@@ -22,6 +24,7 @@ while [[ $# -gt 0 ]]; do
     --quick) quick=1; shift ;;
     --only) only="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
+    --report) out="$2"; report_only=1; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -43,6 +46,58 @@ else
   # Server and bench each need one descriptor per socket, plus a few hundred of their own.
   idle_connections=$(( fds > 20500 ? 20000 : fds - 600 ))
   storm_visitors=10000
+fi
+
+report() {
+python3 - "$out" "$targets" "$only" <<'EOF'
+import json, glob, os, statistics, sys
+out, targets, scenarios = sys.argv[1], sys.argv[2].split(), sys.argv[3].split()
+figures = {
+    "chat-closed": [("msg/s delivered", lambda r: r["messagesPerSecond"]),
+                    ("server CPU µs/msg", lambda r: (r.get("server") or {}).get("cpuMicrosPerMessage")),
+                    ("end-to-end p99 ms", lambda r: r["endToEnd"]["p99"]),
+                    ("bench CPU µs/msg", lambda r: r["benchCpuMicrosPerMessage"]),
+                    ("clean", lambda r: int(r["lost"] == r["duplicated"] == r["outOfOrder"] == r["misrouted"] == 0))],
+    "chat-open": [("end-to-end p50 ms", lambda r: r["endToEnd"]["p50"]),
+                  ("end-to-end p99 ms", lambda r: r["endToEnd"]["p99"]),
+                  ("ack p99 ms", lambda r: r["ack"]["p99"]),
+                  ("server CPU µs/msg", lambda r: (r.get("server") or {}).get("cpuMicrosPerMessage")),
+                  ("clean", lambda r: int(r["lost"] == r["duplicated"] == r["outOfOrder"] == r["misrouted"] == 0))],
+    "idle": [("connections", lambda r: r["connections"]),
+             ("open at end", lambda r: r["openAtEnd"]),
+             ("server KiB/connection", lambda r: round(r["serverBytesPerConnection"] / 1024, 2))],
+    "match-storm": [("pair-all s", lambda r: r["pairAllSeconds"]),
+                    ("arrive s", lambda r: r["arriveSeconds"]),
+                    ("clean", lambda r: int(r["unpaired"] == r["pairedMoreThanOnce"] == r["partnersDisagree"] == 0))],
+    "resume": [("sent while away", lambda r: r["sentWhileAway"]),
+               ("replayed", lambda r: r["replayed"]),
+               ("lost", lambda r: r["lost"])],
+}
+print(f"\nmedians over runs ({out})")
+print(f"{'scenario':<12} {'figure':<22} " + " ".join(f"{t:>14}" for t in targets) + "".join(f" {t + '/' + targets[0]:>22}" for t in targets[1:]))
+for s in scenarios:
+    for name, get in figures[s]:
+        cells = []
+        for t in targets:
+            values = []
+            for f in sorted(glob.glob(os.path.join(out, f"{t}.{s}.*.json"))):
+                try:
+                    v = get(json.load(open(f)))
+                except (KeyError, ValueError, TypeError):
+                    v = None
+                if v is not None:
+                    values.append(v)
+            cells.append(statistics.median(values) if values else None)
+        row = f"{s:<12} {name:<22} " + " ".join(f"{'-' if c is None else round(c, 3):>14}" for c in cells)
+        for c in cells[1:]:
+            row += f" {'-' if c is None or not cells[0] else round(c / cells[0], 2):>22}"
+        print(row)
+EOF
+}
+
+if [[ $report_only == 1 ]]; then
+  report
+  exit 0
 fi
 
 echo "building Release…" >&2
@@ -125,48 +180,5 @@ for scenario in $only; do
   done
 done
 
-python3 - "$out" "$targets" "$only" <<'EOF'
-import json, glob, os, statistics, sys
-out, targets, scenarios = sys.argv[1], sys.argv[2].split(), sys.argv[3].split()
-figures = {
-    "chat-closed": [("msg/s delivered", lambda r: r["messagesPerSecond"]),
-                    ("server CPU µs/msg", lambda r: (r.get("server") or {}).get("cpuMicrosPerMessage")),
-                    ("end-to-end p99 ms", lambda r: r["endToEnd"]["p99"]),
-                    ("bench CPU µs/msg", lambda r: r["benchCpuMicrosPerMessage"]),
-                    ("clean", lambda r: int(r["lost"] == r["duplicated"] == r["outOfOrder"] == r["misrouted"] == 0))],
-    "chat-open": [("end-to-end p50 ms", lambda r: r["endToEnd"]["p50"]),
-                  ("end-to-end p99 ms", lambda r: r["endToEnd"]["p99"]),
-                  ("ack p99 ms", lambda r: r["ack"]["p99"]),
-                  ("server CPU µs/msg", lambda r: (r.get("server") or {}).get("cpuMicrosPerMessage")),
-                  ("clean", lambda r: int(r["lost"] == r["duplicated"] == r["outOfOrder"] == r["misrouted"] == 0))],
-    "idle": [("connections", lambda r: r["connections"]),
-             ("open at end", lambda r: r["openAtEnd"]),
-             ("server KiB/connection", lambda r: round(r["serverBytesPerConnection"] / 1024, 2))],
-    "match-storm": [("pair-all s", lambda r: r["pairAllSeconds"]),
-                    ("arrive s", lambda r: r["arriveSeconds"]),
-                    ("clean", lambda r: int(r["unpaired"] == r["pairedMoreThanOnce"] == r["partnersDisagree"] == 0))],
-    "resume": [("sent while away", lambda r: r["sentWhileAway"]),
-               ("replayed", lambda r: r["replayed"]),
-               ("lost", lambda r: r["lost"])],
-}
-print(f"\nmedians over runs ({out})")
-print(f"{'scenario':<12} {'figure':<22} " + " ".join(f"{t:>14}" for t in targets) + "".join(f" {t + '/' + targets[0]:>22}" for t in targets[1:]))
-for s in scenarios:
-    for name, get in figures[s]:
-        cells = []
-        for t in targets:
-            values = []
-            for f in sorted(glob.glob(os.path.join(out, f"{t}.{s}.*.json"))):
-                try:
-                    v = get(json.load(open(f)))
-                except (KeyError, ValueError, TypeError):
-                    v = None
-                if v is not None:
-                    values.append(v)
-            cells.append(statistics.median(values) if values else None)
-        row = f"{s:<12} {name:<22} " + " ".join(f"{'-' if c is None else round(c, 3):>14}" for c in cells)
-        for c in cells[1:]:
-            row += f" {'-' if c is None or not cells[0] else round(c / cells[0], 2):>22}"
-        print(row)
-EOF
+report
 echo "results: $out" >&2
