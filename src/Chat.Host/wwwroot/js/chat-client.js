@@ -101,9 +101,15 @@ export class ChatClient extends EventTarget {
     else this.connection.start();
   }
 
+  /** The user asked: skip the backoff, or take the account back from another window. */
   reconnectNow() {
-    if (this.connection.state === ConnectionState.Stopped) this.connection.start();
+    if (this.connection.state === ConnectionState.Stopped && this.account !== null) this.connection.start();
     else this.connection.retryNow();
+  }
+
+  /** The browser says the network is back: try at once instead of waiting out the backoff. */
+  networkBack() {
+    this.connection.retryNow();
   }
 
   setActive(sessionId) {

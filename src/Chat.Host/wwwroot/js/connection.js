@@ -49,7 +49,7 @@ export class Connection {
 
   /** Skips the remaining backoff delay. */
   retryNow() {
-    if (this.state === ConnectionState.Waiting || this.state === ConnectionState.Stopped || this.state === ConnectionState.Idle) {
+    if (this.state === ConnectionState.Waiting) {
       this.clearRetry();
       if (this.socket === null) this.open();
     }

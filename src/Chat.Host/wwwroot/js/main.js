@@ -8,4 +8,4 @@ const client = new ChatClient({ url: `${scheme}://${window.location.host}/ws` })
 const view = new ChatView(client);
 view.mount();
 
-window.addEventListener('online', () => client.reconnectNow());
+window.addEventListener('online', () => client.networkBack());

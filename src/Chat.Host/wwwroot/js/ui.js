@@ -155,7 +155,8 @@ export class ChatView {
     this.nickInput.focus();
   }
 
-  onAccount({ account }) {
+  onAccount({ account, restored }) {
+    if (restored) this.body.dataset.reconnects = String(Number(this.body.dataset.reconnects ?? 0) + 1);
     this.restoring = false;
     this.nickSubmit.disabled = false;
     this.showAccount(account);
@@ -361,6 +362,8 @@ export class ChatView {
     let text = null;
     let canRetry = true;
     if (detail.state === ConnectionState.Waiting) {
+      // Counters a test (or a curious user in devtools) can read: drops seen, comebacks made.
+      this.body.dataset.drops = String(Number(this.body.dataset.drops ?? 0) + 1);
       const tick = () => {
         const seconds = Math.max(0, Math.ceil((detail.retryAt - Date.now()) / 1000));
         this.bannerText.textContent = seconds > 0
