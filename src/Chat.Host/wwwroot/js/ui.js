@@ -41,6 +41,7 @@ export class ChatView {
     this.restoring = false;
 
     this.body = document.body;
+    this.baseTitle = document.title;
     this.nickForm = $('nick-form');
     this.nickInput = $('nick');
     this.nickError = $('nick-error');
@@ -439,6 +440,9 @@ export class ChatView {
 
   renderTabs() {
     const c = this.client;
+    let unread = 0;
+    for (const session of c.sessions.values()) unread += session.unread;
+    document.title = unread > 0 ? `(${unread}) ${this.baseTitle}` : this.baseTitle;
     this.tabList.hidden = c.sessions.size < 2;
     for (const [id, tab] of this.tabs) {
       const session = c.sessions.get(id);
