@@ -15,6 +15,12 @@ public interface ILogic
     /// <summary>The socket of <paramref name="endpoint"/> is gone; <paramref name="how"/> says whether the client meant it.</summary>
     ValueTask LogoutAsync(ulong accountId, ClientEndpoint endpoint, LeaveKind how, CancellationToken cancellationToken);
 
+    /// <summary>After RECONNECT_RESP: push what the account missed, in order, then resume live delivery.</summary>
+    ValueTask ResumeAsync(ulong accountId, ClientEndpoint endpoint, CancellationToken cancellationToken);
+
+    /// <summary>Messages up to <paramref name="msgId"/> in the session reached the account's client.</summary>
+    ValueTask ConfirmDeliveredAsync(ulong accountId, ulong sessionId, ulong msgId, CancellationToken cancellationToken);
+
     ValueTask<MatchResult> MatchAsync(ulong accountId, CancellationToken cancellationToken);
 
     ValueTask<SendResult> SendAsync(ulong senderId, ulong sessionId, string requestId, string content, CancellationToken cancellationToken);

@@ -1,0 +1,70 @@
+using System.Net.WebSockets;
+using Chat.Broker.Connections;
+using Chat.Broker.Frames;
+using Chat.Broker.Security;
+using Chat.Protocol.Seams;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+
+namespace Chat.Broker;
+
+public static class BrokerExtensions
+{
+    /// <summary>The broker: sockets, heartbeat, and the in-process push channel logic uses to reach them.</summary>
+    public static IServiceCollection AddChatBroker(this IServiceCollection services)
+    {
+        services.AddOptions<BrokerOptions>().BindConfiguration(BrokerOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<ConnectionRegistry>();
+        services.TryAddSingleton<IPushChannel, LocalPushChannel>();
+        services.TryAddSingleton<RequestDispatcher>();
+        services.TryAddSingleton<ConnectionLoop>();
+        services.TryAddSingleton<OriginPolicy>();
+        services.AddSingleton<Heartbeat.Heartbeat>();
+        services.AddHostedService(sp => sp.GetRequiredService<Heartbeat.Heartbeat>());
+        return services;
+    }
+
+    /// <summary>Maps the WebSocket endpoint and closes every socket with "service restart" when the host stops.</summary>
+    public static IEndpointRouteBuilder MapChatBroker(this IEndpointRouteBuilder endpoints)
+    {
+        var options = endpoints.ServiceProvider.GetRequiredService<Microsoft.Extensions.Options.IOptions<BrokerOptions>>().Value;
+        var lifetime = endpoints.ServiceProvider.GetRequiredService<IHostApplicationLifetime>();
+        var registry = endpoints.ServiceProvider.GetRequiredService<ConnectionRegistry>();
+        lifetime.ApplicationStopping.Register(() =>
+        {
+            foreach (var connection in registry.All)
+            {
+                // Lost, not Closed: the clients did not leave, so their chats wait for them to reconnect.
+                connection.Close(WebSocketCloseStatus.EndpointUnavailable, "service restart: reconnect", LeaveKind.Lost);
+            }
+        });
+
+        endpoints.Map(options.Path, async (HttpContext context, ConnectionLoop loop, OriginPolicy origins, IHostApplicationLifetime host) =>
+        {
+            if (!context.WebSockets.IsWebSocketRequest)
+            {
+                return Results.BadRequest("WebSocket only");
+            }
+
+            if (!origins.IsAllowed(context.Request))
+            {
+                return Results.StatusCode(StatusCodes.Status403Forbidden);
+            }
+
+            if (host.ApplicationStopping.IsCancellationRequested)
+            {
+                return Results.StatusCode(StatusCodes.Status503ServiceUnavailable);
+            }
+
+            using var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext { KeepAliveInterval = TimeSpan.Zero });
+            await loop.RunAsync(socket, context.RequestAborted);
+            return Results.Empty;
+        });
+        return endpoints;
+    }
+}

@@ -1,0 +1,60 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Chat.Broker;
+
+public sealed class BrokerOptions
+{
+    public const string Section = "Chat:Broker";
+
+    /// <summary>This broker's address as logic records it with an account (its gRPC address in split mode).</summary>
+    [Required]
+    public string Address { get; set; } = "127.0.0.1:18225";
+
+    /// <summary>The WebSocket path.</summary>
+    [Required]
+    public string Path { get; set; } = "/ws";
+
+    /// <summary>How often the server sends PING_REQ.</summary>
+    public TimeSpan PingInterval { get; set; } = TimeSpan.FromSeconds(3);
+
+    /// <summary>A socket that sends nothing for this long is treated as gone.</summary>
+    public TimeSpan SilenceTimeout { get; set; } = TimeSpan.FromSeconds(20);
+
+    /// <summary>A socket write that takes longer than this aborts that connection (a stuck client).</summary>
+    public TimeSpan SendTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long to wait for the client's answer to our close frame before aborting.</summary>
+    public TimeSpan CloseTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Largest client frame in bytes; a larger one closes the socket with 1009.</summary>
+    [Range(256, 16 * 1024 * 1024)]
+    public int MaxFrameBytes { get; set; } = 16 * 1024;
+
+    /// <summary>Frames waiting to be written to one socket; a client that lets more pile up is disconnected.</summary>
+    [Range(8, 1_000_000)]
+    public int SendQueueLength { get; set; } = 1024;
+
+    /// <summary>
+    /// Origins a browser page may connect from. Empty: only pages served by this host (same host and
+    /// port as the request). "*": any origin (development only). Requests without Origin are allowed.
+    /// </summary>
+    public List<string> AllowedOrigins { get; set; } = [];
+
+    public RateLimitOptions RateLimit { get; set; } = new();
+}
+
+/// <summary>A token bucket per connection.</summary>
+public sealed class RateLimitOptions
+{
+    /// <summary>Frames per second a connection may send on average.</summary>
+    [Range(0.1, 10_000_000)]
+    public double PerSecond { get; set; } = 20;
+
+    /// <summary>Frames a connection may send at once after being quiet.</summary>
+    [Range(1, 10_000_000)]
+    public int Burst { get; set; } = 40;
+
+    /// <summary>Refused frames in a row after which the socket is closed (1008).</summary>
+    [Range(1, 1_000_000)]
+    public int MaxRefusedInARow { get; set; } = 50;
+}

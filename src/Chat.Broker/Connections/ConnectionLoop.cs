@@ -1,0 +1,248 @@
+using System.Buffers;
+using System.Net.WebSockets;
+using Chat.Broker.Frames;
+using Chat.Protocol.Frames;
+using Chat.Protocol.Seams;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Chat.Broker.Connections;
+
+/// <summary>
+/// The life of one socket: read frames (holding no buffer while idle), enforce size, type and rate
+/// limits, hand each request to the dispatcher, and on the way out log the account out with how it
+/// left (close frame = on purpose; anything else = lost).
+/// </summary>
+public sealed partial class ConnectionLoop(
+    ConnectionRegistry registry,
+    RequestDispatcher dispatcher,
+    ILogic logic,
+    IOptions<BrokerOptions> options,
+    TimeProvider time,
+    ILogger<ConnectionLoop> logger)
+{
+    private const int InitialBufferBytes = 4096;
+    private readonly BrokerOptions _options = options.Value;
+
+    public async Task RunAsync(WebSocket socket, CancellationToken stopping)
+    {
+        var connection = registry.Register(socket);
+        Log.Opened(logger, connection.Id);
+        var writer = connection.RunWriterAsync(OnPushWritten, stopping);
+        var how = LeaveKind.Lost;
+        try
+        {
+            how = await ReadAsync(connection, stopping);
+        }
+        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or IOException or ObjectDisposedException)
+        {
+            how = connection.ServerLeave ?? LeaveKind.Lost;
+        }
+        catch (Exception ex)
+        {
+            Log.Crashed(logger, connection.Id, ex);
+            connection.Abort(LeaveKind.Lost);
+        }
+        finally
+        {
+            registry.Remove(connection);
+            connection.CompleteOutbound();
+        }
+
+        if (connection.AccountId != 0)
+        {
+            try
+            {
+                await logic.LogoutAsync(connection.AccountId, connection.Endpoint, how, CancellationToken.None);
+            }
+            catch (Exception ex)
+            {
+                Log.LogoutFailed(logger, connection.AccountId, ex);
+            }
+        }
+
+        if (await Task.WhenAny(writer, Task.Delay(_options.CloseTimeout, time, CancellationToken.None)) != writer)
+        {
+            socket.Abort();
+            await writer;
+        }
+
+        connection.Dispose();
+        Log.Closed(logger, connection.Id, connection.AccountId, how);
+    }
+
+    private async Task<LeaveKind> ReadAsync(ClientConnection connection, CancellationToken stopping)
+    {
+        var socket = connection.Socket;
+        var request = new ClientRequest();
+        while (true)
+        {
+            // Wait for data without holding a buffer: idle sockets cost no receive memory.
+            var first = await socket.ReceiveAsync(Memory<byte>.Empty, stopping);
+            if (first.MessageType == WebSocketMessageType.Close)
+            {
+                return ClosedByClient(connection);
+            }
+
+            var buffer = ArrayPool<byte>.Shared.Rent(InitialBufferBytes);
+            try
+            {
+                var length = 0;
+                var result = first; // An empty frame is complete after the zero-byte read.
+                while (!result.EndOfMessage)
+                {
+                    if (length == buffer.Length)
+                    {
+                        if (buffer.Length > _options.MaxFrameBytes)
+                        {
+                            connection.Close(WebSocketCloseStatus.MessageTooBig, $"frames are limited to {_options.MaxFrameBytes} bytes", LeaveKind.Closed);
+                            return await DrainUntilClosedAsync(connection, stopping);
+                        }
+
+                        var larger = ArrayPool<byte>.Shared.Rent(Math.Min(buffer.Length * 2, _options.MaxFrameBytes + 1));
+                        buffer.AsSpan(0, length).CopyTo(larger);
+                        ArrayPool<byte>.Shared.Return(buffer);
+                        buffer = larger;
+                    }
+
+                    result = await socket.ReceiveAsync(buffer.AsMemory(length), stopping);
+                    if (result.MessageType == WebSocketMessageType.Close)
+                    {
+                        return ClosedByClient(connection);
+                    }
+
+                    length += result.Count;
+                }
+
+                if (length > _options.MaxFrameBytes)
+                {
+                    connection.Close(WebSocketCloseStatus.MessageTooBig, $"frames are limited to {_options.MaxFrameBytes} bytes", LeaveKind.Closed);
+                    return await DrainUntilClosedAsync(connection, stopping);
+                }
+
+                if (result.MessageType == WebSocketMessageType.Binary)
+                {
+                    connection.Close(WebSocketCloseStatus.InvalidMessageType, "send JSON in text frames", LeaveKind.Closed);
+                    return await DrainUntilClosedAsync(connection, stopping);
+                }
+
+                connection.Touch();
+                if (connection.IsClosing)
+                {
+                    continue; // Closing (replaced, shutting down): answer nothing more.
+                }
+
+                ResetRequest(request);
+                if (ClientFrameParser.Parse(buffer.AsSpan(0, length), request) == ClientFrameParser.Outcome.Malformed)
+                {
+                    connection.TrySend(FrameSerializer.Serialize(new StatusResponse(Commands.ErrorResp, ResultCode.ParamErr, "a frame must be one JSON object")));
+                    continue;
+                }
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
+
+            if (!connection.Bucket.TryTake())
+            {
+                RequestDispatcher.Refuse(connection, request, ResultCode.RateLimited, "too many requests");
+                if (++connection.RefusedInARow >= _options.RateLimit.MaxRefusedInARow)
+                {
+                    Log.Flooding(logger, connection.Id, connection.AccountId);
+                    connection.Close(WebSocketCloseStatus.PolicyViolation, "too many requests", LeaveKind.Closed);
+                    return await DrainUntilClosedAsync(connection, stopping);
+                }
+
+                continue;
+            }
+
+            connection.RefusedInARow = 0;
+            await dispatcher.DispatchAsync(connection, request, stopping);
+        }
+    }
+
+    private static LeaveKind ClosedByClient(ClientConnection connection)
+    {
+        // Our close frame answered (ServerLeave is set), or the client closing on purpose.
+        var how = connection.ServerLeave ?? LeaveKind.Closed;
+        connection.Close(WebSocketCloseStatus.NormalClosure, string.Empty, how);
+        return how;
+    }
+
+    /// <summary>After our close frame: discard what the client still sends until its close frame, within the close timeout.</summary>
+    private async Task<LeaveKind> DrainUntilClosedAsync(ClientConnection connection, CancellationToken stopping)
+    {
+        var how = connection.ServerLeave ?? LeaveKind.Closed;
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+        timeout.CancelAfter(_options.CloseTimeout);
+        var scratch = ArrayPool<byte>.Shared.Rent(InitialBufferBytes);
+        try
+        {
+            while (connection.Socket.State is WebSocketState.Open or WebSocketState.CloseSent)
+            {
+                var result = await connection.Socket.ReceiveAsync(scratch.AsMemory(), timeout.Token);
+                if (result.MessageType == WebSocketMessageType.Close)
+                {
+                    break;
+                }
+            }
+        }
+        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or IOException)
+        {
+            connection.Socket.Abort();
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(scratch);
+        }
+
+        return how;
+    }
+
+    private void OnPushWritten(ClientConnection connection, ulong sessionId, ulong msgId)
+    {
+        var confirmed = logic.ConfirmDeliveredAsync(connection.AccountId, sessionId, msgId, CancellationToken.None);
+        if (!confirmed.IsCompletedSuccessfully)
+        {
+            _ = confirmed.AsTask().ContinueWith(t => Log.ConfirmFailed(logger, t.Exception!), TaskContinuationOptions.OnlyOnFaulted);
+        }
+    }
+
+    private static void ResetRequest(ClientRequest request)
+    {
+        request.Kind = CommandKind.Unknown;
+        request.Cmd = null;
+        request.NickName = null;
+        request.AccountId = null;
+        request.SenderId = null;
+        request.SessionId = null;
+        request.MsgId = null;
+        request.RequestId = null;
+        request.Content = null;
+        request.Token = null;
+        request.Code = null;
+        request.MistypedField = null;
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(1, LogLevel.Debug, "Connection {ConnectionId} opened.")]
+        public static partial void Opened(ILogger logger, ulong connectionId);
+
+        [LoggerMessage(2, LogLevel.Debug, "Connection {ConnectionId} of account {AccountId} closed ({How}).")]
+        public static partial void Closed(ILogger logger, ulong connectionId, ulong accountId, LeaveKind how);
+
+        [LoggerMessage(3, LogLevel.Warning, "Connection {ConnectionId} (account {AccountId}) kept flooding; closing it.")]
+        public static partial void Flooding(ILogger logger, ulong connectionId, ulong accountId);
+
+        [LoggerMessage(4, LogLevel.Error, "Connection {ConnectionId} failed.")]
+        public static partial void Crashed(ILogger logger, ulong connectionId, Exception exception);
+
+        [LoggerMessage(5, LogLevel.Error, "Logging out account {AccountId} failed.")]
+        public static partial void LogoutFailed(ILogger logger, ulong accountId, Exception exception);
+
+        [LoggerMessage(6, LogLevel.Warning, "Recording a delivery failed.")]
+        public static partial void ConfirmFailed(ILogger logger, Exception exception);
+    }
+}

@@ -1,0 +1,44 @@
+using System.Net.WebSockets;
+using Chat.Broker.Frames;
+using Chat.Protocol.Frames;
+using Chat.Protocol.Seams;
+
+namespace Chat.Broker.Connections;
+
+/// <summary>The in-process push channel: logic and broker in one process (all-in-one).</summary>
+public sealed class LocalPushChannel(ConnectionRegistry registry) : IPushChannel
+{
+    /// <summary>Close status for a socket whose account was bound to another socket.</summary>
+    public const WebSocketCloseStatus Replaced = (WebSocketCloseStatus)4001;
+
+    public ValueTask<bool> PushDialogueAsync(ClientEndpoint to, DialoguePush push, CancellationToken cancellationToken)
+    {
+        if (!registry.TryGet(to.ConnectionId, out var connection))
+        {
+            return ValueTask.FromResult(false);
+        }
+
+        var frame = FrameSerializer.Serialize(new PushDialogueRequest(push.MsgId, push.SenderId, push.SessionId, push.Content, push.SentAtUnixMs));
+        return ValueTask.FromResult(connection.TrySend(frame, push.SessionId, push.MsgId));
+    }
+
+    public ValueTask<bool> PushSignalAsync(ClientEndpoint to, SignalPush push, CancellationToken cancellationToken)
+    {
+        if (!registry.TryGet(to.ConnectionId, out var connection))
+        {
+            return ValueTask.FromResult(false);
+        }
+
+        return ValueTask.FromResult(connection.TrySend(SignalFrames.Serialize(push)));
+    }
+
+    public ValueTask DisconnectAsync(ClientEndpoint to, CancellationToken cancellationToken)
+    {
+        if (registry.TryGet(to.ConnectionId, out var connection))
+        {
+            connection.Close(Replaced, "replaced by another connection", LeaveKind.Lost);
+        }
+
+        return ValueTask.CompletedTask;
+    }
+}

@@ -1,0 +1,217 @@
+using Chat.Broker.Connections;
+using Chat.Protocol.Frames;
+using Chat.Protocol.Seams;
+
+namespace Chat.Broker.Frames;
+
+/// <summary>
+/// Carries out one parsed client request: checks the fields the command needs, checks that any id
+/// the client names about itself is the socket's own account, asks logic, and queues the response.
+/// </summary>
+public sealed class RequestDispatcher(ILogic logic, ConnectionRegistry registry)
+{
+    public async ValueTask DispatchAsync(ClientConnection connection, ClientRequest request, CancellationToken cancellationToken)
+    {
+        if (request.Kind == CommandKind.Unknown)
+        {
+            Reply(connection, new StatusResponse(Commands.ErrorResp, ResultCode.ParamErr, request.Cmd is null ? "missing cmd" : "unknown cmd"));
+            return;
+        }
+
+        if (request.MistypedField is { } field)
+        {
+            Refuse(connection, request, ResultCode.ParamErr, $"{field} has the wrong type");
+            return;
+        }
+
+        switch (request.Kind)
+        {
+            case CommandKind.CreateAccount:
+                await CreateAccountAsync(connection, request, cancellationToken);
+                break;
+            case CommandKind.Reconnect:
+                await ReconnectAsync(connection, request, cancellationToken);
+                break;
+            case CommandKind.Match:
+                if (RequireOwnAccount(connection, request, request.AccountId))
+                {
+                    var match = await logic.MatchAsync(connection.AccountId, cancellationToken);
+                    Reply(connection, match.Code == ResultCode.Success
+                        ? new MatchResponse(match.Code, match.PartnerId, match.PartnerName, match.SessionId)
+                        : new MatchResponse(match.Code, Msg: match.Message));
+                }
+
+                break;
+            case CommandKind.Dialogue:
+                await SendDialogueAsync(connection, request, cancellationToken);
+                break;
+            case CommandKind.ViewedAck:
+                if (RequireOwnAccount(connection, request, request.AccountId) && RequireSession(connection, request) && Require(connection, request, request.MsgId, "msgId"))
+                {
+                    var code = await logic.ViewedAckAsync(connection.AccountId, request.SessionId!.Value, request.MsgId!.Value, cancellationToken);
+                    Reply(connection, new StatusResponse(Commands.ViewedAckResp, code));
+                }
+
+                break;
+            case CommandKind.EndSession:
+                if (RequireOwnAccount(connection, request, request.AccountId) && RequireSession(connection, request))
+                {
+                    var code = await logic.EndSessionAsync(connection.AccountId, request.SessionId!.Value, cancellationToken);
+                    Reply(connection, new StatusResponse(Commands.EndSessionResp, code, SessionId: request.SessionId));
+                }
+
+                break;
+            case CommandKind.Typing:
+                // No response: typing is a hint, and answering each one would double the traffic.
+                if (connection.AccountId != 0 && request.SessionId is { } typingIn && (request.AccountId ?? connection.AccountId) == connection.AccountId)
+                {
+                    await logic.TypingAsync(connection.AccountId, typingIn, cancellationToken);
+                }
+
+                break;
+            case CommandKind.Stats:
+                var stats = await logic.GetStatsAsync(cancellationToken);
+                Reply(connection, new StatsResponse(ResultCode.Success, stats.Online, stats.Waiting));
+                break;
+            case CommandKind.Ping:
+                Reply(connection, new PingFrame(Commands.PingResp, connection.AccountId));
+                break;
+            case CommandKind.PushDialogueResp:
+                if (connection.AccountId != 0 && request.MsgId is { } delivered && request.SessionId is { } deliveredIn)
+                {
+                    connection.ConfirmsReceipt = true;
+                    await logic.ConfirmDeliveredAsync(connection.AccountId, deliveredIn, delivered, cancellationToken);
+                }
+
+                break;
+            case CommandKind.PingResp:
+            case CommandKind.PushSignalResp:
+                break; // Answers to our pushes: any frame already counted as a sign of life.
+        }
+    }
+
+    /// <summary>Answers a request with its command's response and a non-zero code.</summary>
+    public static void Refuse(ClientConnection connection, ClientRequest request, ResultCode code, string message)
+    {
+        if (request.Kind is CommandKind.Typing or CommandKind.PushDialogueResp or CommandKind.PushSignalResp or CommandKind.PingResp)
+        {
+            Reply(connection, new StatusResponse(Commands.ErrorResp, code, message));
+            return;
+        }
+
+        var cmd = ClientFrameParser.ResponseOf(request.Kind);
+        Reply(connection, new StatusResponse(cmd, code, message, request.Kind == CommandKind.Dialogue ? request.RequestId : null));
+    }
+
+    private async ValueTask CreateAccountAsync(ClientConnection connection, ClientRequest request, CancellationToken cancellationToken)
+    {
+        if (connection.AccountId != 0)
+        {
+            Refuse(connection, request, ResultCode.ParamErr, "this socket already has an account");
+            return;
+        }
+
+        if (!Require(connection, request, request.NickName, "nickName"))
+        {
+            return;
+        }
+
+        var created = await logic.CreateAccountAsync(request.NickName!, connection.Endpoint, cancellationToken);
+        if (created.Code != ResultCode.Success)
+        {
+            Reply(connection, new CreateAccountResponse(created.Code, Msg: created.Message));
+            return;
+        }
+
+        registry.Bind(connection, created.AccountId);
+        Reply(connection, new CreateAccountResponse(ResultCode.Success, created.NickName, created.AccountId, created.Token));
+    }
+
+    private async ValueTask ReconnectAsync(ClientConnection connection, ClientRequest request, CancellationToken cancellationToken)
+    {
+        if (!Require(connection, request, request.AccountId, "accountId") || !Require(connection, request, request.Token, "token"))
+        {
+            return;
+        }
+
+        var accountId = request.AccountId!.Value;
+        if (connection.AccountId != 0 && connection.AccountId != accountId)
+        {
+            Refuse(connection, request, ResultCode.ParamErr, "this socket already has another account");
+            return;
+        }
+
+        var result = await logic.ReconnectAsync(accountId, request.Token!, connection.Endpoint, cancellationToken);
+        if (result.Code != ResultCode.Success)
+        {
+            Reply(connection, new ReconnectResponse(result.Code, Msg: "unknown account or wrong token"));
+            return;
+        }
+
+        registry.Bind(connection, accountId);
+        Reply(connection, new ReconnectResponse(ResultCode.Success, accountId, result.NickName, result.Sessions));
+        await logic.ResumeAsync(accountId, connection.Endpoint, cancellationToken);
+    }
+
+    private async ValueTask SendDialogueAsync(ClientConnection connection, ClientRequest request, CancellationToken cancellationToken)
+    {
+        if (!RequireOwnAccount(connection, request, request.SenderId)
+            || !RequireSession(connection, request)
+            || !Require(connection, request, request.RequestId, "requestId")
+            || !Require(connection, request, request.Content, "content"))
+        {
+            return;
+        }
+
+        var sent = await logic.SendAsync(connection.AccountId, request.SessionId!.Value, request.RequestId!, request.Content!, cancellationToken);
+        Reply(connection, sent.Code == ResultCode.Success
+            ? new DialogueResponse(sent.Code, request.RequestId, sent.MsgId)
+            : new DialogueResponse(sent.Code, request.RequestId, Msg: sent.Message));
+    }
+
+    /// <summary>The socket must have an account, and an id the client sent about itself must be that account.</summary>
+    private static bool RequireOwnAccount(ClientConnection connection, ClientRequest request, ulong? claimedId)
+    {
+        if (connection.AccountId == 0)
+        {
+            Refuse(connection, request, ResultCode.ParamErr, "no account on this socket");
+            return false;
+        }
+
+        if (claimedId is { } claimed && claimed != connection.AccountId)
+        {
+            Refuse(connection, request, ResultCode.ParamErr, "that id is not this socket's account");
+            return false;
+        }
+
+        return true;
+    }
+
+    private static bool RequireSession(ClientConnection connection, ClientRequest request) =>
+        Require(connection, request, request.SessionId, "sessionId");
+
+    private static bool Require<T>(ClientConnection connection, ClientRequest request, T? value, string name)
+    {
+        if (value is not null)
+        {
+            return true;
+        }
+
+        Refuse(connection, request, ResultCode.ParamErr, $"{name} is required");
+        return false;
+    }
+
+    private static void Reply(ClientConnection connection, CreateAccountResponse frame) => connection.TrySend(FrameSerializer.Serialize(frame));
+
+    private static void Reply(ClientConnection connection, MatchResponse frame) => connection.TrySend(FrameSerializer.Serialize(frame));
+
+    private static void Reply(ClientConnection connection, DialogueResponse frame) => connection.TrySend(FrameSerializer.Serialize(frame));
+
+    private static void Reply(ClientConnection connection, ReconnectResponse frame) => connection.TrySend(FrameSerializer.Serialize(frame));
+
+    private static void Reply(ClientConnection connection, StatsResponse frame) => connection.TrySend(FrameSerializer.Serialize(frame));
+
+    private static void Reply(ClientConnection connection, PingFrame frame) => connection.TrySend(FrameSerializer.Serialize(frame));
+
+    private static void Reply(ClientConnection connection, StatusResponse frame) => connection.TrySend(FrameSerializer.Serialize(frame));
+}

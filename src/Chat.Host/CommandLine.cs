@@ -1,0 +1,47 @@
+namespace Chat.Host;
+
+/// <summary>
+/// The command line: an optional role word, --help, and configuration overrides that the .NET
+/// configuration system reads (<c>--Chat:Store:Path=/var/lib/chat/chat.db</c>).
+/// </summary>
+public static class CommandLine
+{
+    public const string HelpText = """
+        chat - anonymous stranger chat server
+
+        Usage:
+          chat [all] [--key=value ...]     all-in-one: broker + logic + SQLite + web client (default)
+          chat --help                      show this text
+
+        Every setting can come from appsettings.json, from an environment variable
+        (replace ':' with '__', e.g. Chat__Store__Path=/data/chat.db) or from the command
+        line (--Chat:Store:Path=/data/chat.db). The most used:
+
+          --urls=http://127.0.0.1:18224         where HTTP and the WebSocket listen
+          --Chat:Store:Kind=sqlite|memory       sqlite keeps history; memory keeps nothing
+          --Chat:Store:Path=./data/chat.db      SQLite data file
+          --Chat:Store:Synchronous=FULL|NORMAL  FULL survives power loss; NORMAL a process crash
+          --Chat:Broker:Path=/ws                WebSocket path
+          --Chat:Broker:PingInterval=00:00:03   server PING_REQ interval
+          --Chat:Broker:SilenceTimeout=00:00:20 silent socket counts as gone after this
+          --Chat:Broker:MaxFrameBytes=16384     largest client frame
+          --Chat:Broker:AllowedOrigins:0=https://chat.example.org
+                                                browser origins allowed (default: same host; * = any)
+          --Chat:Broker:RateLimit:PerSecond=20  frames per second per socket (burst: RateLimit:Burst)
+          --Chat:Logic:MaxContentLength=1000    longest message in characters
+          --Chat:Logic:GracePeriod=00:00:30     how long a dropped account keeps its chats
+
+        See README.md for the full table.
+
+        """;
+
+    private static readonly string[] Roles = ["all"];
+
+    public static bool WantsHelp(string[] args) => args.Any(a => a is "--help" or "-h" or "-?" or "help");
+
+    /// <summary>A first argument that is a word but not a role we have.</summary>
+    public static string? UnknownRole(string[] args) =>
+        args.Length > 0 && !args[0].StartsWith('-') && !args[0].Contains('=') && !Roles.Contains(args[0]) ? args[0] : null;
+
+    public static string[] WithoutRole(string[] args) => args.Length > 0 && Roles.Contains(args[0]) ? args[1..] : args;
+}

@@ -1,0 +1,17 @@
+using Chat.Host;
+
+if (CommandLine.WantsHelp(args))
+{
+    Console.Out.Write(CommandLine.HelpText);
+    return 0;
+}
+
+if (CommandLine.UnknownRole(args) is { } role)
+{
+    Console.Error.WriteLine($"chat: unknown role '{role}'. Run 'chat --help'.");
+    return 2;
+}
+
+var app = ChatApp.Build(CommandLine.WithoutRole(args));
+await app.RunAsync();
+return 0;

@@ -1,0 +1,101 @@
+using Chat.Protocol.Seams;
+
+namespace Chat.Logic.Accounts;
+
+/// <summary>
+/// An account logic holds in memory: one that is online, or away within its grace period, or a
+/// partner in a session that is still active. Binding fields change under the logic's gate and
+/// this object's lock; delivery fields under this object's lock only.
+/// </summary>
+public sealed class LiveAccount(ulong id, string nickName, byte[] tokenHash)
+{
+    public ulong Id { get; } = id;
+
+    public string NickName { get; } = nickName;
+
+    public byte[] TokenHash { get; } = tokenHash;
+
+    /// <summary>Where the account's socket is; null while it has none.</summary>
+    public ClientEndpoint? Endpoint { get; set; }
+
+    /// <summary>Set when the socket was lost; the sessions end when the grace period runs out.</summary>
+    public long? AwaySinceTimestamp { get; set; }
+
+    /// <summary>Active sessions the account is in (guarded by the gate).</summary>
+    public HashSet<ulong> Sessions { get; } = [];
+
+    /// <summary>While a resume replays missed messages, live pushes wait (they are replayed too).</summary>
+    public bool Resuming { get; set; }
+
+    /// <summary>A live message was held back during a resume: the replay must read again.</summary>
+    public bool MissedWhileResuming { get; set; }
+
+    /// <summary>Per session: how far messages to this account were pushed and delivered.</summary>
+    public Dictionary<ulong, DeliveryMarks> Deliveries { get; } = [];
+
+    /// <summary>Recent DIALOGUE_REQ requestIds and the msgId each got (or will get), for idempotent retries.</summary>
+    public RecentRequests Requests { get; } = new();
+
+    public DeliveryMarks MarksFor(ulong sessionId)
+    {
+        if (!Deliveries.TryGetValue(sessionId, out var marks))
+        {
+            marks = new DeliveryMarks();
+            Deliveries[sessionId] = marks;
+        }
+
+        return marks;
+    }
+}
+
+public sealed class DeliveryMarks
+{
+    /// <summary>Highest msgId pushed to the current socket.</summary>
+    public ulong PushedUpTo { get; set; }
+
+    /// <summary>Highest msgId known to have reached the client.</summary>
+    public ulong DeliveredUpTo { get; set; }
+
+    /// <summary><see cref="DeliveredUpTo"/> moved and is not yet in the store.</summary>
+    public bool Dirty { get; set; }
+}
+
+/// <summary>The last <see cref="Capacity"/> requestIds of one sender, with their own lock.</summary>
+public sealed class RecentRequests
+{
+    public const int Capacity = 128;
+
+    private readonly Lock _lock = new();
+    private readonly Dictionary<string, Task<ulong>> _byRequest = new(StringComparer.Ordinal);
+    private readonly Queue<string> _order = new();
+
+    /// <summary>Returns the earlier task for <paramref name="requestId"/>, or adds the one <paramref name="start"/> makes.</summary>
+    public Task<ulong> GetOrAdd(string requestId, Func<Task<ulong>> start)
+    {
+        lock (_lock)
+        {
+            if (_byRequest.TryGetValue(requestId, out var earlier))
+            {
+                return earlier;
+            }
+
+            var task = start();
+            _byRequest[requestId] = task;
+            _order.Enqueue(requestId);
+            if (_order.Count > Capacity)
+            {
+                _byRequest.Remove(_order.Dequeue());
+            }
+
+            return task;
+        }
+    }
+
+    public void Remove(string requestId)
+    {
+        lock (_lock)
+        {
+            _byRequest.Remove(requestId);
+        }
+    }
+}

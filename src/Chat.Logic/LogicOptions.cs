@@ -1,0 +1,27 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Chat.Logic;
+
+public sealed class LogicOptions
+{
+    public const string Section = "Chat:Logic";
+
+    /// <summary>Longest message, in characters (the seed cut at 255).</summary>
+    [Range(1, 100_000)]
+    public int MaxContentLength { get; set; } = 1000;
+
+    [Range(1, 200)]
+    public int MaxNickNameLength { get; set; } = 30;
+
+    [Range(1, 200)]
+    public int MaxRequestIdLength { get; set; } = 64;
+
+    /// <summary>How long an account whose socket was lost keeps its sessions. Zero ends them at once, as the seed does.</summary>
+    public TimeSpan GracePeriod { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>At most one typing signal per sender and session in this interval.</summary>
+    public TimeSpan TypingInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>How often grace periods are checked and delivery marks are saved.</summary>
+    public TimeSpan SweepInterval { get; set; } = TimeSpan.FromSeconds(1);
+}

@@ -1,0 +1,355 @@
+using System.Data.Common;
+using EvolveDb;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Chat.Logic.Storage.Sqlite;
+
+/// <summary>
+/// The embedded store: one SQLite file in WAL mode. Writes come only from <see cref="StoreWriter"/>'s
+/// loop over one long-lived connection; reads open pooled connections of their own and run beside it.
+/// </summary>
+public sealed partial class SqliteChatStore(IOptions<StoreOptions> options, ILogger<SqliteChatStore> logger) : IChatStore
+{
+    private readonly string _connectionString = new SqliteConnectionStringBuilder
+    {
+        DataSource = options.Value.Path,
+        Pooling = true,
+        DefaultTimeout = 30,
+    }.ToString();
+
+    private SqliteConnection? _writeConnection;
+
+    public async Task InitializeAsync(CancellationToken cancellationToken)
+    {
+        var directory = Path.GetDirectoryName(Path.GetFullPath(options.Value.Path));
+        if (!string.IsNullOrEmpty(directory))
+        {
+            Directory.CreateDirectory(directory);
+        }
+
+        _writeConnection = new SqliteConnection(_connectionString);
+        await _writeConnection.OpenAsync(cancellationToken);
+        await ExecuteAsync(_writeConnection, "PRAGMA journal_mode=WAL;", cancellationToken);
+        await ExecuteAsync(_writeConnection, $"PRAGMA synchronous={options.Value.Synchronous.ToUpperInvariant()};", cancellationToken);
+
+        var evolve = new Evolve(_writeConnection, message => Log.Migration(logger, message))
+        {
+            EmbeddedResourceAssemblies = [typeof(SqliteChatStore).Assembly],
+            EmbeddedResourceFilters = ["Chat.Logic.Storage.Sqlite.Migrations"],
+            IsEraseDisabled = true,
+            MetadataTableName = "schema_changelog",
+        };
+        evolve.Migrate();
+        Log.Opened(logger, Path.GetFullPath(options.Value.Path), evolve.AppliedMigrations.Count);
+    }
+
+    public async Task<StoreHighWater> ReadHighWaterAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenReadAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = """
+            SELECT (SELECT IFNULL(MAX(id), 0) FROM account),
+                   (SELECT IFNULL(MAX(id), 0) FROM session),
+                   (SELECT IFNULL(MAX(id), 0) FROM message);
+            """;
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        await reader.ReadAsync(cancellationToken);
+        return new StoreHighWater((ulong)reader.GetInt64(0), (ulong)reader.GetInt64(1), (ulong)reader.GetInt64(2));
+    }
+
+    public async Task WriteAsync(IReadOnlyList<StoreWrite> batch, CancellationToken cancellationToken)
+    {
+        var connection = _writeConnection ?? throw new InvalidOperationException("The store is not initialized.");
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        using var commands = new BatchCommands(connection, (SqliteTransaction)transaction);
+        foreach (var write in batch)
+        {
+            commands.Apply(write);
+        }
+
+        await transaction.CommitAsync(cancellationToken);
+    }
+
+    public async Task<AccountRecord?> FindAccountAsync(ulong accountId, CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenReadAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT id, nickname, token_hash, created_at FROM account WHERE id = $id;";
+        command.Parameters.AddWithValue("$id", (long)accountId);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        if (!await reader.ReadAsync(cancellationToken))
+        {
+            return null;
+        }
+
+        return ReadAccount(reader);
+    }
+
+    public async Task<SessionRecord?> FindSessionAsync(ulong sessionId, CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenReadAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = """
+            SELECT s.id, s.created_at, s.ended_at,
+                   (SELECT MIN(account_id) FROM session_account WHERE session_id = s.id),
+                   (SELECT MAX(account_id) FROM session_account WHERE session_id = s.id)
+            FROM session s WHERE s.id = $id;
+            """;
+        command.Parameters.AddWithValue("$id", (long)sessionId);
+        var sessions = await ReadSessionsAsync(command, cancellationToken);
+        return sessions.Count == 0 ? null : sessions[0];
+    }
+
+    public async Task<IReadOnlyList<MessageRecord>> ReadMessagesForAsync(ulong sessionId, ulong receiverId, ulong afterMsgId, int limit, CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenReadAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = """
+            SELECT id, session_id, sender_id, request_id, content, created_at FROM message
+            WHERE session_id = $session AND id > $after AND sender_id <> $receiver
+            ORDER BY id LIMIT $limit;
+            """;
+        command.Parameters.AddWithValue("$session", (long)sessionId);
+        command.Parameters.AddWithValue("$after", (long)afterMsgId);
+        command.Parameters.AddWithValue("$receiver", (long)receiverId);
+        command.Parameters.AddWithValue("$limit", limit);
+        var messages = new List<MessageRecord>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            messages.Add(ReadMessage(reader));
+        }
+
+        return messages;
+    }
+
+    public async Task<MessageRecord?> FindMessageByRequestAsync(ulong senderId, string requestId, CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenReadAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = """
+            SELECT id, session_id, sender_id, request_id, content, created_at FROM message
+            WHERE sender_id = $sender AND request_id = $request;
+            """;
+        command.Parameters.AddWithValue("$sender", (long)senderId);
+        command.Parameters.AddWithValue("$request", requestId);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        return await reader.ReadAsync(cancellationToken) ? ReadMessage(reader) : null;
+    }
+
+    public async Task<ActiveState> LoadActiveAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenReadAsync(cancellationToken);
+        var sessions = new List<ActiveSessionState>();
+        await using (var command = connection.CreateCommand())
+        {
+            command.CommandText = """
+                SELECT s.id, s.created_at, a.first_id, a.second_id,
+                       (SELECT IFNULL(MAX(id), 0) FROM message WHERE session_id = s.id),
+                       IFNULL((SELECT msg_id FROM delivery WHERE session_id = s.id AND account_id = a.first_id), 0),
+                       IFNULL((SELECT msg_id FROM delivery WHERE session_id = s.id AND account_id = a.second_id), 0)
+                FROM session s
+                JOIN (SELECT session_id, MIN(account_id) AS first_id, MAX(account_id) AS second_id
+                      FROM session_account GROUP BY session_id) a ON a.session_id = s.id
+                WHERE s.ended_at IS NULL;
+                """;
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                var session = new SessionRecord((ulong)reader.GetInt64(0), (ulong)reader.GetInt64(2), (ulong)reader.GetInt64(3), reader.GetInt64(1));
+                sessions.Add(new ActiveSessionState(session, (ulong)reader.GetInt64(4), (ulong)reader.GetInt64(5), (ulong)reader.GetInt64(6)));
+            }
+        }
+
+        var accounts = new List<AccountRecord>();
+        await using (var command = connection.CreateCommand())
+        {
+            command.CommandText = """
+                SELECT id, nickname, token_hash, created_at FROM account WHERE id IN (
+                    SELECT sa.account_id FROM session_account sa JOIN session s ON s.id = sa.session_id WHERE s.ended_at IS NULL);
+                """;
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                accounts.Add(ReadAccount(reader));
+            }
+        }
+
+        return new ActiveState(sessions, accounts);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_writeConnection is not null)
+        {
+            await _writeConnection.DisposeAsync();
+        }
+
+        SqliteConnection.ClearAllPools();
+    }
+
+    private async Task<SqliteConnection> OpenReadAsync(CancellationToken cancellationToken)
+    {
+        var connection = new SqliteConnection(_connectionString);
+        await connection.OpenAsync(cancellationToken);
+        return connection;
+    }
+
+    private static async Task<IReadOnlyList<SessionRecord>> ReadSessionsAsync(SqliteCommand command, CancellationToken cancellationToken)
+    {
+        var sessions = new List<SessionRecord>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            sessions.Add(new SessionRecord(
+                (ulong)reader.GetInt64(0),
+                (ulong)reader.GetInt64(3),
+                (ulong)reader.GetInt64(4),
+                reader.GetInt64(1),
+                reader.IsDBNull(2) ? null : reader.GetInt64(2)));
+        }
+
+        return sessions;
+    }
+
+    private static AccountRecord ReadAccount(DbDataReader reader) =>
+        new((ulong)reader.GetInt64(0), reader.GetString(1), (byte[])reader.GetValue(2), reader.GetInt64(3));
+
+    private static MessageRecord ReadMessage(DbDataReader reader) => new(
+        (ulong)reader.GetInt64(0),
+        (ulong)reader.GetInt64(1),
+        (ulong)reader.GetInt64(2),
+        reader.GetString(3),
+        reader.GetString(4),
+        reader.GetInt64(5));
+
+    private static async Task ExecuteAsync(SqliteConnection connection, string sql, CancellationToken cancellationToken)
+    {
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    /// <summary>Prepared statements for one write transaction, created on first use.</summary>
+    private sealed class BatchCommands(SqliteConnection connection, SqliteTransaction transaction) : IDisposable
+    {
+        private SqliteCommand? _insertMessage;
+        private SqliteCommand? _insertAccount;
+        private SqliteCommand? _upsertViewed;
+        private SqliteCommand? _upsertDelivered;
+
+        public void Apply(StoreWrite write)
+        {
+            switch (write)
+            {
+                case StoreWrite.NewMessage { Message: var m }:
+                    try
+                    {
+                        Run(ref _insertMessage,
+                            "INSERT INTO message (id, session_id, sender_id, request_id, content, created_at) VALUES ($1, $2, $3, $4, $5, $6);",
+                            (long)m.Id, (long)m.SessionId, (long)m.SenderId, m.RequestId, m.Content, m.CreatedAtUnixMs);
+                    }
+                    catch (SqliteException ex) when (ex.SqliteExtendedErrorCode == 2067 /* SQLITE_CONSTRAINT_UNIQUE */)
+                    {
+                        throw new DuplicateRequestException(m.SenderId, m.RequestId, ex);
+                    }
+
+                    break;
+                case StoreWrite.NewAccount { Account: var a }:
+                    Run(ref _insertAccount,
+                        "INSERT INTO account (id, nickname, token_hash, created_at) VALUES ($1, $2, $3, $4);",
+                        (long)a.Id, a.NickName, a.TokenHash, a.CreatedAtUnixMs);
+                    break;
+                case StoreWrite.NewSession { Session: var s }:
+                    using (var command = Create("""
+                        INSERT INTO session (id, created_at) VALUES ($1, $2);
+                        INSERT INTO session_account (session_id, account_id) VALUES ($1, $3), ($1, $4);
+                        """))
+                    {
+                        Bind(command, (long)s.Id, s.CreatedAtUnixMs, (long)s.FirstAccountId, (long)s.SecondAccountId);
+                        command.ExecuteNonQuery();
+                    }
+
+                    break;
+                case StoreWrite.SessionEnded e:
+                    using (var command = Create("UPDATE session SET ended_at = $2 WHERE id = $1 AND ended_at IS NULL;"))
+                    {
+                        Bind(command, (long)e.SessionId, e.EndedAtUnixMs);
+                        command.ExecuteNonQuery();
+                    }
+
+                    break;
+                case StoreWrite.ViewedUpTo v:
+                    Run(ref _upsertViewed, """
+                        INSERT INTO view_ack (session_id, account_id, msg_id, modified_at) VALUES ($1, $2, $3, $4)
+                        ON CONFLICT (session_id, account_id) DO UPDATE SET msg_id = excluded.msg_id, modified_at = excluded.modified_at
+                        WHERE excluded.msg_id > view_ack.msg_id;
+                        """,
+                        (long)v.SessionId, (long)v.AccountId, (long)v.MsgId, v.AtUnixMs);
+                    break;
+                case StoreWrite.DeliveredUpTo d:
+                    Run(ref _upsertDelivered, """
+                        INSERT INTO delivery (session_id, account_id, msg_id) VALUES ($1, $2, $3)
+                        ON CONFLICT (session_id, account_id) DO UPDATE SET msg_id = excluded.msg_id
+                        WHERE excluded.msg_id > delivery.msg_id;
+                        """,
+                        (long)d.SessionId, (long)d.AccountId, (long)d.MsgId);
+                    break;
+                default:
+                    throw new NotSupportedException($"Unknown store write {write.GetType().Name}.");
+            }
+        }
+
+        public void Dispose()
+        {
+            _insertMessage?.Dispose();
+            _insertAccount?.Dispose();
+            _upsertViewed?.Dispose();
+            _upsertDelivered?.Dispose();
+        }
+
+        private void Run(ref SqliteCommand? cached, string sql, params object[] values)
+        {
+            cached ??= Create(sql);
+            Bind(cached, values);
+            cached.ExecuteNonQuery();
+        }
+
+        private SqliteCommand Create(string sql)
+        {
+            var command = connection.CreateCommand();
+            command.Transaction = transaction;
+            command.CommandText = sql;
+            return command;
+        }
+
+        private static void Bind(SqliteCommand command, params object[] values)
+        {
+            if (command.Parameters.Count == 0)
+            {
+                for (var i = 0; i < values.Length; i++)
+                {
+                    command.Parameters.Add(new SqliteParameter($"${i + 1}", values[i]));
+                }
+
+                return;
+            }
+
+            for (var i = 0; i < values.Length; i++)
+            {
+                command.Parameters[i].Value = values[i];
+            }
+        }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(1, LogLevel.Debug, "Migration: {Message}")]
+        public static partial void Migration(ILogger logger, string message);
+
+        [LoggerMessage(2, LogLevel.Information, "SQLite store at {Path} ready ({Applied} migrations applied now).")]
+        public static partial void Opened(ILogger logger, string path, int applied);
+    }
+}

@@ -1,0 +1,27 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Chat.Logic.Storage;
+
+public sealed class StoreOptions
+{
+    public const string Section = "Chat:Store";
+
+    /// <summary><c>sqlite</c> (durable, the default) or <c>memory</c> (nothing survives a restart).</summary>
+    [Required]
+    public string Kind { get; set; } = "sqlite";
+
+    /// <summary>SQLite data file; its folder is created when missing.</summary>
+    [Required]
+    public string Path { get; set; } = "./data/chat.db";
+
+    /// <summary>
+    /// SQLite's <c>synchronous</c> setting. FULL: a committed message survives power loss.
+    /// NORMAL: it survives a process crash, but the last commits may be lost on power loss.
+    /// </summary>
+    [RegularExpression("^(?i)(FULL|NORMAL)$")]
+    public string Synchronous { get; set; } = "FULL";
+
+    /// <summary>Most writes committed in one transaction.</summary>
+    [Range(1, 100_000)]
+    public int MaxBatch { get; set; } = 1024;
+}

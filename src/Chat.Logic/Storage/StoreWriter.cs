@@ -1,0 +1,121 @@
+using System.Threading.Channels;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Chat.Logic.Storage;
+
+/// <summary>
+/// Group commit: every write to the store goes through one queue, and the writes that are waiting
+/// when the previous commit finishes are committed together in one transaction. Throughput then
+/// follows the CPU rather than fsync latency. Writes commit in the order they were queued, and
+/// each write's after-commit action runs on this loop in that same order (message delivery relies
+/// on it to keep msgIds in order per session).
+/// </summary>
+public sealed partial class StoreWriter(IChatStore store, IOptions<StoreOptions> options, ILogger<StoreWriter> logger) : BackgroundService
+{
+    private readonly Channel<PendingWrite> _queue = Channel.CreateUnbounded<PendingWrite>(
+        new UnboundedChannelOptions { SingleReader = true, AllowSynchronousContinuations = false });
+
+    private readonly int _maxBatch = options.Value.MaxBatch;
+
+    /// <summary>Queues a write; the task completes when it is committed.</summary>
+    public Task WriteAsync(StoreWrite write, Action? afterCommit = null)
+    {
+        var pending = new PendingWrite(write, afterCommit);
+        if (!_queue.Writer.TryWrite(pending))
+        {
+            return Task.FromException(new ObjectDisposedException(nameof(StoreWriter), "The store is shutting down."));
+        }
+
+        return pending.Completion.Task;
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var batch = new List<PendingWrite>(_maxBatch);
+        var writes = new List<StoreWrite>(_maxBatch);
+        var reader = _queue.Reader;
+
+        // Not bound to stoppingToken: on stop the queue is completed and drained, so every
+        // write that was accepted is committed before the process exits.
+        while (await reader.WaitToReadAsync(CancellationToken.None))
+        {
+            while (batch.Count < _maxBatch && reader.TryRead(out var pending))
+            {
+                batch.Add(pending);
+                writes.Add(pending.Write);
+            }
+
+            await CommitAsync(batch, writes);
+            batch.Clear();
+            writes.Clear();
+        }
+    }
+
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        _queue.Writer.TryComplete();
+        await base.StopAsync(cancellationToken);
+    }
+
+    private async Task CommitAsync(List<PendingWrite> batch, List<StoreWrite> writes)
+    {
+        try
+        {
+            await store.WriteAsync(writes, CancellationToken.None);
+        }
+        catch (Exception ex) when (batch.Count > 1)
+        {
+            // One bad write must not fail its neighbours: commit them one by one.
+            Log.BatchFailed(logger, batch.Count, ex);
+            foreach (var pending in batch)
+            {
+                await CommitAsync([pending], [pending.Write]);
+            }
+
+            return;
+        }
+        catch (Exception ex)
+        {
+            Log.WriteFailed(logger, writes[0].GetType().Name, ex);
+            batch[0].Completion.TrySetException(ex);
+            return;
+        }
+
+        foreach (var pending in batch)
+        {
+            try
+            {
+                pending.AfterCommit?.Invoke();
+            }
+            catch (Exception ex)
+            {
+                Log.AfterCommitFailed(logger, ex);
+            }
+
+            pending.Completion.TrySetResult();
+        }
+    }
+
+    private sealed class PendingWrite(StoreWrite write, Action? afterCommit)
+    {
+        public StoreWrite Write { get; } = write;
+
+        public Action? AfterCommit { get; } = afterCommit;
+
+        public TaskCompletionSource Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(1, LogLevel.Warning, "A batch of {Count} store writes failed; committing them one by one.")]
+        public static partial void BatchFailed(ILogger logger, int count, Exception exception);
+
+        [LoggerMessage(2, LogLevel.Error, "Store write {Write} failed.")]
+        public static partial void WriteFailed(ILogger logger, string write, Exception exception);
+
+        [LoggerMessage(3, LogLevel.Error, "An after-commit action failed.")]
+        public static partial void AfterCommitFailed(ILogger logger, Exception exception);
+    }
+}

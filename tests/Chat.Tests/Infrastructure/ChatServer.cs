@@ -1,0 +1,101 @@
+using Chat.Host;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Chat.Tests.Infrastructure;
+
+/// <summary>A real `chat` (Kestrel on a loopback port, SQLite in a temp folder), fresh per test.</summary>
+public sealed class ChatServer : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private readonly bool _ownsDirectory;
+
+    private ChatServer(WebApplication app, string dataDirectory, bool ownsDirectory)
+    {
+        _app = app;
+        DataDirectory = dataDirectory;
+        _ownsDirectory = ownsDirectory;
+    }
+
+    public string DataDirectory { get; }
+
+    public Uri HttpUri { get; private set; } = null!;
+
+    public Uri WebSocketUri => new($"ws://{HttpUri.Authority}/ws");
+
+    public IServiceProvider Services => _app.Services;
+
+    public T Get<T>() where T : notnull => _app.Services.GetRequiredService<T>();
+
+    /// <summary>Starts a server; <paramref name="settings"/> are configuration overrides such as <c>Chat:Logic:GracePeriod=00:00:00</c>.</summary>
+    public static async Task<ChatServer> StartAsync(params string[] settings) => await StartInAsync(null, settings);
+
+    /// <summary>Starts a server on an existing data folder (a restart), or a new one when null.</summary>
+    public static async Task<ChatServer> StartInAsync(string? dataDirectory, params string[] settings)
+    {
+        var owns = dataDirectory is null;
+        dataDirectory ??= Directory.CreateTempSubdirectory("chat-test-").FullName;
+        var args = new List<string>
+        {
+            "--urls=http://127.0.0.1:0",
+            $"--Chat:Store:Path={Path.Combine(dataDirectory, "chat.db")}",
+            "--Logging:LogLevel:Default=Warning",
+        };
+        args.AddRange(settings.Select(s => "--" + s));
+        var app = ChatApp.Build([.. args]);
+        var server = new ChatServer(app, dataDirectory, owns);
+        await app.StartAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        server.HttpUri = new Uri(app.Urls.First());
+        return server;
+    }
+
+    public async Task<TestClient> ConnectAsync(string? origin = null) => await TestClient.ConnectAsync(WebSocketUri, origin);
+
+    /// <summary>A connected client with a new account.</summary>
+    public async Task<TestClient> NewVisitorAsync(string nickName)
+    {
+        var client = await ConnectAsync();
+        await client.CreateAccountAsync(nickName);
+        return client;
+    }
+
+    /// <summary>Two visitors matched with each other.</summary>
+    public async Task<(TestClient A, TestClient B, ulong SessionId)> NewPairAsync(string a = "alice", string b = "bob")
+    {
+        var first = await NewVisitorAsync(a);
+        var second = await NewVisitorAsync(b);
+        var waiting = await first.RequestAsync(new { cmd = "MATCH_REQ", accountId = first.AccountId }, "MATCH_RESP");
+        Assert.Equal(4, waiting.Code());
+        var matched = await second.RequestAsync(new { cmd = "MATCH_REQ", accountId = second.AccountId }, "MATCH_RESP");
+        Assert.Equal(0, matched.Code());
+        var sessionId = matched.ULong("sessionId");
+        var signal = await first.ExpectAsync("PUSH_SIGNAL_REQ", f => f.String("signalType") == "NewSession");
+        Assert.Equal(sessionId, signal.ULong("sessionId"));
+        return (first, second, sessionId);
+    }
+
+    public async Task StopAsync() => await _app.StopAsync().WaitAsync(TimeSpan.FromSeconds(30));
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            await _app.StopAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+
+        await _app.DisposeAsync();
+        if (_ownsDirectory)
+        {
+            try
+            {
+                Directory.Delete(DataDirectory, recursive: true);
+            }
+            catch (IOException)
+            {
+            }
+        }
+    }
+}

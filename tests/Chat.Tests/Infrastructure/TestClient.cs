@@ -1,0 +1,247 @@
+using System.Net.WebSockets;
+using System.Text;
+using System.Text.Json;
+using System.Threading.Channels;
+
+namespace Chat.Tests.Infrastructure;
+
+/// <summary>
+/// A protocol client over a real ClientWebSocket. A background loop reads every frame into an
+/// inbox; tests wait for the frame they expect (bounded by a timeout), and frames they do not ask
+/// for stay in the inbox. PING_REQs are answered like the seed's client does, unless told not to.
+/// </summary>
+public sealed class TestClient : IAsyncDisposable
+{
+    public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(15);
+
+    private readonly ClientWebSocket _socket;
+    private readonly List<Frame> _inbox = [];
+    private readonly Channel<bool> _arrivals = Channel.CreateUnbounded<bool>();
+    private readonly SemaphoreSlim _sendLock = new(1, 1);
+    private readonly Task _reader;
+    private readonly TaskCompletionSource<WebSocketCloseStatus?> _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private TestClient(ClientWebSocket socket)
+    {
+        _socket = socket;
+        _reader = Task.Run(ReadLoopAsync);
+    }
+
+    public ulong AccountId { get; private set; }
+
+    public string Token { get; private set; } = string.Empty;
+
+    /// <summary>Answer server PING_REQs (the seed's client does). Off: the client falls silent.</summary>
+    public bool AnswerPings { get; set; } = true;
+
+    /// <summary>Completes with the close status when the server closes the socket (null: dropped without one).</summary>
+    public Task<WebSocketCloseStatus?> Closed => _closed.Task;
+
+    public static async Task<TestClient> ConnectAsync(Uri uri, string? origin = null)
+    {
+        var socket = new ClientWebSocket();
+        socket.Options.KeepAliveInterval = TimeSpan.Zero;
+        if (origin is not null)
+        {
+            socket.Options.SetRequestHeader("Origin", origin);
+        }
+
+        using var timeout = new CancellationTokenSource(Timeout);
+        await socket.ConnectAsync(uri, timeout.Token);
+        return new TestClient(socket);
+    }
+
+    public async Task<Frame> CreateAccountAsync(string nickName)
+    {
+        var response = await RequestAsync(new { cmd = "CRT_ACCOUNT_REQ", nickName }, "CRT_ACCOUNT_RESP");
+        Assert.Equal(0, response.Code());
+        AccountId = response.ULong("accountId");
+        Token = response.String("token")!;
+        return response;
+    }
+
+    /// <summary>Uses an account created on another socket (for RECONNECT).</summary>
+    public void Adopt(ulong accountId, string token)
+    {
+        AccountId = accountId;
+        Token = token;
+    }
+
+    public async Task<Frame> SayAsync(ulong sessionId, string content, string? requestId = null)
+    {
+        requestId ??= Guid.NewGuid().ToString();
+        var response = await RequestAsync(
+            new { cmd = "DIALOGUE_REQ", requestId, senderId = AccountId, sessionId, content },
+            "DIALOGUE_RESP",
+            f => f.String("requestId") == requestId);
+        return response;
+    }
+
+    public async Task<Frame> RequestAsync(object request, string responseCmd, Func<Frame, bool>? match = null)
+    {
+        await SendAsync(request);
+        return await ExpectAsync(responseCmd, match);
+    }
+
+    public Task SendAsync(object request) => SendTextAsync(JsonSerializer.Serialize(request));
+
+    public async Task SendTextAsync(string text) => await SendRawAsync(Encoding.UTF8.GetBytes(text), WebSocketMessageType.Text);
+
+    public async Task SendRawAsync(byte[] bytes, WebSocketMessageType type)
+    {
+        await _sendLock.WaitAsync();
+        try
+        {
+            using var timeout = new CancellationTokenSource(Timeout);
+            await _socket.SendAsync(bytes, type, endOfMessage: true, timeout.Token);
+        }
+        finally
+        {
+            _sendLock.Release();
+        }
+    }
+
+    /// <summary>Waits for the next frame with <paramref name="cmd"/> (and the predicate), taking it out of the inbox.</summary>
+    public async Task<Frame> ExpectAsync(string cmd, Func<Frame, bool>? match = null, TimeSpan? timeout = null)
+    {
+        using var cts = new CancellationTokenSource(timeout ?? Timeout);
+        while (true)
+        {
+            lock (_inbox)
+            {
+                var index = _inbox.FindIndex(f => f.Cmd == cmd && (match is null || match(f)));
+                if (index >= 0)
+                {
+                    var frame = _inbox[index];
+                    _inbox.RemoveAt(index);
+                    return frame;
+                }
+            }
+
+            try
+            {
+                await _arrivals.Reader.ReadAsync(cts.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                throw new TimeoutException($"No {cmd} within {timeout ?? Timeout}. Inbox: {string.Join(" | ", Snapshot())}");
+            }
+            catch (ChannelClosedException)
+            {
+                lock (_inbox)
+                {
+                    if (_inbox.Any(f => f.Cmd == cmd && (match is null || match(f))))
+                    {
+                        continue;
+                    }
+                }
+
+                throw new InvalidOperationException($"Socket closed before {cmd}. Inbox: {string.Join(" | ", Snapshot())}");
+            }
+        }
+    }
+
+    /// <summary>Frames received and not yet taken.</summary>
+    public IReadOnlyList<Frame> Snapshot()
+    {
+        lock (_inbox)
+        {
+            return [.. _inbox];
+        }
+    }
+
+    /// <summary>Takes every frame with <paramref name="cmd"/> currently in the inbox.</summary>
+    public IReadOnlyList<Frame> TakeAll(string cmd)
+    {
+        lock (_inbox)
+        {
+            var taken = _inbox.Where(f => f.Cmd == cmd).ToList();
+            _inbox.RemoveAll(f => f.Cmd == cmd);
+            return taken;
+        }
+    }
+
+    /// <summary>Proves the server has handled everything sent before: a STATS round trip on this socket.</summary>
+    public async Task BarrierAsync() => await RequestAsync(new { cmd = "STATS_REQ" }, "STATS_RESP");
+
+    public async Task CloseAsync()
+    {
+        using var timeout = new CancellationTokenSource(Timeout);
+        if (_socket.State == WebSocketState.Open)
+        {
+            await _socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "bye", timeout.Token);
+        }
+    }
+
+    /// <summary>Drops the connection without a close frame, as a network failure would.</summary>
+    public void Abort() => _socket.Abort();
+
+    public async ValueTask DisposeAsync()
+    {
+        _socket.Abort();
+        try
+        {
+            await _reader.WaitAsync(Timeout);
+        }
+        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or TimeoutException)
+        {
+        }
+
+        _socket.Dispose();
+        _sendLock.Dispose();
+    }
+
+    private async Task ReadLoopAsync()
+    {
+        var buffer = new byte[1 << 20];
+        try
+        {
+            while (true)
+            {
+                var length = 0;
+                WebSocketReceiveResult result;
+                do
+                {
+                    result = await _socket.ReceiveAsync(buffer.AsMemory(length).ToArraySegment(), CancellationToken.None);
+                    length += result.Count;
+                }
+                while (!result.EndOfMessage);
+
+                if (result.MessageType == WebSocketMessageType.Close)
+                {
+                    _closed.TrySetResult(result.CloseStatus);
+                    return;
+                }
+
+                var raw = Encoding.UTF8.GetString(buffer, 0, length);
+                var frame = new Frame(JsonDocument.Parse(raw).RootElement.Clone(), raw);
+                if (frame.Cmd == "PING_REQ" && AnswerPings)
+                {
+                    await SendAsync(new { cmd = "PING_RESP", accountId = AccountId });
+                    continue;
+                }
+
+                lock (_inbox)
+                {
+                    _inbox.Add(frame);
+                }
+
+                _arrivals.Writer.TryWrite(true);
+            }
+        }
+        catch (Exception ex) when (ex is WebSocketException or ObjectDisposedException or OperationCanceledException)
+        {
+            _closed.TrySetResult(null);
+        }
+        finally
+        {
+            _arrivals.Writer.TryComplete();
+        }
+    }
+}
+
+internal static class MemoryExtensions
+{
+    public static ArraySegment<byte> ToArraySegment(this Memory<byte> memory) =>
+        System.Runtime.InteropServices.MemoryMarshal.TryGetArray<byte>(memory, out var segment) ? segment : throw new InvalidOperationException();
+}
