@@ -93,7 +93,7 @@ public sealed partial class LosslessDeliveryTests(BrowserFixture browser)
                 var json = Parse(frame.Text);
                 switch (Cmd(json))
                 {
-                    case "PUSH_DIALOGUE_RESP" when json.GetProperty("code").GetInt32() == 0:
+                    case "PUSH_DIALOGUE_RESP" when json.GetProperty("code").GetInt32() == 0 && json.TryGetProperty("sessionId", out _):
                         ackedMsgIds.Enqueue(json.GetProperty("msgId").GetUInt64());
                         break;
                     case "PING_RESP":
@@ -129,6 +129,52 @@ public sealed partial class LosslessDeliveryTests(BrowserFixture browser)
 
         // The server pings every few seconds; the page answers.
         await pingAnswered.Task.WaitAsync(TimeSpan.FromSeconds(15));
+    }
+
+    [Fact]
+    public async Task Push_lost_on_the_way_arrives_after_the_reconnect_exactly_once()
+    {
+        await using var server = await ChatServer.StartAsync();
+        await using var alice = await Visitor.OpenAsync(browser, server, "Alice");
+        await using var bob = await Visitor.OpenAsync(browser, server, "Bob");
+
+        var losePushes = 0; // 1: PUSH_DIALOGUE_REQ frames never reach Bob's page
+        await bob.Page.RouteWebSocketAsync(SocketUrl(), page =>
+        {
+            var toServer = page.ConnectToServer();
+            page.OnMessage(frame => toServer.Send(frame.Text!));
+            toServer.OnMessage(frame =>
+            {
+                if (Volatile.Read(ref losePushes) == 1 && Cmd(Parse(frame.Text)) == "PUSH_DIALOGUE_REQ")
+                {
+                    return;
+                }
+
+                page.Send(frame.Text!);
+            });
+        });
+
+        await MatchAsync(alice, bob);
+        await alice.SayAsync("first, arrives");
+        await bob.ExpectToReceiveAsync("first, arrives");
+        var bobId = await bob.AccountIdAsync();
+
+        Volatile.Write(ref losePushes, 1);
+        await alice.SayAsync("second, lost on the way");
+        // Stored by the server (one tick), but Bob's page never got it, so it never said so.
+        await Expect(alice.OwnMessages.Last).ToHaveAttributeAsync("data-status", "sent");
+        await Expect(bob.PartnerMessages).ToHaveCountAsync(1);
+
+        Volatile.Write(ref losePushes, 0);
+        server.DropSocketOf(bobId);
+        await Expect(bob.Page.Locator("body")).ToHaveAttributeAsync("data-reconnects", "1", new() { Timeout = 30_000 });
+
+        // The server pushes again what Bob did not confirm; Bob shows each message once.
+        await bob.ExpectToReceiveAsync("second, lost on the way");
+        await Expect(alice.OwnMessages.Last).ToHaveAttributeAsync("data-status", "read");
+        await alice.SayAsync("third");
+        await bob.ExpectToReceiveAsync("third");
+        await Expect(bob.PartnerMessages.Locator(".text")).ToHaveTextAsync(["first, arrives", "second, lost on the way", "third"]);
     }
 
     private static async Task MatchAsync(Visitor alice, Visitor bob)

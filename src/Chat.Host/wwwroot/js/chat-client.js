@@ -377,10 +377,13 @@ export class ChatClient extends EventTarget {
       this.unacked.delete(frame.requestId);
       message.msgId = frame.msgId;
       message.status = session && compareIds(session.partnerReadUpTo, message.msgId) >= 0 ? 'read' : 'sent';
-    } else if ((frame.code === Code.RateLimited || frame.code === Code.InternalErr) && message.attempts < MaxSendAttempts) {
+    } else if (frame.code === Code.RateLimited || (frame.code === Code.InternalErr && message.attempts < MaxSendAttempts)) {
+      // Too fast (say, a long queue resent after a reconnect) or a passing server fault: the
+      // request had no effect, so the same requestId goes again a little later.
+      if (frame.code === Code.RateLimited) message.attempts = Math.max(0, message.attempts - 1);
       setTimeout(() => {
-        if (this.unacked.has(message.requestId)) this.transmit(sessionId, message);
-      }, 500 * message.attempts);
+        if (this.unacked.has(message.requestId) && this.ready) this.transmit(sessionId, message);
+      }, 700 + Math.random() * 600 + 500 * message.attempts);
       return;
     } else {
       this.unacked.delete(frame.requestId);
@@ -391,8 +394,9 @@ export class ChatClient extends EventTarget {
   }
 
   onPushDialogue(frame) {
-    // Acknowledge every push, shown or not: the server may then stop re-sending it.
-    this.connection.send({ cmd: Cmd.PushDialogueResp, code: Code.Success, msgId: frame.msgId });
+    // Acknowledge every push, shown or not: the server may then stop re-sending it. The
+    // sessionId tells the server which session's delivery mark to move.
+    this.connection.send({ cmd: Cmd.PushDialogueResp, code: Code.Success, msgId: frame.msgId, sessionId: frame.sessionId });
     const id = frame.sessionId;
     if (this.removed.has(id) || frame.senderId === this.account?.accountId) return;
     let session = this.sessions.get(id);
