@@ -178,6 +178,20 @@ public sealed class ChatInBrowserTests(BrowserFixture browser)
     }
 
     [Fact]
+    public async Task Closing_the_window_ends_the_chat_for_the_partner()
+    {
+        await using var server = await ChatServer.StartAsync();
+        var (alice, bob) = await MatchAsync(server);
+        await using var a = alice;
+        await using var b = bob;
+
+        await alice.Page.CloseAsync(new() { RunBeforeUnload = false });
+
+        await Expect(bob.Notices.Last).ToHaveTextAsync("Alice left the chat.");
+        await Expect(bob.Composer).ToBeDisabledAsync();
+    }
+
+    [Fact]
     public async Task Dropped_socket_reconnects_by_itself_and_the_chat_goes_on()
     {
         await using var server = await ChatServer.StartAsync();
