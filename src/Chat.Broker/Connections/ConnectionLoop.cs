@@ -222,6 +222,7 @@ public sealed partial class ConnectionLoop(
         request.Content = null;
         request.Token = null;
         request.Code = null;
+        request.ConfirmReceipt = null;
         request.MistypedField = null;
     }
 

@@ -123,6 +123,7 @@ public sealed class RequestDispatcher(ILogic logic, ConnectionRegistry registry)
             return;
         }
 
+        connection.ConfirmsReceipt |= request.ConfirmReceipt == true;
         registry.Bind(connection, created.AccountId);
         Reply(connection, new CreateAccountResponse(ResultCode.Success, created.NickName, created.AccountId, created.Token));
     }
@@ -148,6 +149,7 @@ public sealed class RequestDispatcher(ILogic logic, ConnectionRegistry registry)
             return;
         }
 
+        connection.ConfirmsReceipt |= request.ConfirmReceipt == true;
         registry.Bind(connection, accountId);
         Reply(connection, new ReconnectResponse(ResultCode.Success, accountId, result.NickName, result.Sessions));
         await logic.ResumeAsync(accountId, connection.Endpoint, cancellationToken);
