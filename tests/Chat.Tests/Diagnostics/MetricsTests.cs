@@ -4,6 +4,14 @@ using Chat.Tests.Infrastructure;
 
 namespace Chat.Tests.Diagnostics;
 
+/// <summary>
+/// Meters are matched by name process-wide, so other test servers' traffic would show up here:
+/// this collection runs alone.
+/// </summary>
+[CollectionDefinition(nameof(MetricsTests), DisableParallelization = true)]
+public sealed class MetricsCollection;
+
+[Collection(nameof(MetricsTests))]
 public sealed class MetricsTests
 {
     [Fact]
