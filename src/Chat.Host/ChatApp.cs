@@ -17,9 +17,11 @@ public static class ChatApp
 
         builder.Services.AddChatLogic();
         builder.Services.AddChatBroker();
+        builder.Services.AddChatMetrics();
 
         var app = builder.Build();
         app.UseSecurityHeaders();
+        app.MapChatMetrics();
         app.UseWebSockets();
         app.UseDefaultFiles();
         app.UseStaticFiles();

@@ -52,27 +52,16 @@ public sealed class ChatServer : IAsyncDisposable
     public async Task<TestClient> ConnectAsync(string? origin = null) => await TestClient.ConnectAsync(WebSocketUri, origin);
 
     /// <summary>A connected client with a new account.</summary>
-    public async Task<TestClient> NewVisitorAsync(string nickName)
+    public async Task<TestClient> NewVisitorAsync(string nickName, bool confirmReceipt = false)
     {
         var client = await ConnectAsync();
-        await client.CreateAccountAsync(nickName);
+        await client.CreateAccountAsync(nickName, confirmReceipt);
         return client;
     }
 
     /// <summary>Two visitors matched with each other.</summary>
-    public async Task<(TestClient A, TestClient B, ulong SessionId)> NewPairAsync(string a = "alice", string b = "bob")
-    {
-        var first = await NewVisitorAsync(a);
-        var second = await NewVisitorAsync(b);
-        var waiting = await first.RequestAsync(new { cmd = "MATCH_REQ", accountId = first.AccountId }, "MATCH_RESP");
-        Assert.Equal(4, waiting.Code());
-        var matched = await second.RequestAsync(new { cmd = "MATCH_REQ", accountId = second.AccountId }, "MATCH_RESP");
-        Assert.Equal(0, matched.Code());
-        var sessionId = matched.ULong("sessionId");
-        var signal = await first.ExpectAsync("PUSH_SIGNAL_REQ", f => f.String("signalType") == "NewSession");
-        Assert.Equal(sessionId, signal.ULong("sessionId"));
-        return (first, second, sessionId);
-    }
+    public Task<(TestClient A, TestClient B, ulong SessionId)> NewPairAsync(string a = "alice", string b = "bob", bool confirmReceipt = false) =>
+        Pairing.PairAsync(NewVisitorAsync(a, confirmReceipt), NewVisitorAsync(b, confirmReceipt));
 
     public async Task StopAsync() => await _app.StopAsync().WaitAsync(TimeSpan.FromSeconds(30));
 
