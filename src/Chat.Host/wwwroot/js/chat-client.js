@@ -200,10 +200,12 @@ export class ChatClient extends EventTarget {
   }
 
   onOpen() {
+    // confirmReceipt: this client answers every push, so the server counts a message as
+    // delivered only when the page confirms it, never on a socket write alone.
     if (this.account) {
-      this.connection.send({ cmd: Cmd.ReconnectReq, accountId: this.account.accountId, token: this.account.token });
+      this.connection.send({ cmd: Cmd.ReconnectReq, accountId: this.account.accountId, token: this.account.token, confirmReceipt: true });
     } else if (this.pendingNickName !== null) {
-      this.connection.send({ cmd: Cmd.CreateAccountReq, nickName: this.pendingNickName });
+      this.connection.send({ cmd: Cmd.CreateAccountReq, nickName: this.pendingNickName, confirmReceipt: true });
     }
   }
 
