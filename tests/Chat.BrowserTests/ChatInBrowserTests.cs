@@ -241,6 +241,30 @@ public sealed class ChatInBrowserTests(BrowserFixture browser)
     }
 
     [Fact]
+    public async Task Server_restart_is_survived_and_the_chat_goes_on()
+    {
+        await using var server = await ChatServer.StartAsync();
+        var (alice, bob) = await MatchAsync(server);
+        await using var a = alice;
+        await using var b = bob;
+        await alice.SayAsync("before the restart");
+        await bob.ExpectToReceiveAsync("before the restart");
+
+        await server.RestartAsync();
+
+        // Both pages come back by themselves to the new process, with the same accounts and chat.
+        await Expect(alice.Page.Locator("body")).ToHaveAttributeAsync("data-reconnects", "1", new() { Timeout = 30_000 });
+        await Expect(bob.Page.Locator("body")).ToHaveAttributeAsync("data-reconnects", "1", new() { Timeout = 30_000 });
+        await alice.ExpectChattingWithAsync("Bob");
+        await bob.ExpectChattingWithAsync("Alice");
+        await alice.SayAsync("after the restart");
+        await bob.ExpectToReceiveAsync("after the restart");
+        await bob.SayAsync("still here");
+        await alice.ExpectToReceiveAsync("still here");
+        await Expect(bob.PartnerMessages.Locator(".text")).ToHaveTextAsync(["before the restart", "after the restart"]);
+    }
+
+    [Fact]
     public async Task Markup_in_a_message_is_shown_as_text_and_never_runs()
     {
         await using var server = await ChatServer.StartAsync();

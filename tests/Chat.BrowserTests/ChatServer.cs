@@ -9,8 +9,8 @@ namespace Chat.BrowserTests;
 /// <summary>A fresh all-in-one server (broker, logic, SQLite, web client) on a free loopback port.</summary>
 internal sealed class ChatServer : IAsyncDisposable
 {
-    private readonly WebApplication _app;
     private readonly DirectoryInfo _dataDir;
+    private WebApplication _app;
 
     private ChatServer(WebApplication app, DirectoryInfo dataDir, Uri baseUrl)
     {
@@ -24,15 +24,7 @@ internal sealed class ChatServer : IAsyncDisposable
     public static async Task<ChatServer> StartAsync()
     {
         var dataDir = Directory.CreateTempSubdirectory("chat-browser-");
-        var app = Chat.Host.ChatApp.Build(
-        [
-            "--urls=http://127.0.0.1:0",
-            $"--Chat:Store:Path={Path.Combine(dataDir.FullName, "chat.db")}",
-            // Serve the client straight from the source tree: what the tests load is what is committed.
-            $"--webroot={RepoPaths.WebRoot}",
-        ]);
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        await app.StartAsync(cts.Token);
+        var app = await StartAppAsync(dataDir, "http://127.0.0.1:0");
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault()
             ?? app.Urls.First();
         return new ChatServer(app, dataDir, new Uri(address.TrimEnd('/') + "/"));
@@ -42,16 +34,21 @@ internal sealed class ChatServer : IAsyncDisposable
     public void DropSocketOf(ulong accountId) =>
         _app.Services.GetRequiredService<ConnectionRegistry>().AbortAccount(accountId);
 
+    /// <summary>Stops the server (it closes every socket) and starts a new one on the same port and database.</summary>
+    public async Task RestartAsync()
+    {
+        await StopAppAsync(_app);
+        _app = await StartAppAsync(_dataDir, BaseUrl.GetLeftPart(UriPartial.Authority));
+    }
+
     public async ValueTask DisposeAsync()
     {
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(15));
         try
         {
-            await _app.StopAsync(cts.Token);
+            await StopAppAsync(_app);
         }
         finally
         {
-            await _app.DisposeAsync();
             try
             {
                 _dataDir.Delete(recursive: true);
@@ -60,6 +57,33 @@ internal sealed class ChatServer : IAsyncDisposable
             {
                 // A file still open on a slow shutdown: the temp folder is cleaned by the OS.
             }
+        }
+    }
+
+    private static async Task<WebApplication> StartAppAsync(DirectoryInfo dataDir, string url)
+    {
+        var app = Chat.Host.ChatApp.Build(
+        [
+            $"--urls={url}",
+            $"--Chat:Store:Path={Path.Combine(dataDir.FullName, "chat.db")}",
+            // Serve the client straight from the source tree: what the tests load is what is committed.
+            $"--webroot={RepoPaths.WebRoot}",
+        ]);
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await app.StartAsync(cts.Token);
+        return app;
+    }
+
+    private static async Task StopAppAsync(WebApplication app)
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(15));
+        try
+        {
+            await app.StopAsync(cts.Token);
+        }
+        finally
+        {
+            await app.DisposeAsync();
         }
     }
 }
