@@ -15,6 +15,7 @@ public static class ChatApp
             ContentRootPath = AppContext.BaseDirectory,
         });
 
+        builder.Configuration.AddCommandLine(args, CommandLine.Shorthands);
         builder.Services.AddChatLogic();
         builder.Services.AddChatBroker();
         builder.Services.AddChatMetrics();

@@ -53,7 +53,7 @@ public sealed partial class ChatLogic
                             account.MarksFor(sessionId).PushedUpTo = message.Id;
                         }
 
-                        await push.PushDialogueAsync(endpoint, ToPush(message, accountId), cancellationToken);
+                        await push.PushDialogueAsync(endpoint, ToPush(message, accountId) with { Replay = true }, cancellationToken);
                         metrics.MessageReplayed();
                         replayed++;
                     }

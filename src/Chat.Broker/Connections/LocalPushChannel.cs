@@ -12,15 +12,18 @@ public sealed class LocalPushChannel(ConnectionRegistry registry, BrokerMetrics 
     /// <summary>Close status for a socket whose account was bound to another socket.</summary>
     public const WebSocketCloseStatus Replaced = (WebSocketCloseStatus)4001;
 
-    public ValueTask<bool> PushDialogueAsync(ClientEndpoint to, DialoguePush push, CancellationToken cancellationToken)
+    public async ValueTask<bool> PushDialogueAsync(ClientEndpoint to, DialoguePush push, CancellationToken cancellationToken)
     {
         if (!registry.TryGet(to.ConnectionId, out var connection))
         {
-            return ValueTask.FromResult(false);
+            return false;
         }
 
         var frame = FrameSerializer.Serialize(new PushDialogueRequest(push.MsgId, push.SenderId, push.SessionId, push.Content, push.SentAtUnixMs));
-        return ValueTask.FromResult(Queued(connection.TrySend(frame, push.SessionId, push.MsgId)));
+        var queued = push.Replay
+            ? await connection.SendWhenRoomAsync(frame, push.SessionId, push.MsgId, cancellationToken)
+            : connection.TrySend(frame, push.SessionId, push.MsgId);
+        return Queued(queued);
     }
 
     public ValueTask<bool> PushSignalAsync(ClientEndpoint to, SignalPush push, CancellationToken cancellationToken)

@@ -44,6 +44,29 @@ public sealed class LosslessTests
     }
 
     [Fact]
+    public async Task A_replay_longer_than_the_send_queue_waits_for_room_instead_of_dropping_the_client()
+    {
+        string[] settings = [.. NoRateLimit, "Chat:Broker:SendQueueLength=8"];
+        await using var server = await ChatServer.StartAsync(settings);
+        var (alice, bob, sessionId) = await server.NewPairAsync();
+        await using var a = alice;
+
+        bob.Abort();
+        await bob.DisposeAsync();
+        await alice.ExpectAsync("PUSH_SIGNAL_REQ", f => f.String("signalType") == "PartnerAway");
+        var sent = new List<ulong>();
+        for (var i = 0; i < 300; i++)
+        {
+            sent.Add((await alice.SayAsync(sessionId, $"m{i}")).ULong("msgId"));
+        }
+
+        var (bobAgain, resumed) = await bob.ReconnectOnNewSocketAsync(server.WebSocketUri);
+        await using var b = bobAgain;
+        Assert.Equal(0, resumed.Code());
+        await AssertReceivesExactlyAsync(bobAgain, sent, i => $"m{i}");
+    }
+
+    [Fact]
     public async Task A_confirming_client_gets_everything_it_did_not_confirm_even_what_went_to_the_dying_socket()
     {
         await using var server = await ChatServer.StartAsync(NoRateLimit);
