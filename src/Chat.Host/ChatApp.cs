@@ -7,7 +7,8 @@ namespace Chat.Host;
 /// <summary>The all-in-one `chat`: broker and logic in one process, the embedded store, and the web client.</summary>
 public static class ChatApp
 {
-    public static WebApplication Build(string[] args)
+    /// <param name="configureServices">Runs before the chat's own registrations, so a test can put in its own parts (a fake clock).</param>
+    public static WebApplication Build(string[] args, Action<IServiceCollection>? configureServices = null)
     {
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions
         {
@@ -16,6 +17,7 @@ public static class ChatApp
         });
 
         builder.Configuration.AddCommandLine(args, CommandLine.Shorthands);
+        configureServices?.Invoke(builder.Services);
         builder.Services.AddChatLogic();
         builder.Services.AddChatBroker();
         builder.Services.AddChatMetrics();

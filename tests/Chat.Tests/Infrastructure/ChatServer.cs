@@ -30,8 +30,11 @@ public sealed class ChatServer : IAsyncDisposable
     /// <summary>Starts a server; <paramref name="settings"/> are configuration overrides such as <c>Chat:Logic:GracePeriod=00:00:00</c>.</summary>
     public static async Task<ChatServer> StartAsync(params string[] settings) => await StartInAsync(null, settings);
 
-    /// <summary>Starts a server on an existing data folder (a restart), or a new one when null.</summary>
-    public static async Task<ChatServer> StartInAsync(string? dataDirectory, params string[] settings)
+    /// <summary>Starts a server whose clock is <paramref name="clock"/> (heartbeat, grace periods, rate limits).</summary>
+    public static async Task<ChatServer> StartWithClockAsync(TimeProvider clock, params string[] settings) => await StartInAsync(null, settings, clock);
+
+    /// <summary>Starts a server on an existing data folder, or a new one when null.</summary>
+    private static async Task<ChatServer> StartInAsync(string? dataDirectory, string[] settings, TimeProvider? clock = null)
     {
         var owns = dataDirectory is null;
         dataDirectory ??= Directory.CreateTempSubdirectory("chat-test-").FullName;
@@ -42,7 +45,13 @@ public sealed class ChatServer : IAsyncDisposable
             "--Logging:LogLevel:Default=Warning",
         };
         args.AddRange(settings.Select(s => "--" + s));
-        var app = ChatApp.Build([.. args]);
+        var app = ChatApp.Build([.. args], services =>
+        {
+            if (clock is not null)
+            {
+                services.AddSingleton(clock);
+            }
+        });
         var server = new ChatServer(app, dataDirectory, owns);
         await app.StartAsync().WaitAsync(TimeSpan.FromSeconds(30));
         server.HttpUri = new Uri(app.Urls.First());
