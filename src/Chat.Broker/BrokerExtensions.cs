@@ -1,5 +1,6 @@
 using System.Net.WebSockets;
 using Chat.Broker.Connections;
+using Chat.Broker.Diagnostics;
 using Chat.Broker.Frames;
 using Chat.Broker.Security;
 using Chat.Protocol.Seams;
@@ -20,6 +21,7 @@ public static class BrokerExtensions
         services.AddOptions<BrokerOptions>().BindConfiguration(BrokerOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<ConnectionRegistry>();
+        services.TryAddSingleton<BrokerMetrics>();
         services.TryAddSingleton<IPushChannel, LocalPushChannel>();
         services.TryAddSingleton<RequestDispatcher>();
         services.TryAddSingleton<ConnectionLoop>();

@@ -18,8 +18,8 @@ public static class CommandLine
         line (--Chat:Store:Path=/data/chat.db). The most used:
 
           --urls=http://127.0.0.1:18224         where HTTP and the WebSocket listen
-          --Chat:Store:Kind=sqlite|memory       sqlite keeps history; memory keeps nothing
-          --Chat:Store:Path=./data/chat.db      SQLite data file
+          --store sqlite|memory                 (Chat:Store:Kind) sqlite keeps history; memory keeps nothing
+          --data ./data/chat.db                 (Chat:Store:Path) SQLite data file
           --Chat:Store:Synchronous=FULL|NORMAL  FULL survives power loss; NORMAL a process crash
           --Chat:Broker:Path=/ws                WebSocket path
           --Chat:Broker:PingInterval=00:00:03   server PING_REQ interval
@@ -36,6 +36,13 @@ public static class CommandLine
         """;
 
     private static readonly string[] Roles = ["all"];
+
+    /// <summary>Short switches for the settings people change most.</summary>
+    public static readonly Dictionary<string, string> Shorthands = new(StringComparer.OrdinalIgnoreCase)
+    {
+        ["--store"] = "Chat:Store:Kind",
+        ["--data"] = "Chat:Store:Path",
+    };
 
     public static bool WantsHelp(string[] args) => args.Any(a => a is "--help" or "-h" or "-?" or "help");
 

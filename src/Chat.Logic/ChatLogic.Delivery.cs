@@ -53,7 +53,8 @@ public sealed partial class ChatLogic
                             account.MarksFor(sessionId).PushedUpTo = message.Id;
                         }
 
-                        await push.PushDialogueAsync(endpoint, ToPush(message, accountId), cancellationToken);
+                        await push.PushDialogueAsync(endpoint, ToPush(message, accountId) with { Replay = true }, cancellationToken);
+                        metrics.MessageReplayed();
                         replayed++;
                     }
 
@@ -146,6 +147,7 @@ public sealed partial class ChatLogic
     /// <summary>Runs on the store writer's loop right after the message committed, in msgId order.</summary>
     private void DeliverLive(LiveAccount receiver, MessageRecord message)
     {
+        metrics.MessageStored();
         ClientEndpoint to;
         lock (receiver)
         {
@@ -170,6 +172,7 @@ public sealed partial class ChatLogic
             to = endpoint;
         }
 
+        metrics.MessageDelivered();
         var pushed = push.PushDialogueAsync(to, ToPush(message, receiver.Id), CancellationToken.None);
         if (!pushed.IsCompletedSuccessfully)
         {

@@ -1,4 +1,5 @@
 using Chat.Logic.Accounts;
+using Chat.Logic.Diagnostics;
 using Chat.Logic.Matching;
 using Chat.Logic.Sessions;
 using Chat.Logic.Storage;
@@ -24,6 +25,7 @@ public sealed partial class ChatLogic(
     StoreWriter writer,
     IPushChannel push,
     IOptions<LogicOptions> options,
+    LogicMetrics metrics,
     TimeProvider time,
     ILogger<ChatLogic> logger) : ILogic
 {
@@ -71,6 +73,10 @@ public sealed partial class ChatLogic(
             }
         }
 
+        metrics.Observe(
+            online: () => { lock (_gate) { return _online; } },
+            waiting: () => { lock (_gate) { return _pool.Count; } },
+            sessions: () => { lock (_gate) { return _sessions.Count; } });
         Log.Started(logger, active.Sessions.Count, active.Accounts.Count);
     }
 
@@ -291,6 +297,7 @@ public sealed partial class ChatLogic(
             return new MatchResult(ResultCode.InternalErr, Message: "store unavailable");
         }
 
+        metrics.SessionStarted();
         Log.Matched(logger, session.Id, partner.Id, accountId);
         await SignalAsync(partner, new SignalPush(SignalKind.NewSession, accountId, partner.Id, session.Id, accountId, caller.NickName), cancellationToken);
         return new MatchResult(ResultCode.Success, partner.Id, partner.NickName, session.Id);

@@ -1,3 +1,4 @@
+using Chat.Logic.Diagnostics;
 using Chat.Logic.Storage;
 using Chat.Logic.Storage.Memory;
 using Chat.Logic.Storage.Sqlite;
@@ -21,6 +22,7 @@ public static class LogicExtensions
         services.TryAddSingleton<IChatStore>(sp => sp.GetRequiredService<IOptions<StoreOptions>>().Value.Kind == "memory"
             ? new MemoryChatStore()
             : ActivatorUtilities.CreateInstance<SqliteChatStore>(sp));
+        services.TryAddSingleton<LogicMetrics>();
         services.TryAddSingleton<StoreWriter>();
         services.TryAddSingleton<ChatLogic>();
         services.TryAddSingleton<ILogic>(sp => sp.GetRequiredService<ChatLogic>());

@@ -86,6 +86,20 @@ public sealed class ClientConnection : IDisposable
         return false;
     }
 
+    /// <summary>Queues a frame, waiting for room (a replay); false if the connection ends first.</summary>
+    public async ValueTask<bool> SendWhenRoomAsync(byte[] frame, ulong sessionId, ulong msgId, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await _outbound.Writer.WriteAsync(new Outbound(frame, sessionId, msgId, null, null), cancellationToken);
+            return true;
+        }
+        catch (ChannelClosedException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>Sends a close frame after what is already queued, then stops writing.</summary>
     public void Close(WebSocketCloseStatus status, string reason, LeaveKind leave)
     {

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Net.WebSockets;
+using Chat.Broker.Diagnostics;
 using Chat.Broker.Frames;
 using Chat.Protocol.Frames;
 using Chat.Protocol.Seams;
@@ -18,6 +19,7 @@ public sealed partial class ConnectionLoop(
     RequestDispatcher dispatcher,
     ILogic logic,
     IOptions<BrokerOptions> options,
+    BrokerMetrics metrics,
     TimeProvider time,
     ILogger<ConnectionLoop> logger)
 {
@@ -95,8 +97,7 @@ public sealed partial class ConnectionLoop(
                     {
                         if (buffer.Length > _options.MaxFrameBytes)
                         {
-                            connection.Close(WebSocketCloseStatus.MessageTooBig, $"frames are limited to {_options.MaxFrameBytes} bytes", LeaveKind.Closed);
-                            return await DrainUntilClosedAsync(connection, stopping);
+                            return await CloseAsync(connection, WebSocketCloseStatus.MessageTooBig, $"frames are limited to {_options.MaxFrameBytes} bytes", stopping);
                         }
 
                         var larger = ArrayPool<byte>.Shared.Rent(Math.Min(buffer.Length * 2, _options.MaxFrameBytes + 1));
@@ -116,17 +117,16 @@ public sealed partial class ConnectionLoop(
 
                 if (length > _options.MaxFrameBytes)
                 {
-                    connection.Close(WebSocketCloseStatus.MessageTooBig, $"frames are limited to {_options.MaxFrameBytes} bytes", LeaveKind.Closed);
-                    return await DrainUntilClosedAsync(connection, stopping);
+                    return await CloseAsync(connection, WebSocketCloseStatus.MessageTooBig, $"frames are limited to {_options.MaxFrameBytes} bytes", stopping);
                 }
 
                 if (result.MessageType == WebSocketMessageType.Binary)
                 {
-                    connection.Close(WebSocketCloseStatus.InvalidMessageType, "send JSON in text frames", LeaveKind.Closed);
-                    return await DrainUntilClosedAsync(connection, stopping);
+                    return await CloseAsync(connection, WebSocketCloseStatus.InvalidMessageType, "send JSON in text frames", stopping);
                 }
 
                 connection.Touch();
+                metrics.FrameReceived();
                 if (connection.IsClosing)
                 {
                     continue; // Closing (replaced, shutting down): answer nothing more.
@@ -135,6 +135,7 @@ public sealed partial class ConnectionLoop(
                 ResetRequest(request);
                 if (ClientFrameParser.Parse(buffer.AsSpan(0, length), request) == ClientFrameParser.Outcome.Malformed)
                 {
+                    metrics.Error(ResultCode.ParamErr);
                     connection.TrySend(FrameSerializer.Serialize(new StatusResponse(Commands.ErrorResp, ResultCode.ParamErr, "a frame must be one JSON object")));
                     continue;
                 }
@@ -146,12 +147,12 @@ public sealed partial class ConnectionLoop(
 
             if (!connection.Bucket.TryTake())
             {
-                RequestDispatcher.Refuse(connection, request, ResultCode.RateLimited, "too many requests");
+                metrics.RateLimited();
+                dispatcher.Refuse(connection, request, ResultCode.RateLimited, "too many requests");
                 if (++connection.RefusedInARow >= _options.RateLimit.MaxRefusedInARow)
                 {
                     Log.Flooding(logger, connection.Id, connection.AccountId);
-                    connection.Close(WebSocketCloseStatus.PolicyViolation, "too many requests", LeaveKind.Closed);
-                    return await DrainUntilClosedAsync(connection, stopping);
+                    return await CloseAsync(connection, WebSocketCloseStatus.PolicyViolation, "too many requests", stopping);
                 }
 
                 continue;
@@ -168,6 +169,14 @@ public sealed partial class ConnectionLoop(
         var how = connection.ServerLeave ?? LeaveKind.Closed;
         connection.Close(WebSocketCloseStatus.NormalClosure, string.Empty, how);
         return how;
+    }
+
+    /// <summary>Closes the socket for the client's misbehaviour: a close frame, then its account leaves as if it had closed.</summary>
+    private async Task<LeaveKind> CloseAsync(ClientConnection connection, WebSocketCloseStatus status, string reason, CancellationToken stopping)
+    {
+        metrics.ClosedByServer((int)status);
+        connection.Close(status, reason, LeaveKind.Closed);
+        return await DrainUntilClosedAsync(connection, stopping);
     }
 
     /// <summary>After our close frame: discard what the client still sends until its close frame, within the close timeout.</summary>
@@ -222,6 +231,7 @@ public sealed partial class ConnectionLoop(
         request.Content = null;
         request.Token = null;
         request.Code = null;
+        request.ConfirmReceipt = null;
         request.MistypedField = null;
     }
 

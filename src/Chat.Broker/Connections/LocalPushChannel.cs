@@ -1,4 +1,5 @@
 using System.Net.WebSockets;
+using Chat.Broker.Diagnostics;
 using Chat.Broker.Frames;
 using Chat.Protocol.Frames;
 using Chat.Protocol.Seams;
@@ -6,20 +7,23 @@ using Chat.Protocol.Seams;
 namespace Chat.Broker.Connections;
 
 /// <summary>The in-process push channel: logic and broker in one process (all-in-one).</summary>
-public sealed class LocalPushChannel(ConnectionRegistry registry) : IPushChannel
+public sealed class LocalPushChannel(ConnectionRegistry registry, BrokerMetrics metrics) : IPushChannel
 {
     /// <summary>Close status for a socket whose account was bound to another socket.</summary>
     public const WebSocketCloseStatus Replaced = (WebSocketCloseStatus)4001;
 
-    public ValueTask<bool> PushDialogueAsync(ClientEndpoint to, DialoguePush push, CancellationToken cancellationToken)
+    public async ValueTask<bool> PushDialogueAsync(ClientEndpoint to, DialoguePush push, CancellationToken cancellationToken)
     {
         if (!registry.TryGet(to.ConnectionId, out var connection))
         {
-            return ValueTask.FromResult(false);
+            return false;
         }
 
         var frame = FrameSerializer.Serialize(new PushDialogueRequest(push.MsgId, push.SenderId, push.SessionId, push.Content, push.SentAtUnixMs));
-        return ValueTask.FromResult(connection.TrySend(frame, push.SessionId, push.MsgId));
+        var queued = push.Replay
+            ? await connection.SendWhenRoomAsync(frame, push.SessionId, push.MsgId, cancellationToken)
+            : connection.TrySend(frame, push.SessionId, push.MsgId);
+        return Queued(queued);
     }
 
     public ValueTask<bool> PushSignalAsync(ClientEndpoint to, SignalPush push, CancellationToken cancellationToken)
@@ -29,7 +33,17 @@ public sealed class LocalPushChannel(ConnectionRegistry registry) : IPushChannel
             return ValueTask.FromResult(false);
         }
 
-        return ValueTask.FromResult(connection.TrySend(SignalFrames.Serialize(push)));
+        return ValueTask.FromResult(Queued(connection.TrySend(SignalFrames.Serialize(push))));
+    }
+
+    private bool Queued(bool queued)
+    {
+        if (queued)
+        {
+            metrics.PushQueued();
+        }
+
+        return queued;
     }
 
     public ValueTask DisconnectAsync(ClientEndpoint to, CancellationToken cancellationToken)

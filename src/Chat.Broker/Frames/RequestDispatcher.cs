@@ -1,4 +1,5 @@
 using Chat.Broker.Connections;
+using Chat.Broker.Diagnostics;
 using Chat.Protocol.Frames;
 using Chat.Protocol.Seams;
 
@@ -8,7 +9,7 @@ namespace Chat.Broker.Frames;
 /// Carries out one parsed client request: checks the fields the command needs, checks that any id
 /// the client names about itself is the socket's own account, asks logic, and queues the response.
 /// </summary>
-public sealed class RequestDispatcher(ILogic logic, ConnectionRegistry registry)
+public sealed class RequestDispatcher(ILogic logic, ConnectionRegistry registry, BrokerMetrics metrics)
 {
     public async ValueTask DispatchAsync(ClientConnection connection, ClientRequest request, CancellationToken cancellationToken)
     {
@@ -91,7 +92,7 @@ public sealed class RequestDispatcher(ILogic logic, ConnectionRegistry registry)
     }
 
     /// <summary>Answers a request with its command's response and a non-zero code.</summary>
-    public static void Refuse(ClientConnection connection, ClientRequest request, ResultCode code, string message)
+    public void Refuse(ClientConnection connection, ClientRequest request, ResultCode code, string message)
     {
         if (request.Kind is CommandKind.Typing or CommandKind.PushDialogueResp or CommandKind.PushSignalResp or CommandKind.PingResp)
         {
@@ -123,6 +124,7 @@ public sealed class RequestDispatcher(ILogic logic, ConnectionRegistry registry)
             return;
         }
 
+        connection.ConfirmsReceipt |= request.ConfirmReceipt == true;
         registry.Bind(connection, created.AccountId);
         Reply(connection, new CreateAccountResponse(ResultCode.Success, created.NickName, created.AccountId, created.Token));
     }
@@ -148,6 +150,7 @@ public sealed class RequestDispatcher(ILogic logic, ConnectionRegistry registry)
             return;
         }
 
+        connection.ConfirmsReceipt |= request.ConfirmReceipt == true;
         registry.Bind(connection, accountId);
         Reply(connection, new ReconnectResponse(ResultCode.Success, accountId, result.NickName, result.Sessions));
         await logic.ResumeAsync(accountId, connection.Endpoint, cancellationToken);
@@ -170,7 +173,7 @@ public sealed class RequestDispatcher(ILogic logic, ConnectionRegistry registry)
     }
 
     /// <summary>The socket must have an account, and an id the client sent about itself must be that account.</summary>
-    private static bool RequireOwnAccount(ClientConnection connection, ClientRequest request, ulong? claimedId)
+    private bool RequireOwnAccount(ClientConnection connection, ClientRequest request, ulong? claimedId)
     {
         if (connection.AccountId == 0)
         {
@@ -187,10 +190,10 @@ public sealed class RequestDispatcher(ILogic logic, ConnectionRegistry registry)
         return true;
     }
 
-    private static bool RequireSession(ClientConnection connection, ClientRequest request) =>
+    private bool RequireSession(ClientConnection connection, ClientRequest request) =>
         Require(connection, request, request.SessionId, "sessionId");
 
-    private static bool Require<T>(ClientConnection connection, ClientRequest request, T? value, string name)
+    private bool Require<T>(ClientConnection connection, ClientRequest request, T? value, string name)
     {
         if (value is not null)
         {
@@ -201,17 +204,28 @@ public sealed class RequestDispatcher(ILogic logic, ConnectionRegistry registry)
         return false;
     }
 
-    private static void Reply(ClientConnection connection, CreateAccountResponse frame) => connection.TrySend(FrameSerializer.Serialize(frame));
+    private void Reply(ClientConnection connection, CreateAccountResponse frame) => Send(connection, FrameSerializer.Serialize(frame), frame.Code);
 
-    private static void Reply(ClientConnection connection, MatchResponse frame) => connection.TrySend(FrameSerializer.Serialize(frame));
+    private void Reply(ClientConnection connection, MatchResponse frame) => Send(connection, FrameSerializer.Serialize(frame), frame.Code);
 
-    private static void Reply(ClientConnection connection, DialogueResponse frame) => connection.TrySend(FrameSerializer.Serialize(frame));
+    private void Reply(ClientConnection connection, DialogueResponse frame) => Send(connection, FrameSerializer.Serialize(frame), frame.Code);
 
-    private static void Reply(ClientConnection connection, ReconnectResponse frame) => connection.TrySend(FrameSerializer.Serialize(frame));
+    private void Reply(ClientConnection connection, ReconnectResponse frame) => Send(connection, FrameSerializer.Serialize(frame), frame.Code);
 
-    private static void Reply(ClientConnection connection, StatsResponse frame) => connection.TrySend(FrameSerializer.Serialize(frame));
+    private void Reply(ClientConnection connection, StatsResponse frame) => Send(connection, FrameSerializer.Serialize(frame), frame.Code);
+
+    private void Reply(ClientConnection connection, StatusResponse frame) => Send(connection, FrameSerializer.Serialize(frame), frame.Code);
 
     private static void Reply(ClientConnection connection, PingFrame frame) => connection.TrySend(FrameSerializer.Serialize(frame));
 
-    private static void Reply(ClientConnection connection, StatusResponse frame) => connection.TrySend(FrameSerializer.Serialize(frame));
+    private void Send(ClientConnection connection, byte[] frame, ResultCode code)
+    {
+        // NoDataFound answers "no partner yet" to MATCH_REQ: normal, not an error.
+        if (code is not (ResultCode.Success or ResultCode.NoDataFound))
+        {
+            metrics.Error(code);
+        }
+
+        connection.TrySend(frame);
+    }
 }

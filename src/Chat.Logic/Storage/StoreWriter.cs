@@ -1,4 +1,5 @@
 using System.Threading.Channels;
+using Chat.Logic.Diagnostics;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -12,7 +13,7 @@ namespace Chat.Logic.Storage;
 /// each write's after-commit action runs on this loop in that same order (message delivery relies
 /// on it to keep msgIds in order per session).
 /// </summary>
-public sealed partial class StoreWriter(IChatStore store, IOptions<StoreOptions> options, ILogger<StoreWriter> logger) : BackgroundService
+public sealed partial class StoreWriter(IChatStore store, IOptions<StoreOptions> options, LogicMetrics metrics, TimeProvider time, ILogger<StoreWriter> logger) : BackgroundService
 {
     private readonly Channel<PendingWrite> _queue = Channel.CreateUnbounded<PendingWrite>(
         new UnboundedChannelOptions { SingleReader = true, AllowSynchronousContinuations = false });
@@ -63,7 +64,9 @@ public sealed partial class StoreWriter(IChatStore store, IOptions<StoreOptions>
     {
         try
         {
+            var started = time.GetTimestamp();
             await store.WriteAsync(writes, CancellationToken.None);
+            metrics.Committed(writes.Count, time.GetElapsedTime(started));
         }
         catch (Exception ex) when (batch.Count > 1)
         {

@@ -71,6 +71,7 @@ public static class ClientFrameParser
         Content,
         Token,
         Code,
+        ConfirmReceipt,
     }
 
     private static Field MatchField(ref Utf8JsonReader reader)
@@ -100,6 +101,7 @@ public static class ClientFrameParser
             9 when Ascii.EqualsIgnoreCase(name, "accountId"u8) => Field.AccountId,
             9 when Ascii.EqualsIgnoreCase(name, "sessionId"u8) => Field.SessionId,
             9 when Ascii.EqualsIgnoreCase(name, "requestId"u8) => Field.RequestId,
+            14 when Ascii.EqualsIgnoreCase(name, "confirmReceipt"u8) => Field.ConfirmReceipt,
             _ => Field.Unknown,
         };
     }
@@ -142,6 +144,17 @@ public static class ClientFrameParser
                 return;
             case Field.MsgId:
                 request.MsgId = ReadId(ref reader, request, "msgId");
+                return;
+            case Field.ConfirmReceipt:
+                if (reader.TokenType is JsonTokenType.True or JsonTokenType.False)
+                {
+                    request.ConfirmReceipt = reader.GetBoolean();
+                }
+                else
+                {
+                    Mistyped(ref reader, request, "confirmReceipt");
+                }
+
                 return;
             case Field.Code:
                 if (reader.TokenType == JsonTokenType.Number && reader.TryGetInt32(out var code))

@@ -21,6 +21,9 @@ public sealed class ClientRequest
     public string? Token { get; set; }
     public int? Code { get; set; }
 
+    /// <summary>Ours: the client will confirm each push with PUSH_DIALOGUE_RESP (CRT_ACCOUNT_REQ, RECONNECT_REQ).</summary>
+    public bool? ConfirmReceipt { get; set; }
+
     /// <summary>The first known field whose JSON type was wrong, if any.</summary>
     public string? MistypedField { get; set; }
 }

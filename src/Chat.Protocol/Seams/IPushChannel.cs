@@ -15,7 +15,11 @@ public interface IPushChannel
     ValueTask DisconnectAsync(ClientEndpoint to, CancellationToken cancellationToken);
 }
 
-public sealed record DialoguePush(ulong SenderId, ulong SessionId, ulong ReceiverId, string Content, ulong MsgId, long SentAtUnixMs);
+/// <param name="Replay">
+/// A replay after a reconnect: the push waits for room in the socket's queue. A live push never
+/// waits; a socket whose queue is full is too slow and is dropped (its messages wait in the store).
+/// </param>
+public sealed record DialoguePush(ulong SenderId, ulong SessionId, ulong ReceiverId, string Content, ulong MsgId, long SentAtUnixMs, bool Replay = false);
 
 /// <summary>
 /// A signal for one receiver. <see cref="AccountId"/>/<see cref="NickName"/> describe the partner

@@ -30,8 +30,11 @@ public sealed class ChatServer : IAsyncDisposable
     /// <summary>Starts a server; <paramref name="settings"/> are configuration overrides such as <c>Chat:Logic:GracePeriod=00:00:00</c>.</summary>
     public static async Task<ChatServer> StartAsync(params string[] settings) => await StartInAsync(null, settings);
 
-    /// <summary>Starts a server on an existing data folder (a restart), or a new one when null.</summary>
-    public static async Task<ChatServer> StartInAsync(string? dataDirectory, params string[] settings)
+    /// <summary>Starts a server whose clock is <paramref name="clock"/> (heartbeat, grace periods, rate limits).</summary>
+    public static async Task<ChatServer> StartWithClockAsync(TimeProvider clock, params string[] settings) => await StartInAsync(null, settings, clock);
+
+    /// <summary>Starts a server on an existing data folder, or a new one when null.</summary>
+    private static async Task<ChatServer> StartInAsync(string? dataDirectory, string[] settings, TimeProvider? clock = null)
     {
         var owns = dataDirectory is null;
         dataDirectory ??= Directory.CreateTempSubdirectory("chat-test-").FullName;
@@ -42,7 +45,13 @@ public sealed class ChatServer : IAsyncDisposable
             "--Logging:LogLevel:Default=Warning",
         };
         args.AddRange(settings.Select(s => "--" + s));
-        var app = ChatApp.Build([.. args]);
+        var app = ChatApp.Build([.. args], services =>
+        {
+            if (clock is not null)
+            {
+                services.AddSingleton(clock);
+            }
+        });
         var server = new ChatServer(app, dataDirectory, owns);
         await app.StartAsync().WaitAsync(TimeSpan.FromSeconds(30));
         server.HttpUri = new Uri(app.Urls.First());
@@ -52,27 +61,16 @@ public sealed class ChatServer : IAsyncDisposable
     public async Task<TestClient> ConnectAsync(string? origin = null) => await TestClient.ConnectAsync(WebSocketUri, origin);
 
     /// <summary>A connected client with a new account.</summary>
-    public async Task<TestClient> NewVisitorAsync(string nickName)
+    public async Task<TestClient> NewVisitorAsync(string nickName, bool confirmReceipt = false)
     {
         var client = await ConnectAsync();
-        await client.CreateAccountAsync(nickName);
+        await client.CreateAccountAsync(nickName, confirmReceipt);
         return client;
     }
 
     /// <summary>Two visitors matched with each other.</summary>
-    public async Task<(TestClient A, TestClient B, ulong SessionId)> NewPairAsync(string a = "alice", string b = "bob")
-    {
-        var first = await NewVisitorAsync(a);
-        var second = await NewVisitorAsync(b);
-        var waiting = await first.RequestAsync(new { cmd = "MATCH_REQ", accountId = first.AccountId }, "MATCH_RESP");
-        Assert.Equal(4, waiting.Code());
-        var matched = await second.RequestAsync(new { cmd = "MATCH_REQ", accountId = second.AccountId }, "MATCH_RESP");
-        Assert.Equal(0, matched.Code());
-        var sessionId = matched.ULong("sessionId");
-        var signal = await first.ExpectAsync("PUSH_SIGNAL_REQ", f => f.String("signalType") == "NewSession");
-        Assert.Equal(sessionId, signal.ULong("sessionId"));
-        return (first, second, sessionId);
-    }
+    public Task<(TestClient A, TestClient B, ulong SessionId)> NewPairAsync(string a = "alice", string b = "bob", bool confirmReceipt = false) =>
+        Pairing.PairAsync(NewVisitorAsync(a, confirmReceipt), NewVisitorAsync(b, confirmReceipt));
 
     public async Task StopAsync() => await _app.StopAsync().WaitAsync(TimeSpan.FromSeconds(30));
 

@@ -51,13 +51,25 @@ public sealed class TestClient : IAsyncDisposable
         return new TestClient(socket);
     }
 
-    public async Task<Frame> CreateAccountAsync(string nickName)
+    public async Task<Frame> CreateAccountAsync(string nickName, bool confirmReceipt = false)
     {
-        var response = await RequestAsync(new { cmd = "CRT_ACCOUNT_REQ", nickName }, "CRT_ACCOUNT_RESP");
+        var response = await RequestAsync(new { cmd = "CRT_ACCOUNT_REQ", nickName, confirmReceipt }, "CRT_ACCOUNT_RESP");
         Assert.Equal(0, response.Code());
         AccountId = response.ULong("accountId");
         Token = response.String("token")!;
         return response;
+    }
+
+    /// <summary>RECONNECT_REQ with this client's account and token; returns the response.</summary>
+    public async Task<Frame> ReconnectAsync(bool confirmReceipt = false) =>
+        await RequestAsync(new { cmd = "RECONNECT_REQ", accountId = AccountId, token = Token, confirmReceipt }, "RECONNECT_RESP");
+
+    /// <summary>A new socket for the same account (the old one dropped): connects and sends RECONNECT_REQ.</summary>
+    public async Task<(TestClient Client, Frame Response)> ReconnectOnNewSocketAsync(Uri uri, bool confirmReceipt = false)
+    {
+        var client = await ConnectAsync(uri);
+        client.Adopt(AccountId, Token);
+        return (client, await client.ReconnectAsync(confirmReceipt));
     }
 
     /// <summary>Uses an account created on another socket (for RECONNECT).</summary>

@@ -1,0 +1,554 @@
+// The chat's client-side rules: account, matching, sessions, messages and receipts. It keeps
+// every sent-but-unacknowledged message and sends it again, with its original requestId, after
+// a reconnect; it shows each pushed msgId once per session; it acknowledges every push.
+// It knows nothing of the DOM: the UI listens to its events.
+
+import { Cmd, Code, Signal, compareIds, newRequestId } from './protocol.js';
+import { Connection, ConnectionState } from './connection.js';
+
+const CredentialsKey = 'chat.account';
+const StatsEveryMs = 3000;
+const MatchRetryMs = 3000;
+const TypingEveryMs = 1000;
+const MaxSendAttempts = 5;
+
+/** A message as the UI shows it. */
+export class Message {
+  constructor(fields) {
+    this.own = fields.own;
+    this.content = fields.content;
+    this.time = fields.time;
+    this.msgId = fields.msgId ?? null;
+    this.requestId = fields.requestId ?? null;
+    /** own: 'queued' | 'sending' | 'sent' | 'read' | 'failed'; partner: 'received' */
+    this.status = fields.status;
+    this.problem = null;
+    this.attempts = 0;
+  }
+}
+
+export class Session {
+  constructor(id, partnerId, partnerName) {
+    this.id = id;
+    this.partnerId = partnerId;
+    this.partnerName = partnerName || 'Stranger';
+    this.ended = false;
+    /** 'partner-left' | 'you-left' | 'lost' */
+    this.endReason = null;
+    this.partnerAway = false;
+    /** @type {(Message | {notice: string, kind: string, time: number})[]} */
+    this.items = [];
+    this.seen = new Set();
+    this.partnerReadUpTo = '0';
+    this.viewedAckSent = '0';
+    this.lastTypingSentAt = 0;
+    this.unread = 0;
+  }
+
+  get lastPartnerMsgId() {
+    for (let i = this.items.length - 1; i >= 0; i--) {
+      const item = this.items[i];
+      if (item instanceof Message && !item.own) return item.msgId;
+    }
+    return null;
+  }
+}
+
+export class ChatClient extends EventTarget {
+  /**
+   * @param {{url: string, storage?: Storage, isVisible?: () => boolean}} options
+   */
+  constructor(options) {
+    super();
+    this.storage = options.storage ?? window.sessionStorage;
+    this.isVisible = options.isVisible ?? (() => document.visibilityState === 'visible');
+    this.account = this.loadCredentials();
+    this.pendingNickName = null;
+    this.ready = false;
+    this.wantMatch = false;
+    this.matchTimer = 0;
+    this.statsTimer = 0;
+    /** @type {Map<string, Session>} */
+    this.sessions = new Map();
+    this.removed = new Set();
+    this.endQueue = new Set();
+    /** requestId -> {message, sessionId}, in the order they were written */
+    this.unacked = new Map();
+    this.activeId = null;
+    this.connection = new Connection(options.url, {
+      onOpen: () => this.onOpen(),
+      onFrame: (frame) => this.onFrame(frame),
+      onState: (state, info) => this.onConnectionState(state, info),
+    }, options.connection);
+  }
+
+  // ---- what the UI asks ----
+
+  get hasStoredAccount() {
+    return this.account !== null;
+  }
+
+  /** Starts with a stored account (a reload of the tab): reconnect with its token. */
+  resume() {
+    this.connection.start();
+  }
+
+  /** Creates the temporary account, then looks for a partner. */
+  start(nickName) {
+    this.pendingNickName = nickName.trim();
+    this.wantMatch = true;
+    if (this.connection.isOpen) this.onOpen();
+    else this.connection.start();
+  }
+
+  /** The user asked: skip the backoff, or take the account back from another window. */
+  reconnectNow() {
+    if (this.connection.state === ConnectionState.Stopped && this.account !== null) this.connection.start();
+    else this.connection.retryNow();
+  }
+
+  /** The browser says the network is back: try at once instead of waiting out the backoff. */
+  networkBack() {
+    this.connection.retryNow();
+  }
+
+  setActive(sessionId) {
+    this.activeId = sessionId;
+    const session = this.sessions.get(sessionId);
+    if (session) {
+      session.unread = 0;
+      this.ackViewed(session);
+    }
+  }
+
+  /** The page became visible or hidden: read receipts only go out for what can be seen. */
+  visibilityChanged() {
+    const session = this.sessions.get(this.activeId);
+    if (session) {
+      if (this.isVisible()) session.unread = 0;
+      this.ackViewed(session);
+    }
+  }
+
+  /** Queues a message; it goes out now or after the next reconnect. Returns it, or null. */
+  send(sessionId, text) {
+    const session = this.sessions.get(sessionId);
+    if (!session || session.ended || text.trim().length === 0) return null;
+    const message = new Message({
+      own: true,
+      content: text,
+      time: Date.now(),
+      requestId: newRequestId(),
+      status: 'queued',
+    });
+    session.items.push(message);
+    this.unacked.set(message.requestId, { message, sessionId });
+    this.emit('item', { session, item: message });
+    this.transmit(sessionId, message);
+    return message;
+  }
+
+  typing(sessionId) {
+    const session = this.sessions.get(sessionId);
+    if (!session || session.ended || !this.ready) return;
+    const now = Date.now();
+    if (now - session.lastTypingSentAt < TypingEveryMs) return;
+    session.lastTypingSentAt = now;
+    this.connection.send({ cmd: Cmd.TypingReq, sessionId });
+  }
+
+  /** Leaves one conversation on purpose; the partner is told. */
+  end(sessionId) {
+    const session = this.sessions.get(sessionId);
+    if (!session || session.ended) return;
+    if (!(this.ready && this.connection.send({ cmd: Cmd.EndSessionReq, sessionId }))) {
+      this.endQueue.add(sessionId);
+    }
+    this.markEnded(session, 'you-left', 'You left the chat.');
+  }
+
+  /** Ends this conversation (if it is still on), closes its tab and looks for someone new. */
+  newStranger(sessionId) {
+    if (sessionId) {
+      this.end(sessionId);
+      this.close(sessionId);
+    }
+    this.wantMatch = true;
+    this.emit('waiting', { waiting: true });
+    this.requestMatch();
+  }
+
+  /** Closes the tab of an ended conversation. */
+  close(sessionId) {
+    const session = this.sessions.get(sessionId);
+    if (!session) return;
+    if (!session.ended) this.end(sessionId);
+    this.sessions.delete(sessionId);
+    this.removed.add(sessionId);
+    if (this.activeId === sessionId) this.activeId = null;
+    this.emit('session-removed', { session });
+  }
+
+  // ---- the socket ----
+
+  onConnectionState(state, info) {
+    if (state !== ConnectionState.Open) {
+      this.ready = false;
+      this.stopTimers();
+    }
+    this.emit('connection', { state, ...info });
+  }
+
+  onOpen() {
+    // confirmReceipt: this client answers every push, so the server counts a message as
+    // delivered only when the page confirms it, never on a socket write alone.
+    if (this.account) {
+      this.connection.send({ cmd: Cmd.ReconnectReq, accountId: this.account.accountId, token: this.account.token, confirmReceipt: true });
+    } else if (this.pendingNickName !== null) {
+      this.connection.send({ cmd: Cmd.CreateAccountReq, nickName: this.pendingNickName, confirmReceipt: true });
+    }
+  }
+
+  onFrame(frame) {
+    switch (frame.cmd) {
+      case Cmd.CreateAccountResp: return this.onCreateAccount(frame);
+      case Cmd.ReconnectResp: return this.onReconnect(frame);
+      case Cmd.MatchResp: return this.onMatch(frame);
+      case Cmd.DialogueResp: return this.onDialogueResp(frame);
+      case Cmd.PushDialogueReq: return this.onPushDialogue(frame);
+      case Cmd.PushSignalReq: return this.onSignal(frame);
+      case Cmd.PushViewedAckReq: return this.onViewedAck(frame);
+      case Cmd.StatsResp: return this.emit('stats', { online: frame.online, waiting: frame.waiting });
+      case Cmd.PingReq:
+        this.connection.send({ cmd: Cmd.PingResp, accountId: this.account?.accountId ?? '0' });
+        return undefined;
+      case Cmd.EndSessionResp:
+      case Cmd.ViewedAckResp:
+      case Cmd.PingResp:
+      case Cmd.ErrorResp:
+      default:
+        return undefined;
+    }
+  }
+
+  onCreateAccount(frame) {
+    if (frame.code !== Code.Success) {
+      this.emit('account-error', { code: frame.code, msg: frame.msg });
+      return;
+    }
+    this.pendingNickName = null;
+    this.account = { accountId: frame.accountId, token: frame.token, nickName: frame.nickName };
+    this.saveCredentials();
+    this.becomeReady();
+    this.emit('account', { account: this.account, restored: false });
+    if (this.wantMatch) this.requestMatch();
+  }
+
+  onReconnect(frame) {
+    if (frame.code === Code.NoDataFound) {
+      // The account is gone (or the token is wrong): start over.
+      this.forgetCredentials();
+      this.connection.stop();
+      for (const session of this.sessions.values()) {
+        if (!session.ended) this.markEnded(session, 'lost', 'This chat ended while you were disconnected.');
+      }
+      this.emit('account-lost', {});
+      return;
+    }
+    if (frame.code !== Code.Success) {
+      // Refused for now (rate limit, store trouble): ask again on this socket a little later.
+      setTimeout(() => {
+        if (!this.ready && this.connection.isOpen) this.onOpen();
+      }, 2000);
+      return;
+    }
+    if (frame.nickName) this.account.nickName = frame.nickName;
+    this.becomeReady();
+    this.emit('account', { account: this.account, restored: true });
+
+    const alive = new Set();
+    for (const s of frame.sessions ?? []) {
+      const id = s.sessionId;
+      if (this.endQueue.has(id) || this.removed.has(id)) {
+        this.endQueue.delete(id);
+        this.connection.send({ cmd: Cmd.EndSessionReq, sessionId: id });
+        continue;
+      }
+      alive.add(id);
+      const known = this.sessions.get(id);
+      if (known) {
+        if (s.partnerName) known.partnerName = s.partnerName;
+        const away = s.partnerOnline === false;
+        if (known.partnerAway !== away) {
+          known.partnerAway = away;
+          this.notice(known, away ? `${known.partnerName}'s connection dropped. They may be back soon.` : `${known.partnerName} is back.`, away ? 'away' : 'back');
+        }
+        this.emit('session-updated', { session: known });
+      } else {
+        const session = this.addSession(id, s.partnerId, s.partnerName, this.activeId === null);
+        session.partnerAway = s.partnerOnline === false;
+      }
+    }
+    this.endQueue.clear();
+    if (Array.isArray(frame.sessions)) {
+      for (const session of this.sessions.values()) {
+        if (!session.ended && !alive.has(session.id)) {
+          this.markEnded(session, 'lost', 'This chat ended while you were disconnected.');
+        }
+      }
+    }
+    // Everything not acknowledged goes again, in order, with its original requestId: the server
+    // stores it once and answers with the msgId it already gave.
+    for (const { message, sessionId } of this.unacked.values()) this.transmit(sessionId, message);
+    for (const session of this.sessions.values()) session.viewedAckSent = '0';
+    const active = this.sessions.get(this.activeId);
+    if (active) this.ackViewed(active);
+    // Nothing to come back to (say, the tab was reloaded and the chat ended): find someone new.
+    if (this.sessions.size === 0) this.wantMatch = true;
+    if (this.wantMatch) {
+      this.emit('waiting', { waiting: true });
+      this.requestMatch();
+    }
+  }
+
+  becomeReady() {
+    this.ready = true;
+    this.connection.resetBackoff();
+    this.emit('ready', {});
+  }
+
+  requestMatch() {
+    clearTimeout(this.matchTimer);
+    this.matchTimer = 0;
+    if (!this.wantMatch || !this.ready) return;
+    this.connection.send({ cmd: Cmd.MatchReq, accountId: this.account.accountId });
+    this.startStats();
+  }
+
+  onMatch(frame) {
+    if (frame.code === Code.Success) {
+      this.matched(frame.sessionId, frame.partnerId, frame.partnerName);
+    } else if (frame.code !== Code.NoDataFound) {
+      // Refused or failed: ask again a little later. Code 4 means "you are in the waiting pool".
+      clearTimeout(this.matchTimer);
+      this.matchTimer = setTimeout(() => this.requestMatch(), MatchRetryMs);
+    }
+  }
+
+  matched(sessionId, partnerId, partnerName) {
+    const wasWaiting = this.wantMatch;
+    this.wantMatch = false;
+    this.stopTimers();
+    if (this.sessions.has(sessionId)) return;
+    this.addSession(sessionId, partnerId, partnerName, wasWaiting || this.activeId === null);
+    this.emit('waiting', { waiting: false });
+  }
+
+  addSession(id, partnerId, partnerName, activate) {
+    const session = new Session(id, partnerId, partnerName);
+    this.sessions.set(id, session);
+    this.notice(session, `You are now chatting with ${session.partnerName}. Say hi!`, 'start', false);
+    this.emit('session-added', { session, activate });
+    return session;
+  }
+
+  transmit(sessionId, message) {
+    if (!this.ready) {
+      message.status = 'queued';
+      this.emit('item-updated', { item: message });
+      return;
+    }
+    message.attempts += 1;
+    message.status = 'sending';
+    this.connection.send({
+      cmd: Cmd.DialogueReq,
+      requestId: message.requestId,
+      senderId: this.account.accountId,
+      sessionId,
+      content: message.content,
+    });
+    this.emit('item-updated', { item: message });
+  }
+
+  onDialogueResp(frame) {
+    const entry = this.unacked.get(frame.requestId);
+    if (!entry) return;
+    const { message, sessionId } = entry;
+    const session = this.sessions.get(sessionId);
+    if (frame.code === Code.Success) {
+      this.unacked.delete(frame.requestId);
+      message.msgId = frame.msgId;
+      message.status = session && compareIds(session.partnerReadUpTo, message.msgId) >= 0 ? 'read' : 'sent';
+    } else if (frame.code === Code.RateLimited || (frame.code === Code.InternalErr && message.attempts < MaxSendAttempts)) {
+      // Too fast (say, a long queue resent after a reconnect) or a passing server fault: the
+      // request had no effect, so the same requestId goes again a little later.
+      if (frame.code === Code.RateLimited) message.attempts = Math.max(0, message.attempts - 1);
+      setTimeout(() => {
+        if (this.unacked.has(message.requestId) && this.ready) this.transmit(sessionId, message);
+      }, 700 + Math.random() * 600 + 500 * message.attempts);
+      return;
+    } else {
+      this.unacked.delete(frame.requestId);
+      message.status = 'failed';
+      message.problem = frame.code === Code.NoDataFound ? 'Not delivered: the chat has ended.' : 'Not delivered.';
+    }
+    this.emit('item-updated', { item: message });
+  }
+
+  onPushDialogue(frame) {
+    // Acknowledge every push, shown or not: the server may then stop re-sending it. The
+    // sessionId tells the server which session's delivery mark to move.
+    this.connection.send({ cmd: Cmd.PushDialogueResp, code: Code.Success, msgId: frame.msgId, sessionId: frame.sessionId });
+    const id = frame.sessionId;
+    if (this.removed.has(id) || frame.senderId === this.account?.accountId) return;
+    let session = this.sessions.get(id);
+    if (!session) session = this.addSession(id, frame.senderId, null, this.activeId === null);
+    if (session.seen.has(frame.msgId)) return;
+    session.seen.add(frame.msgId);
+    const message = new Message({
+      own: false,
+      content: String(frame.content ?? ''),
+      time: typeof frame.sentAt === 'number' ? frame.sentAt : Date.now(),
+      msgId: frame.msgId,
+      status: 'received',
+    });
+    session.items.push(message);
+    const seenNow = this.activeId === id && this.isVisible();
+    if (!seenNow) session.unread += 1;
+    this.emit('item', { session, item: message, incoming: true });
+    this.emit('typing', { session, typing: false });
+    this.ackViewed(session);
+  }
+
+  /** Tells the partner how far we have read, for the conversation on screen. */
+  ackViewed(session) {
+    if (!this.ready || session.id !== this.activeId || !this.isVisible()) return;
+    const last = session.lastPartnerMsgId;
+    if (last === null || compareIds(last, session.viewedAckSent) <= 0) return;
+    if (this.connection.send({ cmd: Cmd.ViewedAckReq, sessionId: session.id, accountId: this.account.accountId, msgId: last })) {
+      session.viewedAckSent = last;
+    }
+  }
+
+  onViewedAck(frame) {
+    const session = this.sessions.get(frame.sessionId);
+    if (!session || frame.accountId === this.account?.accountId) return;
+    if (compareIds(frame.msgId, session.partnerReadUpTo) <= 0) return;
+    session.partnerReadUpTo = frame.msgId;
+    for (const item of session.items) {
+      if (item instanceof Message && item.own && item.msgId !== null && item.status === 'sent'
+        && compareIds(item.msgId, frame.msgId) <= 0) {
+        item.status = 'read';
+        this.emit('item-updated', { item });
+      }
+    }
+  }
+
+  onSignal(frame) {
+    const data = frame.data ?? {};
+    const session = this.sessions.get(frame.sessionId);
+    switch (frame.signalType) {
+      case Signal.NewSession:
+        if (!this.removed.has(frame.sessionId)) this.matched(frame.sessionId, data.accountId, data.nickName);
+        break;
+      case Signal.PartnerExit:
+        if (session && !session.ended) this.markEnded(session, 'partner-left', `${session.partnerName} left the chat.`);
+        break;
+      case Signal.PartnerAway:
+        if (session && !session.ended && !session.partnerAway) {
+          session.partnerAway = true;
+          this.notice(session, `${session.partnerName}'s connection dropped. They may be back soon.`, 'away');
+          this.emit('session-updated', { session });
+        }
+        break;
+      case Signal.PartnerBack:
+        if (session && !session.ended && session.partnerAway) {
+          session.partnerAway = false;
+          this.notice(session, `${session.partnerName} is back.`, 'back');
+          this.emit('session-updated', { session });
+        }
+        break;
+      case Signal.Typing:
+        if (session && !session.ended) this.emit('typing', { session, typing: true });
+        break;
+      default:
+        break;
+    }
+  }
+
+  markEnded(session, reason, text) {
+    session.ended = true;
+    session.endReason = reason;
+    for (const [requestId, entry] of this.unacked) {
+      if (entry.sessionId !== session.id) continue;
+      this.unacked.delete(requestId);
+      entry.message.status = 'failed';
+      entry.message.problem = 'Not delivered: the chat has ended.';
+      this.emit('item-updated', { item: entry.message });
+    }
+    this.emit('typing', { session, typing: false });
+    this.notice(session, text, reason === 'partner-left' ? 'left' : 'ended');
+    this.emit('session-updated', { session });
+  }
+
+  notice(session, text, kind, announce = true) {
+    const item = { notice: text, kind, time: Date.now() };
+    session.items.push(item);
+    this.emit('item', { session, item, incoming: announce });
+  }
+
+  startStats() {
+    if (this.statsTimer) return;
+    const poll = () => {
+      if (this.ready && this.wantMatch) this.connection.send({ cmd: Cmd.StatsReq });
+      else this.stopStats();
+    };
+    poll();
+    this.statsTimer = setInterval(poll, StatsEveryMs);
+  }
+
+  stopStats() {
+    if (this.statsTimer) clearInterval(this.statsTimer);
+    this.statsTimer = 0;
+  }
+
+  stopTimers() {
+    this.stopStats();
+    clearTimeout(this.matchTimer);
+    this.matchTimer = 0;
+  }
+
+  // ---- credentials live in sessionStorage: one tab, one account, gone when the tab closes ----
+
+  loadCredentials() {
+    try {
+      const raw = this.storage.getItem(CredentialsKey);
+      if (!raw) return null;
+      const value = JSON.parse(raw);
+      return value && typeof value.accountId === 'string' && typeof value.token === 'string' ? value : null;
+    } catch {
+      return null;
+    }
+  }
+
+  saveCredentials() {
+    try {
+      this.storage.setItem(CredentialsKey, JSON.stringify(this.account));
+    } catch {
+      // Storage refused (private mode quota): reconnect then only works while the page lives.
+    }
+  }
+
+  forgetCredentials() {
+    this.account = null;
+    try {
+      this.storage.removeItem(CredentialsKey);
+    } catch {
+      // nothing to do
+    }
+  }
+
+  emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+}

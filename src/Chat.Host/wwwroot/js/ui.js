@@ -1,0 +1,463 @@
+// The page: three views (nickname, waiting, chat), tabs per conversation, the connection banner.
+// Every text from the network goes into the DOM through textContent, never as HTML.
+
+import { nickNameProblem } from './protocol.js';
+import { ConnectionState } from './connection.js';
+import { Message } from './chat-client.js';
+
+const TypingShownMs = 3000;
+const AnnouncerKeep = 5;
+
+const timeFormat = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
+
+const statusText = {
+  queued: { mark: '…', label: 'Waiting for the connection' },
+  sending: { mark: '…', label: 'Sending' },
+  sent: { mark: '✓', label: 'Delivered to the server' },
+  read: { mark: '✓✓', label: 'Read' },
+  failed: { mark: '!', label: 'Not delivered' },
+};
+
+function $(id) {
+  return document.getElementById(id);
+}
+
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+export class ChatView {
+  /** @param {import('./chat-client.js').ChatClient} client */
+  constructor(client) {
+    this.client = client;
+    this.logs = new Map(); // sessionId -> <ol>
+    this.tabs = new Map(); // sessionId -> <button>
+    this.itemNodes = new WeakMap(); // Message -> <li>
+    this.typingTimers = new Map(); // sessionId -> timeout
+    this.countdown = 0;
+    this.restoring = false;
+
+    this.body = document.body;
+    this.baseTitle = document.title;
+    this.nickForm = $('nick-form');
+    this.nickInput = $('nick');
+    this.nickError = $('nick-error');
+    this.nickSubmit = $('nick-submit');
+    this.who = $('who');
+    this.whoName = $('who-name');
+    this.banner = $('conn-banner');
+    this.bannerText = $('conn-text');
+    this.retryButton = $('conn-retry');
+    this.waitingTitle = $('waiting-title');
+    this.stats = $('stats');
+    this.tabList = $('tabs');
+    this.partnerTitle = $('partner-title');
+    this.partnerDot = $('partner-dot');
+    this.newStrangerButton = $('new-stranger');
+    this.endButton = $('end-chat');
+    this.matching = $('matching');
+    this.logsBox = $('logs');
+    this.typing = $('typing');
+    this.composer = $('composer');
+    this.input = $('message');
+    this.sendButton = $('send');
+    this.announcer = $('announcer');
+  }
+
+  mount() {
+    this.nickForm.addEventListener('submit', (e) => this.onNickSubmit(e));
+    this.nickInput.addEventListener('input', () => this.showNickError(null));
+    this.composer.addEventListener('submit', (e) => {
+      e.preventDefault();
+      this.sendCurrent();
+    });
+    this.input.addEventListener('keydown', (e) => {
+      if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+        e.preventDefault();
+        this.sendCurrent();
+      }
+    });
+    this.input.addEventListener('input', () => {
+      if (this.client.activeId && this.input.value.trim().length > 0) this.client.typing(this.client.activeId);
+    });
+    this.newStrangerButton.addEventListener('click', () => {
+      this.client.newStranger(this.client.activeId);
+      this.render();
+    });
+    this.endButton.addEventListener('click', () => {
+      if (this.client.activeId) this.client.end(this.client.activeId);
+      this.render();
+      this.newStrangerButton.focus();
+    });
+    this.retryButton.addEventListener('click', () => this.client.reconnectNow());
+    this.tabList.addEventListener('keydown', (e) => this.onTabKey(e));
+    document.addEventListener('visibilitychange', () => {
+      this.client.visibilityChanged();
+      this.renderTabs();
+    });
+
+    const c = this.client;
+    c.addEventListener('connection', (e) => this.onConnection(e.detail));
+    c.addEventListener('ready', () => this.onConnection({ state: ConnectionState.Open }));
+    c.addEventListener('account', (e) => this.onAccount(e.detail));
+    c.addEventListener('account-error', (e) => this.onAccountError(e.detail));
+    c.addEventListener('account-lost', () => this.onAccountLost());
+    c.addEventListener('stats', (e) => this.onStats(e.detail));
+    c.addEventListener('waiting', () => this.render());
+    c.addEventListener('session-added', (e) => this.onSessionAdded(e.detail));
+    c.addEventListener('session-updated', () => this.render());
+    c.addEventListener('session-removed', (e) => this.onSessionRemoved(e.detail));
+    c.addEventListener('item', (e) => this.onItem(e.detail));
+    c.addEventListener('item-updated', (e) => this.onItemUpdated(e.detail));
+    c.addEventListener('typing', (e) => this.onTyping(e.detail));
+
+    if (c.hasStoredAccount) {
+      this.restoring = true;
+      this.showAccount(c.account);
+      c.resume();
+    }
+    this.render();
+    if (this.body.dataset.view === 'start') this.nickInput.focus();
+  }
+
+  // ---- nickname ----
+
+  onNickSubmit(event) {
+    event.preventDefault();
+    const problem = nickNameProblem(this.nickInput.value);
+    if (problem) {
+      this.showNickError(problem);
+      this.nickInput.focus();
+      return;
+    }
+    this.showNickError(null);
+    this.nickSubmit.disabled = true;
+    this.client.start(this.nickInput.value);
+    this.render();
+  }
+
+  showNickError(text) {
+    this.nickError.hidden = !text;
+    this.nickError.textContent = text ?? '';
+    if (text) this.nickInput.setAttribute('aria-invalid', 'true');
+    else this.nickInput.removeAttribute('aria-invalid');
+  }
+
+  onAccountError({ code, msg }) {
+    this.nickSubmit.disabled = false;
+    this.client.wantMatch = false;
+    this.client.pendingNickName = null;
+    this.showNickError(code === 5 ? 'Too many tries at once. Please wait a moment and try again.'
+      : msg || 'The server did not accept that nickname. Please try another one.');
+    this.render();
+    this.nickInput.focus();
+  }
+
+  onAccount({ account, restored }) {
+    if (restored) this.body.dataset.reconnects = String(Number(this.body.dataset.reconnects ?? 0) + 1);
+    this.restoring = false;
+    this.nickSubmit.disabled = false;
+    this.showAccount(account);
+    this.render();
+  }
+
+  showAccount(account) {
+    this.who.hidden = false;
+    this.whoName.textContent = account.nickName ?? '';
+    this.body.dataset.accountId = account.accountId;
+  }
+
+  onAccountLost() {
+    this.restoring = false;
+    this.who.hidden = true;
+    delete this.body.dataset.accountId;
+    this.showNickError('Your previous chat could not be restored. Pick a nickname to start again.');
+    this.render();
+  }
+
+  // ---- waiting ----
+
+  onStats({ online, waiting }) {
+    if (typeof online !== 'number' || typeof waiting !== 'number') return;
+    const people = online === 1 ? '1 person' : `${online} people`;
+    this.stats.textContent = `${people} online, ${waiting} waiting for a partner.`;
+  }
+
+  // ---- sessions and tabs ----
+
+  onSessionAdded({ session, activate }) {
+    const log = el('ol', 'log');
+    log.id = `log-${session.id}`;
+    log.setAttribute('role', 'tabpanel');
+    log.setAttribute('aria-label', `Conversation with ${session.partnerName}`);
+    log.tabIndex = 0;
+    log.dataset.sessionId = session.id;
+    log.hidden = true;
+    this.logsBox.append(log);
+    this.logs.set(session.id, log);
+    for (const item of session.items) log.append(this.renderItem(item));
+
+    const tab = el('button', 'tab');
+    tab.type = 'button';
+    tab.id = `tab-${session.id}`;
+    tab.setAttribute('role', 'tab');
+    tab.setAttribute('aria-controls', log.id);
+    tab.dataset.sessionId = session.id;
+    tab.addEventListener('click', () => this.activate(session.id));
+    this.tabList.append(tab);
+    this.tabs.set(session.id, tab);
+    log.setAttribute('aria-labelledby', tab.id);
+
+    if (activate || !this.client.activeId) this.activate(session.id);
+    else this.render();
+  }
+
+  onSessionRemoved({ session }) {
+    this.logs.get(session.id)?.remove();
+    this.tabs.get(session.id)?.remove();
+    this.logs.delete(session.id);
+    this.tabs.delete(session.id);
+    clearTimeout(this.typingTimers.get(session.id));
+    this.typingTimers.delete(session.id);
+    if (!this.client.activeId) {
+      const next = [...this.client.sessions.keys()].pop();
+      if (next) {
+        this.activate(next);
+        return;
+      }
+    }
+    this.render();
+  }
+
+  activate(sessionId) {
+    this.client.setActive(sessionId);
+    for (const [id, log] of this.logs) log.hidden = id !== sessionId;
+    this.render();
+    this.scrollToEnd(sessionId, true);
+    if (this.body.dataset.view === 'chat' && !this.input.disabled) this.input.focus();
+  }
+
+  onTabKey(event) {
+    const ids = [...this.tabs.keys()];
+    const at = ids.indexOf(this.client.activeId);
+    let next = -1;
+    if (event.key === 'ArrowRight') next = (at + 1) % ids.length;
+    else if (event.key === 'ArrowLeft') next = (at - 1 + ids.length) % ids.length;
+    else if (event.key === 'Home') next = 0;
+    else if (event.key === 'End') next = ids.length - 1;
+    if (next < 0) return;
+    event.preventDefault();
+    this.activate(ids[next]);
+    this.tabs.get(ids[next])?.focus();
+  }
+
+  // ---- messages ----
+
+  onItem({ session, item, incoming }) {
+    const log = this.logs.get(session.id);
+    if (!log) return;
+    const nearEnd = log.scrollHeight - log.scrollTop - log.clientHeight < 80;
+    log.append(this.renderItem(item));
+    if (item instanceof Message && item.own) this.scrollToEnd(session.id, true);
+    else this.scrollToEnd(session.id, nearEnd);
+    if (incoming) {
+      this.announce(item instanceof Message ? `${session.partnerName}: ${item.content}` : item.notice);
+    }
+    this.renderTabs();
+  }
+
+  onItemUpdated({ item }) {
+    const node = this.itemNodes.get(item);
+    if (node) this.fillStatus(node, item);
+  }
+
+  renderItem(item) {
+    if (!(item instanceof Message)) {
+      const li = el('li', 'notice', item.notice);
+      li.dataset.kind = item.kind;
+      return li;
+    }
+    const li = el('li', `msg ${item.own ? 'own' : 'partner'}`);
+    if (item.msgId) li.dataset.msgId = item.msgId;
+    const bubble = el('div', 'bubble');
+    bubble.append(el('p', 'text', item.content));
+    const meta = el('div', 'meta');
+    const time = el('time', 'time', timeFormat.format(new Date(item.time)));
+    time.dateTime = new Date(item.time).toISOString();
+    meta.append(time);
+    if (item.own) meta.append(el('span', 'status'));
+    bubble.append(meta);
+    li.append(bubble);
+    if (item.own) li.append(el('p', 'problem'));
+    this.itemNodes.set(item, li);
+    this.fillStatus(li, item);
+    return li;
+  }
+
+  fillStatus(li, item) {
+    if (!item.own) return;
+    li.dataset.status = item.status;
+    if (item.msgId) li.dataset.msgId = item.msgId;
+    const status = li.querySelector('.status');
+    const text = statusText[item.status] ?? statusText.sending;
+    status.textContent = text.mark;
+    status.title = text.label;
+    status.setAttribute('aria-label', text.label);
+    const problem = li.querySelector('.problem');
+    problem.textContent = item.problem ?? '';
+    problem.hidden = !item.problem;
+  }
+
+  sendCurrent() {
+    const id = this.client.activeId;
+    const text = this.input.value;
+    if (!id || text.trim().length === 0) {
+      this.input.focus();
+      return;
+    }
+    if (this.client.send(id, text)) this.input.value = '';
+    this.input.focus();
+  }
+
+  onTyping({ session, typing }) {
+    clearTimeout(this.typingTimers.get(session.id));
+    this.typingTimers.delete(session.id);
+    if (typing) {
+      this.typingTimers.set(session.id, setTimeout(() => {
+        this.typingTimers.delete(session.id);
+        this.renderTyping();
+      }, TypingShownMs));
+    }
+    this.renderTyping();
+  }
+
+  renderTyping() {
+    const session = this.client.sessions.get(this.client.activeId);
+    const show = Boolean(session && !session.ended && this.typingTimers.has(session.id));
+    this.typing.hidden = !show;
+    this.typing.textContent = show ? `${session.partnerName} is typing…` : '';
+  }
+
+  announce(text) {
+    this.announcer.append(el('p', null, text));
+    while (this.announcer.childElementCount > AnnouncerKeep) this.announcer.firstElementChild.remove();
+  }
+
+  scrollToEnd(sessionId, force) {
+    const log = this.logs.get(sessionId);
+    if (log && force) log.scrollTop = log.scrollHeight;
+  }
+
+  // ---- connection ----
+
+  onConnection(detail) {
+    const c = this.client;
+    this.body.dataset.connection = detail.state;
+    this.body.dataset.ready = String(c.ready);
+    clearInterval(this.countdown);
+    this.countdown = 0;
+    const involved = c.account !== null || c.pendingNickName !== null;
+    let text = null;
+    let canRetry = true;
+    if (detail.state === ConnectionState.Waiting) {
+      // Counters a test (or a curious user in devtools) can read: drops seen, comebacks made.
+      this.body.dataset.drops = String(Number(this.body.dataset.drops ?? 0) + 1);
+      const tick = () => {
+        const seconds = Math.max(0, Math.ceil((detail.retryAt - Date.now()) / 1000));
+        this.bannerText.textContent = seconds > 0
+          ? `Connection lost. Reconnecting in ${seconds} s… Your conversation stays here.`
+          : 'Connection lost. Reconnecting…';
+      };
+      this.countdown = setInterval(tick, 500);
+      tick();
+      text = this.bannerText.textContent;
+    } else if (detail.state === ConnectionState.Connecting && (detail.attempt > 0 || this.restoring)) {
+      text = 'Reconnecting…';
+      canRetry = false;
+    } else if (detail.state === ConnectionState.Open && !c.ready && c.account !== null) {
+      text = 'Reconnecting…';
+      canRetry = false;
+    } else if (detail.state === ConnectionState.Stopped && detail.replaced) {
+      text = 'This chat was opened in another window or tab.';
+      this.retryButton.textContent = 'Use it here';
+    }
+    if (detail.state !== ConnectionState.Stopped) this.retryButton.textContent = 'Reconnect now';
+    const show = involved && text !== null;
+    this.banner.hidden = !show;
+    this.retryButton.hidden = !canRetry;
+    if (show) this.bannerText.textContent = text;
+    this.render();
+  }
+
+  // ---- the whole page ----
+
+  currentView() {
+    const c = this.client;
+    if (c.account === null && c.pendingNickName === null && !this.restoring) return 'start';
+    if (c.sessions.size > 0) return 'chat';
+    return 'waiting';
+  }
+
+  render() {
+    const c = this.client;
+    const view = this.currentView();
+    if (this.body.dataset.view !== view) {
+      this.body.dataset.view = view;
+      $('view-start').hidden = view !== 'start';
+      $('view-waiting').hidden = view !== 'waiting';
+      $('view-chat').hidden = view !== 'chat';
+      if (view === 'start') this.nickInput.focus();
+      if (view === 'chat') this.input.focus();
+    }
+    this.waitingTitle.textContent = this.restoring ? 'Reconnecting…' : 'Looking for a stranger…';
+    if (view !== 'waiting') this.stats.textContent = '';
+    this.renderTabs();
+
+    const session = c.sessions.get(c.activeId);
+    this.matching.hidden = !(c.wantMatch && view === 'chat');
+    if (session) {
+      this.partnerTitle.textContent = session.partnerName;
+      const state = session.ended ? 'ended' : session.partnerAway ? 'away' : 'online';
+      this.partnerDot.dataset.state = state;
+      this.partnerTitle.title = { ended: 'Chat ended', away: 'Connection dropped', online: 'Online' }[state];
+      this.body.dataset.sessionId = session.id;
+    } else {
+      this.partnerTitle.textContent = c.wantMatch ? 'Looking for a stranger…' : 'No conversation';
+      this.partnerDot.dataset.state = 'ended';
+      delete this.body.dataset.sessionId;
+    }
+    const live = Boolean(session && !session.ended);
+    this.endButton.disabled = !live;
+    this.newStrangerButton.disabled = c.wantMatch;
+    this.input.disabled = !live;
+    this.sendButton.disabled = !live;
+    this.input.placeholder = live ? 'Type a message…' : session ? 'This chat has ended.' : 'No conversation open.';
+    this.renderTyping();
+  }
+
+  renderTabs() {
+    const c = this.client;
+    let unread = 0;
+    for (const session of c.sessions.values()) unread += session.unread;
+    document.title = unread > 0 ? `(${unread}) ${this.baseTitle}` : this.baseTitle;
+    this.tabList.hidden = c.sessions.size < 2;
+    for (const [id, tab] of this.tabs) {
+      const session = c.sessions.get(id);
+      if (!session) continue;
+      const selected = id === c.activeId;
+      tab.setAttribute('aria-selected', String(selected));
+      tab.tabIndex = selected ? 0 : -1;
+      tab.classList.toggle('ended', session.ended);
+      tab.textContent = '';
+      tab.append(el('span', 'tab-name', session.partnerName));
+      if (session.unread > 0 && !selected) {
+        const badge = el('span', 'badge', String(session.unread));
+        badge.setAttribute('aria-label', `${session.unread} unread`);
+        tab.append(badge);
+      }
+    }
+  }
+}

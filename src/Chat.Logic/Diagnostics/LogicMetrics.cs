@@ -1,0 +1,56 @@
+using System.Diagnostics.Metrics;
+
+namespace Chat.Logic.Diagnostics;
+
+/// <summary>The logic's and store's instruments (meter <c>Chat.Logic</c>).</summary>
+public sealed class LogicMetrics
+{
+    public const string MeterName = "Chat.Logic";
+
+    private readonly Meter _meter;
+    private readonly Counter<long> _stored;
+    private readonly Counter<long> _delivered;
+    private readonly Counter<long> _replayed;
+    private readonly Counter<long> _matches;
+    private readonly Histogram<long> _batchSize;
+    private readonly Histogram<double> _commitSeconds;
+
+    public LogicMetrics(IMeterFactory meters)
+    {
+        _meter = meters.Create(MeterName);
+        _stored = _meter.CreateCounter<long>("chat.messages.stored", "{message}", "Messages committed to the store.");
+        _delivered = _meter.CreateCounter<long>("chat.messages.delivered", "{message}", "Messages pushed to a receiver's socket (live or replayed).");
+        _replayed = _meter.CreateCounter<long>("chat.messages.replayed", "{message}", "Messages pushed again after a reconnect.");
+        _matches = _meter.CreateCounter<long>("chat.sessions.started", "{session}", "Sessions started by matching.");
+        _batchSize = _meter.CreateHistogram<long>("chat.store.commit.batch_size", "{write}", "Writes committed together in one transaction.",
+            advice: new InstrumentAdvice<long> { HistogramBucketBoundaries = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024] });
+        _commitSeconds = _meter.CreateHistogram<double>("chat.store.commit.duration", "s", "Time to commit one batch.",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1] });
+    }
+
+    /// <summary>Gauges read from logic's live state.</summary>
+    public void Observe(Func<int> online, Func<int> waiting, Func<int> sessions)
+    {
+        _meter.CreateObservableUpDownCounter("chat.accounts.online", online, "{account}", "Accounts with an open socket.");
+        _meter.CreateObservableUpDownCounter("chat.matching.waiting", waiting, "{account}", "Accounts in the waiting pool.");
+        _meter.CreateObservableUpDownCounter("chat.sessions.active", sessions, "{session}", "Sessions that have not ended.");
+    }
+
+    public void MessageStored() => _stored.Add(1);
+
+    public void MessageDelivered() => _delivered.Add(1);
+
+    public void MessageReplayed()
+    {
+        _replayed.Add(1);
+        _delivered.Add(1);
+    }
+
+    public void SessionStarted() => _matches.Add(1);
+
+    public void Committed(int writes, TimeSpan took)
+    {
+        _batchSize.Record(writes);
+        _commitSeconds.Record(took.TotalSeconds);
+    }
+}

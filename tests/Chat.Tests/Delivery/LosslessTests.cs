@@ -1,0 +1,291 @@
+using System.Net.WebSockets;
+using Chat.Tests.Infrastructure;
+using Microsoft.Data.Sqlite;
+
+namespace Chat.Tests.Delivery;
+
+/// <summary>A dropped connection loses nothing: grace period, resume, replay, idempotent sends, crash safety.</summary>
+public sealed class LosslessTests
+{
+    private static readonly string[] NoRateLimit = ["Chat:Broker:RateLimit:PerSecond=1000000", "Chat:Broker:RateLimit:Burst=1000000"];
+
+    [Fact]
+    public async Task A_receiver_who_drops_and_reconnects_within_grace_gets_all_50_messages_once_in_order()
+    {
+        await using var server = await ChatServer.StartAsync(NoRateLimit);
+        var (alice, bob, sessionId) = await server.NewPairAsync();
+        await using var a = alice;
+
+        bob.Abort(); // no close frame: a network failure
+        await bob.DisposeAsync();
+        var away = await alice.ExpectAsync("PUSH_SIGNAL_REQ", f => f.String("signalType") == "PartnerAway");
+        Assert.Equal(bob.AccountId, away.DataAccountId);
+
+        var sent = new List<ulong>();
+        for (var i = 0; i < 50; i++)
+        {
+            var ack = await alice.SayAsync(sessionId, $"m{i}");
+            Assert.Equal(0, ack.Code());
+            sent.Add(ack.ULong("msgId"));
+        }
+
+        var (bobAgain, resumed) = await bob.ReconnectOnNewSocketAsync(server.WebSocketUri);
+        await using var b = bobAgain;
+        Assert.Equal(0, resumed.Code());
+        Assert.Equal(sessionId, resumed.Root.GetProperty("sessions")[0].GetProperty("sessionId").GetUInt64());
+
+        await AssertReceivesExactlyAsync(bobAgain, sent, i => $"m{i}");
+        var back = await alice.ExpectAsync("PUSH_SIGNAL_REQ", f => f.String("signalType") == "PartnerBack");
+        Assert.Equal(bob.AccountId, back.DataAccountId);
+
+        // Live delivery goes on after the replay.
+        var live = (await alice.SayAsync(sessionId, "live")).ULong("msgId");
+        Assert.Equal(live, (await bobAgain.ExpectAsync("PUSH_DIALOGUE_REQ")).ULong("msgId"));
+    }
+
+    [Fact]
+    public async Task A_replay_longer_than_the_send_queue_waits_for_room_instead_of_dropping_the_client()
+    {
+        string[] settings = [.. NoRateLimit, "Chat:Broker:SendQueueLength=8"];
+        await using var server = await ChatServer.StartAsync(settings);
+        var (alice, bob, sessionId) = await server.NewPairAsync();
+        await using var a = alice;
+
+        bob.Abort();
+        await bob.DisposeAsync();
+        await alice.ExpectAsync("PUSH_SIGNAL_REQ", f => f.String("signalType") == "PartnerAway");
+        var sent = new List<ulong>();
+        for (var i = 0; i < 300; i++)
+        {
+            sent.Add((await alice.SayAsync(sessionId, $"m{i}")).ULong("msgId"));
+        }
+
+        var (bobAgain, resumed) = await bob.ReconnectOnNewSocketAsync(server.WebSocketUri);
+        await using var b = bobAgain;
+        Assert.Equal(0, resumed.Code());
+        await AssertReceivesExactlyAsync(bobAgain, sent, i => $"m{i}");
+    }
+
+    [Fact]
+    public async Task A_confirming_client_gets_everything_it_did_not_confirm_even_what_went_to_the_dying_socket()
+    {
+        await using var server = await ChatServer.StartAsync(NoRateLimit);
+        var (alice, bob, sessionId) = await server.NewPairAsync(confirmReceipt: true);
+        await using var a = alice;
+
+        var confirmed = new List<ulong>();
+        for (var i = 0; i < 10; i++)
+        {
+            confirmed.Add((await alice.SayAsync(sessionId, $"c{i}")).ULong("msgId"));
+            var push = await bob.ExpectAsync("PUSH_DIALOGUE_REQ");
+            await bob.SendAsync(new { cmd = "PUSH_DIALOGUE_RESP", code = 0, sessionId, msgId = push.ULong("msgId") });
+        }
+
+        await bob.BarrierAsync(); // the confirmations are recorded
+
+        // Bob vanishes; Alice keeps typing before the server has even noticed.
+        bob.Abort();
+        var sent = new List<ulong>();
+        for (var i = 0; i < 30; i++)
+        {
+            sent.Add((await alice.SayAsync(sessionId, $"m{i}")).ULong("msgId"));
+        }
+
+        await bob.DisposeAsync();
+        var (bobAgain, resumed) = await bob.ReconnectOnNewSocketAsync(server.WebSocketUri, confirmReceipt: true);
+        await using var b = bobAgain;
+        Assert.Equal(0, resumed.Code());
+        await AssertReceivesExactlyAsync(bobAgain, sent, i => $"m{i}");
+    }
+
+    [Fact]
+    public async Task When_the_grace_period_runs_out_the_partner_gets_PartnerExit_and_the_session_stays_ended()
+    {
+        await using var server = await ChatServer.StartAsync("Chat:Logic:GracePeriod=00:00:00.300", "Chat:Logic:SweepInterval=00:00:00.050");
+        var (alice, bob, sessionId) = await server.NewPairAsync();
+        await using var a = alice;
+
+        bob.Abort();
+        await bob.DisposeAsync();
+        await alice.ExpectAsync("PUSH_SIGNAL_REQ", f => f.String("signalType") == "PartnerAway");
+        var exit = await alice.ExpectAsync("PUSH_SIGNAL_REQ", f => f.String("signalType") == "PartnerExit");
+        Assert.Equal(bob.AccountId, exit.DataAccountId);
+        Assert.Equal(sessionId, exit.ULong("sessionId"));
+        Assert.Equal(4, (await alice.SayAsync(sessionId, "gone?")).Code());
+
+        // The account itself comes back and can match again; the old session does not.
+        var (bobAgain, resumed) = await bob.ReconnectOnNewSocketAsync(server.WebSocketUri);
+        await using var b = bobAgain;
+        Assert.Equal(0, resumed.Code());
+        Assert.Equal(0, resumed.Root.GetProperty("sessions").GetArrayLength());
+        Assert.Equal(4, (await bobAgain.SayAsync(sessionId, "hello?")).Code());
+        Assert.Equal(4, (await bobAgain.RequestAsync(new { cmd = "MATCH_REQ" }, "MATCH_RESP")).Code());
+        Assert.Equal(0, (await alice.RequestAsync(new { cmd = "MATCH_REQ" }, "MATCH_RESP")).Code());
+    }
+
+    [Fact]
+    public async Task A_retried_request_id_stores_one_message_also_across_a_reconnect()
+    {
+        await using var server = await ChatServer.StartAsync(NoRateLimit);
+        var (alice, bob, sessionId) = await server.NewPairAsync();
+        await using var b = bob;
+
+        var first = await alice.SayAsync(sessionId, "only once", requestId: "req-1");
+        var retry = await alice.SayAsync(sessionId, "only once", requestId: "req-1");
+        Assert.Equal(first.ULong("msgId"), retry.ULong("msgId"));
+
+        alice.Abort();
+        await alice.DisposeAsync();
+        var (aliceAgain, _) = await alice.ReconnectOnNewSocketAsync(server.WebSocketUri);
+        await using var a = aliceAgain;
+        var afterReconnect = await aliceAgain.SayAsync(sessionId, "only once", requestId: "req-1");
+        Assert.Equal(first.ULong("msgId"), afterReconnect.ULong("msgId"));
+
+        var marker = await aliceAgain.SayAsync(sessionId, "marker");
+        await bob.ExpectAsync("PUSH_DIALOGUE_REQ", f => f.ULong("msgId") == marker.ULong("msgId"));
+        Assert.Single(bob.Snapshot(), f => f.Cmd == "PUSH_DIALOGUE_REQ" && f.String("content") == "only once"); // the marker was taken above
+    }
+
+    [Fact]
+    public async Task Messages_missed_while_away_survive_a_server_restart_and_are_replayed()
+    {
+        var data = Directory.CreateTempSubdirectory("chat-restart-").FullName;
+        try
+        {
+            ulong sessionId;
+            TestClient alice, bob;
+            var sent = new List<ulong>();
+            await using (var server = await ChildChatServer.StartAsync(data, NoRateLimit))
+            {
+                (alice, bob, sessionId) = await Pairing.PairAsync(server.NewVisitorAsync("alice"), server.NewVisitorAsync("bob"));
+                bob.Abort();
+                await alice.ExpectAsync("PUSH_SIGNAL_REQ", f => f.String("signalType") == "PartnerAway");
+                for (var i = 0; i < 50; i++)
+                {
+                    sent.Add((await alice.SayAsync(sessionId, $"m{i}", requestId: $"r{i}")).ULong("msgId"));
+                }
+
+                await server.StopAsync();
+                Assert.Equal(WebSocketCloseStatus.EndpointUnavailable, await alice.Closed.WaitAsync(TestClient.Timeout));
+            }
+
+            await using (var server = await ChildChatServer.StartAsync(data, NoRateLimit))
+            {
+                var (aliceAgain, aliceResumed) = await alice.ReconnectOnNewSocketAsync(server.WebSocketUri);
+                await using var a = aliceAgain;
+                Assert.Equal(0, aliceResumed.Code());
+
+                // A retry of a send from before the restart is recognised by its requestId.
+                Assert.Equal(sent[^1], (await aliceAgain.SayAsync(sessionId, "m49", requestId: "r49")).ULong("msgId"));
+
+                var (bobAgain, bobResumed) = await bob.ReconnectOnNewSocketAsync(server.WebSocketUri);
+                await using var b = bobAgain;
+                Assert.Equal(0, bobResumed.Code());
+                await AssertReceivesExactlyAsync(bobAgain, sent, i => $"m{i}");
+
+                var live = (await aliceAgain.SayAsync(sessionId, "after restart")).ULong("msgId");
+                Assert.Equal(live, (await bobAgain.ExpectAsync("PUSH_DIALOGUE_REQ")).ULong("msgId"));
+            }
+
+            await alice.DisposeAsync();
+            await bob.DisposeAsync();
+        }
+        finally
+        {
+            Directory.Delete(data, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task Every_acknowledged_message_survives_kill_9_and_reaches_its_receiver()
+    {
+        var data = Directory.CreateTempSubdirectory("chat-kill-").FullName;
+        try
+        {
+            ulong sessionId;
+            TestClient alice, bob;
+            var acked = new List<ulong>();
+            await using (var server = await ChildChatServer.StartAsync(data, NoRateLimit))
+            {
+                (alice, bob, sessionId) = await Pairing.PairAsync(server.NewVisitorAsync("alice"), server.NewVisitorAsync("bob", confirmReceipt: true));
+
+                // Alice pipelines a burst; the server is killed while acks are still streaming back.
+                const int burst = 400;
+                for (var i = 0; i < burst; i++)
+                {
+                    await alice.SendAsync(new { cmd = "DIALOGUE_REQ", requestId = $"k{i}", senderId = alice.AccountId, sessionId, content = $"k{i}" });
+                }
+
+                for (var i = 0; i < 40; i++)
+                {
+                    await alice.ExpectAsync("DIALOGUE_RESP", f => f.Code() == 0, TimeSpan.FromSeconds(30));
+                }
+
+                await server.KillAsync();
+                await alice.Closed.WaitAsync(TestClient.Timeout);
+                acked.AddRange(alice.Snapshot().Where(f => f.Cmd == "DIALOGUE_RESP" && f.Code() == 0).Select(f => f.ULong("msgId")));
+                Assert.True(acked.Count < burst, "the kill came too late to interrupt anything");
+            }
+
+            // The 40 taken above are acked too: recover them from their requestIds on the new server.
+            await using (var server = await ChildChatServer.StartAsync(data, NoRateLimit))
+            {
+                var (aliceAgain, _) = await alice.ReconnectOnNewSocketAsync(server.WebSocketUri);
+                await using var a = aliceAgain;
+                for (var i = 0; i < 40; i++)
+                {
+                    var retried = await aliceAgain.SayAsync(sessionId, $"k{i}", requestId: $"k{i}");
+                    acked.Add(retried.ULong("msgId"));
+                }
+
+                var (bobAgain, resumed) = await bob.ReconnectOnNewSocketAsync(server.WebSocketUri, confirmReceipt: true);
+                await using var b = bobAgain;
+                Assert.Equal(0, resumed.Code());
+                await bobAgain.BarrierAsync(); // the replay is queued before this answer
+                var replayed = bobAgain.TakeAll("PUSH_DIALOGUE_REQ").Select(f => f.ULong("msgId")).ToList();
+
+                Assert.Equal(replayed.Order(), replayed);
+                Assert.Equal(replayed.Count, replayed.Distinct().Count());
+                var received = replayed.Concat(bob.Snapshot().Where(f => f.Cmd == "PUSH_DIALOGUE_REQ").Select(f => f.ULong("msgId"))).ToHashSet();
+                Assert.All(acked.Distinct(), id => Assert.Contains(id, received));
+                Assert.All(acked.Distinct(), id => Assert.Contains(id, StoredMessageIds(data)));
+            }
+
+            await alice.DisposeAsync();
+            await bob.DisposeAsync();
+        }
+        finally
+        {
+            Directory.Delete(data, recursive: true);
+        }
+    }
+
+    private static HashSet<ulong> StoredMessageIds(string dataDirectory)
+    {
+        using var connection = new SqliteConnection($"Data Source={Path.Combine(dataDirectory, "chat.db")};Mode=ReadOnly;Pooling=False");
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT id FROM message";
+        using var reader = command.ExecuteReader();
+        var ids = new HashSet<ulong>();
+        while (reader.Read())
+        {
+            ids.Add((ulong)reader.GetInt64(0));
+        }
+
+        return ids;
+    }
+
+    private static async Task AssertReceivesExactlyAsync(TestClient receiver, IReadOnlyList<ulong> expected, Func<int, string> content)
+    {
+        for (var i = 0; i < expected.Count; i++)
+        {
+            var push = await receiver.ExpectAsync("PUSH_DIALOGUE_REQ");
+            Assert.Equal(expected[i], push.ULong("msgId"));
+            Assert.Equal(content(i), push.String("content"));
+        }
+
+        await receiver.BarrierAsync();
+        Assert.Empty(receiver.TakeAll("PUSH_DIALOGUE_REQ")); // each once
+    }
+}

@@ -1,0 +1,44 @@
+using Chat.Logic.Storage;
+using Chat.Logic.Storage.Memory;
+using Chat.Tests.Infrastructure;
+
+namespace Chat.Tests.Hosting;
+
+public sealed class HostTests
+{
+    [Fact]
+    public async Task The_memory_store_can_be_chosen_with_the_store_switch_and_chat_works_on_it()
+    {
+        await using var server = await ChatServer.StartAsync("store=memory");
+        Assert.IsType<MemoryChatStore>(server.Get<IChatStore>());
+        var (alice, bob, sessionId) = await server.NewPairAsync();
+        await using var a = alice;
+        await using var b = bob;
+        Assert.Equal(0, (await alice.SayAsync(sessionId, "no disk")).Code());
+        Assert.Equal("no disk", (await bob.ExpectAsync("PUSH_DIALOGUE_REQ")).String("content"));
+        Assert.False(File.Exists(Path.Combine(server.DataDirectory, "chat.db")));
+    }
+
+    [Fact]
+    public async Task Pages_carry_a_strict_content_security_policy()
+    {
+        await using var server = await ChatServer.StartAsync();
+        using var http = new HttpClient();
+        var response = await http.GetAsync(server.HttpUri);
+        var csp = string.Join(";", response.Headers.GetValues("Content-Security-Policy"));
+        Assert.Contains("script-src 'self'", csp, StringComparison.Ordinal);
+        Assert.DoesNotContain("unsafe-inline", csp, StringComparison.Ordinal);
+        Assert.Equal("nosniff", response.Headers.GetValues("X-Content-Type-Options").Single());
+    }
+
+    [Fact]
+    public void Help_explains_the_options()
+    {
+        var text = Chat.Host.CommandLine.HelpText;
+        Assert.Contains("--store", text, StringComparison.Ordinal);
+        Assert.Contains("Chat:Broker:SilenceTimeout", text, StringComparison.Ordinal);
+        Assert.True(Chat.Host.CommandLine.WantsHelp(["--help"]));
+        Assert.Equal("frobnicate", Chat.Host.CommandLine.UnknownRole(["frobnicate"]));
+        Assert.Null(Chat.Host.CommandLine.UnknownRole(["--urls=http://127.0.0.1:1"]));
+    }
+}
