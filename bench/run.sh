@@ -42,7 +42,8 @@ if [[ $quick == 1 ]]; then
   storm_visitors=1000
 else
   closed_args=(--pairs 100 --messages 1000 --warmup 1)
-  open_args=(--pairs 500 --rate 10 --duration 20 --warmup 5)
+  # A server that falls behind needs time to deliver what it accepted before anything is called lost.
+  open_args=(--pairs 500 --rate 10 --duration 20 --warmup 5 --drain 30)
   # Server and bench each need one descriptor per socket, plus a few hundred of their own.
   idle_connections=$(( fds > 20500 ? 20000 : fds - 600 ))
   storm_visitors=10000

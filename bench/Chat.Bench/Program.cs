@@ -6,7 +6,7 @@ using Chat.Bench.Scenarios;
 const string Usage = """
     usage: Chat.Bench <scenario> --url ws://127.0.0.1:PORT/ws [options] [--server-pid PID] [--json FILE|-]
 
-      chat         --pairs 100 --messages 1000 [--window 1] | --rate 10 --duration 30   [--warmup 2] [--size 64]
+      chat         --pairs 100 --messages 1000 [--window 1] | --rate 10 --duration 30   [--warmup 2] [--size 64] [--drain 10]
       idle         --connections 1000 --hold 10
       match-storm  --visitors 1000
       resume       --pairs 20 --drops 10 --rate 5 --before 2 --away 2 --after 3
@@ -61,6 +61,7 @@ Func<Task<(string Text, string Json, bool Ok)>>? run = arguments.Scenario switch
             SourceAddresses = sources,
             ConnectConcurrency = concurrency,
             ServerPid = serverPid,
+            Drain = arguments.Seconds("drain", 10),
         };
         var r = await ChatScenario.RunAsync(options, stop.Token);
         return (Summary.Of(r), JsonSerializer.Serialize(r, ResultJsonContext.Default.ChatResult), r.Clean);

@@ -15,6 +15,11 @@ public static class Summary
         text.AppendLine($"  end-to-end: {r.EndToEnd}");
         text.AppendLine($"  ack:        {r.Ack}");
         text.AppendLine($"  sent {r.Sent}, accepted {r.AckedOk}, delivered {r.Delivered}, rejected {Codes(r.RejectedByCode)}");
+        if (!r.Settled)
+        {
+            text.AppendLine($"  NOT SETTLED: the drain ended with {r.Unanswered} sends unanswered and accepted messages still on their way (the server is behind); 'lost' below counts those too");
+        }
+
         text.AppendLine($"  lost {r.Lost}, duplicated {r.Duplicated}, out of order {r.OutOfOrder}, misrouted {r.Misrouted}, msgId regressions {r.MsgIdRegressions}, unpaired {r.Unpaired}");
         text.AppendLine($"  unexpected frames {r.Unexpected}, PartnerExit signals {r.PartnerExits}, sockets closed early {r.Disconnected}");
         if (r.Server is { } s)

@@ -45,7 +45,17 @@ public sealed record ChatResult
     public double MessagesPerSecond { get; init; }
     public required LatencySummary EndToEnd { get; init; }
     public required LatencySummary Ack { get; init; }
+    /// <summary>
+    /// Accepted (DIALOGUE_RESP code 0) but never received by the partner. Proven lost only when
+    /// <see cref="Settled"/>; otherwise some were still on their way when the drain ended.
+    /// </summary>
     public long Lost { get; init; }
+
+    /// <summary>Every sent message got its DIALOGUE_RESP and every accepted one arrived before the drain ended.</summary>
+    public bool Settled { get; init; }
+
+    /// <summary>Messages sent that never got a DIALOGUE_RESP.</summary>
+    public long Unanswered { get; init; }
     public long Duplicated { get; init; }
     public long OutOfOrder { get; init; }
     public long Misrouted { get; init; }
@@ -131,9 +141,11 @@ public static class ChatScenario
 
         // Complete: wait for what is still on its way.
         var drainStart = Stopwatch.GetTimestamp();
-        while (Stopwatch.GetElapsedTime(drainStart) < options.Drain && !Settled(visitors))
+        var settled = Settled(visitors);
+        while (!settled && Stopwatch.GetElapsedTime(drainStart) < options.Drain)
         {
             await Task.Delay(20, cancellationToken);
+            settled = Settled(visitors);
         }
 
         if (last is null)
@@ -144,7 +156,7 @@ public static class ChatScenario
             last = end with { Timestamp = lastDelivery > 0 ? lastDelivery : end.Timestamp };
         }
 
-        return Summarize(options, traffic, visitors, setup, first, last.Value);
+        return Summarize(options, traffic, visitors, setup, first, last.Value, settled);
     }
 
     private static async Task StartWindowAsync(Visitor visitor, int window, CancellationToken cancellationToken)
@@ -187,7 +199,7 @@ public static class ChatScenario
         return true;
     }
 
-    private static ChatResult Summarize(ChatOptions options, Traffic traffic, Visitor[] visitors, TimeSpan setup, Snapshot? first, Snapshot last)
+    private static ChatResult Summarize(ChatOptions options, Traffic traffic, Visitor[] visitors, TimeSpan setup, Snapshot? first, Snapshot last, bool settled)
     {
         var start = first ?? last;
         var seconds = Math.Max(0, Stopwatch.GetElapsedTime(start.Timestamp, last.Timestamp).TotalSeconds);
@@ -222,6 +234,8 @@ public static class ChatScenario
             EndToEnd = traffic.EndToEnd.Summarize(),
             Ack = traffic.Ack.Summarize(),
             Lost = lost,
+            Settled = settled,
+            Unanswered = visitors.Sum(v => Math.Max(0, v.Sent - v.Acks)),
             Duplicated = visitors.Sum(v => v.Duplicates),
             OutOfOrder = visitors.Sum(v => v.OutOfOrder),
             Misrouted = visitors.Sum(v => v.Misrouted),
