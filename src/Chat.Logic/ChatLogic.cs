@@ -333,43 +333,53 @@ public sealed partial class ChatLogic(
             return await RefuseSendAsync(sender, sessionId, cancellationToken);
         }
 
-        Task<ulong> stored;
+        PendingSend pending;
+        var ended = false;
         lock (session)
         {
-            stored = sender.Requests.GetOrAdd(requestId, () =>
+            // A retry is answered with the first attempt's message.
+            if (!sender.Requests.TryGet(requestId, out pending))
             {
-                if (session.Ended)
+                ended = session.Ended;
+                if (!ended)
                 {
-                    return Task.FromResult(0UL);
+                    var message = new MessageRecord(Interlocked.Increment(ref _lastMsgId), sessionId, senderId, requestId, content, time.GetUtcNow().ToUnixTimeMilliseconds());
+                    session.LastMsgId = message.Id;
+                    var receiver = session.PartnerOf(senderId);
+                    pending = new PendingSend(message.Id, writer.WriteAsync(new StoreWrite.NewMessage(message), () => DeliverLive(receiver, message)));
+                    sender.Requests.Add(requestId, pending);
                 }
-
-                var message = new MessageRecord(Interlocked.Increment(ref _lastMsgId), sessionId, senderId, requestId, content, time.GetUtcNow().ToUnixTimeMilliseconds());
-                session.LastMsgId = message.Id;
-                var receiver = session.PartnerOf(senderId);
-                return StoreMessageAsync(message, writer.WriteAsync(new StoreWrite.NewMessage(message), () => DeliverLive(receiver, message)));
-            });
+            }
         }
 
-        ulong msgId;
+        if (ended)
+        {
+            return await RefuseSendAsync(sender, sessionId, cancellationToken);
+        }
+
         try
         {
-            msgId = await stored;
+            await pending.Committed;
+            return new SendResult(ResultCode.Success, pending.MsgId);
+        }
+        catch (DuplicateRequestException)
+        {
+            // A retry of a request stored before this process started: the store's unique index caught it.
+            var earlier = await store.FindMessageByRequestAsync(senderId, requestId, cancellationToken);
+            if (earlier is not null)
+            {
+                return new SendResult(ResultCode.Success, earlier.Id);
+            }
+
+            sender.Requests.Remove(requestId);
+            return new SendResult(ResultCode.InternalErr, Message: "store unavailable");
         }
         catch (Exception ex)
         {
             Log.StoreFailed(logger, nameof(SendAsync), ex);
             sender.Requests.Remove(requestId);
-
             return new SendResult(ResultCode.InternalErr, Message: "store unavailable");
         }
-
-        if (msgId == 0)
-        {
-            sender.Requests.Remove(requestId);
-            return await RefuseSendAsync(sender, sessionId, cancellationToken);
-        }
-
-        return new SendResult(ResultCode.Success, msgId);
     }
 
     public async ValueTask<ResultCode> ViewedAckAsync(ulong accountId, ulong sessionId, ulong msgId, CancellationToken cancellationToken)
@@ -522,22 +532,6 @@ public sealed partial class ChatLogic(
         }
 
         return count;
-    }
-
-    /// <summary>Resolves to the message's id once committed, or to the id stored earlier under the same requestId.</summary>
-    private async Task<ulong> StoreMessageAsync(MessageRecord message, Task commit)
-    {
-        try
-        {
-            await commit;
-            return message.Id;
-        }
-        catch (DuplicateRequestException ex)
-        {
-            // A retry of a request stored before this process started: the store's unique index caught it.
-            var earlier = await store.FindMessageByRequestAsync(message.SenderId, message.RequestId, CancellationToken.None);
-            return earlier?.Id ?? throw new InvalidOperationException("Constraint failed but no earlier message found.", ex);
-        }
     }
 
     private async ValueTask<SendResult> RefuseSendAsync(LiveAccount sender, ulong sessionId, CancellationToken cancellationToken)

@@ -33,7 +33,7 @@ public sealed class LiveAccount(ulong id, string nickName, byte[] tokenHash)
     /// <summary>Per session: how far messages to this account were pushed and delivered.</summary>
     public Dictionary<ulong, DeliveryMarks> Deliveries { get; } = [];
 
-    /// <summary>Recent DIALOGUE_REQ requestIds and the msgId each got (or will get), for idempotent retries.</summary>
+    /// <summary>Recent DIALOGUE_REQ requestIds and the message each stored (or is storing), for idempotent retries.</summary>
     public RecentRequests Requests { get; } = new();
 
     public DeliveryMarks MarksFor(ulong sessionId)
@@ -60,34 +60,36 @@ public sealed class DeliveryMarks
     public bool Dirty { get; set; }
 }
 
+/// <summary>A message handed to the store: its id, and the commit to wait for.</summary>
+public readonly record struct PendingSend(ulong MsgId, Task Committed);
+
 /// <summary>The last <see cref="Capacity"/> requestIds of one sender, with their own lock.</summary>
 public sealed class RecentRequests
 {
     public const int Capacity = 128;
 
     private readonly Lock _lock = new();
-    private readonly Dictionary<string, Task<ulong>> _byRequest = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, PendingSend> _byRequest = new(StringComparer.Ordinal);
     private readonly Queue<string> _order = new();
 
-    /// <summary>Returns the earlier task for <paramref name="requestId"/>, or adds the one <paramref name="start"/> makes.</summary>
-    public Task<ulong> GetOrAdd(string requestId, Func<Task<ulong>> start)
+    public bool TryGet(string requestId, out PendingSend pending)
     {
         lock (_lock)
         {
-            if (_byRequest.TryGetValue(requestId, out var earlier))
-            {
-                return earlier;
-            }
+            return _byRequest.TryGetValue(requestId, out pending);
+        }
+    }
 
-            var task = start();
-            _byRequest[requestId] = task;
+    public void Add(string requestId, PendingSend pending)
+    {
+        lock (_lock)
+        {
+            _byRequest[requestId] = pending;
             _order.Enqueue(requestId);
             if (_order.Count > Capacity)
             {
                 _byRequest.Remove(_order.Dequeue());
             }
-
-            return task;
         }
     }
 

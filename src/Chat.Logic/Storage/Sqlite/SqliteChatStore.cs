@@ -20,6 +20,7 @@ public sealed partial class SqliteChatStore(IOptions<StoreOptions> options, ILog
     }.ToString();
 
     private SqliteConnection? _writeConnection;
+    private WriteStatements? _statements;
 
     public async Task InitializeAsync(CancellationToken cancellationToken)
     {
@@ -42,6 +43,7 @@ public sealed partial class SqliteChatStore(IOptions<StoreOptions> options, ILog
             MetadataTableName = "schema_changelog",
         };
         evolve.Migrate();
+        _statements = new WriteStatements(_writeConnection);
         Log.Opened(logger, Path.GetFullPath(options.Value.Path), evolve.AppliedMigrations.Count);
     }
 
@@ -62,11 +64,12 @@ public sealed partial class SqliteChatStore(IOptions<StoreOptions> options, ILog
     public async Task WriteAsync(IReadOnlyList<StoreWrite> batch, CancellationToken cancellationToken)
     {
         var connection = _writeConnection ?? throw new InvalidOperationException("The store is not initialized.");
-        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        using var commands = new BatchCommands(connection, (SqliteTransaction)transaction);
+        var statements = _statements!;
+        await using var transaction = (SqliteTransaction)await connection.BeginTransactionAsync(cancellationToken);
+        statements.Enlist(transaction);
         foreach (var write in batch)
         {
-            commands.Apply(write);
+            statements.Apply(write);
         }
 
         await transaction.CommitAsync(cancellationToken);
@@ -182,6 +185,7 @@ public sealed partial class SqliteChatStore(IOptions<StoreOptions> options, ILog
 
     public async ValueTask DisposeAsync()
     {
+        _statements?.Dispose();
         if (_writeConnection is not null)
         {
             await _writeConnection.DisposeAsync();
@@ -232,13 +236,29 @@ public sealed partial class SqliteChatStore(IOptions<StoreOptions> options, ILog
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
-    /// <summary>Prepared statements for one write transaction, created on first use.</summary>
-    private sealed class BatchCommands(SqliteConnection connection, SqliteTransaction transaction) : IDisposable
+    /// <summary>
+    /// The write connection's statements, prepared once and kept for the life of the store: a
+    /// batch of a few messages would otherwise spend more on preparing than on inserting.
+    /// </summary>
+    private sealed class WriteStatements(SqliteConnection connection) : IDisposable
     {
+        private readonly List<SqliteCommand> _all = [];
+        private SqliteTransaction? _transaction;
         private SqliteCommand? _insertMessage;
         private SqliteCommand? _insertAccount;
+        private SqliteCommand? _insertSession;
+        private SqliteCommand? _endSession;
         private SqliteCommand? _upsertViewed;
         private SqliteCommand? _upsertDelivered;
+
+        public void Enlist(SqliteTransaction transaction)
+        {
+            _transaction = transaction;
+            foreach (var command in _all)
+            {
+                command.Transaction = transaction;
+            }
+        }
 
         public void Apply(StoreWrite write)
         {
@@ -263,23 +283,14 @@ public sealed partial class SqliteChatStore(IOptions<StoreOptions> options, ILog
                         (long)a.Id, a.NickName, a.TokenHash, a.CreatedAtUnixMs);
                     break;
                 case StoreWrite.NewSession { Session: var s }:
-                    using (var command = Create("""
+                    Run(ref _insertSession, """
                         INSERT INTO session (id, created_at) VALUES ($1, $2);
                         INSERT INTO session_account (session_id, account_id) VALUES ($1, $3), ($1, $4);
-                        """))
-                    {
-                        Bind(command, (long)s.Id, s.CreatedAtUnixMs, (long)s.FirstAccountId, (long)s.SecondAccountId);
-                        command.ExecuteNonQuery();
-                    }
-
+                        """,
+                        (long)s.Id, s.CreatedAtUnixMs, (long)s.FirstAccountId, (long)s.SecondAccountId);
                     break;
                 case StoreWrite.SessionEnded e:
-                    using (var command = Create("UPDATE session SET ended_at = $2 WHERE id = $1 AND ended_at IS NULL;"))
-                    {
-                        Bind(command, (long)e.SessionId, e.EndedAtUnixMs);
-                        command.ExecuteNonQuery();
-                    }
-
+                    Run(ref _endSession, "UPDATE session SET ended_at = $2 WHERE id = $1 AND ended_at IS NULL;", (long)e.SessionId, e.EndedAtUnixMs);
                     break;
                 case StoreWrite.ViewedUpTo v:
                     Run(ref _upsertViewed, """
@@ -304,10 +315,10 @@ public sealed partial class SqliteChatStore(IOptions<StoreOptions> options, ILog
 
         public void Dispose()
         {
-            _insertMessage?.Dispose();
-            _insertAccount?.Dispose();
-            _upsertViewed?.Dispose();
-            _upsertDelivered?.Dispose();
+            foreach (var command in _all)
+            {
+                command.Dispose();
+            }
         }
 
         private void Run(ref SqliteCommand? cached, string sql, params object[] values)
@@ -320,8 +331,9 @@ public sealed partial class SqliteChatStore(IOptions<StoreOptions> options, ILog
         private SqliteCommand Create(string sql)
         {
             var command = connection.CreateCommand();
-            command.Transaction = transaction;
+            command.Transaction = _transaction;
             command.CommandText = sql;
+            _all.Add(command);
             return command;
         }
 
