@@ -46,26 +46,35 @@ public static class BrokerExtensions
             }
         });
 
-        endpoints.Map(options.Path, async (HttpContext context, ConnectionLoop loop, OriginPolicy origins, IHostApplicationLifetime host) =>
+        var loop = endpoints.ServiceProvider.GetRequiredService<ConnectionLoop>();
+        var origins = endpoints.ServiceProvider.GetRequiredService<OriginPolicy>();
+
+        // A plain RequestDelegate: it lives as long as the socket, so it should hold as little as possible.
+        endpoints.Map(options.Path, async context =>
         {
             if (!context.WebSockets.IsWebSocketRequest)
             {
-                return Results.BadRequest("WebSocket only");
+                context.Response.StatusCode = StatusCodes.Status400BadRequest;
+                await context.Response.WriteAsync("WebSocket only");
+                return;
             }
 
             if (!origins.IsAllowed(context.Request))
             {
-                return Results.StatusCode(StatusCodes.Status403Forbidden);
+                context.Response.StatusCode = StatusCodes.Status403Forbidden;
+                return;
             }
 
-            if (host.ApplicationStopping.IsCancellationRequested)
+            if (lifetime.ApplicationStopping.IsCancellationRequested)
             {
-                return Results.StatusCode(StatusCodes.Status503ServiceUnavailable);
+                context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+                return;
             }
 
             using var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext { KeepAliveInterval = TimeSpan.Zero });
-            await loop.RunAsync(socket, context.RequestAborted);
-            return Results.Empty;
+
+            // No token: a dropped connection fails the pending read by itself, and shutdown closes sockets with a close frame.
+            await loop.RunAsync(socket, CancellationToken.None);
         });
         return endpoints;
     }

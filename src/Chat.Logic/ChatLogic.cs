@@ -589,7 +589,7 @@ public sealed partial class ChatLogic(
             member.Sessions.Remove(session.Id);
             lock (member)
             {
-                member.Deliveries.Remove(session.Id);
+                member.ForgetMarks(session.Id);
             }
 
             ForgetIfIdleLocked(member);

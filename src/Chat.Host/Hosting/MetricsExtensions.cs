@@ -13,7 +13,7 @@ public static class MetricsExtensions
     public static IServiceCollection AddChatMetrics(this IServiceCollection services)
     {
         services.AddOpenTelemetry().WithMetrics(metrics => metrics
-            .AddMeter(BrokerMetrics.MeterName, LogicMetrics.MeterName, "Microsoft.AspNetCore.Server.Kestrel")
+            .AddMeter(BrokerMetrics.MeterName, LogicMetrics.MeterName)
             .AddPrometheusExporter());
         return services;
     }

@@ -30,22 +30,30 @@ public sealed class LiveAccount(ulong id, string nickName, byte[] tokenHash)
     /// <summary>A live message was held back during a resume: the replay must read again.</summary>
     public bool MissedWhileResuming { get; set; }
 
+    // Created on first use: most accounts online at any moment are idle or waiting.
+    private Dictionary<ulong, DeliveryMarks>? _deliveries;
+
     /// <summary>Per session: how far messages to this account were pushed and delivered.</summary>
-    public Dictionary<ulong, DeliveryMarks> Deliveries { get; } = [];
+    public IReadOnlyDictionary<ulong, DeliveryMarks> Deliveries => _deliveries ?? (IReadOnlyDictionary<ulong, DeliveryMarks>)EmptyMarks;
 
     /// <summary>Recent DIALOGUE_REQ requestIds and the message each stored (or is storing), for idempotent retries.</summary>
     public RecentRequests Requests { get; } = new();
 
+    private static readonly Dictionary<ulong, DeliveryMarks> EmptyMarks = [];
+
     public DeliveryMarks MarksFor(ulong sessionId)
     {
-        if (!Deliveries.TryGetValue(sessionId, out var marks))
+        _deliveries ??= [];
+        if (!_deliveries.TryGetValue(sessionId, out var marks))
         {
             marks = new DeliveryMarks();
-            Deliveries[sessionId] = marks;
+            _deliveries[sessionId] = marks;
         }
 
         return marks;
     }
+
+    public void ForgetMarks(ulong sessionId) => _deliveries?.Remove(sessionId);
 }
 
 public sealed class DeliveryMarks
@@ -69,14 +77,17 @@ public sealed class RecentRequests
     public const int Capacity = 128;
 
     private readonly Lock _lock = new();
-    private readonly Dictionary<string, PendingSend> _byRequest = new(StringComparer.Ordinal);
-    private readonly Queue<string> _order = new();
+
+    // Created on the first send: an account that never writes costs nothing here.
+    private Dictionary<string, PendingSend>? _byRequest;
+    private Queue<string>? _order;
 
     public bool TryGet(string requestId, out PendingSend pending)
     {
         lock (_lock)
         {
-            return _byRequest.TryGetValue(requestId, out pending);
+            pending = default;
+            return _byRequest?.TryGetValue(requestId, out pending) == true;
         }
     }
 
@@ -84,6 +95,8 @@ public sealed class RecentRequests
     {
         lock (_lock)
         {
+            _byRequest ??= new Dictionary<string, PendingSend>(StringComparer.Ordinal);
+            _order ??= new Queue<string>();
             _byRequest[requestId] = pending;
             _order.Enqueue(requestId);
             if (_order.Count > Capacity)
@@ -97,7 +110,7 @@ public sealed class RecentRequests
     {
         lock (_lock)
         {
-            _byRequest.Remove(requestId);
+            _byRequest?.Remove(requestId);
         }
     }
 }
