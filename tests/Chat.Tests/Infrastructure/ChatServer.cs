@@ -8,13 +8,11 @@ namespace Chat.Tests.Infrastructure;
 public sealed class ChatServer : IAsyncDisposable
 {
     private readonly WebApplication _app;
-    private readonly bool _ownsDirectory;
 
-    private ChatServer(WebApplication app, string dataDirectory, bool ownsDirectory)
+    private ChatServer(WebApplication app, string dataDirectory)
     {
         _app = app;
         DataDirectory = dataDirectory;
-        _ownsDirectory = ownsDirectory;
     }
 
     public string DataDirectory { get; }
@@ -28,16 +26,15 @@ public sealed class ChatServer : IAsyncDisposable
     public T Get<T>() where T : notnull => _app.Services.GetRequiredService<T>();
 
     /// <summary>Starts a server; <paramref name="settings"/> are configuration overrides such as <c>Chat:Logic:GracePeriod=00:00:00</c>.</summary>
-    public static async Task<ChatServer> StartAsync(params string[] settings) => await StartInAsync(null, settings);
+    public static async Task<ChatServer> StartAsync(params string[] settings) => await StartAsync(settings, clock: null);
 
     /// <summary>Starts a server whose clock is <paramref name="clock"/> (heartbeat, grace periods, rate limits).</summary>
-    public static async Task<ChatServer> StartWithClockAsync(TimeProvider clock, params string[] settings) => await StartInAsync(null, settings, clock);
+    public static async Task<ChatServer> StartWithClockAsync(TimeProvider clock, params string[] settings) => await StartAsync(settings, clock);
 
-    /// <summary>Starts a server on an existing data folder, or a new one when null.</summary>
-    private static async Task<ChatServer> StartInAsync(string? dataDirectory, string[] settings, TimeProvider? clock = null)
+    /// <summary>Starts a server on a new data folder, deleted when the server is disposed.</summary>
+    private static async Task<ChatServer> StartAsync(string[] settings, TimeProvider? clock)
     {
-        var owns = dataDirectory is null;
-        dataDirectory ??= Directory.CreateTempSubdirectory("chat-test-").FullName;
+        var dataDirectory = Directory.CreateTempSubdirectory("chat-test-").FullName;
         var args = new List<string>
         {
             "--urls=http://127.0.0.1:0",
@@ -52,7 +49,7 @@ public sealed class ChatServer : IAsyncDisposable
                 services.AddSingleton(clock);
             }
         });
-        var server = new ChatServer(app, dataDirectory, owns);
+        var server = new ChatServer(app, dataDirectory);
         await app.StartAsync().WaitAsync(TimeSpan.FromSeconds(30));
         server.HttpUri = new Uri(app.Urls.First());
         return server;
@@ -85,15 +82,12 @@ public sealed class ChatServer : IAsyncDisposable
         }
 
         await _app.DisposeAsync();
-        if (_ownsDirectory)
+        try
         {
-            try
-            {
-                Directory.Delete(DataDirectory, recursive: true);
-            }
-            catch (IOException)
-            {
-            }
+            Directory.Delete(DataDirectory, recursive: true);
+        }
+        catch (IOException)
+        {
         }
     }
 }
