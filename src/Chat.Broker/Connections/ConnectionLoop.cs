@@ -132,7 +132,7 @@ public sealed partial class ConnectionLoop(
                     continue; // Closing (replaced, shutting down): answer nothing more.
                 }
 
-                ResetRequest(request);
+                request.Reset();
                 if (ClientFrameParser.Parse(buffer.AsSpan(0, length), request) == ClientFrameParser.Outcome.Malformed)
                 {
                     metrics.Error(ResultCode.ParamErr);
@@ -216,23 +216,6 @@ public sealed partial class ConnectionLoop(
         {
             _ = confirmed.AsTask().ContinueWith(t => Log.ConfirmFailed(logger, t.Exception!), TaskContinuationOptions.OnlyOnFaulted);
         }
-    }
-
-    private static void ResetRequest(ClientRequest request)
-    {
-        request.Kind = CommandKind.Unknown;
-        request.Cmd = null;
-        request.NickName = null;
-        request.AccountId = null;
-        request.SenderId = null;
-        request.SessionId = null;
-        request.MsgId = null;
-        request.RequestId = null;
-        request.Content = null;
-        request.Token = null;
-        request.Code = null;
-        request.ConfirmReceipt = null;
-        request.MistypedField = null;
     }
 
     private static partial class Log

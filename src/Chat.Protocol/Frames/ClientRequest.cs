@@ -26,4 +26,22 @@ public sealed class ClientRequest
 
     /// <summary>The first known field whose JSON type was wrong, if any.</summary>
     public string? MistypedField { get; set; }
+
+    /// <summary>Clears every field, so one instance can be reused for each frame of a connection.</summary>
+    public void Reset()
+    {
+        Kind = CommandKind.Unknown;
+        Cmd = null;
+        NickName = null;
+        AccountId = null;
+        SenderId = null;
+        SessionId = null;
+        MsgId = null;
+        RequestId = null;
+        Content = null;
+        Token = null;
+        Code = null;
+        ConfirmReceipt = null;
+        MistypedField = null;
+    }
 }
