@@ -338,7 +338,7 @@ public sealed partial class ChatLogic(
         lock (session)
         {
             // A retry is answered with the first attempt's message.
-            if (!sender.Requests.TryGet(requestId, out pending))
+            if (!sender.Requests.TryGet(sessionId, requestId, out pending))
             {
                 ended = session.Ended;
                 if (!ended)
@@ -346,7 +346,7 @@ public sealed partial class ChatLogic(
                     var message = new MessageRecord(Interlocked.Increment(ref _lastMsgId), sessionId, senderId, requestId, content, time.GetUtcNow().ToUnixTimeMilliseconds());
                     session.LastMsgId = message.Id;
                     var receiver = session.PartnerOf(senderId);
-                    pending = new PendingSend(message.Id, writer.WriteAsync(new StoreWrite.NewMessage(message), () => DeliverLive(receiver, message)));
+                    pending = new PendingSend(sessionId, message.Id, writer.WriteAsync(new StoreWrite.NewMessage(message), () => DeliverLive(receiver, message)));
                     sender.Requests.Add(requestId, pending);
                 }
             }
@@ -365,7 +365,7 @@ public sealed partial class ChatLogic(
         catch (DuplicateRequestException)
         {
             // A retry of a request stored before this process started: the store's unique index caught it.
-            var earlier = await store.FindMessageByRequestAsync(senderId, requestId, cancellationToken);
+            var earlier = await store.FindMessageByRequestAsync(sessionId, senderId, requestId, cancellationToken);
             if (earlier is not null)
             {
                 return new SendResult(ResultCode.Success, earlier.Id);

@@ -68,10 +68,13 @@ public sealed class DeliveryMarks
     public bool Dirty { get; set; }
 }
 
-/// <summary>A message handed to the store: its id, and the commit to wait for.</summary>
-public readonly record struct PendingSend(ulong MsgId, Task Committed);
+/// <summary>A message handed to the store: its session and id, and the commit to wait for.</summary>
+public readonly record struct PendingSend(ulong SessionId, ulong MsgId, Task Committed);
 
-/// <summary>The last <see cref="Capacity"/> requestIds of one sender, with their own lock.</summary>
+/// <summary>
+/// The last <see cref="Capacity"/> requestIds of one sender, with their own lock. A requestId
+/// names a retry only in the session it was first sent to (the store's unique index is per session too).
+/// </summary>
 public sealed class RecentRequests
 {
     public const int Capacity = 128;
@@ -82,12 +85,12 @@ public sealed class RecentRequests
     private Dictionary<string, PendingSend>? _byRequest;
     private Queue<string>? _order;
 
-    public bool TryGet(string requestId, out PendingSend pending)
+    public bool TryGet(ulong sessionId, string requestId, out PendingSend pending)
     {
         lock (_lock)
         {
             pending = default;
-            return _byRequest?.TryGetValue(requestId, out pending) == true;
+            return _byRequest?.TryGetValue(requestId, out pending) == true && pending.SessionId == sessionId;
         }
     }
 

@@ -10,7 +10,7 @@ public sealed class MemoryChatStore : IChatStore
     private readonly Dictionary<ulong, AccountRecord> _accounts = [];
     private readonly Dictionary<ulong, SessionRecord> _sessions = [];
     private readonly Dictionary<ulong, List<MessageRecord>> _messagesBySession = [];
-    private readonly Dictionary<(ulong Sender, string Request), MessageRecord> _byRequest = [];
+    private readonly Dictionary<(ulong Session, ulong Sender, string Request), MessageRecord> _byRequest = [];
     private readonly Dictionary<(ulong Session, ulong Account), ulong> _delivered = [];
     private readonly Dictionary<(ulong Session, ulong Account), ulong> _viewed = [];
     private ulong _lastMessageId;
@@ -35,7 +35,7 @@ public sealed class MemoryChatStore : IChatStore
             // All or nothing, as a transaction: check first, then apply.
             foreach (var write in batch)
             {
-                if (write is StoreWrite.NewMessage { Message: var m } && _byRequest.ContainsKey((m.SenderId, m.RequestId)))
+                if (write is StoreWrite.NewMessage { Message: var m } && _byRequest.ContainsKey((m.SessionId, m.SenderId, m.RequestId)))
                 {
                     throw new DuplicateRequestException(m.SenderId, m.RequestId);
                 }
@@ -92,11 +92,11 @@ public sealed class MemoryChatStore : IChatStore
         }
     }
 
-    public Task<MessageRecord?> FindMessageByRequestAsync(ulong senderId, string requestId, CancellationToken cancellationToken)
+    public Task<MessageRecord?> FindMessageByRequestAsync(ulong sessionId, ulong senderId, string requestId, CancellationToken cancellationToken)
     {
         lock (_lock)
         {
-            return Task.FromResult(_byRequest.GetValueOrDefault((senderId, requestId)));
+            return Task.FromResult(_byRequest.GetValueOrDefault((sessionId, senderId, requestId)));
         }
     }
 
@@ -124,7 +124,7 @@ public sealed class MemoryChatStore : IChatStore
                 }
 
                 list.Add(m);
-                _byRequest[(m.SenderId, m.RequestId)] = m;
+                _byRequest[(m.SessionId, m.SenderId, m.RequestId)] = m;
                 _lastMessageId = Math.Max(_lastMessageId, m.Id);
                 break;
             case StoreWrite.ViewedUpTo v:

@@ -20,7 +20,7 @@ public sealed partial class SqliteChatStore(IOptions<StoreOptions> options, ILog
     }.ToString();
 
     private SqliteConnection? _writeConnection;
-    private WriteStatements? _statements;
+    private SqliteWriter? _writer;
 
     public async Task InitializeAsync(CancellationToken cancellationToken)
     {
@@ -43,7 +43,7 @@ public sealed partial class SqliteChatStore(IOptions<StoreOptions> options, ILog
             MetadataTableName = "schema_changelog",
         };
         evolve.Migrate();
-        _statements = new WriteStatements(_writeConnection);
+        _writer = new SqliteWriter(_writeConnection);
         Log.Opened(logger, Path.GetFullPath(options.Value.Path), evolve.AppliedMigrations.Count);
     }
 
@@ -61,18 +61,11 @@ public sealed partial class SqliteChatStore(IOptions<StoreOptions> options, ILog
         return new StoreHighWater((ulong)reader.GetInt64(0), (ulong)reader.GetInt64(1), (ulong)reader.GetInt64(2));
     }
 
-    public async Task WriteAsync(IReadOnlyList<StoreWrite> batch, CancellationToken cancellationToken)
+    public Task WriteAsync(IReadOnlyList<StoreWrite> batch, CancellationToken cancellationToken)
     {
-        var connection = _writeConnection ?? throw new InvalidOperationException("The store is not initialized.");
-        var statements = _statements!;
-        await using var transaction = (SqliteTransaction)await connection.BeginTransactionAsync(cancellationToken);
-        statements.Enlist(transaction);
-        foreach (var write in batch)
-        {
-            statements.Apply(write);
-        }
-
-        await transaction.CommitAsync(cancellationToken);
+        var writer = _writer ?? throw new InvalidOperationException("The store is not initialized.");
+        writer.Write(batch);
+        return Task.CompletedTask;
     }
 
     public async Task<AccountRecord?> FindAccountAsync(ulong accountId, CancellationToken cancellationToken)
@@ -128,14 +121,15 @@ public sealed partial class SqliteChatStore(IOptions<StoreOptions> options, ILog
         return messages;
     }
 
-    public async Task<MessageRecord?> FindMessageByRequestAsync(ulong senderId, string requestId, CancellationToken cancellationToken)
+    public async Task<MessageRecord?> FindMessageByRequestAsync(ulong sessionId, ulong senderId, string requestId, CancellationToken cancellationToken)
     {
         await using var connection = await OpenReadAsync(cancellationToken);
         await using var command = connection.CreateCommand();
         command.CommandText = """
             SELECT id, session_id, sender_id, request_id, content, created_at FROM message
-            WHERE sender_id = $sender AND request_id = $request;
+            WHERE session_id = $session AND sender_id = $sender AND request_id = $request;
             """;
+        command.Parameters.AddWithValue("$session", (long)sessionId);
         command.Parameters.AddWithValue("$sender", (long)senderId);
         command.Parameters.AddWithValue("$request", requestId);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
@@ -185,7 +179,7 @@ public sealed partial class SqliteChatStore(IOptions<StoreOptions> options, ILog
 
     public async ValueTask DisposeAsync()
     {
-        _statements?.Dispose();
+        _writer?.Dispose();
         if (_writeConnection is not null)
         {
             await _writeConnection.DisposeAsync();
@@ -234,126 +228,6 @@ public sealed partial class SqliteChatStore(IOptions<StoreOptions> options, ILog
         await using var command = connection.CreateCommand();
         command.CommandText = sql;
         await command.ExecuteNonQueryAsync(cancellationToken);
-    }
-
-    /// <summary>
-    /// The write connection's statements, prepared once and kept for the life of the store: a
-    /// batch of a few messages would otherwise spend more on preparing than on inserting.
-    /// </summary>
-    private sealed class WriteStatements(SqliteConnection connection) : IDisposable
-    {
-        private readonly List<SqliteCommand> _all = [];
-        private SqliteTransaction? _transaction;
-        private SqliteCommand? _insertMessage;
-        private SqliteCommand? _insertAccount;
-        private SqliteCommand? _insertSession;
-        private SqliteCommand? _endSession;
-        private SqliteCommand? _upsertViewed;
-        private SqliteCommand? _upsertDelivered;
-
-        public void Enlist(SqliteTransaction transaction)
-        {
-            _transaction = transaction;
-            foreach (var command in _all)
-            {
-                command.Transaction = transaction;
-            }
-        }
-
-        public void Apply(StoreWrite write)
-        {
-            switch (write)
-            {
-                case StoreWrite.NewMessage { Message: var m }:
-                    try
-                    {
-                        Run(ref _insertMessage,
-                            "INSERT INTO message (id, session_id, sender_id, request_id, content, created_at) VALUES ($1, $2, $3, $4, $5, $6);",
-                            (long)m.Id, (long)m.SessionId, (long)m.SenderId, m.RequestId, m.Content, m.CreatedAtUnixMs);
-                    }
-                    catch (SqliteException ex) when (ex.SqliteExtendedErrorCode == 2067 /* SQLITE_CONSTRAINT_UNIQUE */)
-                    {
-                        throw new DuplicateRequestException(m.SenderId, m.RequestId, ex);
-                    }
-
-                    break;
-                case StoreWrite.NewAccount { Account: var a }:
-                    Run(ref _insertAccount,
-                        "INSERT INTO account (id, nickname, token_hash, created_at) VALUES ($1, $2, $3, $4);",
-                        (long)a.Id, a.NickName, a.TokenHash, a.CreatedAtUnixMs);
-                    break;
-                case StoreWrite.NewSession { Session: var s }:
-                    Run(ref _insertSession, """
-                        INSERT INTO session (id, created_at) VALUES ($1, $2);
-                        INSERT INTO session_account (session_id, account_id) VALUES ($1, $3), ($1, $4);
-                        """,
-                        (long)s.Id, s.CreatedAtUnixMs, (long)s.FirstAccountId, (long)s.SecondAccountId);
-                    break;
-                case StoreWrite.SessionEnded e:
-                    Run(ref _endSession, "UPDATE session SET ended_at = $2 WHERE id = $1 AND ended_at IS NULL;", (long)e.SessionId, e.EndedAtUnixMs);
-                    break;
-                case StoreWrite.ViewedUpTo v:
-                    Run(ref _upsertViewed, """
-                        INSERT INTO view_ack (session_id, account_id, msg_id, modified_at) VALUES ($1, $2, $3, $4)
-                        ON CONFLICT (session_id, account_id) DO UPDATE SET msg_id = excluded.msg_id, modified_at = excluded.modified_at
-                        WHERE excluded.msg_id > view_ack.msg_id;
-                        """,
-                        (long)v.SessionId, (long)v.AccountId, (long)v.MsgId, v.AtUnixMs);
-                    break;
-                case StoreWrite.DeliveredUpTo d:
-                    Run(ref _upsertDelivered, """
-                        INSERT INTO delivery (session_id, account_id, msg_id) VALUES ($1, $2, $3)
-                        ON CONFLICT (session_id, account_id) DO UPDATE SET msg_id = excluded.msg_id
-                        WHERE excluded.msg_id > delivery.msg_id;
-                        """,
-                        (long)d.SessionId, (long)d.AccountId, (long)d.MsgId);
-                    break;
-                default:
-                    throw new NotSupportedException($"Unknown store write {write.GetType().Name}.");
-            }
-        }
-
-        public void Dispose()
-        {
-            foreach (var command in _all)
-            {
-                command.Dispose();
-            }
-        }
-
-        private void Run(ref SqliteCommand? cached, string sql, params object[] values)
-        {
-            cached ??= Create(sql);
-            Bind(cached, values);
-            cached.ExecuteNonQuery();
-        }
-
-        private SqliteCommand Create(string sql)
-        {
-            var command = connection.CreateCommand();
-            command.Transaction = _transaction;
-            command.CommandText = sql;
-            _all.Add(command);
-            return command;
-        }
-
-        private static void Bind(SqliteCommand command, params object[] values)
-        {
-            if (command.Parameters.Count == 0)
-            {
-                for (var i = 0; i < values.Length; i++)
-                {
-                    command.Parameters.Add(new SqliteParameter($"${i + 1}", values[i]));
-                }
-
-                return;
-            }
-
-            for (var i = 0; i < values.Length; i++)
-            {
-                command.Parameters[i].Value = values[i];
-            }
-        }
     }
 
     private static partial class Log
