@@ -21,6 +21,7 @@ public sealed class ClientConnection : IDisposable
     private long _lastSeen;
     private long _sendStartedAt;
     private int _closing;
+    private int _working;
 
     public ClientConnection(ulong id, string broker, WebSocket socket, BrokerOptions options, TimeProvider time)
     {
@@ -69,6 +70,21 @@ public sealed class ClientConnection : IDisposable
     public long SendStartedTimestamp => Volatile.Read(ref _sendStartedAt);
 
     public void Touch() => Volatile.Write(ref _lastSeen, _time.GetTimestamp());
+
+    /// <summary>
+    /// The read loop is working on one of the client's requests. Whatever the client sends meanwhile
+    /// (its pongs too) waits unread, so a slow answer must not count as the client's silence.
+    /// </summary>
+    public bool IsWorking => Volatile.Read(ref _working) != 0;
+
+    public void BeginRequest() => Volatile.Write(ref _working, 1);
+
+    /// <summary>The request is answered: silence counts from now.</summary>
+    public void EndRequest()
+    {
+        Touch();
+        Volatile.Write(ref _working, 0);
+    }
 
     /// <summary>Queues a frame. A client whose queue is full is not reading: it is aborted.</summary>
     public bool TrySend(byte[] frame, ulong sessionId = 0, ulong msgId = 0)

@@ -159,7 +159,15 @@ public sealed partial class ConnectionLoop(
             }
 
             connection.RefusedInARow = 0;
-            await dispatcher.DispatchAsync(connection, request, stopping);
+            connection.BeginRequest();
+            try
+            {
+                await dispatcher.DispatchAsync(connection, request, stopping);
+            }
+            finally
+            {
+                connection.EndRequest();
+            }
         }
     }
 

@@ -58,7 +58,7 @@ public sealed class Heartbeat(ConnectionRegistry registry, IOptions<BrokerOption
                 continue;
             }
 
-            if (time.GetElapsedTime(connection.LastSeenTimestamp, now) > _options.SilenceTimeout)
+            if (!connection.IsWorking && time.GetElapsedTime(connection.LastSeenTimestamp, now) > _options.SilenceTimeout)
             {
                 connection.Abort(LeaveKind.Lost);
                 continue;

@@ -26,13 +26,18 @@ public sealed class ChatServer : IAsyncDisposable
     public T Get<T>() where T : notnull => _app.Services.GetRequiredService<T>();
 
     /// <summary>Starts a server; <paramref name="settings"/> are configuration overrides such as <c>Chat:Logic:GracePeriod=00:00:00</c>.</summary>
-    public static async Task<ChatServer> StartAsync(params string[] settings) => await StartAsync(settings, clock: null);
+    public static async Task<ChatServer> StartAsync(params string[] settings) => await StartAsync(settings, services: null);
 
     /// <summary>Starts a server whose clock is <paramref name="clock"/> (heartbeat, grace periods, rate limits).</summary>
-    public static async Task<ChatServer> StartWithClockAsync(TimeProvider clock, params string[] settings) => await StartAsync(settings, clock);
+    public static async Task<ChatServer> StartWithClockAsync(TimeProvider clock, params string[] settings) =>
+        await StartWithServicesAsync(services => services.AddSingleton(clock), settings);
+
+    /// <summary>Starts a server whose parts <paramref name="services"/> puts in first (a clock, a store) are used instead of the chat's own.</summary>
+    public static async Task<ChatServer> StartWithServicesAsync(Action<IServiceCollection> services, params string[] settings) =>
+        await StartAsync(settings, services);
 
     /// <summary>Starts a server on a new data folder, deleted when the server is disposed.</summary>
-    private static async Task<ChatServer> StartAsync(string[] settings, TimeProvider? clock)
+    private static async Task<ChatServer> StartAsync(string[] settings, Action<IServiceCollection>? services)
     {
         var dataDirectory = Directory.CreateTempSubdirectory("chat-test-").FullName;
         var args = new List<string>
@@ -42,13 +47,7 @@ public sealed class ChatServer : IAsyncDisposable
             "--Logging:LogLevel:Default=Warning",
         };
         args.AddRange(settings.Select(s => "--" + s));
-        var app = ChatApp.Build([.. args], services =>
-        {
-            if (clock is not null)
-            {
-                services.AddSingleton(clock);
-            }
-        });
+        var app = ChatApp.Build([.. args], services);
         var server = new ChatServer(app, dataDirectory);
         await app.StartAsync().WaitAsync(TimeSpan.FromSeconds(30));
         server.HttpUri = new Uri(app.Urls.First());

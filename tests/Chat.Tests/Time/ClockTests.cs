@@ -1,5 +1,8 @@
 using Chat.Broker.Security;
+using Chat.Logic.Storage;
+using Chat.Logic.Storage.Memory;
 using Chat.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 
 namespace Chat.Tests.Time;
@@ -81,5 +84,78 @@ public sealed class ClockTests
         await alice.Closed.WaitAsync(TestClient.Timeout);
         var exit = await bob.ExpectAsync("PUSH_SIGNAL_REQ", f => f.String("signalType") == "PartnerExit");
         Assert.Equal(alice.AccountId, exit.DataAccountId);
+    }
+
+    [Fact]
+    public async Task A_slow_answer_is_not_the_clients_silence()
+    {
+        var clock = new FakeTimeProvider();
+        var store = new GatedStore();
+        await using var server = await ChatServer.StartWithServicesAsync(
+            services => services.AddSingleton<TimeProvider>(clock).AddSingleton<IChatStore>(store),
+            "Chat:Logic:GracePeriod=00:00:00");
+        var (alice, bob, sessionId) = await server.NewPairAsync();
+        await using var a = alice;
+        await using var b = bob;
+
+        // The store stalls while Alice's message is being written; her client stays healthy.
+        store.Hold();
+        await alice.SendAsync(new { cmd = "DIALOGUE_REQ", requestId = "slow", senderId = alice.AccountId, sessionId, content = "hello?" });
+        await store.Held.WaitAsync(TestClient.Timeout);
+
+        // 30 s pass (the silence timeout is 20 s). Alice's pongs wait unread behind her request.
+        for (var second = 3; second <= 30; second += 3)
+        {
+            clock.Advance(TimeSpan.FromSeconds(3));
+            await bob.BarrierAsync();
+        }
+
+        Assert.False(alice.Closed.IsCompleted);
+        store.Release();
+        Assert.Equal(0, (await alice.ExpectAsync("DIALOGUE_RESP")).Code());
+        Assert.Equal("hello?", (await bob.ExpectAsync("PUSH_DIALOGUE_REQ")).String("content"));
+    }
+
+    /// <summary>A memory store whose writes can be made to wait.</summary>
+    private sealed class GatedStore : IChatStore
+    {
+        private readonly MemoryChatStore _inner = new();
+        private readonly TaskCompletionSource _held = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private TaskCompletionSource? _gate;
+
+        public Task Held => _held.Task;
+
+        public void Hold() => _gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public void Release() => _gate?.TrySetResult();
+
+        public async Task WriteAsync(IReadOnlyList<StoreWrite> batch, CancellationToken cancellationToken)
+        {
+            if (_gate is { } gate)
+            {
+                _held.TrySetResult();
+                await gate.Task;
+            }
+
+            await _inner.WriteAsync(batch, cancellationToken);
+        }
+
+        public Task InitializeAsync(CancellationToken cancellationToken) => _inner.InitializeAsync(cancellationToken);
+
+        public Task<StoreHighWater> ReadHighWaterAsync(CancellationToken cancellationToken) => _inner.ReadHighWaterAsync(cancellationToken);
+
+        public Task<AccountRecord?> FindAccountAsync(ulong accountId, CancellationToken cancellationToken) => _inner.FindAccountAsync(accountId, cancellationToken);
+
+        public Task<SessionRecord?> FindSessionAsync(ulong sessionId, CancellationToken cancellationToken) => _inner.FindSessionAsync(sessionId, cancellationToken);
+
+        public Task<ActiveState> LoadActiveAsync(CancellationToken cancellationToken) => _inner.LoadActiveAsync(cancellationToken);
+
+        public Task<IReadOnlyList<MessageRecord>> ReadMessagesForAsync(ulong sessionId, ulong receiverId, ulong afterMsgId, int limit, CancellationToken cancellationToken) =>
+            _inner.ReadMessagesForAsync(sessionId, receiverId, afterMsgId, limit, cancellationToken);
+
+        public Task<MessageRecord?> FindMessageByRequestAsync(ulong sessionId, ulong senderId, string requestId, CancellationToken cancellationToken) =>
+            _inner.FindMessageByRequestAsync(sessionId, senderId, requestId, cancellationToken);
+
+        public ValueTask DisposeAsync() => _inner.DisposeAsync();
     }
 }
