@@ -5,6 +5,7 @@ using Chat.Broker.Frames;
 using Chat.Protocol.Frames;
 using Chat.Protocol.Seams;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.ObjectPool;
 using Microsoft.Extensions.Options;
 
 namespace Chat.Broker.Connections;
@@ -24,6 +25,9 @@ public sealed partial class ConnectionLoop(
     ILogger<ConnectionLoop> logger)
 {
     private const int InitialBufferBytes = 4096;
+
+    // Requests are taken only while a frame is being handled: an idle socket holds none.
+    private static readonly ObjectPool<ClientRequest> Requests = ObjectPool.Create<ClientRequest>();
     private readonly BrokerOptions _options = options.Value;
 
     public async Task RunAsync(WebSocket socket, CancellationToken stopping)
@@ -76,7 +80,6 @@ public sealed partial class ConnectionLoop(
     private async Task<LeaveKind> ReadAsync(ClientConnection connection, CancellationToken stopping)
     {
         var socket = connection.Socket;
-        var request = new ClientRequest();
         while (true)
         {
             // Wait for data without holding a buffer: idle sockets cost no receive memory.
@@ -86,7 +89,8 @@ public sealed partial class ConnectionLoop(
                 return ClosedByClient(connection);
             }
 
-            var buffer = ArrayPool<byte>.Shared.Rent(InitialBufferBytes);
+            byte[]? buffer = ArrayPool<byte>.Shared.Rent(InitialBufferBytes);
+            var request = Requests.Get();
             try
             {
                 var length = 0;
@@ -139,34 +143,42 @@ public sealed partial class ConnectionLoop(
                     connection.TrySend(FrameSerializer.Serialize(new StatusResponse(Commands.ErrorResp, ResultCode.ParamErr, "a frame must be one JSON object")));
                     continue;
                 }
-            }
-            finally
-            {
-                ArrayPool<byte>.Shared.Return(buffer);
-            }
 
-            if (!connection.Bucket.TryTake())
-            {
-                metrics.RateLimited();
-                dispatcher.Refuse(connection, request, ResultCode.RateLimited, "too many requests");
-                if (++connection.RefusedInARow >= _options.RateLimit.MaxRefusedInARow)
+                ArrayPool<byte>.Shared.Return(buffer);
+                buffer = null;
+
+                if (!connection.Bucket.TryTake())
                 {
-                    Log.Flooding(logger, connection.Id, connection.AccountId);
-                    return await CloseAsync(connection, WebSocketCloseStatus.PolicyViolation, "too many requests", stopping);
+                    metrics.RateLimited();
+                    dispatcher.Refuse(connection, request, ResultCode.RateLimited, "too many requests");
+                    if (++connection.RefusedInARow >= _options.RateLimit.MaxRefusedInARow)
+                    {
+                        Log.Flooding(logger, connection.Id, connection.AccountId);
+                        return await CloseAsync(connection, WebSocketCloseStatus.PolicyViolation, "too many requests", stopping);
+                    }
+
+                    continue;
                 }
 
-                continue;
-            }
-
-            connection.RefusedInARow = 0;
-            connection.BeginRequest();
-            try
-            {
-                await dispatcher.DispatchAsync(connection, request, stopping);
+                connection.RefusedInARow = 0;
+                connection.BeginRequest();
+                try
+                {
+                    await dispatcher.DispatchAsync(connection, request, stopping);
+                }
+                finally
+                {
+                    connection.EndRequest();
+                }
             }
             finally
             {
-                connection.EndRequest();
+                if (buffer is not null)
+                {
+                    ArrayPool<byte>.Shared.Return(buffer);
+                }
+
+                Requests.Return(request);
             }
         }
     }

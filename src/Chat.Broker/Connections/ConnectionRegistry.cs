@@ -14,7 +14,17 @@ public sealed class ConnectionRegistry(IOptions<BrokerOptions> options, TimeProv
 
     public int Count => _byId.Count;
 
-    public ICollection<ClientConnection> All => _byId.Values;
+    /// <summary>The open sockets, read live (no copy: a heartbeat sweep runs many times a second over all of them).</summary>
+    public IEnumerable<ClientConnection> All
+    {
+        get
+        {
+            foreach (var (_, connection) in _byId)
+            {
+                yield return connection;
+            }
+        }
+    }
 
     public ClientConnection Register(WebSocket socket)
     {

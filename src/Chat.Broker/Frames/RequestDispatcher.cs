@@ -11,7 +11,13 @@ namespace Chat.Broker.Frames;
 /// </summary>
 public sealed class RequestDispatcher(ILogic logic, ConnectionRegistry registry, BrokerMetrics metrics)
 {
-    public async ValueTask DispatchAsync(ClientConnection connection, ClientRequest request, CancellationToken cancellationToken)
+    public ValueTask DispatchAsync(ClientConnection connection, ClientRequest request, CancellationToken cancellationToken) =>
+        // A chat message (the hot path) goes straight to its handler, without an async frame of this method's own.
+        request.Kind == CommandKind.Dialogue && request.MistypedField is null
+            ? SendDialogueAsync(connection, request, cancellationToken)
+            : DispatchAnyAsync(connection, request, cancellationToken);
+
+    private async ValueTask DispatchAnyAsync(ClientConnection connection, ClientRequest request, CancellationToken cancellationToken)
     {
         if (request.Kind == CommandKind.Unknown)
         {

@@ -13,13 +13,14 @@ namespace Chat.Broker.Heartbeat;
 /// </summary>
 /// <remarks>
 /// The sockets are split into <see cref="Slices"/> groups by connection id, and each group is
-/// swept in its own slice of the ping interval. Pinging every socket at the same instant would
-/// make all of them write, and all their clients answer, at once: the server's buffer pools would
-/// then grow to hold a buffer for every socket, which is most of an idle socket's memory.
+/// swept in its own slice of the ping interval. Every socket pinged in one sweep writes, and its
+/// client answers, at about the same moment, and each of those needs a 4 KiB buffer from Kestrel's
+/// pool, which keeps what it grew to. At 10 slices, 10,000 idle sockets kept ~2,000 pooled buffers
+/// (0.8 KiB per socket); at 50 slices (every 60 ms at the default 3 s) the pool stays a fifth of that.
 /// </remarks>
 public sealed class Heartbeat(ConnectionRegistry registry, IOptions<BrokerOptions> options, TimeProvider time) : BackgroundService
 {
-    public const int Slices = 10;
+    public const int Slices = 50;
 
     private readonly BrokerOptions _options = options.Value;
 
