@@ -1,21 +1,31 @@
 using System.Net.WebSockets;
-using System.Threading.Channels;
 using Chat.Broker.Security;
 using Chat.Protocol.Seams;
 
 namespace Chat.Broker.Connections;
 
 /// <summary>
-/// One client socket: its account binding, its outbound queue and the one loop that writes to it.
-/// Everything that wants to send to the client queues a frame here; only the writer loop touches
-/// the socket's send side, so writes never interleave.
+/// One client socket: its account binding, its outbound queue and the one writer that drains it.
+/// Everything that wants to send to the client queues a frame here; only the writer touches the
+/// socket's send side, so writes never interleave. The writer runs only while there is something
+/// to write: an idle socket holds a few fields, not a parked task and a channel.
 /// </summary>
-public sealed class ClientConnection : IDisposable
+public sealed class ClientConnection : IThreadPoolWorkItem, IDisposable
 {
+    private const int SmallQueue = 16;
     private readonly WebSocket _socket;
-    private readonly Channel<Outbound> _outbound;
+    private readonly Lock _gate = new();
+    private readonly int _queueLimit;
     private readonly TimeProvider _time;
     private readonly TimeSpan _closeTimeout;
+    private Queue<Outbound>? _queue; // guarded by _gate, like the three fields below
+    private bool _writing;
+    private bool _grown;
+    private bool _completed;
+    private TaskCompletionSource? _room;
+    private TaskCompletionSource? _writerDone;
+    private Action<ClientConnection, ulong, ulong>? _written;
+    private CancellationToken _stopping;
     private CancellationTokenSource? _closeDeadline;
     private ulong _accountId;
     private long _lastSeen;
@@ -30,12 +40,8 @@ public sealed class ClientConnection : IDisposable
         _socket = socket;
         _time = time;
         _closeTimeout = options.CloseTimeout;
+        _queueLimit = options.SendQueueLength;
         _lastSeen = time.GetTimestamp();
-        _outbound = Channel.CreateBounded<Outbound>(new BoundedChannelOptions(options.SendQueueLength)
-        {
-            SingleReader = true,
-            FullMode = BoundedChannelFullMode.Wait,
-        });
         Bucket = new TokenBucket(options.RateLimit.PerSecond, options.RateLimit.Burst, time);
     }
 
@@ -86,33 +92,89 @@ public sealed class ClientConnection : IDisposable
         Volatile.Write(ref _working, 0);
     }
 
+    /// <summary>
+    /// Lets frames be written. <paramref name="written"/> is told of each dialogue push written;
+    /// <paramref name="stopping"/> cancels a write in progress when the host stops.
+    /// </summary>
+    public void Start(Action<ClientConnection, ulong, ulong> written, CancellationToken stopping)
+    {
+        _written = written;
+        _stopping = stopping;
+    }
+
     /// <summary>Queues a frame. A client whose queue is full is not reading: it is aborted.</summary>
     public bool TrySend(byte[] frame, ulong sessionId = 0, ulong msgId = 0)
     {
-        if (_outbound.Writer.TryWrite(new Outbound(frame, sessionId, msgId, null, null)))
+        bool full, startWriter = false;
+        lock (_gate)
         {
-            return true;
+            if (_completed)
+            {
+                return false;
+            }
+
+            full = _queue?.Count >= _queueLimit;
+            if (!full)
+            {
+                startWriter = Enqueue(new Outbound(frame, sessionId, msgId, null, null));
+            }
         }
 
-        if (!IsClosing)
+        if (full)
         {
-            Abort(LeaveKind.Lost);
+            if (!IsClosing)
+            {
+                Abort(LeaveKind.Lost);
+            }
+
+            return false;
         }
 
-        return false;
+        if (startWriter)
+        {
+            StartWriter();
+        }
+
+        return true;
     }
 
     /// <summary>Queues a frame, waiting for room (a replay); false if the connection ends first.</summary>
     public async ValueTask<bool> SendWhenRoomAsync(byte[] frame, ulong sessionId, ulong msgId, CancellationToken cancellationToken)
     {
-        try
+        while (true)
         {
-            await _outbound.Writer.WriteAsync(new Outbound(frame, sessionId, msgId, null, null), cancellationToken);
-            return true;
-        }
-        catch (ChannelClosedException)
-        {
-            return false;
+            Task room;
+            var startWriter = false;
+            lock (_gate)
+            {
+                if (_completed)
+                {
+                    return false;
+                }
+
+                if (!(_queue?.Count >= _queueLimit))
+                {
+                    startWriter = Enqueue(new Outbound(frame, sessionId, msgId, null, null));
+                    room = Task.CompletedTask;
+                }
+                else
+                {
+                    _room ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                    room = _room.Task;
+                }
+            }
+
+            if (room.IsCompleted)
+            {
+                if (startWriter)
+                {
+                    StartWriter();
+                }
+
+                return true;
+            }
+
+            await room.WaitAsync(cancellationToken);
         }
     }
 
@@ -125,12 +187,27 @@ public sealed class ClientConnection : IDisposable
         }
 
         ServerLeave = leave;
-        if (!_outbound.Writer.TryWrite(new Outbound(null, 0, 0, status, reason)))
+        bool queued, startWriter = false;
+        lock (_gate)
         {
-            _socket.Abort(); // The queue is full: the client is not reading, so it won't read a close frame either.
+            // A full queue means the client is not reading: it won't read a close frame either.
+            queued = !_completed && !(_queue?.Count >= _queueLimit);
+            if (queued)
+            {
+                startWriter = Enqueue(new Outbound(null, 0, 0, status, reason));
+            }
+
+            CompleteLocked();
         }
 
-        _outbound.Writer.TryComplete();
+        if (!queued)
+        {
+            _socket.Abort();
+        }
+        else if (startWriter)
+        {
+            StartWriter();
+        }
 
         // A client that never answers our close frame is dropped when the close timeout runs out.
         _closeDeadline = new CancellationTokenSource(_closeTimeout, _time);
@@ -142,49 +219,140 @@ public sealed class ClientConnection : IDisposable
     {
         Interlocked.Exchange(ref _closing, 1);
         ServerLeave ??= leave;
-        _outbound.Writer.TryComplete();
+        lock (_gate)
+        {
+            _queue?.Clear();
+            CompleteLocked();
+        }
+
         _socket.Abort();
     }
 
     /// <summary>Stops the writer once the queue is written (the read side has ended).</summary>
-    public void CompleteOutbound() => _outbound.Writer.TryComplete();
+    public void CompleteOutbound()
+    {
+        lock (_gate)
+        {
+            CompleteLocked();
+        }
+    }
+
+    /// <summary>Completes when the writer has written (or given up on) everything queued before <see cref="CompleteOutbound"/>.</summary>
+    public Task WhenWriterDone()
+    {
+        lock (_gate)
+        {
+            if (_completed && !_writing)
+            {
+                return Task.CompletedTask;
+            }
+
+            _writerDone ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            return _writerDone.Task;
+        }
+    }
 
     /// <summary>The socket is finished with: cancel the close deadline.</summary>
     public void Dispose() => _closeDeadline?.Dispose();
 
-    /// <summary>The one loop that writes to the socket. <paramref name="written"/> is told of each dialogue push written.</summary>
-    public async Task RunWriterAsync(Action<ClientConnection, ulong, ulong> written, CancellationToken cancellationToken)
+    void IThreadPoolWorkItem.Execute() => _ = WriteQueuedAsync();
+
+    // On the thread pool, as the channel's reader was: whoever queues (the store's commit loop, a
+    // read loop) goes on at once instead of writing to this socket itself.
+    private void StartWriter() => ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
+
+    /// <summary>Queues a frame under the gate; true if no writer is running and the caller must start one.</summary>
+    private bool Enqueue(Outbound item)
+    {
+        (_queue ??= new Queue<Outbound>()).Enqueue(item);
+        _grown |= _queue.Count > SmallQueue;
+        if (_writing)
+        {
+            return false;
+        }
+
+        _writing = true;
+        return true;
+    }
+
+    /// <summary>Marks the queue complete (under the gate): nothing more is accepted; waiters are told.</summary>
+    private void CompleteLocked()
+    {
+        _completed = true;
+        _room?.TrySetResult();
+        _room = null;
+        if (!_writing)
+        {
+            _writerDone?.TrySetResult();
+        }
+    }
+
+    /// <summary>The writer: drains the queue, one frame at a time, then ends until the next frame.</summary>
+    private async Task WriteQueuedAsync()
     {
         try
         {
-            await foreach (var item in _outbound.Reader.ReadAllAsync(cancellationToken))
+            while (true)
             {
+                Outbound item;
+                lock (_gate)
+                {
+                    if (_queue is null || !_queue.TryDequeue(out item))
+                    {
+                        StopWritingLocked();
+                        return;
+                    }
+
+                    _room?.TrySetResult();
+                    _room = null;
+                }
+
                 Volatile.Write(ref _sendStartedAt, _time.GetTimestamp());
                 if (item.CloseStatus is { } status)
                 {
                     if (_socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
                     {
-                        await _socket.CloseOutputAsync(status, item.CloseReason, cancellationToken);
+                        await _socket.CloseOutputAsync(status, item.CloseReason, _stopping);
                     }
 
-                    return;
+                    Volatile.Write(ref _sendStartedAt, 0);
+                    continue; // Close was queued last: the queue is complete and now empty.
                 }
 
-                await _socket.SendAsync(item.Frame.AsMemory(), WebSocketMessageType.Text, endOfMessage: true, cancellationToken);
+                await _socket.SendAsync(item.Frame.AsMemory(), WebSocketMessageType.Text, endOfMessage: true, _stopping);
                 Volatile.Write(ref _sendStartedAt, 0);
                 if (item.MsgId != 0 && !ConfirmsReceipt)
                 {
-                    written(this, item.SessionId, item.MsgId);
+                    _written?.Invoke(this, item.SessionId, item.MsgId);
                 }
             }
         }
         catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or ObjectDisposedException or IOException)
         {
             // The socket is gone; the read loop notices and logs the account out.
-        }
-        finally
-        {
             Volatile.Write(ref _sendStartedAt, 0);
+            lock (_gate)
+            {
+                _queue?.Clear();
+                CompleteLocked();
+                StopWritingLocked();
+            }
+        }
+    }
+
+    private void StopWritingLocked()
+    {
+        _writing = false;
+        if (_grown)
+        {
+            // A burst (a replay) grew the queue: don't keep its array for the socket's whole life.
+            _queue = null;
+            _grown = false;
+        }
+
+        if (_completed)
+        {
+            _writerDone?.TrySetResult();
         }
     }
 

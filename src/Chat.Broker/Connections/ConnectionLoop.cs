@@ -29,12 +29,13 @@ public sealed partial class ConnectionLoop(
     // Requests are taken only while a frame is being handled: an idle socket holds none.
     private static readonly ObjectPool<ClientRequest> Requests = ObjectPool.Create<ClientRequest>();
     private readonly BrokerOptions _options = options.Value;
+    private Action<ClientConnection, ulong, ulong>? _onPushWritten; // one delegate for all sockets
 
     public async Task RunAsync(WebSocket socket, CancellationToken stopping)
     {
         var connection = registry.Register(socket);
         Log.Opened(logger, connection.Id);
-        var writer = connection.RunWriterAsync(OnPushWritten, stopping);
+        connection.Start(_onPushWritten ??= OnPushWritten, stopping);
         var how = LeaveKind.Lost;
         try
         {
@@ -67,7 +68,8 @@ public sealed partial class ConnectionLoop(
             }
         }
 
-        if (await Task.WhenAny(writer, Task.Delay(_options.CloseTimeout, time, CancellationToken.None)) != writer)
+        var writer = connection.WhenWriterDone();
+        if (!writer.IsCompleted && await Task.WhenAny(writer, Task.Delay(_options.CloseTimeout, time, CancellationToken.None)) != writer)
         {
             socket.Abort();
             await writer;
