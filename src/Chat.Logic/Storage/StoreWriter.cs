@@ -107,7 +107,10 @@ public sealed partial class StoreWriter(IChatStore store, IOptions<StoreOptions>
 
         public Action? AfterCommit { get; } = afterCommit;
 
-        public TaskCompletionSource Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        // A sender waiting for its message to commit only queues its DIALOGUE_RESP and reads on: that
+        // runs right here on the commit loop, saving a thread-pool hop per message. Other writers'
+        // continuations (matching, logins) do more, so they run on the thread pool.
+        public TaskCompletionSource Completion { get; } = new(write is StoreWrite.NewMessage ? TaskCreationOptions.None : TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
     private static partial class Log
