@@ -50,31 +50,28 @@ public static class BrokerExtensions
         var origins = endpoints.ServiceProvider.GetRequiredService<OriginPolicy>();
 
         // A plain RequestDelegate: it lives as long as the socket, so it should hold as little as possible.
-        endpoints.Map(options.Path, async context =>
+        // Not async itself: the socket's task is the loop's own, with no frame of this delegate kept beside it.
+        endpoints.Map(options.Path, context =>
         {
             if (!context.WebSockets.IsWebSocketRequest)
             {
                 context.Response.StatusCode = StatusCodes.Status400BadRequest;
-                await context.Response.WriteAsync("WebSocket only");
-                return;
+                return context.Response.WriteAsync("WebSocket only");
             }
 
             if (!origins.IsAllowed(context.Request))
             {
                 context.Response.StatusCode = StatusCodes.Status403Forbidden;
-                return;
+                return Task.CompletedTask;
             }
 
             if (lifetime.ApplicationStopping.IsCancellationRequested)
             {
                 context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
-                return;
+                return Task.CompletedTask;
             }
 
-            using var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext { KeepAliveInterval = TimeSpan.Zero });
-
-            // No token: a dropped connection fails the pending read by itself, and shutdown closes sockets with a close frame.
-            await loop.RunAsync(socket, CancellationToken.None);
+            return loop.AcceptAsync(context);
         });
         return endpoints;
     }

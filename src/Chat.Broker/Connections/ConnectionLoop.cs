@@ -4,6 +4,7 @@ using Chat.Broker.Diagnostics;
 using Chat.Broker.Frames;
 using Chat.Protocol.Frames;
 using Chat.Protocol.Seams;
+using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.ObjectPool;
 using Microsoft.Extensions.Options;
@@ -31,8 +32,13 @@ public sealed partial class ConnectionLoop(
     private readonly BrokerOptions _options = options.Value;
     private Action<ClientConnection, ulong, ulong>? _onPushWritten; // one delegate for all sockets
 
-    public async Task RunAsync(WebSocket socket, CancellationToken stopping)
+    /// <summary>Accepts the WebSocket and runs it to the end.</summary>
+    public async Task AcceptAsync(HttpContext context)
     {
+        using var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext { KeepAliveInterval = TimeSpan.Zero });
+
+        // No token: a dropped connection fails the pending read by itself, and shutdown closes sockets with a close frame.
+        var stopping = CancellationToken.None;
         var connection = registry.Register(socket);
         Log.Opened(logger, connection.Id);
         connection.Start(_onPushWritten ??= OnPushWritten, stopping);

@@ -36,8 +36,11 @@ public sealed class LiveAccount(ulong id, string nickName, byte[] tokenHash)
     /// <summary>Per session: how far messages to this account were pushed and delivered.</summary>
     public IReadOnlyDictionary<ulong, DeliveryMarks> Deliveries => _deliveries ?? (IReadOnlyDictionary<ulong, DeliveryMarks>)EmptyMarks;
 
+    private RecentRequests? _requests;
+
     /// <summary>Recent DIALOGUE_REQ requestIds and the message each stored (or is storing), for idempotent retries.</summary>
-    public RecentRequests Requests { get; } = new();
+    /// <remarks>Created on the first send: an account that never writes (most idle ones) costs nothing here.</remarks>
+    public RecentRequests Requests => _requests ?? Interlocked.CompareExchange(ref _requests, new RecentRequests(), null) ?? _requests;
 
     private static readonly Dictionary<ulong, DeliveryMarks> EmptyMarks = [];
 

@@ -19,6 +19,7 @@ public sealed class TestClient : IAsyncDisposable
     private readonly Channel<bool> _arrivals = Channel.CreateUnbounded<bool>();
     private readonly SemaphoreSlim _sendLock = new(1, 1);
     private readonly Task _reader;
+    private TaskCompletionSource? _frozen;
     private readonly TaskCompletionSource<WebSocketCloseStatus?> _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private TestClient(ClientWebSocket socket)
@@ -188,9 +189,13 @@ public sealed class TestClient : IAsyncDisposable
     /// <summary>Drops the connection without a close frame, as a network failure would.</summary>
     public void Abort() => _socket.Abort();
 
+    /// <summary>Stops reading the socket, as a frozen tab does: what the server sends piles up in the socket's buffers.</summary>
+    public void StopReading() => _frozen = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
     public async ValueTask DisposeAsync()
     {
         _socket.Abort();
+        _frozen?.TrySetResult();
         try
         {
             await _reader.WaitAsync(Timeout);
@@ -210,6 +215,11 @@ public sealed class TestClient : IAsyncDisposable
         {
             while (true)
             {
+                if (_frozen is { } frozen)
+                {
+                    await frozen.Task;
+                }
+
                 var length = 0;
                 WebSocketReceiveResult result;
                 do

@@ -160,6 +160,36 @@ public sealed class BadInputTests
     }
 
     [Fact]
+    public async Task A_client_that_stops_reading_is_dropped_and_holds_up_no_one()
+    {
+        await using var server = await ChatServer.StartAsync(
+            "Chat:Broker:RateLimit:PerSecond=1000000", "Chat:Broker:RateLimit:Burst=1000000", "Chat:Broker:SendQueueLength=64");
+        await using var bystanders = await ChattingPair.StartAsync(server);
+        var (alice, bob, sessionId) = await server.NewPairAsync("alice", "bob");
+        await using var a = alice;
+        await using var b = bob;
+
+        // Bob's tab freezes. Alice talks on: his socket buffers fill, then his queue of 64 frames,
+        // and the server drops his socket rather than hold her messages or anyone's memory for him.
+        bob.StopReading();
+        var content = new string('x', 1000);
+        for (var i = 0; i < 40_000 && !alice.Snapshot().Any(IsPartnerAway); i++)
+        {
+            await alice.SendAsync(new { cmd = "DIALOGUE_REQ", requestId = $"r{i}", senderId = alice.AccountId, sessionId, content });
+            if (i % 50 == 49)
+            {
+                await alice.BarrierAsync(); // Alice reads her acks: at most 50 are ever queued for her
+            }
+        }
+
+        var away = await alice.ExpectAsync("PUSH_SIGNAL_REQ", IsPartnerAway);
+        Assert.Equal(bob.AccountId, away.DataAccountId);
+        await bystanders.AssertStillChattingAsync();
+
+        static bool IsPartnerAway(Frame f) => f.Cmd == "PUSH_SIGNAL_REQ" && f.String("signalType") == "PartnerAway";
+    }
+
+    [Fact]
     public async Task A_flood_is_answered_with_RateLimited_then_closed_with_1008()
     {
         await using var server = await ChatServer.StartAsync(
