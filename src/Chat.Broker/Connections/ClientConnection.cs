@@ -72,6 +72,9 @@ public sealed class ClientConnection : IThreadPoolWorkItem, IDisposable
 
     public long LastSeenTimestamp => Volatile.Read(ref _lastSeen);
 
+    /// <summary>An unexpected exception that stopped the writer, for the read loop to log.</summary>
+    public Exception? WriteFault { get; private set; }
+
     /// <summary>When the current socket write started; 0 while the writer is idle.</summary>
     public long SendStartedTimestamp => Volatile.Read(ref _sendStartedAt);
 
@@ -113,7 +116,7 @@ public sealed class ClientConnection : IThreadPoolWorkItem, IDisposable
                 return false;
             }
 
-            full = _queue?.Count >= _queueLimit;
+            full = IsFullLocked;
             if (!full)
             {
                 startWriter = Enqueue(new Outbound(frame, sessionId, msgId, null, null));
@@ -143,7 +146,7 @@ public sealed class ClientConnection : IThreadPoolWorkItem, IDisposable
     {
         while (true)
         {
-            Task room;
+            Task? room = null;
             var startWriter = false;
             lock (_gate)
             {
@@ -152,19 +155,18 @@ public sealed class ClientConnection : IThreadPoolWorkItem, IDisposable
                     return false;
                 }
 
-                if (!(_queue?.Count >= _queueLimit))
-                {
-                    startWriter = Enqueue(new Outbound(frame, sessionId, msgId, null, null));
-                    room = Task.CompletedTask;
-                }
-                else
+                if (IsFullLocked)
                 {
                     _room ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
                     room = _room.Task;
                 }
+                else
+                {
+                    startWriter = Enqueue(new Outbound(frame, sessionId, msgId, null, null));
+                }
             }
 
-            if (room.IsCompleted)
+            if (room is null)
             {
                 if (startWriter)
                 {
@@ -191,7 +193,7 @@ public sealed class ClientConnection : IThreadPoolWorkItem, IDisposable
         lock (_gate)
         {
             // A full queue means the client is not reading: it won't read a close frame either.
-            queued = !_completed && !(_queue?.Count >= _queueLimit);
+            queued = !_completed && !IsFullLocked;
             if (queued)
             {
                 startWriter = Enqueue(new Outbound(null, 0, 0, status, reason));
@@ -261,6 +263,8 @@ public sealed class ClientConnection : IThreadPoolWorkItem, IDisposable
     // read loop) goes on at once instead of writing to this socket itself.
     private void StartWriter() => ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
 
+    private bool IsFullLocked => _queue?.Count >= _queueLimit;
+
     /// <summary>Queues a frame under the gate; true if no writer is running and the caller must start one.</summary>
     private bool Enqueue(Outbound item)
     {
@@ -327,9 +331,16 @@ public sealed class ClientConnection : IThreadPoolWorkItem, IDisposable
                 }
             }
         }
-        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or ObjectDisposedException or IOException)
+        catch (Exception ex)
         {
-            // The socket is gone; the read loop notices and logs the account out.
+            // The socket is gone (or, unexpectedly, the write failed otherwise: the read loop logs
+            // WriteFault). Either way nothing more is written, and the read loop ends the connection.
+            if (ex is not (WebSocketException or OperationCanceledException or ObjectDisposedException or IOException))
+            {
+                WriteFault = ex;
+                _socket.Abort();
+            }
+
             Volatile.Write(ref _sendStartedAt, 0);
             lock (_gate)
             {

@@ -81,6 +81,11 @@ public sealed partial class ConnectionLoop(
             await writer;
         }
 
+        if (connection.WriteFault is { } fault)
+        {
+            Log.Crashed(logger, connection.Id, fault);
+        }
+
         connection.Dispose();
         Log.Closed(logger, connection.Id, connection.AccountId, how);
     }
