@@ -16,6 +16,7 @@ public sealed class ClientConnection : IThreadPoolWorkItem, IDisposable
     private readonly WebSocket _socket;
     private readonly Lock _gate = new();
     private readonly int _queueLimit;
+    private readonly int _replayLimit;
     private readonly TimeProvider _time;
     private readonly TimeSpan _closeTimeout;
     private Queue<Outbound>? _queue; // guarded by _gate, like the three fields below
@@ -41,6 +42,10 @@ public sealed class ClientConnection : IThreadPoolWorkItem, IDisposable
         _time = time;
         _closeTimeout = options.CloseTimeout;
         _queueLimit = options.SendQueueLength;
+
+        // A replay waits for room below the full mark: a ping or a signal queued meanwhile must
+        // not find the queue full and drop a client that is only slow to read a long replay.
+        _replayLimit = Math.Max(1, _queueLimit - Math.Max(1, _queueLimit / 4));
         _lastSeen = time.GetTimestamp();
         Bucket = new TokenBucket(options.RateLimit.PerSecond, options.RateLimit.Burst, time);
     }
@@ -141,7 +146,7 @@ public sealed class ClientConnection : IThreadPoolWorkItem, IDisposable
         return true;
     }
 
-    /// <summary>Queues a frame, waiting for room (a replay); false if the connection ends first.</summary>
+    /// <summary>Queues a frame, waiting for room (a replay, which leaves a quarter of the queue to other frames); false if the connection ends first.</summary>
     public async ValueTask<bool> SendWhenRoomAsync(byte[] frame, ulong sessionId, ulong msgId, CancellationToken cancellationToken)
     {
         while (true)
@@ -155,7 +160,7 @@ public sealed class ClientConnection : IThreadPoolWorkItem, IDisposable
                     return false;
                 }
 
-                if (IsFullLocked)
+                if (_queue?.Count >= _replayLimit)
                 {
                     _room ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
                     room = _room.Task;
