@@ -360,6 +360,7 @@ public sealed partial class ChatLogic(
         try
         {
             await pending.Committed;
+            sender.Requests.Committed(sessionId, requestId, pending.MsgId);
             return new SendResult(ResultCode.Success, pending.MsgId);
         }
         catch (DuplicateRequestException)
@@ -371,13 +372,13 @@ public sealed partial class ChatLogic(
                 return new SendResult(ResultCode.Success, earlier.Id);
             }
 
-            sender.Requests.Remove(requestId);
+            sender.Requests.Remove(sessionId, requestId);
             return new SendResult(ResultCode.InternalErr, Message: "store unavailable");
         }
         catch (Exception ex)
         {
             Log.StoreFailed(logger, nameof(SendAsync), ex);
-            sender.Requests.Remove(requestId);
+            sender.Requests.Remove(sessionId, requestId);
             return new SendResult(ResultCode.InternalErr, Message: "store unavailable");
         }
     }

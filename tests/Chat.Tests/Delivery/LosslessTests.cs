@@ -1,5 +1,7 @@
 using System.Net.WebSockets;
+using Chat.Logic.Storage;
 using Chat.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Data.Sqlite;
 
 namespace Chat.Tests.Delivery;
@@ -144,6 +146,36 @@ public sealed class LosslessTests
         var marker = await aliceAgain.SayAsync(sessionId, "marker");
         await bob.ExpectAsync("PUSH_DIALOGUE_REQ", f => f.ULong("msgId") == marker.ULong("msgId"));
         Assert.Single(bob.Snapshot(), f => f.Cmd == "PUSH_DIALOGUE_REQ" && f.String("content") == "only once"); // the marker was taken above
+    }
+
+    [Fact]
+    public async Task A_retry_while_the_first_attempt_is_still_being_stored_gets_the_same_message()
+    {
+        var store = new GatedStore();
+        await using var server = await ChatServer.StartWithServicesAsync(services => services.AddSingleton<IChatStore>(store), NoRateLimit);
+        var (alice, bob, sessionId) = await server.NewPairAsync();
+        await using var b = bob;
+
+        // The store stalls on Alice's message; her socket drops before the answer, and her client retries on a new one.
+        store.Hold();
+        await alice.SendAsync(new { cmd = "DIALOGUE_REQ", requestId = "slow", senderId = alice.AccountId, sessionId, content = "once" });
+        await store.Held.WaitAsync(TestClient.Timeout);
+        alice.Abort();
+        await alice.DisposeAsync();
+        var (aliceAgain, resumed) = await alice.ReconnectOnNewSocketAsync(server.WebSocketUri);
+        await using var a = aliceAgain;
+        Assert.Equal(0, resumed.Code());
+        await aliceAgain.SendAsync(new { cmd = "DIALOGUE_REQ", requestId = "slow", senderId = alice.AccountId, sessionId, content = "once" });
+        await aliceAgain.SendAsync(new { cmd = "DIALOGUE_REQ", requestId = "next", senderId = alice.AccountId, sessionId, content = "next" });
+
+        store.Release();
+        var first = (await aliceAgain.ExpectAsync("DIALOGUE_RESP", f => f.String("requestId") == "slow")).ULong("msgId");
+        Assert.True((await aliceAgain.ExpectAsync("DIALOGUE_RESP", f => f.String("requestId") == "next")).ULong("msgId") > first);
+        Assert.Equal(first, (await bob.ExpectAsync("PUSH_DIALOGUE_REQ", f => f.String("content") == "once")).ULong("msgId"));
+
+        // A second copy would have been pushed before "next".
+        await bob.ExpectAsync("PUSH_DIALOGUE_REQ", f => f.String("content") == "next");
+        Assert.DoesNotContain(bob.Snapshot(), f => f.Cmd == "PUSH_DIALOGUE_REQ" && f.String("content") == "once");
     }
 
     [Fact]

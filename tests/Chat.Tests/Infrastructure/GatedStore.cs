@@ -1,0 +1,47 @@
+using Chat.Logic.Storage;
+using Chat.Logic.Storage.Memory;
+
+namespace Chat.Tests.Infrastructure;
+
+/// <summary>A memory store whose writes can be made to wait.</summary>
+internal sealed class GatedStore : IChatStore
+{
+    private readonly MemoryChatStore _inner = new();
+    private readonly TaskCompletionSource _held = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private TaskCompletionSource? _gate;
+
+    public Task Held => _held.Task;
+
+    public void Hold() => _gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public void Release() => _gate?.TrySetResult();
+
+    public async Task WriteAsync(IReadOnlyList<StoreWrite> batch, CancellationToken cancellationToken)
+    {
+        if (_gate is { } gate)
+        {
+            _held.TrySetResult();
+            await gate.Task;
+        }
+
+        await _inner.WriteAsync(batch, cancellationToken);
+    }
+
+    public Task InitializeAsync(CancellationToken cancellationToken) => _inner.InitializeAsync(cancellationToken);
+
+    public Task<StoreHighWater> ReadHighWaterAsync(CancellationToken cancellationToken) => _inner.ReadHighWaterAsync(cancellationToken);
+
+    public Task<AccountRecord?> FindAccountAsync(ulong accountId, CancellationToken cancellationToken) => _inner.FindAccountAsync(accountId, cancellationToken);
+
+    public Task<SessionRecord?> FindSessionAsync(ulong sessionId, CancellationToken cancellationToken) => _inner.FindSessionAsync(sessionId, cancellationToken);
+
+    public Task<ActiveState> LoadActiveAsync(CancellationToken cancellationToken) => _inner.LoadActiveAsync(cancellationToken);
+
+    public Task<IReadOnlyList<MessageRecord>> ReadMessagesForAsync(ulong sessionId, ulong receiverId, ulong afterMsgId, int limit, CancellationToken cancellationToken) =>
+        _inner.ReadMessagesForAsync(sessionId, receiverId, afterMsgId, limit, cancellationToken);
+
+    public Task<MessageRecord?> FindMessageByRequestAsync(ulong sessionId, ulong senderId, string requestId, CancellationToken cancellationToken) =>
+        _inner.FindMessageByRequestAsync(sessionId, senderId, requestId, cancellationToken);
+
+    public ValueTask DisposeAsync() => _inner.DisposeAsync();
+}
