@@ -70,6 +70,11 @@ public sealed partial class ChatLogic(
                 second.MarksFor(s.Id).DeliveredUpTo = state.SecondDeliveredUpTo;
                 first.Sessions.Add(s.Id);
                 second.Sessions.Add(s.Id);
+                foreach (var sent in state.RecentRequests)
+                {
+                    var sender = sent.SenderId == first.Id ? first : second;
+                    sender.Requests.Add(sent.RequestId, new PendingSend(s.Id, sent.MsgId, Task.CompletedTask));
+                }
             }
         }
 
@@ -362,18 +367,6 @@ public sealed partial class ChatLogic(
             await pending.Committed;
             sender.Requests.Committed(sessionId, requestId, pending.MsgId);
             return new SendResult(ResultCode.Success, pending.MsgId);
-        }
-        catch (DuplicateRequestException)
-        {
-            // A retry of a request stored before this process started: the store's unique index caught it.
-            var earlier = await store.FindMessageByRequestAsync(sessionId, senderId, requestId, cancellationToken);
-            if (earlier is not null)
-            {
-                return new SendResult(ResultCode.Success, earlier.Id);
-            }
-
-            sender.Requests.Remove(sessionId, requestId);
-            return new SendResult(ResultCode.InternalErr, Message: "store unavailable");
         }
         catch (Exception ex)
         {

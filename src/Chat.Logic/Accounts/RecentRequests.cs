@@ -7,8 +7,11 @@ public readonly record struct PendingSend(ulong SessionId, ulong MsgId, Task Com
 
 /// <summary>
 /// The last <see cref="Capacity"/> requestIds of one sender, with their own lock, so a retried
-/// DIALOGUE_REQ is answered with the first attempt's message. A requestId names a retry only in the
-/// session it was first sent to (the store's unique index is per session too).
+/// DIALOGUE_REQ is answered with the first attempt's message instead of storing it twice. This is
+/// the only duplicate check (the store has no unique index on requestIds): a retry is recognised
+/// while its first attempt is among the sender's last 128 requests. After a restart logic reloads
+/// each member's last 128 per active session from the store. A requestId names a retry only in
+/// the session it was first sent to.
 /// </summary>
 /// <remarks>
 /// A fixed ring of plain values: every active sender keeps its last 128 entries for a long time,

@@ -24,7 +24,4 @@ public interface IChatStore : IAsyncDisposable
 
     /// <summary>Messages of the session with an id above <paramref name="afterMsgId"/> not sent by <paramref name="receiverId"/>, oldest first.</summary>
     Task<IReadOnlyList<MessageRecord>> ReadMessagesForAsync(ulong sessionId, ulong receiverId, ulong afterMsgId, int limit, CancellationToken cancellationToken);
-
-    /// <summary>The message the sender stored in the session under <paramref name="requestId"/>, if any.</summary>
-    Task<MessageRecord?> FindMessageByRequestAsync(ulong sessionId, ulong senderId, string requestId, CancellationToken cancellationToken);
 }

@@ -21,6 +21,13 @@ public sealed class StoreOptions
     [RegularExpression("^(?i)(FULL|NORMAL)$")]
     public string Synchronous { get; set; } = "FULL";
 
+    /// <summary>
+    /// How long new messages wait before the SQLite writer adds them to the index by session, in
+    /// bulk: a session's messages of one second then share a page write (docs/storage.md). Reads
+    /// find the ones not indexed yet by scanning from the oldest of them.
+    /// </summary>
+    public TimeSpan IndexDelay { get; set; } = TimeSpan.FromSeconds(1);
+
     /// <summary>Most writes committed in one transaction.</summary>
     [Range(1, 100_000)]
     public int MaxBatch { get; set; } = 1024;

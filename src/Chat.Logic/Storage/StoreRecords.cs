@@ -30,7 +30,16 @@ public abstract record StoreWrite
     public sealed record DeliveredUpTo(ulong SessionId, ulong AccountId, ulong MsgId) : StoreWrite;
 }
 
-/// <summary>An active session as the store has it, with its message and delivery marks.</summary>
-public sealed record ActiveSessionState(SessionRecord Session, ulong LastMsgId, ulong FirstDeliveredUpTo, ulong SecondDeliveredUpTo);
+/// <summary>
+/// An active session as the store has it, with its message and delivery marks, and each member's
+/// last requestIds in it (oldest first, at most <see cref="RecentRequestLimit"/> per sender) so retries are still recognised after a restart.
+/// </summary>
+public sealed record ActiveSessionState(SessionRecord Session, ulong LastMsgId, ulong FirstDeliveredUpTo, ulong SecondDeliveredUpTo, IReadOnlyList<SentRequest> RecentRequests)
+{
+    public const int RecentRequestLimit = 128;
+}
+
+/// <summary>The message a sender stored under a requestId.</summary>
+public readonly record struct SentRequest(ulong SenderId, string RequestId, ulong MsgId);
 
 public sealed record ActiveState(IReadOnlyList<ActiveSessionState> Sessions, IReadOnlyList<AccountRecord> Accounts);

@@ -40,8 +40,5 @@ internal sealed class GatedStore : IChatStore
     public Task<IReadOnlyList<MessageRecord>> ReadMessagesForAsync(ulong sessionId, ulong receiverId, ulong afterMsgId, int limit, CancellationToken cancellationToken) =>
         _inner.ReadMessagesForAsync(sessionId, receiverId, afterMsgId, limit, cancellationToken);
 
-    public Task<MessageRecord?> FindMessageByRequestAsync(ulong sessionId, ulong senderId, string requestId, CancellationToken cancellationToken) =>
-        _inner.FindMessageByRequestAsync(sessionId, senderId, requestId, cancellationToken);
-
     public ValueTask DisposeAsync() => _inner.DisposeAsync();
 }

@@ -10,7 +10,6 @@ public sealed class MemoryChatStore : IChatStore
     private readonly Dictionary<ulong, AccountRecord> _accounts = [];
     private readonly Dictionary<ulong, SessionRecord> _sessions = [];
     private readonly Dictionary<ulong, List<MessageRecord>> _messagesBySession = [];
-    private readonly Dictionary<(ulong Session, ulong Sender, string Request), MessageRecord> _byRequest = [];
     private readonly Dictionary<(ulong Session, ulong Account), ulong> _delivered = [];
     private readonly Dictionary<(ulong Session, ulong Account), ulong> _viewed = [];
     private ulong _lastMessageId;
@@ -32,15 +31,6 @@ public sealed class MemoryChatStore : IChatStore
     {
         lock (_lock)
         {
-            // All or nothing, as a transaction: check first, then apply.
-            foreach (var write in batch)
-            {
-                if (write is StoreWrite.NewMessage { Message: var m } && _byRequest.ContainsKey((m.SessionId, m.SenderId, m.RequestId)))
-                {
-                    throw new DuplicateRequestException(m.SenderId, m.RequestId);
-                }
-            }
-
             foreach (var write in batch)
             {
                 Apply(write);
@@ -74,12 +64,21 @@ public sealed class MemoryChatStore : IChatStore
                 s,
                 _messagesBySession.TryGetValue(s.Id, out var messages) && messages.Count > 0 ? messages[^1].Id : 0,
                 _delivered.GetValueOrDefault((s.Id, s.FirstAccountId)),
-                _delivered.GetValueOrDefault((s.Id, s.SecondAccountId)))).ToList();
+                _delivered.GetValueOrDefault((s.Id, s.SecondAccountId)),
+                RecentRequests(s.Id))).ToList();
             var accounts = sessions.SelectMany(s => new[] { s.Session.FirstAccountId, s.Session.SecondAccountId })
                 .Distinct().Select(id => _accounts[id]).ToList();
             return Task.FromResult(new ActiveState(sessions, accounts));
         }
     }
+
+    private List<SentRequest> RecentRequests(ulong sessionId) =>
+        _messagesBySession.TryGetValue(sessionId, out var messages)
+            ? [.. messages.GroupBy(m => m.SenderId)
+                .SelectMany(sent => sent.TakeLast(ActiveSessionState.RecentRequestLimit))
+                .OrderBy(m => m.Id)
+                .Select(m => new SentRequest(m.SenderId, m.RequestId, m.Id))]
+            : [];
 
     public Task<IReadOnlyList<MessageRecord>> ReadMessagesForAsync(ulong sessionId, ulong receiverId, ulong afterMsgId, int limit, CancellationToken cancellationToken)
     {
@@ -89,14 +88,6 @@ public sealed class MemoryChatStore : IChatStore
                 ? messages.Where(m => m.Id > afterMsgId && m.SenderId != receiverId).Take(limit).ToList()
                 : [];
             return Task.FromResult(found);
-        }
-    }
-
-    public Task<MessageRecord?> FindMessageByRequestAsync(ulong sessionId, ulong senderId, string requestId, CancellationToken cancellationToken)
-    {
-        lock (_lock)
-        {
-            return Task.FromResult(_byRequest.GetValueOrDefault((sessionId, senderId, requestId)));
         }
     }
 
@@ -124,7 +115,6 @@ public sealed class MemoryChatStore : IChatStore
                 }
 
                 list.Add(m);
-                _byRequest[(m.SessionId, m.SenderId, m.RequestId)] = m;
                 _lastMessageId = Math.Max(_lastMessageId, m.Id);
                 break;
             case StoreWrite.ViewedUpTo v:

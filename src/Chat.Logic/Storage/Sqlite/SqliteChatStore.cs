@@ -10,7 +10,7 @@ namespace Chat.Logic.Storage.Sqlite;
 /// The embedded store: one SQLite file in WAL mode. Writes come only from <see cref="StoreWriter"/>'s
 /// loop over one long-lived connection; reads open pooled connections of their own and run beside it.
 /// </summary>
-public sealed partial class SqliteChatStore(IOptions<StoreOptions> options, ILogger<SqliteChatStore> logger) : IChatStore
+public sealed partial class SqliteChatStore(IOptions<StoreOptions> options, TimeProvider time, ILogger<SqliteChatStore> logger) : IChatStore
 {
     private readonly string _connectionString = new SqliteConnectionStringBuilder
     {
@@ -43,7 +43,17 @@ public sealed partial class SqliteChatStore(IOptions<StoreOptions> options, ILog
             MetadataTableName = "schema_changelog",
         };
         evolve.Migrate();
-        _writer = new SqliteWriter(_writeConnection);
+
+        // What the last run committed but did not index yet: index it now, so the reads at start
+        // (active sessions, their last ids and requestIds) find everything in message_index.
+        await ExecuteAsync(_writeConnection, $"""
+            BEGIN IMMEDIATE;
+            INSERT OR IGNORE INTO message_index (session_id, id)
+                SELECT session_id, id FROM message WHERE id >= (SELECT from_id FROM message_index_state);
+            UPDATE message_index_state SET from_id = {SqliteWriter.NothingToIndex};
+            COMMIT;
+            """, cancellationToken);
+        _writer = new SqliteWriter(_writeConnection, time, options.Value.IndexDelay);
         Log.Opened(logger, Path.GetFullPath(options.Value.Path), evolve.AppliedMigrations.Count);
     }
 
@@ -101,39 +111,39 @@ public sealed partial class SqliteChatStore(IOptions<StoreOptions> options, ILog
     public async Task<IReadOnlyList<MessageRecord>> ReadMessagesForAsync(ulong sessionId, ulong receiverId, ulong afterMsgId, int limit, CancellationToken cancellationToken)
     {
         await using var connection = await OpenReadAsync(cancellationToken);
+
+        // Two reads in one snapshot: what message_index has, and the messages above the oldest one
+        // it does not have yet (about a second's worth, scanned by id). A message may be in both.
+        await using var snapshot = connection.BeginTransaction(deferred: true);
         await using var command = connection.CreateCommand();
+        command.Transaction = snapshot;
         command.CommandText = """
+            SELECT m.id, m.session_id, m.sender_id, m.request_id, m.content, m.created_at
+            FROM message_index i JOIN message m ON m.id = i.id
+            WHERE i.session_id = $session AND i.id > $after AND m.sender_id <> $receiver
+            ORDER BY i.id LIMIT $limit;
             SELECT id, session_id, sender_id, request_id, content, created_at FROM message
-            WHERE session_id = $session AND id > $after AND sender_id <> $receiver
+            WHERE id >= (SELECT from_id FROM message_index_state) AND id > $after
+              AND session_id = $session AND sender_id <> $receiver
             ORDER BY id LIMIT $limit;
             """;
         command.Parameters.AddWithValue("$session", (long)sessionId);
         command.Parameters.AddWithValue("$after", (long)afterMsgId);
         command.Parameters.AddWithValue("$receiver", (long)receiverId);
         command.Parameters.AddWithValue("$limit", limit);
-        var messages = new List<MessageRecord>();
+        var messages = new SortedList<ulong, MessageRecord>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        while (await reader.ReadAsync(cancellationToken))
+        do
         {
-            messages.Add(ReadMessage(reader));
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                var message = ReadMessage(reader);
+                messages.TryAdd(message.Id, message);
+            }
         }
+        while (await reader.NextResultAsync(cancellationToken));
 
-        return messages;
-    }
-
-    public async Task<MessageRecord?> FindMessageByRequestAsync(ulong sessionId, ulong senderId, string requestId, CancellationToken cancellationToken)
-    {
-        await using var connection = await OpenReadAsync(cancellationToken);
-        await using var command = connection.CreateCommand();
-        command.CommandText = """
-            SELECT id, session_id, sender_id, request_id, content, created_at FROM message
-            WHERE session_id = $session AND sender_id = $sender AND request_id = $request;
-            """;
-        command.Parameters.AddWithValue("$session", (long)sessionId);
-        command.Parameters.AddWithValue("$sender", (long)senderId);
-        command.Parameters.AddWithValue("$request", requestId);
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        return await reader.ReadAsync(cancellationToken) ? ReadMessage(reader) : null;
+        return [.. messages.Values.Take(limit)];
     }
 
     public async Task<ActiveState> LoadActiveAsync(CancellationToken cancellationToken)
@@ -144,7 +154,7 @@ public sealed partial class SqliteChatStore(IOptions<StoreOptions> options, ILog
         {
             command.CommandText = """
                 SELECT s.id, s.created_at, a.first_id, a.second_id,
-                       (SELECT IFNULL(MAX(id), 0) FROM message WHERE session_id = s.id),
+                       (SELECT IFNULL(MAX(id), 0) FROM message_index WHERE session_id = s.id),
                        IFNULL((SELECT msg_id FROM delivery WHERE session_id = s.id AND account_id = a.first_id), 0),
                        IFNULL((SELECT msg_id FROM delivery WHERE session_id = s.id AND account_id = a.second_id), 0)
                 FROM session s
@@ -156,8 +166,13 @@ public sealed partial class SqliteChatStore(IOptions<StoreOptions> options, ILog
             while (await reader.ReadAsync(cancellationToken))
             {
                 var session = new SessionRecord((ulong)reader.GetInt64(0), (ulong)reader.GetInt64(2), (ulong)reader.GetInt64(3), reader.GetInt64(1));
-                sessions.Add(new ActiveSessionState(session, (ulong)reader.GetInt64(4), (ulong)reader.GetInt64(5), (ulong)reader.GetInt64(6)));
+                sessions.Add(new ActiveSessionState(session, (ulong)reader.GetInt64(4), (ulong)reader.GetInt64(5), (ulong)reader.GetInt64(6), []));
             }
+        }
+
+        for (var i = 0; i < sessions.Count; i++)
+        {
+            sessions[i] = sessions[i] with { RecentRequests = await ReadRecentRequestsAsync(connection, sessions[i].Session, cancellationToken) };
         }
 
         var accounts = new List<AccountRecord>();
@@ -175,6 +190,33 @@ public sealed partial class SqliteChatStore(IOptions<StoreOptions> options, ILog
         }
 
         return new ActiveState(sessions, accounts);
+    }
+
+    /// <summary>Each member's last requestIds in the session, newest read first, oldest returned first.</summary>
+    private static async Task<IReadOnlyList<SentRequest>> ReadRecentRequestsAsync(SqliteConnection connection, SessionRecord session, CancellationToken cancellationToken)
+    {
+        await using var command = connection.CreateCommand();
+        command.CommandText = """
+            SELECT m.sender_id, m.request_id, m.id FROM message_index i JOIN message m ON m.id = i.id
+            WHERE i.session_id = $session ORDER BY i.id DESC;
+            """;
+        command.Parameters.AddWithValue("$session", (long)session.Id);
+        var recent = new List<SentRequest>();
+        int first = 0, second = 0;
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while ((first < ActiveSessionState.RecentRequestLimit || second < ActiveSessionState.RecentRequestLimit) && await reader.ReadAsync(cancellationToken))
+        {
+            var sender = (ulong)reader.GetInt64(0);
+            ref var count = ref sender == session.FirstAccountId ? ref first : ref second;
+            if (count < ActiveSessionState.RecentRequestLimit)
+            {
+                count++;
+                recent.Add(new SentRequest(sender, reader.GetString(1), (ulong)reader.GetInt64(2)));
+            }
+        }
+
+        recent.Reverse();
+        return recent;
     }
 
     public async ValueTask DisposeAsync()

@@ -10,6 +10,11 @@ namespace Chat.Logic.Storage.Sqlite;
 /// reader and UTF-8 copies of its strings, a fifth of the server's allocations at full load
 /// (docs/benchmarks.md). Not thread-safe: only <see cref="StoreWriter"/>'s loop calls it.
 /// </summary>
+/// <remarks>
+/// New messages reach <c>message_index</c> in bulk, at most every <c>IndexDelay</c>, in the same
+/// transaction as a batch; until then <c>message_index_state.from_id</c> holds the smallest id
+/// not indexed yet, so readers know where to scan <c>message</c> from.
+/// </remarks>
 internal sealed class SqliteWriter : IDisposable
 {
     private readonly sqlite3 _db;
@@ -24,9 +29,21 @@ internal sealed class SqliteWriter : IDisposable
     private readonly sqlite3_stmt _endSession;
     private readonly sqlite3_stmt _upsertViewed;
     private readonly sqlite3_stmt _upsertDelivered;
+    private readonly sqlite3_stmt _indexMessages;
+    private readonly sqlite3_stmt _setIndexFrom;
+    private readonly TimeProvider _time;
+    private readonly TimeSpan _indexDelay;
+    private long _indexFrom = NothingToIndex;
+    private long _indexedAt;
 
-    public SqliteWriter(SqliteConnection connection)
+    /// <summary><c>message_index_state.from_id</c> when every message is indexed.</summary>
+    public const long NothingToIndex = long.MaxValue;
+
+    public SqliteWriter(SqliteConnection connection, TimeProvider time, TimeSpan indexDelay)
     {
+        _time = time;
+        _indexDelay = indexDelay;
+        _indexedAt = time.GetTimestamp();
         _db = connection.Handle ?? throw new InvalidOperationException("The write connection is not open.");
         _begin = Prepare("BEGIN IMMEDIATE;");
         _commit = Prepare("COMMIT;");
@@ -46,6 +63,8 @@ internal sealed class SqliteWriter : IDisposable
             ON CONFLICT (session_id, account_id) DO UPDATE SET msg_id = excluded.msg_id
             WHERE excluded.msg_id > delivery.msg_id;
             """);
+        _indexMessages = Prepare("INSERT OR IGNORE INTO message_index (session_id, id) SELECT session_id, id FROM message WHERE id >= ?1 ORDER BY session_id, id;");
+        _setIndexFrom = Prepare("UPDATE message_index_state SET from_id = ?1;");
     }
 
     /// <summary>Commits the batch all-or-nothing, in order.</summary>
@@ -54,12 +73,37 @@ internal sealed class SqliteWriter : IDisposable
         Step(_begin);
         try
         {
+            var indexFrom = _indexFrom;
             foreach (var write in batch)
             {
                 Apply(write);
+                if (write is StoreWrite.NewMessage { Message.Id: var id } && (long)id < indexFrom)
+                {
+                    indexFrom = (long)id;
+                }
+            }
+
+            var indexed = false;
+            if (indexFrom != NothingToIndex && _time.GetElapsedTime(_indexedAt) >= _indexDelay)
+            {
+                BindInt(_indexMessages, 1, indexFrom);
+                Step(_indexMessages);
+                indexFrom = NothingToIndex;
+                indexed = true;
+            }
+
+            if (indexFrom != _indexFrom)
+            {
+                BindInt(_setIndexFrom, 1, indexFrom);
+                Step(_setIndexFrom);
             }
 
             Step(_commit);
+            _indexFrom = indexFrom;
+            if (indexed)
+            {
+                _indexedAt = _time.GetTimestamp();
+            }
         }
         catch
         {
@@ -91,15 +135,7 @@ internal sealed class SqliteWriter : IDisposable
                 BindText(_insertMessage, 4, m.RequestId);
                 BindText(_insertMessage, 5, m.Content);
                 BindInt(_insertMessage, 6, m.CreatedAtUnixMs);
-                try
-                {
-                    Step(_insertMessage);
-                }
-                catch (SqliteException ex) when (ex.SqliteExtendedErrorCode == raw.SQLITE_CONSTRAINT_UNIQUE)
-                {
-                    throw new DuplicateRequestException(m.SenderId, m.RequestId, ex);
-                }
-
+                Step(_insertMessage);
                 break;
             case StoreWrite.NewAccount { Account: var a }:
                 BindInt(_insertAccount, 1, (long)a.Id);

@@ -1,0 +1,85 @@
+using Chat.Logic.Storage;
+using Chat.Logic.Storage.Sqlite;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Time.Testing;
+
+namespace Chat.Tests.Storage;
+
+/// <summary>
+/// The SQLite store indexes messages by session in bulk, about once a second: replays and restarts
+/// must find every message whether or not it has reached that index yet.
+/// </summary>
+public sealed class SqliteStoreTests : IDisposable
+{
+    private const ulong Alice = 1, Bob = 2, Session = 10;
+    private readonly string _folder = Directory.CreateTempSubdirectory("chat-store-").FullName;
+    private readonly FakeTimeProvider _clock = new();
+
+    [Fact]
+    public async Task A_replay_finds_indexed_and_not_yet_indexed_messages_once_each_in_order()
+    {
+        await using var store = await OpenAsync();
+        await store.WriteAsync([new StoreWrite.NewSession(new SessionRecord(Session, Alice, Bob, 0))], CancellationToken.None);
+        await SendAsync(store, 1, 2, 3);          // not indexed yet
+        _clock.Advance(TimeSpan.FromSeconds(2));
+        await SendAsync(store, 4, 5);             // this commit indexes 1-5
+        await SendAsync(store, 6, 7);             // not indexed yet
+        _clock.Advance(TimeSpan.FromSeconds(2));
+        await SendAsync(store, 9);                // indexes 6, 7 and 9 ...
+        await SendAsync(store, 8);                // ... and 8 commits after it (another session's order), not indexed
+        await store.WriteAsync([Message(20, sender: Bob)], CancellationToken.None); // Bob's own: never replayed to him
+
+        Assert.Equal([1, 2, 3, 4, 5, 6, 7, 8, 9], await ReplayIdsAsync(store, after: 0, limit: 256));
+        Assert.Equal([1, 2, 3, 4], await ReplayIdsAsync(store, after: 0, limit: 4));
+        Assert.Equal([5, 6, 7, 8], await ReplayIdsAsync(store, after: 4, limit: 4));
+        Assert.Equal([9], await ReplayIdsAsync(store, after: 8, limit: 4));
+    }
+
+    [Fact]
+    public async Task After_a_restart_the_active_session_carries_its_last_id_and_recent_request_ids()
+    {
+        await using (var store = await OpenAsync())
+        {
+            await store.WriteAsync([new StoreWrite.NewSession(new SessionRecord(Session, Alice, Bob, 0))], CancellationToken.None);
+            await SendAsync(store, Enumerable.Range(1, 200).Select(i => (ulong)i).ToArray()); // none indexed when the process stops
+            await store.WriteAsync([Message(201, sender: Bob)], CancellationToken.None);
+        }
+
+        SqliteConnection.ClearAllPools();
+        await using var again = await OpenAsync();
+        var session = Assert.Single((await again.LoadActiveAsync(CancellationToken.None)).Sessions);
+        Assert.Equal(201UL, session.LastMsgId);
+
+        // The last 128 of Alice's and Bob's one, oldest first.
+        var alices = session.RecentRequests.Where(r => r.SenderId == Alice).ToList();
+        Assert.Equal(Enumerable.Range(73, 128).Select(i => $"req-{i}"), alices.Select(r => r.RequestId));
+        Assert.Equal(Enumerable.Range(73, 128).Select(i => (ulong)i), alices.Select(r => r.MsgId));
+        Assert.Equal(new SentRequest(Bob, "req-201", 201), session.RecentRequests.Single(r => r.SenderId == Bob));
+        Assert.Equal(200, (await ReplayIdsAsync(again, after: 0, limit: 256)).Count);
+    }
+
+    public void Dispose()
+    {
+        SqliteConnection.ClearAllPools();
+        Directory.Delete(_folder, recursive: true);
+    }
+
+    private async Task<SqliteChatStore> OpenAsync()
+    {
+        var options = Options.Create(new StoreOptions { Path = Path.Combine(_folder, "chat.db"), IndexDelay = TimeSpan.FromSeconds(1) });
+        var store = new SqliteChatStore(options, _clock, NullLogger<SqliteChatStore>.Instance);
+        await store.InitializeAsync(CancellationToken.None);
+        return store;
+    }
+
+    private static Task SendAsync(SqliteChatStore store, params ulong[] ids) =>
+        store.WriteAsync([.. ids.Select(id => Message(id, sender: Alice))], CancellationToken.None);
+
+    private static StoreWrite.NewMessage Message(ulong id, ulong sender) =>
+        new(new MessageRecord(id, Session, sender, $"req-{id}", $"m{id}", 0));
+
+    private static async Task<List<ulong>> ReplayIdsAsync(SqliteChatStore store, ulong after, int limit) =>
+        [.. (await store.ReadMessagesForAsync(Session, Bob, after, limit, CancellationToken.None)).Select(m => m.Id)];
+}
