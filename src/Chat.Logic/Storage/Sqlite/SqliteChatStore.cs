@@ -123,7 +123,7 @@ public sealed partial class SqliteChatStore(IOptions<StoreOptions> options, Time
             WHERE i.session_id = $session AND i.id > $after AND m.sender_id <> $receiver
             ORDER BY i.id LIMIT $limit;
             SELECT id, session_id, sender_id, request_id, content, created_at FROM message
-            WHERE id >= (SELECT from_id FROM message_index_state) AND id > $after
+            WHERE id >= MAX((SELECT from_id FROM message_index_state), $after + 1)
               AND session_id = $session AND sender_id <> $receiver
             ORDER BY id LIMIT $limit;
             """;
