@@ -8,28 +8,33 @@ namespace Chat.Broker.Connections;
 /// <summary>Every open socket of this broker, by connection id and by bound account.</summary>
 public sealed class ConnectionRegistry(IOptions<BrokerOptions> options, TimeProvider time)
 {
-    private readonly ConcurrentDictionary<ulong, ClientConnection> _byId = new();
+    /// <summary>Connections are kept in this many groups by id, so the heartbeat can sweep one group at a time.</summary>
+    public const int Slices = 50;
+
+    private readonly ConcurrentDictionary<ulong, ClientConnection>[] _bySlice = [.. Enumerable.Range(0, Slices).Select(_ => new ConcurrentDictionary<ulong, ClientConnection>())];
     private readonly ConcurrentDictionary<ulong, ClientConnection> _byAccount = new();
     private long _lastId;
+    private int _count;
 
-    public int Count => _byId.Count;
+    public int Count => Volatile.Read(ref _count);
 
-    /// <summary>The open sockets, read live (no copy: a heartbeat sweep runs many times a second over all of them).</summary>
-    public IEnumerable<ClientConnection> All
+    /// <summary>The open sockets, read live (no copy).</summary>
+    public IEnumerable<ClientConnection> All => _bySlice.SelectMany(slice => slice.Values);
+
+    /// <summary>The open sockets of one group (connection id modulo <see cref="Slices"/>), read live.</summary>
+    public IEnumerable<ClientConnection> InSlice(int slice)
     {
-        get
+        foreach (var (_, connection) in _bySlice[slice])
         {
-            foreach (var (_, connection) in _byId)
-            {
-                yield return connection;
-            }
+            yield return connection;
         }
     }
 
     public ClientConnection Register(WebSocket socket)
     {
         var connection = new ClientConnection((ulong)Interlocked.Increment(ref _lastId), options.Value.Address, socket, options.Value, time);
-        _byId[connection.Id] = connection;
+        SliceOf(connection.Id)[connection.Id] = connection;
+        Interlocked.Increment(ref _count);
         return connection;
     }
 
@@ -41,7 +46,11 @@ public sealed class ConnectionRegistry(IOptions<BrokerOptions> options, TimeProv
 
     public void Remove(ClientConnection connection)
     {
-        _byId.TryRemove(connection.Id, out _);
+        if (SliceOf(connection.Id).TryRemove(connection.Id, out _))
+        {
+            Interlocked.Decrement(ref _count);
+        }
+
         if (connection.AccountId != 0)
         {
             // Only if it is still this socket: a RECONNECT may have bound the account elsewhere.
@@ -49,7 +58,7 @@ public sealed class ConnectionRegistry(IOptions<BrokerOptions> options, TimeProv
         }
     }
 
-    public bool TryGet(ulong connectionId, out ClientConnection connection) => _byId.TryGetValue(connectionId, out connection!);
+    public bool TryGet(ulong connectionId, out ClientConnection connection) => SliceOf(connectionId).TryGetValue(connectionId, out connection!);
 
     public bool TryGetByAccount(ulong accountId, out ClientConnection connection) => _byAccount.TryGetValue(accountId, out connection!);
 
@@ -64,4 +73,6 @@ public sealed class ConnectionRegistry(IOptions<BrokerOptions> options, TimeProv
         connection.Abort(LeaveKind.Lost);
         return true;
     }
+
+    private ConcurrentDictionary<ulong, ClientConnection> SliceOf(ulong connectionId) => _bySlice[(int)(connectionId % Slices)];
 }

@@ -20,7 +20,7 @@ namespace Chat.Broker.Heartbeat;
 /// </remarks>
 public sealed class Heartbeat(ConnectionRegistry registry, IOptions<BrokerOptions> options, TimeProvider time) : BackgroundService
 {
-    public const int Slices = 50;
+    public const int Slices = ConnectionRegistry.Slices;
 
     private readonly BrokerOptions _options = options.Value;
 
@@ -52,9 +52,9 @@ public sealed class Heartbeat(ConnectionRegistry registry, IOptions<BrokerOption
     public void Sweep(int slice)
     {
         var now = time.GetTimestamp();
-        foreach (var connection in registry.All)
+        foreach (var connection in registry.InSlice(slice))
         {
-            if ((int)(connection.Id % Slices) != slice || connection.IsClosing)
+            if (connection.IsClosing)
             {
                 continue;
             }
