@@ -13,10 +13,18 @@ namespace Chat.Logic.Storage;
 /// each write's after-commit action runs on this loop in that same order (message delivery relies
 /// on it to keep msgIds in order per session).
 /// </summary>
+/// <remarks>
+/// The loop has a thread of its own. Every message passes through it, so it must not wait in the
+/// thread pool's queue behind the very reads that feed it: under a burst that queue is long, and a
+/// loop that is a pool work item falls further behind the more work there is (docs/benchmarks.md).
+/// Its store calls block, too (SQLite writes are synchronous), which a pool thread should not.
+/// </remarks>
 public sealed partial class StoreWriter(IChatStore store, IOptions<StoreOptions> options, LogicMetrics metrics, TimeProvider time, ILogger<StoreWriter> logger) : BackgroundService
 {
+    // Synchronous continuations: a writer that finds the loop asleep wakes its thread directly,
+    // with no pool work item in between.
     private readonly Channel<PendingWrite> _queue = Channel.CreateUnbounded<PendingWrite>(
-        new UnboundedChannelOptions { SingleReader = true, AllowSynchronousContinuations = false });
+        new UnboundedChannelOptions { SingleReader = true, AllowSynchronousContinuations = true });
 
     private readonly int _maxBatch = options.Value.MaxBatch;
 
@@ -32,7 +40,30 @@ public sealed partial class StoreWriter(IChatStore store, IOptions<StoreOptions>
         return pending.Completion.Task;
     }
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    protected override Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var ended = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                Run();
+                ended.TrySetResult();
+            }
+            catch (Exception ex)
+            {
+                ended.TrySetException(ex);
+            }
+        })
+        {
+            IsBackground = true,
+            Name = "Chat store writer",
+        };
+        thread.Start();
+        return ended.Task;
+    }
+
+    private void Run()
     {
         var batch = new List<PendingWrite>(_maxBatch);
         var writes = new List<StoreWrite>(_maxBatch);
@@ -40,7 +71,7 @@ public sealed partial class StoreWriter(IChatStore store, IOptions<StoreOptions>
 
         // Not bound to stoppingToken: on stop the queue is completed and drained, so every
         // write that was accepted is committed before the process exits.
-        while (await reader.WaitToReadAsync(CancellationToken.None))
+        while (WaitToRead(reader))
         {
             while (batch.Count < _maxBatch && reader.TryRead(out var pending))
             {
@@ -48,10 +79,17 @@ public sealed partial class StoreWriter(IChatStore store, IOptions<StoreOptions>
                 writes.Add(pending.Write);
             }
 
-            await CommitAsync(batch, writes);
+            Commit(batch, writes);
             batch.Clear();
             writes.Clear();
         }
+    }
+
+    /// <summary>True when there is something to read; blocks this thread until there is; false once the queue is completed and empty.</summary>
+    private static bool WaitToRead(ChannelReader<PendingWrite> reader)
+    {
+        var ready = reader.WaitToReadAsync(CancellationToken.None);
+        return ready.IsCompletedSuccessfully ? ready.Result : ready.AsTask().GetAwaiter().GetResult();
     }
 
     public override async Task StopAsync(CancellationToken cancellationToken)
@@ -60,12 +98,17 @@ public sealed partial class StoreWriter(IChatStore store, IOptions<StoreOptions>
         await base.StopAsync(cancellationToken);
     }
 
-    private async Task CommitAsync(List<PendingWrite> batch, List<StoreWrite> writes)
+    private void Commit(List<PendingWrite> batch, List<StoreWrite> writes)
     {
         try
         {
             var started = time.GetTimestamp();
-            await store.WriteAsync(writes, CancellationToken.None);
+            var written = store.WriteAsync(writes, CancellationToken.None);
+            if (!written.IsCompletedSuccessfully)
+            {
+                written.GetAwaiter().GetResult(); // a store that really waits blocks this thread, not a pool thread
+            }
+
             metrics.Committed(writes.Count, time.GetElapsedTime(started));
         }
         catch (Exception ex) when (batch.Count > 1)
@@ -74,7 +117,7 @@ public sealed partial class StoreWriter(IChatStore store, IOptions<StoreOptions>
             Log.BatchFailed(logger, batch.Count, ex);
             foreach (var pending in batch)
             {
-                await CommitAsync([pending], [pending.Write]);
+                Commit([pending], [pending.Write]);
             }
 
             return;
