@@ -8,8 +8,9 @@ using Microsoft.Extensions.Time.Testing;
 namespace Chat.Tests.Storage;
 
 /// <summary>
-/// The SQLite store indexes messages by session in bulk, about once a second: replays and restarts
-/// must find every message whether or not it has reached that index yet.
+/// The SQLite store indexes messages by session in bulk, each session about once a second (a
+/// sixteenth of the sessions at a time): replays and restarts must find every message whether or
+/// not it has reached that index yet.
 /// </summary>
 public sealed class SqliteStoreTests : IDisposable
 {
@@ -35,6 +36,32 @@ public sealed class SqliteStoreTests : IDisposable
         Assert.Equal([1, 2, 3, 4], await ReplayIdsAsync(store, after: 0, limit: 4));
         Assert.Equal([5, 6, 7, 8], await ReplayIdsAsync(store, after: 4, limit: 4));
         Assert.Equal([9], await ReplayIdsAsync(store, after: 8, limit: 4));
+    }
+
+    [Fact]
+    public async Task Sessions_indexed_at_different_times_each_replay_every_message_once()
+    {
+        // Sessions 10 and 11 fall in different index slices, and one commit indexes one slice at most.
+        const ulong Other = 11;
+        var slice = TimeSpan.FromSeconds(1);
+        await using var store = await OpenAsync();
+        await store.WriteAsync([new StoreWrite.NewSession(new SessionRecord(Session, Alice, Bob, 0)), new StoreWrite.NewSession(new SessionRecord(Other, Alice, Bob, 0))], CancellationToken.None);
+        await store.WriteAsync([Message(1, Alice), Message(2, Alice, Other), Message(3, Alice), Message(4, Alice, Other)], CancellationToken.None);
+        _clock.Advance(slice);
+        await store.WriteAsync([Message(5, Alice, Other)], CancellationToken.None);    // indexes one of the two sessions
+        await store.WriteAsync([Message(7, Alice)], CancellationToken.None);           // too soon to index the other
+        await store.WriteAsync([Message(6, Alice, Other)], CancellationToken.None);    // commits after 7
+        _clock.Advance(slice);
+        await store.WriteAsync([Message(8, Alice, Other)], CancellationToken.None);    // indexes the other
+        _clock.Advance(slice);
+        await store.WriteAsync([Message(9, Alice)], CancellationToken.None);           // indexes the first again
+        await store.WriteAsync([Message(11, Alice)], CancellationToken.None);          // not indexed yet ...
+        await store.WriteAsync([Message(10, Alice, Other)], CancellationToken.None);   // ... nor this, which commits after 11
+
+        Assert.Equal([1, 3, 7, 9, 11], await ReplayIdsAsync(store, after: 0, limit: 256));
+        Assert.Equal([2, 4, 5, 6, 8, 10], await ReplayIdsAsync(store, after: 0, limit: 256, Other));
+        Assert.Equal([5, 6], await ReplayIdsAsync(store, after: 4, limit: 2, Other));
+        Assert.Equal([9, 11], await ReplayIdsAsync(store, after: 7, limit: 256));
     }
 
     [Fact]
@@ -77,9 +104,9 @@ public sealed class SqliteStoreTests : IDisposable
     private static Task SendAsync(SqliteChatStore store, params ulong[] ids) =>
         store.WriteAsync([.. ids.Select(id => Message(id, sender: Alice))], CancellationToken.None);
 
-    private static StoreWrite.NewMessage Message(ulong id, ulong sender) =>
-        new(new MessageRecord(id, Session, sender, $"req-{id}", $"m{id}", 0));
+    private static StoreWrite.NewMessage Message(ulong id, ulong sender, ulong session = Session) =>
+        new(new MessageRecord(id, session, sender, $"req-{id}", $"m{id}", 0));
 
-    private static async Task<List<ulong>> ReplayIdsAsync(SqliteChatStore store, ulong after, int limit) =>
-        [.. (await store.ReadMessagesForAsync(Session, Bob, after, limit, CancellationToken.None)).Select(m => m.Id)];
+    private static async Task<List<ulong>> ReplayIdsAsync(SqliteChatStore store, ulong after, int limit, ulong session = Session) =>
+        [.. (await store.ReadMessagesForAsync(session, Bob, after, limit, CancellationToken.None)).Select(m => m.Id)];
 }
