@@ -10,7 +10,11 @@ namespace Chat.Bench.Measuring;
 public sealed class LatencyRecorder
 {
     private const long HighestMicros = 10L * 60 * 1_000_000;
+    private const int TimelineSeconds = 3600;
     private readonly LongConcurrentHistogram histogram = new(1, HighestMicros, 3);
+    private readonly long origin = Stopwatch.GetTimestamp();
+    private readonly long[] maxBySecond = new long[TimelineSeconds];
+    private readonly long[] countBySecond = new long[TimelineSeconds];
     private volatile bool closed;
 
     public void Record(long fromTimestamp, long toTimestamp)
@@ -20,8 +24,34 @@ public sealed class LatencyRecorder
             return;
         }
 
-        var micros = (toTimestamp - fromTimestamp) * 1_000_000 / Stopwatch.Frequency;
-        histogram.RecordValue(Math.Clamp(micros, 1, HighestMicros));
+        var micros = Math.Clamp((toTimestamp - fromTimestamp) * 1_000_000 / Stopwatch.Frequency, 1, HighestMicros);
+        histogram.RecordValue(micros);
+
+        // By the second the sample was planned in, so a stall shows where it began.
+        var second = (fromTimestamp - origin) / Stopwatch.Frequency;
+        if (second is >= 0 and < TimelineSeconds)
+        {
+            Interlocked.Increment(ref countBySecond[second]);
+            var max = Volatile.Read(ref maxBySecond[second]);
+            while (micros > max)
+            {
+                var seen = Interlocked.CompareExchange(ref maxBySecond[second], micros, max);
+                if (seen == max)
+                {
+                    break;
+                }
+
+                max = seen;
+            }
+        }
+    }
+
+    /// <summary>The worst latency of the samples planned in each second that has any, in milliseconds.</summary>
+    public double[] MaxBySecond()
+    {
+        var first = Array.FindIndex(countBySecond, c => c > 0);
+        var last = Array.FindLastIndex(countBySecond, c => c > 0);
+        return first < 0 ? [] : [.. maxBySecond[first..(last + 1)].Select(m => Math.Round(m / 1000.0, 1))];
     }
 
     /// <summary>Stops recording (stragglers may still arrive) and summarizes a copy.</summary>

@@ -13,6 +13,11 @@ public static class Summary
         text.AppendLine($"  setup (connect, account, match): {r.SetupSeconds:0.###} s");
         text.AppendLine($"  measured: {r.MeasuredSeconds:0.###} s, {r.DeliveredMeasured} messages, {r.MessagesPerSecond:0.#} msg/s delivered");
         text.AppendLine($"  end-to-end: {r.EndToEnd}");
+        if (r.EndToEndMaxBySecond.Length > 1)
+        {
+            text.AppendLine($"  end-to-end max by second sent (ms): {string.Join(' ', r.EndToEndMaxBySecond)}");
+        }
+
         text.AppendLine($"  ack:        {r.Ack}");
         text.AppendLine($"  sent {r.Sent}, accepted {r.AckedOk}, delivered {r.Delivered}, rejected {Codes(r.RejectedByCode)}");
         if (!r.Settled)

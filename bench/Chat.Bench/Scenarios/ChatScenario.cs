@@ -45,6 +45,10 @@ public sealed record ChatResult
     public double MessagesPerSecond { get; init; }
     public required LatencySummary EndToEnd { get; init; }
     public required LatencySummary Ack { get; init; }
+
+    /// <summary>End-to-end: the worst latency of the measured messages sent in each second, in ms.</summary>
+    public double[] EndToEndMaxBySecond { get; init; } = [];
+
     /// <summary>
     /// Accepted (DIALOGUE_RESP code 0) but never received by the partner. Proven lost only when
     /// <see cref="Settled"/>; otherwise some were still on their way when the drain ended.
@@ -232,6 +236,7 @@ public static class ChatScenario
             DeliveredMeasured = measured,
             MessagesPerSecond = seconds > 0 ? Math.Round(measured / seconds, 1) : 0,
             EndToEnd = traffic.EndToEnd.Summarize(),
+            EndToEndMaxBySecond = traffic.EndToEnd.MaxBySecond(),
             Ack = traffic.Ack.Summarize(),
             Lost = lost,
             Settled = settled,
