@@ -43,7 +43,9 @@ if [[ $quick == 1 ]]; then
 else
   closed_args=(--pairs 100 --messages 1000 --warmup 1)
   # A server that falls behind needs time to deliver what it accepted before anything is called lost.
-  open_args=(--pairs 500 --rate 10 --duration 20 --warmup 5 --drain 30)
+  # Warm-up 10 s: with --warmup 0, the relay and the server alike (and the bench) show stalls of
+  # 0.3-1 s for their first 6-9 s on the 2-core machine while the JIT tiers up (docs/benchmarks.md).
+  open_args=(--pairs 500 --rate 10 --duration 20 --warmup 10 --drain 30)
   # Server and bench each need one descriptor per socket, plus a few hundred of their own.
   idle_connections=$(( fds > 20500 ? 20000 : fds - 600 ))
   storm_visitors=10000

@@ -22,9 +22,10 @@ public sealed class StoreOptions
     public string Synchronous { get; set; } = "FULL";
 
     /// <summary>
-    /// How long new messages wait before the SQLite writer adds them to the index by session, in
-    /// bulk: a session's messages of one second then share a page write (docs/storage.md). Reads
-    /// find the ones not indexed yet by scanning from the oldest of them.
+    /// About how long new messages wait before the SQLite writer adds them to the index by session,
+    /// in bulk, a sixteenth of the sessions at a time: a session's messages of one second then share
+    /// a page write (docs/storage.md). Reads find the ones not indexed yet by scanning from the
+    /// oldest of them.
     /// </summary>
     public TimeSpan IndexDelay { get; set; } = TimeSpan.FromSeconds(1);
 
