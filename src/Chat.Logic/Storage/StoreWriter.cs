@@ -28,6 +28,12 @@ public sealed partial class StoreWriter(IChatStore store, IOptions<StoreOptions>
 
     private readonly int _maxBatch = options.Value.MaxBatch;
 
+    [ThreadStatic]
+    private static bool t_onWriterThread;
+
+    /// <summary>True on the writer's own thread, where committed writes' continuations run.</summary>
+    public static bool OnWriterThread => t_onWriterThread;
+
     /// <summary>Queues a write; the task completes when it is committed.</summary>
     public Task WriteAsync(StoreWrite write, Action? afterCommit = null)
     {
@@ -45,6 +51,7 @@ public sealed partial class StoreWriter(IChatStore store, IOptions<StoreOptions>
         var ended = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var thread = new Thread(() =>
         {
+            t_onWriterThread = true;
             try
             {
                 Run();

@@ -232,6 +232,14 @@ public sealed partial class SqliteChatStore(IOptions<StoreOptions> options, Time
 
     private async Task<SqliteConnection> OpenReadAsync(CancellationToken cancellationToken)
     {
+        // SQLite's "async" reads run synchronously. A reader that got here on the writer's thread (a
+        // sender's read loop goes on there after its message commits, and may find a RECONNECT_REQ
+        // already buffered) must not hold up every commit behind its read.
+        if (StoreWriter.OnWriterThread)
+        {
+            await Task.Yield();
+        }
+
         var connection = new SqliteConnection(_connectionString);
         await connection.OpenAsync(cancellationToken);
         return connection;
