@@ -19,7 +19,7 @@ public sealed class ConnectionRegistry(IOptions<BrokerOptions> options, TimeProv
     public int Count => Volatile.Read(ref _count);
 
     /// <summary>The open sockets, read live (no copy).</summary>
-    public IEnumerable<ClientConnection> All => _bySlice.SelectMany(slice => slice.Values);
+    public IEnumerable<ClientConnection> All => Enumerable.Range(0, Slices).SelectMany(InSlice);
 
     /// <summary>The open sockets of one group (connection id modulo <see cref="Slices"/>), read live.</summary>
     public IEnumerable<ClientConnection> InSlice(int slice)
