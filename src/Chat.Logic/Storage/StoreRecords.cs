@@ -36,7 +36,8 @@ public abstract record StoreWrite
 /// </summary>
 public sealed record ActiveSessionState(SessionRecord Session, ulong LastMsgId, ulong FirstDeliveredUpTo, ulong SecondDeliveredUpTo, IReadOnlyList<SentRequest> RecentRequests)
 {
-    public const int RecentRequestLimit = 128;
+    /// <summary>As many as logic keeps per sender (<see cref="Accounts.RecentRequests.Capacity"/>).</summary>
+    public const int RecentRequestLimit = Accounts.RecentRequests.Capacity;
 }
 
 /// <summary>The message a sender stored under a requestId.</summary>

@@ -43,17 +43,8 @@ public sealed partial class SqliteChatStore(IOptions<StoreOptions> options, Time
             MetadataTableName = "schema_changelog",
         };
         evolve.Migrate();
-
-        // What the last run committed but did not index yet: index it now, so the reads at start
-        // (active sessions, their last ids and requestIds) find everything in message_index.
-        await ExecuteAsync(_writeConnection, $"""
-            BEGIN IMMEDIATE;
-            INSERT OR IGNORE INTO message_index (session_id, id)
-                SELECT session_id, id FROM message WHERE id >= (SELECT from_id FROM message_index_state);
-            UPDATE message_index_state SET from_id = {SqliteWriter.NothingToIndex};
-            COMMIT;
-            """, cancellationToken);
         _writer = new SqliteWriter(_writeConnection, time, options.Value.IndexDelay);
+        _writer.IndexEverything();
         Log.Opened(logger, Path.GetFullPath(options.Value.Path), evolve.AppliedMigrations.Count);
     }
 

@@ -33,6 +33,7 @@ internal sealed class SqliteWriter : IDisposable
     private readonly sqlite3_stmt _upsertViewed;
     private readonly sqlite3_stmt _upsertDelivered;
     private readonly sqlite3_stmt _indexMessages;
+    private readonly sqlite3_stmt _indexUnindexed;
     private readonly sqlite3_stmt _setIndexFrom;
     private readonly TimeProvider _time;
     private readonly TimeSpan _sliceInterval;
@@ -45,7 +46,7 @@ internal sealed class SqliteWriter : IDisposable
     private long _sliceIndexedAt;
 
     /// <summary><c>message_index_state.from_id</c> when every message is indexed.</summary>
-    public const long NothingToIndex = long.MaxValue;
+    private const long NothingToIndex = long.MaxValue;
 
     /// <summary>Sessions are indexed in this many groups (by session id), one group at a time.</summary>
     public const int IndexSlices = 16;
@@ -76,7 +77,30 @@ internal sealed class SqliteWriter : IDisposable
             WHERE excluded.msg_id > delivery.msg_id;
             """);
         _indexMessages = Prepare($"INSERT OR IGNORE INTO message_index (session_id, id) SELECT session_id, id FROM message WHERE id >= ?1 AND session_id % {IndexSlices} = ?2 ORDER BY session_id, id;");
+        _indexUnindexed = Prepare("INSERT OR IGNORE INTO message_index (session_id, id) SELECT session_id, id FROM message WHERE id >= (SELECT from_id FROM message_index_state) ORDER BY session_id, id;");
         _setIndexFrom = Prepare("UPDATE message_index_state SET from_id = ?1;");
+    }
+
+    /// <summary>
+    /// Indexes, in one transaction, everything the last run committed but did not index: at start,
+    /// so the reads that rely on <c>message_index</c> (active sessions, their last ids and requestIds)
+    /// find every message.
+    /// </summary>
+    public void IndexEverything()
+    {
+        Step(_begin);
+        try
+        {
+            Step(_indexUnindexed);
+            BindInt(_setIndexFrom, 1, NothingToIndex);
+            Step(_setIndexFrom);
+            Step(_commit);
+        }
+        catch
+        {
+            RollBack();
+            throw;
+        }
     }
 
     /// <summary>Commits the batch all-or-nothing, in order.</summary>
@@ -125,12 +149,16 @@ internal sealed class SqliteWriter : IDisposable
         }
         catch
         {
-            if (raw.sqlite3_get_autocommit(_db) == 0)
-            {
-                Step(_rollback);
-            }
-
+            RollBack();
             throw;
+        }
+    }
+
+    private void RollBack()
+    {
+        if (raw.sqlite3_get_autocommit(_db) == 0)
+        {
+            Step(_rollback);
         }
     }
 
