@@ -288,8 +288,7 @@ public sealed class ClientConnection : IThreadPoolWorkItem, IDisposable
     private void CompleteLocked()
     {
         _completed = true;
-        _room?.TrySetResult();
-        _room = null;
+        WakeRoomWaiterLocked();
         if (!_writing)
         {
             _writerDone?.TrySetResult();
@@ -312,8 +311,7 @@ public sealed class ClientConnection : IThreadPoolWorkItem, IDisposable
                         return;
                     }
 
-                    _room?.TrySetResult();
-                    _room = null;
+                    WakeRoomWaiterLocked();
                 }
 
                 Volatile.Write(ref _sendStartedAt, _time.GetTimestamp());
@@ -354,6 +352,13 @@ public sealed class ClientConnection : IThreadPoolWorkItem, IDisposable
                 StopWritingLocked();
             }
         }
+    }
+
+    /// <summary>A replay waiting for room (under the gate) looks again: a frame left, or the queue completed.</summary>
+    private void WakeRoomWaiterLocked()
+    {
+        _room?.TrySetResult();
+        _room = null;
     }
 
     private void StopWritingLocked()
