@@ -1,5 +1,6 @@
 using System.Net.WebSockets;
 using Chat.Broker.Connections;
+using Chat.Broker.Delivery;
 using Chat.Broker.Diagnostics;
 using Chat.Broker.Frames;
 using Chat.Broker.Security;
@@ -15,6 +16,9 @@ namespace Chat.Broker;
 
 public static class BrokerExtensions
 {
+    /// <summary>The broker's meter, for the metrics exporter.</summary>
+    public const string MeterName = BrokerMetrics.MeterName;
+
     /// <summary>The broker: sockets, heartbeat, and the in-process push channel logic uses to reach them.</summary>
     public static IServiceCollection AddChatBroker(this IServiceCollection services)
     {
@@ -27,8 +31,19 @@ public static class BrokerExtensions
         services.TryAddSingleton<ConnectionLoop>();
         services.TryAddSingleton<OriginPolicy>();
         services.AddSingleton<Heartbeat.Heartbeat>();
+        services.AddSingleton<DeliveryReports>();
+        services.AddHostedService<BrokerStartup>();
         services.AddHostedService(sp => sp.GetRequiredService<Heartbeat.Heartbeat>());
+        services.AddHostedService(sp => sp.GetRequiredService<DeliveryReports>());
         return services;
+    }
+
+    /// <summary>A broker that starts holds no socket yet: whatever logic had bound to its address belongs to a previous run.</summary>
+    private sealed class BrokerStartup(ILogic logic, Microsoft.Extensions.Options.IOptions<BrokerOptions> options) : IHostedService
+    {
+        public Task StartAsync(CancellationToken cancellationToken) => logic.BrokerStartedAsync(options.Value.Address, cancellationToken).AsTask();
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
     }
 
     /// <summary>Maps the WebSocket endpoint and closes every socket with "service restart" when the host stops.</summary>

@@ -2,7 +2,7 @@ using System.ComponentModel.DataAnnotations;
 
 namespace Chat.Broker;
 
-public sealed class BrokerOptions
+public sealed class BrokerOptions : IValidatableObject
 {
     public const string Section = "Chat:Broker";
 
@@ -40,7 +40,32 @@ public sealed class BrokerOptions
     /// </summary>
     public List<string> AllowedOrigins { get; set; } = [];
 
+    /// <summary>
+    /// How often what clients received is reported to logic (their delivery marks), batched per
+    /// socket and session rather than one call per message. A socket that ends reports at once.
+    /// </summary>
+    public TimeSpan DeliveryReportInterval { get; set; } = TimeSpan.FromSeconds(1);
+
     public RateLimitOptions RateLimit { get; set; } = new();
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        // Each drives a timer or a deadline: zero or less would spin or fire at once.
+        foreach (var (name, value) in new (string, TimeSpan)[]
+        {
+            (nameof(PingInterval), PingInterval),
+            (nameof(SilenceTimeout), SilenceTimeout),
+            (nameof(SendTimeout), SendTimeout),
+            (nameof(CloseTimeout), CloseTimeout),
+            (nameof(DeliveryReportInterval), DeliveryReportInterval),
+        })
+        {
+            if (value <= TimeSpan.Zero)
+            {
+                yield return new ValidationResult($"{name} must be positive.", [name]);
+            }
+        }
+    }
 }
 
 /// <summary>A token bucket per connection.</summary>

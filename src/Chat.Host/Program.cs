@@ -12,6 +12,6 @@ if (CommandLine.UnknownRole(args) is { } role)
     return 2;
 }
 
-var app = ChatApp.Build(CommandLine.WithoutRole(args));
-await app.RunAsync();
+await using var app = await ChatApp.StartAsync(CommandLine.WithoutRole(args));
+await app.WaitForShutdownAsync();
 return 0;

@@ -1,4 +1,6 @@
 using Chat.Logic.Diagnostics;
+using Chat.Logic.Housekeeping;
+using Chat.Logic.Ids;
 using Chat.Logic.Storage;
 using Chat.Logic.Storage.Memory;
 using Chat.Logic.Storage.Sqlite;
@@ -12,35 +14,51 @@ namespace Chat.Logic;
 
 public static class LogicExtensions
 {
-    /// <summary>Logic in this process, with the store <c>Chat:Store:Kind</c> names.</summary>
+    /// <summary>
+    /// Logic on this node: the store <c>Chat:Store:Kind</c> names, its writer, the id blocks, the
+    /// housekeeping timer and <see cref="ILogic"/> answered by grains. The node must host an Orleans
+    /// silo (the grains of this assembly are found by Orleans itself).
+    /// </summary>
     public static IServiceCollection AddChatLogic(this IServiceCollection services)
     {
         services.AddOptions<LogicOptions>().BindConfiguration(LogicOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<StoreOptions>().BindConfiguration(StoreOptions.Section).ValidateDataAnnotations()
-            .Validate(o => o.Kind is "sqlite" or "memory", "Chat:Store:Kind must be sqlite or memory").ValidateOnStart();
+            .Validate(o => o.Kind is "sqlite" or "memory", "Chat:Store:Kind must be sqlite or memory")
+            .Validate(o => o.IndexDelay > TimeSpan.Zero, "Chat:Store:IndexDelay must be positive")
+            .ValidateOnStart();
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<IChatStore>(sp => sp.GetRequiredService<IOptions<StoreOptions>>().Value.Kind == "memory"
             ? new MemoryChatStore()
             : ActivatorUtilities.CreateInstance<SqliteChatStore>(sp));
         services.TryAddSingleton<LogicMetrics>();
+        services.TryAddSingleton<LiveCounts>();
         services.TryAddSingleton<StoreWriter>();
-        services.TryAddSingleton<ChatLogic>();
-        services.TryAddSingleton<ILogic>(sp => sp.GetRequiredService<ChatLogic>());
+        services.TryAddSingleton<IdAllocator>();
+        services.TryAddSingleton<ILogic, GrainLogic>();
 
-        // Order matters: start opens the store before the writer and sweeper run; stop runs in reverse.
-        services.AddHostedService<LogicStartup>();
+        // Order matters: the store opens before the writer runs; stop runs in reverse, so the
+        // writer drains after everything that writes has stopped.
+        services.AddHostedService<StoreStartup>();
         services.AddHostedService(sp => sp.GetRequiredService<StoreWriter>());
         services.AddHostedService<LogicSweeper>();
+        services.AddHostedService<GaugeStartup>();
         return services;
     }
 
-    /// <summary>Migrates the store and loads what logic carries over from the last run, before any socket is accepted.</summary>
-    private sealed class LogicStartup(IChatStore store, ChatLogic logic) : IHostedService
+    /// <summary>Creates or migrates the store before anything reads or writes it.</summary>
+    private sealed class StoreStartup(IChatStore store) : IHostedService
     {
-        public async Task StartAsync(CancellationToken cancellationToken)
+        public Task StartAsync(CancellationToken cancellationToken) => store.InitializeAsync(cancellationToken);
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    }
+
+    private sealed class GaugeStartup(LogicMetrics metrics, LiveCounts counts) : IHostedService
+    {
+        public Task StartAsync(CancellationToken cancellationToken)
         {
-            await store.InitializeAsync(cancellationToken);
-            await logic.StartAsync(cancellationToken);
+            metrics.Observe(() => counts.Last.Online, () => counts.Last.Waiting, () => counts.Last.ActiveSessions);
+            return Task.CompletedTask;
         }
 
         public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;

@@ -2,7 +2,7 @@ using System.ComponentModel.DataAnnotations;
 
 namespace Chat.Logic;
 
-public sealed class LogicOptions
+public sealed class LogicOptions : IValidatableObject
 {
     public const string Section = "Chat:Logic";
 
@@ -22,6 +22,24 @@ public sealed class LogicOptions
     /// <summary>At most one typing signal per sender and session in this interval.</summary>
     public TimeSpan TypingInterval { get; set; } = TimeSpan.FromSeconds(1);
 
-    /// <summary>How often grace periods are checked and delivery marks are saved.</summary>
+    /// <summary>How often grace periods that ran out are looked for.</summary>
     public TimeSpan SweepInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        if (GracePeriod < TimeSpan.Zero)
+        {
+            yield return new ValidationResult("GracePeriod must not be negative.", [nameof(GracePeriod)]);
+        }
+
+        if (TypingInterval < TimeSpan.Zero)
+        {
+            yield return new ValidationResult("TypingInterval must not be negative.", [nameof(TypingInterval)]);
+        }
+
+        if (SweepInterval <= TimeSpan.Zero)
+        {
+            yield return new ValidationResult("SweepInterval must be positive: it drives a timer.", [nameof(SweepInterval)]);
+        }
+    }
 }

@@ -9,7 +9,7 @@ public sealed class ServerSmokeTests : IDisposable
 {
     private readonly string store = Directory.CreateTempSubdirectory("chat-bench-test").FullName;
 
-    private WebApplication BuildServer() => ChatApp.Build(
+    private Task<WebApplication> StartServerAsync() => ChatApp.StartAsync(
     [
         "--urls=http://127.0.0.1:0",
         $"--Chat:Store:Path={Path.Combine(store, "chat.db")}",
@@ -22,8 +22,7 @@ public sealed class ServerSmokeTests : IDisposable
     [Fact]
     public async Task Chat_scenario_delivers_every_message_once_in_order()
     {
-        await using var server = BuildServer();
-        await server.StartAsync();
+        await using var server = await StartServerAsync();
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
 
         var result = await ChatScenario.RunAsync(SmokeRun.Options(SmokeRun.WebSocketUri(server.Urls)), timeout.Token);
@@ -34,8 +33,7 @@ public sealed class ServerSmokeTests : IDisposable
     [Fact]
     public async Task Open_loop_delivers_every_message_once_in_order()
     {
-        await using var server = BuildServer();
-        await server.StartAsync();
+        await using var server = await StartServerAsync();
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
 
         var options = SmokeRun.Options(SmokeRun.WebSocketUri(server.Urls)) with { Rate = 50, Messages = 20 };
@@ -47,8 +45,7 @@ public sealed class ServerSmokeTests : IDisposable
     [Fact]
     public async Task Match_storm_pairs_each_visitor_once()
     {
-        await using var server = BuildServer();
-        await server.StartAsync();
+        await using var server = await StartServerAsync();
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
 
         var result = await MatchStormScenario.RunAsync(

@@ -62,16 +62,14 @@ internal sealed class ChatServer : IAsyncDisposable
 
     private static async Task<WebApplication> StartAppAsync(DirectoryInfo dataDir, string url)
     {
-        var app = Chat.Host.ChatApp.Build(
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        return await Chat.Host.ChatApp.StartAsync(
         [
             $"--urls={url}",
             $"--Chat:Store:Path={Path.Combine(dataDir.FullName, "chat.db")}",
             // Serve the client straight from the source tree: what the tests load is what is committed.
             $"--webroot={RepoPaths.WebRoot}",
-        ]);
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        await app.StartAsync(cts.Token);
-        return app;
+        ], cancellationToken: cts.Token);
     }
 
     private static async Task StopAppAsync(WebApplication app)

@@ -10,7 +10,7 @@ namespace Chat.Broker.Connections;
 /// socket's send side, so writes never interleave. The writer runs only while there is something
 /// to write: an idle socket holds a few fields, not a parked task and a channel.
 /// </summary>
-public sealed class ClientConnection : IThreadPoolWorkItem, IDisposable
+internal sealed class ClientConnection : IThreadPoolWorkItem, IDisposable
 {
     private const int SmallQueue = 16;
     private readonly WebSocket _socket;
@@ -33,6 +33,8 @@ public sealed class ClientConnection : IThreadPoolWorkItem, IDisposable
     private long _sendStartedAt;
     private int _closing;
     private int _working;
+    private int _left;
+    private Dictionary<ulong, ulong>? _delivered; // guarded by _gate: per session, the highest msgId received and not yet reported
 
     public ClientConnection(ulong id, string broker, WebSocket socket, BrokerOptions options, TimeProvider time)
     {
@@ -83,6 +85,9 @@ public sealed class ClientConnection : IThreadPoolWorkItem, IDisposable
     /// <summary>When the current socket write started; 0 while the writer is idle.</summary>
     public long SendStartedTimestamp => Volatile.Read(ref _sendStartedAt);
 
+    /// <summary>True the first time: the account's leave is reported once, however the connection ends.</summary>
+    public bool TryLeave() => Interlocked.Exchange(ref _left, 1) == 0;
+
     public void Touch() => Volatile.Write(ref _lastSeen, _time.GetTimestamp());
 
     /// <summary>
@@ -98,6 +103,38 @@ public sealed class ClientConnection : IThreadPoolWorkItem, IDisposable
     {
         Touch();
         Volatile.Write(ref _working, 0);
+    }
+
+    /// <summary>The client received messages up to <paramref name="msgId"/> in the session; true if it is the first mark since the last report.</summary>
+    public bool NoteDelivered(ulong sessionId, ulong msgId)
+    {
+        lock (_gate)
+        {
+            var first = _delivered is null or { Count: 0 };
+            _delivered ??= [];
+            if (!_delivered.TryGetValue(sessionId, out var known) || msgId > known)
+            {
+                _delivered[sessionId] = msgId;
+            }
+
+            return first;
+        }
+    }
+
+    /// <summary>The marks noted since the last report, which they leave.</summary>
+    public KeyValuePair<ulong, ulong>[] TakeDelivered()
+    {
+        lock (_gate)
+        {
+            if (_delivered is null or { Count: 0 })
+            {
+                return [];
+            }
+
+            KeyValuePair<ulong, ulong>[] marks = [.. _delivered];
+            _delivered = null; // an idle socket keeps no dictionary
+            return marks;
+        }
     }
 
     /// <summary>

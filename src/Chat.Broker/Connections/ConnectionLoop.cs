@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Net.WebSockets;
+using Chat.Broker.Delivery;
 using Chat.Broker.Diagnostics;
 using Chat.Broker.Frames;
 using Chat.Protocol.Frames;
@@ -16,10 +17,11 @@ namespace Chat.Broker.Connections;
 /// limits, hand each request to the dispatcher, and on the way out log the account out with how it
 /// left (close frame = on purpose; anything else = lost).
 /// </summary>
-public sealed partial class ConnectionLoop(
+internal sealed partial class ConnectionLoop(
     ConnectionRegistry registry,
     RequestDispatcher dispatcher,
     ILogic logic,
+    DeliveryReports deliveries,
     IOptions<BrokerOptions> options,
     BrokerMetrics metrics,
     TimeProvider time,
@@ -62,17 +64,7 @@ public sealed partial class ConnectionLoop(
             connection.CompleteOutbound();
         }
 
-        if (connection.AccountId != 0)
-        {
-            try
-            {
-                await logic.LogoutAsync(connection.AccountId, connection.Endpoint, how, CancellationToken.None);
-            }
-            catch (Exception ex)
-            {
-                Log.LogoutFailed(logger, connection.AccountId, ex);
-            }
-        }
+        await LeaveAsync(connection, how);
 
         var writer = connection.WhenWriterDone();
         if (!writer.IsCompleted && await Task.WhenAny(writer, Task.Delay(_options.CloseTimeout, time, CancellationToken.None)) != writer)
@@ -204,12 +196,36 @@ public sealed partial class ConnectionLoop(
         return how;
     }
 
-    /// <summary>Closes the socket for the client's misbehaviour: a close frame, then its account leaves as if it had closed.</summary>
+    /// <summary>
+    /// Closes the socket for the client's misbehaviour: a close frame, and its account leaves as if
+    /// it had closed, at once, before the client's answer: a partner's message sent meanwhile must
+    /// find the session ended (code 4 and PartnerExit), not be acknowledged into a socket that is closing.
+    /// </summary>
     private async Task<LeaveKind> CloseAsync(ClientConnection connection, WebSocketCloseStatus status, string reason, CancellationToken stopping)
     {
         metrics.ClosedByServer((int)status);
         connection.Close(status, reason, LeaveKind.Closed);
+        await LeaveAsync(connection, LeaveKind.Closed);
         return await DrainUntilClosedAsync(connection, stopping);
+    }
+
+    /// <summary>The account's socket is gone: report what it received, then log it out (once per connection).</summary>
+    private async Task LeaveAsync(ClientConnection connection, LeaveKind how)
+    {
+        if (connection.AccountId == 0 || !connection.TryLeave())
+        {
+            return;
+        }
+
+        await deliveries.FlushAsync(connection);
+        try
+        {
+            await logic.LogoutAsync(connection.AccountId, connection.Endpoint, how, CancellationToken.None);
+        }
+        catch (Exception ex)
+        {
+            Log.LogoutFailed(logger, connection.AccountId, ex);
+        }
     }
 
     /// <summary>After our close frame: discard what the client still sends until its close frame, within the close timeout.</summary>
@@ -242,14 +258,8 @@ public sealed partial class ConnectionLoop(
         return how;
     }
 
-    private void OnPushWritten(ClientConnection connection, ulong sessionId, ulong msgId)
-    {
-        var confirmed = logic.ConfirmDeliveredAsync(connection.AccountId, sessionId, msgId, CancellationToken.None);
-        if (!confirmed.IsCompletedSuccessfully)
-        {
-            _ = confirmed.AsTask().ContinueWith(t => Log.ConfirmFailed(logger, t.Exception!), TaskContinuationOptions.OnlyOnFaulted);
-        }
-    }
+    // A client that does not confirm pushes: a completed socket write is as far as we can know it got there.
+    private void OnPushWritten(ClientConnection connection, ulong sessionId, ulong msgId) => deliveries.Delivered(connection, sessionId, msgId);
 
     private static partial class Log
     {
@@ -267,8 +277,5 @@ public sealed partial class ConnectionLoop(
 
         [LoggerMessage(5, LogLevel.Error, "Logging out account {AccountId} failed.")]
         public static partial void LogoutFailed(ILogger logger, ulong accountId, Exception exception);
-
-        [LoggerMessage(6, LogLevel.Warning, "Recording a delivery failed.")]
-        public static partial void ConfirmFailed(ILogger logger, Exception exception);
     }
 }

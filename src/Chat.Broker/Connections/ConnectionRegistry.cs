@@ -6,7 +6,7 @@ using Microsoft.Extensions.Options;
 namespace Chat.Broker.Connections;
 
 /// <summary>Every open socket of this broker, by connection id and by bound account.</summary>
-public sealed class ConnectionRegistry(IOptions<BrokerOptions> options, TimeProvider time)
+internal sealed class ConnectionRegistry(IOptions<BrokerOptions> options, TimeProvider time)
 {
     /// <summary>Connections are kept in this many groups by id, so the heartbeat can sweep one group at a time.</summary>
     public const int Slices = 50;

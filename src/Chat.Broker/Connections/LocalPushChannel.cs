@@ -7,7 +7,7 @@ using Chat.Protocol.Seams;
 namespace Chat.Broker.Connections;
 
 /// <summary>The in-process push channel: logic and broker in one process (all-in-one).</summary>
-public sealed class LocalPushChannel(ConnectionRegistry registry, BrokerMetrics metrics) : IPushChannel
+internal sealed class LocalPushChannel(ConnectionRegistry registry, BrokerMetrics metrics) : IPushChannel
 {
     /// <summary>Close status for a socket whose account was bound to another socket.</summary>
     public const WebSocketCloseStatus Replaced = (WebSocketCloseStatus)4001;

@@ -5,7 +5,7 @@ using Chat.Protocol.Frames;
 namespace Chat.Broker.Diagnostics;
 
 /// <summary>The broker's instruments (meter <c>Chat.Broker</c>).</summary>
-public sealed class BrokerMetrics
+internal sealed class BrokerMetrics
 {
     public const string MeterName = "Chat.Broker";
 

@@ -5,7 +5,7 @@ using Chat.Protocol.Frames;
 namespace Chat.Broker.Frames;
 
 /// <summary>Turns server frames into UTF-8 JSON through the source-generated context (no reflection).</summary>
-public static class FrameSerializer
+internal static class FrameSerializer
 {
     private static readonly ServerFrameJsonContext Context = ServerFrameJsonContext.Default;
 

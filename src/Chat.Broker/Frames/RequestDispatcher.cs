@@ -1,4 +1,5 @@
 using Chat.Broker.Connections;
+using Chat.Broker.Delivery;
 using Chat.Broker.Diagnostics;
 using Chat.Protocol.Frames;
 using Chat.Protocol.Seams;
@@ -9,7 +10,7 @@ namespace Chat.Broker.Frames;
 /// Carries out one parsed client request: checks the fields the command needs, checks that any id
 /// the client names about itself is the socket's own account, asks logic, and queues the response.
 /// </summary>
-public sealed class RequestDispatcher(ILogic logic, ConnectionRegistry registry, BrokerMetrics metrics)
+internal sealed class RequestDispatcher(ILogic logic, ConnectionRegistry registry, DeliveryReports deliveries, BrokerMetrics metrics)
 {
     public ValueTask DispatchAsync(ClientConnection connection, ClientRequest request, CancellationToken cancellationToken) =>
         // A chat message (the hot path) goes straight to its handler, without an async frame of this method's own.
@@ -87,7 +88,7 @@ public sealed class RequestDispatcher(ILogic logic, ConnectionRegistry registry,
                 if (connection.AccountId != 0 && request.MsgId is { } delivered && request.SessionId is { } deliveredIn)
                 {
                     connection.ConfirmsReceipt = true;
-                    await logic.ConfirmDeliveredAsync(connection.AccountId, deliveredIn, delivered, cancellationToken);
+                    deliveries.Delivered(connection, deliveredIn, delivered);
                 }
 
                 break;

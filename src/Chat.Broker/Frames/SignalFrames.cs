@@ -4,7 +4,7 @@ using Chat.Protocol.Seams;
 namespace Chat.Broker.Frames;
 
 /// <summary>How a signal from logic looks on the wire.</summary>
-public static class SignalFrames
+internal static class SignalFrames
 {
     public static byte[] Serialize(SignalPush push) => push.Kind switch
     {

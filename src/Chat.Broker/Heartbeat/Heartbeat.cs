@@ -18,7 +18,7 @@ namespace Chat.Broker.Heartbeat;
 /// pool, which keeps what it grew to. At 10 slices, 10,000 idle sockets kept ~2,000 pooled buffers
 /// (0.8 KiB per socket); at 50 slices (every 60 ms at the default 3 s) the pool stays a fifth of that.
 /// </remarks>
-public sealed class Heartbeat(ConnectionRegistry registry, IOptions<BrokerOptions> options, TimeProvider time) : BackgroundService
+internal sealed class Heartbeat(ConnectionRegistry registry, IOptions<BrokerOptions> options, TimeProvider time) : BackgroundService
 {
     public const int Slices = ConnectionRegistry.Slices;
 

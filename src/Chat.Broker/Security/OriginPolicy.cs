@@ -7,7 +7,7 @@ namespace Chat.Broker.Security;
 /// Decides whether a browser page may open a socket (Cross-Site WebSocket Hijacking protection).
 /// Requests without an Origin header come from non-browser clients and are not refused for that.
 /// </summary>
-public sealed class OriginPolicy(IOptions<BrokerOptions> options)
+internal sealed class OriginPolicy(IOptions<BrokerOptions> options)
 {
     private readonly HashSet<string> _allowed = new(
         options.Value.AllowedOrigins.Select(o => o.Trim().TrimEnd('/')),

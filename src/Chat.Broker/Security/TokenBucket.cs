@@ -1,7 +1,7 @@
 namespace Chat.Broker.Security;
 
 /// <summary>A token bucket for one connection. Used only from that connection's read loop.</summary>
-public sealed class TokenBucket(double perSecond, int burst, TimeProvider time)
+internal sealed class TokenBucket(double perSecond, int burst, TimeProvider time)
 {
     private double _tokens = burst;
     private long _refilledAt = time.GetTimestamp();

@@ -1,5 +1,5 @@
 using System.Net;
-using Chat.Broker.Diagnostics;
+using Chat.Broker;
 using Chat.Logic.Diagnostics;
 using OpenTelemetry.Metrics;
 
@@ -13,7 +13,7 @@ public static class MetricsExtensions
     public static IServiceCollection AddChatMetrics(this IServiceCollection services)
     {
         services.AddOpenTelemetry().WithMetrics(metrics => metrics
-            .AddMeter(BrokerMetrics.MeterName, LogicMetrics.MeterName)
+            .AddMeter(BrokerExtensions.MeterName, LogicMetrics.MeterName)
             .AddPrometheusExporter());
         return services;
     }
@@ -32,6 +32,14 @@ public static class MetricsExtensions
             {
                 context.Response.StatusCode = StatusCodes.Status404NotFound;
                 return Task.CompletedTask;
+            }));
+        // The live counts (online, waiting, sessions) come from the store; read them before the exporter asks the gauges.
+        app.UseWhen(
+            context => context.Request.Path.StartsWithSegments("/metrics"),
+            branch => branch.Use(async (context, next) =>
+            {
+                await context.RequestServices.GetRequiredService<LiveCounts>().ReadAsync(context.RequestAborted);
+                await next(context);
             }));
         app.MapPrometheusScrapingEndpoint("/metrics");
         return app;

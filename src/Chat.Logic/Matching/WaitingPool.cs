@@ -1,9 +1,7 @@
 namespace Chat.Logic.Matching;
 
-/// <summary>
-/// Accounts waiting for a partner, oldest first. Not thread-safe: the logic's gate guards it.
-/// </summary>
-public sealed class WaitingPool
+/// <summary>Accounts waiting for a partner, longest waiting first. Not thread-safe: the matchmaker's turns use it one at a time.</summary>
+internal sealed class WaitingPool
 {
     private readonly LinkedList<ulong> _queue = new();
     private readonly Dictionary<ulong, LinkedListNode<ulong>> _nodes = [];
@@ -13,13 +11,10 @@ public sealed class WaitingPool
     public bool Contains(ulong accountId) => _nodes.ContainsKey(accountId);
 
     /// <summary>Adds the account at the back; an account already waiting keeps its place.</summary>
-    public void Add(ulong accountId)
-    {
-        if (!_nodes.ContainsKey(accountId))
-        {
-            _nodes[accountId] = _queue.AddLast(accountId);
-        }
-    }
+    public bool Add(ulong accountId) => Place(accountId, front: false);
+
+    /// <summary>Puts an account back at the front: its match failed, and it had waited longest.</summary>
+    public bool AddFirst(ulong accountId) => Place(accountId, front: true);
 
     public bool Remove(ulong accountId)
     {
@@ -44,5 +39,16 @@ public sealed class WaitingPool
         }
 
         return null;
+    }
+
+    private bool Place(ulong accountId, bool front)
+    {
+        if (_nodes.ContainsKey(accountId))
+        {
+            return false;
+        }
+
+        _nodes[accountId] = front ? _queue.AddFirst(accountId) : _queue.AddLast(accountId);
+        return true;
     }
 }

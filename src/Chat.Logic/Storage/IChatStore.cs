@@ -1,17 +1,27 @@
 namespace Chat.Logic.Storage;
 
 /// <summary>
-/// Durable state of the chat: one implementation per engine. Writes arrive in batches from
-/// <see cref="StoreWriter"/> and must commit all-or-nothing; reads may run beside them.
+/// Durable state of the chat, and the only truth grains rebuild from: one implementation per
+/// engine. Writes arrive in batches from <see cref="StoreWriter"/> and commit all-or-nothing;
+/// reads may run beside them. The contract every implementation keeps is
+/// <c>tests/Chat.Tests/Storage/StoreContractTests.cs</c>.
 /// </summary>
 public interface IChatStore : IAsyncDisposable
 {
+    /// <summary>The largest id the store hands out (exclusive): browsers read ids as doubles.</summary>
+    public const ulong IdLimit = 1UL << 53;
+
     /// <summary>Creates or migrates the schema.</summary>
     Task InitializeAsync(CancellationToken cancellationToken);
 
-    Task<StoreHighWater> ReadHighWaterAsync(CancellationToken cancellationToken);
+    /// <summary>
+    /// Reserves <paramref name="count"/> ids of a kind for the caller alone and returns the first:
+    /// blocks never overlap, whoever asks (two processes on one database included), and stay below
+    /// <see cref="IdLimit"/>. Durable when it returns.
+    /// </summary>
+    Task<ulong> ReserveIdsAsync(IdKind kind, int count, CancellationToken cancellationToken);
 
-    /// <summary>Commits the batch in one transaction, in order.</summary>
+    /// <summary>Commits the batch in one transaction, in order; nothing of it if any write fails.</summary>
     Task WriteAsync(IReadOnlyList<StoreWrite> batch, CancellationToken cancellationToken);
 
     Task<AccountRecord?> FindAccountAsync(ulong accountId, CancellationToken cancellationToken);
@@ -19,8 +29,22 @@ public interface IChatStore : IAsyncDisposable
     /// <summary>A session, active or ended.</summary>
     Task<SessionRecord?> FindSessionAsync(ulong sessionId, CancellationToken cancellationToken);
 
-    /// <summary>Every session that has not ended, with its accounts: what logic holds in memory after a restart.</summary>
-    Task<ActiveState> LoadActiveAsync(CancellationToken cancellationToken);
+    /// <summary>A session with its members, last msgId, delivery marks and recent requestIds; null if there is none.</summary>
+    Task<SessionState?> LoadSessionAsync(ulong sessionId, CancellationToken cancellationToken);
+
+    /// <summary>The sessions of the account that have not ended.</summary>
+    Task<IReadOnlyList<ulong>> FindActiveSessionsAsync(ulong accountId, CancellationToken cancellationToken);
+
+    /// <summary>The waiting pool, longest waiting first.</summary>
+    Task<IReadOnlyList<WaitingEntry>> LoadWaitingAsync(CancellationToken cancellationToken);
+
+    /// <summary>The members of every session that has not ended.</summary>
+    Task<IReadOnlyList<ActivePair>> LoadActivePairsAsync(CancellationToken cancellationToken);
+
+    /// <summary>Accounts away since <paramref name="awaySinceUnixMs"/> or earlier, longest away first, at most <paramref name="limit"/>.</summary>
+    Task<IReadOnlyList<ulong>> FindAwaySinceAsync(long awaySinceUnixMs, int limit, CancellationToken cancellationToken);
+
+    Task<ChatCounts> ReadCountsAsync(CancellationToken cancellationToken);
 
     /// <summary>Messages of the session with an id above <paramref name="afterMsgId"/> not sent by <paramref name="receiverId"/>, oldest first.</summary>
     Task<IReadOnlyList<MessageRecord>> ReadMessagesForAsync(ulong sessionId, ulong receiverId, ulong afterMsgId, int limit, CancellationToken cancellationToken);

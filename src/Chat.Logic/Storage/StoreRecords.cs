@@ -1,26 +1,77 @@
+using Chat.Protocol.Seams;
+
 namespace Chat.Logic.Storage;
 
-public sealed record AccountRecord(ulong Id, string NickName, byte[] TokenHash, long CreatedAtUnixMs);
+/// <param name="Endpoint">Where the account's socket is; null while it has none.</param>
+/// <param name="AwaySinceUnixMs">Set while the account's socket is lost and its sessions wait for it (the grace period).</param>
+public sealed record AccountRecord(ulong Id, string NickName, byte[] TokenHash, long CreatedAtUnixMs, ClientEndpoint? Endpoint = null, long? AwaySinceUnixMs = null);
 
 public sealed record SessionRecord(ulong Id, ulong FirstAccountId, ulong SecondAccountId, long CreatedAtUnixMs, long? EndedAtUnixMs = null)
 {
     public ulong PartnerOf(ulong accountId) => accountId == FirstAccountId ? SecondAccountId : FirstAccountId;
+
+    public bool Has(ulong accountId) => accountId == FirstAccountId || accountId == SecondAccountId;
 }
 
 public sealed record MessageRecord(ulong Id, ulong SessionId, ulong SenderId, string RequestId, string Content, long CreatedAtUnixMs);
 
-/// <summary>The highest ids in the store, so ids handed out after a restart continue above them.</summary>
-public readonly record struct StoreHighWater(ulong AccountId, ulong SessionId, ulong MessageId);
+/// <summary>What a session grain rebuilds itself from: the session, its members and where its messages stand.</summary>
+/// <param name="First">The member with the smaller account id.</param>
+public sealed record SessionState(SessionRecord Session, ulong LastMsgId, MemberState First, MemberState Second);
+
+/// <summary>
+/// One member of a session: its account, how far messages to it were delivered, and its last
+/// requestIds in the session (oldest first, at most <see cref="RecentRequestLimit"/>) so retries
+/// are still recognised when the session's grain is rebuilt.
+/// </summary>
+public sealed record MemberState(AccountRecord Account, ulong DeliveredUpTo, IReadOnlyList<SentRequest> RecentRequests)
+{
+    public const int RecentRequestLimit = Sessions.RecentRequests.Capacity;
+}
+
+/// <summary>The message a sender stored under a requestId.</summary>
+public readonly record struct SentRequest(string RequestId, ulong MsgId);
+
+/// <summary>A visitor in the waiting pool, since when (Unix ms).</summary>
+public readonly record struct WaitingEntry(ulong AccountId, long SinceUnixMs);
+
+/// <summary>Two accounts in an active session, the smaller id first.</summary>
+public readonly record struct ActivePair(ulong First, ulong Second);
+
+/// <summary>Live totals: accounts with a socket, visitors waiting, sessions not ended.</summary>
+public readonly record struct ChatCounts(int Online, int Waiting, int ActiveSessions);
+
+/// <summary>The ids the store hands out in blocks (<see cref="IChatStore.ReserveIdsAsync"/>).</summary>
+public enum IdKind
+{
+    Account,
+    Session,
+    Message,
+}
 
 /// <summary>One change to the store. A batch of them commits in one transaction (group commit).</summary>
 public abstract record StoreWrite
 {
+    /// <summary>A new account, bound to the socket it was created on.</summary>
     public sealed record NewAccount(AccountRecord Account) : StoreWrite;
+
+    /// <summary>The account's socket is now <see cref="Endpoint"/>; it is no longer away.</summary>
+    public sealed record AccountBound(ulong AccountId, ClientEndpoint Endpoint) : StoreWrite;
+
+    /// <summary>The account has no socket; away since then (its grace period runs), or not away (null).</summary>
+    public sealed record AccountUnbound(ulong AccountId, long? AwaySinceUnixMs) : StoreWrite;
+
+    /// <summary>
+    /// A broker went away with its sockets (or restarted): every account bound to it loses its
+    /// socket and leaves the waiting pool; those in active sessions are away from then on.
+    /// </summary>
+    public sealed record BrokerGone(string Broker, long AtUnixMs) : StoreWrite;
 
     public sealed record NewSession(SessionRecord Session) : StoreWrite;
 
     public sealed record SessionEnded(ulong SessionId, long EndedAtUnixMs) : StoreWrite;
 
+    /// <summary>A message; refused unless its id is above every id already stored in its session.</summary>
     public sealed record NewMessage(MessageRecord Message) : StoreWrite;
 
     /// <summary>Raise the reader's read-up-to mark; never lowers it.</summary>
@@ -28,19 +79,11 @@ public abstract record StoreWrite
 
     /// <summary>Raise the receiver's delivered-up-to mark; never lowers it.</summary>
     public sealed record DeliveredUpTo(ulong SessionId, ulong AccountId, ulong MsgId) : StoreWrite;
+
+    public sealed record WaitingAdded(ulong AccountId, long SinceUnixMs) : StoreWrite;
+
+    public sealed record WaitingRemoved(ulong AccountId) : StoreWrite;
 }
 
-/// <summary>
-/// An active session as the store has it, with its message and delivery marks, and each member's
-/// last requestIds in it (oldest first, at most <see cref="RecentRequestLimit"/> per sender) so retries are still recognised after a restart.
-/// </summary>
-public sealed record ActiveSessionState(SessionRecord Session, ulong LastMsgId, ulong FirstDeliveredUpTo, ulong SecondDeliveredUpTo, IReadOnlyList<SentRequest> RecentRequests)
-{
-    /// <summary>As many as logic keeps per sender (<see cref="Accounts.RecentRequests.Capacity"/>).</summary>
-    public const int RecentRequestLimit = Accounts.RecentRequests.Capacity;
-}
-
-/// <summary>The message a sender stored under a requestId.</summary>
-public readonly record struct SentRequest(ulong SenderId, string RequestId, ulong MsgId);
-
-public sealed record ActiveState(IReadOnlyList<ActiveSessionState> Sessions, IReadOnlyList<AccountRecord> Accounts);
+/// <summary>A write the store refuses: a duplicate id, a message id at or below its session's last, an id out of range.</summary>
+public sealed class StoreRefusedException(string message) : Exception(message);

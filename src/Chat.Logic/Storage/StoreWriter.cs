@@ -9,9 +9,10 @@ namespace Chat.Logic.Storage;
 /// <summary>
 /// Group commit: every write to the store goes through one queue, and the writes that are waiting
 /// when the previous commit finishes are committed together in one transaction. Throughput then
-/// follows the CPU rather than fsync latency. Writes commit in the order they were queued, and
-/// each write's after-commit action runs on this loop in that same order (message delivery relies
-/// on it to keep msgIds in order per session).
+/// follows the CPU rather than fsync latency. Writes commit in the order they were queued (a
+/// session's messages rely on it: their ids rise in queue order). Nothing runs on this loop but
+/// the store's own work: whoever waits for a commit continues elsewhere, so a slow push or a read
+/// never holds up the commits of other sessions.
 /// </summary>
 /// <remarks>
 /// The loop has a thread of its own. Every message passes through it, so it must not wait in the
@@ -28,16 +29,10 @@ public sealed partial class StoreWriter(IChatStore store, IOptions<StoreOptions>
 
     private readonly int _maxBatch = options.Value.MaxBatch;
 
-    [ThreadStatic]
-    private static bool t_onWriterThread;
-
-    /// <summary>True on the writer's own thread, where committed writes' continuations run.</summary>
-    public static bool OnWriterThread => t_onWriterThread;
-
     /// <summary>Queues a write; the task completes when it is committed.</summary>
-    public Task WriteAsync(StoreWrite write, Action? afterCommit = null)
+    public Task WriteAsync(StoreWrite write)
     {
-        var pending = new PendingWrite(write, afterCommit);
+        var pending = new PendingWrite(write);
         if (!_queue.Writer.TryWrite(pending))
         {
             return Task.FromException(new ObjectDisposedException(nameof(StoreWriter), "The store is shutting down."));
@@ -51,7 +46,6 @@ public sealed partial class StoreWriter(IChatStore store, IOptions<StoreOptions>
         var ended = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var thread = new Thread(() =>
         {
-            t_onWriterThread = true;
             try
             {
                 Run();
@@ -138,29 +132,16 @@ public sealed partial class StoreWriter(IChatStore store, IOptions<StoreOptions>
 
         foreach (var pending in batch)
         {
-            try
-            {
-                pending.AfterCommit?.Invoke();
-            }
-            catch (Exception ex)
-            {
-                Log.AfterCommitFailed(logger, ex);
-            }
-
             pending.Completion.TrySetResult();
         }
     }
 
-    private sealed class PendingWrite(StoreWrite write, Action? afterCommit)
+    private sealed class PendingWrite(StoreWrite write)
     {
         public StoreWrite Write { get; } = write;
 
-        public Action? AfterCommit { get; } = afterCommit;
-
-        // A sender waiting for its message to commit only queues its DIALOGUE_RESP and reads on: that
-        // runs right here on the commit loop, saving a thread-pool hop per message. Other writers'
-        // continuations (matching, logins) do more, so they run on the thread pool.
-        public TaskCompletionSource Completion { get; } = new(write is StoreWrite.NewMessage ? TaskCreationOptions.None : TaskCreationOptions.RunContinuationsAsynchronously);
+        // Never on this loop: a grain's continuation goes to its own scheduler, anything else to the pool.
+        public TaskCompletionSource Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
     private static partial class Log
@@ -170,8 +151,5 @@ public sealed partial class StoreWriter(IChatStore store, IOptions<StoreOptions>
 
         [LoggerMessage(2, LogLevel.Error, "Store write {Write} failed.")]
         public static partial void WriteFailed(ILogger logger, string write, Exception exception);
-
-        [LoggerMessage(3, LogLevel.Error, "An after-commit action failed.")]
-        public static partial void AfterCommitFailed(ILogger logger, Exception exception);
     }
 }

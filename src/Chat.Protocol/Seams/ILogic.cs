@@ -8,6 +8,13 @@ namespace Chat.Protocol.Seams;
 /// </summary>
 public interface ILogic
 {
+    /// <summary>
+    /// The broker at <paramref name="broker"/> (re)started: every socket it held before is gone. Its
+    /// accounts lose their binding and leave the waiting pool; those in sessions are away, so their
+    /// grace period runs from now.
+    /// </summary>
+    ValueTask BrokerStartedAsync(string broker, CancellationToken cancellationToken);
+
     ValueTask<CreateAccountResult> CreateAccountAsync(string nickName, ClientEndpoint endpoint, CancellationToken cancellationToken);
 
     ValueTask<ReconnectResult> ReconnectAsync(ulong accountId, string token, ClientEndpoint endpoint, CancellationToken cancellationToken);

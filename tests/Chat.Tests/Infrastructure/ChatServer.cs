@@ -47,9 +47,8 @@ public sealed class ChatServer : IAsyncDisposable
             "--Logging:LogLevel:Default=Warning",
         };
         args.AddRange(settings.Select(s => "--" + s));
-        var app = ChatApp.Build([.. args], services);
+        var app = await ChatApp.StartAsync([.. args], services).WaitAsync(TimeSpan.FromSeconds(30));
         var server = new ChatServer(app, dataDirectory);
-        await app.StartAsync().WaitAsync(TimeSpan.FromSeconds(30));
         server.HttpUri = new Uri(app.Urls.First());
         return server;
     }

@@ -29,13 +29,23 @@ internal sealed class GatedStore : IChatStore
 
     public Task InitializeAsync(CancellationToken cancellationToken) => _inner.InitializeAsync(cancellationToken);
 
-    public Task<StoreHighWater> ReadHighWaterAsync(CancellationToken cancellationToken) => _inner.ReadHighWaterAsync(cancellationToken);
+    public Task<ulong> ReserveIdsAsync(IdKind kind, int count, CancellationToken cancellationToken) => _inner.ReserveIdsAsync(kind, count, cancellationToken);
 
     public Task<AccountRecord?> FindAccountAsync(ulong accountId, CancellationToken cancellationToken) => _inner.FindAccountAsync(accountId, cancellationToken);
 
     public Task<SessionRecord?> FindSessionAsync(ulong sessionId, CancellationToken cancellationToken) => _inner.FindSessionAsync(sessionId, cancellationToken);
 
-    public Task<ActiveState> LoadActiveAsync(CancellationToken cancellationToken) => _inner.LoadActiveAsync(cancellationToken);
+    public Task<SessionState?> LoadSessionAsync(ulong sessionId, CancellationToken cancellationToken) => _inner.LoadSessionAsync(sessionId, cancellationToken);
+
+    public Task<IReadOnlyList<ulong>> FindActiveSessionsAsync(ulong accountId, CancellationToken cancellationToken) => _inner.FindActiveSessionsAsync(accountId, cancellationToken);
+
+    public Task<IReadOnlyList<WaitingEntry>> LoadWaitingAsync(CancellationToken cancellationToken) => _inner.LoadWaitingAsync(cancellationToken);
+
+    public Task<IReadOnlyList<ActivePair>> LoadActivePairsAsync(CancellationToken cancellationToken) => _inner.LoadActivePairsAsync(cancellationToken);
+
+    public Task<IReadOnlyList<ulong>> FindAwaySinceAsync(long awaySinceUnixMs, int limit, CancellationToken cancellationToken) => _inner.FindAwaySinceAsync(awaySinceUnixMs, limit, cancellationToken);
+
+    public Task<ChatCounts> ReadCountsAsync(CancellationToken cancellationToken) => _inner.ReadCountsAsync(cancellationToken);
 
     public Task<IReadOnlyList<MessageRecord>> ReadMessagesForAsync(ulong sessionId, ulong receiverId, ulong afterMsgId, int limit, CancellationToken cancellationToken) =>
         _inner.ReadMessagesForAsync(sessionId, receiverId, afterMsgId, limit, cancellationToken);

@@ -15,6 +15,7 @@ namespace Chat.Tests.Storage;
 public sealed class SqliteStoreTests : IDisposable
 {
     private const ulong Alice = 1, Bob = 2, Session = 10;
+    private const ulong SqliteWriterSlices = 16;
     private readonly string _folder = Directory.CreateTempSubdirectory("chat-store-").FullName;
     private readonly FakeTimeProvider _clock = new();
 
@@ -22,20 +23,22 @@ public sealed class SqliteStoreTests : IDisposable
     public async Task A_replay_finds_indexed_and_not_yet_indexed_messages_once_each_in_order()
     {
         await using var store = await OpenAsync();
-        await store.WriteAsync([new StoreWrite.NewSession(new SessionRecord(Session, Alice, Bob, 0))], CancellationToken.None);
+        const ulong SameSlice = Session + SqliteWriterSlices;
+        await store.WriteAsync([new StoreWrite.NewSession(new SessionRecord(Session, Alice, Bob, 0)), new StoreWrite.NewSession(new SessionRecord(SameSlice, Alice, Bob, 0))], CancellationToken.None);
         await SendAsync(store, 1, 2, 3);          // not indexed yet
         _clock.Advance(TimeSpan.FromSeconds(2));
         await SendAsync(store, 4, 5);             // this commit indexes 1-5
         await SendAsync(store, 6, 7);             // not indexed yet
         _clock.Advance(TimeSpan.FromSeconds(2));
         await SendAsync(store, 9);                // indexes 6, 7 and 9 ...
-        await SendAsync(store, 8);                // ... and 8 commits after it (another session's order), not indexed
+        await store.WriteAsync([Message(8, Alice, SameSlice)], CancellationToken.None); // ... and 8 of another session in its slice commits after it, not indexed
         await store.WriteAsync([Message(20, sender: Bob)], CancellationToken.None); // Bob's own: never replayed to him
 
-        Assert.Equal([1, 2, 3, 4, 5, 6, 7, 8, 9], await ReplayIdsAsync(store, after: 0, limit: 256));
+        Assert.Equal([1, 2, 3, 4, 5, 6, 7, 9], await ReplayIdsAsync(store, after: 0, limit: 256));
         Assert.Equal([1, 2, 3, 4], await ReplayIdsAsync(store, after: 0, limit: 4));
-        Assert.Equal([5, 6, 7, 8], await ReplayIdsAsync(store, after: 4, limit: 4));
-        Assert.Equal([9], await ReplayIdsAsync(store, after: 8, limit: 4));
+        Assert.Equal([5, 6, 7, 9], await ReplayIdsAsync(store, after: 4, limit: 4));
+        Assert.Equal([9], await ReplayIdsAsync(store, after: 7, limit: 4));
+        Assert.Equal([8], await ReplayIdsAsync(store, after: 0, limit: 4, SameSlice));
     }
 
     [Fact]
@@ -69,21 +72,22 @@ public sealed class SqliteStoreTests : IDisposable
     {
         await using (var store = await OpenAsync())
         {
-            await store.WriteAsync([new StoreWrite.NewSession(new SessionRecord(Session, Alice, Bob, 0))], CancellationToken.None);
+            await store.WriteAsync([Account(Alice), Account(Bob), new StoreWrite.NewSession(new SessionRecord(Session, Alice, Bob, 0))], CancellationToken.None);
             await SendAsync(store, Enumerable.Range(1, 200).Select(i => (ulong)i).ToArray()); // none indexed when the process stops
             await store.WriteAsync([Message(201, sender: Bob)], CancellationToken.None);
         }
 
         SqliteConnection.ClearAllPools();
         await using var again = await OpenAsync();
-        var session = Assert.Single((await again.LoadActiveAsync(CancellationToken.None)).Sessions);
+        var session = await again.LoadSessionAsync(Session, CancellationToken.None);
+        Assert.NotNull(session);
         Assert.Equal(201UL, session.LastMsgId);
 
         // The last 128 of Alice's and Bob's one, oldest first.
-        var alices = session.RecentRequests.Where(r => r.SenderId == Alice).ToList();
+        var alices = session.First.RecentRequests;
         Assert.Equal(Enumerable.Range(73, 128).Select(i => $"req-{i}"), alices.Select(r => r.RequestId));
         Assert.Equal(Enumerable.Range(73, 128).Select(i => (ulong)i), alices.Select(r => r.MsgId));
-        Assert.Equal(new SentRequest(Bob, "req-201", 201), session.RecentRequests.Single(r => r.SenderId == Bob));
+        Assert.Equal(new SentRequest("req-201", 201), Assert.Single(session.Second.RecentRequests));
         Assert.Equal(200, (await ReplayIdsAsync(again, after: 0, limit: 256)).Count);
     }
 
@@ -103,6 +107,8 @@ public sealed class SqliteStoreTests : IDisposable
 
     private static Task SendAsync(SqliteChatStore store, params ulong[] ids) =>
         store.WriteAsync([.. ids.Select(id => Message(id, sender: Alice))], CancellationToken.None);
+
+    private static StoreWrite.NewAccount Account(ulong id) => new(new AccountRecord(id, $"a{id}", new byte[32], 0));
 
     private static StoreWrite.NewMessage Message(ulong id, ulong sender, ulong session = Session) =>
         new(new MessageRecord(id, session, sender, $"req-{id}", $"m{id}", 0));

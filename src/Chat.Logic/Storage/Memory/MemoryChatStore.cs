@@ -1,8 +1,11 @@
+using Chat.Protocol.Seams;
+
 namespace Chat.Logic.Storage.Memory;
 
 /// <summary>
 /// A store that keeps everything in process memory: nothing survives a restart. For tests, for
-/// measuring what durability costs, and for deployments that keep no history.
+/// measuring what durability costs, and for deployments that keep no history. It keeps the same
+/// contract as the durable stores: batches all-or-nothing, duplicate ids and out-of-order msgIds refused.
 /// </summary>
 public sealed class MemoryChatStore : IChatStore
 {
@@ -10,20 +13,28 @@ public sealed class MemoryChatStore : IChatStore
     private readonly Dictionary<ulong, AccountRecord> _accounts = [];
     private readonly Dictionary<ulong, SessionRecord> _sessions = [];
     private readonly Dictionary<ulong, List<MessageRecord>> _messagesBySession = [];
+    private readonly HashSet<ulong> _messageIds = [];
     private readonly Dictionary<(ulong Session, ulong Account), ulong> _delivered = [];
     private readonly Dictionary<(ulong Session, ulong Account), ulong> _viewed = [];
-    private ulong _lastMessageId;
+    private readonly Dictionary<ulong, long> _waiting = [];
+    private readonly ulong[] _nextIds = [1, 1, 1];
 
     public Task InitializeAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-    public Task<StoreHighWater> ReadHighWaterAsync(CancellationToken cancellationToken)
+    public Task<ulong> ReserveIdsAsync(IdKind kind, int count, CancellationToken cancellationToken)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(count, 1);
         lock (_lock)
         {
-            return Task.FromResult(new StoreHighWater(
-                _accounts.Count == 0 ? 0 : _accounts.Keys.Max(),
-                _sessions.Count == 0 ? 0 : _sessions.Keys.Max(),
-                _lastMessageId));
+            ref var next = ref _nextIds[(int)kind];
+            if (next + (ulong)count > IChatStore.IdLimit)
+            {
+                throw new StoreRefusedException($"{kind} ids would pass 2^53.");
+            }
+
+            var first = next;
+            next += (ulong)count;
+            return Task.FromResult(first);
         }
     }
 
@@ -31,9 +42,23 @@ public sealed class MemoryChatStore : IChatStore
     {
         lock (_lock)
         {
-            foreach (var write in batch)
+            // Each write records how to take itself back, so a batch that fails part-way leaves nothing.
+            var undo = new List<Action>(batch.Count);
+            try
             {
-                Apply(write);
+                foreach (var write in batch)
+                {
+                    Apply(write, undo);
+                }
+            }
+            catch
+            {
+                for (var i = undo.Count - 1; i >= 0; i--)
+                {
+                    undo[i]();
+                }
+
+                throw;
             }
         }
 
@@ -56,36 +81,85 @@ public sealed class MemoryChatStore : IChatStore
         }
     }
 
-    public Task<ActiveState> LoadActiveAsync(CancellationToken cancellationToken)
+    public Task<SessionState?> LoadSessionAsync(ulong sessionId, CancellationToken cancellationToken)
     {
         lock (_lock)
         {
-            var sessions = _sessions.Values.Where(s => s.EndedAtUnixMs is null).Select(s => new ActiveSessionState(
-                s,
-                _messagesBySession.TryGetValue(s.Id, out var messages) && messages.Count > 0 ? messages[^1].Id : 0,
-                _delivered.GetValueOrDefault((s.Id, s.FirstAccountId)),
-                _delivered.GetValueOrDefault((s.Id, s.SecondAccountId)),
-                RecentRequests(s.Id))).ToList();
-            var accounts = sessions.SelectMany(s => new[] { s.Session.FirstAccountId, s.Session.SecondAccountId })
-                .Distinct().Select(id => _accounts[id]).ToList();
-            return Task.FromResult(new ActiveState(sessions, accounts));
+            if (!_sessions.TryGetValue(sessionId, out var session))
+            {
+                return Task.FromResult<SessionState?>(null);
+            }
+
+            var messages = _messagesBySession.GetValueOrDefault(sessionId) ?? [];
+            MemberState Member(ulong accountId) => new(
+                _accounts[accountId],
+                _delivered.GetValueOrDefault((sessionId, accountId)),
+                [.. messages.Where(m => m.SenderId == accountId).TakeLast(MemberState.RecentRequestLimit).Select(m => new SentRequest(m.RequestId, m.Id))]);
+
+            return Task.FromResult<SessionState?>(new SessionState(
+                session,
+                messages.Count == 0 ? 0 : messages[^1].Id,
+                Member(session.FirstAccountId),
+                Member(session.SecondAccountId)));
         }
     }
 
-    private List<SentRequest> RecentRequests(ulong sessionId) =>
-        _messagesBySession.TryGetValue(sessionId, out var messages)
-            ? [.. messages.GroupBy(m => m.SenderId)
-                .SelectMany(sent => sent.TakeLast(ActiveSessionState.RecentRequestLimit))
-                .OrderBy(m => m.Id)
-                .Select(m => new SentRequest(m.SenderId, m.RequestId, m.Id))]
-            : [];
+    public Task<IReadOnlyList<ulong>> FindActiveSessionsAsync(ulong accountId, CancellationToken cancellationToken)
+    {
+        lock (_lock)
+        {
+            IReadOnlyList<ulong> found = [.. _sessions.Values.Where(s => s.EndedAtUnixMs is null && s.Has(accountId)).Select(s => s.Id).Order()];
+            return Task.FromResult(found);
+        }
+    }
+
+    public Task<IReadOnlyList<WaitingEntry>> LoadWaitingAsync(CancellationToken cancellationToken)
+    {
+        lock (_lock)
+        {
+            IReadOnlyList<WaitingEntry> found = [.. _waiting.Select(w => new WaitingEntry(w.Key, w.Value)).OrderBy(w => w.SinceUnixMs).ThenBy(w => w.AccountId)];
+            return Task.FromResult(found);
+        }
+    }
+
+    public Task<IReadOnlyList<ActivePair>> LoadActivePairsAsync(CancellationToken cancellationToken)
+    {
+        lock (_lock)
+        {
+            IReadOnlyList<ActivePair> found = [.. _sessions.Values.Where(s => s.EndedAtUnixMs is null).Select(s => new ActivePair(s.FirstAccountId, s.SecondAccountId))];
+            return Task.FromResult(found);
+        }
+    }
+
+    public Task<IReadOnlyList<ulong>> FindAwaySinceAsync(long awaySinceUnixMs, int limit, CancellationToken cancellationToken)
+    {
+        lock (_lock)
+        {
+            IReadOnlyList<ulong> found = [.. _accounts.Values
+                .Where(a => a.AwaySinceUnixMs <= awaySinceUnixMs)
+                .OrderBy(a => a.AwaySinceUnixMs).ThenBy(a => a.Id)
+                .Take(limit).Select(a => a.Id)];
+            return Task.FromResult(found);
+        }
+    }
+
+    public Task<ChatCounts> ReadCountsAsync(CancellationToken cancellationToken)
+    {
+        lock (_lock)
+        {
+            return Task.FromResult(new ChatCounts(
+                _accounts.Values.Count(a => a.Endpoint is not null),
+                _waiting.Count,
+                _sessions.Values.Count(s => s.EndedAtUnixMs is null)));
+        }
+    }
 
     public Task<IReadOnlyList<MessageRecord>> ReadMessagesForAsync(ulong sessionId, ulong receiverId, ulong afterMsgId, int limit, CancellationToken cancellationToken)
     {
         lock (_lock)
         {
             IReadOnlyList<MessageRecord> found = _messagesBySession.TryGetValue(sessionId, out var messages)
-                ? messages.Where(m => m.Id > afterMsgId && m.SenderId != receiverId).Take(limit).ToList()
+                ? [.. messages.Where(m => m.Id > afterMsgId && m.SenderId != receiverId).Take(limit)]
                 : [];
             return Task.FromResult(found);
         }
@@ -93,38 +167,136 @@ public sealed class MemoryChatStore : IChatStore
 
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;
 
-    private void Apply(StoreWrite write)
+    private void Apply(StoreWrite write, List<Action> undo)
     {
         switch (write)
         {
             case StoreWrite.NewAccount { Account: var a }:
-                _accounts[a.Id] = a;
+                CheckId(a.Id);
+                if (!_accounts.TryAdd(a.Id, a))
+                {
+                    throw new StoreRefusedException($"Account {a.Id} exists.");
+                }
+
+                undo.Add(() => _accounts.Remove(a.Id));
+                break;
+            case StoreWrite.AccountBound b:
+                ReplaceAccount(b.AccountId, a => a with { Endpoint = b.Endpoint, AwaySinceUnixMs = null }, undo);
+                break;
+            case StoreWrite.AccountUnbound u:
+                ReplaceAccount(u.AccountId, a => a with { Endpoint = null, AwaySinceUnixMs = u.AwaySinceUnixMs }, undo);
+                break;
+            case StoreWrite.BrokerGone g:
+                foreach (var account in _accounts.Values.Where(a => a.Endpoint?.Broker == g.Broker).ToList())
+                {
+                    RemoveWaiting(account.Id, undo);
+                    var inSession = _sessions.Values.Any(s => s.EndedAtUnixMs is null && s.Has(account.Id));
+                    ReplaceAccount(account.Id, a => a with { Endpoint = null, AwaySinceUnixMs = a.AwaySinceUnixMs ?? (inSession ? g.AtUnixMs : null) }, undo);
+                }
+
                 break;
             case StoreWrite.NewSession { Session: var s }:
-                _sessions[s.Id] = s;
+                CheckId(s.Id);
+                if (!_accounts.ContainsKey(s.FirstAccountId) || !_accounts.ContainsKey(s.SecondAccountId) || s.FirstAccountId == s.SecondAccountId)
+                {
+                    throw new StoreRefusedException($"Session {s.Id} needs two existing accounts.");
+                }
+
+                if (!_sessions.TryAdd(s.Id, s))
+                {
+                    throw new StoreRefusedException($"Session {s.Id} exists.");
+                }
+
+                undo.Add(() => _sessions.Remove(s.Id));
                 break;
             case StoreWrite.SessionEnded e when _sessions.TryGetValue(e.SessionId, out var s) && s.EndedAtUnixMs is null:
                 _sessions[e.SessionId] = s with { EndedAtUnixMs = e.EndedAtUnixMs };
+                undo.Add(() => _sessions[e.SessionId] = s);
                 break;
             case StoreWrite.SessionEnded:
                 break;
             case StoreWrite.NewMessage { Message: var m }:
+                CheckId(m.Id);
+                if (!_sessions.ContainsKey(m.SessionId))
+                {
+                    throw new StoreRefusedException($"Message {m.Id}: no session {m.SessionId}.");
+                }
+
                 if (!_messagesBySession.TryGetValue(m.SessionId, out var list))
                 {
                     _messagesBySession[m.SessionId] = list = [];
                 }
 
+                if (list.Count > 0 && m.Id <= list[^1].Id)
+                {
+                    throw new StoreRefusedException($"Message {m.Id} is not above the last of session {m.SessionId} ({list[^1].Id}).");
+                }
+
+                if (!_messageIds.Add(m.Id))
+                {
+                    throw new StoreRefusedException($"Message {m.Id} exists.");
+                }
+
                 list.Add(m);
-                _lastMessageId = Math.Max(_lastMessageId, m.Id);
+                undo.Add(() =>
+                {
+                    list.RemoveAt(list.Count - 1);
+                    _messageIds.Remove(m.Id);
+                });
                 break;
             case StoreWrite.ViewedUpTo v:
-                _viewed[(v.SessionId, v.AccountId)] = Math.Max(_viewed.GetValueOrDefault((v.SessionId, v.AccountId)), v.MsgId);
+                RaiseMark(_viewed, (v.SessionId, v.AccountId), v.MsgId, undo);
                 break;
             case StoreWrite.DeliveredUpTo d:
-                _delivered[(d.SessionId, d.AccountId)] = Math.Max(_delivered.GetValueOrDefault((d.SessionId, d.AccountId)), d.MsgId);
+                RaiseMark(_delivered, (d.SessionId, d.AccountId), d.MsgId, undo);
+                break;
+            case StoreWrite.WaitingAdded w:
+                if (_waiting.TryAdd(w.AccountId, w.SinceUnixMs))
+                {
+                    undo.Add(() => _waiting.Remove(w.AccountId));
+                }
+
+                break;
+            case StoreWrite.WaitingRemoved w:
+                RemoveWaiting(w.AccountId, undo);
                 break;
             default:
                 throw new NotSupportedException($"Unknown store write {write.GetType().Name}.");
+        }
+    }
+
+    private static void CheckId(ulong id)
+    {
+        if (id is 0 or >= IChatStore.IdLimit)
+        {
+            throw new StoreRefusedException($"Id {id} is out of range.");
+        }
+    }
+
+    private void ReplaceAccount(ulong accountId, Func<AccountRecord, AccountRecord> change, List<Action> undo)
+    {
+        if (_accounts.TryGetValue(accountId, out var before))
+        {
+            _accounts[accountId] = change(before);
+            undo.Add(() => _accounts[accountId] = before);
+        }
+    }
+
+    private void RemoveWaiting(ulong accountId, List<Action> undo)
+    {
+        if (_waiting.Remove(accountId, out var since))
+        {
+            undo.Add(() => _waiting[accountId] = since);
+        }
+    }
+
+    private static void RaiseMark(Dictionary<(ulong, ulong), ulong> marks, (ulong, ulong) key, ulong msgId, List<Action> undo)
+    {
+        var had = marks.TryGetValue(key, out var before);
+        if (msgId > before)
+        {
+            marks[key] = msgId;
+            undo.Add(had ? () => marks[key] = before : () => marks.Remove(key));
         }
     }
 }

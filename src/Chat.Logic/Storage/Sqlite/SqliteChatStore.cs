@@ -1,4 +1,5 @@
 using System.Data.Common;
+using Chat.Protocol.Seams;
 using EvolveDb;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging;
@@ -8,10 +9,15 @@ namespace Chat.Logic.Storage.Sqlite;
 
 /// <summary>
 /// The embedded store: one SQLite file in WAL mode. Writes come only from <see cref="StoreWriter"/>'s
-/// loop over one long-lived connection; reads open pooled connections of their own and run beside it.
+/// loop over one long-lived connection; reads and id reservations open pooled connections of their
+/// own and run beside it. One process writes a file: SQLite is the store of a single node.
 /// </summary>
 public sealed partial class SqliteChatStore(IOptions<StoreOptions> options, TimeProvider time, ILogger<SqliteChatStore> logger) : IChatStore
 {
+    private const string AccountColumns = "a.id, a.nickname, a.token_hash, a.created_at, a.broker, a.connection_id, a.away_since";
+    private const int AccountColumnCount = 7;
+    private const string MessageColumns = "m.id, m.session_id, m.sender_id, m.request_id, m.content, m.created_at";
+
     private readonly string _connectionString = new SqliteConnectionStringBuilder
     {
         DataSource = options.Value.Path,
@@ -35,6 +41,10 @@ public sealed partial class SqliteChatStore(IOptions<StoreOptions> options, Time
         await ExecuteAsync(_writeConnection, "PRAGMA journal_mode=WAL;", cancellationToken);
         await ExecuteAsync(_writeConnection, $"PRAGMA synchronous={options.Value.Synchronous.ToUpperInvariant()};", cancellationToken);
 
+        // The writer steps its statements on the raw handle, where only SQLite's own busy handler
+        // waits out an id reservation holding the write lock.
+        await ExecuteAsync(_writeConnection, "PRAGMA busy_timeout=30000;", cancellationToken);
+
         var evolve = new Evolve(_writeConnection, message => Log.Migration(logger, message))
         {
             EmbeddedResourceAssemblies = [typeof(SqliteChatStore).Assembly],
@@ -48,18 +58,26 @@ public sealed partial class SqliteChatStore(IOptions<StoreOptions> options, Time
         Log.Opened(logger, Path.GetFullPath(options.Value.Path), evolve.AppliedMigrations.Count);
     }
 
-    public async Task<StoreHighWater> ReadHighWaterAsync(CancellationToken cancellationToken)
+    public async Task<ulong> ReserveIdsAsync(IdKind kind, int count, CancellationToken cancellationToken)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(count, 1);
         await using var connection = await OpenReadAsync(cancellationToken);
+
+        // An immediate transaction takes the write lock first: two reservations never read the same next_id.
+        await using var transaction = connection.BeginTransaction(deferred: false);
         await using var command = connection.CreateCommand();
-        command.CommandText = """
-            SELECT (SELECT IFNULL(MAX(id), 0) FROM account),
-                   (SELECT IFNULL(MAX(id), 0) FROM session),
-                   (SELECT IFNULL(MAX(id), 0) FROM message);
-            """;
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        await reader.ReadAsync(cancellationToken);
-        return new StoreHighWater((ulong)reader.GetInt64(0), (ulong)reader.GetInt64(1), (ulong)reader.GetInt64(2));
+        command.Transaction = transaction;
+        command.CommandText = "UPDATE id_block SET next_id = next_id + $count WHERE kind = $kind RETURNING next_id - $count;";
+        command.Parameters.AddWithValue("$count", count);
+        command.Parameters.AddWithValue("$kind", KindName(kind));
+        var first = (ulong)(long)(await command.ExecuteScalarAsync(cancellationToken) ?? throw new InvalidOperationException($"No id_block row for {kind}."));
+        if (first + (ulong)count > IChatStore.IdLimit)
+        {
+            throw new StoreRefusedException($"{kind} ids would pass 2^53.");
+        }
+
+        await transaction.CommitAsync(cancellationToken);
+        return first;
     }
 
     public Task WriteAsync(IReadOnlyList<StoreWrite> batch, CancellationToken cancellationToken)
@@ -73,15 +91,10 @@ public sealed partial class SqliteChatStore(IOptions<StoreOptions> options, Time
     {
         await using var connection = await OpenReadAsync(cancellationToken);
         await using var command = connection.CreateCommand();
-        command.CommandText = "SELECT id, nickname, token_hash, created_at FROM account WHERE id = $id;";
+        command.CommandText = $"SELECT {AccountColumns} FROM account a WHERE a.id = $id;";
         command.Parameters.AddWithValue("$id", (long)accountId);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        if (!await reader.ReadAsync(cancellationToken))
-        {
-            return null;
-        }
-
-        return ReadAccount(reader);
+        return await reader.ReadAsync(cancellationToken) ? ReadAccount(reader) : null;
     }
 
     public async Task<SessionRecord?> FindSessionAsync(ulong sessionId, CancellationToken cancellationToken)
@@ -95,8 +108,148 @@ public sealed partial class SqliteChatStore(IOptions<StoreOptions> options, Time
             FROM session s WHERE s.id = $id;
             """;
         command.Parameters.AddWithValue("$id", (long)sessionId);
-        var sessions = await ReadSessionsAsync(command, cancellationToken);
-        return sessions.Count == 0 ? null : sessions[0];
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        if (!await reader.ReadAsync(cancellationToken))
+        {
+            return null;
+        }
+
+        return new SessionRecord(
+            (ulong)reader.GetInt64(0),
+            (ulong)reader.GetInt64(3),
+            (ulong)reader.GetInt64(4),
+            reader.GetInt64(1),
+            reader.IsDBNull(2) ? null : reader.GetInt64(2));
+    }
+
+    public async Task<SessionState?> LoadSessionAsync(ulong sessionId, CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenReadAsync(cancellationToken);
+        await using var snapshot = connection.BeginTransaction(deferred: true);
+        await using var command = connection.CreateCommand();
+        command.Transaction = snapshot;
+
+        // The session, its members with their delivery marks, then its newest messages: the last
+        // indexed ones and those not indexed yet (a message may be in both).
+        command.CommandText = $"""
+            SELECT created_at, ended_at FROM session WHERE id = $session;
+            SELECT {AccountColumns}, IFNULL(d.msg_id, 0)
+            FROM session_account sa JOIN account a ON a.id = sa.account_id
+            LEFT JOIN delivery d ON d.session_id = sa.session_id AND d.account_id = sa.account_id
+            WHERE sa.session_id = $session ORDER BY a.id;
+            SELECT {MessageColumns} FROM message_index i JOIN message m ON m.id = i.id
+            WHERE i.session_id = $session ORDER BY i.id DESC LIMIT $recent;
+            SELECT {MessageColumns} FROM message m
+            WHERE m.id >= (SELECT from_id FROM message_index_state) AND m.session_id = $session;
+            """;
+        command.Parameters.AddWithValue("$session", (long)sessionId);
+        command.Parameters.AddWithValue("$recent", 2 * MemberState.RecentRequestLimit);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        if (!await reader.ReadAsync(cancellationToken))
+        {
+            return null;
+        }
+
+        var createdAt = reader.GetInt64(0);
+        long? endedAt = reader.IsDBNull(1) ? null : reader.GetInt64(1);
+        await reader.NextResultAsync(cancellationToken);
+        var members = new List<(AccountRecord Account, ulong Delivered)>(2);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            members.Add((ReadAccount(reader), (ulong)reader.GetInt64(AccountColumnCount)));
+        }
+
+        if (members.Count != 2)
+        {
+            throw new InvalidOperationException($"Session {sessionId} has {members.Count} members.");
+        }
+
+        var messages = new SortedList<ulong, MessageRecord>();
+        while (await reader.NextResultAsync(cancellationToken))
+        {
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                var message = ReadMessage(reader);
+                messages.TryAdd(message.Id, message);
+            }
+        }
+
+        MemberState Member((AccountRecord Account, ulong Delivered) member) => new(
+            member.Account,
+            member.Delivered,
+            [.. messages.Values.Where(m => m.SenderId == member.Account.Id).TakeLast(MemberState.RecentRequestLimit).Select(m => new SentRequest(m.RequestId, m.Id))]);
+
+        var session = new SessionRecord(sessionId, members[0].Account.Id, members[1].Account.Id, createdAt, endedAt);
+        return new SessionState(session, messages.Count == 0 ? 0 : messages.Keys[^1], Member(members[0]), Member(members[1]));
+    }
+
+    public async Task<IReadOnlyList<ulong>> FindActiveSessionsAsync(ulong accountId, CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenReadAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = """
+            SELECT sa.session_id FROM session_account sa JOIN session s ON s.id = sa.session_id
+            WHERE sa.account_id = $account AND s.ended_at IS NULL ORDER BY sa.session_id;
+            """;
+        command.Parameters.AddWithValue("$account", (long)accountId);
+        return await ReadIdsAsync(command, cancellationToken);
+    }
+
+    public async Task<IReadOnlyList<WaitingEntry>> LoadWaitingAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenReadAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT account_id, since FROM waiting ORDER BY since, account_id;";
+        var waiting = new List<WaitingEntry>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            waiting.Add(new WaitingEntry((ulong)reader.GetInt64(0), reader.GetInt64(1)));
+        }
+
+        return waiting;
+    }
+
+    public async Task<IReadOnlyList<ActivePair>> LoadActivePairsAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenReadAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = """
+            SELECT MIN(sa.account_id), MAX(sa.account_id) FROM session s JOIN session_account sa ON sa.session_id = s.id
+            WHERE s.ended_at IS NULL GROUP BY s.id;
+            """;
+        var pairs = new List<ActivePair>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            pairs.Add(new ActivePair((ulong)reader.GetInt64(0), (ulong)reader.GetInt64(1)));
+        }
+
+        return pairs;
+    }
+
+    public async Task<IReadOnlyList<ulong>> FindAwaySinceAsync(long awaySinceUnixMs, int limit, CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenReadAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT id FROM account WHERE away_since IS NOT NULL AND away_since <= $since ORDER BY away_since, id LIMIT $limit;";
+        command.Parameters.AddWithValue("$since", awaySinceUnixMs);
+        command.Parameters.AddWithValue("$limit", limit);
+        return await ReadIdsAsync(command, cancellationToken);
+    }
+
+    public async Task<ChatCounts> ReadCountsAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenReadAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = """
+            SELECT (SELECT COUNT(*) FROM account WHERE broker IS NOT NULL),
+                   (SELECT COUNT(*) FROM waiting),
+                   (SELECT COUNT(*) FROM session WHERE ended_at IS NULL);
+            """;
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        await reader.ReadAsync(cancellationToken);
+        return new ChatCounts(reader.GetInt32(0), reader.GetInt32(1), reader.GetInt32(2));
     }
 
     public async Task<IReadOnlyList<MessageRecord>> ReadMessagesForAsync(ulong sessionId, ulong receiverId, ulong afterMsgId, int limit, CancellationToken cancellationToken)
@@ -108,15 +261,14 @@ public sealed partial class SqliteChatStore(IOptions<StoreOptions> options, Time
         await using var snapshot = connection.BeginTransaction(deferred: true);
         await using var command = connection.CreateCommand();
         command.Transaction = snapshot;
-        command.CommandText = """
-            SELECT m.id, m.session_id, m.sender_id, m.request_id, m.content, m.created_at
-            FROM message_index i JOIN message m ON m.id = i.id
+        command.CommandText = $"""
+            SELECT {MessageColumns} FROM message_index i JOIN message m ON m.id = i.id
             WHERE i.session_id = $session AND i.id > $after AND m.sender_id <> $receiver
             ORDER BY i.id LIMIT $limit;
-            SELECT id, session_id, sender_id, request_id, content, created_at FROM message
-            WHERE id >= MAX((SELECT from_id FROM message_index_state), $after + 1)
-              AND session_id = $session AND sender_id <> $receiver
-            ORDER BY id LIMIT $limit;
+            SELECT {MessageColumns} FROM message m
+            WHERE m.id >= MAX((SELECT from_id FROM message_index_state), $after + 1)
+              AND m.session_id = $session AND m.sender_id <> $receiver
+            ORDER BY m.id LIMIT $limit;
             """;
         command.Parameters.AddWithValue("$session", (long)sessionId);
         command.Parameters.AddWithValue("$after", (long)afterMsgId);
@@ -137,79 +289,6 @@ public sealed partial class SqliteChatStore(IOptions<StoreOptions> options, Time
         return [.. messages.Values.Take(limit)];
     }
 
-    public async Task<ActiveState> LoadActiveAsync(CancellationToken cancellationToken)
-    {
-        await using var connection = await OpenReadAsync(cancellationToken);
-        var sessions = new List<ActiveSessionState>();
-        await using (var command = connection.CreateCommand())
-        {
-            command.CommandText = """
-                SELECT s.id, s.created_at, a.first_id, a.second_id,
-                       (SELECT IFNULL(MAX(id), 0) FROM message_index WHERE session_id = s.id),
-                       IFNULL((SELECT msg_id FROM delivery WHERE session_id = s.id AND account_id = a.first_id), 0),
-                       IFNULL((SELECT msg_id FROM delivery WHERE session_id = s.id AND account_id = a.second_id), 0)
-                FROM session s
-                JOIN (SELECT session_id, MIN(account_id) AS first_id, MAX(account_id) AS second_id
-                      FROM session_account GROUP BY session_id) a ON a.session_id = s.id
-                WHERE s.ended_at IS NULL;
-                """;
-            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-            while (await reader.ReadAsync(cancellationToken))
-            {
-                var session = new SessionRecord((ulong)reader.GetInt64(0), (ulong)reader.GetInt64(2), (ulong)reader.GetInt64(3), reader.GetInt64(1));
-                sessions.Add(new ActiveSessionState(session, (ulong)reader.GetInt64(4), (ulong)reader.GetInt64(5), (ulong)reader.GetInt64(6), []));
-            }
-        }
-
-        for (var i = 0; i < sessions.Count; i++)
-        {
-            sessions[i] = sessions[i] with { RecentRequests = await ReadRecentRequestsAsync(connection, sessions[i].Session, cancellationToken) };
-        }
-
-        var accounts = new List<AccountRecord>();
-        await using (var command = connection.CreateCommand())
-        {
-            command.CommandText = """
-                SELECT id, nickname, token_hash, created_at FROM account WHERE id IN (
-                    SELECT sa.account_id FROM session_account sa JOIN session s ON s.id = sa.session_id WHERE s.ended_at IS NULL);
-                """;
-            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-            while (await reader.ReadAsync(cancellationToken))
-            {
-                accounts.Add(ReadAccount(reader));
-            }
-        }
-
-        return new ActiveState(sessions, accounts);
-    }
-
-    /// <summary>Each member's last requestIds in the session, newest read first, oldest returned first.</summary>
-    private static async Task<IReadOnlyList<SentRequest>> ReadRecentRequestsAsync(SqliteConnection connection, SessionRecord session, CancellationToken cancellationToken)
-    {
-        await using var command = connection.CreateCommand();
-        command.CommandText = """
-            SELECT m.sender_id, m.request_id, m.id FROM message_index i JOIN message m ON m.id = i.id
-            WHERE i.session_id = $session ORDER BY i.id DESC;
-            """;
-        command.Parameters.AddWithValue("$session", (long)session.Id);
-        var recent = new List<SentRequest>();
-        int first = 0, second = 0;
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        while ((first < ActiveSessionState.RecentRequestLimit || second < ActiveSessionState.RecentRequestLimit) && await reader.ReadAsync(cancellationToken))
-        {
-            var sender = (ulong)reader.GetInt64(0);
-            ref var count = ref sender == session.FirstAccountId ? ref first : ref second;
-            if (count < ActiveSessionState.RecentRequestLimit)
-            {
-                count++;
-                recent.Add(new SentRequest(sender, reader.GetString(1), (ulong)reader.GetInt64(2)));
-            }
-        }
-
-        recent.Reverse();
-        return recent;
-    }
-
     public async ValueTask DisposeAsync()
     {
         _writer?.Dispose();
@@ -223,38 +302,38 @@ public sealed partial class SqliteChatStore(IOptions<StoreOptions> options, Time
 
     private async Task<SqliteConnection> OpenReadAsync(CancellationToken cancellationToken)
     {
-        // SQLite's "async" reads run synchronously. A reader that got here on the writer's thread (a
-        // sender's read loop goes on there after its message commits, and may find a RECONNECT_REQ
-        // already buffered) must not hold up every commit behind its read.
-        if (StoreWriter.OnWriterThread)
-        {
-            await Task.Yield();
-        }
-
         var connection = new SqliteConnection(_connectionString);
         await connection.OpenAsync(cancellationToken);
         return connection;
     }
 
-    private static async Task<IReadOnlyList<SessionRecord>> ReadSessionsAsync(SqliteCommand command, CancellationToken cancellationToken)
+    private static string KindName(IdKind kind) => kind switch
     {
-        var sessions = new List<SessionRecord>();
+        IdKind.Account => "account",
+        IdKind.Session => "session",
+        IdKind.Message => "message",
+        _ => throw new ArgumentOutOfRangeException(nameof(kind)),
+    };
+
+    private static async Task<IReadOnlyList<ulong>> ReadIdsAsync(SqliteCommand command, CancellationToken cancellationToken)
+    {
+        var ids = new List<ulong>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
-            sessions.Add(new SessionRecord(
-                (ulong)reader.GetInt64(0),
-                (ulong)reader.GetInt64(3),
-                (ulong)reader.GetInt64(4),
-                reader.GetInt64(1),
-                reader.IsDBNull(2) ? null : reader.GetInt64(2)));
+            ids.Add((ulong)reader.GetInt64(0));
         }
 
-        return sessions;
+        return ids;
     }
 
-    private static AccountRecord ReadAccount(DbDataReader reader) =>
-        new((ulong)reader.GetInt64(0), reader.GetString(1), (byte[])reader.GetValue(2), reader.GetInt64(3));
+    private static AccountRecord ReadAccount(DbDataReader reader) => new(
+        (ulong)reader.GetInt64(0),
+        reader.GetString(1),
+        (byte[])reader.GetValue(2),
+        reader.GetInt64(3),
+        reader.IsDBNull(4) ? null : new ClientEndpoint(reader.GetString(4), (ulong)reader.GetInt64(5)),
+        reader.IsDBNull(6) ? null : reader.GetInt64(6));
 
     private static MessageRecord ReadMessage(DbDataReader reader) => new(
         (ulong)reader.GetInt64(0),

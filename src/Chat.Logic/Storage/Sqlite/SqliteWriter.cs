@@ -35,7 +35,21 @@ internal sealed class SqliteWriter : IDisposable
     private readonly sqlite3_stmt _indexMessages;
     private readonly sqlite3_stmt _indexUnindexed;
     private readonly sqlite3_stmt _setIndexFrom;
+    private readonly sqlite3_stmt _bindAccount;
+    private readonly sqlite3_stmt _unbindAccount;
+    private readonly sqlite3_stmt _brokerGoneWaiting;
+    private readonly sqlite3_stmt _brokerGoneAway;
+    private readonly sqlite3_stmt _brokerGoneUnbind;
+    private readonly sqlite3_stmt _insertWaiting;
+    private readonly sqlite3_stmt _deleteWaiting;
+    private readonly sqlite3_stmt _lastMsgId;
     private readonly TimeProvider _time;
+
+    // The last msgId stored per session this writer has seen, so a message at or below it is
+    // refused without a read per message. The batch being written works on its own entries.
+    private readonly Dictionary<ulong, ulong> _lastMsgIds = [];
+    private readonly Dictionary<ulong, ulong> _batchLastMsgIds = [];
+    private readonly List<ulong> _batchEnded = [];
     private readonly TimeSpan _sliceInterval;
 
     // Per slice, the smallest id not indexed yet; the batch being written works on a copy.
@@ -62,7 +76,23 @@ internal sealed class SqliteWriter : IDisposable
         _commit = Prepare("COMMIT;");
         _rollback = Prepare("ROLLBACK;");
         _insertMessage = Prepare("INSERT INTO message (id, session_id, sender_id, request_id, content, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6);");
-        _insertAccount = Prepare("INSERT INTO account (id, nickname, token_hash, created_at) VALUES (?1, ?2, ?3, ?4);");
+        _insertAccount = Prepare("INSERT INTO account (id, nickname, token_hash, created_at, broker, connection_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6);");
+        _bindAccount = Prepare("UPDATE account SET broker = ?2, connection_id = ?3, away_since = NULL WHERE id = ?1;");
+        _unbindAccount = Prepare("UPDATE account SET broker = NULL, connection_id = NULL, away_since = ?2 WHERE id = ?1;");
+        _brokerGoneWaiting = Prepare("DELETE FROM waiting WHERE account_id IN (SELECT id FROM account WHERE broker = ?1);");
+        _brokerGoneAway = Prepare("""
+            UPDATE account SET away_since = ?2 WHERE broker = ?1 AND away_since IS NULL AND EXISTS (
+                SELECT 1 FROM session_account sa JOIN session s ON s.id = sa.session_id
+                WHERE sa.account_id = account.id AND s.ended_at IS NULL);
+            """);
+        _brokerGoneUnbind = Prepare("UPDATE account SET broker = NULL, connection_id = NULL WHERE broker = ?1;");
+        _insertWaiting = Prepare("INSERT OR IGNORE INTO waiting (account_id, since) VALUES (?1, ?2);");
+        _deleteWaiting = Prepare("DELETE FROM waiting WHERE account_id = ?1;");
+        _lastMsgId = Prepare("""
+            SELECT (SELECT COUNT(*) FROM session WHERE id = ?1),
+                   MAX(IFNULL((SELECT MAX(id) FROM message_index WHERE session_id = ?1), 0),
+                       IFNULL((SELECT MAX(id) FROM message WHERE id >= (SELECT from_id FROM message_index_state) AND session_id = ?1), 0));
+            """);
         _insertSession = Prepare("INSERT INTO session (id, created_at) VALUES (?1, ?2);");
         _insertSessionAccounts = Prepare("INSERT INTO session_account (session_id, account_id) VALUES (?1, ?2), (?1, ?3);");
         _endSession = Prepare("UPDATE session SET ended_at = ?2 WHERE id = ?1 AND ended_at IS NULL;");
@@ -107,6 +137,8 @@ internal sealed class SqliteWriter : IDisposable
     public void Write(IReadOnlyList<StoreWrite> batch)
     {
         Step(_begin);
+        _batchLastMsgIds.Clear();
+        _batchEnded.Clear();
         try
         {
             var indexFrom = _batchIndexFrom;
@@ -140,6 +172,16 @@ internal sealed class SqliteWriter : IDisposable
 
             Step(_commit);
             indexFrom.CopyTo(_indexFrom, 0);
+            foreach (var (sessionId, last) in _batchLastMsgIds)
+            {
+                _lastMsgIds[sessionId] = last;
+            }
+
+            foreach (var sessionId in _batchEnded)
+            {
+                _lastMsgIds.Remove(sessionId); // no more messages: a late one reads the store again
+            }
+
             _persistedFrom = persistedFrom;
             if (indexedSlice >= 0)
             {
@@ -192,6 +234,14 @@ internal sealed class SqliteWriter : IDisposable
         switch (write)
         {
             case StoreWrite.NewMessage { Message: var m }:
+                CheckId(m.Id);
+                var last = LastMsgIdOf(m.SessionId);
+                if (m.Id <= last)
+                {
+                    throw new StoreRefusedException($"Message {m.Id} is not above the last of session {m.SessionId} ({last}).");
+                }
+
+                _batchLastMsgIds[m.SessionId] = m.Id;
                 BindInt(_insertMessage, 1, (long)m.Id);
                 BindInt(_insertMessage, 2, (long)m.SessionId);
                 BindInt(_insertMessage, 3, (long)m.SenderId);
@@ -205,9 +255,46 @@ internal sealed class SqliteWriter : IDisposable
                 BindText(_insertAccount, 2, a.NickName);
                 Check(raw.sqlite3_bind_blob(_insertAccount, 3, a.TokenHash));
                 BindInt(_insertAccount, 4, a.CreatedAtUnixMs);
+                BindEndpoint(_insertAccount, 5, a.Endpoint);
+                CheckId(a.Id);
                 Step(_insertAccount);
                 break;
+            case StoreWrite.AccountBound b:
+                BindInt(_bindAccount, 1, (long)b.AccountId);
+                BindEndpoint(_bindAccount, 2, b.Endpoint);
+                Step(_bindAccount);
+                break;
+            case StoreWrite.AccountUnbound u:
+                BindInt(_unbindAccount, 1, (long)u.AccountId);
+                BindNullableInt(_unbindAccount, 2, u.AwaySinceUnixMs);
+                Step(_unbindAccount);
+                break;
+            case StoreWrite.BrokerGone g:
+                BindText(_brokerGoneWaiting, 1, g.Broker);
+                Step(_brokerGoneWaiting);
+                BindText(_brokerGoneAway, 1, g.Broker);
+                BindInt(_brokerGoneAway, 2, g.AtUnixMs);
+                Step(_brokerGoneAway);
+                BindText(_brokerGoneUnbind, 1, g.Broker);
+                Step(_brokerGoneUnbind);
+                break;
+            case StoreWrite.WaitingAdded w:
+                BindInt(_insertWaiting, 1, (long)w.AccountId);
+                BindInt(_insertWaiting, 2, w.SinceUnixMs);
+                Step(_insertWaiting);
+                break;
+            case StoreWrite.WaitingRemoved w:
+                BindInt(_deleteWaiting, 1, (long)w.AccountId);
+                Step(_deleteWaiting);
+                break;
             case StoreWrite.NewSession { Session: var s }:
+                CheckId(s.Id);
+                if (s.FirstAccountId == s.SecondAccountId)
+                {
+                    throw new StoreRefusedException($"Session {s.Id} needs two accounts.");
+                }
+
+                _batchLastMsgIds[s.Id] = 0;
                 BindInt(_insertSession, 1, (long)s.Id);
                 BindInt(_insertSession, 2, s.CreatedAtUnixMs);
                 Step(_insertSession);
@@ -220,6 +307,7 @@ internal sealed class SqliteWriter : IDisposable
                 BindInt(_endSession, 1, (long)e.SessionId);
                 BindInt(_endSession, 2, e.EndedAtUnixMs);
                 Step(_endSession);
+                _batchEnded.Add(e.SessionId);
                 break;
             case StoreWrite.ViewedUpTo v:
                 BindInt(_upsertViewed, 1, (long)v.SessionId);
@@ -238,6 +326,63 @@ internal sealed class SqliteWriter : IDisposable
                 throw new NotSupportedException($"Unknown store write {write.GetType().Name}.");
         }
     }
+
+    /// <summary>The session's last stored msgId (this batch's included); refuses a session that does not exist.</summary>
+    private ulong LastMsgIdOf(ulong sessionId)
+    {
+        if (_batchLastMsgIds.TryGetValue(sessionId, out var last) || _lastMsgIds.TryGetValue(sessionId, out last))
+        {
+            return last;
+        }
+
+        BindInt(_lastMsgId, 1, (long)sessionId);
+        try
+        {
+            if (raw.sqlite3_step(_lastMsgId) != raw.SQLITE_ROW)
+            {
+                throw Error(raw.sqlite3_errcode(_db));
+            }
+
+            if (raw.sqlite3_column_int64(_lastMsgId, 0) == 0)
+            {
+                throw new StoreRefusedException($"No session {sessionId}.");
+            }
+
+            last = (ulong)raw.sqlite3_column_int64(_lastMsgId, 1);
+        }
+        finally
+        {
+            raw.sqlite3_reset(_lastMsgId);
+        }
+
+        _batchLastMsgIds[sessionId] = last;
+        return last;
+    }
+
+    private static void CheckId(ulong id)
+    {
+        if (id is 0 or >= IChatStore.IdLimit)
+        {
+            throw new StoreRefusedException($"Id {id} is out of range.");
+        }
+    }
+
+    private void BindEndpoint(sqlite3_stmt statement, int index, Chat.Protocol.Seams.ClientEndpoint? endpoint)
+    {
+        if (endpoint is { } e)
+        {
+            BindText(statement, index, e.Broker);
+            BindInt(statement, index + 1, (long)e.ConnectionId);
+        }
+        else
+        {
+            Check(raw.sqlite3_bind_null(statement, index));
+            Check(raw.sqlite3_bind_null(statement, index + 1));
+        }
+    }
+
+    private void BindNullableInt(sqlite3_stmt statement, int index, long? value) =>
+        Check(value is { } v ? raw.sqlite3_bind_int64(statement, index, v) : raw.sqlite3_bind_null(statement, index));
 
     private sqlite3_stmt Prepare(string sql)
     {

@@ -2,10 +2,10 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
-namespace Chat.Logic;
+namespace Chat.Logic.Housekeeping;
 
-/// <summary>One timer for the logic's housekeeping: grace periods that ran out, and delivery marks to save.</summary>
-public sealed partial class LogicSweeper(ChatLogic logic, IOptions<LogicOptions> options, TimeProvider time, ILogger<LogicSweeper> logger) : BackgroundService
+/// <summary>This node's timer for the cluster's housekeeping: every sweep interval it asks the housekeeper grain to sweep.</summary>
+internal sealed partial class LogicSweeper(IGrainFactory grains, IOptions<LogicOptions> options, TimeProvider time, ILogger<LogicSweeper> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -16,8 +16,7 @@ public sealed partial class LogicSweeper(ChatLogic logic, IOptions<LogicOptions>
             {
                 try
                 {
-                    await logic.ExpireGraceAsync(stoppingToken);
-                    await logic.SaveDeliveryMarksAsync(stoppingToken);
+                    await grains.GetGrain<IHousekeeperGrain>(0).Sweep();
                 }
                 catch (Exception ex) when (ex is not OperationCanceledException)
                 {
@@ -28,12 +27,6 @@ public sealed partial class LogicSweeper(ChatLogic logic, IOptions<LogicOptions>
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
         }
-    }
-
-    public override async Task StopAsync(CancellationToken cancellationToken)
-    {
-        await base.StopAsync(cancellationToken);
-        await logic.SaveDeliveryMarksAsync(cancellationToken);
     }
 
     private static partial class Log

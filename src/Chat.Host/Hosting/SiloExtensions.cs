@@ -1,0 +1,64 @@
+using System.Net;
+using System.Net.Sockets;
+using Orleans.Configuration;
+
+namespace Chat.Host.Hosting;
+
+/// <summary>Options of this node's Orleans silo (<c>Chat:Silo</c>).</summary>
+public sealed class SiloOptions
+{
+    public const string Section = "Chat:Silo";
+
+    /// <summary>Loopback port for silo-to-silo traffic; 0 picks a free one at start (all-in-one has no other silo to meet).</summary>
+    public int Port { get; set; }
+}
+
+public static class SiloExtensions
+{
+    /// <summary>
+    /// The all-in-one silo: development (localhost) clustering of this one silo on a loopback
+    /// port, and no gateway, since no Orleans client connects from outside.
+    /// </summary>
+    /// <returns>Whether the silo port was picked here (so a start that loses it to another process may pick again).</returns>
+    public static bool AddChatSilo(this WebApplicationBuilder builder)
+    {
+        var options = builder.Configuration.GetSection(SiloOptions.Section).Get<SiloOptions>() ?? new SiloOptions();
+        var picked = options.Port == 0;
+        var port = picked ? FreeLoopbackPort() : options.Port;
+        builder.UseOrleans(silo => silo
+            .UseLocalhostClustering(siloPort: port, gatewayPort: 0, serviceId: "chat", clusterId: "chat-all-in-one")
+            .Configure<EndpointOptions>(endpoints => endpoints.AdvertisedIPAddress = IPAddress.Loopback));
+
+        // The chat's rules follow the injected clock (tests drive it by hand); Orleans' own loops
+        // (messaging, membership, activation collection) stay on real time whatever that clock does.
+        builder.Services.AddKeyedSingleton<TimeProvider>(KeyedService.AnyKey, TimeProvider.System);
+        return picked;
+    }
+
+    /// <summary>A port that was free a moment ago (Orleans refuses port 0).</summary>
+    private static int FreeLoopbackPort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    /// <summary>The start failed because a port was taken meanwhile.</summary>
+    public static bool IsPortTaken(Exception ex)
+    {
+        for (Exception? e = ex; e is not null; e = e.InnerException)
+        {
+            if (e is SocketException { SocketErrorCode: SocketError.AddressAlreadyInUse })
+            {
+                return true;
+            }
+
+            if (e is AggregateException aggregate && aggregate.InnerExceptions.Any(IsPortTaken))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+}

@@ -1,0 +1,31 @@
+using Chat.Logic.Sessions;
+using Chat.Protocol.Frames;
+using Chat.Protocol.Seams;
+
+namespace Chat.Logic.Accounts;
+
+/// <summary>
+/// One account (key: its id): where its socket is and whether it is away, which decides what its
+/// sessions hear when the socket comes and goes. Rebuilt from the store on activation; its
+/// sessions are read from the store when it needs them (on reconnects and leaves, not per message).
+/// </summary>
+internal interface IAccountGrain : IGrainWithIntegerKey
+{
+    /// <summary>Binds the account to a new socket (the token must match); the old socket, if any, is closed.</summary>
+    Task<Reconnected> Reconnect(string token, ClientEndpoint endpoint);
+
+    /// <summary>After RECONNECT_RESP: every session replays what the new socket missed.</summary>
+    Task Resume(ClientEndpoint endpoint);
+
+    /// <summary>The socket is gone: on purpose (sessions end) or lost (the grace period starts).</summary>
+    Task Logout(ClientEndpoint endpoint, LeaveKind how);
+
+    /// <summary>Ends the account's sessions if it has been away for the whole grace period.</summary>
+    Task ExpireGrace();
+}
+
+[GenerateSerializer, Immutable]
+internal sealed record Reconnected(
+    [property: Id(0)] ResultCode Code,
+    [property: Id(1)] string NickName,
+    [property: Id(2)] IReadOnlyList<AttachedSession> Sessions);

@@ -1,0 +1,277 @@
+using Chat.Logic.Accounts;
+using Chat.Logic.Diagnostics;
+using Chat.Logic.Ids;
+using Chat.Logic.Matching;
+using Chat.Logic.Sessions;
+using Chat.Logic.Storage;
+using Chat.Protocol.Frames;
+using Chat.Protocol.Seams;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Chat.Logic;
+
+/// <summary>
+/// What a broker asks of logic, answered on this node by the grains (wherever in the cluster they
+/// live). Checks that need no state (lengths, formats) are made here, before any grain is called;
+/// a chat message costs one grain call.
+/// </summary>
+internal sealed partial class GrainLogic(
+    IGrainFactory grains,
+    StoreWriter writer,
+    IdAllocator ids,
+    LiveCounts counts,
+    IOptions<LogicOptions> options,
+    LogicMetrics metrics,
+    TimeProvider time,
+    ILogger<GrainLogic> logger) : ILogic
+{
+    private readonly LogicOptions _options = options.Value;
+
+    public async ValueTask BrokerStartedAsync(string broker, CancellationToken cancellationToken)
+    {
+        await writer.WriteAsync(new StoreWrite.BrokerGone(broker, time.GetUtcNow().ToUnixTimeMilliseconds()));
+        counts.Changed();
+    }
+
+    public async ValueTask<CreateAccountResult> CreateAccountAsync(string nickName, ClientEndpoint endpoint, CancellationToken cancellationToken)
+    {
+        if (!NickNames.TryNormalize(nickName, _options.MaxNickNameLength, out var name))
+        {
+            return new CreateAccountResult(ResultCode.ParamErr, 0, nickName, string.Empty, $"nickName must be 1-{_options.MaxNickNameLength} characters");
+        }
+
+        // A new account needs no grain yet: it is a row, and its grain reads it when first needed.
+        var (token, hash) = AccountTokens.Create();
+        try
+        {
+            var id = await ids.NextAsync(IdKind.Account);
+            await writer.WriteAsync(new StoreWrite.NewAccount(new AccountRecord(id, name, hash, time.GetUtcNow().ToUnixTimeMilliseconds(), endpoint)));
+            counts.Changed();
+            Log.AccountCreated(logger, id, endpoint);
+            return new CreateAccountResult(ResultCode.Success, id, name, token);
+        }
+        catch (Exception ex)
+        {
+            Log.StoreFailed(logger, nameof(CreateAccountAsync), ex);
+            return new CreateAccountResult(ResultCode.InternalErr, 0, name, string.Empty, "store unavailable");
+        }
+    }
+
+    public async ValueTask<ReconnectResult> ReconnectAsync(ulong accountId, string token, ClientEndpoint endpoint, CancellationToken cancellationToken)
+    {
+        if (!IsId(accountId))
+        {
+            return new ReconnectResult(ResultCode.NoDataFound, accountId, string.Empty, []);
+        }
+
+        Reconnected reconnected;
+        try
+        {
+            reconnected = await Account(accountId).Reconnect(token, endpoint);
+        }
+        catch (Exception ex) when (IsUnavailable(ex))
+        {
+            Log.GrainFailed(logger, nameof(ReconnectAsync), ex);
+            return new ReconnectResult(ResultCode.InternalErr, accountId, string.Empty, []);
+        }
+
+        counts.Changed();
+        return new ReconnectResult(
+            reconnected.Code,
+            accountId,
+            reconnected.NickName,
+            [.. reconnected.Sessions.Select(s => new SessionSummary(s.SessionId, s.PartnerId, s.PartnerName, s.PartnerOnline))]);
+    }
+
+    public async ValueTask LogoutAsync(ulong accountId, ClientEndpoint endpoint, LeaveKind how, CancellationToken cancellationToken)
+    {
+        await Account(accountId).Logout(endpoint, how);
+        counts.Changed();
+    }
+
+    public async ValueTask ResumeAsync(ulong accountId, ClientEndpoint endpoint, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await Account(accountId).Resume(endpoint);
+        }
+        catch (Exception ex) when (IsUnavailable(ex))
+        {
+            Log.GrainFailed(logger, nameof(ResumeAsync), ex); // the client's next reconnect replays again
+        }
+    }
+
+    public async ValueTask ConfirmDeliveredAsync(ulong accountId, ulong sessionId, ulong msgId, CancellationToken cancellationToken)
+    {
+        if (IsId(sessionId))
+        {
+            await Session(sessionId).ConfirmDelivered(accountId, msgId);
+        }
+    }
+
+    public async ValueTask<MatchResult> MatchAsync(ulong accountId, CancellationToken cancellationToken)
+    {
+        MatchTicket ticket;
+        OpenedSession opened;
+        try
+        {
+            ticket = await grains.GetGrain<IMatchmakerGrain>(0).Match(accountId);
+            counts.Changed();
+            if (ticket.Code != ResultCode.Success)
+            {
+                return ticket.Code == ResultCode.NoDataFound
+                    ? new MatchResult(ResultCode.NoDataFound, Message: "waiting for a partner")
+                    : new MatchResult(ticket.Code, Message: "store unavailable");
+            }
+
+            // The session tells the partner (NewSession) before the caller hears of it, so nothing
+            // the caller sends can reach the partner before the session does.
+            opened = await Session(ticket.SessionId).Open(accountId);
+        }
+        catch (Exception ex) when (IsUnavailable(ex))
+        {
+            Log.GrainFailed(logger, nameof(MatchAsync), ex);
+            return new MatchResult(ResultCode.InternalErr, Message: "try again");
+        }
+
+        if (opened.Code != ResultCode.Success)
+        {
+            return new MatchResult(ResultCode.InternalErr, Message: "the session could not start");
+        }
+
+        metrics.SessionStarted();
+        Log.Matched(logger, ticket.SessionId, ticket.PartnerId, accountId);
+        return new MatchResult(ResultCode.Success, opened.PartnerId, opened.PartnerName, ticket.SessionId);
+    }
+
+    public async ValueTask<SendResult> SendAsync(ulong senderId, ulong sessionId, string requestId, string content, CancellationToken cancellationToken)
+    {
+        if (string.IsNullOrEmpty(requestId) || requestId.Length > _options.MaxRequestIdLength)
+        {
+            return new SendResult(ResultCode.ParamErr, Message: $"requestId must be 1-{_options.MaxRequestIdLength} characters");
+        }
+
+        if (string.IsNullOrWhiteSpace(content) || content.Length > _options.MaxContentLength * 2 || CountCharacters(content) > _options.MaxContentLength)
+        {
+            return new SendResult(ResultCode.ParamErr, Message: $"content must be 1-{_options.MaxContentLength} characters");
+        }
+
+        if (!IsId(sessionId))
+        {
+            return new SendResult(ResultCode.ParamErr, Message: "not your session");
+        }
+
+        try
+        {
+            var sent = await Session(sessionId).Send(senderId, requestId, content);
+            return new SendResult(sent.Code, sent.MsgId, sent.Message);
+        }
+        catch (Exception ex) when (IsUnavailable(ex))
+        {
+            Log.GrainFailed(logger, nameof(SendAsync), ex); // the client retries with the same requestId
+            return new SendResult(ResultCode.InternalErr, Message: "try again");
+        }
+    }
+
+    public async ValueTask<ResultCode> ViewedAckAsync(ulong accountId, ulong sessionId, ulong msgId, CancellationToken cancellationToken)
+    {
+        if (!IsId(sessionId))
+        {
+            return ResultCode.ParamErr;
+        }
+
+        try
+        {
+            return await Session(sessionId).ViewedAck(accountId, msgId);
+        }
+        catch (Exception ex) when (IsUnavailable(ex))
+        {
+            Log.GrainFailed(logger, nameof(ViewedAckAsync), ex);
+            return ResultCode.InternalErr;
+        }
+    }
+
+    public async ValueTask<ResultCode> EndSessionAsync(ulong accountId, ulong sessionId, CancellationToken cancellationToken)
+    {
+        if (!IsId(sessionId))
+        {
+            return ResultCode.ParamErr;
+        }
+
+        try
+        {
+            var ended = await Session(sessionId).End(accountId);
+            counts.Changed();
+            return ended;
+        }
+        catch (Exception ex) when (IsUnavailable(ex))
+        {
+            Log.GrainFailed(logger, nameof(EndSessionAsync), ex);
+            return ResultCode.InternalErr;
+        }
+    }
+
+    public async ValueTask<ResultCode> TypingAsync(ulong accountId, ulong sessionId, CancellationToken cancellationToken)
+    {
+        if (!IsId(sessionId))
+        {
+            return ResultCode.ParamErr;
+        }
+
+        try
+        {
+            return await Session(sessionId).Typing(accountId);
+        }
+        catch (Exception ex) when (IsUnavailable(ex))
+        {
+            Log.GrainFailed(logger, nameof(TypingAsync), ex); // a hint, not worth more
+            return ResultCode.InternalErr;
+        }
+    }
+
+    public async ValueTask<ChatStats> GetStatsAsync(CancellationToken cancellationToken)
+    {
+        var now = await counts.ReadAsync(cancellationToken);
+        return new ChatStats(now.Online, now.Waiting);
+    }
+
+    /// <summary>
+    /// A grain could not be reached or did not answer in time: its node died, or the cluster is
+    /// busy. The client hears InternalErr and tries again (with the same requestId for a message).
+    /// </summary>
+    private static bool IsUnavailable(Exception ex) => ex is OrleansException or TimeoutException or OperationCanceledException;
+
+    /// <summary>An id the store could have handed out; anything else names no grain worth activating.</summary>
+    private static bool IsId(ulong id) => id is > 0 and < IChatStore.IdLimit;
+
+    private IAccountGrain Account(ulong accountId) => grains.GetGrain<IAccountGrain>((long)accountId);
+
+    private ISessionGrain Session(ulong sessionId) => grains.GetGrain<ISessionGrain>((long)sessionId);
+
+    private static int CountCharacters(string content)
+    {
+        var count = 0;
+        foreach (var _ in content.EnumerateRunes())
+        {
+            count++;
+        }
+
+        return count;
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(1, LogLevel.Debug, "Account {AccountId} created on {Endpoint}.")]
+        public static partial void AccountCreated(ILogger logger, ulong accountId, ClientEndpoint endpoint);
+
+        [LoggerMessage(2, LogLevel.Debug, "Session {SessionId} started between {WaitingId} and {CallerId}.")]
+        public static partial void Matched(ILogger logger, ulong sessionId, ulong waitingId, ulong callerId);
+
+        [LoggerMessage(3, LogLevel.Error, "Store write in {Operation} failed.")]
+        public static partial void StoreFailed(ILogger logger, string operation, Exception exception);
+
+        [LoggerMessage(4, LogLevel.Warning, "{Operation}: a grain could not be reached; the client is told to try again.")]
+        public static partial void GrainFailed(ILogger logger, string operation, Exception exception);
+    }
+}

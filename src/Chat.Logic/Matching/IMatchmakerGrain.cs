@@ -1,0 +1,28 @@
+using Chat.Protocol.Frames;
+using Orleans.Concurrency;
+
+namespace Chat.Logic.Matching;
+
+/// <summary>
+/// The one matchmaker of the cluster (key 0): the waiting pool and the pairs that are talking.
+/// Rebuilt from the store on activation, so visitors waiting when its node dies still get a partner.
+/// It calls no other grain, so no call into it can be part of a cycle.
+/// </summary>
+internal interface IMatchmakerGrain : IGrainWithIntegerKey
+{
+    /// <summary>
+    /// Pairs the caller with whoever has waited longest (never itself, never a current partner)
+    /// and creates their session; with nobody to pair, the caller waits (NoDataFound).
+    /// </summary>
+    Task<MatchTicket> Match(ulong callerId);
+
+    /// <summary>The account is no longer waiting (its socket is gone).</summary>
+    Task Leave(ulong accountId);
+
+    /// <summary>The two accounts' session ended: they may be matched again.</summary>
+    [OneWay]
+    Task PairEnded(ulong first, ulong second);
+}
+
+[GenerateSerializer, Immutable]
+internal readonly record struct MatchTicket([property: Id(0)] ResultCode Code, [property: Id(1)] ulong SessionId = 0, [property: Id(2)] ulong PartnerId = 0);

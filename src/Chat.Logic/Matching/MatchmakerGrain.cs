@@ -1,0 +1,108 @@
+using Chat.Logic.Ids;
+using Chat.Logic.Storage;
+using Chat.Protocol.Frames;
+using Microsoft.Extensions.Logging;
+using Orleans.Concurrency;
+
+namespace Chat.Logic.Matching;
+
+/// <summary>
+/// First come, first served. Reentrant: a match changes the pool before its first await, so two
+/// matches never take the same waiting visitor, and one waiting for its commit does not hold up
+/// the next. Its writes keep their order in the store writer's queue.
+/// </summary>
+[Reentrant]
+internal sealed partial class MatchmakerGrain(
+    IChatStore store,
+    StoreWriter writer,
+    IdAllocator ids,
+    TimeProvider time,
+    ILogger<MatchmakerGrain> logger) : Grain, IMatchmakerGrain
+{
+    private readonly WaitingPool _pool = new();
+    private readonly HashSet<ActivePair> _pairs = [];
+
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        foreach (var pair in await store.LoadActivePairsAsync(cancellationToken))
+        {
+            _pairs.Add(pair);
+        }
+
+        foreach (var waiting in await store.LoadWaitingAsync(cancellationToken))
+        {
+            _pool.Add(waiting.AccountId);
+        }
+
+        Log.Loaded(logger, _pool.Count, _pairs.Count);
+    }
+
+    public async Task<MatchTicket> Match(ulong callerId)
+    {
+        if (_pool.Contains(callerId))
+        {
+            return new MatchTicket(ResultCode.NoDataFound); // keeps its place
+        }
+
+        if (_pool.FindOldest(candidate => candidate != callerId && !_pairs.Contains(Pair(callerId, candidate))) is not { } partnerId)
+        {
+            _pool.Add(callerId);
+            try
+            {
+                await writer.WriteAsync(new StoreWrite.WaitingAdded(callerId, time.GetUtcNow().ToUnixTimeMilliseconds()));
+            }
+            catch (Exception ex)
+            {
+                Log.StoreFailed(logger, ex);
+                _pool.Remove(callerId);
+                return new MatchTicket(ResultCode.InternalErr);
+            }
+
+            return new MatchTicket(ResultCode.NoDataFound);
+        }
+
+        _pool.Remove(partnerId);
+        var pair = Pair(callerId, partnerId);
+        _pairs.Add(pair);
+        try
+        {
+            var sessionId = ids.TryTake(IdKind.Session, 0, out var id) ? id : await ids.NextAsync(IdKind.Session);
+            var left = writer.WriteAsync(new StoreWrite.WaitingRemoved(partnerId));
+            var created = writer.WriteAsync(new StoreWrite.NewSession(new SessionRecord(sessionId, partnerId, callerId, time.GetUtcNow().ToUnixTimeMilliseconds())));
+            await Task.WhenAll(left, created);
+            return new MatchTicket(ResultCode.Success, sessionId, partnerId);
+        }
+        catch (Exception ex)
+        {
+            Log.StoreFailed(logger, ex);
+            _pairs.Remove(pair);
+            _pool.AddFirst(partnerId); // it waited longest; its waiting row may be gone, the pool in memory still has it
+            return new MatchTicket(ResultCode.InternalErr);
+        }
+    }
+
+    public async Task Leave(ulong accountId)
+    {
+        if (_pool.Remove(accountId))
+        {
+            await writer.WriteAsync(new StoreWrite.WaitingRemoved(accountId));
+        }
+    }
+
+    public Task PairEnded(ulong first, ulong second)
+    {
+        _pairs.Remove(Pair(first, second));
+        return Task.CompletedTask;
+    }
+
+    private static ActivePair Pair(ulong a, ulong b) => a < b ? new ActivePair(a, b) : new ActivePair(b, a);
+
+    private static partial class Log
+    {
+        [LoggerMessage(1, LogLevel.Information, "Matchmaker ready: {Waiting} waiting, {Pairs} pairs talking.")]
+        public static partial void Loaded(ILogger logger, int waiting, int pairs);
+
+        [LoggerMessage(2, LogLevel.Error, "Matchmaker: a store write failed.")]
+        public static partial void StoreFailed(ILogger logger, Exception exception);
+    }
+}

@@ -1,0 +1,46 @@
+using Chat.Protocol.Frames;
+using Chat.Protocol.Seams;
+
+namespace Chat.Logic.Sessions;
+
+/// <summary>
+/// One session (key: its id): its two members, its messages' order and ids, and the one ordered
+/// path every push about it takes, so a receiver sees them in the order they happened (a
+/// PartnerExit never overtakes the session's last message). Rebuilt from the store on activation.
+/// </summary>
+internal interface ISessionGrain : IGrainWithIntegerKey
+{
+    /// <summary>The matchmaker has just created the session with <paramref name="callerId"/>: tell the partner (NewSession).</summary>
+    Task<OpenedSession> Open(ulong callerId);
+
+    /// <summary>Stores a message (a retried requestId: the first attempt's) and pushes it to the partner once committed.</summary>
+    Task<SendOutcome> Send(ulong senderId, string requestId, string content);
+
+    Task<ResultCode> ViewedAck(ulong readerId, ulong msgId);
+
+    Task<ResultCode> Typing(ulong accountId);
+
+    /// <summary>Ends the session: the partner gets PartnerExit after everything sent before it.</summary>
+    Task<ResultCode> End(ulong leaverId);
+
+    /// <summary>Messages up to <paramref name="msgId"/> reached the member's client.</summary>
+    Task ConfirmDelivered(ulong accountId, ulong msgId);
+
+    /// <summary>The member's account is bound to a new socket: pushes wait until <see cref="Resume"/>; the partner hears it is back.</summary>
+    Task<AttachedSession?> Attach(ulong accountId, ClientEndpoint endpoint);
+
+    /// <summary>Replays what the member's socket has not had, then lets live pushes through again.</summary>
+    Task Resume(ulong accountId, ClientEndpoint endpoint);
+
+    /// <summary>The member's socket was lost: its messages wait in the store, the partner hears it is away.</summary>
+    Task Away(ulong accountId, ClientEndpoint endpoint);
+}
+
+[GenerateSerializer, Immutable]
+internal sealed record OpenedSession([property: Id(0)] ResultCode Code, [property: Id(1)] ulong PartnerId = 0, [property: Id(2)] string? PartnerName = null);
+
+[GenerateSerializer, Immutable]
+internal readonly record struct SendOutcome([property: Id(0)] ResultCode Code, [property: Id(1)] ulong MsgId = 0, [property: Id(2)] string? Message = null);
+
+[GenerateSerializer, Immutable]
+internal sealed record AttachedSession([property: Id(0)] ulong SessionId, [property: Id(1)] ulong PartnerId, [property: Id(2)] string PartnerName, [property: Id(3)] bool PartnerOnline);
