@@ -1,23 +1,15 @@
 using Chat.Bench.Scenarios;
-using Chat.Host;
-using Microsoft.AspNetCore.Builder;
+using Chat.Testing.Servers;
 
 namespace Chat.Bench.Tests;
 
 /// <summary>The bench's chat scenario against the real all-in-one server, in-process, on a fresh store.</summary>
-public sealed class ServerSmokeTests : IDisposable
+public sealed class ServerSmokeTests
 {
-    private readonly string store = Directory.CreateTempSubdirectory("chat-bench-test").FullName;
-
-    private Task<WebApplication> StartServerAsync() => ChatApp.StartAsync(
-    [
-        "--urls=http://127.0.0.1:0",
-        $"--Chat:Store:Path={Path.Combine(store, "chat.db")}",
+    private static Task<ChatServer> StartServerAsync() => ChatServer.StartAsync(
         // The smoke run sends faster than a person types; the abuse limit is not what it tests.
-        "--Chat:Broker:RateLimit:PerSecond=100000",
-        "--Chat:Broker:RateLimit:Burst=100000",
-        "--Logging:LogLevel:Default=Warning",
-    ]);
+        "Chat:Broker:RateLimit:PerSecond=100000",
+        "Chat:Broker:RateLimit:Burst=100000");
 
     [Fact]
     public async Task Chat_scenario_delivers_every_message_once_in_order()
@@ -25,7 +17,7 @@ public sealed class ServerSmokeTests : IDisposable
         await using var server = await StartServerAsync();
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
 
-        var result = await ChatScenario.RunAsync(SmokeRun.Options(SmokeRun.WebSocketUri(server.Urls)), timeout.Token);
+        var result = await ChatScenario.RunAsync(SmokeRun.Options(server.WebSocketUri), timeout.Token);
 
         SmokeRun.AssertEveryMessageDelivered(result);
     }
@@ -36,7 +28,7 @@ public sealed class ServerSmokeTests : IDisposable
         await using var server = await StartServerAsync();
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
 
-        var options = SmokeRun.Options(SmokeRun.WebSocketUri(server.Urls)) with { Rate = 50, Messages = 20 };
+        var options = SmokeRun.Options(server.WebSocketUri) with { Rate = 50, Messages = 20 };
         var result = await ChatScenario.RunAsync(options, timeout.Token);
 
         SmokeRun.AssertEveryMessageDelivered(result, messagesPerVisitor: 20);
@@ -49,23 +41,12 @@ public sealed class ServerSmokeTests : IDisposable
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
 
         var result = await MatchStormScenario.RunAsync(
-            new MatchStormOptions { Server = SmokeRun.WebSocketUri(server.Urls), Visitors = 40, ReplyTimeout = TimeSpan.FromSeconds(30) },
+            new MatchStormOptions { Server = server.WebSocketUri, Visitors = 40, ReplyTimeout = TimeSpan.FromSeconds(30) },
             timeout.Token);
 
         Assert.Equal(0, result.Unpaired);
         Assert.Equal(0, result.PairedMoreThanOnce);
         Assert.Equal(0, result.PartnersDisagree);
         Assert.Equal(20, result.Sessions);
-    }
-
-    public void Dispose()
-    {
-        try
-        {
-            Directory.Delete(store, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
     }
 }

@@ -13,7 +13,7 @@ public sealed class ChatInBrowserTests(BrowserFixture browser)
     [Fact]
     public async Task Nickname_is_checked_before_anything_is_sent()
     {
-        await using var server = await ChatServer.StartAsync();
+        await using var server = await BrowserServer.StartAsync();
         await using var visitor = await Visitor.OpenAsync(browser, server, "x");
 
         await visitor.Page.Locator("#nick-submit").ClickAsync();
@@ -36,7 +36,7 @@ public sealed class ChatInBrowserTests(BrowserFixture browser)
     [Fact]
     public async Task Two_visitors_are_matched_and_chat_both_ways()
     {
-        await using var server = await ChatServer.StartAsync();
+        await using var server = await BrowserServer.StartAsync();
         await using var alice = await Visitor.OpenAsync(browser, server, "Alice");
         await using var bob = await Visitor.OpenAsync(browser, server, "Bob");
         await alice.ScreenshotAsync("01-nickname");
@@ -80,7 +80,7 @@ public sealed class ChatInBrowserTests(BrowserFixture browser)
     [Fact]
     public async Task Sent_shows_one_tick_and_read_shows_two()
     {
-        await using var server = await ChatServer.StartAsync();
+        await using var server = await BrowserServer.StartAsync();
         var (alice, bob) = await MatchAsync(server);
         await using var a = alice;
         await using var b = bob;
@@ -108,7 +108,7 @@ public sealed class ChatInBrowserTests(BrowserFixture browser)
     [Fact]
     public async Task Typing_indicator_shows_while_the_partner_types()
     {
-        await using var server = await ChatServer.StartAsync();
+        await using var server = await BrowserServer.StartAsync();
         var (alice, bob) = await MatchAsync(server);
         await using var a = alice;
         await using var b = bob;
@@ -128,7 +128,7 @@ public sealed class ChatInBrowserTests(BrowserFixture browser)
     [Fact]
     public async Task New_stranger_ends_the_chat_and_matches_a_third_visitor()
     {
-        await using var server = await ChatServer.StartAsync();
+        await using var server = await BrowserServer.StartAsync();
         var (alice, bob) = await MatchAsync(server);
         await using var a = alice;
         await using var b = bob;
@@ -155,7 +155,7 @@ public sealed class ChatInBrowserTests(BrowserFixture browser)
     [Fact]
     public async Task Partner_leaving_shows_a_notice_and_new_stranger_waits_again()
     {
-        await using var server = await ChatServer.StartAsync();
+        await using var server = await BrowserServer.StartAsync();
         var (alice, bob) = await MatchAsync(server);
         await using var a = alice;
         await using var b = bob;
@@ -180,7 +180,7 @@ public sealed class ChatInBrowserTests(BrowserFixture browser)
     [Fact]
     public async Task Closing_the_window_ends_the_chat_for_the_partner()
     {
-        await using var server = await ChatServer.StartAsync();
+        await using var server = await BrowserServer.StartAsync();
         var (alice, bob) = await MatchAsync(server);
         await using var a = alice;
         await using var b = bob;
@@ -194,7 +194,7 @@ public sealed class ChatInBrowserTests(BrowserFixture browser)
     [Fact]
     public async Task Dropped_socket_reconnects_by_itself_and_the_chat_goes_on()
     {
-        await using var server = await ChatServer.StartAsync();
+        await using var server = await BrowserServer.StartAsync();
         var (alice, bob) = await MatchAsync(server);
         await using var a = alice;
         await using var b = bob;
@@ -206,7 +206,7 @@ public sealed class ChatInBrowserTests(BrowserFixture browser)
 
         // The network goes away and the server loses Alice's socket without a close frame.
         await alice.Context.SetOfflineAsync(true);
-        server.DropSocketOf(aliceId);
+        await alice.DropSocketAsync();
         await Expect(alice.Banner).ToBeVisibleAsync();
         await Expect(alice.Page.Locator("#conn-text")).ToContainTextAsync("Connection lost");
         // What she writes meanwhile is kept, marked as waiting for the connection.
@@ -243,7 +243,7 @@ public sealed class ChatInBrowserTests(BrowserFixture browser)
     [Fact]
     public async Task Server_restart_is_survived_and_the_chat_goes_on()
     {
-        await using var server = await ChatServer.StartAsync();
+        await using var server = await BrowserServer.StartAsync();
         var (alice, bob) = await MatchAsync(server);
         await using var a = alice;
         await using var b = bob;
@@ -267,7 +267,7 @@ public sealed class ChatInBrowserTests(BrowserFixture browser)
     [Fact]
     public async Task Markup_in_a_message_is_shown_as_text_and_never_runs()
     {
-        await using var server = await ChatServer.StartAsync();
+        await using var server = await BrowserServer.StartAsync();
         var (alice, bob) = await MatchAsync(server);
         await using var a = alice;
         await using var b = bob;
@@ -290,7 +290,7 @@ public sealed class ChatInBrowserTests(BrowserFixture browser)
     [Fact]
     public async Task Narrow_screen_has_no_horizontal_scroll_in_light_and_dark()
     {
-        await using var server = await ChatServer.StartAsync();
+        await using var server = await BrowserServer.StartAsync();
         await using var alice = await Visitor.OpenAsync(browser, server, "Alice_with_a_very_long_nickname"[..30], width: 375, height: 700);
         await using var bob = await Visitor.OpenAsync(browser, server, "Bob", width: 375, height: 700, colorScheme: ColorScheme.Dark);
 
@@ -327,7 +327,7 @@ public sealed class ChatInBrowserTests(BrowserFixture browser)
     [Fact]
     public async Task Controls_are_labelled_and_incoming_messages_are_announced()
     {
-        await using var server = await ChatServer.StartAsync();
+        await using var server = await BrowserServer.StartAsync();
         var (alice, bob) = await MatchAsync(server);
         await using var a = alice;
         await using var b = bob;

@@ -21,7 +21,7 @@ public sealed partial class LosslessDeliveryTests(BrowserFixture browser)
     [Fact]
     public async Task Message_whose_ack_was_lost_is_resent_with_its_requestId_and_arrives_once()
     {
-        await using var server = await ChatServer.StartAsync();
+        await using var server = await BrowserServer.StartAsync();
         await using var alice = await Visitor.OpenAsync(browser, server, "Alice");
         await using var bob = await Visitor.OpenAsync(browser, server, "Bob");
 
@@ -52,7 +52,6 @@ public sealed partial class LosslessDeliveryTests(BrowserFixture browser)
         });
 
         await MatchAsync(alice, bob);
-        var aliceId = await alice.AccountIdAsync();
 
         await alice.SayAsync("stored once, shown once");
         await bob.ExpectToReceiveAsync("stored once, shown once");
@@ -60,7 +59,7 @@ public sealed partial class LosslessDeliveryTests(BrowserFixture browser)
         await Expect(alice.OwnMessages.Last).ToHaveAttributeAsync("data-status", "sending");
 
         Volatile.Write(ref loseAcks, 0);
-        server.DropSocketOf(aliceId);
+        await alice.DropSocketAsync();
         await Expect(alice.Page.Locator("body")).ToHaveAttributeAsync("data-reconnects", "1", new() { Timeout = 30_000 });
 
         // The resend got the server's answer: the message is acknowledged now.
@@ -78,7 +77,7 @@ public sealed partial class LosslessDeliveryTests(BrowserFixture browser)
     [Fact]
     public async Task Repeated_push_is_shown_once_and_every_push_and_ping_is_answered()
     {
-        await using var server = await ChatServer.StartAsync();
+        await using var server = await BrowserServer.StartAsync();
         await using var alice = await Visitor.OpenAsync(browser, server, "Alice");
         await using var bob = await Visitor.OpenAsync(browser, server, "Bob");
 
@@ -134,7 +133,7 @@ public sealed partial class LosslessDeliveryTests(BrowserFixture browser)
     [Fact]
     public async Task Push_lost_on_the_way_arrives_after_the_reconnect_exactly_once()
     {
-        await using var server = await ChatServer.StartAsync();
+        await using var server = await BrowserServer.StartAsync();
         await using var alice = await Visitor.OpenAsync(browser, server, "Alice");
         await using var bob = await Visitor.OpenAsync(browser, server, "Bob");
 
@@ -157,7 +156,6 @@ public sealed partial class LosslessDeliveryTests(BrowserFixture browser)
         await MatchAsync(alice, bob);
         await alice.SayAsync("first, arrives");
         await bob.ExpectToReceiveAsync("first, arrives");
-        var bobId = await bob.AccountIdAsync();
 
         Volatile.Write(ref losePushes, 1);
         await alice.SayAsync("second, lost on the way");
@@ -166,7 +164,7 @@ public sealed partial class LosslessDeliveryTests(BrowserFixture browser)
         await Expect(bob.PartnerMessages).ToHaveCountAsync(1);
 
         Volatile.Write(ref losePushes, 0);
-        server.DropSocketOf(bobId);
+        await bob.DropSocketAsync();
         await Expect(bob.Page.Locator("body")).ToHaveAttributeAsync("data-reconnects", "1", new() { Timeout = 30_000 });
 
         // The server pushes again what Bob did not confirm; Bob shows each message once.

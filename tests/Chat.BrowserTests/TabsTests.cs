@@ -22,7 +22,7 @@ public sealed partial class TabsTests(BrowserFixture browser)
     [Fact]
     public async Task A_new_session_signal_opens_a_second_tab_with_its_own_unread_count()
     {
-        await using var server = await ChatServer.StartAsync();
+        await using var server = await BrowserServer.StartAsync();
         await using var alice = await Visitor.OpenAsync(browser, server, "Alice");
         await using var bob = await Visitor.OpenAsync(browser, server, "Bob");
         IWebSocketRoute? alicePage = null;

@@ -1,17 +1,24 @@
 using System.Globalization;
+using Chat.Testing.Network;
 using Microsoft.Playwright;
 using static Microsoft.Playwright.Assertions;
 
 namespace Chat.BrowserTests;
 
-/// <summary>One person in front of one browser window: their own context, page and storage.</summary>
+/// <summary>
+/// One person in front of one browser window: their own context, page and storage, and their own
+/// network path to the server (a TCP relay), which a test can cut.
+/// </summary>
 internal sealed class Visitor : IAsyncDisposable
 {
     private const float ActionTimeoutMs = 10_000;
 
-    private Visitor(string nickName, IBrowserContext context, IPage page)
+    private readonly TcpRelay _network;
+
+    private Visitor(string nickName, TcpRelay network, IBrowserContext context, IPage page)
     {
         NickName = nickName;
+        _network = network;
         Context = context;
         Page = page;
         page.Dialog += (_, dialog) =>
@@ -72,24 +79,46 @@ internal sealed class Visitor : IAsyncDisposable
 
     public ILocator Notices => Page.Locator(".log:not([hidden]) .notice");
 
+    /// <summary>Opens the chat page in a new browser context, through a relay of the visitor's own: the page's origin is the relay's address.</summary>
     public static async Task<Visitor> OpenAsync(
-        BrowserFixture browser, ChatServer server, string nickName, int width = 1000, int height = 720, ColorScheme colorScheme = ColorScheme.Light)
+        BrowserFixture browser, IChatServer server, string nickName, int width = 1000, int height = 720, ColorScheme colorScheme = ColorScheme.Light)
     {
-        var context = await browser.Browser.NewContextAsync(new BrowserNewContextOptions
+        var network = TcpRelay.Start(server.HttpUri);
+        IBrowserContext? context = null;
+        try
         {
-            BaseURL = server.BaseUrl.ToString(),
-            ViewportSize = new ViewportSize { Width = width, Height = height },
-            ColorScheme = colorScheme,
-            Locale = "en-GB",
-            TimezoneId = "UTC",
-        });
-        context.SetDefaultTimeout(ActionTimeoutMs);
-        context.SetDefaultNavigationTimeout(ActionTimeoutMs);
-        var page = await context.NewPageAsync();
-        await page.GotoAsync("/");
-        await Expect(page.Locator("#view-start")).ToBeVisibleAsync();
-        return new Visitor(nickName, context, page);
+            context = await browser.Browser.NewContextAsync(new BrowserNewContextOptions
+            {
+                BaseURL = network.Through(server.HttpUri).ToString(),
+                ViewportSize = new ViewportSize { Width = width, Height = height },
+                ColorScheme = colorScheme,
+                Locale = "en-GB",
+                TimezoneId = "UTC",
+            });
+            context.SetDefaultTimeout(ActionTimeoutMs);
+            context.SetDefaultNavigationTimeout(ActionTimeoutMs);
+            var page = await context.NewPageAsync();
+            await page.GotoAsync("/");
+            await Expect(page.Locator("#view-start")).ToBeVisibleAsync();
+            return new Visitor(nickName, network, context, page);
+        }
+        catch
+        {
+            if (context is not null)
+            {
+                await context.CloseAsync();
+            }
+
+            await network.DisposeAsync();
+            throw;
+        }
     }
+
+    /// <summary>
+    /// Drops the page's connections to the server (its socket among them) without a close frame either
+    /// way, as a network loss would. The page may connect again at once.
+    /// </summary>
+    public Task DropSocketAsync() => _network.CutAsync();
 
     /// <summary>Types the nickname and presses Enter: the visitor then waits for a stranger.</summary>
     public async Task EnterAsync()
@@ -153,5 +182,15 @@ internal sealed class Visitor : IAsyncDisposable
         return (widths[0], widths[1]);
     }
 
-    public async ValueTask DisposeAsync() => await Context.CloseAsync();
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            await Context.CloseAsync();
+        }
+        finally
+        {
+            await _network.DisposeAsync();
+        }
+    }
 }

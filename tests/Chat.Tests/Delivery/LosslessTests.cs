@@ -181,115 +181,87 @@ public sealed class LosslessTests
     [Fact]
     public async Task Messages_missed_while_away_survive_a_server_restart_and_are_replayed()
     {
-        var data = Directory.CreateTempSubdirectory("chat-restart-").FullName;
-        try
+        await using var server = await ChildChatServer.StartAsync(NoRateLimit);
+        var (alice, bob, sessionId) = await Pairing.PairAsync(server.NewVisitorAsync("alice"), server.NewVisitorAsync("bob"));
+        var sent = new List<ulong>();
+        bob.Abort();
+        await alice.ExpectAsync("PUSH_SIGNAL_REQ", f => f.String("signalType") == "PartnerAway");
+        for (var i = 0; i < 50; i++)
         {
-            ulong sessionId;
-            TestClient alice, bob;
-            var sent = new List<ulong>();
-            await using (var server = await ChildChatServer.StartAsync(data, NoRateLimit))
-            {
-                (alice, bob, sessionId) = await Pairing.PairAsync(server.NewVisitorAsync("alice"), server.NewVisitorAsync("bob"));
-                bob.Abort();
-                await alice.ExpectAsync("PUSH_SIGNAL_REQ", f => f.String("signalType") == "PartnerAway");
-                for (var i = 0; i < 50; i++)
-                {
-                    sent.Add((await alice.SayAsync(sessionId, $"m{i}", requestId: $"r{i}")).ULong("msgId"));
-                }
-
-                await server.StopAsync();
-                Assert.Equal(WebSocketCloseStatus.EndpointUnavailable, await alice.Closed.WaitAsync(TestClient.Timeout));
-            }
-
-            await using (var server = await ChildChatServer.StartAsync(data, NoRateLimit))
-            {
-                var (aliceAgain, aliceResumed) = await alice.ReconnectOnNewSocketAsync(server.WebSocketUri);
-                await using var a = aliceAgain;
-                Assert.Equal(0, aliceResumed.Code());
-
-                // A retry of a send from before the restart is recognised by its requestId.
-                Assert.Equal(sent[^1], (await aliceAgain.SayAsync(sessionId, "m49", requestId: "r49")).ULong("msgId"));
-
-                var (bobAgain, bobResumed) = await bob.ReconnectOnNewSocketAsync(server.WebSocketUri);
-                await using var b = bobAgain;
-                Assert.Equal(0, bobResumed.Code());
-                await AssertReceivesExactlyAsync(bobAgain, sent, i => $"m{i}");
-
-                var live = (await aliceAgain.SayAsync(sessionId, "after restart")).ULong("msgId");
-                Assert.Equal(live, (await bobAgain.ExpectAsync("PUSH_DIALOGUE_REQ")).ULong("msgId"));
-            }
-
-            await alice.DisposeAsync();
-            await bob.DisposeAsync();
+            sent.Add((await alice.SayAsync(sessionId, $"m{i}", requestId: $"r{i}")).ULong("msgId"));
         }
-        finally
-        {
-            Directory.Delete(data, recursive: true);
-        }
+
+        await server.StopAsync();
+        Assert.Equal(WebSocketCloseStatus.EndpointUnavailable, await alice.Closed.WaitAsync(TestClient.Timeout));
+
+        await server.RestartAsync();
+        var (aliceAgain, aliceResumed) = await alice.ReconnectOnNewSocketAsync(server.WebSocketUri);
+        await using var a = aliceAgain;
+        Assert.Equal(0, aliceResumed.Code());
+
+        // A retry of a send from before the restart is recognised by its requestId.
+        Assert.Equal(sent[^1], (await aliceAgain.SayAsync(sessionId, "m49", requestId: "r49")).ULong("msgId"));
+
+        var (bobAgain, bobResumed) = await bob.ReconnectOnNewSocketAsync(server.WebSocketUri);
+        await using var b = bobAgain;
+        Assert.Equal(0, bobResumed.Code());
+        await AssertReceivesExactlyAsync(bobAgain, sent, i => $"m{i}");
+
+        var live = (await aliceAgain.SayAsync(sessionId, "after restart")).ULong("msgId");
+        Assert.Equal(live, (await bobAgain.ExpectAsync("PUSH_DIALOGUE_REQ")).ULong("msgId"));
+
+        await alice.DisposeAsync();
+        await bob.DisposeAsync();
     }
 
     [Fact]
     public async Task Every_acknowledged_message_survives_kill_9_and_reaches_its_receiver()
     {
-        var data = Directory.CreateTempSubdirectory("chat-kill-").FullName;
-        try
+        await using var server = await ChildChatServer.StartAsync(NoRateLimit);
+        var (alice, bob, sessionId) = await Pairing.PairAsync(server.NewVisitorAsync("alice"), server.NewVisitorAsync("bob", confirmReceipt: true));
+        var acked = new List<ulong>();
+
+        // Alice pipelines a burst; the server is killed while acks are still streaming back.
+        const int burst = 400;
+        for (var i = 0; i < burst; i++)
         {
-            ulong sessionId;
-            TestClient alice, bob;
-            var acked = new List<ulong>();
-            await using (var server = await ChildChatServer.StartAsync(data, NoRateLimit))
-            {
-                (alice, bob, sessionId) = await Pairing.PairAsync(server.NewVisitorAsync("alice"), server.NewVisitorAsync("bob", confirmReceipt: true));
-
-                // Alice pipelines a burst; the server is killed while acks are still streaming back.
-                const int burst = 400;
-                for (var i = 0; i < burst; i++)
-                {
-                    await alice.SendAsync(new { cmd = "DIALOGUE_REQ", requestId = $"k{i}", senderId = alice.AccountId, sessionId, content = $"k{i}" });
-                }
-
-                for (var i = 0; i < 40; i++)
-                {
-                    await alice.ExpectAsync("DIALOGUE_RESP", f => f.Code() == 0, TimeSpan.FromSeconds(30));
-                }
-
-                await server.KillAsync();
-                await alice.Closed.WaitAsync(TestClient.Timeout);
-                acked.AddRange(alice.Snapshot().Where(f => f.Cmd == "DIALOGUE_RESP" && f.Code() == 0).Select(f => f.ULong("msgId")));
-                Assert.True(acked.Count < burst, "the kill came too late to interrupt anything");
-            }
-
-            // The 40 taken above are acked too: recover them from their requestIds on the new server.
-            await using (var server = await ChildChatServer.StartAsync(data, NoRateLimit))
-            {
-                var (aliceAgain, _) = await alice.ReconnectOnNewSocketAsync(server.WebSocketUri);
-                await using var a = aliceAgain;
-                for (var i = 0; i < 40; i++)
-                {
-                    var retried = await aliceAgain.SayAsync(sessionId, $"k{i}", requestId: $"k{i}");
-                    acked.Add(retried.ULong("msgId"));
-                }
-
-                var (bobAgain, resumed) = await bob.ReconnectOnNewSocketAsync(server.WebSocketUri, confirmReceipt: true);
-                await using var b = bobAgain;
-                Assert.Equal(0, resumed.Code());
-                await bobAgain.BarrierAsync(); // the replay is queued before this answer
-                var replayed = bobAgain.TakeAll("PUSH_DIALOGUE_REQ").Select(f => f.ULong("msgId")).ToList();
-
-                Assert.Equal(replayed.Order(), replayed);
-                Assert.Equal(replayed.Count, replayed.Distinct().Count());
-                var received = replayed.Concat(bob.Snapshot().Where(f => f.Cmd == "PUSH_DIALOGUE_REQ").Select(f => f.ULong("msgId"))).ToHashSet();
-                Assert.All(acked.Distinct(), id => Assert.Contains(id, received));
-                Assert.All(acked.Distinct(), id => Assert.Contains(id, StoredMessageIds(data)));
-            }
-
-            await alice.DisposeAsync();
-            await bob.DisposeAsync();
+            await alice.SendAsync(new { cmd = "DIALOGUE_REQ", requestId = $"k{i}", senderId = alice.AccountId, sessionId, content = $"k{i}" });
         }
-        finally
+
+        for (var i = 0; i < 40; i++)
         {
-            Directory.Delete(data, recursive: true);
+            await alice.ExpectAsync("DIALOGUE_RESP", f => f.Code() == 0, TimeSpan.FromSeconds(30));
         }
+
+        await server.KillAsync();
+        await alice.Closed.WaitAsync(TestClient.Timeout);
+        acked.AddRange(alice.Snapshot().Where(f => f.Cmd == "DIALOGUE_RESP" && f.Code() == 0).Select(f => f.ULong("msgId")));
+        Assert.True(acked.Count < burst, "the kill came too late to interrupt anything");
+
+        // The 40 taken above are acked too: recover them from their requestIds on the new server.
+        await server.RestartAsync();
+        var (aliceAgain, _) = await alice.ReconnectOnNewSocketAsync(server.WebSocketUri);
+        await using var a = aliceAgain;
+        for (var i = 0; i < 40; i++)
+        {
+            var retried = await aliceAgain.SayAsync(sessionId, $"k{i}", requestId: $"k{i}");
+            acked.Add(retried.ULong("msgId"));
+        }
+
+        var (bobAgain, resumed) = await bob.ReconnectOnNewSocketAsync(server.WebSocketUri, confirmReceipt: true);
+        await using var b = bobAgain;
+        Assert.Equal(0, resumed.Code());
+        await bobAgain.BarrierAsync(); // the replay is queued before this answer
+        var replayed = bobAgain.TakeAll("PUSH_DIALOGUE_REQ").Select(f => f.ULong("msgId")).ToList();
+
+        Assert.Equal(replayed.Order(), replayed);
+        Assert.Equal(replayed.Count, replayed.Distinct().Count());
+        var received = replayed.Concat(bob.Snapshot().Where(f => f.Cmd == "PUSH_DIALOGUE_REQ").Select(f => f.ULong("msgId"))).ToHashSet();
+        Assert.All(acked.Distinct(), id => Assert.Contains(id, received));
+        Assert.All(acked.Distinct(), id => Assert.Contains(id, StoredMessageIds(server.DataDirectory)));
+
+        await alice.DisposeAsync();
+        await bob.DisposeAsync();
     }
 
     private static HashSet<ulong> StoredMessageIds(string dataDirectory)

@@ -16,12 +16,4 @@ public static class Pairing
         Assert.Equal(sessionId, signal.ULong("sessionId"));
         return (first, second, sessionId);
     }
-
-    /// <summary>Visitor on a child-process server.</summary>
-    public static async Task<TestClient> NewVisitorAsync(this ChildChatServer server, string nickName, bool confirmReceipt = false)
-    {
-        var client = await server.ConnectAsync();
-        await client.CreateAccountAsync(nickName, confirmReceipt);
-        return client;
-    }
 }
