@@ -73,7 +73,8 @@ internal sealed class Visitor : IAsyncDisposable
     public ILocator Notices => Page.Locator(".log:not([hidden]) .notice");
 
     public static async Task<Visitor> OpenAsync(
-        BrowserFixture browser, ChatServer server, string nickName, int width = 1000, int height = 720, ColorScheme colorScheme = ColorScheme.Light)
+        BrowserFixture browser, ChatServer server, string nickName, int width = 1000, int height = 720, ColorScheme colorScheme = ColorScheme.Light,
+        bool bypassCsp = false)
     {
         var context = await browser.Browser.NewContextAsync(new BrowserNewContextOptions
         {
@@ -82,6 +83,8 @@ internal sealed class Visitor : IAsyncDisposable
             ColorScheme = colorScheme,
             Locale = "en-GB",
             TimezoneId = "UTC",
+            // Only for injecting test tools (axe-core): the server still sends its strict CSP.
+            BypassCSP = bypassCsp,
         });
         context.SetDefaultTimeout(ActionTimeoutMs);
         context.SetDefaultNavigationTimeout(ActionTimeoutMs);
