@@ -81,7 +81,8 @@ internal sealed class Visitor : IAsyncDisposable
 
     /// <summary>Opens the chat page in a new browser context, through a relay of the visitor's own: the page's origin is the relay's address.</summary>
     public static async Task<Visitor> OpenAsync(
-        BrowserFixture browser, IChatServer server, string nickName, int width = 1000, int height = 720, ColorScheme colorScheme = ColorScheme.Light)
+        BrowserFixture browser, IChatServer server, string nickName, int width = 1000, int height = 720, ColorScheme colorScheme = ColorScheme.Light,
+        bool bypassCsp = false)
     {
         var network = TcpRelay.Start(server.HttpUri);
         IBrowserContext? context = null;
@@ -94,6 +95,8 @@ internal sealed class Visitor : IAsyncDisposable
                 ColorScheme = colorScheme,
                 Locale = "en-GB",
                 TimezoneId = "UTC",
+                // Only for injecting test tools (axe-core): the server still sends its strict CSP.
+                BypassCSP = bypassCsp,
             });
             context.SetDefaultTimeout(ActionTimeoutMs);
             context.SetDefaultNavigationTimeout(ActionTimeoutMs);

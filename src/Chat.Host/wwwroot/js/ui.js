@@ -33,7 +33,8 @@ export class ChatView {
   /** @param {import('./chat-client.js').ChatClient} client */
   constructor(client) {
     this.client = client;
-    this.logs = new Map(); // sessionId -> <ol>
+    this.logs = new Map(); // sessionId -> tab panel (the scrolling box)
+    this.lists = new Map(); // sessionId -> the <ol> of messages and notices inside it
     this.tabs = new Map(); // sessionId -> <button>
     this.itemNodes = new WeakMap(); // Message -> <li>
     this.typingTimers = new Map(); // sessionId -> timeout
@@ -167,6 +168,7 @@ export class ChatView {
   showAccount(account) {
     this.who.hidden = false;
     this.whoName.textContent = account.nickName ?? '';
+    this.who.title = `You are ${account.nickName ?? ''}`;
     this.body.dataset.accountId = account.accountId;
   }
 
@@ -189,16 +191,25 @@ export class ChatView {
   // ---- sessions and tabs ----
 
   onSessionAdded({ session, activate }) {
-    const log = el('ol', 'log');
+    // Tab panel > log > list: each role on its own element, so the <ol> stays a list.
+    const log = el('div', 'log');
     log.id = `log-${session.id}`;
     log.setAttribute('role', 'tabpanel');
-    log.setAttribute('aria-label', `Conversation with ${session.partnerName}`);
     log.tabIndex = 0;
     log.dataset.sessionId = session.id;
     log.hidden = true;
+    const conversation = el('div');
+    conversation.setAttribute('role', 'log');
+    conversation.setAttribute('aria-label', `Conversation with ${session.partnerName}`);
+    // #announcer already speaks each incoming message with its sender; a live log would say it twice.
+    conversation.setAttribute('aria-live', 'off');
+    const list = el('ol', 'log-items');
+    conversation.append(list);
+    log.append(conversation);
     this.logsBox.append(log);
     this.logs.set(session.id, log);
-    for (const item of session.items) log.append(this.renderItem(item));
+    this.lists.set(session.id, list);
+    for (const item of session.items) list.append(this.renderItem(item));
 
     const tab = el('button', 'tab');
     tab.type = 'button';
@@ -219,6 +230,7 @@ export class ChatView {
     this.logs.get(session.id)?.remove();
     this.tabs.get(session.id)?.remove();
     this.logs.delete(session.id);
+    this.lists.delete(session.id);
     this.tabs.delete(session.id);
     clearTimeout(this.typingTimers.get(session.id));
     this.typingTimers.delete(session.id);
@@ -258,9 +270,10 @@ export class ChatView {
 
   onItem({ session, item, incoming }) {
     const log = this.logs.get(session.id);
-    if (!log) return;
+    const list = this.lists.get(session.id);
+    if (!log || !list) return;
     const nearEnd = log.scrollHeight - log.scrollTop - log.clientHeight < 80;
-    log.append(this.renderItem(item));
+    list.append(this.renderItem(item));
     if (item instanceof Message && item.own) this.scrollToEnd(session.id, true);
     else this.scrollToEnd(session.id, nearEnd);
     if (incoming) {
@@ -288,7 +301,12 @@ export class ChatView {
     const time = el('time', 'time', timeFormat.format(new Date(item.time)));
     time.dateTime = new Date(item.time).toISOString();
     meta.append(time);
-    if (item.own) meta.append(el('span', 'status'));
+    if (item.own) {
+      // An image named by its label: screen readers say "Read", not "check mark check mark".
+      const status = el('span', 'status');
+      status.setAttribute('role', 'img');
+      meta.append(status);
+    }
     bubble.append(meta);
     li.append(bubble);
     if (item.own) li.append(el('p', 'problem'));
