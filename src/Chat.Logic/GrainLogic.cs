@@ -17,7 +17,7 @@ namespace Chat.Logic;
 /// a chat message costs one grain call.
 /// </summary>
 internal sealed partial class GrainLogic(
-    IGrainFactory grains,
+    ChatGrains grains,
     StoreWriter writer,
     IdAllocator ids,
     LiveCounts counts,
@@ -116,7 +116,7 @@ internal sealed partial class GrainLogic(
         OpenedSession opened;
         try
         {
-            ticket = await grains.GetGrain<IMatchmakerGrain>(0).Match(accountId);
+            ticket = await grains.Matchmaker.Match(accountId);
             counts.Changed();
             if (ticket.Code != ResultCode.Success)
             {
@@ -245,9 +245,9 @@ internal sealed partial class GrainLogic(
     /// <summary>An id the store could have handed out; anything else names no grain worth activating.</summary>
     private static bool IsId(ulong id) => id is > 0 and < IChatStore.IdLimit;
 
-    private IAccountGrain Account(ulong accountId) => grains.GetGrain<IAccountGrain>((long)accountId);
+    private IAccountGrain Account(ulong accountId) => grains.Account(accountId);
 
-    private ISessionGrain Session(ulong sessionId) => grains.GetGrain<ISessionGrain>((long)sessionId);
+    private ISessionGrain Session(ulong sessionId) => grains.Session(sessionId);
 
     private static int CountCharacters(string content)
     {

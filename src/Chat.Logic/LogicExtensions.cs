@@ -34,6 +34,7 @@ public static class LogicExtensions
         services.TryAddSingleton<LiveCounts>();
         services.TryAddSingleton<StoreWriter>();
         services.TryAddSingleton<IdAllocator>();
+        services.TryAddSingleton<ChatGrains>();
         services.TryAddSingleton<ILogic, GrainLogic>();
 
         // Order matters: the store opens before the writer runs; stop runs in reverse, so the

@@ -14,6 +14,7 @@ namespace Chat.Logic.Accounts;
 /// the matchmaker, which never call back into an account, so no call cycle can form.
 /// </summary>
 internal sealed partial class AccountGrain(
+    ChatGrains grains,
     IChatStore store,
     StoreWriter writer,
     IPushChannel push,
@@ -95,7 +96,7 @@ internal sealed partial class AccountGrain(
             return; // a socket that was replaced by RECONNECT: the account lives on elsewhere
         }
 
-        await GrainFactory.GetGrain<IMatchmakerGrain>(0).Leave(_id);
+        await grains.Matchmaker.Leave(_id);
         var sessionIds = await store.FindActiveSessionsAsync(_id, CancellationToken.None);
         var away = how == LeaveKind.Lost && _options.GracePeriod > TimeSpan.Zero && sessionIds.Count > 0;
         long? awaySince = away ? time.GetUtcNow().ToUnixTimeMilliseconds() : null;
@@ -181,7 +182,7 @@ internal sealed partial class AccountGrain(
         }
     }
 
-    private ISessionGrain Session(ulong sessionId) => GrainFactory.GetGrain<ISessionGrain>((long)sessionId);
+    private ISessionGrain Session(ulong sessionId) => grains.Session(sessionId);
 
     private static partial class Log
     {

@@ -5,7 +5,7 @@ using Microsoft.Extensions.Options;
 
 namespace Chat.Logic.Housekeeping;
 
-internal sealed partial class HousekeeperGrain(IChatStore store, IOptions<LogicOptions> options, TimeProvider time, ILogger<HousekeeperGrain> logger) : Grain, IHousekeeperGrain
+internal sealed partial class HousekeeperGrain(ChatGrains grains, IChatStore store, IOptions<LogicOptions> options, TimeProvider time, ILogger<HousekeeperGrain> logger) : Grain, IHousekeeperGrain
 {
     /// <summary>Accounts handled per sweep: a backlog (after downtime) drains over a few sweeps instead of one long one.</summary>
     private const int SweepLimit = 1000;
@@ -28,7 +28,7 @@ internal sealed partial class HousekeeperGrain(IChatStore store, IOptions<LogicO
         {
             try
             {
-                await GrainFactory.GetGrain<IAccountGrain>((long)accountId).ExpireGrace();
+                await grains.Account(accountId).ExpireGrace();
             }
             catch (Exception ex)
             {

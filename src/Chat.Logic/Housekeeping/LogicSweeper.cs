@@ -5,7 +5,7 @@ using Microsoft.Extensions.Options;
 namespace Chat.Logic.Housekeeping;
 
 /// <summary>This node's timer for the cluster's housekeeping: every sweep interval it asks the housekeeper grain to sweep.</summary>
-internal sealed partial class LogicSweeper(IGrainFactory grains, IOptions<LogicOptions> options, TimeProvider time, ILogger<LogicSweeper> logger) : BackgroundService
+internal sealed partial class LogicSweeper(ChatGrains grains, IOptions<LogicOptions> options, TimeProvider time, ILogger<LogicSweeper> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -16,7 +16,7 @@ internal sealed partial class LogicSweeper(IGrainFactory grains, IOptions<LogicO
             {
                 try
                 {
-                    await grains.GetGrain<IHousekeeperGrain>(0).Sweep();
+                    await grains.Housekeeper.Sweep();
                 }
                 catch (Exception ex) when (ex is not OperationCanceledException)
                 {

@@ -14,7 +14,7 @@ internal sealed class IdAllocator(IChatStore store)
     [
         new(store, IdKind.Account, 256),
         new(store, IdKind.Session, 256),
-        new(store, IdKind.Message, 4096),
+        new(store, IdKind.Message, 16384),
     ];
 
     /// <summary>A new id of the kind.</summary>
@@ -118,6 +118,7 @@ internal sealed class IdAllocator(IChatStore store)
             return false;
         }
 
-        private Task<ulong> ReserveAsync() => store.ReserveIdsAsync(kind, size, CancellationToken.None);
+        // Never on the caller's thread: a store call may block (SQLite's do), and the caller may be a grain's turn or hold the lock.
+        private Task<ulong> ReserveAsync() => Task.Run(() => store.ReserveIdsAsync(kind, size, CancellationToken.None));
     }
 }

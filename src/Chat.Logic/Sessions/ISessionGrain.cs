@@ -14,7 +14,7 @@ internal interface ISessionGrain : IGrainWithIntegerKey
     Task<OpenedSession> Open(ulong callerId);
 
     /// <summary>Stores a message (a retried requestId: the first attempt's) and pushes it to the partner once committed.</summary>
-    Task<SendOutcome> Send(ulong senderId, string requestId, string content);
+    ValueTask<SendOutcome> Send(ulong senderId, string requestId, string content);
 
     Task<ResultCode> ViewedAck(ulong readerId, ulong msgId);
 

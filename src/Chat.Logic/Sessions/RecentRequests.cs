@@ -20,6 +20,8 @@ internal sealed class RecentRequests
 {
     public const int Capacity = 128;
 
+    // Keys apart from the rest, so a lookup (every message makes one, and most find nothing) is one vectorized scan.
+    private readonly ulong[] _keys = new ulong[Capacity];
     private readonly Entry[] _ring = new Entry[Capacity];
     private int _next;
 
@@ -39,7 +41,8 @@ internal sealed class RecentRequests
 
     public void Add(string requestId, ulong msgId, Task? committing)
     {
-        _ring[_next] = new Entry(KeyOf(requestId), msgId, committing is { IsCompletedSuccessfully: false } ? committing : null);
+        _keys[_next] = KeyOf(requestId);
+        _ring[_next] = new Entry(msgId, committing is { IsCompletedSuccessfully: false } ? committing : null);
         _next = (_next + 1) % Capacity;
     }
 
@@ -59,23 +62,28 @@ internal sealed class RecentRequests
         var slot = Find(KeyOf(requestId));
         if (slot >= 0 && _ring[slot].MsgId == msgId)
         {
+            _keys[slot] = 0;
             _ring[slot] = default;
         }
     }
 
-    // Newest first, so a requestId reused after a failed store write finds its latest attempt.
+    // Newest first (the slots before _next, then the older ones after it), so a requestId reused
+    // after a failed store write finds its latest attempt. Key 0 marks an empty slot.
     private int Find(ulong key)
     {
-        for (var i = 1; i <= Capacity; i++)
+        if (key == 0)
         {
-            var slot = (_next - i + Capacity) % Capacity;
-            if (_ring[slot].Key == key && _ring[slot].MsgId != 0)
-            {
-                return slot;
-            }
+            return -1;
         }
 
-        return -1;
+        var newer = _keys.AsSpan(0, _next).LastIndexOf(key);
+        if (newer >= 0)
+        {
+            return newer;
+        }
+
+        var older = _keys.AsSpan(_next).LastIndexOf(key);
+        return older < 0 ? -1 : _next + older;
     }
 
     // Two 32-bit hashes with the process's random seed (HashCode), the second over a different prefix.
@@ -90,9 +98,8 @@ internal sealed class RecentRequests
         return ((ulong)(uint)high.ToHashCode() << 32) | (uint)low.ToHashCode();
     }
 
-    private struct Entry(ulong key, ulong msgId, Task? committing)
+    private struct Entry(ulong msgId, Task? committing)
     {
-        public readonly ulong Key = key;
         public readonly ulong MsgId = msgId;
         public Task? Committing = committing;
     }

@@ -23,6 +23,7 @@ namespace Chat.Logic.Sessions;
 [Reentrant]
 [CollectionAgeLimit(Days = 1)]
 internal sealed partial class SessionGrain(
+    ChatGrains grains,
     IChatStore store,
     StoreWriter writer,
     IdAllocator ids,
@@ -97,7 +98,7 @@ internal sealed partial class SessionGrain(
         return Task.FromResult(new OpenedSession(ResultCode.Success, partner.Id, partner.NickName));
     }
 
-    public async Task<SendOutcome> Send(ulong senderId, string requestId, string content)
+    public async ValueTask<SendOutcome> Send(ulong senderId, string requestId, string content)
     {
         if (!IsMember(senderId, out var sender, out var receiver))
         {
@@ -222,7 +223,7 @@ internal sealed partial class SessionGrain(
 
         Log.Ended(logger, _id, leaverId);
         Enqueue(partner, new SignalPush(SignalKind.PartnerExit, 0, partner.Id, _id, leaver.Id));
-        GrainFactory.GetGrain<IMatchmakerGrain>(0).PairEnded(_first!.Id, _second!.Id).Ignore();
+        grains.Matchmaker.PairEnded(_first!.Id, _second!.Id).Ignore();
         DeactivateWhenDone();
         return ResultCode.Success;
     }

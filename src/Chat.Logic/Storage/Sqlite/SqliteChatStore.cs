@@ -63,6 +63,10 @@ public sealed partial class SqliteChatStore(IOptions<StoreOptions> options, Time
         ArgumentOutOfRangeException.ThrowIfLessThan(count, 1);
         await using var connection = await OpenReadAsync(cancellationToken);
 
+        // SQLite's own busy handler waits out the writer's commit in short steps; without it the
+        // provider retries after sleeping 150 ms.
+        await ExecuteAsync(connection, "PRAGMA busy_timeout=30000;", cancellationToken);
+
         // An immediate transaction takes the write lock first: two reservations never read the same next_id.
         await using var transaction = connection.BeginTransaction(deferred: false);
         await using var command = connection.CreateCommand();

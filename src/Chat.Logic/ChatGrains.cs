@@ -1,0 +1,41 @@
+using Chat.Logic.Accounts;
+using Chat.Logic.Housekeeping;
+using Chat.Logic.Matching;
+using Chat.Logic.Sessions;
+
+namespace Chat.Logic;
+
+/// <summary>
+/// References to the chat's grains. <see cref="IGrainFactory.GetGrain{T}(long, string?)"/> works
+/// out the grain's type from the interface by reflection on every call (a tenth of a message's
+/// allocations); here that is done once per grain kind, and a reference costs only its id.
+/// </summary>
+internal sealed class ChatGrains(IGrainFactory factory)
+{
+    private Kind? _account;
+    private Kind? _session;
+    private IMatchmakerGrain? _matchmaker;
+    private IHousekeeperGrain? _housekeeper;
+
+    public ISessionGrain Session(ulong sessionId) => Get<ISessionGrain>(ref _session, sessionId);
+
+    public IAccountGrain Account(ulong accountId) => Get<IAccountGrain>(ref _account, accountId);
+
+    public IMatchmakerGrain Matchmaker => _matchmaker ??= factory.GetGrain<IMatchmakerGrain>(0);
+
+    public IHousekeeperGrain Housekeeper => _housekeeper ??= factory.GetGrain<IHousekeeperGrain>(0);
+
+    private T Get<T>(ref Kind? kind, ulong id) where T : IGrainWithIntegerKey
+    {
+        var known = kind ??= Resolve<T>();
+        return (T)factory.GetGrain(GrainId.Create(known.Type, GrainIdKeyExtensions.CreateIntegerKey((long)id)), known.Interface);
+    }
+
+    private Kind Resolve<T>() where T : IGrainWithIntegerKey
+    {
+        var reference = (GrainReference)(object)factory.GetGrain<T>(0);
+        return new Kind(reference.GrainId.Type, reference.InterfaceType);
+    }
+
+    private sealed record Kind(GrainType Type, GrainInterfaceType Interface);
+}
