@@ -167,6 +167,15 @@ public sealed class MemoryChatStore : IChatStore
 
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;
 
+    /// <summary>The account's read-up-to mark in the session (0 when none), for the store contract tests: no reader needs it yet.</summary>
+    internal ulong ViewedUpTo(ulong sessionId, ulong accountId)
+    {
+        lock (_lock)
+        {
+            return _viewed.GetValueOrDefault((sessionId, accountId));
+        }
+    }
+
     private void Apply(StoreWrite write, List<Action> undo)
     {
         switch (write)
