@@ -167,6 +167,15 @@ public sealed class MemoryChatStore : IChatStore
 
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;
 
+    /// <summary>The account's read-up-to mark in the session (0 when none), for the store contract tests: no reader needs it yet.</summary>
+    internal ulong ViewedUpTo(ulong sessionId, ulong accountId)
+    {
+        lock (_lock)
+        {
+            return _viewed.GetValueOrDefault((sessionId, accountId));
+        }
+    }
+
     private void Apply(StoreWrite write, List<Action> undo)
     {
         switch (write)
@@ -195,19 +204,21 @@ public sealed class MemoryChatStore : IChatStore
                 }
 
                 break;
-            case StoreWrite.NewSession { Session: var s }:
-                CheckId(s.Id);
-                if (!_accounts.ContainsKey(s.FirstAccountId) || !_accounts.ContainsKey(s.SecondAccountId) || s.FirstAccountId == s.SecondAccountId)
+            case StoreWrite.NewSession { Session: var given }:
+                // Kept smaller id first, as every store reads it back (the matchmaker names the waiting partner first).
+                var session = given.FirstAccountId < given.SecondAccountId ? given : given with { FirstAccountId = given.SecondAccountId, SecondAccountId = given.FirstAccountId };
+                CheckId(session.Id);
+                if (!_accounts.ContainsKey(session.FirstAccountId) || !_accounts.ContainsKey(session.SecondAccountId) || session.FirstAccountId == session.SecondAccountId)
                 {
-                    throw new StoreRefusedException($"Session {s.Id} needs two existing accounts.");
+                    throw new StoreRefusedException($"Session {session.Id} needs two existing accounts.");
                 }
 
-                if (!_sessions.TryAdd(s.Id, s))
+                if (!_sessions.TryAdd(session.Id, session))
                 {
-                    throw new StoreRefusedException($"Session {s.Id} exists.");
+                    throw new StoreRefusedException($"Session {session.Id} exists.");
                 }
 
-                undo.Add(() => _sessions.Remove(s.Id));
+                undo.Add(() => _sessions.Remove(session.Id));
                 break;
             case StoreWrite.SessionEnded e when _sessions.TryGetValue(e.SessionId, out var s) && s.EndedAtUnixMs is null:
                 _sessions[e.SessionId] = s with { EndedAtUnixMs = e.EndedAtUnixMs };

@@ -133,21 +133,27 @@ public sealed partial class SqliteChatStore(IOptions<StoreOptions> options, Time
         await using var command = connection.CreateCommand();
         command.Transaction = snapshot;
 
-        // The session, its members with their delivery marks, then its newest messages: the last
-        // indexed ones and those not indexed yet (a message may be in both).
+        // The session, its members with their delivery marks, its last indexed id, then each
+        // member's own newest indexed messages (one who sent little may be far behind its partner's
+        // last hundreds) and the messages not indexed yet (a message may be in both).
         command.CommandText = $"""
             SELECT created_at, ended_at FROM session WHERE id = $session;
             SELECT {AccountColumns}, IFNULL(d.msg_id, 0)
             FROM session_account sa JOIN account a ON a.id = sa.account_id
             LEFT JOIN delivery d ON d.session_id = sa.session_id AND d.account_id = sa.account_id
             WHERE sa.session_id = $session ORDER BY a.id;
+            SELECT IFNULL(MAX(id), 0) FROM message_index WHERE session_id = $session;
             SELECT {MessageColumns} FROM message_index i JOIN message m ON m.id = i.id
-            WHERE i.session_id = $session ORDER BY i.id DESC LIMIT $recent;
+            WHERE i.session_id = $session AND m.sender_id = (SELECT MIN(account_id) FROM session_account WHERE session_id = $session)
+            ORDER BY i.id DESC LIMIT $recent;
+            SELECT {MessageColumns} FROM message_index i JOIN message m ON m.id = i.id
+            WHERE i.session_id = $session AND m.sender_id = (SELECT MAX(account_id) FROM session_account WHERE session_id = $session)
+            ORDER BY i.id DESC LIMIT $recent;
             SELECT {MessageColumns} FROM message m
             WHERE m.id >= (SELECT from_id FROM message_index_state) AND m.session_id = $session;
             """;
         command.Parameters.AddWithValue("$session", (long)sessionId);
-        command.Parameters.AddWithValue("$recent", 2 * MemberState.RecentRequestLimit);
+        command.Parameters.AddWithValue("$recent", MemberState.RecentRequestLimit);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         if (!await reader.ReadAsync(cancellationToken))
         {
@@ -168,6 +174,9 @@ public sealed partial class SqliteChatStore(IOptions<StoreOptions> options, Time
             throw new InvalidOperationException($"Session {sessionId} has {members.Count} members.");
         }
 
+        await reader.NextResultAsync(cancellationToken);
+        await reader.ReadAsync(cancellationToken);
+        var lastMsgId = (ulong)reader.GetInt64(0);
         var messages = new SortedList<ulong, MessageRecord>();
         while (await reader.NextResultAsync(cancellationToken))
         {
@@ -175,6 +184,7 @@ public sealed partial class SqliteChatStore(IOptions<StoreOptions> options, Time
             {
                 var message = ReadMessage(reader);
                 messages.TryAdd(message.Id, message);
+                lastMsgId = Math.Max(lastMsgId, message.Id);
             }
         }
 
@@ -184,7 +194,7 @@ public sealed partial class SqliteChatStore(IOptions<StoreOptions> options, Time
             [.. messages.Values.Where(m => m.SenderId == member.Account.Id).TakeLast(MemberState.RecentRequestLimit).Select(m => new SentRequest(m.RequestId, m.Id))]);
 
         var session = new SessionRecord(sessionId, members[0].Account.Id, members[1].Account.Id, createdAt, endedAt);
-        return new SessionState(session, messages.Count == 0 ? 0 : messages.Keys[^1], Member(members[0]), Member(members[1]));
+        return new SessionState(session, lastMsgId, Member(members[0]), Member(members[1]));
     }
 
     public async Task<IReadOnlyList<ulong>> FindActiveSessionsAsync(ulong accountId, CancellationToken cancellationToken)

@@ -76,7 +76,7 @@ internal sealed class SqliteWriter : IDisposable
         _commit = Prepare("COMMIT;");
         _rollback = Prepare("ROLLBACK;");
         _insertMessage = Prepare("INSERT INTO message (id, session_id, sender_id, request_id, content, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6);");
-        _insertAccount = Prepare("INSERT INTO account (id, nickname, token_hash, created_at, broker, connection_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6);");
+        _insertAccount = Prepare("INSERT INTO account (id, nickname, token_hash, created_at, broker, connection_id, away_since) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7);");
         _bindAccount = Prepare("UPDATE account SET broker = ?2, connection_id = ?3, away_since = NULL WHERE id = ?1;");
         _unbindAccount = Prepare("UPDATE account SET broker = NULL, connection_id = NULL, away_since = ?2 WHERE id = ?1;");
         _brokerGoneWaiting = Prepare("DELETE FROM waiting WHERE account_id IN (SELECT id FROM account WHERE broker = ?1);");
@@ -256,6 +256,7 @@ internal sealed class SqliteWriter : IDisposable
                 Check(raw.sqlite3_bind_blob(_insertAccount, 3, a.TokenHash));
                 BindInt(_insertAccount, 4, a.CreatedAtUnixMs);
                 BindEndpoint(_insertAccount, 5, a.Endpoint);
+                BindNullableInt(_insertAccount, 7, a.AwaySinceUnixMs);
                 CheckId(a.Id);
                 Step(_insertAccount);
                 break;
@@ -406,7 +407,10 @@ internal sealed class SqliteWriter : IDisposable
             return;
         }
 
-        var error = Error(rc);
+        // A constraint that fails is a duplicate id: the caller sees a refusal, as with every store.
+        Exception error = (rc & 0xFF) == raw.SQLITE_CONSTRAINT
+            ? new StoreRefusedException($"Refused: {raw.sqlite3_errmsg(_db).utf8_to_string()}.")
+            : Error(rc);
         raw.sqlite3_reset(statement);
         throw error;
     }

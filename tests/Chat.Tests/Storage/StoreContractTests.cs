@@ -1,0 +1,643 @@
+using Chat.Logic.Storage;
+using Chat.Protocol.Seams;
+using Chat.Testing;
+
+namespace Chat.Tests.Storage;
+
+/// <summary>
+/// What every <see cref="IChatStore"/> keeps, whatever its engine: the grains rebuild themselves
+/// from these reads, so each behaviour here is one they rely on. A subclass per engine runs it.
+/// </summary>
+public abstract class StoreContractTests
+{
+    private const ulong Alice = 1, Bob = 2, Carol = 3, Dave = 4, Erin = 5;
+    private const ulong Talk = 10, Other = 11, Third = 12;
+    private static readonly ClientEndpoint OnNorth = new("north", 41), OnSouth = new("south", 42);
+    private static readonly CancellationToken None = CancellationToken.None;
+
+    /// <summary>A fresh, initialized store on a database of its own; called at most once per test.</summary>
+    protected abstract Task<IChatStore> OpenAsync();
+
+    /// <summary>Another initialized store instance on the database <see cref="OpenAsync"/> made, as a second process (or a restart) would open it.</summary>
+    protected abstract Task<IChatStore> OpenAgainAsync();
+
+    /// <summary>The account's read-up-to mark in the session (0 when none): no read of <see cref="IChatStore"/> returns it yet.</summary>
+    protected abstract Task<ulong> ReadViewedUpToAsync(IChatStore store, ulong sessionId, ulong accountId);
+
+    /// <summary>Makes <paramref name="nextId"/> the next id of the kind the store hands out; an engine may set its counter directly instead.</summary>
+    protected virtual async Task MoveNextIdToAsync(IChatStore store, IdKind kind, ulong nextId)
+    {
+        var next = await store.ReserveIdsAsync(kind, 1, None) + 1;
+        while (next < nextId)
+        {
+            var count = (int)Math.Min(nextId - next, int.MaxValue);
+            next = await store.ReserveIdsAsync(kind, count, None) + (ulong)count;
+        }
+
+        Assert.Equal(nextId, next);
+    }
+
+    // Accounts
+
+    [Fact]
+    public async Task A_new_account_is_found_with_everything_it_was_created_with()
+    {
+        await using var store = await OpenAsync();
+        var bound = Account(Alice, OnNorth);
+        var away = Account(Bob, endpoint: null, awaySince: 1_500);
+        await WriteAsync(store, new StoreWrite.NewAccount(bound), new StoreWrite.NewAccount(away));
+
+        AssertAccount(bound, await store.FindAccountAsync(Alice, None));
+        AssertAccount(away, await store.FindAccountAsync(Bob, None));
+        Assert.Null(await store.FindAccountAsync(Carol, None));
+    }
+
+    [Fact]
+    public async Task Binding_an_account_sets_its_endpoint_and_ends_its_away_time()
+    {
+        await using var store = await OpenAsync();
+        await WriteAsync(store, new StoreWrite.NewAccount(Account(Alice, endpoint: null, awaySince: 1_500)));
+
+        await WriteAsync(store, new StoreWrite.AccountBound(Alice, OnSouth));
+
+        var found = await store.FindAccountAsync(Alice, None);
+        Assert.NotNull(found);
+        Assert.Equal(OnSouth, found.Endpoint);
+        Assert.Null(found.AwaySinceUnixMs);
+    }
+
+    [Fact]
+    public async Task Unbinding_an_account_clears_its_endpoint_and_sets_or_clears_its_away_time()
+    {
+        await using var store = await OpenAsync();
+        await WriteAsync(store, new StoreWrite.NewAccount(Account(Alice, OnNorth)));
+
+        await WriteAsync(store, new StoreWrite.AccountUnbound(Alice, 2_000));
+        var lost = await store.FindAccountAsync(Alice, None);
+        Assert.NotNull(lost);
+        Assert.Null(lost.Endpoint);
+        Assert.Equal(2_000, lost.AwaySinceUnixMs);
+
+        await WriteAsync(store, new StoreWrite.AccountUnbound(Alice, null));
+        var gone = await store.FindAccountAsync(Alice, None);
+        Assert.NotNull(gone);
+        Assert.Null(gone.Endpoint);
+        Assert.Null(gone.AwaySinceUnixMs);
+    }
+
+    // Sessions and their members
+
+    [Fact]
+    public async Task A_new_session_is_found_active_with_its_members_smaller_id_first()
+    {
+        await using var store = await OpenAsync();
+        await WriteAsync(store, NewAccount(Alice), NewAccount(Bob));
+
+        // The matchmaker names the waiting partner first, whichever id is smaller.
+        await WriteAsync(store, new StoreWrite.NewSession(new SessionRecord(Talk, Bob, Alice, 3_000)));
+
+        Assert.Equal(new SessionRecord(Talk, Alice, Bob, 3_000), await store.FindSessionAsync(Talk, None));
+        Assert.Equal([Talk], await store.FindActiveSessionsAsync(Alice, None));
+        Assert.Equal([Talk], await store.FindActiveSessionsAsync(Bob, None));
+    }
+
+    [Fact]
+    public async Task An_unknown_session_is_neither_found_nor_loaded()
+    {
+        await using var store = await OpenAsync();
+        await WriteAsync(store, NewAccount(Alice), NewAccount(Bob), NewSession(Talk, Alice, Bob));
+
+        Assert.Null(await store.FindSessionAsync(Other, None));
+        Assert.Null(await store.LoadSessionAsync(Other, None));
+        Assert.Empty(await store.FindActiveSessionsAsync(Carol, None));
+    }
+
+    [Fact]
+    public async Task Ending_a_session_twice_keeps_the_first_end_time()
+    {
+        await using var store = await OpenAsync();
+        await WriteAsync(store, NewAccount(Alice), NewAccount(Bob), NewSession(Talk, Alice, Bob));
+
+        await WriteAsync(store, new StoreWrite.SessionEnded(Talk, 5_000));
+        await WriteAsync(store, new StoreWrite.SessionEnded(Talk, 6_000));
+
+        Assert.Equal(5_000, (await store.FindSessionAsync(Talk, None))?.EndedAtUnixMs);
+        var loaded = await store.LoadSessionAsync(Talk, None);
+        Assert.NotNull(loaded); // an ended session's grain still answers from the store's record
+        Assert.Equal(5_000, loaded.Session.EndedAtUnixMs);
+    }
+
+    [Fact]
+    public async Task Only_sessions_not_ended_are_active_for_an_account()
+    {
+        await using var store = await OpenAsync();
+        await WriteAsync(
+            store,
+            NewAccount(Alice), NewAccount(Bob), NewAccount(Carol),
+            NewSession(Talk, Alice, Bob), NewSession(Other, Carol, Alice), NewSession(Third, Bob, Carol));
+
+        await WriteAsync(store, new StoreWrite.SessionEnded(Talk, 5_000));
+
+        Assert.Equal([Other], await store.FindActiveSessionsAsync(Alice, None));
+        Assert.Equal([Third], await store.FindActiveSessionsAsync(Bob, None));
+        Assert.Equal([Other, Third], await store.FindActiveSessionsAsync(Carol, None));
+    }
+
+    [Fact]
+    public async Task Loading_a_session_returns_its_members_smaller_id_first_with_their_accounts_delivery_marks_and_the_last_msgId()
+    {
+        await using var store = await OpenAsync();
+        var bob = Account(Bob, OnSouth);
+        var alice = Account(Alice, endpoint: null, awaySince: 1_700);
+        await WriteAsync(store, new StoreWrite.NewAccount(bob), new StoreWrite.NewAccount(alice), new StoreWrite.NewSession(new SessionRecord(Talk, Bob, Alice, 3_000)));
+        await WriteAsync(store, Message(21, Talk, Bob), Message(22, Talk, Alice), Message(23, Talk, Bob));
+        await WriteAsync(store, new StoreWrite.DeliveredUpTo(Talk, Alice, 21));
+
+        var loaded = await store.LoadSessionAsync(Talk, None);
+
+        Assert.NotNull(loaded);
+        Assert.Equal(new SessionRecord(Talk, Alice, Bob, 3_000), loaded.Session);
+        Assert.Equal(23UL, loaded.LastMsgId);
+        AssertAccount(alice, loaded.First.Account);
+        AssertAccount(bob, loaded.Second.Account);
+        Assert.Equal(21UL, loaded.First.DeliveredUpTo);
+        Assert.Equal(0UL, loaded.Second.DeliveredUpTo);
+        Assert.Equal([new SentRequest("req-22", 22)], loaded.First.RecentRequests);
+        Assert.Equal([new SentRequest("req-21", 21), new SentRequest("req-23", 23)], loaded.Second.RecentRequests);
+    }
+
+    [Fact]
+    public async Task Loading_a_session_returns_each_members_last_requestIds_oldest_first_however_much_the_partner_sent()
+    {
+        // A retry is recognised after a rebuild only if its first attempt comes back here.
+        const int Limit = MemberState.RecentRequestLimit;
+        var store = await OpenAsync();
+        await WriteAsync(store, NewAccount(Alice), NewAccount(Bob), NewSession(Talk, Alice, Bob));
+        await WriteAsync(store, [.. Ids(1, Limit + 10).Select(id => Message(id, Talk, Alice))]);
+        await WriteAsync(store, Message(Limit + 20, Talk, Bob));
+        await WriteAsync(store, [.. Ids(Limit + 30, 3 * Limit).Select(id => Message(id, Talk, Alice))]);
+        const int AlicesLast = Limit + 30 + (3 * Limit) - 1;
+
+        await AssertRecentAsync(store);
+        await store.DisposeAsync();
+        await using var again = await OpenAgainAsync(); // what a restart rebuilds the session from
+        await AssertRecentAsync(again);
+
+        static async Task AssertRecentAsync(IChatStore store)
+        {
+            var loaded = await store.LoadSessionAsync(Talk, None);
+            Assert.NotNull(loaded);
+            Assert.Equal(Ids(AlicesLast - Limit + 1, Limit), loaded.First.RecentRequests.Select(r => r.MsgId));
+            Assert.All(loaded.First.RecentRequests, r => Assert.Equal($"req-{r.MsgId}", r.RequestId));
+            Assert.Equal([new SentRequest($"req-{Limit + 20}", Limit + 20)], loaded.Second.RecentRequests);
+            Assert.Equal((ulong)AlicesLast, loaded.LastMsgId);
+        }
+    }
+
+    // Messages
+
+    [Fact]
+    public async Task A_replay_returns_the_sessions_messages_in_msgId_order_without_the_receivers_own()
+    {
+        await using var store = await OpenAsync();
+        await WriteAsync(store, NewAccount(Alice), NewAccount(Bob), NewAccount(Carol), NewSession(Talk, Alice, Bob), NewSession(Other, Alice, Carol));
+        await WriteAsync(store, Message(31, Talk, Alice), Message(32, Talk, Bob), Message(33, Other, Alice));
+        await WriteAsync(store, Message(34, Talk, Alice), Message(35, Other, Alice), Message(36, Talk, Alice));
+
+        var toBob = await store.ReadMessagesForAsync(Talk, Bob, 0, 100, None);
+
+        Assert.Equal([MessageRecord(31, Talk, Alice), MessageRecord(34, Talk, Alice), MessageRecord(36, Talk, Alice)], toBob);
+        Assert.Equal([MessageRecord(32, Talk, Bob)], await store.ReadMessagesForAsync(Talk, Alice, 0, 100, None));
+        Assert.Empty(await store.ReadMessagesForAsync(Third, Bob, 0, 100, None));
+    }
+
+    [Fact]
+    public async Task A_replay_starts_above_the_given_msgId_and_pages_by_the_limit()
+    {
+        await using var store = await OpenAsync();
+        await WriteAsync(store, NewAccount(Alice), NewAccount(Bob), NewSession(Talk, Alice, Bob));
+        await WriteAsync(store, [.. Ids(1, 5).Select(id => Message(id, Talk, Alice))]);
+        await WriteAsync(store, Message(6, Talk, Bob));
+        await WriteAsync(store, [.. Ids(7, 5).Select(id => Message(id, Talk, Alice))]);
+
+        Assert.Equal([1, 2, 3, 4], await ReplayIdsAsync(store, Talk, Bob, after: 0, limit: 4));
+        Assert.Equal([5, 7, 8, 9], await ReplayIdsAsync(store, Talk, Bob, after: 4, limit: 4));
+        Assert.Equal([10, 11], await ReplayIdsAsync(store, Talk, Bob, after: 9, limit: 4));
+        Assert.Equal([7, 8, 9, 10, 11], await ReplayIdsAsync(store, Talk, Bob, after: 6, limit: 5));
+        Assert.Empty(await ReplayIdsAsync(store, Talk, Bob, after: 11, limit: 4));
+    }
+
+    [Fact]
+    public async Task A_message_at_or_below_its_sessions_last_msgId_is_refused_in_the_same_batch_or_a_later_one()
+    {
+        await using var store = await OpenAsync();
+        await WriteAsync(store, NewAccount(Alice), NewAccount(Bob), NewSession(Talk, Alice, Bob));
+        await WriteAsync(store, Message(40, Talk, Alice));
+
+        await Assert.ThrowsAsync<StoreRefusedException>(() => WriteAsync(store, Message(40, Talk, Bob)));
+        await Assert.ThrowsAsync<StoreRefusedException>(() => WriteAsync(store, Message(39, Talk, Alice)));
+        await Assert.ThrowsAsync<StoreRefusedException>(() => WriteAsync(store, Message(42, Talk, Alice), Message(41, Talk, Bob)));
+
+        await WriteAsync(store, Message(41, Talk, Bob)); // the refused batch's 42 was never the last
+        Assert.Equal([40], await ReplayIdsAsync(store, Talk, Bob, after: 0, limit: 100));
+    }
+
+    [Fact]
+    public async Task A_message_at_or_below_its_sessions_last_msgId_is_refused_after_the_store_is_reopened()
+    {
+        var store = await OpenAsync();
+        await WriteAsync(store, NewAccount(Alice), NewAccount(Bob), NewSession(Talk, Alice, Bob));
+        await WriteAsync(store, Message(50, Talk, Alice), Message(51, Talk, Bob));
+        await store.DisposeAsync();
+
+        await using var again = await OpenAgainAsync();
+
+        await Assert.ThrowsAsync<StoreRefusedException>(() => WriteAsync(again, Message(51, Talk, Alice)));
+        await Assert.ThrowsAsync<StoreRefusedException>(() => WriteAsync(again, Message(45, Talk, Alice)));
+        await WriteAsync(again, Message(52, Talk, Alice));
+        Assert.Equal(52UL, (await again.LoadSessionAsync(Talk, None))?.LastMsgId);
+    }
+
+    [Fact]
+    public async Task MsgIds_need_only_rise_within_their_own_session()
+    {
+        // Nodes take msgIds from different blocks: a session may store an id below another session's last.
+        await using var store = await OpenAsync();
+        await WriteAsync(store, NewAccount(Alice), NewAccount(Bob), NewSession(Talk, Alice, Bob), NewSession(Other, Alice, Bob));
+        await WriteAsync(store, Message(4_100, Talk, Alice));
+
+        await WriteAsync(store, Message(7, Other, Alice), Message(4_101, Talk, Alice), Message(8, Other, Alice));
+
+        Assert.Equal([7, 8], await ReplayIdsAsync(store, Other, Bob, after: 0, limit: 100));
+        Assert.Equal([4_100, 4_101], await ReplayIdsAsync(store, Talk, Bob, after: 0, limit: 100));
+    }
+
+    [Fact]
+    public async Task A_duplicate_message_id_is_refused_even_in_another_session()
+    {
+        await using var store = await OpenAsync();
+        await WriteAsync(store, NewAccount(Alice), NewAccount(Bob), NewSession(Talk, Alice, Bob), NewSession(Other, Alice, Bob));
+        await WriteAsync(store, Message(60, Talk, Alice));
+
+        await Assert.ThrowsAsync<StoreRefusedException>(() => WriteAsync(store, Message(60, Other, Bob)));
+
+        Assert.Empty(await store.ReadMessagesForAsync(Other, Alice, 0, 100, None));
+        Assert.Equal([MessageRecord(60, Talk, Alice)], await store.ReadMessagesForAsync(Talk, Bob, 0, 100, None));
+    }
+
+    // Delivery and read marks
+
+    [Fact]
+    public async Task A_delivery_mark_only_rises()
+    {
+        await using var store = await OpenAsync();
+        await WriteAsync(store, NewAccount(Alice), NewAccount(Bob), NewSession(Talk, Alice, Bob));
+        await WriteAsync(store, [.. Ids(1, 9).Select(id => Message(id, Talk, id % 2 == 0 ? Alice : Bob))]);
+
+        await WriteAsync(store, new StoreWrite.DeliveredUpTo(Talk, Bob, 6));
+        await WriteAsync(store, new StoreWrite.DeliveredUpTo(Talk, Bob, 4), new StoreWrite.DeliveredUpTo(Talk, Alice, 7));
+        await WriteAsync(store, new StoreWrite.DeliveredUpTo(Talk, Alice, 3));
+
+        var loaded = await store.LoadSessionAsync(Talk, None);
+        Assert.NotNull(loaded);
+        Assert.Equal(7UL, loaded.First.DeliveredUpTo);
+        Assert.Equal(6UL, loaded.Second.DeliveredUpTo);
+
+        await WriteAsync(store, new StoreWrite.DeliveredUpTo(Talk, Bob, 8));
+        Assert.Equal(8UL, (await store.LoadSessionAsync(Talk, None))?.Second.DeliveredUpTo);
+    }
+
+    [Fact]
+    public async Task A_read_mark_only_rises()
+    {
+        await using var store = await OpenAsync();
+        await WriteAsync(store, NewAccount(Alice), NewAccount(Bob), NewSession(Talk, Alice, Bob));
+        await WriteAsync(store, [.. Ids(1, 9).Select(id => Message(id, Talk, Alice))]);
+
+        await WriteAsync(store, new StoreWrite.ViewedUpTo(Talk, Bob, 5, 7_000));
+        await WriteAsync(store, new StoreWrite.ViewedUpTo(Talk, Bob, 3, 7_100));
+        Assert.Equal(5UL, await ReadViewedUpToAsync(store, Talk, Bob));
+
+        await WriteAsync(store, new StoreWrite.ViewedUpTo(Talk, Bob, 9, 7_200));
+        Assert.Equal(9UL, await ReadViewedUpToAsync(store, Talk, Bob));
+        Assert.Equal(0UL, await ReadViewedUpToAsync(store, Talk, Alice));
+    }
+
+    // The waiting pool and active pairs
+
+    [Fact]
+    public async Task The_waiting_pool_lists_the_longest_waiting_first_then_by_account_id()
+    {
+        await using var store = await OpenAsync();
+        await WriteAsync(store, NewAccount(Alice), NewAccount(Bob), NewAccount(Carol), NewAccount(Dave));
+
+        await WriteAsync(store, new StoreWrite.WaitingAdded(Carol, 900), new StoreWrite.WaitingAdded(Bob, 500), new StoreWrite.WaitingAdded(Dave, 500), new StoreWrite.WaitingAdded(Alice, 700));
+        await WriteAsync(store, new StoreWrite.WaitingRemoved(Alice), new StoreWrite.WaitingRemoved(Erin));
+
+        Assert.Equal([new WaitingEntry(Bob, 500), new WaitingEntry(Dave, 500), new WaitingEntry(Carol, 900)], await store.LoadWaitingAsync(None));
+    }
+
+    [Fact]
+    public async Task Adding_a_waiting_account_again_keeps_its_first_entry()
+    {
+        await using var store = await OpenAsync();
+        await WriteAsync(store, NewAccount(Alice), NewAccount(Bob));
+        await WriteAsync(store, new StoreWrite.WaitingAdded(Alice, 500), new StoreWrite.WaitingAdded(Bob, 600));
+
+        await WriteAsync(store, new StoreWrite.WaitingAdded(Alice, 800));
+
+        Assert.Equal([new WaitingEntry(Alice, 500), new WaitingEntry(Bob, 600)], await store.LoadWaitingAsync(None));
+    }
+
+    [Fact]
+    public async Task Active_pairs_are_the_members_of_sessions_not_ended_smaller_id_first()
+    {
+        await using var store = await OpenAsync();
+        await WriteAsync(
+            store,
+            NewAccount(Alice), NewAccount(Bob), NewAccount(Carol), NewAccount(Dave),
+            NewSession(Talk, Bob, Alice), NewSession(Other, Dave, Carol), NewSession(Third, Alice, Dave));
+
+        await WriteAsync(store, new StoreWrite.SessionEnded(Third, 5_000));
+
+        var pairs = await store.LoadActivePairsAsync(None);
+        Assert.Equal([new ActivePair(Alice, Bob), new ActivePair(Carol, Dave)], pairs.OrderBy(p => p.First));
+    }
+
+    // Away accounts and counts
+
+    [Fact]
+    public async Task Accounts_away_at_or_before_a_time_are_found_longest_away_first_up_to_the_limit()
+    {
+        await using var store = await OpenAsync();
+        await WriteAsync(
+            store,
+            new StoreWrite.NewAccount(Account(Alice, endpoint: null, awaySince: 300)),
+            new StoreWrite.NewAccount(Account(Bob, OnNorth)),
+            new StoreWrite.NewAccount(Account(Carol, endpoint: null, awaySince: 200)),
+            new StoreWrite.NewAccount(Account(Dave, endpoint: null, awaySince: 100)),
+            new StoreWrite.NewAccount(Account(Erin, endpoint: null, awaySince: 200)),
+            NewAccount(6));
+
+        Assert.Equal([Dave, Carol, Erin], await store.FindAwaySinceAsync(200, 10, None));
+        Assert.Equal([Dave, Carol], await store.FindAwaySinceAsync(200, 2, None));
+        Assert.Equal([Dave, Carol, Erin, Alice], await store.FindAwaySinceAsync(long.MaxValue, 10, None));
+        Assert.Empty(await store.FindAwaySinceAsync(99, 10, None));
+    }
+
+    [Fact]
+    public async Task Counts_are_accounts_with_a_socket_waiting_accounts_and_sessions_not_ended()
+    {
+        await using var store = await OpenAsync();
+        await WriteAsync(
+            store,
+            new StoreWrite.NewAccount(Account(Alice, OnNorth)), new StoreWrite.NewAccount(Account(Bob, OnSouth)),
+            new StoreWrite.NewAccount(Account(Carol, OnNorth)), new StoreWrite.NewAccount(Account(Dave, endpoint: null, awaySince: 100)),
+            NewAccount(Erin),
+            NewSession(Talk, Alice, Dave), NewSession(Other, Bob, Erin), NewSession(Third, Alice, Bob),
+            new StoreWrite.WaitingAdded(Carol, 100));
+
+        await WriteAsync(store, new StoreWrite.SessionEnded(Third, 5_000), new StoreWrite.AccountUnbound(Bob, null));
+
+        Assert.Equal(new ChatCounts(Online: 2, Waiting: 1, ActiveSessions: 2), await store.ReadCountsAsync(None));
+    }
+
+    // A broker that is gone
+
+    [Fact]
+    public async Task When_a_broker_is_gone_its_accounts_lose_their_socket_and_leave_the_waiting_pool_and_other_brokers_keep_theirs()
+    {
+        await using var store = await OpenAsync();
+        await WriteAsync(
+            store,
+            new StoreWrite.NewAccount(Account(Alice, OnNorth)), new StoreWrite.NewAccount(Account(Bob, new ClientEndpoint("north", 43))),
+            new StoreWrite.NewAccount(Account(Carol, OnSouth)), new StoreWrite.NewAccount(Account(Dave, OnSouth)),
+            NewSession(Talk, Carol, Dave), NewSession(Other, Bob, Carol),
+            new StoreWrite.WaitingAdded(Alice, 100), new StoreWrite.WaitingAdded(Dave, 200));
+        await WriteAsync(store, new StoreWrite.SessionEnded(Other, 300));
+
+        await WriteAsync(store, new StoreWrite.BrokerGone("north", 1_000));
+
+        // Alice was only waiting, Bob's one session had ended: neither is away.
+        Assert.Equal(new AccountState(null, null), await StateOfAsync(store, Alice));
+        Assert.Equal(new AccountState(null, null), await StateOfAsync(store, Bob));
+        Assert.Equal(new AccountState(OnSouth, null), await StateOfAsync(store, Carol));
+        Assert.Equal(new AccountState(OnSouth, null), await StateOfAsync(store, Dave));
+        Assert.Equal([new WaitingEntry(Dave, 200)], await store.LoadWaitingAsync(None));
+        Assert.Equal(new ChatCounts(Online: 2, Waiting: 1, ActiveSessions: 1), await store.ReadCountsAsync(None));
+    }
+
+    [Fact]
+    public async Task When_a_broker_is_gone_its_accounts_in_active_sessions_are_away_from_then_unless_away_earlier()
+    {
+        await using var store = await OpenAsync();
+        await WriteAsync(
+            store,
+            new StoreWrite.NewAccount(Account(Alice, OnNorth)), new StoreWrite.NewAccount(Account(Bob, new ClientEndpoint("north", 43), awaySince: 400)),
+            new StoreWrite.NewAccount(Account(Carol, OnSouth)), new StoreWrite.NewAccount(Account(Dave, endpoint: null, awaySince: 500)),
+            NewSession(Talk, Alice, Carol), NewSession(Other, Bob, Dave));
+
+        await WriteAsync(store, new StoreWrite.BrokerGone("north", 1_000));
+
+        Assert.Equal(new AccountState(null, 1_000), await StateOfAsync(store, Alice));
+        Assert.Equal(new AccountState(null, 400), await StateOfAsync(store, Bob));
+        Assert.Equal(new AccountState(OnSouth, null), await StateOfAsync(store, Carol));
+        Assert.Equal(new AccountState(null, 500), await StateOfAsync(store, Dave));
+        Assert.Equal([Bob, Dave, Alice], await store.FindAwaySinceAsync(1_000, 10, None));
+    }
+
+    // Id blocks
+
+    [Fact]
+    public async Task Id_blocks_of_a_kind_never_overlap_and_start_at_one_or_above()
+    {
+        await using var store = await OpenAsync();
+        var blocks = new List<IdBlock>();
+        foreach (var (kind, count) in new[] { (IdKind.Message, 4096), (IdKind.Account, 1), (IdKind.Message, 1), (IdKind.Session, 256), (IdKind.Account, 256), (IdKind.Message, 7), (IdKind.Session, 1) })
+        {
+            blocks.Add(new IdBlock(kind, await store.ReserveIdsAsync(kind, count, None), count));
+        }
+
+        AssertDisjoint(blocks);
+    }
+
+    [Fact]
+    public async Task Reserved_ids_are_not_handed_out_again_after_the_store_is_reopened()
+    {
+        var store = await OpenAsync();
+        var before = new IdBlock(IdKind.Message, await store.ReserveIdsAsync(IdKind.Message, 100, None), 100);
+        await store.DisposeAsync();
+
+        await using var again = await OpenAgainAsync();
+        var after = new IdBlock(IdKind.Message, await again.ReserveIdsAsync(IdKind.Message, 100, None), 100);
+
+        AssertDisjoint([before, after]);
+    }
+
+    [Fact]
+    public async Task Id_blocks_taken_concurrently_from_two_stores_on_one_database_never_overlap()
+    {
+        await using var first = await OpenAsync();
+        await using var second = await OpenAgainAsync();
+        var random = new Random(53);
+        var asks = Enumerable.Range(0, 100)
+            .Select(i => (Store: i % 2 == 0 ? first : second, Kind: (IdKind)random.Next(3), Count: random.Next(1, 5_000)))
+            .ToList();
+
+        var reserving = asks.Select(ask => Task.Run(async () => new IdBlock(ask.Kind, await ask.Store.ReserveIdsAsync(ask.Kind, ask.Count, None), ask.Count)));
+        var blocks = await Task.WhenAll(reserving).Within(TimeSpan.FromSeconds(60), "100 concurrent id reservations");
+
+        AssertDisjoint(blocks);
+    }
+
+    [Fact]
+    public async Task A_reservation_that_would_pass_2_pow_53_is_refused_and_takes_nothing()
+    {
+        await using var store = await OpenAsync();
+        await MoveNextIdToAsync(store, IdKind.Message, IChatStore.IdLimit - 10);
+
+        await Assert.ThrowsAsync<StoreRefusedException>(() => store.ReserveIdsAsync(IdKind.Message, 11, None));
+        Assert.Equal(IChatStore.IdLimit - 10, await store.ReserveIdsAsync(IdKind.Message, 10, None));
+        await Assert.ThrowsAsync<StoreRefusedException>(() => store.ReserveIdsAsync(IdKind.Message, 1, None));
+        Assert.True(await store.ReserveIdsAsync(IdKind.Account, 1, None) < IChatStore.IdLimit - 10); // each kind counts on its own
+    }
+
+    // Batches commit all-or-nothing; refused writes
+
+    [Fact]
+    public Task A_batch_with_a_duplicate_account_in_the_middle_leaves_nothing_of_itself_behind() =>
+        AssertBatchLeavesNothingAsync(NewAccount(Alice));
+
+    [Fact]
+    public Task A_batch_with_a_message_not_above_its_sessions_last_in_the_middle_leaves_nothing_of_itself_behind() =>
+        AssertBatchLeavesNothingAsync(Message(70, Talk, Bob));
+
+    [Fact]
+    public async Task A_duplicate_account_id_is_refused_and_the_first_account_kept()
+    {
+        await using var store = await OpenAsync();
+        var alice = Account(Alice, OnNorth);
+        await WriteAsync(store, new StoreWrite.NewAccount(alice));
+
+        await Assert.ThrowsAsync<StoreRefusedException>(() => WriteAsync(store, new StoreWrite.NewAccount(alice with { NickName = "impostor", Endpoint = OnSouth })));
+
+        AssertAccount(alice, await store.FindAccountAsync(Alice, None));
+    }
+
+    [Fact]
+    public async Task A_duplicate_session_id_is_refused_and_the_first_session_kept()
+    {
+        await using var store = await OpenAsync();
+        await WriteAsync(store, NewAccount(Alice), NewAccount(Bob), NewAccount(Carol), NewSession(Talk, Alice, Bob));
+
+        await Assert.ThrowsAsync<StoreRefusedException>(() => WriteAsync(store, NewSession(Talk, Alice, Carol)));
+
+        Assert.Equal(new SessionRecord(Talk, Alice, Bob, 3_000), await store.FindSessionAsync(Talk, None));
+        Assert.Empty(await store.FindActiveSessionsAsync(Carol, None));
+    }
+
+    [Theory]
+    [InlineData(0UL)]
+    [InlineData(IChatStore.IdLimit)]
+    [InlineData(ulong.MaxValue)]
+    public async Task Ids_outside_1_to_2_pow_53_are_refused(ulong id)
+    {
+        await using var store = await OpenAsync();
+        await WriteAsync(store, NewAccount(Alice), NewAccount(Bob), NewSession(Talk, Alice, Bob));
+
+        await Assert.ThrowsAsync<StoreRefusedException>(() => WriteAsync(store, NewAccount(id)));
+        await Assert.ThrowsAsync<StoreRefusedException>(() => WriteAsync(store, NewSession(id, Alice, Bob)));
+        await Assert.ThrowsAsync<StoreRefusedException>(() => WriteAsync(store, Message(id, Talk, Alice)));
+
+        Assert.Equal([Talk], await store.FindActiveSessionsAsync(Alice, None));
+        Assert.Empty(await store.ReadMessagesForAsync(Talk, Bob, 0, 100, None));
+    }
+
+    /// <summary>A batch of good writes with <paramref name="bad"/> in the middle is refused whole, and the store goes on from where it was.</summary>
+    private async Task AssertBatchLeavesNothingAsync(StoreWrite bad)
+    {
+        await using var store = await OpenAsync();
+        await WriteAsync(store, new StoreWrite.NewAccount(Account(Alice, OnNorth)), NewAccount(Bob), NewSession(Talk, Alice, Bob));
+        await WriteAsync(store, Message(70, Talk, Alice));
+
+        await Assert.ThrowsAsync<StoreRefusedException>(() => WriteAsync(
+            store,
+            NewAccount(Carol),
+            NewSession(Other, Carol, Bob),
+            Message(71, Talk, Alice),
+            new StoreWrite.WaitingAdded(Carol, 900),
+            bad,
+            new StoreWrite.DeliveredUpTo(Talk, Bob, 71),
+            new StoreWrite.AccountUnbound(Alice, 950),
+            new StoreWrite.SessionEnded(Talk, 990)));
+
+        Assert.Null(await store.FindAccountAsync(Carol, None));
+        Assert.Null(await store.FindSessionAsync(Other, None));
+        Assert.Equal([70], await ReplayIdsAsync(store, Talk, Bob, after: 0, limit: 100));
+        Assert.Empty(await store.LoadWaitingAsync(None));
+        Assert.Equal(new AccountState(OnNorth, null), await StateOfAsync(store, Alice));
+        var session = await store.LoadSessionAsync(Talk, None);
+        Assert.NotNull(session);
+        Assert.Null(session.Session.EndedAtUnixMs);
+        Assert.Equal(70UL, session.LastMsgId);
+        Assert.Equal(0UL, session.Second.DeliveredUpTo);
+
+        // The refused 71 was never stored, so it is still the next one the session may take.
+        await WriteAsync(store, Message(71, Talk, Alice));
+        Assert.Equal([70, 71], await ReplayIdsAsync(store, Talk, Bob, after: 0, limit: 100));
+    }
+
+    private static Task WriteAsync(IChatStore store, params StoreWrite[] batch) => store.WriteAsync(batch, None);
+
+    private static AccountRecord Account(ulong id, ClientEndpoint? endpoint = null, long? awaySince = null) =>
+        new(id, $"nick{id}", [.. Enumerable.Range(0, 32).Select(i => (byte)((id * 31) + (ulong)i))], 1_000 + (long)id, endpoint, awaySince);
+
+    private static StoreWrite.NewAccount NewAccount(ulong id) => new(Account(id));
+
+    private static StoreWrite.NewSession NewSession(ulong id, ulong first, ulong second) => new(new SessionRecord(id, first, second, 3_000));
+
+    private static MessageRecord MessageRecord(ulong id, ulong session, ulong sender) => new(id, session, sender, $"req-{id}", $"message {id} from {sender}", 10_000 + (long)id);
+
+    private static StoreWrite.NewMessage Message(ulong id, ulong session, ulong sender) => new(MessageRecord(id, session, sender));
+
+    private static IEnumerable<ulong> Ids(int first, int count) => Enumerable.Range(first, count).Select(i => (ulong)i);
+
+    private static async Task<List<ulong>> ReplayIdsAsync(IChatStore store, ulong session, ulong receiver, ulong after, int limit) =>
+        [.. (await store.ReadMessagesForAsync(session, receiver, after, limit, None)).Select(m => m.Id)];
+
+    private static async Task<AccountState> StateOfAsync(IChatStore store, ulong accountId)
+    {
+        var account = await store.FindAccountAsync(accountId, None);
+        Assert.NotNull(account);
+        return new AccountState(account.Endpoint, account.AwaySinceUnixMs);
+    }
+
+    private static void AssertAccount(AccountRecord expected, AccountRecord? actual)
+    {
+        Assert.NotNull(actual);
+        Assert.Equal(expected.Id, actual.Id);
+        Assert.Equal(expected.NickName, actual.NickName);
+        Assert.Equal(expected.TokenHash, actual.TokenHash);
+        Assert.Equal(expected.CreatedAtUnixMs, actual.CreatedAtUnixMs);
+        Assert.Equal(expected.Endpoint, actual.Endpoint);
+        Assert.Equal(expected.AwaySinceUnixMs, actual.AwaySinceUnixMs);
+    }
+
+    private static void AssertDisjoint(IEnumerable<IdBlock> blocks)
+    {
+        foreach (var kind in blocks.GroupBy(b => b.Kind))
+        {
+            IdBlock? previous = null;
+            foreach (var block in kind.OrderBy(b => b.First))
+            {
+                Assert.InRange(block.First, 1UL, IChatStore.IdLimit - (ulong)block.Count);
+                Assert.True(previous is null || previous.Value.First + (ulong)previous.Value.Count <= block.First, $"{kind.Key} ids {previous} and {block} overlap");
+                previous = block;
+            }
+        }
+    }
+
+    private readonly record struct AccountState(ClientEndpoint? Endpoint, long? AwaySinceUnixMs);
+
+    private readonly record struct IdBlock(IdKind Kind, ulong First, int Count);
+}
