@@ -21,9 +21,13 @@ public static class ChatApp
                 await app.StartAsync(cancellationToken);
                 return app;
             }
-            catch (Exception ex) when (portPicked && attempt < StartAttempts && SiloExtensions.IsPortTaken(ex))
+            catch (Exception ex)
             {
                 await app.DisposeAsync();
+                if (!(portPicked && attempt < StartAttempts && SiloExtensions.IsPortTaken(ex)))
+                {
+                    throw;
+                }
             }
         }
     }

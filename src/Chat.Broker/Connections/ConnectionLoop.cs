@@ -197,15 +197,16 @@ internal sealed partial class ConnectionLoop(
     }
 
     /// <summary>
-    /// Closes the socket for the client's misbehaviour: a close frame, and its account leaves as if
-    /// it had closed, at once, before the client's answer: a partner's message sent meanwhile must
-    /// find the session ended (code 4 and PartnerExit), not be acknowledged into a socket that is closing.
+    /// Closes the socket for the client's misbehaviour: its account leaves as if it had closed, then
+    /// the close frame goes. The sessions end first: a partner's message sent once the client is
+    /// told must find the session ended (code 4 and PartnerExit), not be acknowledged into a socket
+    /// that is closing.
     /// </summary>
     private async Task<LeaveKind> CloseAsync(ClientConnection connection, WebSocketCloseStatus status, string reason, CancellationToken stopping)
     {
         metrics.ClosedByServer((int)status);
-        connection.Close(status, reason, LeaveKind.Closed);
         await LeaveAsync(connection, LeaveKind.Closed);
+        connection.Close(status, reason, LeaveKind.Closed);
         return await DrainUntilClosedAsync(connection, stopping);
     }
 

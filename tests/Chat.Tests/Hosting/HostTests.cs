@@ -1,6 +1,7 @@
 using Chat.Logic.Storage;
 using Chat.Logic.Storage.Memory;
 using Chat.Tests.Infrastructure;
+using Microsoft.Extensions.Options;
 
 namespace Chat.Tests.Hosting;
 
@@ -29,6 +30,16 @@ public sealed class HostTests
         Assert.Contains("script-src 'self'", csp, StringComparison.Ordinal);
         Assert.DoesNotContain("unsafe-inline", csp, StringComparison.Ordinal);
         Assert.Equal("nosniff", response.Headers.GetValues("X-Content-Type-Options").Single());
+    }
+
+    [Theory]
+    [InlineData("Chat:Broker:PingInterval")]
+    [InlineData("Chat:Broker:DeliveryReportInterval")]
+    [InlineData("Chat:Logic:SweepInterval")]
+    public async Task A_timer_interval_of_zero_is_refused_at_start_naming_the_setting(string setting)
+    {
+        var refused = await Assert.ThrowsAsync<OptionsValidationException>(() => ChatServer.StartAsync($"{setting}=00:00:00"));
+        Assert.Contains(setting[(setting.LastIndexOf(':') + 1)..], refused.Message, StringComparison.Ordinal);
     }
 
     [Fact]

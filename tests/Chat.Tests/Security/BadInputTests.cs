@@ -217,6 +217,33 @@ public sealed class BadInputTests
     }
 
     [Fact]
+    public async Task When_a_flooder_is_closed_its_partners_next_message_finds_the_chat_ended_instead_of_a_success_that_never_arrives()
+    {
+        await using var server = await ChatServer.StartAsync(
+            "Chat:Broker:RateLimit:PerSecond=1", "Chat:Broker:RateLimit:Burst=5", "Chat:Broker:RateLimit:MaxRefusedInARow=3");
+        var (alice, bob, sessionId) = await server.NewPairAsync();
+        await using var a = alice;
+        await using var b = bob;
+
+        for (var i = 0; i < 20 && !alice.Closed.IsCompleted; i++)
+        {
+            try
+            {
+                await alice.SendAsync(new { cmd = "STATS_REQ" });
+            }
+            catch (WebSocketException)
+            {
+                break; // closed under us
+            }
+        }
+
+        Assert.Equal(WebSocketCloseStatus.PolicyViolation, await alice.Closed.WaitAsync(TestClient.Timeout));
+        Assert.Equal(4, (await bob.SayAsync(sessionId, "are you still there?")).Code());
+        var exit = await bob.ExpectAsync("PUSH_SIGNAL_REQ", f => f.String("signalType") == "PartnerExit");
+        Assert.Equal(alice.AccountId, exit.DataAccountId);
+    }
+
+    [Fact]
     public async Task Invalid_utf8_closes_only_that_socket()
     {
         await using var server = await ChatServer.StartAsync();
