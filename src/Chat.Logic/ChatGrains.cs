@@ -7,8 +7,9 @@ namespace Chat.Logic;
 
 /// <summary>
 /// References to the chat's grains. <see cref="IGrainFactory.GetGrain{T}(long, string?)"/> works
-/// out the grain's type from the interface by reflection on every call (a tenth of a message's
-/// allocations); here that is done once per grain kind, and a reference costs only its id.
+/// out the grain's type from the interface by reflection on every call (a large share of a
+/// message's allocations, docs/benchmarks.md); here that is done once per grain kind, and a
+/// reference costs only its id.
 /// </summary>
 internal sealed class ChatGrains(IGrainFactory factory)
 {

@@ -14,6 +14,13 @@ namespace Chat.Logic;
 
 public static class LogicExtensions
 {
+    /// <summary>Logic's meter, for the metrics exporter.</summary>
+    public const string MeterName = LogicMetrics.MeterName;
+
+    /// <summary>Reads the live counts (online, waiting, sessions) the gauges report, if the last read is stale.</summary>
+    public static async Task ReadLiveCountsAsync(this IServiceProvider services, CancellationToken cancellationToken) =>
+        await services.GetRequiredService<LiveCounts>().ReadAsync(cancellationToken);
+
     /// <summary>
     /// Logic on this node: the store <c>Chat:Store:Kind</c> names, its writer, the id blocks, the
     /// housekeeping timer and <see cref="ILogic"/> answered by grains. The node must host an Orleans

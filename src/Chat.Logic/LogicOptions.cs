@@ -2,7 +2,7 @@ using System.ComponentModel.DataAnnotations;
 
 namespace Chat.Logic;
 
-public sealed class LogicOptions : IValidatableObject
+internal sealed class LogicOptions : IValidatableObject
 {
     public const string Section = "Chat:Logic";
 

@@ -14,9 +14,9 @@ namespace Chat.Broker.Heartbeat;
 /// <remarks>
 /// The sockets are split into <see cref="Slices"/> groups by connection id, and each group is
 /// swept in its own slice of the ping interval. Every socket pinged in one sweep writes, and its
-/// client answers, at about the same moment, and each of those needs a 4 KiB buffer from Kestrel's
-/// pool, which keeps what it grew to. At 10 slices, 10,000 idle sockets kept ~2,000 pooled buffers
-/// (0.8 KiB per socket); at 50 slices (every 60 ms at the default 3 s) the pool stays a fifth of that.
+/// client answers, at about the same moment, and each of those needs a buffer from Kestrel's pool,
+/// which keeps what it grew to: the fewer sockets a sweep pings at once, the smaller the pool stays
+/// (docs/benchmarks.md has the measurements).
 /// </remarks>
 internal sealed class Heartbeat(ConnectionRegistry registry, IOptions<BrokerOptions> options, TimeProvider time) : BackgroundService
 {

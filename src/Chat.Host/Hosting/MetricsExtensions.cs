@@ -1,6 +1,6 @@
 using System.Net;
 using Chat.Broker;
-using Chat.Logic.Diagnostics;
+using Chat.Logic;
 using OpenTelemetry.Metrics;
 
 namespace Chat.Host.Hosting;
@@ -13,7 +13,7 @@ public static class MetricsExtensions
     public static IServiceCollection AddChatMetrics(this IServiceCollection services)
     {
         services.AddOpenTelemetry().WithMetrics(metrics => metrics
-            .AddMeter(BrokerExtensions.MeterName, LogicMetrics.MeterName)
+            .AddMeter(BrokerExtensions.MeterName, LogicExtensions.MeterName)
             .AddPrometheusExporter());
         return services;
     }
@@ -38,7 +38,7 @@ public static class MetricsExtensions
             context => context.Request.Path.StartsWithSegments("/metrics"),
             branch => branch.Use(async (context, next) =>
             {
-                await context.RequestServices.GetRequiredService<LiveCounts>().ReadAsync(context.RequestAborted);
+                await context.RequestServices.ReadLiveCountsAsync(context.RequestAborted);
                 await next(context);
             }));
         app.MapPrometheusScrapingEndpoint("/metrics");

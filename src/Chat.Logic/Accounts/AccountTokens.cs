@@ -8,7 +8,7 @@ namespace Chat.Logic.Accounts;
 /// Reconnect tokens: 32 bytes from the OS's cryptographic generator, as base64url text. Only the
 /// SHA-256 of the token is kept; a slow hash would add nothing for 256 random bits.
 /// </summary>
-public static class AccountTokens
+internal static class AccountTokens
 {
     public const int TokenBytes = 32;
 

@@ -3,7 +3,7 @@ using System.Globalization;
 
 namespace Chat.Logic.Accounts;
 
-public static class NickNames
+internal static class NickNames
 {
     /// <summary>Trims the nickname and checks it is 1–<paramref name="maxLength"/> characters with no control characters.</summary>
     public static bool TryNormalize(string? raw, int maxLength, out string nickName)

@@ -8,7 +8,7 @@ namespace Chat.Logic.Diagnostics;
 /// makes the next caller read again, so this node's own changes show at once and other nodes'
 /// within a second.
 /// </summary>
-public sealed class LiveCounts(IChatStore store, TimeProvider time)
+internal sealed class LiveCounts(IChatStore store, TimeProvider time)
 {
     private static readonly TimeSpan MaxAge = TimeSpan.FromSeconds(1);
     private readonly Lock _lock = new();

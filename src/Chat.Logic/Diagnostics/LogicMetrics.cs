@@ -3,7 +3,7 @@ using System.Diagnostics.Metrics;
 namespace Chat.Logic.Diagnostics;
 
 /// <summary>The logic's and store's instruments (meter <c>Chat.Logic</c>).</summary>
-public sealed class LogicMetrics
+internal sealed class LogicMetrics
 {
     public const string MeterName = "Chat.Logic";
 

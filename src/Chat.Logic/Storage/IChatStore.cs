@@ -6,7 +6,7 @@ namespace Chat.Logic.Storage;
 /// reads may run beside them. The contract every implementation keeps is
 /// <c>tests/Chat.Tests/Storage/StoreContractTests.cs</c>.
 /// </summary>
-public interface IChatStore : IAsyncDisposable
+internal interface IChatStore : IAsyncDisposable
 {
     /// <summary>The largest id the store hands out (exclusive): browsers read ids as doubles.</summary>
     public const ulong IdLimit = 1UL << 53;

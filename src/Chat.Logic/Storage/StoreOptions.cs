@@ -2,7 +2,7 @@ using System.ComponentModel.DataAnnotations;
 
 namespace Chat.Logic.Storage;
 
-public sealed class StoreOptions
+internal sealed class StoreOptions
 {
     public const string Section = "Chat:Store";
 

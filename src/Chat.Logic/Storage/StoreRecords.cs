@@ -4,45 +4,45 @@ namespace Chat.Logic.Storage;
 
 /// <param name="Endpoint">Where the account's socket is; null while it has none.</param>
 /// <param name="AwaySinceUnixMs">Set while the account's socket is lost and its sessions wait for it (the grace period).</param>
-public sealed record AccountRecord(ulong Id, string NickName, byte[] TokenHash, long CreatedAtUnixMs, ClientEndpoint? Endpoint = null, long? AwaySinceUnixMs = null);
+internal sealed record AccountRecord(ulong Id, string NickName, byte[] TokenHash, long CreatedAtUnixMs, ClientEndpoint? Endpoint = null, long? AwaySinceUnixMs = null);
 
-public sealed record SessionRecord(ulong Id, ulong FirstAccountId, ulong SecondAccountId, long CreatedAtUnixMs, long? EndedAtUnixMs = null)
+internal sealed record SessionRecord(ulong Id, ulong FirstAccountId, ulong SecondAccountId, long CreatedAtUnixMs, long? EndedAtUnixMs = null)
 {
     public ulong PartnerOf(ulong accountId) => accountId == FirstAccountId ? SecondAccountId : FirstAccountId;
 
     public bool Has(ulong accountId) => accountId == FirstAccountId || accountId == SecondAccountId;
 }
 
-public sealed record MessageRecord(ulong Id, ulong SessionId, ulong SenderId, string RequestId, string Content, long CreatedAtUnixMs);
+internal sealed record MessageRecord(ulong Id, ulong SessionId, ulong SenderId, string RequestId, string Content, long CreatedAtUnixMs);
 
 /// <summary>What a session grain rebuilds itself from: the session, its members and where its messages stand.</summary>
 /// <param name="First">The member with the smaller account id.</param>
-public sealed record SessionState(SessionRecord Session, ulong LastMsgId, MemberState First, MemberState Second);
+internal sealed record SessionState(SessionRecord Session, ulong LastMsgId, MemberState First, MemberState Second);
 
 /// <summary>
 /// One member of a session: its account, how far messages to it were delivered, and its last
 /// requestIds in the session (oldest first, at most <see cref="RecentRequestLimit"/>) so retries
 /// are still recognised when the session's grain is rebuilt.
 /// </summary>
-public sealed record MemberState(AccountRecord Account, ulong DeliveredUpTo, IReadOnlyList<SentRequest> RecentRequests)
+internal sealed record MemberState(AccountRecord Account, ulong DeliveredUpTo, IReadOnlyList<SentRequest> RecentRequests)
 {
     public const int RecentRequestLimit = Sessions.RecentRequests.Capacity;
 }
 
 /// <summary>The message a sender stored under a requestId.</summary>
-public readonly record struct SentRequest(string RequestId, ulong MsgId);
+internal readonly record struct SentRequest(string RequestId, ulong MsgId);
 
 /// <summary>A visitor in the waiting pool, since when (Unix ms).</summary>
-public readonly record struct WaitingEntry(ulong AccountId, long SinceUnixMs);
+internal readonly record struct WaitingEntry(ulong AccountId, long SinceUnixMs);
 
 /// <summary>Two accounts in an active session, the smaller id first.</summary>
-public readonly record struct ActivePair(ulong First, ulong Second);
+internal readonly record struct ActivePair(ulong First, ulong Second);
 
 /// <summary>Live totals: accounts with a socket, visitors waiting, sessions not ended.</summary>
-public readonly record struct ChatCounts(int Online, int Waiting, int ActiveSessions);
+internal readonly record struct ChatCounts(int Online, int Waiting, int ActiveSessions);
 
 /// <summary>The ids the store hands out in blocks (<see cref="IChatStore.ReserveIdsAsync"/>).</summary>
-public enum IdKind
+internal enum IdKind
 {
     Account,
     Session,
@@ -50,7 +50,7 @@ public enum IdKind
 }
 
 /// <summary>One change to the store. A batch of them commits in one transaction (group commit).</summary>
-public abstract record StoreWrite
+internal abstract record StoreWrite
 {
     /// <summary>A new account, bound to the socket it was created on.</summary>
     public sealed record NewAccount(AccountRecord Account) : StoreWrite;
@@ -86,4 +86,4 @@ public abstract record StoreWrite
 }
 
 /// <summary>A write the store refuses: a duplicate id, a message id at or below its session's last, an id out of range.</summary>
-public sealed class StoreRefusedException(string message) : Exception(message);
+internal sealed class StoreRefusedException(string message) : Exception(message);

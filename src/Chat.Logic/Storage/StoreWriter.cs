@@ -20,7 +20,7 @@ namespace Chat.Logic.Storage;
 /// loop that is a pool work item falls further behind the more work there is (docs/benchmarks.md).
 /// Its store calls block, too (SQLite writes are synchronous), which a pool thread should not.
 /// </remarks>
-public sealed partial class StoreWriter(IChatStore store, IOptions<StoreOptions> options, LogicMetrics metrics, TimeProvider time, ILogger<StoreWriter> logger) : BackgroundService
+internal partial class StoreWriter(IChatStore store, IOptions<StoreOptions> options, LogicMetrics metrics, TimeProvider time, ILogger<StoreWriter> logger) : BackgroundService
 {
     // Synchronous continuations: a writer that finds the loop asleep wakes its thread directly,
     // with no pool work item in between.

@@ -29,7 +29,7 @@ public sealed class LogicCluster : IAsyncDisposable
     }
 
     /// <summary>The database every silo shares.</summary>
-    public IChatStore Store { get; }
+    internal IChatStore Store { get; }
 
     public RecordingBroker Broker { get; }
 

@@ -7,7 +7,7 @@ public sealed class MemoryStoreContractTests : StoreContractTests
 {
     private MemoryChatStore? _store;
 
-    protected override async Task<IChatStore> OpenAsync()
+    private protected override async Task<IChatStore> OpenAsync()
     {
         _store = new MemoryChatStore();
         await _store.InitializeAsync(CancellationToken.None);
@@ -16,9 +16,9 @@ public sealed class MemoryStoreContractTests : StoreContractTests
 
     // The memory store's database is the instance itself: a second store on it, or the store
     // reopened, is that same instance (its dispose forgets nothing; only the process's end does).
-    protected override Task<IChatStore> OpenAgainAsync() =>
+    private protected override Task<IChatStore> OpenAgainAsync() =>
         Task.FromResult<IChatStore>(_store ?? throw new InvalidOperationException("OpenAsync first."));
 
-    protected override Task<ulong> ReadViewedUpToAsync(IChatStore store, ulong sessionId, ulong accountId) =>
+    private protected override Task<ulong> ReadViewedUpToAsync(IChatStore store, ulong sessionId, ulong accountId) =>
         Task.FromResult(((MemoryChatStore)store).ViewedUpTo(sessionId, accountId));
 }

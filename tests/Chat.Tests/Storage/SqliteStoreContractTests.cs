@@ -19,11 +19,11 @@ public sealed class SqliteStoreContractTests : StoreContractTests, IDisposable
 
     private string DataFile => _folder.File("chat.db");
 
-    protected override Task<IChatStore> OpenAsync() => OpenOnFileAsync();
+    private protected override Task<IChatStore> OpenAsync() => OpenOnFileAsync();
 
-    protected override Task<IChatStore> OpenAgainAsync() => OpenOnFileAsync();
+    private protected override Task<IChatStore> OpenAgainAsync() => OpenOnFileAsync();
 
-    protected override async Task<ulong> ReadViewedUpToAsync(IChatStore store, ulong sessionId, ulong accountId)
+    private protected override async Task<ulong> ReadViewedUpToAsync(IChatStore store, ulong sessionId, ulong accountId)
     {
         await using var connection = await ConnectAsync();
         await using var command = connection.CreateCommand();
@@ -34,7 +34,7 @@ public sealed class SqliteStoreContractTests : StoreContractTests, IDisposable
     }
 
     // Setting the counter directly: reaching 2^53 in blocks of int.MaxValue would take four million commits.
-    protected override async Task MoveNextIdToAsync(IChatStore store, IdKind kind, ulong nextId)
+    private protected override async Task MoveNextIdToAsync(IChatStore store, IdKind kind, ulong nextId)
     {
         await using var connection = await ConnectAsync();
         await using var command = connection.CreateCommand();

@@ -16,16 +16,16 @@ public abstract class StoreContractTests
     private static readonly CancellationToken None = CancellationToken.None;
 
     /// <summary>A fresh, initialized store on a database of its own; called at most once per test.</summary>
-    protected abstract Task<IChatStore> OpenAsync();
+    private protected abstract Task<IChatStore> OpenAsync();
 
     /// <summary>Another initialized store instance on the database <see cref="OpenAsync"/> made, as a second process (or a restart) would open it.</summary>
-    protected abstract Task<IChatStore> OpenAgainAsync();
+    private protected abstract Task<IChatStore> OpenAgainAsync();
 
     /// <summary>The account's read-up-to mark in the session (0 when none): no read of <see cref="IChatStore"/> returns it yet.</summary>
-    protected abstract Task<ulong> ReadViewedUpToAsync(IChatStore store, ulong sessionId, ulong accountId);
+    private protected abstract Task<ulong> ReadViewedUpToAsync(IChatStore store, ulong sessionId, ulong accountId);
 
     /// <summary>Makes <paramref name="nextId"/> the next id of the kind the store hands out; an engine may set its counter directly instead.</summary>
-    protected virtual async Task MoveNextIdToAsync(IChatStore store, IdKind kind, ulong nextId)
+    private protected virtual async Task MoveNextIdToAsync(IChatStore store, IdKind kind, ulong nextId)
     {
         var next = await store.ReserveIdsAsync(kind, 1, None) + 1;
         while (next < nextId)

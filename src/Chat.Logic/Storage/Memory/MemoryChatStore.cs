@@ -7,7 +7,7 @@ namespace Chat.Logic.Storage.Memory;
 /// measuring what durability costs, and for deployments that keep no history. It keeps the same
 /// contract as the durable stores: batches all-or-nothing, duplicate ids and out-of-order msgIds refused.
 /// </summary>
-public sealed class MemoryChatStore : IChatStore
+internal sealed class MemoryChatStore : IChatStore
 {
     private readonly Lock _lock = new();
     private readonly Dictionary<ulong, AccountRecord> _accounts = [];

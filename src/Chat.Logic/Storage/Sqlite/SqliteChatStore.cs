@@ -12,7 +12,7 @@ namespace Chat.Logic.Storage.Sqlite;
 /// loop over one long-lived connection; reads and id reservations open pooled connections of their
 /// own and run beside it. One process writes a file: SQLite is the store of a single node.
 /// </summary>
-public sealed partial class SqliteChatStore(IOptions<StoreOptions> options, TimeProvider time, ILogger<SqliteChatStore> logger) : IChatStore
+internal partial class SqliteChatStore(IOptions<StoreOptions> options, TimeProvider time, ILogger<SqliteChatStore> logger) : IChatStore
 {
     private const string AccountColumns = "a.id, a.nickname, a.token_hash, a.created_at, a.broker, a.connection_id, a.away_since";
     private const int AccountColumnCount = 7;
@@ -64,7 +64,7 @@ public sealed partial class SqliteChatStore(IOptions<StoreOptions> options, Time
         await using var connection = await OpenReadAsync(cancellationToken);
 
         // SQLite's own busy handler waits out the writer's commit in short steps; without it the
-        // provider retries after sleeping 150 ms.
+        // provider retries only after a long sleep.
         await ExecuteAsync(connection, "PRAGMA busy_timeout=30000;", cancellationToken);
 
         // An immediate transaction takes the write lock first: two reservations never read the same next_id.

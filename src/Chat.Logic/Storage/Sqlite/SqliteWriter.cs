@@ -7,15 +7,14 @@ namespace Chat.Logic.Storage.Sqlite;
 /// Applies batches of <see cref="StoreWrite"/> on the store's one write connection, each batch in
 /// one transaction. The statements are prepared once on the raw SQLite handle and bound and
 /// stepped directly: through ADO.NET every row cost a parameter binder, boxed numbers, a data
-/// reader and UTF-8 copies of its strings, a fifth of the server's allocations at full load
-/// (docs/benchmarks.md). Not thread-safe: only <see cref="StoreWriter"/>'s loop calls it.
+/// reader and UTF-8 copies of its strings (docs/benchmarks.md). Not thread-safe: only <see cref="StoreWriter"/>'s loop calls it.
 /// </summary>
 /// <remarks>
 /// New messages reach <c>message_index</c> in bulk, in the same transaction as a batch. The sessions
 /// are split into <see cref="IndexSlices"/> slices by id, and one slice is indexed every
 /// <c>IndexDelay / IndexSlices</c>, so each session's messages of about <c>IndexDelay</c> share one
 /// page write, and no single commit carries a whole second's indexing (which stalled every message
-/// behind it by tens of milliseconds at 10,000 msg/s). <c>message_index_state.from_id</c> holds the
+/// behind it; docs/storage.md). <c>message_index_state.from_id</c> holds the
 /// smallest id not indexed yet in any slice, so readers know where to scan <c>message</c> from.
 /// </remarks>
 internal sealed class SqliteWriter : IDisposable
