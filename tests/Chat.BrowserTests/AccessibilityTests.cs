@@ -89,8 +89,10 @@ public sealed partial class AccessibilityTests(BrowserFixture browser)
         await alice.ExpectToReceiveAsync("let me think about that");
 
         // Bob's connection drops: his reconnecting banner and queued message, Alice's notice.
-        await bob.Context.SetOfflineAsync(true);
+        // Cut first, then offline: Chromium's offline emulation holds back what arrives on open sockets,
+        // the reset among it, and the page would not see its socket die. Its first retry waits 250 ms or more.
         await bob.DropSocketAsync();
+        await bob.Context.SetOfflineAsync(true);
         await Expect(bob.Banner).ToBeVisibleAsync();
         await bob.SayAsync("written while offline");
         await Expect(bob.OwnMessages.Last).ToHaveAttributeAsync("data-status", "queued");

@@ -205,8 +205,10 @@ public sealed class ChatInBrowserTests(BrowserFixture browser)
         Assert.False(string.IsNullOrEmpty(token));
 
         // The network goes away and the server loses Alice's socket without a close frame.
-        await alice.Context.SetOfflineAsync(true);
+        // Cut first, then offline: Chromium's offline emulation holds back what arrives on open sockets,
+        // the reset among it, and the page would not see its socket die. Its first retry waits 250 ms or more.
         await alice.DropSocketAsync();
+        await alice.Context.SetOfflineAsync(true);
         await Expect(alice.Banner).ToBeVisibleAsync();
         await Expect(alice.Page.Locator("#conn-text")).ToContainTextAsync("Connection lost");
         // What she writes meanwhile is kept, marked as waiting for the connection.
