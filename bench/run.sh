@@ -139,7 +139,15 @@ trap 'exit 130' INT TERM
 
 # Builds a project in Release and prints the path of the assembly it made.
 build_dll() { # project
-  dotnet build -c Release "$1" -v q -nologo >/dev/null
+  if [[ ! -f $1 ]]; then
+    echo "no $1 to build" >&2
+    return 1
+  fi
+  if ! dotnet build -c Release "$1" -v q -nologo >"$out/build.log" 2>&1; then
+    cat "$out/build.log" >&2
+    echo "the build of $1 failed" >&2
+    return 1
+  fi
   dotnet msbuild "$1" -getProperty:TargetPath -p:Configuration=Release
 }
 

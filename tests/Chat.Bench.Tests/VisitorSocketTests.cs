@@ -25,7 +25,7 @@ public sealed class VisitorSocketTests
 #pragma warning restore CA5350
         // The 101 and the first frames in one write: the client must keep what follows the headers.
         await accepted.SendAsync(Encoding.ASCII.GetBytes($"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n")
-            .Concat(Frame(0x1, fin: false, "{\"cmd\":"u8)).Concat(Frame(0x9, fin: true, "p"u8)).Concat(Frame(0x0, fin: true, new string('x', 200)))
+            .Concat(Frame(0x1, fin: false, "{\"cmd\":"u8)).Concat(Frame(0x9, fin: true, "p"u8)).Concat(Frame(0x0, fin: true, new string('x', 2000)))
             .ToArray(), timeout.Token);
         using var client = await connecting;
 
@@ -38,7 +38,7 @@ public sealed class VisitorSocketTests
             }
         }
 
-        Assert.Equal([(WebSocketOpcode.Ping, "p"), (WebSocketOpcode.Text, "{\"cmd\":" + new string('x', 200))], messages);
+        Assert.Equal([(WebSocketOpcode.Ping, "p"), (WebSocketOpcode.Text, "{\"cmd\":" + new string('x', 2000))], messages);
 
         var frame = new byte[VisitorSocket.HeaderRoom + 300];
         "hello"u8.CopyTo(frame.AsSpan(VisitorSocket.HeaderRoom));

@@ -228,11 +228,16 @@ public sealed class VisitorSocket : IDisposable
                 case WebSocketOpcode.Pong:
                     continue;
                 case WebSocketOpcode.Text or WebSocketOpcode.Binary when fragments is null:
-                    fragments = new byte[MaxMessageBytes];
+                    fragments = new byte[Math.Max(1024, payload.Length * 2)];
                     payload.Span.CopyTo(fragments);
                     fragmentsLength = payload.Length;
                     continue;
                 case WebSocketOpcode.Continuation when fragments is not null:
+                    if (fragmentsLength + payload.Length > fragments.Length)
+                    {
+                        Array.Resize(ref fragments, Math.Max(fragments.Length * 2, fragmentsLength + payload.Length));
+                    }
+
                     payload.Span.CopyTo(fragments.AsSpan(fragmentsLength));
                     fragmentsLength += payload.Length;
                     if (!fin)
