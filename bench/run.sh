@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Builds Release, then for each target (the reference relay, the real server) starts a fresh
 # process per scenario run, runs the bench against it, stops it by PID, and prints medians and
-# server/relay ratios. See docs/benchmarks.md.
+# ratios to the first target. See docs/benchmarks.md.
 #
 #   bench/run.sh [--targets "relay server"] [--runs 3] [--quick] [--only "chat-closed idle"] [--out DIR]
 #   bench/run.sh --report DIR [--targets …] [--only …]   (the table again, from the JSON files in DIR)
 #
-# targets: relay | server (SQLite store) | server-memory (--Chat:Store:Kind=memory)
+# targets: relay | server (SQLite store) | server-memory (--Chat:Store:Kind=memory), each of this
+#   working tree, or of a git revision with @REV (server@5b3e8d4, server-memory@main, relay@HEAD~3):
+#   that revision is checked out with `git worktree add --detach` into a temporary folder, its
+#   src/Chat.Host (or bench/Chat.Relay) built in Release and run with the same flags; the worktree
+#   is removed at the end. The bench itself is always this working tree's.
 # scenarios: chat-closed chat-open idle match-storm resume
 set -euo pipefail
 
@@ -36,12 +40,14 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 fds="$(ulimit -n)"
 
 if [[ $quick == 1 ]]; then
-  closed_args=(--pairs 20 --messages 200 --warmup 0.5)
+  # Enough messages that the lean relay (60,000-100,000 msg/s here) is still sending after the warm-up.
+  closed_args=(--pairs 20 --messages 2000 --warmup 0.5)
   open_args=(--pairs 50 --rate 10 --duration 5 --warmup 1)
   idle_connections=1000
   storm_visitors=1000
 else
-  closed_args=(--pairs 100 --messages 1000 --warmup 1)
+  # 3000 each: the relay delivers 200,000 messages in 2-3 s, too short a window on a busy machine.
+  closed_args=(--pairs 100 --messages 3000 --warmup 1)
   # A server that falls behind needs time to deliver what it accepted before anything is called lost.
   # Warm-up 10 s: with --warmup 0, the relay and the server alike (and the bench) show stalls of
   # 0.3-1 s for their first 6-9 s on the 2-core machine while the JIT tiers up (docs/benchmarks.md).
@@ -51,10 +57,14 @@ else
   storm_visitors=10000
 fi
 
+# A target's name as part of a file name (a revision may contain '/').
+slug() { echo "${1//\//_}"; }
+
 report() {
 python3 - "$out" "$targets" "$only" <<'EOF'
 import json, glob, os, statistics, sys
 out, targets, scenarios = sys.argv[1], sys.argv[2].split(), sys.argv[3].split()
+width = max([14] + [len(t) for t in targets])
 figures = {
     "chat-closed": [("msg/s delivered", lambda r: r["messagesPerSecond"]),
                     ("server CPU µs/msg", lambda r: (r.get("server") or {}).get("cpuMicrosPerMessage")),
@@ -77,13 +87,15 @@ figures = {
                ("lost", lambda r: r["lost"])],
 }
 print(f"\nmedians over runs ({out})")
-print(f"{'scenario':<12} {'figure':<22} " + " ".join(f"{t:>14}" for t in targets) + "".join(f" {t + '/' + targets[0]:>22}" for t in targets[1:]))
+ratio_width = max([22] + [len(t) + len(targets[0]) + 1 for t in targets[1:]])
+print(f"{'scenario':<12} {'figure':<22} " + " ".join(f"{t:>{width}}" for t in targets) + "".join(f" {t + '/' + targets[0]:>{ratio_width}}" for t in targets[1:]))
 for s in scenarios:
     for name, get in figures[s]:
         cells = []
         for t in targets:
             values = []
-            for f in sorted(glob.glob(os.path.join(out, f"{t}.{s}.*.json"))):
+            name_part = glob.escape(t.replace("/", "_"))
+            for f in sorted(glob.glob(os.path.join(glob.escape(out), f"{name_part}.{s}.*.json"))):
                 try:
                     v = get(json.load(open(f)))
                 except (KeyError, ValueError, TypeError):
@@ -91,9 +103,9 @@ for s in scenarios:
                 if v is not None:
                     values.append(v)
             cells.append(statistics.median(values) if values else None)
-        row = f"{s:<12} {name:<22} " + " ".join(f"{'-' if c is None else round(c, 3):>14}" for c in cells)
+        row = f"{s:<12} {name:<22} " + " ".join(f"{'-' if c is None else round(c, 3):>{width}}" for c in cells)
         for c in cells[1:]:
-            row += f" {'-' if c is None or not cells[0] else round(c / cells[0], 2):>22}"
+            row += f" {'-' if c is None or not cells[0] else round(c / cells[0], 2):>{ratio_width}}"
         print(row)
 EOF
 }
@@ -103,13 +115,71 @@ if [[ $report_only == 1 ]]; then
   exit 0
 fi
 
+server_pid=""
+store=""
+worktrees=()
+stop_target() {
+  if [[ -n $server_pid ]] && kill -0 "$server_pid" 2>/dev/null; then
+    kill "$server_pid"
+    wait "$server_pid" 2>/dev/null || true
+  fi
+  server_pid=""
+  if [[ -n $store ]]; then rm -rf "$store"; fi
+  store=""
+}
+cleanup() {
+  stop_target
+  for w in "${worktrees[@]}"; do
+    git -C "$root" worktree remove --force "$w" >/dev/null 2>&1 || true
+  done
+  worktrees=()
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Builds a project in Release and prints the path of the assembly it made.
+build_dll() { # project
+  if [[ ! -f $1 ]]; then
+    echo "no $1 to build" >&2
+    return 1
+  fi
+  if ! dotnet build -c Release "$1" -v q -nologo >"$out/build.log" 2>&1; then
+    cat "$out/build.log" >&2
+    echo "the build of $1 failed" >&2
+    return 1
+  fi
+  dotnet msbuild "$1" -getProperty:TargetPath -p:Configuration=Release
+}
+
+declare -A dll=() rev_tree=()
 echo "building Release…" >&2
-dotnet build -c Release "$root/bench/Chat.Bench/Chat.Bench.csproj" -v q -nologo >/dev/null
-dotnet build -c Release "$root/bench/Chat.Relay/Chat.Relay.csproj" -v q -nologo >/dev/null
-if [[ " $targets " == *" server"* ]]; then
-  dotnet build -c Release "$root/src/Chat.Host/Chat.Host.csproj" -v q -nologo >/dev/null
-fi
-bench=(dotnet "$root/bench/Chat.Bench/bin/Release/net10.0/Chat.Bench.dll")
+bench_dll="$(build_dll "$root/bench/Chat.Bench/Chat.Bench.csproj")"
+for target in $targets; do
+  kind="${target%%@*}"
+  case "$kind" in
+    relay) project=bench/Chat.Relay/Chat.Relay.csproj ;;
+    server | server-memory) project=src/Chat.Host/Chat.Host.csproj ;;
+    *) echo "unknown target $target" >&2; exit 2 ;;
+  esac
+  [[ -n ${dll[$target]:-} ]] && continue
+  tree="$root"
+  if [[ $target == *@* ]]; then
+    rev="${target#*@}"
+    if ! commit="$(git -C "$root" rev-parse --verify --quiet "$rev^{commit}")"; then
+      echo "unknown revision $rev (target $target)" >&2; exit 2
+    fi
+    if [[ -z ${rev_tree[$commit]:-} ]]; then
+      rev_tree[$commit]="$(mktemp -d /tmp/chat-bench-rev.XXXXXX)"
+      echo "checking out $rev ($commit) into ${rev_tree[$commit]}…" >&2
+      worktrees+=("${rev_tree[$commit]}")
+      git -C "$root" worktree add --detach "${rev_tree[$commit]}" "$commit" >/dev/null
+    fi
+    tree="${rev_tree[$commit]}"
+  fi
+  echo "building $project of $target…" >&2
+  dll[$target]="$(build_dll "$tree/$project")"
+done
+bench=(dotnet "$bench_dll")
 
 free_port() {
   local port=18471
@@ -117,44 +187,35 @@ free_port() {
   echo "$port"
 }
 
-server_pid=""
 start_target() { # target port
-  local target="$1" port="$2" store
-  case "$target" in
+  local target="$1" port="$2" kind="${1%%@*}" log
+  log="$out/$(slug "$target").log"
+  case "$kind" in
     relay)
-      dotnet "$root/bench/Chat.Relay/bin/Release/net10.0/Chat.Relay.dll" "$port" >"$out/$target.log" 2>&1 &
+      dotnet "${dll[$target]}" "$port" >"$log" 2>&1 &
       ;;
     server | server-memory)
       store="$(mktemp -d /tmp/chat-bench-db.XXXXXX)"
-      local kind=()
-      [[ $target == server-memory ]] && kind=(--Chat:Store:Kind=memory)
+      local store_kind=()
+      [[ $kind == server-memory ]] && store_kind=(--Chat:Store:Kind=memory)
       # The rate limit guards against abuse; the bench measures capacity, so it is lifted.
-      dotnet "$root/src/Chat.Host/bin/Release/net10.0/chat.dll" --urls="http://127.0.0.1:$port" \
-        --Chat:Store:Path="$store/chat.db" "${kind[@]}" \
+      dotnet "${dll[$target]}" --urls="http://127.0.0.1:$port" \
+        --Chat:Store:Path="$store/chat.db" "${store_kind[@]}" \
         --Chat:Broker:RateLimit:PerSecond=1000000 --Chat:Broker:RateLimit:Burst=1000000 \
-        --Logging:LogLevel:Default=Warning >"$out/$target.log" 2>&1 &
+        --Logging:LogLevel:Default=Warning >"$log" 2>&1 &
       ;;
-    *) echo "unknown target $target" >&2; exit 2 ;;
   esac
   server_pid=$!
-  for _ in $(seq 1 100); do
+  # Up to 20 s: a server that starts more than Kestrel (a silo, a migration) listens later.
+  for _ in $(seq 1 200); do
     if ss -ltn "sport = :$port" | grep -q LISTEN; then return 0; fi
     if ! kill -0 "$server_pid" 2>/dev/null; then break; fi
     sleep 0.1
   done
-  echo "$target did not start; see $out/$target.log" >&2
-  cat "$out/$target.log" >&2
+  echo "$target did not start; see $log" >&2
+  cat "$log" >&2
   exit 1
 }
-
-stop_target() {
-  if [[ -n $server_pid ]] && kill -0 "$server_pid" 2>/dev/null; then
-    kill "$server_pid"
-    wait "$server_pid" 2>/dev/null || true
-  fi
-  server_pid=""
-}
-trap stop_target EXIT
 
 run_scenario() { # target scenario run
   local target="$1" scenario="$2" run="$3" port args
@@ -170,7 +231,7 @@ run_scenario() { # target scenario run
   esac
   echo "== $target $scenario (run $run): ${args[*]}" >&2
   DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1 "${bench[@]}" "${args[@]}" --url "$url" \
-    --server-pid "$server_pid" --json "$out/$target.$scenario.$run.json" | tee -a "$out/summary.txt" >&2 || true
+    --server-pid "$server_pid" --json "$out/$(slug "$target").$scenario.$run.json" | tee -a "$out/summary.txt" >&2 || true
   stop_target
 }
 

@@ -1,6 +1,7 @@
 using System.Buffers.Text;
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
+using System.Text.Json;
 
 namespace Chat.Relay;
 
@@ -9,6 +10,12 @@ public sealed class Member(ulong id, string nickName, string token)
     public ulong Id => id;
     public string NickName => nickName;
     public string Token => token;
+
+    /// <summary>The nickname as it goes into a JSON string (escaped UTF-8, no quotes), made once.</summary>
+    public byte[] NickNameJson { get; } = JsonEncodedText.Encode(nickName).EncodedUtf8Bytes.ToArray();
+
+    public byte[] TokenUtf8 { get; } = System.Text.Encoding.ASCII.GetBytes(token);
+
     public volatile RelayConnection? Connection;
 
     /// <summary>Its place in the waiting line (guarded by the lobby's lock).</summary>

@@ -1,4 +1,7 @@
+using System.Net;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
@@ -6,31 +9,33 @@ namespace Chat.Relay;
 
 /// <summary>
 /// The smallest server that speaks the chat protocol: accounts, FIFO matching and dialogue relay
-/// in memory, no rules, no store. Every server figure in docs/benchmarks.md is a ratio to it.
+/// in memory, no rules, no store, no heartbeat. Kestrel's socket transport hands each connection
+/// to <see cref="RelayConnectionHandler"/>, which does the WebSocket handshake and framing itself
+/// over the connection's pipes. Every server figure in docs/benchmarks.md is a ratio to it.
 /// </summary>
 public static class RelayApp
 {
     /// <param name="port">0 picks a free port (read it from <c>app.Urls</c> after start).</param>
+    /// <param name="host">An IP address, or <c>localhost</c>.</param>
     public static WebApplication Build(int port, string host = "127.0.0.1")
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
-        builder.WebHost.UseUrls($"http://{host}:{port}");
         builder.Services.AddSingleton<Lobby>();
-        var app = builder.Build();
-        app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.Zero });
-        app.Map("/ws", async (Microsoft.AspNetCore.Http.HttpContext context, Lobby lobby) =>
+        // Reads continue on the thread that completed the receive, and sends run on the thread that
+        // flushed: the relay never blocks, so it needs no hop through the thread pool.
+        builder.WebHost.UseSockets(sockets => sockets.UnsafePreferInlineScheduling = true);
+        builder.WebHost.ConfigureKestrel(kestrel =>
         {
-            if (!context.WebSockets.IsWebSocketRequest)
+            if (IPAddress.TryParse(host, out var address))
             {
-                context.Response.StatusCode = 400;
-                return;
+                kestrel.Listen(address, port, listen => listen.UseConnectionHandler<RelayConnectionHandler>());
             }
-
-            using var socket = await context.WebSockets.AcceptWebSocketAsync();
-            using var connection = new RelayConnection(socket, lobby);
-            await connection.RunAsync(context.RequestAborted);
+            else
+            {
+                kestrel.ListenLocalhost(port, listen => listen.UseConnectionHandler<RelayConnectionHandler>());
+            }
         });
-        return app;
+        return builder.Build();
     }
 }

@@ -1,264 +1,492 @@
 using System.Buffers;
-using System.Net.WebSockets;
-using System.Text;
-using System.Text.Json;
+using System.Buffers.Binary;
+using System.Text.Unicode;
+using Chat.Relay.WebSockets;
+using Microsoft.AspNetCore.Connections;
 
 namespace Chat.Relay;
 
-/// <summary>
-/// One client socket: a receive loop that holds no buffer while idle (zero-byte read first), and
-/// one writer at a time (frames are composed into the connection's own buffer under its lock).
-/// </summary>
-public sealed class RelayConnection(WebSocket socket, Lobby lobby) : IDisposable
+/// <summary>Kestrel hands every accepted socket straight to this handler: no HTTP pipeline, no middleware.</summary>
+public sealed class RelayConnectionHandler(Lobby lobby) : ConnectionHandler
 {
-    private const int MaxFrameBytes = 16 * 1024;
-    private readonly SemaphoreSlim writeLock = new(1, 1);
-    private readonly ArrayBufferWriter<byte> output = new(512);
-    private Utf8JsonWriter? writer;
-    private Member? member;
-
-    public async Task RunAsync(CancellationToken cancellationToken)
+    public override async Task OnConnectedAsync(ConnectionContext connection)
     {
+        try
+        {
+            if (!await Handshake.AcceptAsync(connection.Transport, connection.ConnectionClosed))
+            {
+                return;
+            }
+        }
+        catch (Exception e) when (e is IOException or OperationCanceledException)
+        {
+            return;
+        }
+
+        await new RelayConnection(connection, lobby).RunAsync();
+    }
+}
+
+/// <summary>
+/// One client socket after the handshake. Its read loop parses frames straight out of Kestrel's
+/// input pipe and answers on the thread that read them: replies and pushes are composed directly
+/// into the receiver's output pipe under that connection's lock and flushed at once, with no queue
+/// and no hop. Nothing is held between frames but Kestrel's own buffers.
+/// </summary>
+public sealed class RelayConnection(ConnectionContext context, Lobby lobby)
+{
+    /// <summary>The largest text message, as the server's <c>Chat:Broker:MaxFrameBytes</c>.</summary>
+    public const int MaxMessageBytes = 16 * 1024;
+
+    // Room for everything of a reply but its variable parts (ids, tokens, the nickname).
+    private const int ReplyOverhead = 256;
+
+    private readonly Lock gate = new();
+    private bool closed;
+    private Member? member;
+    private byte[]? fragments;
+    private int fragmentsLength;
+
+    public async Task RunAsync()
+    {
+        var input = context.Transport.Input;
         try
         {
             while (true)
             {
-                var peek = await socket.ReceiveAsync(Memory<byte>.Empty, cancellationToken);
-                if (peek.MessageType == WebSocketMessageType.Close)
+                var result = await input.ReadAsync();
+                var buffer = result.Buffer;
+                var stop = ReadFrames(ref buffer);
+                input.AdvanceTo(buffer.Start, buffer.End);
+                if (stop || result.IsCompleted || result.IsCanceled)
                 {
                     break;
                 }
-
-                var buffer = ArrayPool<byte>.Shared.Rent(MaxFrameBytes);
-                try
-                {
-                    var count = 0;
-                    var result = peek;
-                    while (!result.EndOfMessage)
-                    {
-                        if (count == MaxFrameBytes)
-                        {
-                            await socket.CloseAsync(WebSocketCloseStatus.MessageTooBig, "frame too big", cancellationToken);
-                            return;
-                        }
-
-                        result = await socket.ReceiveAsync(buffer.AsMemory(count, MaxFrameBytes - count), cancellationToken);
-                        if (result.MessageType == WebSocketMessageType.Close)
-                        {
-                            return;
-                        }
-
-                        count += result.Count;
-                    }
-
-                    await HandleAsync(buffer.AsMemory(0, count), cancellationToken);
-                }
-                finally
-                {
-                    ArrayPool<byte>.Shared.Return(buffer);
-                }
             }
         }
-        catch (Exception e) when (e is WebSocketException or OperationCanceledException or IOException)
+        catch (Exception e) when (e is IOException or OperationCanceledException)
         {
         }
         finally
         {
-            if (member is { } m)
-            {
-                lobby.Leave(m);
-                Interlocked.CompareExchange(ref m.Connection, null, this);
-            }
-        }
-    }
-
-    private ValueTask HandleAsync(ReadOnlyMemory<byte> frame, CancellationToken cancellationToken)
-    {
-        var request = RelayRequest.Read(frame.Span);
-        switch (request.Command)
-        {
-            case RelayCommand.CreateAccount when member is null && !string.IsNullOrWhiteSpace(request.NickName):
-            {
-                var created = lobby.CreateAccount(request.NickName);
-                Bind(created);
-                return SendAsync(static (w, a) =>
-                {
-                    w.WriteString("cmd"u8, "CRT_ACCOUNT_RESP"u8);
-                    w.WriteNumber("code"u8, 0);
-                    w.WriteString("nickName"u8, a.Member!.NickName);
-                    w.WriteNumber("accountId"u8, a.Member.Id);
-                    w.WriteString("token"u8, a.Member.Token);
-                }, new FrameArgs(created), cancellationToken);
-            }
-            case RelayCommand.Reconnect when lobby.Find(request.AccountId, request.Token ?? "") is { } found:
-            {
-                Bind(found);
-                return SendAsync(static (w, a) =>
-                {
-                    w.WriteString("cmd"u8, "RECONNECT_RESP"u8);
-                    w.WriteNumber("code"u8, 0);
-                    w.WriteNumber("accountId"u8, a.Member!.Id);
-                    w.WriteString("nickName"u8, a.Member.NickName);
-                }, new FrameArgs(found), cancellationToken);
-            }
-            case RelayCommand.Reconnect:
-                return SendCodeAsync("RECONNECT_RESP", 4, cancellationToken);
-            case RelayCommand.Match when member is { } caller:
-                return MatchAsync(caller, cancellationToken);
-            case RelayCommand.Dialogue when member is { } sender:
-                return RelayAsync(sender, request.SessionId, frame[request.RequestId], frame[request.Content], cancellationToken);
-            case RelayCommand.Ping:
-                return SendAsync(static (w, a) =>
-                {
-                    w.WriteString("cmd"u8, "PING_RESP"u8);
-                    w.WriteNumber("accountId"u8, a.Member?.Id ?? 0);
-                }, new FrameArgs(member), cancellationToken);
-            case RelayCommand.Ignored:
-                return ValueTask.CompletedTask;
-            case RelayCommand.CreateAccount:
-                return SendCodeAsync("CRT_ACCOUNT_RESP", 1, cancellationToken);
-            case RelayCommand.Match:
-                return SendCodeAsync("MATCH_RESP", 1, cancellationToken);
-            case RelayCommand.Dialogue:
-                return SendCodeAsync("DIALOGUE_RESP", 1, cancellationToken);
-            default:
-                return SendCodeAsync("ERROR_RESP", 1, cancellationToken);
+            Leave();
         }
     }
 
     /// <summary>Drops the socket (its account was bound to another one).</summary>
-    public void Abort() => socket.Abort();
+    public void Abort() => context.Abort(new ConnectionAbortedException("replaced by another connection"));
 
-    public void Dispose()
+    /// <summary>Handles every whole frame at the start of <paramref name="buffer"/>; true when the connection ends.</summary>
+    private bool ReadFrames(ref ReadOnlySequence<byte> buffer)
     {
-        writeLock.Dispose();
-        writer?.Dispose();
+        byte[]? scratch = null;
+        try
+        {
+            while (true)
+            {
+                var read = Frames.TryReadHeader(buffer, out var header);
+                if (read == HeaderRead.Incomplete)
+                {
+                    return false;
+                }
+
+                if (read == HeaderRead.ProtocolError)
+                {
+                    return Fail(CloseStatus.ProtocolError);
+                }
+
+                // Refused before its payload is waited for, so no more than a message is ever buffered.
+                if (!header.IsControl && header.PayloadLength > MaxMessageBytes - fragmentsLength)
+                {
+                    return Fail(CloseStatus.MessageTooBig);
+                }
+
+                if (buffer.Length - header.HeaderLength < header.PayloadLength)
+                {
+                    return false;
+                }
+
+                var payload = buffer.Slice(header.HeaderLength, header.PayloadLength);
+                buffer = buffer.Slice(payload.End);
+                scratch ??= ArrayPool<byte>.Shared.Rent(MaxMessageBytes);
+                var data = scratch.AsSpan(0, (int)payload.Length);
+                payload.CopyTo(data);
+                Frames.Unmask(data, header.Mask);
+
+                switch (header.Opcode)
+                {
+                    case Opcode.Text when fragments is null && header.Fin:
+                        if (!Utf8.IsValid(data))
+                        {
+                            return Fail(CloseStatus.InvalidPayload);
+                        }
+
+                        OnMessage(data);
+                        break;
+                    case Opcode.Text when fragments is null:
+                        fragments = ArrayPool<byte>.Shared.Rent(MaxMessageBytes);
+                        data.CopyTo(fragments);
+                        fragmentsLength = data.Length;
+                        break;
+                    case Opcode.Continuation when fragments is not null:
+                        data.CopyTo(fragments.AsSpan(fragmentsLength));
+                        fragmentsLength += data.Length;
+                        if (header.Fin)
+                        {
+                            var message = fragments.AsSpan(0, fragmentsLength);
+                            if (!Utf8.IsValid(message))
+                            {
+                                return Fail(CloseStatus.InvalidPayload);
+                            }
+
+                            OnMessage(message);
+                            ReturnFragments();
+                        }
+
+                        break;
+                    case Opcode.Binary:
+                        return Fail(CloseStatus.UnsupportedData);
+                    case Opcode.Close:
+                        return OnClose(data);
+                    case Opcode.Ping:
+                        SendControl(Opcode.Pong, data);
+                        break;
+                    case Opcode.Pong:
+                        break;
+                    default:
+                        // A continuation with nothing to continue, a new message inside a fragmented one, a reserved opcode.
+                        return Fail(CloseStatus.ProtocolError);
+                }
+            }
+        }
+        finally
+        {
+            if (scratch is not null)
+            {
+                ArrayPool<byte>.Shared.Return(scratch);
+            }
+        }
+    }
+
+    private bool OnClose(ReadOnlySpan<byte> payload)
+    {
+        if (payload.Length == 0)
+        {
+            SendControl(Opcode.Close, []);
+            return true;
+        }
+
+        var status = payload.Length >= 2 ? BinaryPrimitives.ReadUInt16BigEndian(payload) : (ushort)0;
+        var valid = status is (>= 1000 and <= 1003) or (>= 1007 and <= 1014) or (>= 3000 and <= 4999) && Utf8.IsValid(payload[2..]);
+        return Fail(valid ? status : CloseStatus.ProtocolError);
+    }
+
+    /// <summary>Sends a close frame with <paramref name="status"/>; the connection then ends.</summary>
+    private bool Fail(ushort status)
+    {
+        Span<byte> code = stackalloc byte[2];
+        BinaryPrimitives.WriteUInt16BigEndian(code, status);
+        SendControl(Opcode.Close, code);
+        return true;
+    }
+
+    private void OnMessage(ReadOnlySpan<byte> frame)
+    {
+        var request = RelayRequest.Read(frame);
+        switch (request.Command)
+        {
+            case RelayCommand.Dialogue when member is { } sender:
+                Relay(sender, request.SessionId, frame[request.RequestId], frame[request.Content]);
+                break;
+            case RelayCommand.CreateAccount when member is null && !string.IsNullOrWhiteSpace(request.NickName):
+                var created = lobby.CreateAccount(request.NickName);
+                Bind(created);
+                SendAccount("{\"cmd\":\"CRT_ACCOUNT_RESP\",\"code\":0,\"accountId\":"u8, created, withToken: true);
+                break;
+            case RelayCommand.Reconnect when lobby.Find(request.AccountId, request.Token ?? "") is { } found:
+                Bind(found);
+                SendAccount("{\"cmd\":\"RECONNECT_RESP\",\"code\":0,\"accountId\":"u8, found, withToken: false);
+                break;
+            case RelayCommand.Reconnect:
+                SendCode("RECONNECT_RESP"u8, 4);
+                break;
+            case RelayCommand.Match when member is { } caller:
+                Match(caller);
+                break;
+            case RelayCommand.Ping:
+                SendPingResp(member?.Id ?? 0);
+                break;
+            case RelayCommand.Ignored:
+                break;
+            case RelayCommand.CreateAccount:
+                SendCode("CRT_ACCOUNT_RESP"u8, 1);
+                break;
+            case RelayCommand.Match:
+                SendCode("MATCH_RESP"u8, 1);
+                break;
+            case RelayCommand.Dialogue:
+                SendCode("DIALOGUE_RESP"u8, 1);
+                break;
+            default:
+                SendCode("ERROR_RESP"u8, 1);
+                break;
+        }
     }
 
     private void Bind(Member m)
     {
         member = m;
         var old = Interlocked.Exchange(ref m.Connection, this);
-        old?.Abort();
+        if (old is not null && old != this)
+        {
+            old.Abort();
+        }
     }
 
-    private async ValueTask MatchAsync(Member caller, CancellationToken cancellationToken)
+    private void Match(Member caller)
     {
         if (lobby.Match(caller) is not var (session, partner))
         {
-            await SendCodeAsync("MATCH_RESP", 4, cancellationToken);
+            SendCode("MATCH_RESP"u8, 4);
             return;
         }
 
-        await SendAsync(static (w, a) =>
-        {
-            w.WriteString("cmd"u8, "MATCH_RESP"u8);
-            w.WriteNumber("code"u8, 0);
-            w.WriteNumber("partnerId"u8, a.Member!.Id);
-            w.WriteString("partnerName"u8, a.Member.NickName);
-            w.WriteNumber("sessionId"u8, a.SessionId);
-        }, new FrameArgs(partner, SessionId: session.Id), cancellationToken);
-
-        if (partner.Connection is { } other)
-        {
-            await other.SendAsync(static (w, a) =>
-            {
-                w.WriteString("cmd"u8, "PUSH_SIGNAL_REQ"u8);
-                w.WriteNumber("senderId"u8, 0);
-                w.WriteNumber("sessionId"u8, a.SessionId);
-                w.WriteNumber("receiverId"u8, a.Number);
-                w.WriteString("signalType"u8, "NewSession"u8);
-                w.WriteStartObject("data"u8);
-                w.WriteNumber("accountId"u8, a.Member!.Id);
-                w.WriteString("nickName"u8, a.Member.NickName);
-                w.WriteEndObject();
-            }, new FrameArgs(caller, Number: partner.Id, SessionId: session.Id), cancellationToken);
-        }
+        SendMatched(partner, session.Id);
+        partner.Connection?.SendNewSession(caller, partner.Id, session.Id);
     }
 
-    private async ValueTask RelayAsync(Member sender, ulong sessionId, ReadOnlyMemory<byte> requestId, ReadOnlyMemory<byte> content, CancellationToken cancellationToken)
+    private void Relay(Member sender, ulong sessionId, ReadOnlySpan<byte> requestId, ReadOnlySpan<byte> content)
     {
         var session = lobby.FindSession(sessionId);
         if (session?.PartnerOf(sender.Id) is not { } partner || requestId.IsEmpty || content.IsEmpty)
         {
-            await SendCodeAsync("DIALOGUE_RESP", 1, cancellationToken);
+            SendCode("DIALOGUE_RESP"u8, 1);
             return;
         }
 
         var msgId = session.NextMsgId();
-        await SendAsync(static (w, a) =>
-        {
-            w.WriteString("cmd"u8, "DIALOGUE_RESP"u8);
-            w.WriteNumber("code"u8, 0);
-            w.WritePropertyName("requestId"u8);
-            w.WriteRawValue(a.Bytes.Span, skipInputValidation: true);
-            w.WriteNumber("msgId"u8, a.Number);
-        }, new FrameArgs(Bytes: requestId, Number: msgId), cancellationToken);
-
+        SendDialogueResp(requestId, msgId);
         // No store: a partner without a socket misses the message.
-        if (partner.Connection is { } other)
+        partner.Connection?.SendPushDialogue(content, msgId, sender.Id, sessionId);
+    }
+
+    private void SendDialogueResp(ReadOnlySpan<byte> requestId, ulong msgId)
+    {
+        using var scope = gate.EnterScope();
+        if (closed)
         {
-            await other.SendAsync(static (w, a) =>
-            {
-                w.WriteString("cmd"u8, "PUSH_DIALOGUE_REQ"u8);
-                w.WriteNumber("msgId"u8, a.Number);
-                w.WriteNumber("senderId"u8, a.SenderId);
-                w.WriteNumber("sessionId"u8, a.SessionId);
-                w.WritePropertyName("content"u8);
-                w.WriteRawValue(a.Bytes.Span, skipInputValidation: true);
-                w.WriteNumber("sentAt"u8, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
-            }, new FrameArgs(Bytes: content, Number: msgId, SenderId: sender.Id, SessionId: sessionId), cancellationToken);
+            return;
+        }
+
+        var span = Begin(requestId.Length, out var text);
+        text.Raw("{\"cmd\":\"DIALOGUE_RESP\",\"code\":0,\"requestId\":"u8);
+        text.Raw(requestId);
+        text.Raw(",\"msgId\":"u8);
+        text.Number(msgId);
+        text.Raw("}"u8);
+        Commit(span, text.Length);
+    }
+
+    private void SendPushDialogue(ReadOnlySpan<byte> content, ulong msgId, ulong senderId, ulong sessionId)
+    {
+        using var scope = gate.EnterScope();
+        if (closed)
+        {
+            return;
+        }
+
+        var span = Begin(content.Length, out var text);
+        text.Raw("{\"cmd\":\"PUSH_DIALOGUE_REQ\",\"msgId\":"u8);
+        text.Number(msgId);
+        text.Raw(",\"senderId\":"u8);
+        text.Number(senderId);
+        text.Raw(",\"sessionId\":"u8);
+        text.Number(sessionId);
+        text.Raw(",\"content\":"u8);
+        text.Raw(content);
+        text.Raw(",\"sentAt\":"u8);
+        text.Number(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+        text.Raw("}"u8);
+        Commit(span, text.Length);
+    }
+
+    private void SendAccount(ReadOnlySpan<byte> head, Member m, bool withToken)
+    {
+        using var scope = gate.EnterScope();
+        if (closed)
+        {
+            return;
+        }
+
+        var span = Begin(m.NickNameJson.Length + m.TokenUtf8.Length, out var text);
+        text.Raw(head);
+        text.Number(m.Id);
+        text.Raw(",\"nickName\":"u8);
+        text.String(m.NickNameJson);
+        if (withToken)
+        {
+            text.Raw(",\"token\":"u8);
+            text.String(m.TokenUtf8);
+        }
+
+        text.Raw("}"u8);
+        Commit(span, text.Length);
+    }
+
+    private void SendMatched(Member partner, ulong sessionId)
+    {
+        using var scope = gate.EnterScope();
+        if (closed)
+        {
+            return;
+        }
+
+        var span = Begin(partner.NickNameJson.Length, out var text);
+        text.Raw("{\"cmd\":\"MATCH_RESP\",\"code\":0,\"partnerId\":"u8);
+        text.Number(partner.Id);
+        text.Raw(",\"partnerName\":"u8);
+        text.String(partner.NickNameJson);
+        text.Raw(",\"sessionId\":"u8);
+        text.Number(sessionId);
+        text.Raw("}"u8);
+        Commit(span, text.Length);
+    }
+
+    private void SendNewSession(Member newPartner, ulong receiverId, ulong sessionId)
+    {
+        using var scope = gate.EnterScope();
+        if (closed)
+        {
+            return;
+        }
+
+        var span = Begin(newPartner.NickNameJson.Length, out var text);
+        text.Raw("{\"cmd\":\"PUSH_SIGNAL_REQ\",\"senderId\":0,\"sessionId\":"u8);
+        text.Number(sessionId);
+        text.Raw(",\"receiverId\":"u8);
+        text.Number(receiverId);
+        text.Raw(",\"signalType\":\"NewSession\",\"data\":{\"accountId\":"u8);
+        text.Number(newPartner.Id);
+        text.Raw(",\"nickName\":"u8);
+        text.String(newPartner.NickNameJson);
+        text.Raw("}}"u8);
+        Commit(span, text.Length);
+    }
+
+    private void SendPingResp(ulong accountId)
+    {
+        using var scope = gate.EnterScope();
+        if (closed)
+        {
+            return;
+        }
+
+        var span = Begin(0, out var text);
+        text.Raw("{\"cmd\":\"PING_RESP\",\"accountId\":"u8);
+        text.Number(accountId);
+        text.Raw("}"u8);
+        Commit(span, text.Length);
+    }
+
+    private void SendCode(ReadOnlySpan<byte> cmd, int code)
+    {
+        using var scope = gate.EnterScope();
+        if (closed)
+        {
+            return;
+        }
+
+        var span = Begin(cmd.Length, out var text);
+        text.Raw("{\"cmd\":"u8);
+        text.String(cmd);
+        text.Raw(",\"code\":"u8);
+        text.Number(code);
+        text.Raw("}"u8);
+        Commit(span, text.Length);
+    }
+
+    private void SendControl(Opcode opcode, ReadOnlySpan<byte> payload)
+    {
+        using var scope = gate.EnterScope();
+        if (closed)
+        {
+            return;
+        }
+
+        var output = context.Transport.Output;
+        var span = output.GetSpan(2 + payload.Length);
+        var header = Frames.WriteHeader(span, opcode, payload.Length);
+        payload.CopyTo(span[header..]);
+        output.Advance(header + payload.Length);
+        Flush();
+        if (opcode == Opcode.Close)
+        {
+            closed = true;
         }
     }
 
-    private ValueTask SendCodeAsync(string cmd, int code, CancellationToken cancellationToken) =>
-        SendAsync(static (w, a) =>
-        {
-            w.WriteString("cmd"u8, a.Text);
-            w.WriteNumber("code"u8, a.Number);
-        }, new FrameArgs(Text: cmd, Number: (ulong)code), cancellationToken);
-
-    /// <summary>Composes one frame in this connection's buffer and sends it, one writer at a time.</summary>
-    private async ValueTask SendAsync(Action<Utf8JsonWriter, FrameArgs> compose, FrameArgs args, CancellationToken cancellationToken)
+    /// <summary>Room in the output pipe for a text frame; its JSON goes after the largest header. Under the gate.</summary>
+    private Span<byte> Begin(int variableBytes, out FrameText text)
     {
-        if (!writeLock.Wait(0, cancellationToken))
+        var span = context.Transport.Output.GetSpan(Frames.MaxServerHeader + ReplyOverhead + variableBytes);
+        text = new FrameText(span[Frames.MaxServerHeader..]);
+        return span;
+    }
+
+    /// <summary>Puts the header right in front of the JSON (moving it back if the header is short) and sends. Under the gate.</summary>
+    private void Commit(Span<byte> span, int length)
+    {
+        var header = Frames.HeaderLength(length);
+        if (header != Frames.MaxServerHeader)
         {
-            await writeLock.WaitAsync(cancellationToken);
+            span.Slice(Frames.MaxServerHeader, length).CopyTo(span[header..]);
         }
 
-        try
-        {
-            output.ResetWrittenCount();
-            if (writer is null)
-            {
-                writer = new Utf8JsonWriter(output);
-            }
-            else
-            {
-                writer.Reset(output);
-            }
+        Frames.WriteHeader(span, Opcode.Text, length);
+        context.Transport.Output.Advance(header + length);
+        Flush();
+    }
 
-            writer.WriteStartObject();
-            compose(writer, args);
-            writer.WriteEndObject();
-            writer.Flush();
-            await socket.SendAsync(output.WrittenMemory, WebSocketMessageType.Text, true, cancellationToken);
-        }
-        catch (Exception e) when (e is WebSocketException or IOException or ObjectDisposedException)
+    /// <summary>Under the gate. A flush that cannot finish at once means the client let the transport's write buffer fill: it is not reading, so it is dropped.</summary>
+    private void Flush()
+    {
+        var flush = context.Transport.Output.FlushAsync();
+        if (!flush.IsCompletedSuccessfully)
         {
+            closed = true;
+            context.Abort(new ConnectionAbortedException("the client does not read"));
+            return;
         }
-        finally
+
+        if (flush.Result.IsCompleted)
         {
-            writeLock.Release();
+            closed = true;
         }
+    }
+
+    private void ReturnFragments()
+    {
+        if (fragments is not null)
+        {
+            ArrayPool<byte>.Shared.Return(fragments);
+            fragments = null;
+            fragmentsLength = 0;
+        }
+    }
+
+    private void Leave()
+    {
+        if (member is { } m)
+        {
+            lobby.Leave(m);
+            Interlocked.CompareExchange(ref m.Connection, null, this);
+        }
+
+        using (gate.EnterScope())
+        {
+            closed = true;
+        }
+
+        ReturnFragments();
     }
 }
-
-/// <summary>What a frame is composed from (a struct, so composing allocates nothing).</summary>
-public readonly record struct FrameArgs(
-    Member? Member = null,
-    ReadOnlyMemory<byte> Bytes = default,
-    ulong Number = 0,
-    ulong SenderId = 0,
-    ulong SessionId = 0,
-    string Text = "");

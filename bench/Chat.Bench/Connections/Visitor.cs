@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Net.Sockets;
 using System.Net.WebSockets;
 
 namespace Chat.Bench.Connections;
@@ -11,9 +12,10 @@ namespace Chat.Bench.Connections;
 public sealed class Visitor(int index, VisitorConnector connector, Traffic traffic, int receiveBufferBytes = 4096) : IDisposable
 {
     private readonly SemaphoreSlim sendLock = new(1, 1);
-    private ClientWebSocket? socket;
+    private VisitorSocket? socket;
     private Task receiving = Task.CompletedTask;
-    private byte[] receiveBuffer = new byte[receiveBufferBytes];
+
+    /// <summary>The message frame being sent: <see cref="VisitorSocket.HeaderRoom"/> bytes, then the payload.</summary>
     private byte[] sendBuffer = [];
     private byte[] dialogueHead = [];
     private byte[] pingResp = [];
@@ -57,7 +59,7 @@ public sealed class Visitor(int index, VisitorConnector connector, Traffic traff
 
     public async Task ConnectAsync(CancellationToken cancellationToken)
     {
-        socket = await connector.OpenAsync(cancellationToken);
+        socket = await connector.OpenAsync(receiveBufferBytes, cancellationToken);
         Online = true;
         receiving = ReceiveLoopAsync(socket, cancellationToken);
     }
@@ -104,11 +106,15 @@ public sealed class Visitor(int index, VisitorConnector connector, Traffic traff
             }
 
             var seq = lastSentSeq + 1;
-            var length = ClientFrames.WriteDialogue(sendBuffer, dialogueHead, index, seq, timestamp, traffic.ContentBytes);
+            var length = ClientFrames.WriteDialogue(sendBuffer.AsSpan(VisitorSocket.HeaderRoom), dialogueHead, index, seq, timestamp, traffic.ContentBytes);
             Volatile.Write(ref lastSentSeq, seq);
-            await s.SendAsync(sendBuffer.AsMemory(0, length), WebSocketMessageType.Text, true, cancellationToken);
+            var send = s.SendAsync(sendBuffer, length);
+            if (!send.IsCompletedSuccessfully)
+            {
+                await send;
+            }
         }
-        catch (Exception e) when (e is WebSocketException or ObjectDisposedException or IOException)
+        catch (Exception e) when (e is SocketException or ObjectDisposedException or IOException)
         {
             // The socket went; the receive loop notices and marks the visitor offline.
         }
@@ -146,7 +152,7 @@ public sealed class Visitor(int index, VisitorConnector connector, Traffic traff
             try
             {
                 Online = false;
-                await s.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "bench done", cts.Token);
+                await s.SendCloseAsync(WebSocketCloseStatus.NormalClosure);
             }
             finally
             {
@@ -155,12 +161,11 @@ public sealed class Visitor(int index, VisitorConnector connector, Traffic traff
 
             await receiving.WaitAsync(cts.Token);
         }
-        catch (Exception e) when (e is WebSocketException or OperationCanceledException or ObjectDisposedException or IOException)
+        catch (Exception e) when (e is SocketException or OperationCanceledException or ObjectDisposedException or IOException or TimeoutException)
         {
         }
         finally
         {
-            s.Abort();
             s.Dispose();
         }
     }
@@ -174,7 +179,10 @@ public sealed class Visitor(int index, VisitorConnector connector, Traffic traff
         return await pending.Task.WaitAsync(timeout, cancellationToken);
     }
 
-    private async ValueTask SendRawAsync(ReadOnlyMemory<byte> frame, CancellationToken cancellationToken)
+    private async ValueTask SendRawAsync(ReadOnlyMemory<byte> frame, CancellationToken cancellationToken) =>
+        await SendRawAsync(frame, WebSocketOpcode.Text, cancellationToken);
+
+    private async ValueTask SendRawAsync(ReadOnlyMemory<byte> frame, WebSocketOpcode opcode, CancellationToken cancellationToken)
     {
         if (!sendLock.Wait(0, cancellationToken))
         {
@@ -185,7 +193,7 @@ public sealed class Visitor(int index, VisitorConnector connector, Traffic traff
         {
             if (socket is { } s)
             {
-                await s.SendAsync(frame, WebSocketMessageType.Text, true, cancellationToken);
+                await s.SendCopyAsync(frame.Span, opcode);
             }
         }
         finally
@@ -194,35 +202,32 @@ public sealed class Visitor(int index, VisitorConnector connector, Traffic traff
         }
     }
 
-    private async Task ReceiveLoopAsync(ClientWebSocket s, CancellationToken cancellationToken)
+    private async Task ReceiveLoopAsync(VisitorSocket s, CancellationToken cancellationToken)
     {
-        var count = 0;
+        // One registration for the socket's life instead of one per receive and send.
+        await using var stop = cancellationToken.Register(s.Abort);
         try
         {
-            while (true)
+            while (s.Received(await s.ReceiveAsync()))
             {
-                var result = await s.ReceiveAsync(receiveBuffer.AsMemory(count), cancellationToken);
-                if (result.MessageType == WebSocketMessageType.Close)
+                while (s.TryTake(out var incoming))
                 {
-                    break;
-                }
-
-                count += result.Count;
-                if (!result.EndOfMessage)
-                {
-                    if (count == receiveBuffer.Length)
+                    if (incoming.Opcode == WebSocketOpcode.Close)
                     {
-                        Array.Resize(ref receiveBuffer, receiveBuffer.Length * 2);
+                        return;
                     }
 
-                    continue;
+                    var handled = incoming.Opcode == WebSocketOpcode.Ping
+                        ? SendRawAsync(incoming.Payload.ToArray(), WebSocketOpcode.Pong, cancellationToken)
+                        : OnFrameAsync(incoming.Payload.Span, cancellationToken);
+                    if (!handled.IsCompletedSuccessfully)
+                    {
+                        await handled;
+                    }
                 }
-
-                await OnFrameAsync(count, cancellationToken);
-                count = 0;
             }
         }
-        catch (Exception e) when (e is WebSocketException or OperationCanceledException or ObjectDisposedException or IOException)
+        catch (Exception e) when (e is WebSocketException or SocketException or OperationCanceledException or ObjectDisposedException or IOException)
         {
         }
         finally
@@ -232,10 +237,9 @@ public sealed class Visitor(int index, VisitorConnector connector, Traffic traff
         }
     }
 
-    private ValueTask OnFrameAsync(int length, CancellationToken cancellationToken)
+    private ValueTask OnFrameAsync(ReadOnlySpan<byte> frameBytes, CancellationToken cancellationToken)
     {
         var now = Stopwatch.GetTimestamp();
-        var frameBytes = receiveBuffer.AsSpan(0, length);
         if (!ServerFrame.TryRead(frameBytes, out var frame))
         {
             Unexpected++;
@@ -294,7 +298,7 @@ public sealed class Visitor(int index, VisitorConnector connector, Traffic traff
         PairedAt = now;
         PartnerIndex = traffic.IndexOfAccount.TryGetValue(partnerId, out var i) ? i : -1;
         dialogueHead = ClientFrames.DialogueHead(AccountId, sessionId);
-        sendBuffer = new byte[ClientFrames.DialogueCapacity(dialogueHead.Length, traffic.ContentBytes)];
+        sendBuffer = new byte[VisitorSocket.HeaderRoom + ClientFrames.DialogueCapacity(dialogueHead.Length, traffic.ContentBytes)];
         paired.TrySetResult();
     }
 

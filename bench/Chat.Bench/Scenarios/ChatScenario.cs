@@ -93,7 +93,7 @@ public static class ChatScenario
             MessageLimit = options.Messages,
             ContentBytes = options.ContentBytes,
         };
-        using var connector = new VisitorConnector(options.Server, options.SourceAddresses);
+        var connector = new VisitorConnector(options.Server, options.SourceAddresses);
         await using var crowd = new Crowd(connector, traffic, options.Pairs * 2);
         var visitors = crowd.Visitors;
 

@@ -35,7 +35,7 @@ public static class IdleScenario
     public static async Task<IdleResult> RunAsync(IdleOptions options, CancellationToken cancellationToken)
     {
         var traffic = new Traffic();
-        using var connector = new VisitorConnector(options.Server, options.SourceAddresses);
+        var connector = new VisitorConnector(options.Server, options.SourceAddresses);
         // Idle sockets only ever get small frames (replies, pings).
         await using var crowd = new Crowd(connector, traffic, options.Connections, receiveBufferBytes: 512);
 

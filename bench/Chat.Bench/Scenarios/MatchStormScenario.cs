@@ -39,7 +39,7 @@ public static class MatchStormScenario
     public static async Task<MatchStormResult> RunAsync(MatchStormOptions options, CancellationToken cancellationToken)
     {
         var traffic = new Traffic();
-        using var connector = new VisitorConnector(options.Server, options.SourceAddresses);
+        var connector = new VisitorConnector(options.Server, options.SourceAddresses);
         await using var crowd = new Crowd(connector, traffic, options.Visitors, receiveBufferBytes: 1024);
         var visitors = crowd.Visitors;
 

@@ -69,7 +69,7 @@ public static class ResumeScenario
     public static async Task<ResumeResult> RunAsync(ResumeOptions options, CancellationToken cancellationToken)
     {
         var traffic = new Traffic { ClosedLoop = false, MessageLimit = 0 };
-        using var connector = new VisitorConnector(options.Server, options.SourceAddresses);
+        var connector = new VisitorConnector(options.Server, options.SourceAddresses);
         await using var crowd = new Crowd(connector, traffic, options.Pairs * 2);
         var visitors = crowd.Visitors;
         await crowd.ArriveAsync(64, options.ReplyTimeout, cancellationToken);
