@@ -299,9 +299,13 @@ internal sealed partial class SessionGrain(
 
     private bool IsMember(ulong accountId, out SessionMember member, out SessionMember partner)
     {
-        if (_first is null || _ended)
+        if (_first is null)
         {
-            DeactivateOnIdle(); // no such session, or one that ended: nothing to keep in memory
+            DeactivateOnIdle(); // no such session: nothing to keep in memory
+        }
+        else if (_ended)
+        {
+            DeactivateWhenDone();
         }
 
         if (_first is not null && _second is not null)
