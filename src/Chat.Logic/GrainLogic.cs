@@ -174,66 +174,42 @@ internal sealed partial class GrainLogic(
         }
     }
 
-    public async ValueTask<ResultCode> ViewedAckAsync(ulong accountId, ulong sessionId, ulong msgId, CancellationToken cancellationToken)
-    {
-        if (!IsId(sessionId))
-        {
-            return ResultCode.ParamErr;
-        }
-
-        try
-        {
-            return await Session(sessionId).ViewedAck(accountId, msgId);
-        }
-        catch (Exception ex) when (IsUnavailable(ex))
-        {
-            Log.GrainFailed(logger, nameof(ViewedAckAsync), ex);
-            return ResultCode.InternalErr;
-        }
-    }
+    public ValueTask<ResultCode> ViewedAckAsync(ulong accountId, ulong sessionId, ulong msgId, CancellationToken cancellationToken) =>
+        AskSessionAsync(sessionId, session => session.ViewedAck(accountId, msgId), nameof(ViewedAckAsync));
 
     public async ValueTask<ResultCode> EndSessionAsync(ulong accountId, ulong sessionId, CancellationToken cancellationToken)
     {
-        if (!IsId(sessionId))
-        {
-            return ResultCode.ParamErr;
-        }
-
-        try
-        {
-            var ended = await Session(sessionId).End(accountId);
-            counts.Changed();
-            return ended;
-        }
-        catch (Exception ex) when (IsUnavailable(ex))
-        {
-            Log.GrainFailed(logger, nameof(EndSessionAsync), ex);
-            return ResultCode.InternalErr;
-        }
+        var ended = await AskSessionAsync(sessionId, session => session.End(accountId), nameof(EndSessionAsync));
+        counts.Changed();
+        return ended;
     }
 
-    public async ValueTask<ResultCode> TypingAsync(ulong accountId, ulong sessionId, CancellationToken cancellationToken)
-    {
-        if (!IsId(sessionId))
-        {
-            return ResultCode.ParamErr;
-        }
-
-        try
-        {
-            return await Session(sessionId).Typing(accountId);
-        }
-        catch (Exception ex) when (IsUnavailable(ex))
-        {
-            Log.GrainFailed(logger, nameof(TypingAsync), ex); // a hint, not worth more
-            return ResultCode.InternalErr;
-        }
-    }
+    public ValueTask<ResultCode> TypingAsync(ulong accountId, ulong sessionId, CancellationToken cancellationToken) =>
+        AskSessionAsync(sessionId, session => session.Typing(accountId), nameof(TypingAsync));
 
     public async ValueTask<ChatStats> GetStatsAsync(CancellationToken cancellationToken)
     {
         var now = await counts.ReadAsync(cancellationToken);
         return new ChatStats(now.Online, now.Waiting);
+    }
+
+    /// <summary>A session's answer to a request about it; InternalErr when its grain cannot be reached.</summary>
+    private async ValueTask<ResultCode> AskSessionAsync(ulong sessionId, Func<ISessionGrain, Task<ResultCode>> ask, string operation)
+    {
+        if (!IsId(sessionId))
+        {
+            return ResultCode.ParamErr;
+        }
+
+        try
+        {
+            return await ask(Session(sessionId));
+        }
+        catch (Exception ex) when (IsUnavailable(ex))
+        {
+            Log.GrainFailed(logger, operation, ex);
+            return ResultCode.InternalErr;
+        }
     }
 
     /// <summary>
