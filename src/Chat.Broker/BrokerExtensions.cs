@@ -1,6 +1,7 @@
 using System.Net.WebSockets;
 using Chat.Broker.Connections;
 using Chat.Broker.Delivery;
+using Chat.Broker.Upstream;
 using Chat.Broker.Diagnostics;
 using Chat.Broker.Frames;
 using Chat.Broker.Security;
@@ -26,7 +27,8 @@ public static class BrokerExtensions
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<ConnectionRegistry>();
         services.TryAddSingleton<BrokerMetrics>();
-        services.TryAddSingleton<IPushChannel, LocalPushChannel>();
+        services.TryAddSingleton<LocalPushChannel>();
+        services.TryAddSingleton<IPushChannel>(sp => sp.GetRequiredService<LocalPushChannel>());
         services.TryAddSingleton<RequestDispatcher>();
         services.TryAddSingleton<ConnectionLoop>();
         services.TryAddSingleton<OriginPolicy>();
@@ -36,14 +38,6 @@ public static class BrokerExtensions
         services.AddHostedService(sp => sp.GetRequiredService<Heartbeat.Heartbeat>());
         services.AddHostedService(sp => sp.GetRequiredService<DeliveryReports>());
         return services;
-    }
-
-    /// <summary>A broker that starts holds no socket yet: whatever logic had bound to its address belongs to a previous run.</summary>
-    private sealed class BrokerStartup(ILogic logic, Microsoft.Extensions.Options.IOptions<BrokerOptions> options) : IHostedService
-    {
-        public Task StartAsync(CancellationToken cancellationToken) => logic.BrokerStartedAsync(options.Value.Address, cancellationToken).AsTask();
-
-        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
     }
 
     /// <summary>Maps the WebSocket endpoint and closes every socket with "service restart" when the host stops.</summary>

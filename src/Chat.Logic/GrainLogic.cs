@@ -28,9 +28,9 @@ internal sealed partial class GrainLogic(
 {
     private readonly LogicOptions _options = options.Value;
 
-    public async ValueTask BrokerStartedAsync(string broker, CancellationToken cancellationToken)
+    public async ValueTask BrokerStartedAsync(string broker, long incarnation, CancellationToken cancellationToken)
     {
-        await writer.WriteAsync(new StoreWrite.BrokerGone(broker, time.GetUtcNow().ToUnixTimeMilliseconds()));
+        await writer.WriteAsync(new StoreWrite.BrokerGone(broker, time.GetUtcNow().ToUnixTimeMilliseconds(), incarnation));
         counts.Changed();
     }
 

@@ -35,6 +35,7 @@ internal sealed class ClientConnection : IThreadPoolWorkItem, IDisposable
     private int _working;
     private int _left;
     private Dictionary<ulong, ulong>? _delivered; // guarded by _gate: per session, the highest msgId received and not yet reported
+    private Dictionary<ulong, ulong>? _queuedUpTo; // guarded by _gate: per session, the highest msgId queued for this socket
 
     public ClientConnection(ulong id, string broker, WebSocket socket, BrokerOptions options, TimeProvider time)
     {
@@ -158,6 +159,11 @@ internal sealed class ClientConnection : IThreadPoolWorkItem, IDisposable
                 return false;
             }
 
+            if (IsRepeatLocked(sessionId, msgId))
+            {
+                return true;
+            }
+
             full = IsFullLocked;
             if (!full)
             {
@@ -195,6 +201,11 @@ internal sealed class ClientConnection : IThreadPoolWorkItem, IDisposable
                 if (_completed)
                 {
                     return false;
+                }
+
+                if (IsRepeatLocked(sessionId, msgId))
+                {
+                    return true;
                 }
 
                 if (_queue?.Count >= _replayLimit)
@@ -307,9 +318,28 @@ internal sealed class ClientConnection : IThreadPoolWorkItem, IDisposable
 
     private bool IsFullLocked => _queue?.Count >= _queueLimit;
 
+    /// <summary>
+    /// A message this socket was already given (under the gate): logic repeats pushes after a node
+    /// of its died, and the seed's client would show them twice.
+    /// </summary>
+    private bool IsRepeatLocked(ulong sessionId, ulong msgId)
+    {
+        if (msgId == 0)
+        {
+            return false;
+        }
+
+        return _queuedUpTo is not null && _queuedUpTo.TryGetValue(sessionId, out var queued) && msgId <= queued;
+    }
+
     /// <summary>Queues a frame under the gate; true if no writer is running and the caller must start one.</summary>
     private bool Enqueue(Outbound item)
     {
+        if (item.MsgId != 0)
+        {
+            (_queuedUpTo ??= [])[item.SessionId] = item.MsgId;
+        }
+
         (_queue ??= new Queue<Outbound>()).Enqueue(item);
         _grown |= _queue.Count > SmallQueue;
         if (_writing)

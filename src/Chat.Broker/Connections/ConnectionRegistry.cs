@@ -14,6 +14,13 @@ internal sealed class ConnectionRegistry(IOptions<BrokerOptions> options, TimePr
     private long _lastId;
     private int _count;
 
+    /// <summary>
+    /// This start of the broker, different each time (a random 30-bit number). Connection ids carry
+    /// it in their high bits, so a push logic meant for a socket that died with an earlier start
+    /// at the same address finds nothing here instead of somebody else's socket.
+    /// </summary>
+    public long Incarnation { get; } = Random.Shared.NextInt64(1, 1L << 30);
+
     public int Count => Volatile.Read(ref _count);
 
     /// <summary>The open sockets, read live (no copy).</summary>
@@ -30,7 +37,7 @@ internal sealed class ConnectionRegistry(IOptions<BrokerOptions> options, TimePr
 
     public ClientConnection Register(WebSocket socket)
     {
-        var connection = new ClientConnection((ulong)Interlocked.Increment(ref _lastId), options.Value.Address, socket, options.Value, time);
+        var connection = new ClientConnection((ulong)((Incarnation << 32) + Interlocked.Increment(ref _lastId)), options.Value.Address, socket, options.Value, time);
         SliceOf(connection.Id)[connection.Id] = connection;
         Interlocked.Increment(ref _count);
         return connection;

@@ -63,9 +63,12 @@ internal abstract record StoreWrite
 
     /// <summary>
     /// A broker went away with its sockets (or restarted): every account bound to it loses its
-    /// socket and leaves the waiting pool; those in active sessions are away from then on.
+    /// socket and leaves the waiting pool; those in active sessions are away from then on. A
+    /// restarted broker names its own start (<see cref="KeepIncarnation"/>, the high 32 bits of its
+    /// connection ids): sockets of that start are kept, so the order of the release and the first
+    /// new sockets does not matter. 0 releases every socket of the broker.
     /// </summary>
-    public sealed record BrokerGone(string Broker, long AtUnixMs) : StoreWrite;
+    public sealed record BrokerGone(string Broker, long AtUnixMs, long KeepIncarnation = 0) : StoreWrite;
 
     public sealed record NewSession(SessionRecord Session) : StoreWrite;
 

@@ -9,11 +9,12 @@ namespace Chat.Protocol.Seams;
 public interface ILogic
 {
     /// <summary>
-    /// The broker at <paramref name="broker"/> (re)started: every socket it held before is gone. Its
+    /// The broker at <paramref name="broker"/> (re)started: every socket it held before this start
+    /// (<paramref name="incarnation"/>, the high 32 bits of its connection ids) is gone. Those
     /// accounts lose their binding and leave the waiting pool; those in sessions are away, so their
     /// grace period runs from now.
     /// </summary>
-    ValueTask BrokerStartedAsync(string broker, CancellationToken cancellationToken);
+    ValueTask BrokerStartedAsync(string broker, long incarnation, CancellationToken cancellationToken);
 
     ValueTask<CreateAccountResult> CreateAccountAsync(string nickName, ClientEndpoint endpoint, CancellationToken cancellationToken);
 

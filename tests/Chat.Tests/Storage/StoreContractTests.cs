@@ -446,6 +446,25 @@ public abstract class StoreContractTests
         Assert.Equal([Bob, Dave, Alice], await store.FindAwaySinceAsync(1_000, 10, None));
     }
 
+    [Fact]
+    public async Task A_restarted_broker_keeps_the_sockets_of_its_own_start_and_releases_the_earlier_ones()
+    {
+        const long Earlier = 7, Now = 9;
+        var oldSocket = new ClientEndpoint("north", (ulong)(Earlier << 32) + 1);
+        var newSocket = new ClientEndpoint("north", (ulong)(Now << 32) + 1);
+        await using var store = await OpenAsync();
+        await WriteAsync(
+            store,
+            new StoreWrite.NewAccount(Account(Alice, oldSocket)), new StoreWrite.NewAccount(Account(Bob, newSocket)),
+            new StoreWrite.WaitingAdded(Alice, 100), new StoreWrite.WaitingAdded(Bob, 200));
+
+        await WriteAsync(store, new StoreWrite.BrokerGone("north", 1_000, KeepIncarnation: Now));
+
+        Assert.Equal(new AccountState(null, null), await StateOfAsync(store, Alice));
+        Assert.Equal(new AccountState(newSocket, null), await StateOfAsync(store, Bob));
+        Assert.Equal([new WaitingEntry(Bob, 200)], await store.LoadWaitingAsync(None));
+    }
+
     // Id blocks
 
     [Fact]

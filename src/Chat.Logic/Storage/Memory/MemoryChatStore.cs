@@ -196,7 +196,7 @@ internal sealed class MemoryChatStore : IChatStore
                 ReplaceAccount(u.AccountId, a => a with { Endpoint = null, AwaySinceUnixMs = u.AwaySinceUnixMs }, undo);
                 break;
             case StoreWrite.BrokerGone g:
-                foreach (var account in _accounts.Values.Where(a => a.Endpoint?.Broker == g.Broker).ToList())
+                foreach (var account in _accounts.Values.Where(a => a.Endpoint is { } e && e.Broker == g.Broker && (g.KeepIncarnation == 0 || (long)(e.ConnectionId >> 32) != g.KeepIncarnation)).ToList())
                 {
                     RemoveWaiting(account.Id, undo);
                     var inSession = _sessions.Values.Any(s => s.EndedAtUnixMs is null && s.Has(account.Id));

@@ -78,13 +78,14 @@ internal sealed class SqliteWriter : IDisposable
         _insertAccount = Prepare("INSERT INTO account (id, nickname, token_hash, created_at, broker, connection_id, away_since) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7);");
         _bindAccount = Prepare("UPDATE account SET broker = ?2, connection_id = ?3, away_since = NULL WHERE id = ?1;");
         _unbindAccount = Prepare("UPDATE account SET broker = NULL, connection_id = NULL, away_since = ?2 WHERE id = ?1;");
-        _brokerGoneWaiting = Prepare("DELETE FROM waiting WHERE account_id IN (SELECT id FROM account WHERE broker = ?1);");
-        _brokerGoneAway = Prepare("""
-            UPDATE account SET away_since = ?2 WHERE broker = ?1 AND away_since IS NULL AND EXISTS (
+        const string OnBroker = "broker = ?1 AND (?3 = 0 OR (connection_id >> 32) <> ?3)";
+        _brokerGoneWaiting = Prepare($"DELETE FROM waiting WHERE account_id IN (SELECT id FROM account WHERE {OnBroker});");
+        _brokerGoneAway = Prepare($"""
+            UPDATE account SET away_since = ?2 WHERE {OnBroker} AND away_since IS NULL AND EXISTS (
                 SELECT 1 FROM session_account sa JOIN session s ON s.id = sa.session_id
                 WHERE sa.account_id = account.id AND s.ended_at IS NULL);
             """);
-        _brokerGoneUnbind = Prepare("UPDATE account SET broker = NULL, connection_id = NULL WHERE broker = ?1;");
+        _brokerGoneUnbind = Prepare($"UPDATE account SET broker = NULL, connection_id = NULL WHERE {OnBroker};");
         _insertWaiting = Prepare("INSERT OR IGNORE INTO waiting (account_id, since) VALUES (?1, ?2);");
         _deleteWaiting = Prepare("DELETE FROM waiting WHERE account_id = ?1;");
         _lastMsgId = Prepare("""
@@ -271,11 +272,14 @@ internal sealed class SqliteWriter : IDisposable
                 break;
             case StoreWrite.BrokerGone g:
                 BindText(_brokerGoneWaiting, 1, g.Broker);
+                BindInt(_brokerGoneWaiting, 3, g.KeepIncarnation);
                 Step(_brokerGoneWaiting);
                 BindText(_brokerGoneAway, 1, g.Broker);
                 BindInt(_brokerGoneAway, 2, g.AtUnixMs);
+                BindInt(_brokerGoneAway, 3, g.KeepIncarnation);
                 Step(_brokerGoneAway);
                 BindText(_brokerGoneUnbind, 1, g.Broker);
+                BindInt(_brokerGoneUnbind, 3, g.KeepIncarnation);
                 Step(_brokerGoneUnbind);
                 break;
             case StoreWrite.WaitingAdded w:

@@ -1,0 +1,183 @@
+using System.Collections.Concurrent;
+using Chat.Protocol.Frames;
+using Chat.Protocol.Grpc;
+using Chat.Protocol.Seams;
+using Grpc.Core;
+using Grpc.Net.Client;
+using Microsoft.Extensions.Logging;
+using LogicClient = Chat.Protocol.Grpc.LogicDealer.LogicDealerClient;
+using SessionSummary = Chat.Protocol.Frames.SessionSummary;
+
+namespace Chat.Broker.Upstream;
+
+/// <summary>
+/// <see cref="ILogic"/> for a broker of a cluster: the seed's <c>LogicDealer</c> service on the
+/// logic nodes <see cref="ILogicAddresses"/> knows, taken in turn (round-robin). A call that fails
+/// on a node that does not answer is tried on the next one only where doing it twice is harmless
+/// (a message with its requestId, an acknowledgement, a reconnect, a leave); otherwise, and when
+/// every node failed, the client hears InternalErr and tries again itself.
+/// </summary>
+internal sealed partial class GrpcLogic(ILogicAddresses addresses, ClusterSecret secret, ILogger<GrpcLogic> logger) : ILogic, IDisposable
+{
+    private static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(15);
+    private readonly ConcurrentDictionary<string, Lazy<(GrpcChannel Channel, LogicClient Client)>> _clients = new();
+    private int _next;
+
+    public async ValueTask BrokerStartedAsync(string broker, long incarnation, CancellationToken cancellationToken)
+    {
+        var request = new BrokerStartedRequest { Broker = broker, Incarnation = incarnation };
+        if (await CallAsync((c, o) => c.BrokerStartedAsync(request, o).ResponseAsync, retry: true, cancellationToken) is null)
+        {
+            throw new InvalidOperationException("No logic node took the broker's start.");
+        }
+    }
+
+    public async ValueTask<CreateAccountResult> CreateAccountAsync(string nickName, ClientEndpoint endpoint, CancellationToken cancellationToken)
+    {
+        var request = new CreateAccountRequest { Nickname = nickName, Broker = endpoint.Broker, ConnectionId = endpoint.ConnectionId };
+        var created = await CallAsync((c, o) => c.CreateAccountAsync(request, o).ResponseAsync, retry: false, cancellationToken);
+        return created is null
+            ? new CreateAccountResult(ResultCode.InternalErr, 0, nickName, string.Empty, "try again")
+            : new CreateAccountResult(created.Code.FromProto(), created.AccountId, created.Nickname, created.Token, NullIfEmpty(created.Msg));
+    }
+
+    public async ValueTask<ReconnectResult> ReconnectAsync(ulong accountId, string token, ClientEndpoint endpoint, CancellationToken cancellationToken)
+    {
+        var request = new ReConnectRequest { AccountId = accountId, Token = token, Broker = endpoint.Broker, ConnectionId = endpoint.ConnectionId };
+        var result = await CallAsync((c, o) => c.ReconnectAsync(request, o).ResponseAsync, retry: true, cancellationToken);
+        return result is null
+            ? new ReconnectResult(ResultCode.InternalErr, accountId, string.Empty, [])
+            : new ReconnectResult(
+                result.Code.FromProto(),
+                accountId,
+                result.Nickname,
+                [.. result.Sessions.Select(s => new SessionSummary(s.SessionId, s.PartnerId, s.PartnerName, s.PartnerOnline))]);
+    }
+
+    public async ValueTask LogoutAsync(ulong accountId, ClientEndpoint endpoint, LeaveKind how, CancellationToken cancellationToken)
+    {
+        var request = new LogoutRequest
+        {
+            AccountId = accountId,
+            Broker = endpoint.Broker,
+            ConnectionId = endpoint.ConnectionId,
+            How = how == LeaveKind.Closed ? LeaveKindEnum.Closed : LeaveKindEnum.Lost,
+        };
+        await CallAsync((c, o) => c.LogoutAsync(request, o).ResponseAsync, retry: true, cancellationToken);
+    }
+
+    public async ValueTask ResumeAsync(ulong accountId, ClientEndpoint endpoint, CancellationToken cancellationToken)
+    {
+        var request = new ResumeRequest { AccountId = accountId, Broker = endpoint.Broker, ConnectionId = endpoint.ConnectionId };
+        await CallAsync((c, o) => c.ResumeAsync(request, o).ResponseAsync, retry: true, cancellationToken);
+    }
+
+    public async ValueTask ConfirmDeliveredAsync(ulong accountId, ulong sessionId, ulong msgId, CancellationToken cancellationToken)
+    {
+        var request = new ConfirmDeliveredRequest { AccountId = accountId };
+        request.Marks.Add(new DeliveryMark { SessionId = sessionId, MsgId = msgId });
+        await CallAsync((c, o) => c.ConfirmDeliveredAsync(request, o).ResponseAsync, retry: true, cancellationToken);
+    }
+
+    public async ValueTask<MatchResult> MatchAsync(ulong accountId, CancellationToken cancellationToken)
+    {
+        var match = await CallAsync((c, o) => c.MatchAsync(new MatchRequest { AccountId = accountId }, o).ResponseAsync, retry: false, cancellationToken);
+        return match is null
+            ? new MatchResult(ResultCode.InternalErr, Message: "try again")
+            : new MatchResult(match.Code.FromProto(), match.PartnerId, NullIfEmpty(match.PartnerName), match.SessionId, NullIfEmpty(match.Msg));
+    }
+
+    public async ValueTask<SendResult> SendAsync(ulong senderId, ulong sessionId, string requestId, string content, CancellationToken cancellationToken)
+    {
+        var request = new SendMsgRequest { SenderId = senderId, SessionId = sessionId, Msgtype = MsgTypeEnum.Dialogue, Content = content, RequestId = requestId };
+        var sent = await CallAsync((c, o) => c.SendMsgAsync(request, o).ResponseAsync, retry: true, cancellationToken);
+        return sent is null
+            ? new SendResult(ResultCode.InternalErr, Message: "try again")
+            : new SendResult(sent.Code.FromProto(), sent.MsgId, NullIfEmpty(sent.Msg));
+    }
+
+    public async ValueTask<ResultCode> ViewedAckAsync(ulong accountId, ulong sessionId, ulong msgId, CancellationToken cancellationToken)
+    {
+        var request = new ViewedAckRequest { AccountId = accountId, SessionId = sessionId, MsgId = msgId };
+        var answer = await CallAsync((c, o) => c.ViewedAckAsync(request, o).ResponseAsync, retry: true, cancellationToken);
+        return answer?.Code.FromProto() ?? ResultCode.InternalErr;
+    }
+
+    public async ValueTask<ResultCode> EndSessionAsync(ulong accountId, ulong sessionId, CancellationToken cancellationToken)
+    {
+        var request = new EndSessionRequest { AccountId = accountId, SessionId = sessionId };
+        var answer = await CallAsync((c, o) => c.EndSessionAsync(request, o).ResponseAsync, retry: false, cancellationToken);
+        return answer?.Code.FromProto() ?? ResultCode.InternalErr;
+    }
+
+    public async ValueTask<ResultCode> TypingAsync(ulong accountId, ulong sessionId, CancellationToken cancellationToken)
+    {
+        var request = new TypingRequest { AccountId = accountId, SessionId = sessionId };
+        var answer = await CallAsync((c, o) => c.TypingAsync(request, o).ResponseAsync, retry: false, cancellationToken);
+        return answer?.Code.FromProto() ?? ResultCode.InternalErr;
+    }
+
+    public async ValueTask<ChatStats> GetStatsAsync(CancellationToken cancellationToken)
+    {
+        var stats = await CallAsync((c, o) => c.GetStatsAsync(new StatsRequest(), o).ResponseAsync, retry: true, cancellationToken);
+        return stats is null ? new ChatStats(0, 0) : new ChatStats(stats.Online, stats.Waiting);
+    }
+
+    /// <summary>Whether some logic node answers now (the broker's readiness).</summary>
+    public async Task<bool> AnyNodeAnswersAsync(CancellationToken cancellationToken) =>
+        await CallAsync((c, o) => c.GetStatsAsync(new StatsRequest(), o).ResponseAsync, retry: true, cancellationToken) is not null;
+
+    public void Dispose()
+    {
+        foreach (var client in _clients.Values)
+        {
+            client.Value.Channel.Dispose();
+        }
+    }
+
+    /// <summary>The call on the next node in turn; on a node that fails, on the next (if <paramref name="retry"/>); null if none answered.</summary>
+    private async Task<T?> CallAsync<T>(Func<LogicClient, CallOptions, Task<T>> call, bool retry, CancellationToken cancellationToken)
+        where T : class
+    {
+        var nodes = addresses.Current;
+        if (nodes.Count == 0)
+        {
+            Log.NoLogicNode(logger);
+            return null;
+        }
+
+        var first = (int)((uint)Interlocked.Increment(ref _next) % (uint)nodes.Count);
+        for (var attempt = 0; attempt < (retry ? nodes.Count : 1); attempt++)
+        {
+            var node = nodes[(first + attempt) % nodes.Count];
+            try
+            {
+                var options = new CallOptions(secret.Headers, DateTime.UtcNow + CallTimeout, cancellationToken);
+                return await call(ClientFor(node), options);
+            }
+            catch (RpcException ex) when (ex.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.Internal or StatusCode.Unknown)
+            {
+                Log.NodeFailed(logger, node, ex.StatusCode, ex);
+            }
+        }
+
+        return null;
+    }
+
+    private LogicClient ClientFor(string node) => _clients.GetOrAdd(node, address => new Lazy<(GrpcChannel, LogicClient)>(() =>
+    {
+        var channel = GrpcChannel.ForAddress($"http://{address}");
+        return (channel, new LogicClient(channel));
+    })).Value.Client;
+
+    private static string? NullIfEmpty(string value) => value.Length == 0 ? null : value;
+
+    private static partial class Log
+    {
+        [LoggerMessage(1, LogLevel.Warning, "Logic node {Node} failed a call ({Status}).")]
+        public static partial void NodeFailed(ILogger logger, string node, StatusCode status, Exception exception);
+
+        [LoggerMessage(2, LogLevel.Warning, "No logic node is known: requests are answered InternalErr until one is.")]
+        public static partial void NoLogicNode(ILogger logger);
+    }
+}

@@ -1,0 +1,135 @@
+using ResultCode = Chat.Protocol.Frames.ResultCode;
+using Chat.Protocol.Grpc;
+using Chat.Protocol.Seams;
+using Grpc.Core;
+
+namespace Chat.Logic.Grpc;
+
+/// <summary>
+/// The seed's <c>LogicDealer</c> service on a logic node: brokers (ours, or the seed's own) call
+/// the same <see cref="ILogic"/> the all-in-one broker calls in process. A broker that sends no
+/// connection id is the seed's: its socket is found by account id when pushing, it never asks
+/// for a replay (so one follows its reconnect at once), and its messages carry no requestId (so
+/// each is a new message: the seed's client never retries one).
+/// </summary>
+internal sealed class LogicDealerService(ILogic logic) : LogicDealer.LogicDealerBase
+{
+    public override async Task<CreateAccountResponse> CreateAccount(CreateAccountRequest request, ServerCallContext context)
+    {
+        if (string.IsNullOrEmpty(request.Broker))
+        {
+            return new CreateAccountResponse { Code = CodeEnum.ParamErr, Msg = "broker is required" };
+        }
+
+        var created = await logic.CreateAccountAsync(request.Nickname, Endpoint(request.Broker, request.ConnectionId), context.CancellationToken);
+        return new CreateAccountResponse
+        {
+            Code = created.Code.ToProto(),
+            Msg = created.Message ?? string.Empty,
+            AccountId = created.AccountId,
+            Token = created.Token,
+            Nickname = created.NickName,
+        };
+    }
+
+    public override async Task<MatchResponse> Match(MatchRequest request, ServerCallContext context)
+    {
+        var match = await logic.MatchAsync(request.AccountId, context.CancellationToken);
+        return new MatchResponse
+        {
+            Code = match.Code.ToProto(),
+            Msg = match.Message ?? string.Empty,
+            PartnerId = match.PartnerId,
+            PartnerName = match.PartnerName ?? string.Empty,
+            SessionId = match.SessionId,
+        };
+    }
+
+    public override async Task<SendMsgResponse> SendMsg(SendMsgRequest request, ServerCallContext context)
+    {
+        if (request.Msgtype != MsgTypeEnum.Dialogue)
+        {
+            return new SendMsgResponse { Code = CodeEnum.ParamErr, Msg = "only dialogue messages are sent" };
+        }
+
+        var requestId = string.IsNullOrEmpty(request.RequestId) ? $"seed:{Guid.NewGuid():N}" : request.RequestId;
+        var sent = await logic.SendAsync(request.SenderId, request.SessionId, requestId, request.Content, context.CancellationToken);
+        return new SendMsgResponse { Code = sent.Code.ToProto(), Msg = sent.Message ?? string.Empty, MsgId = sent.MsgId };
+    }
+
+    public override async Task<LogoutResponse> Logout(LogoutRequest request, ServerCallContext context)
+    {
+        var how = request.How == LeaveKindEnum.Closed ? LeaveKind.Closed : LeaveKind.Lost;
+        await logic.LogoutAsync(request.AccountId, Endpoint(request.Broker, request.ConnectionId), how, context.CancellationToken);
+        return new LogoutResponse { Code = CodeEnum.Success };
+    }
+
+    public override async Task<ViewedAckResponse> ViewedAck(ViewedAckRequest request, ServerCallContext context) =>
+        new() { Code = (await logic.ViewedAckAsync(request.AccountId, request.SessionId, request.MsgId, context.CancellationToken)).ToProto() };
+
+    public override async Task<ReConnectResponse> Reconnect(ReConnectRequest request, ServerCallContext context)
+    {
+        var endpoint = Endpoint(request.Broker, request.ConnectionId);
+        var result = await logic.ReconnectAsync(request.AccountId, request.Token, endpoint, context.CancellationToken);
+        var response = new ReConnectResponse
+        {
+            Code = result.Code.ToProto(),
+            AccountId = result.AccountId,
+            Nickname = result.NickName,
+        };
+        response.Sessions.AddRange(result.Sessions.Select(s => new SessionSummary
+        {
+            SessionId = s.SessionId,
+            PartnerId = s.PartnerId,
+            PartnerName = s.PartnerName,
+            PartnerOnline = s.PartnerOnline,
+        }));
+        if (result.Code == ResultCode.Success && request.ConnectionId == 0)
+        {
+            await logic.ResumeAsync(request.AccountId, endpoint, context.CancellationToken); // the seed's broker never asks
+        }
+
+        return response;
+    }
+
+    public override async Task<ResumeResponse> Resume(ResumeRequest request, ServerCallContext context)
+    {
+        await logic.ResumeAsync(request.AccountId, Endpoint(request.Broker, request.ConnectionId), context.CancellationToken);
+        return new ResumeResponse { Code = CodeEnum.Success };
+    }
+
+    public override async Task<ConfirmDeliveredResponse> ConfirmDelivered(ConfirmDeliveredRequest request, ServerCallContext context)
+    {
+        foreach (var mark in request.Marks)
+        {
+            await logic.ConfirmDeliveredAsync(request.AccountId, mark.SessionId, mark.MsgId, context.CancellationToken);
+        }
+
+        return new ConfirmDeliveredResponse { Code = CodeEnum.Success };
+    }
+
+    public override async Task<EndSessionResponse> EndSession(EndSessionRequest request, ServerCallContext context) =>
+        new() { Code = (await logic.EndSessionAsync(request.AccountId, request.SessionId, context.CancellationToken)).ToProto() };
+
+    public override async Task<TypingResponse> Typing(TypingRequest request, ServerCallContext context) =>
+        new() { Code = (await logic.TypingAsync(request.AccountId, request.SessionId, context.CancellationToken)).ToProto() };
+
+    public override async Task<StatsResponse> GetStats(StatsRequest request, ServerCallContext context)
+    {
+        var stats = await logic.GetStatsAsync(context.CancellationToken);
+        return new StatsResponse { Code = CodeEnum.Success, Online = stats.Online, Waiting = stats.Waiting };
+    }
+
+    public override async Task<BrokerStartedResponse> BrokerStarted(BrokerStartedRequest request, ServerCallContext context)
+    {
+        if (string.IsNullOrEmpty(request.Broker))
+        {
+            return new BrokerStartedResponse { Code = CodeEnum.ParamErr };
+        }
+
+        await logic.BrokerStartedAsync(request.Broker, request.Incarnation, context.CancellationToken);
+        return new BrokerStartedResponse { Code = CodeEnum.Success };
+    }
+
+    private static ClientEndpoint Endpoint(string broker, ulong connectionId) => new(broker, connectionId);
+}
