@@ -1,6 +1,7 @@
 using System.Net.WebSockets;
 using Chat.Broker.Connections;
 using Chat.Broker.Delivery;
+using Chat.Broker.Grpc;
 using Chat.Broker.Upstream;
 using Chat.Broker.Diagnostics;
 using Chat.Broker.Frames;
@@ -39,6 +40,32 @@ public static class BrokerExtensions
         services.AddHostedService(sp => sp.GetRequiredService<DeliveryReports>());
         return services;
     }
+
+    /// <summary>
+    /// A broker of a cluster: logic is reached over gRPC (the seed's LogicDealer on the nodes
+    /// <paramref name="logicNodes"/> knows), and logic's pushes arrive on the seed's Broker service.
+    /// </summary>
+    public static IServiceCollection AddChatBrokerOfCluster(this IServiceCollection services, Func<IServiceProvider, ILogicAddresses> logicNodes)
+    {
+        services.AddSingleton(logicNodes);
+        services.AddSingleton<GrpcLogic>();
+        services.AddSingleton<ILogic>(sp => sp.GetRequiredService<GrpcLogic>());
+        return services.AddChatBroker();
+    }
+
+    /// <summary>A fixed list of logic nodes (host:port), for a cluster without etcd.</summary>
+    public static ILogicAddresses FixedLogicNodes(IReadOnlyList<string> addresses) => new StaticLogicAddresses(addresses);
+
+    /// <summary>The seed's Broker service: pushes from logic nodes to this broker's sockets.</summary>
+    public static IEndpointRouteBuilder MapChatBrokerGrpc(this IEndpointRouteBuilder endpoints)
+    {
+        endpoints.MapGrpcService<BrokerPushService>();
+        return endpoints;
+    }
+
+    /// <summary>Whether some logic node answers (a broker of a cluster is ready when one does).</summary>
+    public static Task<bool> AnyLogicNodeAnswersAsync(this IServiceProvider services, CancellationToken cancellationToken) =>
+        services.GetRequiredService<GrpcLogic>().AnyNodeAnswersAsync(cancellationToken);
 
     /// <summary>Maps the WebSocket endpoint and closes every socket with "service restart" when the host stops.</summary>
     public static IEndpointRouteBuilder MapChatBroker(this IEndpointRouteBuilder endpoints)

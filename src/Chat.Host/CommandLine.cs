@@ -11,7 +11,20 @@ public static class CommandLine
 
         Usage:
           chat [all] [--key=value ...]     all-in-one: broker + logic + SQLite + web client (default)
+          chat broker [--key=value ...]    a broker of a cluster: WebSockets and the web client for
+                                           clients, the Broker gRPC service for logic's pushes; finds
+                                           logic nodes in etcd (Chat:Cluster:Etcd) or a fixed list
+                                           (Chat:Cluster:LogicAddresses); keeps nothing that matters
+          chat logic [--key=value ...]     a logic node of a cluster: an Orleans silo (membership and
+                                           state in the shared database), the LogicDealer gRPC
+                                           service for brokers; registers itself in etcd
           chat --help                      show this text
+
+        The broker and logic roles need the cluster's shared secret (Chat__Cluster__Secret in the
+        environment, or --Chat:Cluster:SecretFile=FILE) and a gRPC address
+        (--Chat:Cluster:GrpcUrl=http://127.0.0.1:18225 for a broker, :18223 for logic); --urls is
+        then their HTTP/1.1 port (web client and WebSocket on a broker; /healthz, /readyz and
+        /metrics on both). See README.md, "Running a cluster".
 
         Every setting can come from appsettings.json, from an environment variable
         (replace ':' with '__', e.g. Chat__Store__Path=/data/chat.db) or from the command
@@ -35,7 +48,7 @@ public static class CommandLine
 
         """;
 
-    private static readonly string[] Roles = ["all"];
+    private static readonly string[] Roles = ["all", "broker", "logic"];
 
     /// <summary>Short switches for the settings people change most.</summary>
     public static readonly Dictionary<string, string> Shorthands = new(StringComparer.OrdinalIgnoreCase)
@@ -51,4 +64,11 @@ public static class CommandLine
         args.Length > 0 && !args[0].StartsWith('-') && !args[0].Contains('=') && !Roles.Contains(args[0]) ? args[0] : null;
 
     public static string[] WithoutRole(string[] args) => args.Length > 0 && Roles.Contains(args[0]) ? args[1..] : args;
+
+    public static ChatRole RoleOf(string[] args) => args.Length > 0 ? args[0] switch
+    {
+        "broker" => ChatRole.Broker,
+        "logic" => ChatRole.Logic,
+        _ => ChatRole.All,
+    } : ChatRole.All;
 }

@@ -12,6 +12,6 @@ if (CommandLine.UnknownRole(args) is { } role)
     return 2;
 }
 
-await using var app = await ChatApp.StartAsync(CommandLine.WithoutRole(args));
+await using var app = await ChatApp.StartAsync(CommandLine.RoleOf(args), CommandLine.WithoutRole(args));
 await app.WaitForShutdownAsync();
 return 0;

@@ -1,4 +1,7 @@
 using Chat.Logic.Diagnostics;
+using Chat.Logic.Grpc;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Routing;
 using Chat.Logic.Housekeeping;
 using Chat.Logic.Ids;
 using Chat.Logic.Storage;
@@ -51,6 +54,35 @@ public static class LogicExtensions
         services.AddHostedService<LogicSweeper>();
         services.AddHostedService<GaugeStartup>();
         return services;
+    }
+
+    /// <summary>Logic of a cluster: pushes go to the brokers over gRPC (the seed's Broker service).</summary>
+    public static IServiceCollection AddChatLogicPushesOverGrpc(this IServiceCollection services)
+    {
+        services.AddSingleton<GrpcPushChannel>();
+        services.AddSingleton<IPushChannel>(sp => sp.GetRequiredService<GrpcPushChannel>());
+        return services;
+    }
+
+    /// <summary>The seed's LogicDealer service, for brokers.</summary>
+    public static IEndpointRouteBuilder MapChatLogicGrpc(this IEndpointRouteBuilder endpoints)
+    {
+        endpoints.MapGrpcService<LogicDealerService>();
+        return endpoints;
+    }
+
+    /// <summary>Whether the store answers (logic is ready when it does).</summary>
+    public static async Task<bool> StoreAnswersAsync(this IServiceProvider services, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await services.GetRequiredService<IChatStore>().ReadCountsAsync(cancellationToken);
+            return true;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            return false;
+        }
     }
 
     /// <summary>Creates or migrates the store before anything reads or writes it.</summary>

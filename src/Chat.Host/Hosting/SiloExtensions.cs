@@ -9,8 +9,23 @@ public sealed class SiloOptions
 {
     public const string Section = "Chat:Silo";
 
-    /// <summary>Loopback port for silo-to-silo traffic; 0 picks a free one at start (all-in-one has no other silo to meet).</summary>
+    /// <summary>Port for silo-to-silo traffic; 0 picks a free loopback one at start (all-in-one has no other silo to meet).</summary>
     public int Port { get; set; }
+
+    /// <summary>The address other silos reach this one at (a logic node of a cluster); loopback by default.</summary>
+    public string AdvertisedAddress { get; set; } = "127.0.0.1";
+
+    /// <summary>The cluster's name: silos with the same one form a cluster.</summary>
+    public string ClusterId { get; set; } = "chat";
+
+    /// <summary>
+    /// A logic node's membership: <c>localhost</c> (a single node, or several meeting at
+    /// <see cref="PrimaryPort"/> on this machine; development only).
+    /// </summary>
+    public string Clustering { get; set; } = "localhost";
+
+    /// <summary>With localhost clustering: the silo port of the node the others meet at (0: this one).</summary>
+    public int PrimaryPort { get; set; }
 }
 
 public static class SiloExtensions
@@ -20,14 +35,26 @@ public static class SiloExtensions
     /// port, and no gateway, since no Orleans client connects from outside.
     /// </summary>
     /// <returns>Whether the silo port was picked here (so a start that loses it to another process may pick again).</returns>
-    public static bool AddChatSilo(this WebApplicationBuilder builder)
+    public static bool AddChatSilo(this WebApplicationBuilder builder, ChatRole role)
     {
         var options = builder.Configuration.GetSection(SiloOptions.Section).Get<SiloOptions>() ?? new SiloOptions();
         var picked = options.Port == 0;
         var port = picked ? FreeLoopbackPort() : options.Port;
-        builder.UseOrleans(silo => silo
-            .UseLocalhostClustering(siloPort: port, gatewayPort: 0, serviceId: "chat", clusterId: "chat-all-in-one")
-            .Configure<EndpointOptions>(endpoints => endpoints.AdvertisedIPAddress = IPAddress.Loopback));
+        var advertised = IPAddress.Parse(options.AdvertisedAddress);
+        builder.UseOrleans(silo =>
+        {
+            if (role == ChatRole.All)
+            {
+                silo.UseLocalhostClustering(siloPort: port, gatewayPort: 0, serviceId: "chat", clusterId: "chat-all-in-one");
+            }
+            else
+            {
+                var primary = options.PrimaryPort == 0 ? null : new IPEndPoint(advertised, options.PrimaryPort);
+                silo.UseLocalhostClustering(siloPort: port, gatewayPort: 0, primarySiloEndpoint: primary, serviceId: "chat", clusterId: options.ClusterId);
+            }
+
+            silo.Configure<EndpointOptions>(endpoints => endpoints.AdvertisedIPAddress = advertised);
+        });
 
         // The chat's rules follow the injected clock (tests drive it by hand); Orleans' own loops
         // (messaging, membership, activation collection) stay on real time whatever that clock does.

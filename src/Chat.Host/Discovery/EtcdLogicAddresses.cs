@@ -1,0 +1,159 @@
+using System.Text.Json;
+using Chat.Broker.Upstream;
+using dotnet_etcd;
+using Etcdserverpb;
+using Google.Protobuf;
+
+namespace Chat.Host.Discovery;
+
+/// <summary>
+/// The logic nodes etcd knows, for a broker: every entry under the prefix (the seed's
+/// <c>{"Addr":"host:port"}</c>), watched for changes and read again every few seconds (a watch
+/// that died with etcd says nothing). While etcd is away the broker keeps the addresses it saw last.
+/// </summary>
+internal sealed partial class EtcdLogicAddresses(EtcdClient etcd, string prefix, ILogger<EtcdLogicAddresses> logger) : BackgroundService, ILogicAddresses
+{
+    private static readonly TimeSpan ReadEvery = TimeSpan.FromSeconds(3);
+    private readonly Lock _lock = new();
+    private readonly Dictionary<string, string> _byKey = [];
+    private IReadOnlyList<string> _current = [];
+
+    public IReadOnlyList<string> Current => Volatile.Read(ref _current);
+
+    /// <summary>Reads the list once before the broker takes its first socket (if etcd answers).</summary>
+    public override async Task StartAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await ReadAllAsync(cancellationToken);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            Log.Unreachable(logger, ex);
+        }
+
+        await base.StartAsync(cancellationToken);
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        CancellationTokenSource? watching = null;
+        try
+        {
+            while (!stoppingToken.IsCancellationRequested)
+            {
+                try
+                {
+                    var revision = await ReadAllAsync(stoppingToken);
+                    if (watching is null)
+                    {
+                        watching = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+                        await WatchAsync(revision + 1, watching.Token);
+                    }
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    Log.Unreachable(logger, ex);
+                    watching?.Cancel(); // set up again once etcd answers
+                    watching?.Dispose();
+                    watching = null;
+                }
+
+                await Task.Delay(ReadEvery, stoppingToken);
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+        finally
+        {
+            watching?.Cancel();
+            watching?.Dispose();
+        }
+    }
+
+    private async Task<long> ReadAllAsync(CancellationToken cancellationToken)
+    {
+        var range = await etcd.GetRangeAsync(prefix, cancellationToken: cancellationToken);
+        lock (_lock)
+        {
+            _byKey.Clear();
+            foreach (var entry in range.Kvs)
+            {
+                if (AddressIn(entry.Value) is { } address)
+                {
+                    _byKey[entry.Key.ToStringUtf8()] = address;
+                }
+            }
+
+            Publish();
+        }
+
+        return range.Header.Revision;
+    }
+
+    private Task WatchAsync(long fromRevision, CancellationToken cancellationToken) => etcd.WatchAsync(
+        new WatchRequest
+        {
+            CreateRequest = new WatchCreateRequest
+            {
+                Key = ByteString.CopyFromUtf8(prefix),
+                RangeEnd = ByteString.CopyFromUtf8(EtcdClient.GetRangeEnd(prefix)),
+                StartRevision = fromRevision,
+            },
+        },
+        (WatchResponse response) =>
+        {
+            lock (_lock)
+            {
+                foreach (var change in response.Events)
+                {
+                    var key = change.Kv.Key.ToStringUtf8();
+                    if (change.Type == Mvccpb.Event.Types.EventType.Put && AddressIn(change.Kv.Value) is { } address)
+                    {
+                        _byKey[key] = address;
+                    }
+                    else
+                    {
+                        _byKey.Remove(key);
+                    }
+                }
+
+                Publish();
+            }
+        },
+        cancellationToken: cancellationToken);
+
+    private void Publish()
+    {
+        IReadOnlyList<string> now = [.. _byKey.Values.Distinct().Order(StringComparer.Ordinal)];
+        if (!now.SequenceEqual(_current))
+        {
+            Log.Changed(logger, string.Join(", ", now));
+        }
+
+        Volatile.Write(ref _current, now);
+    }
+
+    private static string? AddressIn(ByteString value)
+    {
+        try
+        {
+            using var json = JsonDocument.Parse(value.Memory);
+            return json.RootElement.TryGetProperty("Addr", out var addr) && addr.GetString() is { Length: > 0 } text ? text : null;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(1, LogLevel.Information, "Logic nodes now: {Addresses}.")]
+        public static partial void Changed(ILogger logger, string addresses);
+
+        [LoggerMessage(2, LogLevel.Warning, "etcd did not answer; keeping the logic nodes seen last.")]
+        public static partial void Unreachable(ILogger logger, Exception exception);
+    }
+}
