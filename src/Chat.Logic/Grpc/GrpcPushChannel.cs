@@ -141,7 +141,11 @@ internal sealed partial class GrpcPushChannel(ClusterSecret secret, ILogger<Grpc
 
         public async ValueTask DisposeAsync()
         {
-            _queue.Writer.TryComplete();
+            if (!_queue.Writer.TryComplete())
+            {
+                return; // disposed already (the container may reach it through two registrations)
+            }
+
             await _stopping.CancelAsync();
             try
             {

@@ -1,0 +1,84 @@
+using Chat.Host;
+using Chat.Testing.Files;
+using Chat.Testing.Network;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Chat.Testing.Cluster;
+
+/// <summary>
+/// `chat broker` or `chat logic` in this process, on free loopback ports (an HTTP/1.1 one and a
+/// gRPC one), with the cluster's secret; a logic node keeps SQLite in a temp folder unless the
+/// settings name another store.
+/// </summary>
+public sealed class ChatNode : IAsyncDisposable
+{
+    public const string Secret = "test-cluster-secret";
+    private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(60);
+    private readonly TempFolder _data;
+    private WebApplication? _app;
+
+    private ChatNode(ChatRole role, TempFolder data, int httpPort, int grpcPort)
+    {
+        Role = role;
+        _data = data;
+        HttpUri = new Uri($"http://127.0.0.1:{httpPort}/");
+        GrpcAddress = $"127.0.0.1:{grpcPort}";
+    }
+
+    public ChatRole Role { get; }
+
+    /// <summary>The HTTP/1.1 side: health, metrics; on a broker the web client and the WebSocket.</summary>
+    public Uri HttpUri { get; }
+
+    public Uri WebSocketUri => new UriBuilder(HttpUri) { Scheme = "ws", Path = "/ws" }.Uri;
+
+    /// <summary>host:port of its gRPC service (h2c).</summary>
+    public string GrpcAddress { get; }
+
+    public IServiceProvider Services => (_app ?? throw new InvalidOperationException("stopped")).Services;
+
+    /// <summary>A logic node (SQLite in a temp folder unless <paramref name="settings"/> say otherwise).</summary>
+    public static Task<ChatNode> StartLogicAsync(params string[] settings) => StartAsync(ChatRole.Logic, settings);
+
+    /// <summary>A broker that finds logic at the given gRPC addresses.</summary>
+    public static Task<ChatNode> StartBrokerAsync(IEnumerable<string> logicAddresses, params string[] settings) =>
+        StartAsync(ChatRole.Broker, [$"Chat:Cluster:LogicAddresses={string.Join(',', logicAddresses)}", .. settings]);
+
+    public static async Task<ChatNode> StartAsync(ChatRole role, string[] settings)
+    {
+        var node = new ChatNode(role, TempFolder.Create("chat-node-"), LoopbackPort.Free(), LoopbackPort.Free());
+        string[] args =
+        [
+            $"--urls=http://127.0.0.1:{node.HttpUri.Port}",
+            $"--Chat:Cluster:GrpcUrl=http://{node.GrpcAddress}",
+            $"--Chat:Cluster:Secret={Secret}",
+            $"--Chat:Store:Path={node._data.File("chat.db")}",
+            "--Logging:LogLevel:Default=Warning",
+            .. settings.Select(setting => "--" + setting),
+        ];
+        using var deadline = new CancellationTokenSource(StartTimeout);
+        node._app = await ChatApp.StartAsync(role, args, cancellationToken: deadline.Token).Within(StartTimeout, $"starting chat {role}");
+        return node;
+    }
+
+    public T Get<T>() where T : notnull => Services.GetRequiredService<T>();
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_app is { } app)
+        {
+            _app = null;
+            try
+            {
+                await app.StopAsync().Within(TimeSpan.FromSeconds(30), $"stopping chat {Role}");
+            }
+            finally
+            {
+                await app.DisposeAsync();
+            }
+        }
+
+        _data.Dispose();
+    }
+}
