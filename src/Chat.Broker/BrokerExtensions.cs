@@ -18,6 +18,9 @@ namespace Chat.Broker;
 
 public static class BrokerExtensions
 {
+    /// <summary>1012, "service restart": the close status of every socket when a broker stops; clients reconnect (to another broker).</summary>
+    public const WebSocketCloseStatus ServiceRestart = (WebSocketCloseStatus)1012;
+
     /// <summary>The broker's meter, for the metrics exporter.</summary>
     public const string MeterName = BrokerMetrics.MeterName;
 
@@ -78,7 +81,7 @@ public static class BrokerExtensions
             foreach (var connection in registry.All)
             {
                 // Lost, not Closed: the clients did not leave, so their chats wait for them to reconnect.
-                connection.Close(WebSocketCloseStatus.EndpointUnavailable, "service restart: reconnect", LeaveKind.Lost);
+                connection.Close(ServiceRestart, "service restart: reconnect", LeaveKind.Lost);
             }
         });
 

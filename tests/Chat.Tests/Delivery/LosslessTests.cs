@@ -1,4 +1,5 @@
 using System.Net.WebSockets;
+using Chat.Broker;
 using Chat.Logic.Storage;
 using Chat.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
@@ -192,7 +193,7 @@ public sealed class LosslessTests
         }
 
         await server.StopAsync();
-        Assert.Equal(WebSocketCloseStatus.EndpointUnavailable, await alice.Closed.WaitAsync(TestClient.Timeout));
+        Assert.Equal(BrokerExtensions.ServiceRestart, await alice.Closed.WaitAsync(TestClient.Timeout));
 
         await server.RestartAsync();
         var (aliceAgain, aliceResumed) = await alice.ReconnectOnNewSocketAsync(server.WebSocketUri);
