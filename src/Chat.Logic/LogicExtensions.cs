@@ -45,6 +45,7 @@ public static class LogicExtensions
         services.TryAddSingleton<StoreWriter>();
         services.TryAddSingleton<IdAllocator>();
         services.TryAddSingleton<ChatGrains>();
+        services.TryAddSingleton<IBrokerProbe, LocalBrokerProbe>();
         services.TryAddSingleton<ILogic, GrainLogic>();
 
         // Order matters: the store opens before the writer runs; stop runs in reverse, so the
@@ -61,6 +62,7 @@ public static class LogicExtensions
     {
         services.AddSingleton<GrpcPushChannel>();
         services.AddSingleton<IPushChannel>(sp => sp.GetRequiredService<GrpcPushChannel>());
+        services.Replace(ServiceDescriptor.Singleton<IBrokerProbe>(sp => sp.GetRequiredService<GrpcPushChannel>()));
         return services;
     }
 

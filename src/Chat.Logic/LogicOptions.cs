@@ -25,6 +25,12 @@ internal sealed class LogicOptions : IValidatableObject
     /// <summary>How often grace periods that ran out are looked for.</summary>
     public TimeSpan SweepInterval { get; set; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>How often the brokers that hold accounts' sockets are asked whether they are alive (a cluster's brokers).</summary>
+    public TimeSpan BrokerCheckInterval { get; set; } = TimeSpan.FromSeconds(3);
+
+    /// <summary>A broker that has not answered for this long is gone: its accounts are dropped (their grace periods start).</summary>
+    public TimeSpan BrokerDeadAfter { get; set; } = TimeSpan.FromSeconds(10);
+
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
         if (GracePeriod < TimeSpan.Zero)
@@ -35,6 +41,11 @@ internal sealed class LogicOptions : IValidatableObject
         if (TypingInterval < TimeSpan.Zero)
         {
             yield return new ValidationResult("TypingInterval must not be negative.", [nameof(TypingInterval)]);
+        }
+
+        if (BrokerCheckInterval <= TimeSpan.Zero || BrokerDeadAfter <= TimeSpan.Zero)
+        {
+            yield return new ValidationResult("BrokerCheckInterval and BrokerDeadAfter must be positive.", [nameof(BrokerCheckInterval), nameof(BrokerDeadAfter)]);
         }
 
         if (SweepInterval <= TimeSpan.Zero)

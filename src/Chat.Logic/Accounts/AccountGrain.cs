@@ -29,6 +29,9 @@ internal sealed partial class AccountGrain(
     // The sessions the last reconnect attached, for the resume that follows it.
     private IReadOnlyList<ulong> _attached = [];
 
+    // The binding a reconnect queued without waiting for it: read the row only once it is in.
+    private Task _binding = Task.CompletedTask;
+
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
         _id = (ulong)this.GetPrimaryKeyLong();
@@ -37,6 +40,7 @@ internal sealed partial class AccountGrain(
 
     public async Task<Reconnected> Reconnect(string token, ClientEndpoint endpoint)
     {
+        await ReloadAsync();
         if (_account is null || !AccountTokens.Matches(token, _account.TokenHash))
         {
             if (_account is null)
@@ -52,7 +56,8 @@ internal sealed partial class AccountGrain(
 
         // Queued, not awaited: a reconnect must not wait behind a slow commit (the client would
         // think the server gone). Whatever the client does next commits after it, in queue order.
-        Observe(writer.WriteAsync(new StoreWrite.AccountBound(_id, endpoint)), nameof(Reconnect));
+        _binding = writer.WriteAsync(new StoreWrite.AccountBound(_id, endpoint));
+        Observe(_binding, nameof(Reconnect));
         _account = _account with { Endpoint = endpoint, AwaySinceUnixMs = null };
         if (replaced is { } oldEndpoint)
         {
@@ -91,6 +96,7 @@ internal sealed partial class AccountGrain(
 
     public async Task Logout(ClientEndpoint endpoint, LeaveKind how)
     {
+        await ReloadAsync();
         if (_account?.Endpoint != endpoint)
         {
             return; // a socket that was replaced by RECONNECT: the account lives on elsewhere
@@ -132,6 +138,7 @@ internal sealed partial class AccountGrain(
 
     public async Task ExpireGrace()
     {
+        await ReloadAsync();
         if (_account is not { Endpoint: null, AwaySinceUnixMs: { } since })
         {
             return; // back, or never away
@@ -160,6 +167,24 @@ internal sealed partial class AccountGrain(
         {
             Log.StoreFailed(logger, _id, nameof(ExpireGrace), ex); // still away in the store: the next sweep tries again
         }
+    }
+
+    /// <summary>
+    /// Reads the row again: the housekeeper may have dropped the account's socket in the store when
+    /// its broker was declared gone, without this grain.
+    /// </summary>
+    private async Task ReloadAsync()
+    {
+        try
+        {
+            await _binding;
+        }
+        catch
+        {
+            // Logged where it was queued; the row says what the store has.
+        }
+
+        _account = await store.FindAccountAsync(_id, CancellationToken.None) ?? _account;
     }
 
     private void Observe(Task write, string operation)

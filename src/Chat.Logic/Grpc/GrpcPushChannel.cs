@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Threading.Channels;
+using Chat.Logic.Housekeeping;
 using Chat.Protocol.Grpc;
 using Chat.Protocol.Seams;
 using Grpc.Core;
@@ -17,7 +18,7 @@ namespace Chat.Logic.Grpc;
 /// gone). A broker that sent no connection id is the seed's: it gets the seed's calls, one push
 /// each, and only the signals it knows.
 /// </summary>
-internal sealed partial class GrpcPushChannel(ClusterSecret secret, ILogger<GrpcPushChannel> logger) : IPushChannel, IAsyncDisposable
+internal sealed partial class GrpcPushChannel(ClusterSecret secret, ILogger<GrpcPushChannel> logger) : IPushChannel, IBrokerProbe, IAsyncDisposable
 {
     // Lazy: a link starts a loop, so two racing callers must not both make one.
     private readonly ConcurrentDictionary<string, Lazy<BrokerLink>> _links = new();
@@ -51,12 +52,12 @@ internal sealed partial class GrpcPushChannel(ClusterSecret secret, ILogger<Grpc
         }
     }
 
-    /// <summary>Whether the broker answers its health check within <paramref name="timeout"/>.</summary>
-    public async Task<bool> IsReachableAsync(string broker, TimeSpan timeout, CancellationToken cancellationToken)
+    /// <summary>Whether the broker answers its health check within two seconds.</summary>
+    public async Task<bool> IsReachableAsync(string broker, CancellationToken cancellationToken)
     {
         try
         {
-            var answer = await LinkTo(broker).Client.HealthCheckAsync(new HealthCheckReq { Asker = "logic" }, secret.Headers, DateTime.UtcNow + timeout, cancellationToken);
+            var answer = await LinkTo(broker).Client.HealthCheckAsync(new HealthCheckReq { Asker = "logic" }, secret.Headers, DateTime.UtcNow + TimeSpan.FromSeconds(2), cancellationToken);
             return answer.Code == CodeEnum.Success;
         }
         catch (RpcException)

@@ -5,13 +5,28 @@ using Microsoft.Extensions.Options;
 
 namespace Chat.Logic.Housekeeping;
 
-internal sealed partial class HousekeeperGrain(ChatGrains grains, IChatStore store, IOptions<LogicOptions> options, TimeProvider time, ILogger<HousekeeperGrain> logger) : Grain, IHousekeeperGrain
+/// <summary>
+/// The cluster's housekeeping, one sweep at a time: grace periods that ran out (as the store
+/// records them), and the brokers that hold accounts' sockets: a broker that has not answered for
+/// <see cref="LogicOptions.BrokerDeadAfter"/> is gone, and its accounts are dropped as if each
+/// socket had been lost (their grace periods start; their clients resume on another broker).
+/// </summary>
+internal sealed partial class HousekeeperGrain(
+    ChatGrains grains,
+    IChatStore store,
+    StoreWriter writer,
+    IBrokerProbe brokers,
+    IOptions<LogicOptions> options,
+    TimeProvider time,
+    ILogger<HousekeeperGrain> logger) : Grain, IHousekeeperGrain
 {
     /// <summary>Accounts handled per sweep: a backlog (after downtime) drains over a few sweeps instead of one long one.</summary>
     private const int SweepLimit = 1000;
 
     private readonly LogicOptions _options = options.Value;
+    private readonly Dictionary<string, long> _silentSince = [];
     private long _sweptAt;
+    private long _brokersCheckedAt;
 
     public async Task Sweep()
     {
@@ -35,10 +50,52 @@ internal sealed partial class HousekeeperGrain(ChatGrains grains, IChatStore sto
                 Log.ExpireFailed(logger, accountId, ex); // still away in the store: the next sweep tries again
             }
         }
+
+        if (_brokersCheckedAt == 0 || time.GetElapsedTime(_brokersCheckedAt, now) >= _options.BrokerCheckInterval)
+        {
+            _brokersCheckedAt = now;
+            await CheckBrokersAsync(now);
+        }
+    }
+
+    private async Task CheckBrokersAsync(long now)
+    {
+        var known = await store.FindBrokersAsync(CancellationToken.None);
+        var answers = await Task.WhenAll(known.Select(async broker => (Broker: broker, Alive: await brokers.IsReachableAsync(broker, CancellationToken.None))));
+        foreach (var silent in _silentSince.Keys.Except(known).ToList())
+        {
+            _silentSince.Remove(silent); // nobody is bound to it any more
+        }
+
+        foreach (var (broker, alive) in answers)
+        {
+            if (alive)
+            {
+                _silentSince.Remove(broker);
+                continue;
+            }
+
+            if (!_silentSince.TryGetValue(broker, out var since))
+            {
+                _silentSince[broker] = now;
+                continue;
+            }
+
+            if (time.GetElapsedTime(since, now) >= _options.BrokerDeadAfter)
+            {
+                Log.BrokerGone(logger, broker, _options.BrokerDeadAfter);
+                await writer.WriteAsync(new StoreWrite.BrokerGone(broker, time.GetUtcNow().ToUnixTimeMilliseconds()));
+                await grains.Matchmaker.Prune();
+                _silentSince.Remove(broker);
+            }
+        }
     }
 
     private static partial class Log
     {
+        [LoggerMessage(2, LogLevel.Warning, "Broker {Broker} has not answered for {DeadAfter}: its accounts are dropped, their grace periods start.")]
+        public static partial void BrokerGone(ILogger logger, string broker, TimeSpan deadAfter);
+
         [LoggerMessage(1, LogLevel.Warning, "Ending the sessions of account {AccountId} after its grace period failed.")]
         public static partial void ExpireFailed(ILogger logger, ulong accountId, Exception exception);
     }

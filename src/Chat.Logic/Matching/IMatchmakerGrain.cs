@@ -19,6 +19,9 @@ internal interface IMatchmakerGrain : IGrainWithIntegerKey
     /// <summary>The account is no longer waiting (its socket is gone).</summary>
     Task Leave(ulong accountId);
 
+    /// <summary>Drops from the pool whoever the store no longer has waiting (their broker was declared gone).</summary>
+    Task Prune();
+
     /// <summary>The two accounts' session ended: they may be matched again.</summary>
     [OneWay]
     Task PairEnded(ulong first, ulong second);

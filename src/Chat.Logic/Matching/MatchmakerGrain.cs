@@ -22,6 +22,9 @@ internal sealed partial class MatchmakerGrain(
     private readonly WaitingPool _pool = new();
     private readonly HashSet<ActivePair> _pairs = [];
 
+    // Added to the pool, the store write not yet committed: a prune must not take them for gone.
+    private readonly HashSet<ulong> _adding = [];
+
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
         foreach (var pair in await store.LoadActivePairsAsync(cancellationToken))
@@ -47,6 +50,7 @@ internal sealed partial class MatchmakerGrain(
         if (_pool.FindOldest(candidate => candidate != callerId && !_pairs.Contains(Pair(callerId, candidate))) is not { } partnerId)
         {
             _pool.Add(callerId);
+            _adding.Add(callerId);
             try
             {
                 await writer.WriteAsync(new StoreWrite.WaitingAdded(callerId, time.GetUtcNow().ToUnixTimeMilliseconds()));
@@ -56,6 +60,10 @@ internal sealed partial class MatchmakerGrain(
                 Log.StoreFailed(logger, ex);
                 _pool.Remove(callerId);
                 return new MatchTicket(ResultCode.InternalErr);
+            }
+            finally
+            {
+                _adding.Remove(callerId);
             }
 
             return new MatchTicket(ResultCode.NoDataFound);
@@ -86,6 +94,17 @@ internal sealed partial class MatchmakerGrain(
         if (_pool.Remove(accountId))
         {
             await writer.WriteAsync(new StoreWrite.WaitingRemoved(accountId));
+        }
+    }
+
+    public async Task Prune()
+    {
+        // Only who was waiting, written to the store, before the read began can be missing from it for good.
+        var written = _pool.Where(id => !_adding.Contains(id)).ToList();
+        var waiting = (await store.LoadWaitingAsync(CancellationToken.None)).Select(w => w.AccountId).ToHashSet();
+        foreach (var accountId in written.Where(id => !waiting.Contains(id)))
+        {
+            _pool.Remove(accountId);
         }
     }
 

@@ -1,7 +1,7 @@
 namespace Chat.Logic.Matching;
 
 /// <summary>Accounts waiting for a partner, longest waiting first. Not thread-safe: the matchmaker's turns use it one at a time.</summary>
-internal sealed class WaitingPool
+internal sealed class WaitingPool : IEnumerable<ulong>
 {
     private readonly LinkedList<ulong> _queue = new();
     private readonly Dictionary<ulong, LinkedListNode<ulong>> _nodes = [];
@@ -40,6 +40,11 @@ internal sealed class WaitingPool
 
         return null;
     }
+
+    /// <summary>The waiting accounts, longest waiting first.</summary>
+    public IEnumerator<ulong> GetEnumerator() => _queue.GetEnumerator();
+
+    System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
 
     private bool Place(ulong accountId, bool front)
     {

@@ -46,6 +46,9 @@ internal interface IChatStore : IAsyncDisposable
 
     Task<ChatCounts> ReadCountsAsync(CancellationToken cancellationToken);
 
+    /// <summary>The brokers that hold some account's socket, as the accounts record them (the ones logic checks are alive).</summary>
+    Task<IReadOnlyList<string>> FindBrokersAsync(CancellationToken cancellationToken);
+
     /// <summary>Messages of the session with an id above <paramref name="afterMsgId"/> not sent by <paramref name="receiverId"/>, oldest first.</summary>
     Task<IReadOnlyList<MessageRecord>> ReadMessagesForAsync(ulong sessionId, ulong receiverId, ulong afterMsgId, int limit, CancellationToken cancellationToken);
 }

@@ -45,6 +45,8 @@ internal sealed class GatedStore : IChatStore
 
     public Task<IReadOnlyList<ulong>> FindAwaySinceAsync(long awaySinceUnixMs, int limit, CancellationToken cancellationToken) => _inner.FindAwaySinceAsync(awaySinceUnixMs, limit, cancellationToken);
 
+    public Task<IReadOnlyList<string>> FindBrokersAsync(CancellationToken cancellationToken) => _inner.FindBrokersAsync(cancellationToken);
+
     public Task<ChatCounts> ReadCountsAsync(CancellationToken cancellationToken) => _inner.ReadCountsAsync(cancellationToken);
 
     public Task<IReadOnlyList<MessageRecord>> ReadMessagesForAsync(ulong sessionId, ulong receiverId, ulong afterMsgId, int limit, CancellationToken cancellationToken) =>

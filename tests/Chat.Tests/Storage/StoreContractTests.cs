@@ -447,6 +447,20 @@ public abstract class StoreContractTests
     }
 
     [Fact]
+    public async Task The_brokers_found_are_those_that_hold_some_accounts_socket_once_each()
+    {
+        await using var store = await OpenAsync();
+        await WriteAsync(
+            store,
+            new StoreWrite.NewAccount(Account(Alice, OnNorth)), new StoreWrite.NewAccount(Account(Bob, new ClientEndpoint("north", 43))),
+            new StoreWrite.NewAccount(Account(Carol, OnSouth)), new StoreWrite.NewAccount(Account(Dave, endpoint: null)));
+        Assert.Equal(["north", "south"], await store.FindBrokersAsync(None));
+
+        await WriteAsync(store, new StoreWrite.AccountUnbound(Carol, null));
+        Assert.Equal(["north"], await store.FindBrokersAsync(None));
+    }
+
+    [Fact]
     public async Task A_restarted_broker_keeps_the_sockets_of_its_own_start_and_releases_the_earlier_ones()
     {
         const long Earlier = 7, Now = 9;

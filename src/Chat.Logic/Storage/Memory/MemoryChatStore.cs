@@ -154,6 +154,15 @@ internal sealed class MemoryChatStore : IChatStore
         }
     }
 
+    public Task<IReadOnlyList<string>> FindBrokersAsync(CancellationToken cancellationToken)
+    {
+        lock (_lock)
+        {
+            IReadOnlyList<string> found = [.. _accounts.Values.Where(a => a.Endpoint is not null).Select(a => a.Endpoint!.Value.Broker).Distinct().Order(StringComparer.Ordinal)];
+            return Task.FromResult(found);
+        }
+    }
+
     public Task<IReadOnlyList<MessageRecord>> ReadMessagesForAsync(ulong sessionId, ulong receiverId, ulong afterMsgId, int limit, CancellationToken cancellationToken)
     {
         lock (_lock)

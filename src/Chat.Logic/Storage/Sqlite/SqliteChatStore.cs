@@ -266,6 +266,21 @@ internal partial class SqliteChatStore(IOptions<StoreOptions> options, TimeProvi
         return new ChatCounts(reader.GetInt32(0), reader.GetInt32(1), reader.GetInt32(2));
     }
 
+    public async Task<IReadOnlyList<string>> FindBrokersAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenReadAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT DISTINCT broker FROM account WHERE broker IS NOT NULL ORDER BY broker;";
+        var brokers = new List<string>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            brokers.Add(reader.GetString(0));
+        }
+
+        return brokers;
+    }
+
     public async Task<IReadOnlyList<MessageRecord>> ReadMessagesForAsync(ulong sessionId, ulong receiverId, ulong afterMsgId, int limit, CancellationToken cancellationToken)
     {
         await using var connection = await OpenReadAsync(cancellationToken);
