@@ -50,5 +50,8 @@ internal sealed class GatedStore : IChatStore
     public Task<IReadOnlyList<MessageRecord>> ReadMessagesForAsync(ulong sessionId, ulong receiverId, ulong afterMsgId, int limit, CancellationToken cancellationToken) =>
         _inner.ReadMessagesForAsync(sessionId, receiverId, afterMsgId, limit, cancellationToken);
 
+    public Task<int> DeleteExpiredAsync(long beforeUnixMs, int limit, CancellationToken cancellationToken) =>
+        _inner.DeleteExpiredAsync(beforeUnixMs, limit, cancellationToken);
+
     public ValueTask DisposeAsync() => _inner.DisposeAsync();
 }
