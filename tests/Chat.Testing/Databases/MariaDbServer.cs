@@ -257,9 +257,34 @@ public sealed class MariaDbServer : IAsyncDisposable
 
     private static async Task<MariaDbServer> StartSharedAsync()
     {
+        RemoveAbandonedFolders();
         var server = await StartAsync();
         AppDomain.CurrentDomain.ProcessExit += (_, _) => server.DisposeAsync().AsTask().Wait(StopTimeout);
         return server;
+    }
+
+    /// <summary>
+    /// Data folders that earlier test processes left behind (a test host may be ended before its exit
+    /// handler has deleted one): an hour old and with no mariadbd running from them.
+    /// </summary>
+    private static void RemoveAbandonedFolders()
+    {
+        foreach (var folder in Directory.EnumerateDirectories(Path.GetTempPath(), "chat-mariadb-*"))
+        {
+            try
+            {
+                var pidFile = Path.Combine(folder, "mariadbd.pid");
+                var running = File.Exists(pidFile) && int.TryParse(File.ReadAllText(pidFile).Trim(), out var pid) && Directory.Exists($"/proc/{pid}");
+                if (!running && Directory.GetLastWriteTimeUtc(folder) < DateTime.UtcNow.AddHours(-1))
+                {
+                    Directory.Delete(folder, recursive: true);
+                }
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                // another process's, or going away anyway
+            }
+        }
     }
 
     private async Task InstallAsync(string installDb)
