@@ -189,7 +189,19 @@ internal sealed partial class GrainLogic(
 
     public async ValueTask<ChatStats> GetStatsAsync(CancellationToken cancellationToken)
     {
-        var now = await counts.ReadAsync(cancellationToken);
+        ChatCounts now;
+        try
+        {
+            now = await counts.ReadAsync(cancellationToken);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // Counts are a courtesy: while the store cannot be read, the last ones read will do
+            // (the answer has no code for "unknown", and failing it would cost the client its socket).
+            Log.StatsFailed(logger, ex);
+            now = counts.Last;
+        }
+
         return new ChatStats(now.Online, now.Waiting);
     }
 
@@ -249,5 +261,8 @@ internal sealed partial class GrainLogic(
 
         [LoggerMessage(4, LogLevel.Warning, "{Operation}: a grain could not be reached; the client is told to try again.")]
         public static partial void GrainFailed(ILogger logger, string operation, Exception exception);
+
+        [LoggerMessage(5, LogLevel.Warning, "The live counts could not be read; STATS_RESP carries the last ones read.")]
+        public static partial void StatsFailed(ILogger logger, Exception exception);
     }
 }

@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Routing;
 using Chat.Logic.Housekeeping;
 using Chat.Logic.Ids;
 using Chat.Logic.Storage;
+using Chat.Logic.Storage.MariaDb;
 using Chat.Logic.Storage.Memory;
 using Chat.Logic.Storage.Sqlite;
 using Chat.Protocol.Seams;
@@ -33,13 +34,19 @@ public static class LogicExtensions
     {
         services.AddOptions<LogicOptions>().BindConfiguration(LogicOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<StoreOptions>().BindConfiguration(StoreOptions.Section).ValidateDataAnnotations()
-            .Validate(o => o.Kind is "sqlite" or "memory", "Chat:Store:Kind must be sqlite or memory")
+            .Validate(o => o.Kind is "sqlite" or "mariadb" or "memory", "Chat:Store:Kind must be sqlite, mariadb or memory")
             .Validate(o => o.IndexDelay > TimeSpan.Zero, "Chat:Store:IndexDelay must be positive")
+            .Validate(o => o.Retention >= TimeSpan.Zero, "Chat:Store:Retention must be zero (keep everything) or positive")
+            .Validate(o => o.RetentionSweepInterval > TimeSpan.Zero, "Chat:Store:RetentionSweepInterval must be positive")
+            .Validate(o => o.Kind != "mariadb" || HasValidConnectionString(o), "Chat:Store:Kind=mariadb needs a valid Chat:Store:ConnectionString (or Chat:Store:ConnectionStringFile naming a readable file)")
             .ValidateOnStart();
         services.TryAddSingleton(TimeProvider.System);
-        services.TryAddSingleton<IChatStore>(sp => sp.GetRequiredService<IOptions<StoreOptions>>().Value.Kind == "memory"
-            ? new MemoryChatStore()
-            : ActivatorUtilities.CreateInstance<SqliteChatStore>(sp));
+        services.TryAddSingleton<IChatStore>(sp => sp.GetRequiredService<IOptions<StoreOptions>>().Value.Kind switch
+        {
+            "memory" => new MemoryChatStore(),
+            "mariadb" => ActivatorUtilities.CreateInstance<MariaDbChatStore>(sp),
+            _ => ActivatorUtilities.CreateInstance<SqliteChatStore>(sp),
+        });
         services.TryAddSingleton<LogicMetrics>();
         services.TryAddSingleton<LiveCounts>();
         services.TryAddSingleton<StoreWriter>();
@@ -52,6 +59,7 @@ public static class LogicExtensions
         // writer drains after everything that writes has stopped.
         services.AddHostedService<StoreStartup>();
         services.AddHostedService(sp => sp.GetRequiredService<StoreWriter>());
+        services.AddHostedService<HistorySweeper>();
         services.AddHostedService<LogicSweeper>();
         services.AddHostedService<GaugeStartup>();
         return services;
@@ -82,6 +90,19 @@ public static class LogicExtensions
             return true;
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Whether the MariaDB connection string (given, or read from its file) can be read; says nothing of its contents.</summary>
+    private static bool HasValidConnectionString(StoreOptions options)
+    {
+        try
+        {
+            return options.ResolveConnectionString() is { } configured && MariaDbConnectionString.WithDefaults(configured) is not null;
+        }
+        catch (Exception ex) when (ex is ArgumentException or IOException or UnauthorizedAccessException)
         {
             return false;
         }

@@ -105,10 +105,11 @@ internal sealed partial class AccountGrain(
         await grains.Matchmaker.Leave(_id);
         var sessionIds = await store.FindActiveSessionsAsync(_id, CancellationToken.None);
         var away = how == LeaveKind.Lost && _options.GracePeriod > TimeSpan.Zero && sessionIds.Count > 0;
-        long? awaySince = away ? time.GetUtcNow().ToUnixTimeMilliseconds() : null;
+        var now = time.GetUtcNow().ToUnixTimeMilliseconds();
+        long? awaySince = away ? now : null;
         try
         {
-            await writer.WriteAsync(new StoreWrite.AccountUnbound(_id, awaySince));
+            await writer.WriteAsync(new StoreWrite.AccountUnbound(_id, awaySince, now));
         }
         catch (Exception ex)
         {
@@ -159,7 +160,7 @@ internal sealed partial class AccountGrain(
 
         try
         {
-            await writer.WriteAsync(new StoreWrite.AccountUnbound(_id, null));
+            await writer.WriteAsync(new StoreWrite.AccountUnbound(_id, null, time.GetUtcNow().ToUnixTimeMilliseconds()));
             _account = _account with { AwaySinceUnixMs = null };
             DeactivateOnIdle();
         }

@@ -146,6 +146,15 @@ internal sealed partial class SessionGrain(
         {
             await committed;
         }
+        catch (AlreadyStoredException stored)
+        {
+            // The store has this requestId already: an earlier attempt committed though its sender
+            // never heard (the connection died during COMMIT). That message is the answer.
+            sender.Sent.Failed(requestId, msgId);
+            sender.Sent.Add(requestId, stored.MsgId, committing: null);
+            Pump(receiver);
+            return new SendOutcome(ResultCode.Success, stored.MsgId);
+        }
         catch (Exception ex)
         {
             Log.StoreFailed(logger, _id, nameof(Send), ex);
@@ -335,6 +344,10 @@ internal sealed partial class SessionGrain(
             {
                 await committing;
             }
+            catch (AlreadyStoredException stored)
+            {
+                return new SendOutcome(ResultCode.Success, stored.MsgId);
+            }
             catch
             {
                 return new SendOutcome(ResultCode.InternalErr, Message: "store unavailable"); // the first attempt's own turn forgets it
@@ -377,6 +390,13 @@ internal sealed partial class SessionGrain(
                 receiver.PushedUpTo = message.Id;
                 metrics.MessageDelivered();
                 Observe(push.PushDialogueAsync(to, ToPush(message, receiver.Id), CancellationToken.None));
+            }
+            else if (next.Message is { } repeated && next.Committed!.Exception?.InnerException is AlreadyStoredException stored && stored.MsgId > receiver.PushedUpTo)
+            {
+                // Stored by an attempt whose commit looked failed, so never pushed: it goes now, under its stored id.
+                receiver.PushedUpTo = stored.MsgId;
+                metrics.MessageDelivered();
+                Observe(push.PushDialogueAsync(to, ToPush(repeated with { Id = stored.MsgId }, receiver.Id), CancellationToken.None));
             }
         }
     }

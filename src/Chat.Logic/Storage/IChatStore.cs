@@ -48,6 +48,16 @@ internal interface IChatStore : IAsyncDisposable
 
     /// <summary>The brokers that hold some account's socket, as the accounts record them (the ones logic checks are alive).</summary>
     Task<IReadOnlyList<string>> FindBrokersAsync(CancellationToken cancellationToken);
+    /// <summary>
+    /// Deletes one small batch of history that ended before <paramref name="beforeUnixMs"/>: at most
+    /// <paramref name="limit"/> messages of sessions ended by then, then sessions ended by then that
+    /// have no message left (with their members, delivery and read marks), then accounts gone since
+    /// then (no socket, not away, not waiting) that are in no session any more. Returns how many rows
+    /// it deleted; fewer than <paramref name="limit"/> means nothing is left to delete for now.
+    /// Added for retention (<c>Chat:Store:Retention</c>): the page promises no history, and this is the
+    /// only delete the chat makes; each call is one short transaction, so the writer is never held up long.
+    /// </summary>
+    Task<int> DeleteExpiredAsync(long beforeUnixMs, int limit, CancellationToken cancellationToken);
 
     /// <summary>Messages of the session with an id above <paramref name="afterMsgId"/> not sent by <paramref name="receiverId"/>, oldest first.</summary>
     Task<IReadOnlyList<MessageRecord>> ReadMessagesForAsync(ulong sessionId, ulong receiverId, ulong afterMsgId, int limit, CancellationToken cancellationToken);

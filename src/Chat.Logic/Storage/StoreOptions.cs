@@ -6,7 +6,10 @@ internal sealed class StoreOptions
 {
     public const string Section = "Chat:Store";
 
-    /// <summary><c>sqlite</c> (durable, the default) or <c>memory</c> (nothing survives a restart).</summary>
+    /// <summary>
+    /// <c>sqlite</c> (durable, one node, the default), <c>mariadb</c> (durable, shared by the nodes of a
+    /// cluster; needs <see cref="ConnectionString"/>) or <c>memory</c> (nothing survives a restart).
+    /// </summary>
     [Required]
     public string Kind { get; set; } = "sqlite";
 
@@ -29,7 +32,37 @@ internal sealed class StoreOptions
     /// </summary>
     public TimeSpan IndexDelay { get; set; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// MariaDB: <c>Server=…;Port=…;User=…;Password=…;Database=…</c> (MySqlConnector's keys). Never
+    /// logged with its password. Pass it by environment variable (<c>Chat__Store__ConnectionString</c>)
+    /// or in a file (<see cref="ConnectionStringFile"/>), not on the command line, where <c>ps</c> shows it.
+    /// </summary>
+    public string? ConnectionString { get; set; }
+
+    /// <summary>MariaDB: a file whose contents (trimmed) are the connection string; used when <see cref="ConnectionString"/> is empty.</summary>
+    public string? ConnectionStringFile { get; set; }
+
+    /// <summary>
+    /// How long the messages of ended sessions, and accounts that are gone, are kept before they are
+    /// deleted; zero keeps everything for ever.
+    /// </summary>
+    public TimeSpan Retention { get; set; } = TimeSpan.FromHours(24);
+
+    /// <summary>How often history older than <see cref="Retention"/> is looked for and deleted (in small transactions).</summary>
+    public TimeSpan RetentionSweepInterval { get; set; } = TimeSpan.FromMinutes(1);
+
     /// <summary>Most writes committed in one transaction.</summary>
     [Range(1, 100_000)]
     public int MaxBatch { get; set; } = 1024;
+
+    /// <summary>The MariaDB connection string: <see cref="ConnectionString"/>, else the contents of <see cref="ConnectionStringFile"/>; null if neither is set.</summary>
+    public string? ResolveConnectionString()
+    {
+        if (!string.IsNullOrWhiteSpace(ConnectionString))
+        {
+            return ConnectionString;
+        }
+
+        return string.IsNullOrWhiteSpace(ConnectionStringFile) ? null : File.ReadAllText(ConnectionStringFile).Trim();
+    }
 }

@@ -58,8 +58,11 @@ internal abstract record StoreWrite
     /// <summary>The account's socket is now <see cref="Endpoint"/>; it is no longer away.</summary>
     public sealed record AccountBound(ulong AccountId, ClientEndpoint Endpoint) : StoreWrite;
 
-    /// <summary>The account has no socket; away since then (its grace period runs), or not away (null).</summary>
-    public sealed record AccountUnbound(ulong AccountId, long? AwaySinceUnixMs) : StoreWrite;
+    /// <summary>
+    /// The account has no socket since <paramref name="AtUnixMs"/>; away since then (its grace period
+    /// runs), or not away (null). Retention counts how long an account has been gone from <paramref name="AtUnixMs"/>.
+    /// </summary>
+    public sealed record AccountUnbound(ulong AccountId, long? AwaySinceUnixMs, long AtUnixMs) : StoreWrite;
 
     /// <summary>
     /// A broker went away with its sockets (or restarted): every account bound to it loses its
@@ -74,7 +77,11 @@ internal abstract record StoreWrite
 
     public sealed record SessionEnded(ulong SessionId, long EndedAtUnixMs) : StoreWrite;
 
-    /// <summary>A message; refused unless its id is above every id already stored in its session.</summary>
+    /// <summary>
+    /// A message; refused unless its id is above every id already stored in its session, and refused
+    /// with <see cref="AlreadyStoredException"/> when its sender already stored a message under its
+    /// requestId in the session.
+    /// </summary>
     public sealed record NewMessage(MessageRecord Message) : StoreWrite;
 
     /// <summary>Raise the reader's read-up-to mark; never lowers it.</summary>
@@ -88,5 +95,23 @@ internal abstract record StoreWrite
     public sealed record WaitingRemoved(ulong AccountId) : StoreWrite;
 }
 
-/// <summary>A write the store refuses: a duplicate id, a message id at or below its session's last, an id out of range.</summary>
-internal sealed class StoreRefusedException(string message) : Exception(message);
+/// <summary>
+/// A write the store refuses: a duplicate id, a message id at or below its session's last, an id out
+/// of range. Only a refusal says the write itself is wrong; any other failure of a store call (a lost
+/// connection, a timeout, an open breaker) says nothing about the write.
+/// </summary>
+internal class StoreRefusedException(string message) : Exception(message);
+
+/// <summary>
+/// A message refused because its sender already stored one under the same requestId in the session:
+/// <paramref name="MsgId"/> is the first one's id. A retry after a commit whose outcome was unknown
+/// (the connection died during COMMIT) ends here, so the message is never stored twice.
+/// </summary>
+internal sealed class AlreadyStoredException(ulong msgId)
+    : StoreRefusedException($"The sender already stored this requestId in the session as message {msgId}.")
+{
+    public ulong MsgId { get; } = msgId;
+}
+
+/// <summary>The store cannot be reached (connection refused or lost, a timeout, or its breaker is open); nothing is known about the write.</summary>
+internal sealed class StoreUnavailableException(string message, Exception? inner = null) : Exception(message, inner);

@@ -12,7 +12,9 @@ namespace Chat.Logic.Storage;
 /// follows the CPU rather than fsync latency. Writes commit in the order they were queued (a
 /// session's messages rely on it: their ids rise in queue order). Nothing runs on this loop but
 /// the store's own work: whoever waits for a commit continues elsewhere, so a slow push or a read
-/// never holds up the commits of other sessions.
+/// never holds up the commits of other sessions. A batch the store refuses (a write in it is wrong) is
+/// committed again one write at a time, so only the wrong write fails; a batch that fails for any
+/// other reason (the database is unreachable) fails whole at once.
 /// </summary>
 /// <remarks>
 /// The loop has a thread of its own. Every message passes through it, so it must not wait in the
@@ -28,6 +30,9 @@ internal partial class StoreWriter(IChatStore store, IOptions<StoreOptions> opti
         new UnboundedChannelOptions { SingleReader = true, AllowSynchronousContinuations = true });
 
     private readonly int _maxBatch = options.Value.MaxBatch;
+
+    // Only the writer's thread reads and writes it.
+    private bool _failing;
 
     /// <summary>Queues a write; the task completes when it is committed.</summary>
     public Task WriteAsync(StoreWrite write)
@@ -111,11 +116,17 @@ internal partial class StoreWriter(IChatStore store, IOptions<StoreOptions> opti
             }
 
             metrics.Committed(writes.Count, time.GetElapsedTime(started));
+            if (_failing)
+            {
+                _failing = false;
+                Log.Recovered(logger);
+            }
         }
-        catch (Exception ex) when (batch.Count > 1)
+        catch (StoreRefusedException ex) when (batch.Count > 1)
         {
-            // One bad write must not fail its neighbours: commit them one by one.
-            Log.BatchFailed(logger, batch.Count, ex);
+            // The store refused a write of the batch: one bad write must not fail its neighbours, so
+            // they are committed one by one and only the refused one fails.
+            Log.BatchRefused(logger, batch.Count, ex);
             foreach (var pending in batch)
             {
                 Commit([pending], [pending.Write]);
@@ -123,10 +134,40 @@ internal partial class StoreWriter(IChatStore store, IOptions<StoreOptions> opti
 
             return;
         }
+        catch (StoreRefusedException ex)
+        {
+            if (ex is AlreadyStoredException)
+            {
+                Log.AlreadyStored(logger, ex.Message);
+            }
+            else
+            {
+                Log.WriteRefused(logger, writes[0].GetType().Name, ex);
+            }
+
+            batch[0].Completion.TrySetException(ex);
+            return;
+        }
         catch (Exception ex)
         {
-            Log.WriteFailed(logger, writes[0].GetType().Name, ex);
-            batch[0].Completion.TrySetException(ex);
+            // Not the writes' fault (a lost connection, a timeout, an open breaker): trying them one
+            // by one would only wait for the same failure once per write. They all fail at once,
+            // and their senders hear of it now. Logged in full once until a commit works again.
+            if (!_failing)
+            {
+                _failing = true;
+                Log.StoreFailed(logger, batch.Count, ex);
+            }
+            else
+            {
+                Log.StillFailing(logger, batch.Count, ex.Message);
+            }
+
+            foreach (var pending in batch)
+            {
+                pending.Completion.TrySetException(ex);
+            }
+
             return;
         }
 
@@ -146,10 +187,22 @@ internal partial class StoreWriter(IChatStore store, IOptions<StoreOptions> opti
 
     private static partial class Log
     {
-        [LoggerMessage(1, LogLevel.Warning, "A batch of {Count} store writes failed; committing them one by one.")]
-        public static partial void BatchFailed(ILogger logger, int count, Exception exception);
+        [LoggerMessage(1, LogLevel.Warning, "The store refused a write in a batch of {Count}; committing them one by one.")]
+        public static partial void BatchRefused(ILogger logger, int count, Exception exception);
 
-        [LoggerMessage(2, LogLevel.Error, "Store write {Write} failed.")]
-        public static partial void WriteFailed(ILogger logger, string write, Exception exception);
+        [LoggerMessage(2, LogLevel.Warning, "The store refused {Write}.")]
+        public static partial void WriteRefused(ILogger logger, string write, Exception exception);
+
+        [LoggerMessage(3, LogLevel.Error, "A batch of {Count} store writes failed; every write in it fails. Further failures are logged at Debug until a commit works again.")]
+        public static partial void StoreFailed(ILogger logger, int count, Exception exception);
+
+        [LoggerMessage(4, LogLevel.Debug, "A batch of {Count} store writes failed again: {Reason}")]
+        public static partial void StillFailing(ILogger logger, int count, string reason);
+
+        [LoggerMessage(5, LogLevel.Information, "Store writes commit again.")]
+        public static partial void Recovered(ILogger logger);
+
+        [LoggerMessage(6, LogLevel.Debug, "A message was stored already: {Reason}")]
+        public static partial void AlreadyStored(ILogger logger, string reason);
     }
 }

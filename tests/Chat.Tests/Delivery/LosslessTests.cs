@@ -180,6 +180,37 @@ public sealed class LosslessTests
     }
 
     [Fact]
+    public async Task A_retry_after_a_commit_that_landed_though_its_answer_was_lost_gets_the_first_msgId_and_the_partner_gets_it_once()
+    {
+        // The connection to the database died during COMMIT, after the commit: logic cannot know the
+        // message landed and answers InternalErr; the client retries, and the store knows better.
+        var store = new LostAnswerStore();
+        await using var server = await ChatServer.StartWithServicesAsync(services => services.AddSingleton<IChatStore>(store), NoRateLimit);
+        var (alice, bob, sessionId) = await server.NewPairAsync();
+        await using var a = alice;
+        await using var b = bob;
+        var before = (await alice.SayAsync(sessionId, "before")).ULong("msgId");
+        Assert.Equal(before, (await bob.ExpectAsync("PUSH_DIALOGUE_REQ")).ULong("msgId"));
+
+        store.LoseNextAnswer();
+        Assert.Equal(2, (await alice.SayAsync(sessionId, "landed", requestId: "lost-answer")).Code());
+
+        var retried = await alice.SayAsync(sessionId, "landed", requestId: "lost-answer");
+        Assert.Equal(0, retried.Code());
+        var stored = Assert.Single(await store.ReadMessagesForAsync(sessionId, bob.AccountId, before, 100, CancellationToken.None));
+        Assert.Equal(stored.Id, retried.ULong("msgId"));
+        Assert.Equal(stored.Id, (await bob.ExpectAsync("PUSH_DIALOGUE_REQ", f => f.String("content") == "landed")).ULong("msgId"));
+
+        // Asked again, the answer comes from the session's memory; "after" follows, and nothing twice.
+        Assert.Equal(stored.Id, (await alice.SayAsync(sessionId, "landed", requestId: "lost-answer")).ULong("msgId"));
+        var after = (await alice.SayAsync(sessionId, "after")).ULong("msgId");
+        Assert.True(after > stored.Id);
+        await bob.ExpectAsync("PUSH_DIALOGUE_REQ", f => f.ULong("msgId") == after);
+        Assert.Empty(bob.TakeAll("PUSH_DIALOGUE_REQ"));
+        Assert.Equal(2, (await store.ReadMessagesForAsync(sessionId, bob.AccountId, before, 100, CancellationToken.None)).Count);
+    }
+
+    [Fact]
     public async Task Messages_missed_while_away_survive_a_server_restart_and_are_replayed()
     {
         await using var server = await ChildChatServer.StartAsync(NoRateLimit);

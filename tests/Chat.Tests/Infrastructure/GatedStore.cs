@@ -1,12 +1,10 @@
 using Chat.Logic.Storage;
-using Chat.Logic.Storage.Memory;
 
 namespace Chat.Tests.Infrastructure;
 
 /// <summary>A memory store whose writes can be made to wait.</summary>
-internal sealed class GatedStore : IChatStore
+internal sealed class GatedStore : MemoryStoreWrapper
 {
-    private readonly MemoryChatStore _inner = new();
     private readonly TaskCompletionSource _held = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private TaskCompletionSource? _gate;
 
@@ -16,7 +14,7 @@ internal sealed class GatedStore : IChatStore
 
     public void Release() => _gate?.TrySetResult();
 
-    public async Task WriteAsync(IReadOnlyList<StoreWrite> batch, CancellationToken cancellationToken)
+    public override async Task WriteAsync(IReadOnlyList<StoreWrite> batch, CancellationToken cancellationToken)
     {
         if (_gate is { } gate)
         {
@@ -24,33 +22,6 @@ internal sealed class GatedStore : IChatStore
             await gate.Task;
         }
 
-        await _inner.WriteAsync(batch, cancellationToken);
+        await Inner.WriteAsync(batch, cancellationToken);
     }
-
-    public Task InitializeAsync(CancellationToken cancellationToken) => _inner.InitializeAsync(cancellationToken);
-
-    public Task<ulong> ReserveIdsAsync(IdKind kind, int count, CancellationToken cancellationToken) => _inner.ReserveIdsAsync(kind, count, cancellationToken);
-
-    public Task<AccountRecord?> FindAccountAsync(ulong accountId, CancellationToken cancellationToken) => _inner.FindAccountAsync(accountId, cancellationToken);
-
-    public Task<SessionRecord?> FindSessionAsync(ulong sessionId, CancellationToken cancellationToken) => _inner.FindSessionAsync(sessionId, cancellationToken);
-
-    public Task<SessionState?> LoadSessionAsync(ulong sessionId, CancellationToken cancellationToken) => _inner.LoadSessionAsync(sessionId, cancellationToken);
-
-    public Task<IReadOnlyList<ulong>> FindActiveSessionsAsync(ulong accountId, CancellationToken cancellationToken) => _inner.FindActiveSessionsAsync(accountId, cancellationToken);
-
-    public Task<IReadOnlyList<WaitingEntry>> LoadWaitingAsync(CancellationToken cancellationToken) => _inner.LoadWaitingAsync(cancellationToken);
-
-    public Task<IReadOnlyList<ActivePair>> LoadActivePairsAsync(CancellationToken cancellationToken) => _inner.LoadActivePairsAsync(cancellationToken);
-
-    public Task<IReadOnlyList<ulong>> FindAwaySinceAsync(long awaySinceUnixMs, int limit, CancellationToken cancellationToken) => _inner.FindAwaySinceAsync(awaySinceUnixMs, limit, cancellationToken);
-
-    public Task<IReadOnlyList<string>> FindBrokersAsync(CancellationToken cancellationToken) => _inner.FindBrokersAsync(cancellationToken);
-
-    public Task<ChatCounts> ReadCountsAsync(CancellationToken cancellationToken) => _inner.ReadCountsAsync(cancellationToken);
-
-    public Task<IReadOnlyList<MessageRecord>> ReadMessagesForAsync(ulong sessionId, ulong receiverId, ulong afterMsgId, int limit, CancellationToken cancellationToken) =>
-        _inner.ReadMessagesForAsync(sessionId, receiverId, afterMsgId, limit, cancellationToken);
-
-    public ValueTask DisposeAsync() => _inner.DisposeAsync();
 }

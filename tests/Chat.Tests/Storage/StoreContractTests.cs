@@ -72,13 +72,13 @@ public abstract class StoreContractTests
         await using var store = await OpenAsync();
         await WriteAsync(store, new StoreWrite.NewAccount(Account(Alice, OnNorth)));
 
-        await WriteAsync(store, new StoreWrite.AccountUnbound(Alice, 2_000));
+        await WriteAsync(store, new StoreWrite.AccountUnbound(Alice, 2_000, 2_000));
         var lost = await store.FindAccountAsync(Alice, None);
         Assert.NotNull(lost);
         Assert.Null(lost.Endpoint);
         Assert.Equal(2_000, lost.AwaySinceUnixMs);
 
-        await WriteAsync(store, new StoreWrite.AccountUnbound(Alice, null));
+        await WriteAsync(store, new StoreWrite.AccountUnbound(Alice, null, 2_100));
         var gone = await store.FindAccountAsync(Alice, None);
         Assert.NotNull(gone);
         Assert.Null(gone.Endpoint);
@@ -285,6 +285,84 @@ public abstract class StoreContractTests
         Assert.Equal([MessageRecord(60, Talk, Alice)], await store.ReadMessagesForAsync(Talk, Bob, 0, 100, None));
     }
 
+    // RequestIds: a message is stored once per (session, sender, requestId)
+
+    [Fact]
+    public async Task A_message_stored_again_under_its_senders_requestId_is_refused_with_the_first_msgId()
+    {
+        // A retry after a COMMIT whose outcome was unknown: logic cannot know it landed, the store does.
+        await using var store = await OpenAsync();
+        await WriteAsync(store, NewAccount(Alice), NewAccount(Bob), NewSession(Talk, Alice, Bob));
+        await WriteAsync(store, Message(40, Talk, Alice, "req-a"), Message(41, Talk, Bob, "req-b"));
+
+        var refused = await Assert.ThrowsAsync<AlreadyStoredException>(() => WriteAsync(store, Message(42, Talk, Alice, "req-a")));
+
+        Assert.Equal(40UL, refused.MsgId);
+        Assert.Equal([40], await ReplayIdsAsync(store, Talk, Bob, after: 0, limit: 100));
+        Assert.Equal(41UL, (await store.LoadSessionAsync(Talk, None))?.LastMsgId);
+        await WriteAsync(store, Message(42, Talk, Alice, "req-c")); // the refused 42 was never stored
+    }
+
+    [Fact]
+    public async Task A_requestId_is_recognised_after_the_store_is_reopened()
+    {
+        var store = await OpenAsync();
+        await WriteAsync(store, NewAccount(Alice), NewAccount(Bob), NewSession(Talk, Alice, Bob));
+        await WriteAsync(store, Message(40, Talk, Alice, "req-a"));
+        await WriteAsync(store, [.. Ids(41, 20).Select(id => Message(id, Talk, Bob))]);
+        await store.DisposeAsync();
+
+        await using var again = await OpenAgainAsync();
+
+        Assert.Equal(40UL, (await Assert.ThrowsAsync<AlreadyStoredException>(() => WriteAsync(again, Message(70, Talk, Alice, "req-a")))).MsgId);
+        Assert.Equal(60UL, (await again.LoadSessionAsync(Talk, None))?.LastMsgId);
+    }
+
+    [Fact]
+    public async Task The_same_requestId_twice_in_one_batch_refuses_the_batch_whole()
+    {
+        await using var store = await OpenAsync();
+        await WriteAsync(store, NewAccount(Alice), NewAccount(Bob), NewSession(Talk, Alice, Bob));
+
+        await Assert.ThrowsAnyAsync<StoreRefusedException>(() => WriteAsync(store, Message(40, Talk, Alice, "req-a"), Message(41, Talk, Alice, "req-a")));
+
+        Assert.Empty(await ReplayIdsAsync(store, Talk, Bob, after: 0, limit: 100));
+    }
+
+    [Fact]
+    public async Task A_requestId_names_a_message_only_for_its_sender_in_its_session_compared_exactly()
+    {
+        // MariaDB's default collations ignore case and trailing spaces: "aB", "ab" and "ab " must not collide.
+        await using var store = await OpenAsync();
+        await WriteAsync(store, NewAccount(Alice), NewAccount(Bob), NewSession(Talk, Alice, Bob), NewSession(Other, Alice, Bob));
+
+        await WriteAsync(store, Message(40, Talk, Alice, "aB"));
+        await WriteAsync(store, Message(41, Talk, Alice, "ab"));
+        await WriteAsync(store, Message(42, Talk, Alice, "ab "));
+        await WriteAsync(store, Message(43, Talk, Alice, "ab\u00A0"));
+        await WriteAsync(store, Message(44, Talk, Bob, "aB"));
+        await WriteAsync(store, Message(45, Other, Alice, "aB"));
+
+        Assert.Equal([40, 41, 42, 43], await ReplayIdsAsync(store, Talk, Bob, after: 0, limit: 100));
+        Assert.Equal(["aB", "ab", "ab ", "ab\u00A0"], (await store.ReadMessagesForAsync(Talk, Bob, 0, 100, None)).Select(m => m.RequestId));
+        Assert.Equal(41UL, (await Assert.ThrowsAsync<AlreadyStoredException>(() => WriteAsync(store, Message(46, Talk, Alice, "ab")))).MsgId);
+        Assert.Equal(44UL, (await Assert.ThrowsAsync<AlreadyStoredException>(() => WriteAsync(store, Message(46, Talk, Bob, "aB")))).MsgId);
+    }
+
+    [Fact]
+    public async Task Text_keeps_every_character_as_written()
+    {
+        await using var store = await OpenAsync();
+        var alice = Account(Alice, OnNorth) with { NickName = "Zoë 🙂 ab " };
+        await WriteAsync(store, new StoreWrite.NewAccount(alice), NewAccount(Bob), NewSession(Talk, Alice, Bob));
+        var message = new MessageRecord(40, Talk, Alice, "🙂-Ab ", "<b>hi</b> 🙂\n' \" \\ ; -- 漢字 ", 12_345);
+
+        await WriteAsync(store, new StoreWrite.NewMessage(message));
+
+        AssertAccount(alice, await store.FindAccountAsync(Alice, None));
+        Assert.Equal([message], await store.ReadMessagesForAsync(Talk, Bob, 0, 100, None));
+    }
+
     // Delivery and read marks
 
     [Fact]
@@ -397,7 +475,7 @@ public abstract class StoreContractTests
             NewSession(Talk, Alice, Dave), NewSession(Other, Bob, Erin), NewSession(Third, Alice, Bob),
             new StoreWrite.WaitingAdded(Carol, 100));
 
-        await WriteAsync(store, new StoreWrite.SessionEnded(Third, 5_000), new StoreWrite.AccountUnbound(Bob, null));
+        await WriteAsync(store, new StoreWrite.SessionEnded(Third, 5_000), new StoreWrite.AccountUnbound(Bob, null, 5_000));
 
         Assert.Equal(new ChatCounts(Online: 2, Waiting: 1, ActiveSessions: 2), await store.ReadCountsAsync(None));
     }
@@ -456,7 +534,7 @@ public abstract class StoreContractTests
             new StoreWrite.NewAccount(Account(Carol, OnSouth)), new StoreWrite.NewAccount(Account(Dave, endpoint: null)));
         Assert.Equal(["north", "south"], await store.FindBrokersAsync(None));
 
-        await WriteAsync(store, new StoreWrite.AccountUnbound(Carol, null));
+        await WriteAsync(store, new StoreWrite.AccountUnbound(Carol, null, 3_000));
         Assert.Equal(["north"], await store.FindBrokersAsync(None));
     }
 
@@ -586,6 +664,108 @@ public abstract class StoreContractTests
         Assert.Empty(await store.ReadMessagesForAsync(Talk, Bob, 0, 100, None));
     }
 
+    // Retention
+
+    [Fact]
+    public async Task Retention_deletes_the_messages_and_marks_of_sessions_ended_before_the_cutoff_and_nothing_else()
+    {
+        await using var store = await OpenAsync();
+        await WriteAsync(
+            store,
+            new StoreWrite.NewAccount(Account(Alice, OnNorth)), NewAccount(Bob), NewAccount(Carol),
+            NewSession(Talk, Alice, Bob), NewSession(Other, Alice, Carol), NewSession(Third, Bob, Carol));
+
+        // Talk gets 3, 6, … 30 from Alice; Other 1, 4, … 28 from Carol; Third 2, 5, … 29 from Bob.
+        await WriteAsync(store, [.. Ids(1, 30).Select(id => (id % 3) switch { 0 => Message(id, Talk, Alice), 1 => Message(id, Other, Carol), _ => Message(id, Third, Bob) })]);
+        await WriteAsync(store, new StoreWrite.DeliveredUpTo(Talk, Bob, 9), new StoreWrite.ViewedUpTo(Talk, Bob, 9, 4_000), new StoreWrite.DeliveredUpTo(Other, Alice, 10));
+        await WriteAsync(store, new StoreWrite.SessionEnded(Talk, 5_000), new StoreWrite.SessionEnded(Other, 6_000));
+
+        var calls = await DeleteAllExpiredAsync(store, before: 6_000, limit: 4);
+
+        Assert.True(calls >= 3, $"10 messages and a session went in {calls} calls of at most 4 rows");
+        Assert.Null(await store.FindSessionAsync(Talk, None));
+        Assert.Null(await store.LoadSessionAsync(Talk, None));
+        Assert.Empty(await store.ReadMessagesForAsync(Talk, Bob, 0, 100, None));
+        Assert.Equal(0UL, await ReadViewedUpToAsync(store, Talk, Bob));
+
+        // Ended at the cutoff itself, and still active: kept whole.
+        Assert.Equal(Ids(0, 10).Select(i => (3 * i) + 1), await ReplayIdsAsync(store, Other, Alice, after: 0, limit: 100));
+        Assert.Equal(10UL, (await store.LoadSessionAsync(Other, None))?.First.DeliveredUpTo);
+        Assert.Equal(Ids(0, 10).Select(i => (3 * i) + 2), await ReplayIdsAsync(store, Third, Carol, after: 0, limit: 100));
+        Assert.Equal([Third], await store.FindActiveSessionsAsync(Bob, None));
+        Assert.NotNull(await store.FindAccountAsync(Alice, None)); // bound to a socket: never gone
+    }
+
+    [Fact]
+    public async Task Retention_deletes_accounts_gone_before_the_cutoff_once_they_are_in_no_session()
+    {
+        await using var store = await OpenAsync();
+        await WriteAsync(
+            store,
+            new StoreWrite.NewAccount(Account(Alice, OnNorth)), new StoreWrite.NewAccount(Account(Bob, OnNorth)),
+            new StoreWrite.NewAccount(Account(Carol, OnSouth)), new StoreWrite.NewAccount(Account(Dave, OnSouth)),
+            new StoreWrite.NewAccount(Account(Erin, OnSouth)), new StoreWrite.NewAccount(Account(6, OnSouth)),
+            new StoreWrite.NewAccount(Account(7, OnSouth)), NewAccount(8), new StoreWrite.NewAccount(Account(9, OnSouth)),
+            NewSession(Talk, Alice, Bob), NewSession(Other, 7, 9));
+        await WriteAsync(store, Message(1, Talk, Alice), Message(2, Talk, Bob));
+        await WriteAsync(
+            store,
+            new StoreWrite.AccountUnbound(Alice, null, 4_000), new StoreWrite.AccountUnbound(Bob, null, 4_100), new StoreWrite.SessionEnded(Talk, 4_200),
+            new StoreWrite.AccountUnbound(Carol, null, 3_000), new StoreWrite.WaitingAdded(Carol, 2_900),   // gone but waiting
+            new StoreWrite.AccountUnbound(Dave, 1_000, 1_000),                                                // away: its grace period runs
+            new StoreWrite.AccountUnbound(6, null, 7_000),                                                    // gone after the cutoff
+            new StoreWrite.AccountUnbound(7, null, 3_000), new StoreWrite.SessionEnded(Other, 7_500));        // its session ended after the cutoff
+
+        await DeleteAllExpiredAsync(store, before: 6_000, limit: 2);
+
+        Assert.Null(await store.FindAccountAsync(Alice, None));
+        Assert.Null(await store.FindAccountAsync(Bob, None));
+        Assert.Null(await store.FindAccountAsync(8, None)); // created without a socket at 1_008 and never bound
+        foreach (var kept in new ulong[] { Carol, Dave, Erin, 6, 7, 9 })
+        {
+            Assert.NotNull(await store.FindAccountAsync(kept, None));
+        }
+
+        Assert.NotNull(await store.LoadSessionAsync(Other, None));
+        Assert.Equal([Dave], await store.FindAwaySinceAsync(long.MaxValue, 10, None));
+        Assert.Equal([new WaitingEntry(Carol, 2_900)], await store.LoadWaitingAsync(None));
+
+        // A bound account is never gone; binding again makes a gone account stay.
+        await WriteAsync(store, new StoreWrite.AccountBound(6, OnNorth));
+        await DeleteAllExpiredAsync(store, before: 8_000, limit: 2);
+        Assert.NotNull(await store.FindAccountAsync(6, None));
+        Assert.Null(await store.LoadSessionAsync(Other, None));
+        Assert.Null(await store.FindAccountAsync(7, None));
+    }
+
+    [Fact]
+    public async Task Retention_finds_nothing_to_delete_while_every_session_is_active()
+    {
+        await using var store = await OpenAsync();
+        await WriteAsync(store, NewAccount(Alice), NewAccount(Bob), NewSession(Talk, Alice, Bob));
+        await WriteAsync(store, [.. Ids(1, 5).Select(id => Message(id, Talk, Alice))]);
+
+        Assert.Equal(0, await store.DeleteExpiredAsync(long.MaxValue, 100, None));
+
+        Assert.Equal([1, 2, 3, 4, 5], await ReplayIdsAsync(store, Talk, Bob, after: 0, limit: 100));
+    }
+
+    /// <summary>Deletes until a call finds less than a full batch, as the sweeper does; returns the number of calls.</summary>
+    private static async Task<int> DeleteAllExpiredAsync(IChatStore store, long before, int limit)
+    {
+        for (var calls = 1; calls < 1_000; calls++)
+        {
+            var deleted = await store.DeleteExpiredAsync(before, limit, None);
+            Assert.InRange(deleted, 0, limit);
+            if (deleted < limit)
+            {
+                return calls;
+            }
+        }
+
+        throw new InvalidOperationException("retention never finished");
+    }
+
     /// <summary>A batch of good writes with <paramref name="bad"/> in the middle is refused whole, and the store goes on from where it was.</summary>
     private async Task AssertBatchLeavesNothingAsync(StoreWrite bad)
     {
@@ -601,7 +781,7 @@ public abstract class StoreContractTests
             new StoreWrite.WaitingAdded(Carol, 900),
             bad,
             new StoreWrite.DeliveredUpTo(Talk, Bob, 71),
-            new StoreWrite.AccountUnbound(Alice, 950),
+            new StoreWrite.AccountUnbound(Alice, 950, 950),
             new StoreWrite.SessionEnded(Talk, 990)));
 
         Assert.Null(await store.FindAccountAsync(Carol, None));
@@ -632,6 +812,8 @@ public abstract class StoreContractTests
     private static MessageRecord MessageRecord(ulong id, ulong session, ulong sender) => new(id, session, sender, $"req-{id}", $"message {id} from {sender}", 10_000 + (long)id);
 
     private static StoreWrite.NewMessage Message(ulong id, ulong session, ulong sender) => new(MessageRecord(id, session, sender));
+
+    private static StoreWrite.NewMessage Message(ulong id, ulong session, ulong sender, string requestId) => new(MessageRecord(id, session, sender) with { RequestId = requestId });
 
     private static IEnumerable<ulong> Ids(int first, int count) => Enumerable.Range(first, count).Select(i => (ulong)i);
 

@@ -14,6 +14,8 @@ internal sealed class MemoryChatStore : IChatStore
     private readonly Dictionary<ulong, SessionRecord> _sessions = [];
     private readonly Dictionary<ulong, List<MessageRecord>> _messagesBySession = [];
     private readonly HashSet<ulong> _messageIds = [];
+    private readonly Dictionary<(ulong Session, ulong Sender, string RequestId), ulong> _requests = [];
+    private readonly Dictionary<ulong, long> _leftAt = [];
     private readonly Dictionary<(ulong Session, ulong Account), ulong> _delivered = [];
     private readonly Dictionary<(ulong Session, ulong Account), ulong> _viewed = [];
     private readonly Dictionary<ulong, long> _waiting = [];
@@ -174,6 +176,68 @@ internal sealed class MemoryChatStore : IChatStore
         }
     }
 
+    public Task<int> DeleteExpiredAsync(long beforeUnixMs, int limit, CancellationToken cancellationToken)
+    {
+        lock (_lock)
+        {
+            var deleted = 0;
+            var expired = _sessions.Values.Where(s => s.EndedAtUnixMs < beforeUnixMs).Select(s => s.Id).Order().ToList();
+            foreach (var sessionId in expired)
+            {
+                if (deleted >= limit)
+                {
+                    return Task.FromResult(deleted);
+                }
+
+                if (_messagesBySession.TryGetValue(sessionId, out var messages))
+                {
+                    var take = Math.Min(limit - deleted, messages.Count);
+                    foreach (var m in messages.Take(take))
+                    {
+                        _messageIds.Remove(m.Id);
+                        _requests.Remove((m.SessionId, m.SenderId, m.RequestId));
+                    }
+
+                    messages.RemoveRange(0, take);
+                    deleted += take;
+                    if (messages.Count > 0)
+                    {
+                        return Task.FromResult(deleted);
+                    }
+
+                    _messagesBySession.Remove(sessionId);
+                    if (deleted >= limit)
+                    {
+                        return Task.FromResult(deleted);
+                    }
+                }
+
+                var session = _sessions[sessionId];
+                _sessions.Remove(sessionId);
+                foreach (var member in (ReadOnlySpan<ulong>)[session.FirstAccountId, session.SecondAccountId])
+                {
+                    _delivered.Remove((sessionId, member));
+                    _viewed.Remove((sessionId, member));
+                }
+
+                deleted++;
+            }
+
+            var gone = _accounts.Values
+                .Where(a => a.Endpoint is null && a.AwaySinceUnixMs is null && _leftAt.GetValueOrDefault(a.Id, long.MaxValue) < beforeUnixMs
+                    && !_waiting.ContainsKey(a.Id) && !_sessions.Values.Any(s => s.Has(a.Id)))
+                .Select(a => a.Id).Order().Take(Math.Max(0, limit - deleted)).ToList();
+            foreach (var accountId in gone)
+            {
+                _accounts.Remove(accountId);
+                _leftAt.Remove(accountId);
+                deleted++;
+            }
+
+            return Task.FromResult(deleted);
+        }
+    }
+
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;
 
     /// <summary>The account's read-up-to mark in the session (0 when none), for the store contract tests: no reader needs it yet.</summary>
@@ -197,12 +261,19 @@ internal sealed class MemoryChatStore : IChatStore
                 }
 
                 undo.Add(() => _accounts.Remove(a.Id));
+                SetLeftAt(a.Id, a.Endpoint is null ? a.CreatedAtUnixMs : null, undo);
                 break;
             case StoreWrite.AccountBound b:
                 ReplaceAccount(b.AccountId, a => a with { Endpoint = b.Endpoint, AwaySinceUnixMs = null }, undo);
+                SetLeftAt(b.AccountId, null, undo);
                 break;
             case StoreWrite.AccountUnbound u:
                 ReplaceAccount(u.AccountId, a => a with { Endpoint = null, AwaySinceUnixMs = u.AwaySinceUnixMs }, undo);
+                if (_accounts.ContainsKey(u.AccountId))
+                {
+                    SetLeftAt(u.AccountId, u.AtUnixMs, undo);
+                }
+
                 break;
             case StoreWrite.BrokerGone g:
                 foreach (var account in _accounts.Values.Where(a => a.Endpoint is { } e && e.Broker == g.Broker && (g.KeepIncarnation == 0 || (long)(e.ConnectionId >> 32) != g.KeepIncarnation)).ToList())
@@ -210,6 +281,7 @@ internal sealed class MemoryChatStore : IChatStore
                     RemoveWaiting(account.Id, undo);
                     var inSession = _sessions.Values.Any(s => s.EndedAtUnixMs is null && s.Has(account.Id));
                     ReplaceAccount(account.Id, a => a with { Endpoint = null, AwaySinceUnixMs = a.AwaySinceUnixMs ?? (inSession ? g.AtUnixMs : null) }, undo);
+                    SetLeftAt(account.Id, g.AtUnixMs, undo);
                 }
 
                 break;
@@ -252,16 +324,23 @@ internal sealed class MemoryChatStore : IChatStore
                     throw new StoreRefusedException($"Message {m.Id} is not above the last of session {m.SessionId} ({list[^1].Id}).");
                 }
 
+                if (_requests.TryGetValue((m.SessionId, m.SenderId, m.RequestId), out var first))
+                {
+                    throw new AlreadyStoredException(first);
+                }
+
                 if (!_messageIds.Add(m.Id))
                 {
                     throw new StoreRefusedException($"Message {m.Id} exists.");
                 }
 
                 list.Add(m);
+                _requests.Add((m.SessionId, m.SenderId, m.RequestId), m.Id);
                 undo.Add(() =>
                 {
                     list.RemoveAt(list.Count - 1);
                     _messageIds.Remove(m.Id);
+                    _requests.Remove((m.SessionId, m.SenderId, m.RequestId));
                 });
                 break;
             case StoreWrite.ViewedUpTo v:
@@ -300,6 +379,22 @@ internal sealed class MemoryChatStore : IChatStore
             _accounts[accountId] = change(before);
             undo.Add(() => _accounts[accountId] = before);
         }
+    }
+
+    /// <summary>Since when the account has had no socket (null while it has one), for retention.</summary>
+    private void SetLeftAt(ulong accountId, long? at, List<Action> undo)
+    {
+        var had = _leftAt.TryGetValue(accountId, out var before);
+        if (at is { } value)
+        {
+            _leftAt[accountId] = value;
+        }
+        else
+        {
+            _leftAt.Remove(accountId);
+        }
+
+        undo.Add(had ? () => _leftAt[accountId] = before : () => _leftAt.Remove(accountId));
     }
 
     private void RemoveWaiting(ulong accountId, List<Action> undo)

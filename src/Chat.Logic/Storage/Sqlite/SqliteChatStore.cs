@@ -318,6 +318,87 @@ internal partial class SqliteChatStore(IOptions<StoreOptions> options, TimeProvi
         return [.. messages.Values.Take(limit)];
     }
 
+    public async Task<int> DeleteExpiredAsync(long beforeUnixMs, int limit, CancellationToken cancellationToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
+        await using var connection = await OpenReadAsync(cancellationToken);
+        await ExecuteAsync(connection, "PRAGMA busy_timeout=30000;", cancellationToken);
+
+        // One immediate transaction: the writer waits for it (a few hundred rows), never the other way round.
+        await using var transaction = connection.BeginTransaction(deferred: false);
+        await using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.Parameters.AddWithValue("$before", beforeUnixMs);
+        command.Parameters.AddWithValue("$limit", limit);
+
+        // The messages of expired sessions, from the index by session and from those not indexed yet.
+        command.CommandText = """
+            SELECT i.session_id, i.id FROM session s JOIN message_index i ON i.session_id = s.id
+            WHERE s.ended_at IS NOT NULL AND s.ended_at < $before LIMIT $limit;
+            SELECT m.session_id, m.id FROM message m JOIN session s ON s.id = m.session_id
+            WHERE m.id >= (SELECT from_id FROM message_index_state) AND s.ended_at < $before LIMIT $limit;
+            """;
+        var messages = new HashSet<(long Session, long Id)>();
+        var allFound = true;
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
+        {
+            do
+            {
+                var found = 0;
+                while (await reader.ReadAsync(cancellationToken))
+                {
+                    messages.Add((reader.GetInt64(0), reader.GetInt64(1)));
+                    found++;
+                }
+
+                allFound &= found < limit;
+            }
+            while (await reader.NextResultAsync(cancellationToken));
+        }
+
+        var deleted = 0;
+        command.CommandText = "DELETE FROM message WHERE id = $id; DELETE FROM message_index WHERE session_id = $session AND id = $id;";
+        var id = command.Parameters.Add("$id", SqliteType.Integer);
+        var session = command.Parameters.Add("$session", SqliteType.Integer);
+        foreach (var message in messages.Take(limit))
+        {
+            (session.Value, id.Value) = (message.Session, message.Id);
+            await command.ExecuteNonQueryAsync(cancellationToken);
+            deleted++;
+        }
+
+        // Once no expired session has a message left: the sessions themselves, then the accounts in none.
+        if (allFound && deleted < limit)
+        {
+            command.Parameters["$limit"].Value = limit - deleted;
+            command.CommandText = "SELECT id FROM session WHERE ended_at IS NOT NULL AND ended_at < $before ORDER BY ended_at LIMIT $limit;";
+            var sessions = await ReadIdsAsync(command, cancellationToken);
+            command.CommandText = """
+                DELETE FROM delivery WHERE session_id = $session; DELETE FROM view_ack WHERE session_id = $session;
+                DELETE FROM session_account WHERE session_id = $session; DELETE FROM session WHERE id = $session;
+                """;
+            foreach (var expired in sessions)
+            {
+                session.Value = (long)expired;
+                await command.ExecuteNonQueryAsync(cancellationToken);
+                deleted++;
+            }
+
+            command.Parameters["$limit"].Value = limit - deleted;
+            command.CommandText = """
+                DELETE FROM account WHERE id IN (
+                    SELECT a.id FROM account a WHERE a.left_at IS NOT NULL AND a.left_at < $before AND a.broker IS NULL AND a.away_since IS NULL
+                    AND NOT EXISTS (SELECT 1 FROM waiting w WHERE w.account_id = a.id)
+                    AND NOT EXISTS (SELECT 1 FROM session_account sa WHERE sa.account_id = a.id)
+                    LIMIT $limit);
+                """;
+            deleted += limit > deleted ? await command.ExecuteNonQueryAsync(cancellationToken) : 0;
+        }
+
+        await transaction.CommitAsync(cancellationToken);
+        return deleted;
+    }
+
     public async ValueTask DisposeAsync()
     {
         _writer?.Dispose();

@@ -42,6 +42,8 @@ internal sealed class SqliteWriter : IDisposable
     private readonly sqlite3_stmt _insertWaiting;
     private readonly sqlite3_stmt _deleteWaiting;
     private readonly sqlite3_stmt _lastMsgId;
+    private readonly sqlite3_stmt _recentRequests;
+    private readonly sqlite3_stmt _isRequest;
     private readonly TimeProvider _time;
 
     // The last msgId stored per session this writer has seen, so a message at or below it is
@@ -49,6 +51,11 @@ internal sealed class SqliteWriter : IDisposable
     private readonly Dictionary<ulong, ulong> _lastMsgIds = [];
     private readonly Dictionary<ulong, ulong> _batchLastMsgIds = [];
     private readonly List<ulong> _batchEnded = [];
+
+    // Each session's last requestIds, loaded once per session (like its last msgId); the batch being
+    // written adds its own messages on the side, kept once it commits.
+    private readonly Dictionary<ulong, SessionRequestIds> _requestIds = [];
+    private readonly Dictionary<(ulong Session, ulong Key), ulong> _batchRequestIds = [];
     private readonly TimeSpan _sliceInterval;
 
     // Per slice, the smallest id not indexed yet; the batch being written works on a copy.
@@ -75,9 +82,9 @@ internal sealed class SqliteWriter : IDisposable
         _commit = Prepare("COMMIT;");
         _rollback = Prepare("ROLLBACK;");
         _insertMessage = Prepare("INSERT INTO message (id, session_id, sender_id, request_id, content, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6);");
-        _insertAccount = Prepare("INSERT INTO account (id, nickname, token_hash, created_at, broker, connection_id, away_since) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7);");
-        _bindAccount = Prepare("UPDATE account SET broker = ?2, connection_id = ?3, away_since = NULL WHERE id = ?1;");
-        _unbindAccount = Prepare("UPDATE account SET broker = NULL, connection_id = NULL, away_since = ?2 WHERE id = ?1;");
+        _insertAccount = Prepare("INSERT INTO account (id, nickname, token_hash, created_at, broker, connection_id, away_since, left_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8);");
+        _bindAccount = Prepare("UPDATE account SET broker = ?2, connection_id = ?3, away_since = NULL, left_at = NULL WHERE id = ?1;");
+        _unbindAccount = Prepare("UPDATE account SET broker = NULL, connection_id = NULL, away_since = ?2, left_at = ?3 WHERE id = ?1;");
         const string OnBroker = "broker = ?1 AND (?3 = 0 OR (connection_id >> 32) <> ?3)";
         _brokerGoneWaiting = Prepare($"DELETE FROM waiting WHERE account_id IN (SELECT id FROM account WHERE {OnBroker});");
         _brokerGoneAway = Prepare($"""
@@ -85,7 +92,7 @@ internal sealed class SqliteWriter : IDisposable
                 SELECT 1 FROM session_account sa JOIN session s ON s.id = sa.session_id
                 WHERE sa.account_id = account.id AND s.ended_at IS NULL);
             """);
-        _brokerGoneUnbind = Prepare($"UPDATE account SET broker = NULL, connection_id = NULL WHERE {OnBroker};");
+        _brokerGoneUnbind = Prepare($"UPDATE account SET broker = NULL, connection_id = NULL, left_at = ?2 WHERE {OnBroker};");
         _insertWaiting = Prepare("INSERT OR IGNORE INTO waiting (account_id, since) VALUES (?1, ?2);");
         _deleteWaiting = Prepare("DELETE FROM waiting WHERE account_id = ?1;");
         _lastMsgId = Prepare("""
@@ -93,6 +100,14 @@ internal sealed class SqliteWriter : IDisposable
                    MAX(IFNULL((SELECT MAX(id) FROM message_index WHERE session_id = ?1), 0),
                        IFNULL((SELECT MAX(id) FROM message WHERE id >= (SELECT from_id FROM message_index_state) AND session_id = ?1), 0));
             """);
+        _recentRequests = Prepare($"""
+            SELECT m.id, m.sender_id, m.request_id FROM message m WHERE m.id IN (
+                SELECT id FROM message_index WHERE session_id = ?1 ORDER BY id DESC LIMIT {SessionRequestIds.Capacity})
+            UNION
+            SELECT m.id, m.sender_id, m.request_id FROM message m WHERE m.id >= (SELECT from_id FROM message_index_state) AND m.session_id = ?1
+            ORDER BY 1;
+            """);
+        _isRequest = Prepare("SELECT 1 FROM message WHERE id = ?1 AND session_id = ?2 AND sender_id = ?3 AND request_id = ?4;");
         _insertSession = Prepare("INSERT INTO session (id, created_at) VALUES (?1, ?2);");
         _insertSessionAccounts = Prepare("INSERT INTO session_account (session_id, account_id) VALUES (?1, ?2), (?1, ?3);");
         _endSession = Prepare("UPDATE session SET ended_at = ?2 WHERE id = ?1 AND ended_at IS NULL;");
@@ -139,6 +154,7 @@ internal sealed class SqliteWriter : IDisposable
         Step(_begin);
         _batchLastMsgIds.Clear();
         _batchEnded.Clear();
+        _batchRequestIds.Clear();
         try
         {
             var indexFrom = _batchIndexFrom;
@@ -177,9 +193,18 @@ internal sealed class SqliteWriter : IDisposable
                 _lastMsgIds[sessionId] = last;
             }
 
+            foreach (var ((sessionId, key), msgId) in _batchRequestIds)
+            {
+                if (_requestIds.TryGetValue(sessionId, out var requestIds))
+                {
+                    requestIds.Add(key, msgId);
+                }
+            }
+
             foreach (var sessionId in _batchEnded)
             {
                 _lastMsgIds.Remove(sessionId); // no more messages: a late one reads the store again
+                _requestIds.Remove(sessionId);
             }
 
             _persistedFrom = persistedFrom;
@@ -241,7 +266,14 @@ internal sealed class SqliteWriter : IDisposable
                     throw new StoreRefusedException($"Message {m.Id} is not above the last of session {m.SessionId} ({last}).");
                 }
 
+                var key = SessionRequestIds.KeyOf(m.SenderId, m.RequestId);
+                if (StoredUnder(m, key) is var first and not 0)
+                {
+                    throw new AlreadyStoredException(first);
+                }
+
                 _batchLastMsgIds[m.SessionId] = m.Id;
+                _batchRequestIds[(m.SessionId, key)] = m.Id;
                 BindInt(_insertMessage, 1, (long)m.Id);
                 BindInt(_insertMessage, 2, (long)m.SessionId);
                 BindInt(_insertMessage, 3, (long)m.SenderId);
@@ -257,6 +289,7 @@ internal sealed class SqliteWriter : IDisposable
                 BindInt(_insertAccount, 4, a.CreatedAtUnixMs);
                 BindEndpoint(_insertAccount, 5, a.Endpoint);
                 BindNullableInt(_insertAccount, 7, a.AwaySinceUnixMs);
+                BindNullableInt(_insertAccount, 8, a.Endpoint is null ? a.CreatedAtUnixMs : null);
                 CheckId(a.Id);
                 Step(_insertAccount);
                 break;
@@ -268,6 +301,7 @@ internal sealed class SqliteWriter : IDisposable
             case StoreWrite.AccountUnbound u:
                 BindInt(_unbindAccount, 1, (long)u.AccountId);
                 BindNullableInt(_unbindAccount, 2, u.AwaySinceUnixMs);
+                BindInt(_unbindAccount, 3, u.AtUnixMs);
                 Step(_unbindAccount);
                 break;
             case StoreWrite.BrokerGone g:
@@ -279,6 +313,7 @@ internal sealed class SqliteWriter : IDisposable
                 BindInt(_brokerGoneAway, 3, g.KeepIncarnation);
                 Step(_brokerGoneAway);
                 BindText(_brokerGoneUnbind, 1, g.Broker);
+                BindInt(_brokerGoneUnbind, 2, g.AtUnixMs);
                 BindInt(_brokerGoneUnbind, 3, g.KeepIncarnation);
                 Step(_brokerGoneUnbind);
                 break;
@@ -299,6 +334,7 @@ internal sealed class SqliteWriter : IDisposable
                 }
 
                 _batchLastMsgIds[s.Id] = 0;
+                _requestIds[s.Id] = new SessionRequestIds(); // nothing stored in it yet; a rolled-back batch leaves it empty too
                 BindInt(_insertSession, 1, (long)s.Id);
                 BindInt(_insertSession, 2, s.CreatedAtUnixMs);
                 Step(_insertSession);
@@ -361,6 +397,70 @@ internal sealed class SqliteWriter : IDisposable
 
         _batchLastMsgIds[sessionId] = last;
         return last;
+    }
+
+    /// <summary>The msgId the sender already stored under the message's requestId in its session (this batch's included), or 0.</summary>
+    private ulong StoredUnder(MessageRecord m, ulong key)
+    {
+        if (_batchRequestIds.TryGetValue((m.SessionId, key), out var inBatch))
+        {
+            return inBatch;
+        }
+
+        if (!_requestIds.TryGetValue(m.SessionId, out var requestIds))
+        {
+            requestIds = LoadRequestIds(m.SessionId);
+            _requestIds[m.SessionId] = requestIds;
+        }
+
+        var found = requestIds.Find(key);
+        return found != 0 && IsStoredUnder(found, m) ? found : 0;
+    }
+
+    /// <summary>The session's last requestIds as committed (the batch being written has stored none of its messages yet).</summary>
+    private SessionRequestIds LoadRequestIds(ulong sessionId)
+    {
+        var requestIds = new SessionRequestIds();
+        BindInt(_recentRequests, 1, (long)sessionId);
+        try
+        {
+            int rc;
+            while ((rc = raw.sqlite3_step(_recentRequests)) == raw.SQLITE_ROW)
+            {
+                var sender = (ulong)raw.sqlite3_column_int64(_recentRequests, 1);
+                var requestId = raw.sqlite3_column_text(_recentRequests, 2).utf8_to_string();
+                requestIds.Add(SessionRequestIds.KeyOf(sender, requestId), (ulong)raw.sqlite3_column_int64(_recentRequests, 0));
+            }
+
+            if (rc != raw.SQLITE_DONE)
+            {
+                throw Error(rc);
+            }
+        }
+        finally
+        {
+            raw.sqlite3_reset(_recentRequests);
+        }
+
+        return requestIds;
+    }
+
+    /// <summary>Confirms a remembered hash by the row itself, so a collision never refuses a new message.</summary>
+    private bool IsStoredUnder(ulong msgId, MessageRecord m)
+    {
+        BindInt(_isRequest, 1, (long)msgId);
+        BindInt(_isRequest, 2, (long)m.SessionId);
+        BindInt(_isRequest, 3, (long)m.SenderId);
+        BindText(_isRequest, 4, m.RequestId);
+        try
+        {
+            var rc = raw.sqlite3_step(_isRequest);
+            return rc == raw.SQLITE_ROW || (rc == raw.SQLITE_DONE ? false : throw Error(rc));
+        }
+        finally
+        {
+            raw.sqlite3_reset(_isRequest);
+        }
     }
 
     private static void CheckId(ulong id)

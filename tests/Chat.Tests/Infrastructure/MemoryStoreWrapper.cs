@@ -1,0 +1,41 @@
+using Chat.Logic.Storage;
+using Chat.Logic.Storage.Memory;
+
+namespace Chat.Tests.Infrastructure;
+
+/// <summary>A memory store whose writes a test double can hold, fail or count; everything else passes straight through.</summary>
+internal abstract class MemoryStoreWrapper : IChatStore
+{
+    protected MemoryChatStore Inner { get; } = new();
+
+    public abstract Task WriteAsync(IReadOnlyList<StoreWrite> batch, CancellationToken cancellationToken);
+
+    public Task InitializeAsync(CancellationToken cancellationToken) => Inner.InitializeAsync(cancellationToken);
+
+    public Task<ulong> ReserveIdsAsync(IdKind kind, int count, CancellationToken cancellationToken) => Inner.ReserveIdsAsync(kind, count, cancellationToken);
+
+    public Task<AccountRecord?> FindAccountAsync(ulong accountId, CancellationToken cancellationToken) => Inner.FindAccountAsync(accountId, cancellationToken);
+
+    public Task<SessionRecord?> FindSessionAsync(ulong sessionId, CancellationToken cancellationToken) => Inner.FindSessionAsync(sessionId, cancellationToken);
+
+    public Task<SessionState?> LoadSessionAsync(ulong sessionId, CancellationToken cancellationToken) => Inner.LoadSessionAsync(sessionId, cancellationToken);
+
+    public Task<IReadOnlyList<ulong>> FindActiveSessionsAsync(ulong accountId, CancellationToken cancellationToken) => Inner.FindActiveSessionsAsync(accountId, cancellationToken);
+
+    public Task<IReadOnlyList<WaitingEntry>> LoadWaitingAsync(CancellationToken cancellationToken) => Inner.LoadWaitingAsync(cancellationToken);
+
+    public Task<IReadOnlyList<ActivePair>> LoadActivePairsAsync(CancellationToken cancellationToken) => Inner.LoadActivePairsAsync(cancellationToken);
+
+    public Task<IReadOnlyList<ulong>> FindAwaySinceAsync(long awaySinceUnixMs, int limit, CancellationToken cancellationToken) => Inner.FindAwaySinceAsync(awaySinceUnixMs, limit, cancellationToken);
+
+    public Task<ChatCounts> ReadCountsAsync(CancellationToken cancellationToken) => Inner.ReadCountsAsync(cancellationToken);
+
+    public Task<IReadOnlyList<string>> FindBrokersAsync(CancellationToken cancellationToken) => Inner.FindBrokersAsync(cancellationToken);
+
+    public Task<int> DeleteExpiredAsync(long beforeUnixMs, int limit, CancellationToken cancellationToken) => Inner.DeleteExpiredAsync(beforeUnixMs, limit, cancellationToken);
+
+    public Task<IReadOnlyList<MessageRecord>> ReadMessagesForAsync(ulong sessionId, ulong receiverId, ulong afterMsgId, int limit, CancellationToken cancellationToken) =>
+        Inner.ReadMessagesForAsync(sessionId, receiverId, afterMsgId, limit, cancellationToken);
+
+    public ValueTask DisposeAsync() => Inner.DisposeAsync();
+}
