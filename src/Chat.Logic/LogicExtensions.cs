@@ -9,6 +9,7 @@ using Chat.Logic.Storage.MariaDb;
 using Chat.Logic.Storage.Memory;
 using Chat.Logic.Storage.Sqlite;
 using Chat.Protocol.Seams;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
@@ -93,6 +94,16 @@ public static class LogicExtensions
         {
             return false;
         }
+    }
+
+    /// <summary>
+    /// The MariaDB database the logic nodes of a cluster share (<c>Chat:Store:Kind=mariadb</c>): its
+    /// connection string as configured, for Orleans' ADO.NET membership table; null with another store.
+    /// </summary>
+    public static string? SharedDatabase(IConfiguration configuration)
+    {
+        var options = configuration.GetSection(StoreOptions.Section).Get<StoreOptions>() ?? new StoreOptions();
+        return options.Kind == "mariadb" ? options.ResolveConnectionString() : null;
     }
 
     /// <summary>Whether the MariaDB connection string (given, or read from its file) can be read; says nothing of its contents.</summary>

@@ -19,13 +19,20 @@ public sealed class SiloOptions
     public string ClusterId { get; set; } = "chat";
 
     /// <summary>
-    /// A logic node's membership: <c>localhost</c> (a single node, or several meeting at
-    /// <see cref="PrimaryPort"/> on this machine; development only).
+    /// A logic node's membership: <c>adonet</c> (a table in the shared MariaDB database, which the
+    /// store's migrations create; the default when <c>Chat:Store:Kind=mariadb</c>) or <c>localhost</c>
+    /// (a single node, or several meeting at <see cref="PrimaryPort"/>; development only, the default otherwise).
     /// </summary>
-    public string Clustering { get; set; } = "localhost";
+    public string? Clustering { get; set; }
 
     /// <summary>With localhost clustering: the silo port of the node the others meet at (0: this one).</summary>
     public int PrimaryPort { get; set; }
+
+    /// <summary>How long a silo waits for another's answer to a liveness probe (Orleans' default: 5 s).</summary>
+    public TimeSpan ProbeTimeout { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Probes missed in a row before a silo suspects another (Orleans' default: 3).</summary>
+    public int MissedProbesLimit { get; set; } = 2;
 }
 
 public static class SiloExtensions
@@ -47,11 +54,25 @@ public static class SiloExtensions
             {
                 silo.UseLocalhostClustering(siloPort: port, gatewayPort: 0, serviceId: "chat", clusterId: "chat-all-in-one");
             }
+            else if (ClusteringOf(options, builder.Configuration) is { } database)
+            {
+                silo.UseAdoNetClustering(adoNet => (adoNet.Invariant, adoNet.ConnectionString) = ("MySql.Data.MySqlConnector", database));
+                silo.Configure<ClusterOptions>(cluster => (cluster.ServiceId, cluster.ClusterId) = ("chat", options.ClusterId));
+                silo.ConfigureEndpoints(advertised, port, gatewayPort: 0, listenOnAnyHostAddress: !IPAddress.IsLoopback(advertised));
+            }
             else
             {
                 var primary = options.PrimaryPort == 0 ? null : new IPEndPoint(advertised, options.PrimaryPort);
                 silo.UseLocalhostClustering(siloPort: port, gatewayPort: 0, primarySiloEndpoint: primary, serviceId: "chat", clusterId: options.ClusterId);
             }
+
+            // A logic node that dies takes its grains with it until the others declare it dead:
+            // detect that in seconds (the chats it held are waiting), not Orleans' default quarter minute.
+            silo.Configure<ClusterMembershipOptions>(membership =>
+            {
+                membership.ProbeTimeout = options.ProbeTimeout;
+                membership.NumMissedProbesLimit = options.MissedProbesLimit;
+            });
 
             silo.Configure<EndpointOptions>(endpoints => endpoints.AdvertisedIPAddress = advertised);
         });
@@ -60,6 +81,19 @@ public static class SiloExtensions
         // (messaging, membership, activation collection) stay on real time whatever that clock does.
         builder.Services.AddKeyedSingleton<TimeProvider>(KeyedService.AnyKey, TimeProvider.System);
         return picked;
+    }
+
+    /// <summary>The shared database for ADO.NET membership, or null for localhost clustering.</summary>
+    private static string? ClusteringOf(SiloOptions options, IConfiguration configuration)
+    {
+        var database = Chat.Logic.LogicExtensions.SharedDatabase(configuration);
+        return options.Clustering?.ToLowerInvariant() switch
+        {
+            null or "" => database,
+            "localhost" => null,
+            "adonet" => database ?? throw new InvalidOperationException("Chat:Silo:Clustering=adonet keeps membership in the shared MariaDB database: set Chat:Store:Kind=mariadb and its connection string."),
+            var other => throw new InvalidOperationException($"Chat:Silo:Clustering must be adonet or localhost, not '{other}'."),
+        };
     }
 
     /// <summary>A port that was free a moment ago (Orleans refuses port 0).</summary>
