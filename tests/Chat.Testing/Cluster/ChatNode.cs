@@ -65,31 +65,7 @@ public sealed class ChatNode : IAsyncDisposable
     public T Get<T>() where T : notnull => Services.GetRequiredService<T>();
 
     /// <summary>Waits until <c>/readyz</c> says ready (a broker: some logic node answers; logic: its store does).</summary>
-    public async Task WaitUntilReadyAsync(TimeSpan? limit = null)
-    {
-        using var http = new HttpClient();
-        var deadline = DateTime.UtcNow + (limit ?? TimeSpan.FromSeconds(30));
-        while (true)
-        {
-            try
-            {
-                if ((await http.GetAsync(new Uri(HttpUri, "/readyz"))).IsSuccessStatusCode)
-                {
-                    return;
-                }
-            }
-            catch (HttpRequestException) when (DateTime.UtcNow < deadline)
-            {
-            }
-
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"chat {Role} at {HttpUri} not ready within {(limit ?? TimeSpan.FromSeconds(30)).TotalSeconds:0} s");
-            }
-
-            await Task.Delay(100); // readiness is only asked for, never announced
-        }
-    }
+    public Task WaitUntilReadyAsync(TimeSpan? limit = null) => Readiness.WaitAsync(HttpUri, $"chat {Role}", limit);
 
     public async ValueTask DisposeAsync()
     {

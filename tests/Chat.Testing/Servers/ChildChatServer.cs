@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Runtime.InteropServices;
 using System.Text.RegularExpressions;
 using Chat.Testing.Files;
+using Chat.Testing.Processes;
 
 namespace Chat.Testing.Servers;
 
@@ -111,13 +112,13 @@ public sealed partial class ChildChatServer : IChatServer, IAsyncDisposable
 
     private async Task StartProcessAsync(int port)
     {
-        var start = new ProcessStartInfo(DotnetHost())
+        var start = new ProcessStartInfo(ChatExecutable.DotnetHost)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        start.ArgumentList.Add(ChatDll());
+        start.ArgumentList.Add(ChatExecutable.Dll);
         start.ArgumentList.Add($"--urls=http://127.0.0.1:{port}");
         start.ArgumentList.Add($"--Chat:Store:Path={_data.File("chat.db")}");
         start.ArgumentList.Add("--Logging:LogLevel:Default=Warning");
@@ -202,15 +203,6 @@ public sealed partial class ChildChatServer : IChatServer, IAsyncDisposable
         {
             return string.Join('\n', _output);
         }
-    }
-
-    /// <summary>The dotnet the SDK runs the tests with, so the child runs on the same runtime.</summary>
-    private static string DotnetHost() => Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } path ? path : "dotnet";
-
-    private static string ChatDll()
-    {
-        var path = Path.Combine(AppContext.BaseDirectory, "chat.dll");
-        return File.Exists(path) ? path : throw new FileNotFoundException("chat.dll is not beside the tests: reference src/Chat.Host", path);
     }
 
     [GeneratedRegex(@"Now listening on: (http://\S+)")]
