@@ -15,12 +15,20 @@ namespace Chat.Broker.Upstream;
 /// logic nodes <see cref="ILogicAddresses"/> knows, taken in turn (round-robin). A call that fails
 /// on a node that does not answer is tried on the next one only where doing it twice is harmless
 /// (a message with its requestId, an acknowledgement, a reconnect, a leave); otherwise, and when
-/// every node failed, the client hears InternalErr and tries again itself.
+/// every node failed, the client hears InternalErr and tries again itself. A node that failed a call
+/// (refused it, or did not answer in time: hung, or cut off) is tried last for a while, so one bad
+/// node costs the visitors one slow answer each rather than one in every few for as long as it is bad.
 /// </summary>
-internal sealed partial class GrpcLogic(ILogicAddresses addresses, ClusterSecret secret, ILogger<GrpcLogic> logger) : ILogic, IDisposable
+internal sealed partial class GrpcLogic(ILogicAddresses addresses, ClusterSecret secret, TimeProvider time, ILogger<GrpcLogic> logger) : ILogic, IDisposable
 {
-    private static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(15);
+    /// <summary>A logic call takes milliseconds; one that waits on a grain of a dead node fails once Orleans has declared it (seconds).</summary>
+    private static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(5);
+
+    /// <summary>How long a node that failed a call is tried last.</summary>
+    private static readonly TimeSpan SitOut = TimeSpan.FromSeconds(10);
+
     private readonly ConcurrentDictionary<string, Lazy<(GrpcChannel Channel, LogicClient Client)>> _clients = new();
+    private readonly ConcurrentDictionary<string, DateTimeOffset> _failedAt = new();
     private int _next;
 
     public async ValueTask BrokerStartedAsync(string broker, long incarnation, CancellationToken cancellationToken)
@@ -147,16 +155,21 @@ internal sealed partial class GrpcLogic(ILogicAddresses addresses, ClusterSecret
         }
 
         var first = (int)((uint)Interlocked.Increment(ref _next) % (uint)nodes.Count);
-        for (var attempt = 0; attempt < (retry ? nodes.Count : 1); attempt++)
+        var now = time.GetUtcNow();
+        var inTurn = Enumerable.Range(0, nodes.Count).Select(i => nodes[(first + i) % nodes.Count]);
+        var order = _failedAt.IsEmpty ? inTurn : inTurn.OrderBy(node => _failedAt.TryGetValue(node, out var failed) && now - failed < SitOut);
+        foreach (var node in order.Take(retry ? nodes.Count : 1))
         {
-            var node = nodes[(first + attempt) % nodes.Count];
             try
             {
                 var options = new CallOptions(secret.Headers, DateTime.UtcNow + CallTimeout, cancellationToken);
-                return await call(ClientFor(node), options);
+                var answer = await call(ClientFor(node), options);
+                _failedAt.TryRemove(node, out _);
+                return answer;
             }
             catch (RpcException ex) when (ex.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.Internal or StatusCode.Unknown)
             {
+                _failedAt[node] = time.GetUtcNow();
                 Log.NodeFailed(logger, node, ex.StatusCode, ex);
             }
         }

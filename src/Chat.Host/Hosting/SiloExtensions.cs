@@ -28,8 +28,21 @@ public sealed class SiloOptions
     /// <summary>With localhost clustering: the silo port of the node the others meet at (0: this one).</summary>
     public int PrimaryPort { get; set; }
 
-    /// <summary>How long a silo waits for another's answer to a liveness probe (Orleans' default: 5 s).</summary>
+    /// <summary>How often a silo probes another for liveness, and how long it first waits for the answer (Orleans' default: 5 s).</summary>
     public TimeSpan ProbeTimeout { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>
+    /// The longest wait for a probe's answer: Orleans lengthens the wait for a silo that answers slowly,
+    /// up to this (its default: four times <see cref="ProbeTimeout"/>), so it also bounds how long a hung silo is waited for.
+    /// </summary>
+    public TimeSpan MaxProbeTimeout { get; set; } = TimeSpan.FromSeconds(3);
+
+    /// <summary>
+    /// How often a silo reads the membership table (Orleans' default: 60 s). A silo that hung and
+    /// was declared dead meanwhile learns it from there at the latest, and stops; until then it
+    /// still answers the brokers that call it, so this bounds how long it can act on chats now held elsewhere.
+    /// </summary>
+    public TimeSpan TableRefreshInterval { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>Probes missed in a row before a silo suspects another (Orleans' default: 3).</summary>
     public int MissedProbesLimit { get; set; } = 2;
@@ -71,6 +84,8 @@ public static class SiloExtensions
             silo.Configure<ClusterMembershipOptions>(membership =>
             {
                 membership.ProbeTimeout = options.ProbeTimeout;
+                membership.MaxProbeTimeout = options.MaxProbeTimeout;
+                membership.TableRefreshTimeout = options.TableRefreshInterval;
                 membership.NumMissedProbesLimit = options.MissedProbesLimit;
             });
 

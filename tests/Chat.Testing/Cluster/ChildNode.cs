@@ -110,6 +110,15 @@ public sealed class ChildNode : IAsyncDisposable
 
     public void Resume() => Running().Resume();
 
+    /// <summary>Waits for the node to end by itself (as a logic node declared dead does when it learns so).</summary>
+    public async Task ExitedAsync(TimeSpan limit)
+    {
+        var process = Running();
+        await process.ExitedAsync(limit);
+        _process = null;
+        await process.DisposeAsync();
+    }
+
     public async ValueTask DisposeAsync()
     {
         if (_process is { } process)

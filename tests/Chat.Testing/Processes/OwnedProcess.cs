@@ -118,6 +118,9 @@ public sealed class OwnedProcess : IAsyncDisposable
         await _process.WaitForExitAsync().Within(limit ?? TimeSpan.FromSeconds(60), $"{Name} to stop");
     }
 
+    /// <summary>Waits for it to end by itself.</summary>
+    public Task ExitedAsync(TimeSpan limit) => _process.WaitForExitAsync().Within(limit, $"{Name} to exit by itself");
+
     /// <summary>SIGSTOP: it stays, but answers nothing (a hung or unreachable node).</summary>
     public void Pause() => SignalOrThrow(SigStop, "SIGSTOP");
 

@@ -112,6 +112,49 @@ public sealed class ClusterTests(ITestOutputHelper output)
         }
     }
 
+    [Fact]
+    public async Task A_logic_node_that_hangs_is_replaced_and_when_it_wakes_it_leaves_instead_of_acting_on_chats_it_no_longer_holds()
+    {
+        const int Pairs = 6;
+        await using var cluster = await ProcessCluster.StartAsync();
+        var visitors = new List<TestClient>();
+        try
+        {
+            var pairs = new List<(TestClient A, TestClient B, ulong SessionId)>();
+            for (var i = 0; i < Pairs; i++)
+            {
+                var pair = await Pairing.PairAsync(VisitorAsync(cluster.Brokers[i % 2], $"a{i}"), VisitorAsync(cluster.Brokers[(i + 1) % 2], $"b{i}"));
+                visitors.AddRange([pair.A, pair.B]);
+                pairs.Add(pair);
+            }
+
+            var sent = pairs.ToDictionary(p => p.A, _ => new List<(ulong MsgId, string Content)>());
+            async Task TalkAsync(int m) => await Task.WhenAll(pairs.Select(async p => sent[p.A].Add(await SentAsync(p.A, p.SessionId, $"{p.A.AccountId}:{m}", $"m{m}"))));
+
+            await TalkAsync(0);
+            var hung = cluster.Logic[0];
+            hung.Pause(); // SIGSTOP: it holds its sockets and its grains, and answers nothing
+            var clock = Stopwatch.StartNew();
+            await TalkAsync(1);
+            output.WriteLine($"chats went on {clock.Elapsed.TotalSeconds:0.0} s after the node hung, {_retries} sends retried");
+
+            // Declared dead while it slept, it must not come back as a second owner of the chats now on
+            // the other node: Orleans stops it as soon as it learns, and only the living node answers.
+            hung.Resume();
+            await Task.WhenAll(TalkAsync(2), hung.ExitedAsync(FailoverLimit));
+            output.WriteLine($"it left {clock.Elapsed.TotalSeconds:0.0} s after it hung");
+            await TalkAsync(3);
+            foreach (var (a, b, _) in pairs)
+            {
+                await ReceivesExactlyAsync(b, sent[a]);
+            }
+        }
+        finally
+        {
+            await DisposeAllAsync(visitors);
+        }
+    }
+
     [Theory]
     [InlineData(true)]
     [InlineData(false)]
