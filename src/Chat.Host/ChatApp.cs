@@ -51,14 +51,6 @@ public static class ChatApp
 
     private static (WebApplication App, bool SiloPortPicked) Build(ChatRole role, string[] args, Action<IServiceCollection>? configureServices)
     {
-        // A broker or logic node lists every endpoint itself (HTTP/1.1 and gRPC); the host would
-        // also bind --urls on its own (and warn that it does not), so it is not told of them.
-        var urls = UrlsIn(args);
-        if (role != ChatRole.All)
-        {
-            args = [.. args.Where(a => !IsUrlsArgument(a))];
-        }
-
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions
         {
             Args = args,
@@ -66,10 +58,18 @@ public static class ChatApp
         });
 
         builder.Configuration.AddCommandLine(args, CommandLine.Shorthands);
-        if (role == ChatRole.All && builder.Configuration[WebHostDefaults.ServerUrlsKey] is null)
+        var urls = builder.Configuration[WebHostDefaults.ServerUrlsKey]; // --urls, Urls or ASPNETCORE_URLS
+        if (role == ChatRole.All && string.IsNullOrEmpty(urls))
         {
             builder.WebHost.UseUrls(DefaultUrls);
         }
+        else if (role != ChatRole.All)
+        {
+            // A broker or logic node lists every endpoint itself (HTTP/1.1 and gRPC); the host would
+            // also bind the urls on its own (and warn that it does not), so it is not given them.
+            builder.WebHost.UseSetting(WebHostDefaults.ServerUrlsKey, string.Empty);
+        }
+
         configureServices?.Invoke(builder.Services);
         var cluster = builder.Configuration.GetSection(ClusterOptions.Section).Get<ClusterOptions>() ?? new ClusterOptions();
         var siloPortPicked = false;
@@ -82,7 +82,7 @@ public static class ChatApp
                 break;
             case ChatRole.Broker:
                 var brokerGrpc = cluster.GrpcUrl ?? DefaultBrokerGrpcUrl;
-                builder.ListenAsClusterNode(urls ?? DefaultUrls, cluster.GrpcUrl ?? DefaultBrokerGrpcUrl);
+                builder.ListenAsClusterNode(NonEmpty(urls) ?? DefaultUrls, cluster.GrpcUrl ?? DefaultBrokerGrpcUrl);
                 builder.Configuration[$"{BrokerOptions.Section}:{nameof(BrokerOptions.Address)}"] = cluster.AdvertisedGrpcAddress ?? ClusterEndpoints.AddressOf(brokerGrpc);
                 AddClusterGrpc(builder, cluster);
                 if (ClusterOptions.List(cluster.Etcd).Count > 0)
@@ -96,7 +96,7 @@ public static class ChatApp
                 break;
             case ChatRole.Logic:
                 var logicGrpc = cluster.GrpcUrl ?? DefaultLogicGrpcUrl;
-                builder.ListenAsClusterNode(urls ?? "http://127.0.0.1:18226", cluster.GrpcUrl ?? DefaultLogicGrpcUrl);
+                builder.ListenAsClusterNode(NonEmpty(urls) ?? "http://127.0.0.1:18226", cluster.GrpcUrl ?? DefaultLogicGrpcUrl);
                 AddClusterGrpc(builder, cluster);
                 builder.Services.AddChatLogic();
                 builder.Services.AddChatLogicPushesOverGrpc();
@@ -174,11 +174,7 @@ public static class ChatApp
         }
     }
 
-    private static bool IsUrlsArgument(string argument) =>
-        argument.StartsWith("--urls=", StringComparison.OrdinalIgnoreCase) || argument.StartsWith("--Urls=", StringComparison.OrdinalIgnoreCase);
-
-    private static string? UrlsIn(string[] args) =>
-        args.LastOrDefault(IsUrlsArgument)?.Split('=', 2)[1] ?? Environment.GetEnvironmentVariable("Urls");
+    private static string? NonEmpty(string? value) => string.IsNullOrWhiteSpace(value) ? null : value;
 
     private static Chat.Broker.Upstream.ILogicAddresses LogicNodes(IServiceProvider services, ClusterOptions cluster) =>
         services.GetService<EtcdLogicAddresses>() ?? BrokerExtensions.FixedLogicNodes(ClusterOptions.List(cluster.LogicAddresses));

@@ -23,8 +23,13 @@ public static class LogicExtensions
     public const string MeterName = LogicMetrics.MeterName;
 
     /// <summary>Reads the live counts (online, waiting, sessions) the gauges report, if the last read is stale.</summary>
-    public static async Task ReadLiveCountsAsync(this IServiceProvider services, CancellationToken cancellationToken) =>
-        await services.GetRequiredService<LiveCounts>().ReadAsync(cancellationToken);
+    public static async Task ReadLiveCountsAsync(this IServiceProvider services, CancellationToken cancellationToken)
+    {
+        if (services.GetService<LiveCounts>() is { } counts) // a broker of a cluster has no store to count from
+        {
+            await counts.ReadAsync(cancellationToken);
+        }
+    }
 
     /// <summary>
     /// Logic on this node: the store <c>Chat:Store:Kind</c> names, its writer, the id blocks, the

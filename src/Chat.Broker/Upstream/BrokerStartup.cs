@@ -46,14 +46,14 @@ internal sealed partial class BrokerStartup(
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
-            Log.NotTold(logger, ex);
+            Log.NotTold(logger, ex.Message); // expected while logic is still starting: no stack trace
             return false;
         }
     }
 
     private static partial class Log
     {
-        [LoggerMessage(1, LogLevel.Warning, "Logic has not taken this broker's start yet; trying again.")]
-        public static partial void NotTold(ILogger logger, Exception exception);
+        [LoggerMessage(1, LogLevel.Warning, "Logic has not taken this broker's start yet ({Reason}); trying again.")]
+        public static partial void NotTold(ILogger logger, string reason);
     }
 }

@@ -5,10 +5,21 @@ using Microsoft.Extensions.Options;
 namespace Chat.Logic.Housekeeping;
 
 /// <summary>This node's timer for the cluster's housekeeping: every sweep interval it asks the housekeeper grain to sweep.</summary>
-internal sealed partial class LogicSweeper(ChatGrains grains, IOptions<LogicOptions> options, TimeProvider time, ILogger<LogicSweeper> logger) : BackgroundService
+internal sealed partial class LogicSweeper(
+    ChatGrains grains,
+    IOptions<LogicOptions> options,
+    TimeProvider time,
+    IHostApplicationLifetime lifetime,
+    ILogger<LogicSweeper> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        // Not before the node has started: until its silo has joined the cluster there is nowhere to put the housekeeper.
+        if (!await Started(stoppingToken))
+        {
+            return;
+        }
+
         using var timer = new PeriodicTimer(options.Value.SweepInterval, time);
         try
         {
@@ -26,6 +37,24 @@ internal sealed partial class LogicSweeper(ChatGrains grains, IOptions<LogicOpti
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
+        }
+    }
+
+    private async Task<bool> Started(CancellationToken stoppingToken)
+    {
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using (lifetime.ApplicationStarted.Register(() => started.TrySetResult()))
+        using (stoppingToken.Register(() => started.TrySetCanceled(stoppingToken)))
+        {
+            try
+            {
+                await started.Task;
+                return true;
+            }
+            catch (OperationCanceledException)
+            {
+                return false;
+            }
         }
     }
 

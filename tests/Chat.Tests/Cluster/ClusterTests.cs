@@ -38,6 +38,17 @@ public sealed class ClusterTests(ITestOutputHelper output)
             }
 
             Assert.Equal(Pairs, sessions.Distinct().Count());
+
+            // Each broker counts its own sockets for its operators; together, everyone.
+            using var http = new HttpClient();
+            var counted = 0;
+            foreach (var broker in cluster.Brokers)
+            {
+                var metrics = await http.GetStringAsync(new Uri(broker.HttpUri, "/metrics"));
+                counted += int.Parse(metrics.Split('\n').Single(line => line.StartsWith("chat_broker_connections{", StringComparison.Ordinal)).Split(' ')[^1], System.Globalization.CultureInfo.InvariantCulture);
+            }
+
+            Assert.Equal(2 * Pairs, counted);
             await Task.WhenAll(Enumerable.Range(0, Pairs).Select(async i =>
             {
                 var sent = new List<ulong>();
