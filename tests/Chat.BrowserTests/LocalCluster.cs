@@ -1,0 +1,188 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using System.Text;
+using Chat.Testing;
+using Chat.Testing.Files;
+
+namespace Chat.BrowserTests;
+
+/// <summary>
+/// A whole cluster as an operator starts it: <c>deploy/local-cluster.sh up</c> in a temp folder
+/// (MariaDB, etcd, two logic nodes, two brokers, nginx), running the chat.dll built beside these
+/// tests. Clients reach it through nginx (<see cref="HttpUri"/>). <c>down</c> always runs on dispose.
+/// Parts are signalled only by the PIDs the script wrote in <c>cluster.env</c>, and only while
+/// their command line names the cluster's folder.
+/// </summary>
+internal sealed class LocalCluster : IChatServer, IAsyncDisposable
+{
+    private static readonly TimeSpan UpTimeout = TimeSpan.FromMinutes(3);
+    private static readonly TimeSpan StartTimeout = TimeSpan.FromMinutes(2);
+    private static readonly TimeSpan DownTimeout = TimeSpan.FromMinutes(2);
+    private static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(30);
+    private const int SigTerm = 15;
+    private const int LogLinesShown = 25;
+
+    private readonly TempFolder _folder;
+    private Dictionary<string, string> _env = [];
+
+    private LocalCluster(TempFolder folder) => _folder = folder;
+
+    /// <summary>nginx, in front of both brokers.</summary>
+    public Uri HttpUri => new(Env("CHAT_URL"));
+
+    public Uri WebSocketUri => new UriBuilder(HttpUri) { Scheme = "ws", Path = "/ws" }.Uri;
+
+    private static string Script => Path.Combine(RepoPaths.Root, "deploy", "local-cluster.sh");
+
+    public static async Task<LocalCluster> UpAsync()
+    {
+        var cluster = new LocalCluster(TempFolder.Create("chat-cluster-"));
+        try
+        {
+            await cluster.RunScriptAsync(UpTimeout, "up", cluster._folder.Path);
+            cluster.ReadEnv();
+            return cluster;
+        }
+        catch (Exception ex)
+        {
+            var logs = cluster.Logs();
+            await cluster.DisposeAsync();
+            throw new InvalidOperationException($"{ex.Message}\n{logs}", ex);
+        }
+    }
+
+    /// <summary>A value from <c>cluster.env</c> as the script last wrote it.</summary>
+    public string Env(string name) =>
+        _env.TryGetValue(name, out var value) && value.Length > 0 ? value : throw new InvalidOperationException($"cluster.env has no {name}");
+
+    /// <summary>SIGTERM to a part (broker1, logic2, ...), by the PID in cluster.env, as a service stop sends it; waits until it has exited.</summary>
+    public async Task TerminateAsync(string part)
+    {
+        var pid = int.Parse(Env(part.ToUpperInvariant() + "_PID"), System.Globalization.CultureInfo.InvariantCulture);
+        if (!IsOurs(pid))
+        {
+            throw new InvalidOperationException($"{part}: PID {pid} is not a process of the cluster in {Env("CLUSTER_DIR")}");
+        }
+
+        if (Kill(pid, SigTerm) != 0)
+        {
+            throw new InvalidOperationException($"kill({pid}, SIGTERM) failed: errno {Marshal.GetLastPInvokeError()}");
+        }
+
+        // Not our child (the script started it), so there is no exit event to await: look.
+        var deadline = Stopwatch.StartNew();
+        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(50));
+        while (IsOurs(pid))
+        {
+            if (deadline.Elapsed > StopTimeout)
+            {
+                throw new TimeoutException($"{part} (PID {pid}) still running {StopTimeout.TotalSeconds:0} s after SIGTERM");
+            }
+
+            await timer.WaitForNextTickAsync();
+        }
+    }
+
+    /// <summary><c>local-cluster.sh start DIR part</c>: the part again, on its ports, ready; cluster.env then has its new PID.</summary>
+    public async Task StartAsync(string part)
+    {
+        await RunScriptAsync(StartTimeout, "start", _folder.Path, part);
+        ReadEnv();
+    }
+
+    /// <summary>The last lines of every log of the cluster, for a failure message.</summary>
+    public string Logs()
+    {
+        var logs = Path.Combine(_folder.Path, "logs");
+        if (!Directory.Exists(logs))
+        {
+            return "(no logs)";
+        }
+
+        var text = new StringBuilder();
+        foreach (var file in Directory.EnumerateFiles(logs, "*.log").Order(StringComparer.Ordinal))
+        {
+            text.Append("--- ").AppendLine(file);
+            foreach (var line in File.ReadLines(file).TakeLast(LogLinesShown))
+            {
+                text.AppendLine(line);
+            }
+        }
+
+        return text.ToString();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            await RunScriptAsync(DownTimeout, "down", _folder.Path);
+        }
+        finally
+        {
+            _folder.Dispose();
+        }
+    }
+
+    private async Task RunScriptAsync(TimeSpan limit, params string[] arguments)
+    {
+        var start = new ProcessStartInfo("bash")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        start.ArgumentList.Add(Script);
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        // The chat.dll built with these tests, run by the dotnet running them: no second build.
+        start.Environment["CHAT_DLL"] = Path.Combine(AppContext.BaseDirectory, "chat.dll");
+        if (Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } dotnet)
+        {
+            start.Environment["DOTNET"] = dotnet;
+        }
+
+        using var process = Process.Start(start) ?? throw new InvalidOperationException("could not start bash " + Script);
+        var output = process.StandardOutput.ReadToEndAsync();
+        var errors = process.StandardError.ReadToEndAsync();
+        try
+        {
+            await process.WaitForExitAsync().Within(limit, $"local-cluster.sh {arguments[0]}");
+        }
+        catch (TimeoutException)
+        {
+            process.Kill(); // the script only; its parts are stopped by their PIDs (down)
+            throw;
+        }
+
+        if (process.ExitCode != 0)
+        {
+            throw new InvalidOperationException(
+                $"local-cluster.sh {string.Join(' ', arguments)} failed with {process.ExitCode}:\n{await output}\n{await errors}");
+        }
+    }
+
+    private void ReadEnv() =>
+        _env = File.ReadLines(Path.Combine(_folder.Path, "cluster.env"))
+            .Where(line => line.Length > 0 && line[0] != '#' && line.Contains('=', StringComparison.Ordinal))
+            .Select(line => line.Split('=', 2))
+            .ToDictionary(pair => pair[0], pair => pair[1]);
+
+    private bool IsOurs(int pid)
+    {
+        try
+        {
+            return File.ReadAllText($"/proc/{pid}/cmdline").Contains(Env("CLUSTER_DIR") + "/", StringComparison.Ordinal);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return false; // gone
+        }
+    }
+
+    [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static extern int Kill(int pid, int signal);
+}
