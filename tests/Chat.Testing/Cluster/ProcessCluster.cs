@@ -1,5 +1,7 @@
 using Chat.Host;
 using Chat.Testing.Databases;
+using Chat.Testing.Network;
+using MySqlConnector;
 
 namespace Chat.Testing.Cluster;
 
@@ -15,6 +17,7 @@ public sealed class ProcessCluster : IAsyncDisposable
 
     private readonly List<ChildNode> _logic = [];
     private readonly List<ChildNode> _brokers = [];
+    private readonly Dictionary<ChildNode, int> _siloPorts = [];
 
     private ProcessCluster(MariaDbDatabase database, EtcdServer etcd)
     {
@@ -53,6 +56,29 @@ public sealed class ProcessCluster : IAsyncDisposable
     /// <summary>Every node's last lines of output, for a failure message.</summary>
     public string Output => string.Join("\n", _logic.Concat(_brokers).Select(node => $"--- {node.Name} ---\n{node.Output}"));
 
+    /// <summary>
+    /// Waits until the Orleans cluster has declared <paramref name="logic"/> dead in its membership
+    /// table (the living nodes' verdict, which nothing announces to an outsider, so the table is read).
+    /// </summary>
+    public async Task WaitUntilDeclaredDeadAsync(ChildNode logic, TimeSpan limit)
+    {
+        const int Dead = 6;
+        var deadline = DateTime.UtcNow + limit;
+        await using var connection = new MySqlConnection(Database.ConnectionString);
+        await connection.OpenAsync();
+        await using var status = new MySqlCommand("SELECT Status FROM OrleansMembershipTable WHERE Port = @port ORDER BY Generation DESC LIMIT 1;", connection);
+        status.Parameters.AddWithValue("@port", _siloPorts[logic]);
+        while (Convert.ToInt32(await status.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture) != Dead)
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"{logic.Name} not declared dead within {limit.TotalSeconds:0} s:\n{Output}");
+            }
+
+            await Task.Delay(100);
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         foreach (var node in _brokers.Concat(_logic))
@@ -63,16 +89,23 @@ public sealed class ProcessCluster : IAsyncDisposable
         await Etcd.DisposeAsync();
     }
 
-    private Task<ChildNode> StartNodeAsync(ChatRole role, string name, string[] settings)
+    private async Task<ChildNode> StartNodeAsync(ChatRole role, string name, string[] settings)
     {
+        var siloPort = LoopbackPort.Free(); // fixed, so the node's row in the membership table is known
         IEnumerable<string> common = [$"Chat:Cluster:Etcd={Etcd.ClientUrl}", .. settings];
         var environment = new Dictionary<string, string> { ["Chat__Cluster__Secret"] = Secret };
         if (role == ChatRole.Logic)
         {
-            common = ["Chat:Store:Kind=mariadb", .. common];
+            common = ["Chat:Store:Kind=mariadb", $"Chat:Silo:Port={siloPort}", .. common];
             environment["Chat__Store__ConnectionString"] = Database.ConnectionString;
         }
 
-        return ChildNode.StartAsync(role, name, common, environment);
+        var node = await ChildNode.StartAsync(role, name, common, environment);
+        lock (_siloPorts)
+        {
+            _siloPorts[node] = siloPort;
+        }
+
+        return node;
     }
 }

@@ -148,6 +148,8 @@ public sealed class ClusterTests(ITestOutputHelper output)
             var clock = Stopwatch.StartNew();
             await TalkAsync(1);
             output.WriteLine($"chats went on {clock.Elapsed.TotalSeconds:0.0} s after the node hung, {_retries} sends retried");
+            await cluster.WaitUntilDeclaredDeadAsync(hung, FailoverLimit);
+            output.WriteLine($"declared dead {clock.Elapsed.TotalSeconds:0.0} s after it hung");
 
             // Declared dead while it slept, it must not come back as a second owner of the chats now on
             // the other node: Orleans stops it as soon as it learns, and only the living node answers.
