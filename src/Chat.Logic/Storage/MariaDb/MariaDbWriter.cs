@@ -128,24 +128,25 @@ internal sealed class MariaDbWriter(string connectionString, StoreBreaker breake
         _sql.Append("START TRANSACTION;\n");
         if (_firstMsgIds.Count > 0)
         {
-            // The sessions' rows locked in id order (two writers never deadlock on them), then, in a
-            // statement of its own that reads after the locks are granted (READ COMMITTED), one
-            // index range per session above the batch's first message for it: empty when all is well.
+            // The sessions' rows locked in id order (two writers never deadlock on them). Then, in a
+            // statement of its own that reads after the locks are granted (READ COMMITTED), each
+            // session's last msgId, one index dive each, against the batch's first message for it.
+            // The pairs come as a derived table of one-row SELECTs: written as ORed ranges on
+            // message, the range optimizer spent more CPU than the inserts themselves.
             _sql.Append("BEGIN NOT ATOMIC\n  DECLARE found INT;\n  SELECT COUNT(*) INTO found FROM (SELECT id FROM session WHERE id IN (");
             AppendIdList(_firstMsgIds.Keys);
             _sql.Append(") ORDER BY id FOR UPDATE) locked;\n  IF found <> ").Append(_firstMsgIds.Count)
                 .Append(" THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = '").Append(RefusedPrefix).Append("a message names a session that does not exist'; END IF;\n")
-                .Append("  IF EXISTS (SELECT 1 FROM message WHERE ");
+                .Append("  IF EXISTS (SELECT 1 FROM (");
             var first = true;
             foreach (var (sessionId, firstMsgId) in _firstMsgIds)
             {
-                _sql.Append(first ? "(session_id = ? AND id >= ?)" : " OR (session_id = ? AND id >= ?)");
-                _parameters.Add(new MySqlParameter { Value = sessionId });
-                _parameters.Add(new MySqlParameter { Value = firstMsgId });
+                _sql.Append(first ? "SELECT " : " UNION ALL SELECT ").Append(sessionId).Append(first ? " AS session_id, " : ", ").Append(firstMsgId).Append(first ? " AS first_id" : "");
                 first = false;
             }
 
-            _sql.Append(") THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = '").Append(RefusedPrefix).Append("a message is not above the last of its session'; END IF;\nEND;\n");
+            _sql.Append(") b WHERE IFNULL((SELECT m.id FROM message m WHERE m.session_id = b.session_id ORDER BY m.id DESC LIMIT 1), 0) >= b.first_id)")
+                .Append(" THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = '").Append(RefusedPrefix).Append("a message is not above the last of its session'; END IF;\nEND;\n");
         }
 
         for (var i = 0; i < batch.Count; i++)
@@ -251,13 +252,37 @@ internal sealed class MariaDbWriter(string connectionString, StoreBreaker breake
         return last;
     }
 
+    /// <summary>
+    /// One row of a multi-row statement. Numbers are written into the text (they cannot carry SQL),
+    /// text and bytes go as parameters: a parameter object per number was a third of the writer's
+    /// allocations per message.
+    /// </summary>
     private void Row(params object?[] values)
     {
         _sql.Append('(');
         for (var i = 0; i < values.Length; i++)
         {
-            _sql.Append(i == 0 ? "?" : ", ?");
-            _parameters.Add(new MySqlParameter { Value = values[i] ?? DBNull.Value });
+            if (i > 0)
+            {
+                _sql.Append(", ");
+            }
+
+            switch (values[i])
+            {
+                case null:
+                    _sql.Append("NULL");
+                    break;
+                case ulong number:
+                    _sql.Append(number);
+                    break;
+                case long number:
+                    _sql.Append(number);
+                    break;
+                case var value:
+                    _sql.Append('?');
+                    _parameters.Add(new MySqlParameter { Value = value });
+                    break;
+            }
         }
 
         _sql.Append(')');
@@ -277,8 +302,7 @@ internal sealed class MariaDbWriter(string connectionString, StoreBreaker breake
         var first = true;
         foreach (var id in ids)
         {
-            _sql.Append(first ? "?" : ", ?");
-            _parameters.Add(new MySqlParameter { Value = id });
+            (first ? _sql : _sql.Append(", ")).Append(id);
             first = false;
         }
     }
