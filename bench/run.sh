@@ -6,7 +6,9 @@
 #   bench/run.sh [--targets "relay server"] [--runs 3] [--quick] [--only "chat-closed idle"] [--out DIR]
 #   bench/run.sh --report DIR [--targets …] [--only …]   (the table again, from the JSON files in DIR)
 #
-# targets: relay | server (SQLite store) | server-memory (--Chat:Store:Kind=memory), each of this
+# targets: relay | server (SQLite store) | server-memory (--Chat:Store:Kind=memory) |
+#   server-mariadb (the MariaDB store, on a private mariadbd started for each run with its own data
+#   folder under the run's temp folder, a free port and MariaDB's durable defaults), each of this
 #   working tree, or of a git revision with @REV (server@5b3e8d4, server-memory@main, relay@HEAD~3):
 #   that revision is checked out with `git worktree add --detach` into a temporary folder, its
 #   src/Chat.Host (or bench/Chat.Relay) built in Release and run with the same flags; the worktree
@@ -65,9 +67,16 @@ python3 - "$out" "$targets" "$only" <<'EOF'
 import json, glob, os, statistics, sys
 out, targets, scenarios = sys.argv[1], sys.argv[2].split(), sys.argv[3].split()
 width = max([14] + [len(t) for t in targets])
+def both(r):
+    # The server's CPU per message plus its database process's, if it has one (server-mariadb).
+    server = (r.get("server") or {}).get("cpuMicrosPerMessage")
+    store = (r.get("store") or {}).get("cpuMicrosPerMessage")
+    return None if server is None else server + (store or 0)
 figures = {
     "chat-closed": [("msg/s delivered", lambda r: r["messagesPerSecond"]),
                     ("server CPU µs/msg", lambda r: (r.get("server") or {}).get("cpuMicrosPerMessage")),
+                    ("mariadbd CPU µs/msg", lambda r: (r.get("store") or {}).get("cpuMicrosPerMessage")),
+                    ("server+db CPU µs/msg", both),
                     ("end-to-end p99 ms", lambda r: r["endToEnd"]["p99"]),
                     ("bench CPU µs/msg", lambda r: r["benchCpuMicrosPerMessage"]),
                     ("clean", lambda r: int(r["lost"] == r["duplicated"] == r["outOfOrder"] == r["misrouted"] == 0))],
@@ -75,6 +84,8 @@ figures = {
                   ("end-to-end p99 ms", lambda r: r["endToEnd"]["p99"]),
                   ("ack p99 ms", lambda r: r["ack"]["p99"]),
                   ("server CPU µs/msg", lambda r: (r.get("server") or {}).get("cpuMicrosPerMessage")),
+                  ("mariadbd CPU µs/msg", lambda r: (r.get("store") or {}).get("cpuMicrosPerMessage")),
+                  ("server+db CPU µs/msg", both),
                   ("clean", lambda r: int(r["lost"] == r["duplicated"] == r["outOfOrder"] == r["misrouted"] == 0))],
     "idle": [("connections", lambda r: r["connections"]),
              ("open at end", lambda r: r["openAtEnd"]),
@@ -116,6 +127,8 @@ if [[ $report_only == 1 ]]; then
 fi
 
 server_pid=""
+db_pid=""
+db_connection=""
 store=""
 worktrees=()
 stop_target() {
@@ -124,6 +137,11 @@ stop_target() {
     wait "$server_pid" 2>/dev/null || true
   fi
   server_pid=""
+  if [[ -n $db_pid ]] && kill -0 "$db_pid" 2>/dev/null; then
+    kill "$db_pid"
+    wait "$db_pid" 2>/dev/null || true
+  fi
+  db_pid=""
   if [[ -n $store ]]; then rm -rf "$store"; fi
   store=""
 }
@@ -158,7 +176,7 @@ for target in $targets; do
   kind="${target%%@*}"
   case "$kind" in
     relay) project=bench/Chat.Relay/Chat.Relay.csproj ;;
-    server | server-memory) project=src/Chat.Host/Chat.Host.csproj ;;
+    server | server-memory | server-mariadb) project=src/Chat.Host/Chat.Host.csproj ;;
     *) echo "unknown target $target" >&2; exit 2 ;;
   esac
   [[ -n ${dll[$target]:-} ]] && continue
@@ -182,9 +200,38 @@ done
 bench=(dotnet "$bench_dll")
 
 free_port() {
-  local port=18471
+  local port=${1:-18471}
   while ss -ltn "sport = :$port" | grep -q LISTEN; do port=$((port + 1)); done
   echo "$port"
+}
+
+# A private mariadbd in $store/mariadb on a free port, MariaDB's defaults otherwise (durable:
+# innodb_flush_log_at_trx_commit=1), no binary log; a database and a user with the grants the
+# README gives. Sets db_pid and db_connection (not printed: the caller must not run it in a subshell,
+# or the mariadbd it starts would not be its child to stop).
+start_mariadb() {
+  local dir="$store/mariadb" port log="$out/mariadbd.log"
+  for tool in mariadbd mariadb-install-db mariadb; do
+    if ! command -v "$tool" >/dev/null && [[ ! -x /usr/sbin/$tool ]]; then
+      echo "server-mariadb needs MariaDB: apt-get install -y mariadb-server" >&2; exit 1
+    fi
+  done
+  mkdir -p "$dir"
+  mariadb-install-db --no-defaults --datadir="$dir/data" --user=root --auth-root-authentication-method=normal --skip-test-db >"$log" 2>&1
+  port="$(free_port 13306)"
+  PATH="$PATH:/usr/sbin" mariadbd --no-defaults --user=root --datadir="$dir/data" --socket="$dir/s.sock" --port="$port" \
+    --bind-address=127.0.0.1 --skip-name-resolve --skip-log-bin --max-connections=500 --log-error="$dir/error.log" >>"$log" 2>&1 &
+  db_pid=$!
+  for _ in $(seq 1 200); do
+    if mariadb --no-defaults -S "$dir/s.sock" -uroot -e "SELECT 1" >/dev/null 2>&1; then break; fi
+    if ! kill -0 "$db_pid" 2>/dev/null; then cat "$dir/error.log" >&2; exit 1; fi
+    sleep 0.1
+  done
+  local password
+  password="$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+  mariadb --no-defaults -S "$dir/s.sock" -uroot -e "CREATE DATABASE chat; CREATE USER 'chat'@'127.0.0.1' IDENTIFIED BY '$password';
+    GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX, REFERENCES, CREATE ROUTINE, ALTER ROUTINE, EXECUTE ON chat.* TO 'chat'@'127.0.0.1';"
+  db_connection="Server=127.0.0.1;Port=$port;User ID=chat;Password=$password;Database=chat"
 }
 
 start_target() { # target port
@@ -194,12 +241,18 @@ start_target() { # target port
     relay)
       dotnet "${dll[$target]}" "$port" >"$log" 2>&1 &
       ;;
-    server | server-memory)
+    server | server-memory | server-mariadb)
       store="$(mktemp -d /tmp/chat-bench-db.XXXXXX)"
       local store_kind=()
+      db_connection=""
       [[ $kind == server-memory ]] && store_kind=(--Chat:Store:Kind=memory)
-      # The rate limit guards against abuse; the bench measures capacity, so it is lifted.
-      dotnet "${dll[$target]}" --urls="http://127.0.0.1:$port" \
+      if [[ $kind == server-mariadb ]]; then
+        start_mariadb
+        store_kind=(--Chat:Store:Kind=mariadb)
+      fi
+      # The rate limit guards against abuse; the bench measures capacity, so it is lifted. The
+      # connection string goes by environment, not on the command line, where ps would show it.
+      Chat__Store__ConnectionString="$db_connection" dotnet "${dll[$target]}" --urls="http://127.0.0.1:$port" \
         --Chat:Store:Path="$store/chat.db" "${store_kind[@]}" \
         --Chat:Broker:RateLimit:PerSecond=1000000 --Chat:Broker:RateLimit:Burst=1000000 \
         --Logging:LogLevel:Default=Warning >"$log" 2>&1 &
@@ -230,8 +283,10 @@ run_scenario() { # target scenario run
     resume) args=(resume --pairs 20 --drops 10 --rate 5) ;;
   esac
   echo "== $target $scenario (run $run): ${args[*]}" >&2
+  local store_pid=()
+  [[ -n $db_pid ]] && store_pid=(--store-pid "$db_pid")
   DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1 "${bench[@]}" "${args[@]}" --url "$url" \
-    --server-pid "$server_pid" --json "$out/$(slug "$target").$scenario.$run.json" | tee -a "$out/summary.txt" >&2 || true
+    --server-pid "$server_pid" "${store_pid[@]}" --json "$out/$(slug "$target").$scenario.$run.json" | tee -a "$out/summary.txt" >&2 || true
   stop_target
 }
 

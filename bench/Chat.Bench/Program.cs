@@ -4,7 +4,7 @@ using Chat.Bench.Reporting;
 using Chat.Bench.Scenarios;
 
 const string Usage = """
-    usage: Chat.Bench <scenario> --url ws://127.0.0.1:PORT/ws [options] [--server-pid PID] [--json FILE|-]
+    usage: Chat.Bench <scenario> --url ws://127.0.0.1:PORT/ws [options] [--server-pid PID] [--store-pid PID] [--json FILE|-]
 
       chat         --pairs 100 --messages 1000 [--window 1] | --rate 10 --duration 30   [--warmup 2] [--size 64] [--drain 10]
       idle         --connections 1000 --hold 10
@@ -70,6 +70,7 @@ Func<Task<(string Text, string Json, bool Ok)>>? run = arguments.Scenario switch
             SourceAddresses = sources,
             ConnectConcurrency = concurrency,
             ServerPid = serverPid,
+            StorePid = arguments.OptionalInt("store-pid"),
             Drain = arguments.Seconds("drain", 10),
         };
         var r = await ChatScenario.RunAsync(options, stop.Token);

@@ -31,8 +31,13 @@ public static class CommandLine
         line (--Chat:Store:Path=/data/chat.db). The most used:
 
           --urls=http://127.0.0.1:18224         where HTTP and the WebSocket listen
-          --store sqlite|memory                 (Chat:Store:Kind) sqlite keeps history; memory keeps nothing
+          --store sqlite|mariadb|memory         (Chat:Store:Kind) sqlite: one node; mariadb: shared by a
+                                                cluster; memory keeps nothing
           --data ./data/chat.db                 (Chat:Store:Path) SQLite data file
+          Chat__Store__ConnectionString=...     MariaDB: Server=..;Port=..;User=..;Password=..;Database=..
+                                                (by environment or Chat:Store:ConnectionStringFile, not
+                                                on the command line, where ps shows the password)
+          --Chat:Store:Retention=1.00:00:00     how long ended chats and gone accounts are kept (0 = for ever)
           --Chat:Store:Synchronous=FULL|NORMAL  FULL survives power loss; NORMAL a process crash
           --Chat:Broker:Path=/ws                WebSocket path
           --Chat:Broker:PingInterval=00:00:03   server PING_REQ interval

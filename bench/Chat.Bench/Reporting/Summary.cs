@@ -32,6 +32,11 @@ public static class Summary
             text.AppendLine($"  server: {s.CpuSeconds:0.###} s CPU, {s.CpuMicrosPerMessage:0.##} µs CPU/msg, RSS {Mb(s.RssStartBytes)} → {Mb(s.RssEndBytes)} MiB");
         }
 
+        if (r.Store is { } d)
+        {
+            text.AppendLine($"  store process: {d.CpuSeconds:0.###} s CPU, {d.CpuMicrosPerMessage:0.##} µs CPU/msg, RSS {Mb(d.RssStartBytes)} → {Mb(d.RssEndBytes)} MiB");
+        }
+
         text.AppendLine($"  bench: {r.BenchCpuMicrosPerMessage:0.##} µs CPU/msg, {r.BenchAllocatedBytesPerMessage:0.#} B allocated/msg");
         text.Append(r.Clean && r.AllDelivered ? "  OK: every message delivered once, in order, to the right partner"
             : r.Clean ? "  OK: nothing lost, duplicated, reordered or misrouted (some messages were rejected)" : "  FAILED: see the counts above");

@@ -23,6 +23,9 @@ public sealed record ChatOptions
     public int SourceAddresses { get; init; } = 4;
     public int ConnectConcurrency { get; init; } = 64;
     public int? ServerPid { get; init; }
+
+    /// <summary>The server's database process (mariadbd), measured on its own: its CPU is part of what a message costs.</summary>
+    public int? StorePid { get; init; }
     public TimeSpan ReplyTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
     /// <summary>How long to wait for stragglers after the last send, and the bound on a count-limited run.</summary>
@@ -69,6 +72,9 @@ public sealed record ChatResult
     public long Disconnected { get; init; }
     public long Unpaired { get; init; }
     public ServerUsage? Server { get; init; }
+
+    /// <summary>The server's database process (with <c>--store-pid</c>): add it to <see cref="Server"/> for what a message costs in all.</summary>
+    public ServerUsage? Store { get; init; }
     public double BenchCpuMicrosPerMessage { get; init; }
     public double BenchAllocatedBytesPerMessage { get; init; }
 
@@ -108,7 +114,7 @@ public static class ChatScenario
         Snapshot? first = null;
         if (options.Warmup <= TimeSpan.Zero)
         {
-            first = Snapshot.Take(visitors, options.ServerPid);
+            first = Snapshot.Take(visitors, options.ServerPid, options.StorePid);
             traffic.StartMeasuring(runStart);
         }
 
@@ -125,7 +131,7 @@ public static class ChatScenario
             if (first is null && elapsed >= options.Warmup)
             {
                 traffic.StartMeasuring(Stopwatch.GetTimestamp());
-                first = Snapshot.Take(visitors, options.ServerPid);
+                first = Snapshot.Take(visitors, options.ServerPid, options.StorePid);
             }
 
             if (options.Messages > 0 && AllSentAndSettled(visitors, options.Messages))
@@ -135,7 +141,7 @@ public static class ChatScenario
 
             if (elapsed >= runBound)
             {
-                last = Snapshot.Take(visitors, options.ServerPid);
+                last = Snapshot.Take(visitors, options.ServerPid, options.StorePid);
                 break;
             }
         }
@@ -154,7 +160,7 @@ public static class ChatScenario
 
         if (last is null)
         {
-            var end = Snapshot.Take(visitors, options.ServerPid);
+            var end = Snapshot.Take(visitors, options.ServerPid, options.StorePid);
             // A count-limited run ends at its last delivery, not at the poll that noticed it.
             var lastDelivery = visitors.Max(v => v.LastDeliveryAt);
             last = end with { Timestamp = lastDelivery > 0 ? lastDelivery : end.Timestamp };
@@ -250,6 +256,7 @@ public static class ChatScenario
             Disconnected = visitors.Count(v => !v.Online),
             Unpaired = visitors.Count(v => v.Pairings != 1),
             Server = ServerUsage.Between(start, last, measured),
+            Store = ServerUsage.Between(start.Store, last.Store, measured),
             BenchCpuMicrosPerMessage = measured == 0 ? 0 : Math.Round((last.Self.Cpu - start.Self.Cpu).TotalMicroseconds / measured, 2),
             BenchAllocatedBytesPerMessage = measured == 0 ? 0 : Math.Round((double)(last.Allocated - start.Allocated) / measured, 1),
         };

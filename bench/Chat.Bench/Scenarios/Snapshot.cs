@@ -5,22 +5,26 @@ using Chat.Bench.Measuring;
 namespace Chat.Bench.Scenarios;
 
 /// <summary>Counters at one instant: the start and the end of the measured window.</summary>
-public readonly record struct Snapshot(long Timestamp, long Delivered, ProcessSample? Server, ProcessSample Self, long Allocated)
+/// <param name="Store">The server's database process (mariadbd), when it has one of its own.</param>
+public readonly record struct Snapshot(long Timestamp, long Delivered, ProcessSample? Server, ProcessSample Self, long Allocated, ProcessSample? Store = null)
 {
-    public static Snapshot Take(IEnumerable<Visitor> visitors, int? serverPid) => new(
+    public static Snapshot Take(IEnumerable<Visitor> visitors, int? serverPid, int? storePid = null) => new(
         Stopwatch.GetTimestamp(),
         visitors.Sum(v => v.Delivered),
         ProcessSample.TryRead(serverPid),
         ProcessSample.Self(),
-        GC.GetTotalAllocatedBytes(precise: false));
+        GC.GetTotalAllocatedBytes(precise: false),
+        ProcessSample.TryRead(storePid));
 }
 
 /// <summary>Server cost over a measured window.</summary>
 public sealed record ServerUsage(double CpuSeconds, double CpuMicrosPerMessage, long RssStartBytes, long RssEndBytes)
 {
-    public static ServerUsage? Between(Snapshot start, Snapshot end, long messages)
+    public static ServerUsage? Between(Snapshot start, Snapshot end, long messages) => Between(start.Server, end.Server, messages);
+
+    public static ServerUsage? Between(ProcessSample? start, ProcessSample? end, long messages)
     {
-        if (start.Server is not { } a || end.Server is not { } b)
+        if (start is not { } a || end is not { } b)
         {
             return null;
         }

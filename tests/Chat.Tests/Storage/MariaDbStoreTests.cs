@@ -102,6 +102,20 @@ public sealed class MariaDbStoreTests
         Assert.DoesNotContain("secret-pw", refused.ToString(), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void The_READMEs_connection_string_gets_short_timeouts_unless_it_sets_its_own_and_is_described_without_its_password()
+    {
+        var given = MariaDbConnectionString.WithDefaults("Server=127.0.0.1;Port=3306;User=chat;Password=pa55word;Database=chat");
+        var own = MariaDbConnectionString.WithDefaults("Server=127.0.0.1;User=chat;Password=pa55word;Database=chat;Connect Timeout=7;Default Command Timeout=9");
+
+        var builder = new MySqlConnectionStringBuilder(given);
+        Assert.Equal(("chat", 2u, 2u, -1), (builder.UserID, builder.ConnectionTimeout, builder.DefaultCommandTimeout, builder.CancellationTimeout));
+        var ownBuilder = new MySqlConnectionStringBuilder(own);
+        Assert.Equal((7u, 9u), (ownBuilder.ConnectionTimeout, ownBuilder.DefaultCommandTimeout));
+        Assert.Equal("chat@127.0.0.1:3306/chat", MariaDbConnectionString.Describe(given));
+        Assert.DoesNotContain("pa55word", MariaDbConnectionString.Describe(given), StringComparison.Ordinal);
+    }
+
     private static MariaDbChatStore Open(string connectionString) =>
         new(Options.Create(new StoreOptions { Kind = "mariadb", ConnectionString = connectionString }), TimeProvider.System, NullLogger<MariaDbChatStore>.Instance);
 

@@ -259,6 +259,19 @@ public abstract class StoreContractTests
     }
 
     [Fact]
+    public async Task A_message_in_a_session_that_does_not_exist_is_refused_and_takes_its_batch_with_it()
+    {
+        await using var store = await OpenAsync();
+        await WriteAsync(store, NewAccount(Alice), NewAccount(Bob), NewSession(Talk, Alice, Bob));
+
+        await Assert.ThrowsAnyAsync<StoreRefusedException>(() => WriteAsync(store, Message(40, Talk, Alice), Message(41, Other, Alice)));
+
+        Assert.Empty(await store.ReadMessagesForAsync(Talk, Bob, 0, 100, None));
+        Assert.Null(await store.LoadSessionAsync(Other, None));
+        await WriteAsync(store, Message(40, Talk, Alice));
+    }
+
+    [Fact]
     public async Task MsgIds_need_only_rise_within_their_own_session()
     {
         // Nodes take msgIds from different blocks: a session may store an id below another session's last.

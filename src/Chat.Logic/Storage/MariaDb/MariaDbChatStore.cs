@@ -335,74 +335,71 @@ internal sealed partial class MariaDbChatStore : IChatStore
     public Task<int> DeleteExpiredAsync(long beforeUnixMs, int limit, CancellationToken cancellationToken)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
+
+        // Ids are read first and deleted by list: a DELETE with an IN (subquery) is run by MariaDB
+        // 10.11 as a dependent subquery per row, a scan of the whole message or account table.
         return ReadAsync(
             async connection =>
             {
                 await using var transaction = await connection.BeginTransactionAsync(IsolationLevel.ReadCommitted, cancellationToken);
-
-                // Messages of the sessions that ended longest ago first (a derived table: MariaDB takes no LIMIT in an IN subquery).
-                await using var messages = Command(
-                    connection,
-                    """
-                    DELETE FROM message WHERE session_id IN (
-                        SELECT id FROM (SELECT id FROM session WHERE ended_at < @before ORDER BY ended_at, id LIMIT 64) expired)
-                    LIMIT @limit;
-                    """,
+                var deleted = 0;
+                var expired = await IdsAsync(
+                    "SELECT id FROM session WHERE ended_at < @before ORDER BY ended_at, id LIMIT @limit;",
                     ("@before", beforeUnixMs),
                     ("@limit", limit));
-                messages.Transaction = transaction;
-                var deleted = await messages.ExecuteNonQueryAsync(cancellationToken);
-                if (deleted < limit)
+                if (expired.Count > 0)
                 {
-                    // Sessions with no message left, with their members and marks; then accounts in no session.
-                    await using var find = Command(
-                        connection,
-                        """
-                        SELECT s.id FROM session s WHERE s.ended_at < @before AND NOT EXISTS (SELECT 1 FROM message m WHERE m.session_id = s.id)
-                        ORDER BY s.ended_at, s.id LIMIT @limit;
-                        """,
-                        ("@before", beforeUnixMs),
-                        ("@limit", limit - deleted));
-                    find.Transaction = transaction;
-                    var sessions = await ReadIdsAsync(find, cancellationToken);
-                    if (sessions.Count > 0)
+                    // Their messages first; once they have none left, the sessions, their members and marks.
+                    var ids = string.Join(", ", expired);
+                    deleted = await ExecuteAsync($"DELETE FROM message WHERE session_id IN ({ids}) LIMIT @limit;", ("@limit", limit));
+                    if (deleted < limit)
                     {
-                        var ids = string.Join(", ", sessions.Select((_, i) => $"@s{i}"));
-                        await using var drop = Command(
-                            connection,
+                        var sessions = string.Join(", ", expired.Take(limit - deleted));
+                        await ExecuteAsync(
                             $"""
-                            DELETE FROM delivery WHERE session_id IN ({ids});
-                            DELETE FROM view_ack WHERE session_id IN ({ids});
-                            DELETE FROM session_account WHERE session_id IN ({ids});
-                            DELETE FROM session WHERE id IN ({ids});
-                            """,
-                            [.. sessions.Select((id, i) => ($"@s{i}", (object)id))]);
-                        drop.Transaction = transaction;
-                        await drop.ExecuteNonQueryAsync(cancellationToken);
-                        deleted += sessions.Count;
+                            DELETE FROM delivery WHERE session_id IN ({sessions});
+                            DELETE FROM view_ack WHERE session_id IN ({sessions});
+                            DELETE FROM session_account WHERE session_id IN ({sessions});
+                            DELETE FROM session WHERE id IN ({sessions});
+                            """);
+                        deleted += Math.Min(expired.Count, limit - deleted);
                     }
                 }
 
                 if (deleted < limit)
                 {
-                    await using var accounts = Command(
-                        connection,
+                    var gone = await IdsAsync(
                         """
-                        DELETE FROM account WHERE id IN (SELECT id FROM (
-                            SELECT a.id FROM account a
-                            WHERE a.left_at < @before AND a.broker IS NULL AND a.away_since IS NULL
-                              AND NOT EXISTS (SELECT 1 FROM waiting w WHERE w.account_id = a.id)
-                              AND NOT EXISTS (SELECT 1 FROM session_account sa WHERE sa.account_id = a.id)
-                            ORDER BY a.left_at, a.id LIMIT @limit) gone);
+                        SELECT a.id FROM account a
+                        WHERE a.left_at < @before AND a.broker IS NULL AND a.away_since IS NULL
+                          AND NOT EXISTS (SELECT 1 FROM waiting w WHERE w.account_id = a.id)
+                          AND NOT EXISTS (SELECT 1 FROM session_account sa WHERE sa.account_id = a.id)
+                        ORDER BY a.left_at, a.id LIMIT @limit;
                         """,
                         ("@before", beforeUnixMs),
                         ("@limit", limit - deleted));
-                    accounts.Transaction = transaction;
-                    deleted += await accounts.ExecuteNonQueryAsync(cancellationToken);
+                    if (gone.Count > 0)
+                    {
+                        deleted += await ExecuteAsync($"DELETE FROM account WHERE id IN ({string.Join(", ", gone)});");
+                    }
                 }
 
                 await transaction.CommitAsync(cancellationToken);
                 return deleted;
+
+                async Task<IReadOnlyList<ulong>> IdsAsync(string sql, params (string, object)[] parameters)
+                {
+                    var command = Command(connection, sql, parameters);
+                    command.Transaction = transaction;
+                    return await ReadIdsAsync(command, cancellationToken);
+                }
+
+                async Task<int> ExecuteAsync(string sql, params (string, object)[] parameters)
+                {
+                    await using var command = Command(connection, sql, parameters);
+                    command.Transaction = transaction;
+                    return await command.ExecuteNonQueryAsync(cancellationToken);
+                }
             },
             cancellationToken);
     }
