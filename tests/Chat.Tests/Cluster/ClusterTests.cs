@@ -210,6 +210,10 @@ public sealed class ClusterTests(ITestOutputHelper output)
 
         // Carol never comes back: logic finds her broker gone (or told it so), her grace period runs, and Dave is told.
         await dave.ExpectAsync("PUSH_SIGNAL_REQ", f => f.String("signalType") == "PartnerExit" && f.ULong("sessionId") == daveSession, FailoverLimit);
+
+        // Alice came back in time: Bob was never told she left (that she was away, perhaps).
+        await bob.BarrierAsync();
+        Assert.DoesNotContain(bob.TakeAll("PUSH_SIGNAL_REQ"), f => f.String("signalType") == "PartnerExit");
     }
 
     private static async Task<TestClient> VisitorAsync(ChildNode broker, string nickName)
