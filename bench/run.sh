@@ -13,7 +13,13 @@
 #   that revision is checked out with `git worktree add --detach` into a temporary folder, its
 #   src/Chat.Host (or bench/Chat.Relay) built in Release and run with the same flags; the worktree
 #   is removed at the end. The bench itself is always this working tree's.
-# scenarios: chat-closed chat-open idle match-storm resume
+#   cluster (2 brokers + 2 logic nodes + MariaDB + etcd, started with deploy/local-cluster.sh, no
+#   nginx: the bench connects to both brokers in turn; CPU and memory are summed over the four
+#   nodes, mariadbd's beside them).
+# scenarios: chat-closed chat-open idle match-storm resume, and for cluster targets only:
+#   failover (2,000 msg/s offered, one logic node killed with SIGKILL 10 s in; refused sends are
+#   sent again with their requestId) and soak (the same load for 10 minutes, no kill; counts the
+#   logic nodes the cluster declared dead anyway). They are not in the default list.
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -47,6 +53,8 @@ if [[ $quick == 1 ]]; then
   open_args=(--pairs 50 --rate 10 --duration 5 --warmup 1)
   idle_connections=1000
   storm_visitors=1000
+  failover_seconds=20
+  soak_seconds=60
 else
   # 3000 each: the relay delivers 200,000 messages in 2-3 s, too short a window on a busy machine.
   closed_args=(--pairs 100 --messages 3000 --warmup 1)
@@ -57,6 +65,8 @@ else
   # Server and bench each need one descriptor per socket, plus a few hundred of their own.
   idle_connections=$(( fds > 20500 ? 20000 : fds - 600 ))
   storm_visitors=10000
+  failover_seconds=40
+  soak_seconds=600
 fi
 
 # A target's name as part of a file name (a revision may contain '/').
@@ -93,6 +103,17 @@ figures = {
     "match-storm": [("pair-all s", lambda r: r["pairAllSeconds"]),
                     ("arrive s", lambda r: r["arriveSeconds"]),
                     ("clean", lambda r: int(r["unpaired"] == r["pairedMoreThanOnce"] == r["partnersDisagree"] == 0))],
+    "failover": [("lost", lambda r: r["lost"]),
+                 ("sends sent again", lambda r: r["retried"]),
+                 ("longest silence s", lambda r: r["longestSilenceSeconds"]),
+                 ("end-to-end max ms", lambda r: r["endToEnd"]["max"]),
+                 ("declared dead", lambda r: r.get("declaredDead")),
+                 ("clean", lambda r: int(r["lost"] == r["duplicated"] == r["outOfOrder"] == r["misrouted"] == 0))],
+    "soak": [("lost", lambda r: r["lost"]),
+             ("longest silence s", lambda r: r["longestSilenceSeconds"]),
+             ("end-to-end p99 ms", lambda r: r["endToEnd"]["p99"]),
+             ("server+db CPU µs/msg", both),
+             ("false verdicts", lambda r: r.get("declaredDead"))],
     "resume": [("sent while away", lambda r: r["sentWhileAway"]),
                ("replayed", lambda r: r["replayed"]),
                ("lost", lambda r: r["lost"])],
@@ -127,11 +148,21 @@ if [[ $report_only == 1 ]]; then
 fi
 
 server_pid=""
+server_pids=""
+cluster=""
+url=""
 db_pid=""
 db_connection=""
 store=""
 worktrees=()
 stop_target() {
+  if [[ -n $cluster ]]; then
+    "$root/deploy/local-cluster.sh" down "$cluster" >>"$out/cluster.log" 2>&1 || true
+    rm -rf "$cluster"
+    cluster=""
+    server_pid=""
+    db_pid=""
+  fi
   if [[ -n $server_pid ]] && kill -0 "$server_pid" 2>/dev/null; then
     kill "$server_pid"
     wait "$server_pid" 2>/dev/null || true
@@ -176,7 +207,7 @@ for target in $targets; do
   kind="${target%%@*}"
   case "$kind" in
     relay) project=bench/Chat.Relay/Chat.Relay.csproj ;;
-    server | server-memory | server-mariadb) project=src/Chat.Host/Chat.Host.csproj ;;
+    server | server-memory | server-mariadb | cluster) project=src/Chat.Host/Chat.Host.csproj ;;
     *) echo "unknown target $target" >&2; exit 2 ;;
   esac
   [[ -n ${dll[$target]:-} ]] && continue
@@ -237,7 +268,26 @@ start_mariadb() {
 start_target() { # target port
   local target="$1" port="$2" kind="${1%%@*}" log
   log="$out/$(slug "$target").log"
+  url="ws://127.0.0.1:$port/ws"
+  server_pids=""
   case "$kind" in
+    cluster)
+      # The whole cluster, as deploy/local-cluster.sh starts it for people; its PIDs and addresses
+      # come back in cluster.env. The rate limit is lifted through the environment the nodes inherit.
+      cluster="$(mktemp -d /tmp/chat-bench-cluster.XXXXXX)"
+      if ! Chat__Broker__RateLimit__PerSecond=1000000 Chat__Broker__RateLimit__Burst=1000000 CHAT_DLL="${dll[$target]}" \
+          "$root/deploy/local-cluster.sh" up "$cluster" >"$log" 2>&1; then
+        echo "$target did not start; see $log" >&2
+        cat "$log" >&2
+        exit 1
+      fi
+      # shellcheck disable=SC1091
+      url="$(. "$cluster/cluster.env" && echo "$BROKER_URLS")"
+      server_pids="$(. "$cluster/cluster.env" && echo "$LOGIC_PIDS,$BROKER_PIDS")"
+      db_pid="$(. "$cluster/cluster.env" && echo "$MARIADB_PID")"
+      server_pid=""
+      return 0
+      ;;
     relay)
       dotnet "${dll[$target]}" "$port" >"$log" 2>&1 &
       ;;
@@ -259,6 +309,7 @@ start_target() { # target port
       ;;
   esac
   server_pid=$!
+  server_pids="$server_pid"
   # Up to 20 s: a server that starts more than Kestrel (a silo, a migration) listens later.
   for _ in $(seq 1 200); do
     if ss -ltn "sport = :$port" | grep -q LISTEN; then return 0; fi
@@ -270,23 +321,54 @@ start_target() { # target port
   exit 1
 }
 
+# After a cluster run: which logic nodes the Orleans cluster declared dead (membership status 6)
+# and which of them are gone; for a run with no kill, each is a false verdict.
+verdicts() { # target scenario run
+  local dead alive=0 pid logic_pids
+  dead="$(. "$cluster/cluster.env" && mariadb --no-defaults -S "$MARIADB_SOCKET" -uroot -N -e \
+    "SELECT COUNT(*) FROM chat.OrleansMembershipTable WHERE Status = 6" 2>/dev/null || echo "?")"
+  logic_pids="$(. "$cluster/cluster.env" && echo "$LOGIC_PIDS")"
+  for pid in ${logic_pids//,/ }; do
+    if kill -0 "$pid" 2>/dev/null; then alive=$((alive + 1)); fi
+  done
+  echo "== $1 $2 (run $3): logic nodes declared dead: $dead; still running: $alive of 2" | tee -a "$out/summary.txt" >&2
+  [[ $dead =~ ^[0-9]+$ ]] || dead=null
+  echo "{\"declaredDead\": $dead, \"logicRunning\": $alive}" >"$out/$(slug "$1").$2.$3.verdicts.json"
+}
+
 run_scenario() { # target scenario run
-  local target="$1" scenario="$2" run="$3" port args
+  local target="$1" scenario="$2" run="$3" port args killer=""
+  if [[ $scenario == failover || $scenario == soak ]] && [[ ${target%%@*} != cluster ]]; then
+    return 0 # a single process has no node to lose
+  fi
   port="$(free_port)"
   start_target "$target" "$port"
-  local url="ws://127.0.0.1:$port/ws"
   case "$scenario" in
     chat-closed) args=(chat "${closed_args[@]}") ;;
     chat-open) args=(chat "${open_args[@]}") ;;
     idle) args=(idle --connections "$idle_connections" --hold 10) ;;
     match-storm) args=(match-storm --visitors "$storm_visitors") ;;
     resume) args=(resume --pairs 20 --drops 10 --rate 5) ;;
+    failover | soak)
+      # 100 pairs at 10 msg/s per visitor: 2,000 msg/s offered. Refused sends go again, as the web
+      # client's do; a drain long enough for every chat to catch up after the failover.
+      local seconds=$failover_seconds
+      [[ $scenario == soak ]] && seconds=$soak_seconds
+      args=(chat --pairs 100 --rate 10 --duration "$seconds" --warmup 5 --drain 30 --retry-refused)
+      if [[ $scenario == failover ]]; then
+        local victim="${server_pids%%,*}" # the first logic node
+        (sleep 15 && kill -9 "$victim" && echo "== killed logic node $victim (SIGKILL), about 8 s into the measured run" >&2) &
+        killer=$!
+      fi
+      ;;
   esac
   echo "== $target $scenario (run $run): ${args[*]}" >&2
   local store_pid=()
   [[ -n $db_pid ]] && store_pid=(--store-pid "$db_pid")
   DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1 "${bench[@]}" "${args[@]}" --url "$url" \
-    --server-pid "$server_pid" "${store_pid[@]}" --json "$out/$(slug "$target").$scenario.$run.json" | tee -a "$out/summary.txt" >&2 || true
+    --server-pid "$server_pids" "${store_pid[@]}" --json "$out/$(slug "$target").$scenario.$run.json" | tee -a "$out/summary.txt" >&2 || true
+  if [[ -n $killer ]]; then wait "$killer" || true; fi
+  if [[ -n $cluster ]]; then verdicts "$target" "$scenario" "$run"; fi
   stop_target
 }
 

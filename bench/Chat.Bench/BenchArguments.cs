@@ -55,6 +55,13 @@ public sealed class BenchArguments
 
     public int? OptionalInt(string name) => Text(name) is { } v ? int.Parse(v, CultureInfo.InvariantCulture) : null;
 
+    /// <summary>A comma-separated list of numbers (<c>--server-pid 12,34</c>); null when absent.</summary>
+    public int[]? OptionalInts(string name) =>
+        Text(name) is { } v ? [.. v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(n => int.Parse(n, CultureInfo.InvariantCulture))] : null;
+
+    /// <summary>A switch: present (<c>--name</c> or <c>--name true</c>) or not.</summary>
+    public bool Flag(string name) => Text(name) is { } v && v != "false";
+
     /// <summary>Options given but never read: a typo, or an option of another scenario.</summary>
     public IEnumerable<string> Unread => values.Keys.Where(k => !read.Contains(k));
 }

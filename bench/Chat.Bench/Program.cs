@@ -4,14 +4,15 @@ using Chat.Bench.Reporting;
 using Chat.Bench.Scenarios;
 
 const string Usage = """
-    usage: Chat.Bench <scenario> --url ws://127.0.0.1:PORT/ws [options] [--server-pid PID] [--store-pid PID] [--json FILE|-]
+    usage: Chat.Bench <scenario> --url ws://127.0.0.1:PORT/ws[,ws://…] [options] [--server-pid PID[,PID…]] [--store-pid PID] [--json FILE|-]
 
-      chat         --pairs 100 --messages 1000 [--window 1] | --rate 10 --duration 30   [--warmup 2] [--size 64] [--drain 10]
+      chat         --pairs 100 --messages 1000 [--window 1] | --rate 10 --duration 30   [--warmup 2] [--size 64] [--drain 10] [--retry-refused]
       idle         --connections 1000 --hold 10
       match-storm  --visitors 1000
       resume       --pairs 20 --drops 10 --rate 5 --before 2 --away 2 --after 3
 
     common: --sources 4 (source addresses 127.0.0.2..) --concurrency 64 (connects at a time)
+    several --url (the brokers of a cluster): visitors connect to each in turn; several --server-pid: their CPU and memory are summed
     """;
 
 // Socket completions run on the runtime's event threads instead of a hop through the thread pool:
@@ -41,8 +42,9 @@ if (arguments.Scenario is "" or "help" || arguments.Text("url") is not { } url)
     return 2;
 }
 
-var server = new Uri(url);
-var serverPid = arguments.OptionalInt("server-pid");
+Uri[] servers = [.. url.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(u => new Uri(u))];
+var server = servers[0];
+var serverPid = arguments.OptionalInts("server-pid");
 var sources = arguments.Int("sources", 4);
 var concurrency = arguments.Int("concurrency", 64);
 var json = arguments.Text("json");
@@ -60,6 +62,7 @@ Func<Task<(string Text, string Json, bool Ok)>>? run = arguments.Scenario switch
         var options = new ChatOptions
         {
             Server = server,
+            MoreServers = servers[1..],
             Pairs = arguments.Int("pairs", 100),
             Messages = arguments.Long("messages", arguments.Text("duration") is null ? 1000 : 0),
             Duration = arguments.OptionalSeconds("duration"),
@@ -69,9 +72,10 @@ Func<Task<(string Text, string Json, bool Ok)>>? run = arguments.Scenario switch
             ContentBytes = arguments.Int("size", 64),
             SourceAddresses = sources,
             ConnectConcurrency = concurrency,
-            ServerPid = serverPid,
+            ServerPids = serverPid,
             StorePid = arguments.OptionalInt("store-pid"),
             Drain = arguments.Seconds("drain", 10),
+            RetryRefused = arguments.Flag("retry-refused"),
         };
         var r = await ChatScenario.RunAsync(options, stop.Token);
         return (Summary.Of(r), JsonSerializer.Serialize(r, ResultJsonContext.Default.ChatResult), r.Clean);
@@ -85,7 +89,7 @@ Func<Task<(string Text, string Json, bool Ok)>>? run = arguments.Scenario switch
             Hold = arguments.Seconds("hold", 10),
             SourceAddresses = sources,
             ConnectConcurrency = concurrency,
-            ServerPid = serverPid,
+            ServerPids = serverPid,
         }, stop.Token);
         return (Summary.Of(r), JsonSerializer.Serialize(r, ResultJsonContext.Default.IdleResult), r.OpenAtEnd == r.Connections);
     },
@@ -97,7 +101,7 @@ Func<Task<(string Text, string Json, bool Ok)>>? run = arguments.Scenario switch
             Visitors = arguments.Int("visitors", 1000),
             SourceAddresses = sources,
             ConnectConcurrency = concurrency,
-            ServerPid = serverPid,
+            ServerPids = serverPid,
         }, stop.Token);
         return (Summary.Of(r), JsonSerializer.Serialize(r, ResultJsonContext.Default.MatchStormResult), r.Clean);
     },

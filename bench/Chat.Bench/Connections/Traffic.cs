@@ -23,6 +23,9 @@ public sealed class Traffic
 
     public int ContentBytes { get; init; } = 64;
 
+    /// <summary>A send refused with InternalErr goes again with the same requestId (see ChatOptions.RetryRefused).</summary>
+    public bool RetryRefused { get; init; }
+
     private long measureFrom = long.MaxValue;
     private volatile bool stopSending;
 

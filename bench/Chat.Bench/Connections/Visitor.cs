@@ -11,6 +11,8 @@ namespace Chat.Bench.Connections;
 /// </summary>
 public sealed class Visitor(int index, VisitorConnector connector, Traffic traffic, int receiveBufferBytes = 4096) : IDisposable
 {
+    private const int InternalErr = 2;
+    private static readonly TimeSpan RetryPause = TimeSpan.FromMilliseconds(100);
     private readonly SemaphoreSlim sendLock = new(1, 1);
     private VisitorSocket? socket;
     private Task receiving = Task.CompletedTask;
@@ -51,6 +53,12 @@ public sealed class Visitor(int index, VisitorConnector connector, Traffic traff
     public long PartnerExits { get; private set; }
     public long Unexpected { get; private set; }
     public long LastDeliveryAt { get; private set; }
+
+    /// <summary>Refused sends sent again.</summary>
+    public long Retried { get; private set; }
+
+    /// <summary>The longest wait between two messages from the partner, once measuring started.</summary>
+    public TimeSpan LongestSilence { get; private set; }
     public long LastAckAt { get; private set; }
 
     /// <summary>Sequence numbers received from the partner, and own ones the server accepted.</summary>
@@ -90,7 +98,22 @@ public sealed class Visitor(int index, VisitorConnector connector, Traffic traff
     }
 
     /// <summary>Sends the next message, stamped with <paramref name="timestamp"/> (a <see cref="Stopwatch"/> timestamp).</summary>
-    public async ValueTask SendMessageAsync(long timestamp, CancellationToken cancellationToken)
+    public ValueTask SendMessageAsync(long timestamp, CancellationToken cancellationToken) => SendMessageAsync(0, timestamp, cancellationToken);
+
+    /// <summary>Sends message <paramref name="again"/> again (its requestId, its first stamp) after a pause, as a client whose send was refused does.</summary>
+    private async Task SendAgainAsync(long again, long timestamp, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await Task.Delay(RetryPause, cancellationToken);
+            await SendMessageAsync(again, timestamp, cancellationToken);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private async ValueTask SendMessageAsync(long again, long timestamp, CancellationToken cancellationToken)
     {
         if (!sendLock.Wait(0, cancellationToken))
         {
@@ -100,14 +123,18 @@ public sealed class Visitor(int index, VisitorConnector connector, Traffic traff
         try
         {
             if (socket is not { } s || !Online || dialogueHead.Length == 0
-                || (traffic.MessageLimit != 0 && lastSentSeq >= traffic.MessageLimit))
+                || (again == 0 && traffic.MessageLimit != 0 && lastSentSeq >= traffic.MessageLimit))
             {
                 return;
             }
 
-            var seq = lastSentSeq + 1;
+            var seq = again != 0 ? again : lastSentSeq + 1;
             var length = ClientFrames.WriteDialogue(sendBuffer.AsSpan(VisitorSocket.HeaderRoom), dialogueHead, index, seq, timestamp, traffic.ContentBytes);
-            Volatile.Write(ref lastSentSeq, seq);
+            if (again == 0)
+            {
+                Volatile.Write(ref lastSentSeq, seq);
+            }
+
             var send = s.SendAsync(sendBuffer, length);
             if (!send.IsCompletedSuccessfully)
             {
@@ -329,6 +356,11 @@ public sealed class Visitor(int index, VisitorConnector connector, Traffic traff
         }
 
         maxSeqSeen = Math.Max(maxSeqSeen, seq);
+        if (LastDeliveryAt >= traffic.MeasureFrom && Stopwatch.GetElapsedTime(LastDeliveryAt, now) is var silence && silence > LongestSilence)
+        {
+            LongestSilence = silence;
+        }
+
         Delivered++;
         LastDeliveryAt = now;
         if (stamp >= traffic.MeasureFrom)
@@ -342,6 +374,13 @@ public sealed class Visitor(int index, VisitorConnector connector, Traffic traff
         if (!ClientFrames.TryReadRequestId(frameBytes[frame.RequestId], out var seq, out var stamp))
         {
             Unexpected++;
+            return ValueTask.CompletedTask;
+        }
+
+        if (frame.Code == InternalErr && traffic.RetryRefused && !traffic.StopSending)
+        {
+            Retried++;
+            _ = SendAgainAsync(seq, stamp, cancellationToken);
             return ValueTask.CompletedTask;
         }
 

@@ -12,36 +12,43 @@ public sealed class VisitorConnector
 {
     private static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(30);
     private readonly IPAddress[] sources;
-    private readonly EndPoint endPoint;
+    private readonly (Uri Server, EndPoint EndPoint)[] servers;
     private int next = -1;
 
     public VisitorConnector(Uri server, int sourceAddresses)
+        : this([server], sourceAddresses)
     {
-        if (server.Scheme != "ws")
+    }
+
+    /// <summary>Several servers (the brokers of a cluster): each new socket goes to the next in turn.</summary>
+    public VisitorConnector(IReadOnlyList<Uri> servers, int sourceAddresses)
+    {
+        if (servers.FirstOrDefault(s => s.Scheme != "ws") is { } other)
         {
-            throw new ArgumentException($"the bench speaks ws:// only, not {server.Scheme}://", nameof(server));
+            throw new ArgumentException($"the bench speaks ws:// only, not {other.Scheme}://", nameof(servers));
         }
 
-        Server = server;
-        // Binding a source address only works when the server is on loopback too.
-        var loopback = IPAddress.TryParse(server.Host, out var host) && IPAddress.IsLoopback(host);
+        // Binding a source address only works when the servers are on loopback too.
+        var loopback = servers.All(s => IPAddress.TryParse(s.Host, out var host) && IPAddress.IsLoopback(host));
         sources = loopback && sourceAddresses > 0
             ? [.. Enumerable.Range(2, sourceAddresses).Select(i => new IPAddress([127, 0, 0, (byte)i]))]
             : [IPAddress.Any];
-        endPoint = host is not null ? new IPEndPoint(host, server.Port) : new DnsEndPoint(server.Host, server.Port, AddressFamily.InterNetwork);
+        this.servers = [.. servers.Select(s => (s, IPAddress.TryParse(s.Host, out var host)
+            ? (EndPoint)new IPEndPoint(host, s.Port)
+            : new DnsEndPoint(s.Host, s.Port, AddressFamily.InterNetwork)))];
     }
-
-    public Uri Server { get; }
 
     /// <summary>Connects and upgrades; failures surface as <see cref="WebSocketException"/>, as ClientWebSocket's did.</summary>
     public async Task<VisitorSocket> OpenAsync(int receiveBufferBytes, CancellationToken cancellationToken)
     {
         var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        var n = (uint)Interlocked.Increment(ref next);
+        var (server, endPoint) = servers[n % servers.Length];
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(ConnectTimeout);
         try
         {
-            var source = sources[(uint)Interlocked.Increment(ref next) % sources.Length];
+            var source = sources[n % sources.Length];
             if (!source.Equals(IPAddress.Any))
             {
                 socket.Bind(new IPEndPoint(source, 0));
@@ -52,7 +59,7 @@ public sealed class VisitorConnector
         catch (Exception e) when (e is SocketException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
         {
             socket.Dispose();
-            throw new WebSocketException($"could not connect to {Server}: {e.Message}", e);
+            throw new WebSocketException($"could not connect to {server}: {e.Message}", e);
         }
         catch
         {
@@ -62,11 +69,11 @@ public sealed class VisitorConnector
 
         try
         {
-            return await VisitorSocket.UpgradeAsync(socket, Server, receiveBufferBytes, timeout.Token);
+            return await VisitorSocket.UpgradeAsync(socket, server, receiveBufferBytes, timeout.Token);
         }
         catch (Exception e) when (e is SocketException or IOException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
         {
-            throw new WebSocketException($"the upgrade at {Server} failed: {e.Message}", e);
+            throw new WebSocketException($"the upgrade at {server} failed: {e.Message}", e);
         }
     }
 }

@@ -8,6 +8,26 @@ public readonly record struct ProcessSample(TimeSpan Cpu, long RssBytes, long Ti
     // USER_HZ: the unit of utime/stime in /proc/<pid>/stat; 100 on every Linux build we target.
     private const double TicksPerSecond = 100;
 
+    /// <summary>Several processes as one (the nodes of a cluster): CPU and memory summed over those still there.</summary>
+    public static ProcessSample? TryRead(IReadOnlyList<int>? pids)
+    {
+        if (pids is null || pids.Count == 0)
+        {
+            return null;
+        }
+
+        ProcessSample? sum = null;
+        foreach (var pid in pids)
+        {
+            if (TryRead(pid) is { } one)
+            {
+                sum = sum is { } s ? new ProcessSample(s.Cpu + one.Cpu, s.RssBytes + one.RssBytes, one.Timestamp) : one;
+            }
+        }
+
+        return sum;
+    }
+
     public static ProcessSample? TryRead(int? pid)
     {
         if (pid is not { } id)

@@ -7,6 +7,9 @@ namespace Chat.Bench.Scenarios;
 public sealed record ChatOptions
 {
     public required Uri Server { get; init; }
+
+    /// <summary>Further servers (a cluster's other brokers): visitors connect to each in turn.</summary>
+    public IReadOnlyList<Uri> MoreServers { get; init; } = [];
     public int Pairs { get; init; } = 5;
 
     /// <summary>Messages each visitor sends; 0 to send until <see cref="Duration"/> ends.</summary>
@@ -22,7 +25,15 @@ public sealed record ChatOptions
     public int ContentBytes { get; init; } = 64;
     public int SourceAddresses { get; init; } = 4;
     public int ConnectConcurrency { get; init; } = 64;
-    public int? ServerPid { get; init; }
+
+    /// <summary>The server's processes (a cluster's nodes), measured together.</summary>
+    public IReadOnlyList<int>? ServerPids { get; init; }
+
+    /// <summary>
+    /// Send a message refused with InternalErr again, with its requestId, as the web client does
+    /// (a cluster refuses while a dead node's chats move); otherwise a refusal is final.
+    /// </summary>
+    public bool RetryRefused { get; init; }
 
     /// <summary>The server's database process (mariadbd), measured on its own: its CPU is part of what a message costs.</summary>
     public int? StorePid { get; init; }
@@ -69,6 +80,12 @@ public sealed record ChatResult
     public long MsgIdRegressions { get; init; }
     public long Unexpected { get; init; }
     public long PartnerExits { get; init; }
+
+    /// <summary>Sends refused with InternalErr and sent again (with <c>--retry-refused</c>).</summary>
+    public long Retried { get; init; }
+
+    /// <summary>The longest time any visitor went without a message from its partner while both talked, in seconds: how long the worst-hit chat stood still.</summary>
+    public double LongestSilenceSeconds { get; init; }
     public long Disconnected { get; init; }
     public long Unpaired { get; init; }
     public ServerUsage? Server { get; init; }
@@ -96,10 +113,11 @@ public static class ChatScenario
         var traffic = new Traffic
         {
             ClosedLoop = options.Rate <= 0,
+            RetryRefused = options.RetryRefused,
             MessageLimit = options.Messages,
             ContentBytes = options.ContentBytes,
         };
-        var connector = new VisitorConnector(options.Server, options.SourceAddresses);
+        var connector = new VisitorConnector([options.Server, .. options.MoreServers], options.SourceAddresses);
         await using var crowd = new Crowd(connector, traffic, options.Pairs * 2);
         var visitors = crowd.Visitors;
 
@@ -114,7 +132,7 @@ public static class ChatScenario
         Snapshot? first = null;
         if (options.Warmup <= TimeSpan.Zero)
         {
-            first = Snapshot.Take(visitors, options.ServerPid, options.StorePid);
+            first = Snapshot.Take(visitors, options.ServerPids, options.StorePid);
             traffic.StartMeasuring(runStart);
         }
 
@@ -131,7 +149,7 @@ public static class ChatScenario
             if (first is null && elapsed >= options.Warmup)
             {
                 traffic.StartMeasuring(Stopwatch.GetTimestamp());
-                first = Snapshot.Take(visitors, options.ServerPid, options.StorePid);
+                first = Snapshot.Take(visitors, options.ServerPids, options.StorePid);
             }
 
             if (options.Messages > 0 && AllSentAndSettled(visitors, options.Messages))
@@ -141,7 +159,7 @@ public static class ChatScenario
 
             if (elapsed >= runBound)
             {
-                last = Snapshot.Take(visitors, options.ServerPid, options.StorePid);
+                last = Snapshot.Take(visitors, options.ServerPids, options.StorePid);
                 break;
             }
         }
@@ -160,7 +178,7 @@ public static class ChatScenario
 
         if (last is null)
         {
-            var end = Snapshot.Take(visitors, options.ServerPid, options.StorePid);
+            var end = Snapshot.Take(visitors, options.ServerPids, options.StorePid);
             // A count-limited run ends at its last delivery, not at the poll that noticed it.
             var lastDelivery = visitors.Max(v => v.LastDeliveryAt);
             last = end with { Timestamp = lastDelivery > 0 ? lastDelivery : end.Timestamp };
@@ -253,6 +271,8 @@ public static class ChatScenario
             MsgIdRegressions = visitors.Sum(v => v.MsgIdRegressions),
             Unexpected = visitors.Sum(v => v.Unexpected),
             PartnerExits = visitors.Sum(v => v.PartnerExits),
+            Retried = visitors.Sum(v => v.Retried),
+            LongestSilenceSeconds = Math.Round(visitors.Max(v => v.LongestSilence).TotalSeconds, 3),
             Disconnected = visitors.Count(v => !v.Online),
             Unpaired = visitors.Count(v => v.Pairings != 1),
             Server = ServerUsage.Between(start, last, measured),

@@ -11,7 +11,8 @@ public sealed record IdleOptions
     public TimeSpan Hold { get; init; } = TimeSpan.FromSeconds(10);
     public int SourceAddresses { get; init; } = 4;
     public int ConnectConcurrency { get; init; } = 64;
-    public int? ServerPid { get; init; }
+    /// <summary>The server's processes (several for a cluster), measured together.</summary>
+    public IReadOnlyList<int>? ServerPids { get; init; }
     public TimeSpan ReplyTimeout { get; init; } = TimeSpan.FromSeconds(30);
 }
 
@@ -39,14 +40,14 @@ public static class IdleScenario
         // Idle sockets only ever get small frames (replies, pings).
         await using var crowd = new Crowd(connector, traffic, options.Connections, receiveBufferBytes: 512);
 
-        var before = ProcessSample.TryRead(options.ServerPid);
+        var before = ProcessSample.TryRead(options.ServerPids);
         var setupStart = Stopwatch.GetTimestamp();
         await crowd.ArriveAsync(options.ConnectConcurrency, options.ReplyTimeout, cancellationToken);
         var setup = Stopwatch.GetElapsedTime(setupStart);
 
-        var held = ProcessSample.TryRead(options.ServerPid);
+        var held = ProcessSample.TryRead(options.ServerPids);
         await Task.Delay(options.Hold, cancellationToken);
-        var after = ProcessSample.TryRead(options.ServerPid);
+        var after = ProcessSample.TryRead(options.ServerPids);
 
         return new IdleResult
         {

@@ -10,7 +10,8 @@ public sealed record MatchStormOptions
     public int Visitors { get; init; } = 1000;
     public int SourceAddresses { get; init; } = 4;
     public int ConnectConcurrency { get; init; } = 64;
-    public int? ServerPid { get; init; }
+    /// <summary>The server's processes (several for a cluster), measured together.</summary>
+    public IReadOnlyList<int>? ServerPids { get; init; }
     public TimeSpan ReplyTimeout { get; init; } = TimeSpan.FromSeconds(60);
 }
 
@@ -47,11 +48,11 @@ public static class MatchStormScenario
         await crowd.ArriveAsync(options.ConnectConcurrency, options.ReplyTimeout, cancellationToken);
         var arrive = Stopwatch.GetElapsedTime(arriveStart);
 
-        var first = Snapshot.Take(visitors, options.ServerPid);
+        var first = Snapshot.Take(visitors, options.ServerPids);
         var t0 = Stopwatch.GetTimestamp();
         var asks = visitors.Select(v => v.MatchAsync(options.ReplyTimeout, cancellationToken)).ToArray();
         var allPaired = await crowd.WhenPairedAsync(options.ReplyTimeout, cancellationToken);
-        var last = Snapshot.Take(visitors, options.ServerPid);
+        var last = Snapshot.Take(visitors, options.ServerPids);
         try
         {
             await Task.WhenAll(asks).WaitAsync(options.ReplyTimeout, cancellationToken);

@@ -8,10 +8,10 @@ namespace Chat.Bench.Scenarios;
 /// <param name="Store">The server's database process (mariadbd), when it has one of its own.</param>
 public readonly record struct Snapshot(long Timestamp, long Delivered, ProcessSample? Server, ProcessSample Self, long Allocated, ProcessSample? Store = null)
 {
-    public static Snapshot Take(IEnumerable<Visitor> visitors, int? serverPid, int? storePid = null) => new(
+    public static Snapshot Take(IEnumerable<Visitor> visitors, IReadOnlyList<int>? serverPids, int? storePid = null) => new(
         Stopwatch.GetTimestamp(),
         visitors.Sum(v => v.Delivered),
-        ProcessSample.TryRead(serverPid),
+        ProcessSample.TryRead(serverPids),
         ProcessSample.Self(),
         GC.GetTotalAllocatedBytes(precise: false),
         ProcessSample.TryRead(storePid));
