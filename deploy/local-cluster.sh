@@ -4,7 +4,8 @@
 # on free 127.0.0.1 ports, with every data file, log and PID file under one folder.
 #
 #   deploy/local-cluster.sh up DIR           start everything, wait until each part is ready,
-#                                            write DIR/cluster.env and print the web address
+#                                            write DIR/cluster.env (addresses, PIDs and the
+#                                            cluster's secret; mode 600) and print the web address
 #   deploy/local-cluster.sh down DIR         stop everything it started (by the PIDs in DIR/run);
 #                                            safe to run twice
 #   deploy/local-cluster.sh status DIR       which parts are alive (exit 0 only if all are)
@@ -482,26 +483,47 @@ load_config() {
   derive_urls
 }
 
-# The cluster's address book for people and scripts: `. DIR/cluster.env`.
+# The cluster's address book for people and scripts: `. DIR/cluster.env`. It holds the cluster's
+# secret (INTERNAL_TOKEN), so only its owner may read it. Rewritten whenever a part stops or
+# starts, so every PID in it is the part's current one (empty while that part is stopped).
 write_cluster_env() {
-  local part pid name
-  {
-    echo "# The local chat cluster in $DIR, written by deploy/local-cluster.sh."
-    echo "# Open CHAT_URL in a browser (nginx, in front of both brokers). Source this file in a shell."
-    echo "CLUSTER_DIR=$DIR"
-    echo "CHAT_URL=$CHAT_URL/"
-    for name in BROKER1_URL BROKER2_URL LOGIC1_URL LOGIC2_URL ETCD_URL; do
-      printf '%s=%s/\n' "$name" "${!name}"
-    done
-    echo "MARIADB_SOCKET=$DIR/mariadb/mariadb.sock"
-    for name in "${PORT_NAMES[@]}"; do
-      printf '%s=%s\n' "$name" "${!name}"
-    done
-    for part in "${PARTS[@]}"; do
-      pid=$(pid_of "$part") || pid=
-      printf '%s_PID=%s\n' "${part^^}" "$pid"
-    done
-  } >"$DIR/cluster.env.new"
+  local part pid name token=
+  local -A pids=()
+  for part in "${PARTS[@]}"; do
+    pids[$part]=$(pid_of "$part") || pids[$part]=
+  done
+  if [[ -r $SECRETS/cluster-secret ]]; then token=$(<"$SECRETS/cluster-secret"); fi
+  (
+    umask 077
+    {
+      echo "# The local chat cluster in $DIR, written by deploy/local-cluster.sh."
+      echo "# Open CHAT_URL (or FRONT_URL, the same) in a browser: nginx, in front of both brokers."
+      echo "# Source this file in a shell. It holds the cluster's secret: keep it mode 600."
+      echo "CLUSTER_DIR=$DIR"
+      echo "CHAT_URL=$CHAT_URL/"
+      echo "FRONT_URL=$CHAT_URL/"
+      for name in BROKER1_URL BROKER2_URL LOGIC1_URL LOGIC2_URL; do
+        printf '%s=%s/\n' "$name" "${!name}"
+      done
+      echo "ETCD_URL=$ETCD_URL"
+      echo "MARIADB_SOCKET=$DIR/mariadb/mariadb.sock"
+      for name in "${PORT_NAMES[@]}"; do
+        printf '%s=%s\n' "$name" "${!name}"
+      done
+      # Both nodes of a kind in one line each, in the same order in every list (1, then 2).
+      echo "BROKER_URLS=ws://127.0.0.1:$BROKER1_HTTP_PORT/ws,ws://127.0.0.1:$BROKER2_HTTP_PORT/ws"
+      echo "LOGIC_GRPC=127.0.0.1:$LOGIC1_GRPC_PORT,127.0.0.1:$LOGIC2_GRPC_PORT"
+      echo "LOGIC_HTTP=$LOGIC1_URL,$LOGIC2_URL"
+      for part in "${PARTS[@]}"; do
+        printf '%s_PID=%s\n' "${part^^}" "${pids[$part]}"
+      done
+      echo "LOGIC_PIDS=${pids[logic1]},${pids[logic2]}"
+      echo "BROKER_PIDS=${pids[broker1]},${pids[broker2]}"
+      # The cluster's shared secret, for grpcurl: -H "authorization: Bearer $INTERNAL_TOKEN".
+      echo "INTERNAL_TOKEN=$token"
+    } >"$DIR/cluster.env.new"
+  )
+  chmod 600 "$DIR/cluster.env.new" # in case a leftover .new had other bits
   mv -f -- "$DIR/cluster.env.new" "$DIR/cluster.env"
 }
 

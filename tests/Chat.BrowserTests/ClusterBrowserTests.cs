@@ -26,6 +26,7 @@ public sealed class ClusterBrowserTests(BrowserFixture browser, ITestOutputHelpe
         output.WriteLine($"local-cluster.sh up: {clock.Elapsed.TotalSeconds:0.0} s");
         try
         {
+            ExpectClusterEnvContract(cluster);
             await ChatWhileBrokersStopAsync(cluster);
         }
         catch (Exception ex)
@@ -55,9 +56,13 @@ public sealed class ClusterBrowserTests(BrowserFixture browser, ITestOutputHelpe
         await ExchangeAsync(alice, bob, "Broker 1 is gone", "Still here");
         output.WriteLine($"a message each way after broker 1 stopped: {clock.Elapsed.TotalSeconds:0.0} s");
 
+        var stoppedPid = cluster.Pid("broker1");
         clock.Restart();
         await cluster.StartAsync("broker1");
         output.WriteLine($"broker 1 started again and ready in {clock.Elapsed.TotalSeconds:0.0} s");
+        // cluster.env was rewritten with the new process's PID, in both places it is named.
+        Assert.NotEqual(stoppedPid, cluster.Pid("broker1"));
+        Assert.Equal(cluster.Env("BROKER1_PID"), cluster.List("BROKER_PIDS")[0]);
 
         // Both pages are on broker 2 now: stopping it moves both of them, to broker 1.
         var aliceReconnects = await ReconnectsAsync(alice);
@@ -84,6 +89,32 @@ public sealed class ClusterBrowserTests(BrowserFixture browser, ITestOutputHelpe
             Assert.Empty(visitor.Dialogs);
             Assert.Empty(visitor.PageErrors);
         }
+    }
+
+    /// <summary>What people and tests read from cluster.env after <c>up</c> is all there, consistent, and readable by its owner only.</summary>
+    private static void ExpectClusterEnvContract(LocalCluster cluster)
+    {
+        foreach (var name in LocalCluster.ContractNames)
+        {
+            Assert.NotEmpty(cluster.Env(name));
+        }
+
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, cluster.EnvFileMode);
+        Assert.Equal(cluster.Env("CHAT_URL"), cluster.Env("FRONT_URL"));
+        Assert.Equal(
+            [$"ws://127.0.0.1:{cluster.Env("BROKER1_HTTP_PORT")}/ws", $"ws://127.0.0.1:{cluster.Env("BROKER2_HTTP_PORT")}/ws"],
+            cluster.List("BROKER_URLS"));
+        Assert.Equal([cluster.Env("BROKER1_PID"), cluster.Env("BROKER2_PID")], cluster.List("BROKER_PIDS"));
+        Assert.Equal([cluster.Env("LOGIC1_PID"), cluster.Env("LOGIC2_PID")], cluster.List("LOGIC_PIDS"));
+        Assert.Equal(
+            [$"127.0.0.1:{cluster.Env("LOGIC1_GRPC_PORT")}", $"127.0.0.1:{cluster.Env("LOGIC2_GRPC_PORT")}"],
+            cluster.List("LOGIC_GRPC"));
+        Assert.Equal(
+            [$"http://127.0.0.1:{cluster.Env("LOGIC1_HTTP_PORT")}", $"http://127.0.0.1:{cluster.Env("LOGIC2_HTTP_PORT")}"],
+            cluster.List("LOGIC_HTTP"));
+        Assert.Equal($"http://127.0.0.1:{cluster.Env("ETCD_PORT")}", cluster.Env("ETCD_URL"));
+        var secret = File.ReadAllText(Path.Combine(cluster.Env("CLUSTER_DIR"), "secrets", "cluster-secret")).Trim();
+        Assert.Equal(secret, cluster.Env("INTERNAL_TOKEN"));
     }
 
     /// <summary>One message each way; each side sees the other's.</summary>

@@ -9,9 +9,9 @@ namespace Chat.BrowserTests;
 /// <summary>
 /// A whole cluster as an operator starts it: <c>deploy/local-cluster.sh up</c> in a temp folder
 /// (MariaDB, etcd, two logic nodes, two brokers, nginx), running the chat.dll built beside these
-/// tests. Clients reach it through nginx (<see cref="HttpUri"/>). <c>down</c> always runs on dispose.
-/// Parts are signalled only by the PIDs the script wrote in <c>cluster.env</c>, and only while
-/// their command line names the cluster's folder.
+/// tests. Clients reach it through nginx (<c>FRONT_URL</c>, <see cref="HttpUri"/>). <c>down</c> always
+/// runs on dispose. Parts are signalled only by the PIDs the script wrote in <c>cluster.env</c>
+/// (<c>BROKER_PIDS</c>, <c>LOGIC_PIDS</c>, ...), and only while their command line names the cluster's folder.
 /// </summary>
 internal sealed class LocalCluster : IChatServer, IAsyncDisposable
 {
@@ -27,8 +27,15 @@ internal sealed class LocalCluster : IChatServer, IAsyncDisposable
 
     private LocalCluster(TempFolder folder) => _folder = folder;
 
+    /// <summary>The names every <c>cluster.env</c> carries (deploy/README.md), besides the per-part ones.</summary>
+    public static readonly string[] ContractNames =
+    [
+        "FRONT_URL", "BROKER_URLS", "BROKER_PIDS", "LOGIC_PIDS", "LOGIC_GRPC", "LOGIC_HTTP",
+        "MARIADB_PID", "ETCD_PID", "ETCD_URL", "INTERNAL_TOKEN",
+    ];
+
     /// <summary>nginx, in front of both brokers.</summary>
-    public Uri HttpUri => new(Env("CHAT_URL"));
+    public Uri HttpUri => new(Env("FRONT_URL"));
 
     public Uri WebSocketUri => new UriBuilder(HttpUri) { Scheme = "ws", Path = "/ws" }.Uri;
 
@@ -55,10 +62,35 @@ internal sealed class LocalCluster : IChatServer, IAsyncDisposable
     public string Env(string name) =>
         _env.TryGetValue(name, out var value) && value.Length > 0 ? value : throw new InvalidOperationException($"cluster.env has no {name}");
 
-    /// <summary>SIGTERM to a part (broker1, logic2, ...), by the PID in cluster.env, as a service stop sends it; waits until it has exited.</summary>
+    /// <summary>The entries of a comma-separated line of <c>cluster.env</c> (<c>BROKER_URLS</c>, <c>LOGIC_PIDS</c>, ...), in order; empty where a part is stopped.</summary>
+    public IReadOnlyList<string> List(string name) => Env(name).Split(',');
+
+    /// <summary>
+    /// The PID of a part as cluster.env has it now: a broker's or logic node's from <c>BROKER_PIDS</c>
+    /// or <c>LOGIC_PIDS</c> (broker1 is the first entry), any other part's from <c>PART_PID</c>.
+    /// </summary>
+    public int Pid(string part)
+    {
+        var text = part switch
+        {
+            "broker1" or "broker2" => List("BROKER_PIDS")[part[^1] - '1'],
+            "logic1" or "logic2" => List("LOGIC_PIDS")[part[^1] - '1'],
+            _ => Env(part.ToUpperInvariant() + "_PID"),
+        };
+        return int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var pid)
+            ? pid
+            : throw new InvalidOperationException($"cluster.env has no PID for {part} ('{text}'): is it stopped?");
+    }
+
+    /// <summary>cluster.env's permissions (it holds the cluster's secret).</summary>
+    public UnixFileMode EnvFileMode => OperatingSystem.IsWindows()
+        ? throw new PlatformNotSupportedException("local-cluster.sh runs on Linux")
+        : File.GetUnixFileMode(Path.Combine(_folder.Path, "cluster.env"));
+
+    /// <summary>SIGTERM to a part (broker1, logic2, ...), by its PID in cluster.env, as a service stop sends it; waits until it has exited.</summary>
     public async Task TerminateAsync(string part)
     {
-        var pid = int.Parse(Env(part.ToUpperInvariant() + "_PID"), System.Globalization.CultureInfo.InvariantCulture);
+        var pid = Pid(part);
         if (!IsOurs(pid))
         {
             throw new InvalidOperationException($"{part}: PID {pid} is not a process of the cluster in {Env("CLUSTER_DIR")}");
