@@ -46,6 +46,9 @@ public sealed class SiloOptions
 
     /// <summary>Probes missed in a row before a silo suspects another (Orleans' default: 3).</summary>
     public int MissedProbesLimit { get; set; } = 2;
+
+    /// <summary>TLS between silos, with certificates from the cluster's own CA (<c>Chat:Silo:Tls</c>); off unless set.</summary>
+    public SiloTlsOptions Tls { get; set; } = new();
 }
 
 public static class SiloExtensions
@@ -90,6 +93,7 @@ public static class SiloExtensions
             });
 
             silo.Configure<EndpointOptions>(endpoints => endpoints.AdvertisedIPAddress = advertised);
+            silo.UseChatTls(options.Tls);
         });
 
         // The chat's rules follow the injected clock (tests drive it by hand); Orleans' own loops
