@@ -51,11 +51,12 @@ def function_body(script, name):
 
 
 def settings(body):
-    """--urls=... and --Chat:A:B=... as environment variable names (Urls, Chat__A__B)."""
+    """--urls=... and --Chat:A:B=... as environment variable names (Urls, Chat__A__B), and the
+    runtime's own DOTNET_* variables the function sets."""
     return {
         "Urls" if name == "urls" else name.replace(":", "__")
         for name in re.findall(r"--(urls|Chat:[A-Za-z:]+)=", body)
-    }
+    } | set(re.findall(r"^\s*(DOTNET_\w+)=", body, re.M))
 
 
 def options():
@@ -108,7 +109,7 @@ def main():
             problems.append(f"{name}: local-cluster.sh sets {sorted(missing)}, compose.yaml does not")
         if extra:
             problems.append(f"{name}: compose.yaml sets {sorted(extra)}, local-cluster.sh does not")
-        problems += [f"{name}: {key} is no option in src/" for key in sorted(set(env) - {"Urls"} - known)]
+        problems += [f"{name}: {key} is no option in src/" for key in sorted(set(env) - {"Urls"} - known) if not key.startswith("DOTNET_")]
         if services[name].get("command") != [role]:
             problems.append(f"{name}: command is not [{role}]")
         for key in ["Urls", "Chat__Cluster__GrpcUrl"]:

@@ -26,6 +26,12 @@ public sealed class Traffic
     /// <summary>A send refused with InternalErr goes again with the same requestId (see ChatOptions.RetryRefused).</summary>
     public bool RetryRefused { get; init; }
 
+    /// <summary>
+    /// (sender index, seq) of every send that was refused and sent again: the server gave it its place
+    /// when it accepted it, after messages sent later, so it arrives after them by design, not out of order.
+    /// </summary>
+    public ConcurrentDictionary<(int Sender, long Seq), byte> SentAgain { get; } = new();
+
     private long measureFrom = long.MaxValue;
     private volatile bool stopSending;
 

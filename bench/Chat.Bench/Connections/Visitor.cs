@@ -57,6 +57,9 @@ public sealed class Visitor(int index, VisitorConnector connector, Traffic traff
     /// <summary>Refused sends sent again.</summary>
     public long Retried { get; private set; }
 
+    /// <summary>Messages from the partner that arrived after later ones because they were refused and sent again (see <see cref="Traffic.SentAgain"/>).</summary>
+    public long LateAfterRetry { get; private set; }
+
     /// <summary>The longest wait between two messages from the partner, once measuring started.</summary>
     public TimeSpan LongestSilence { get; private set; }
     public long LastAckAt { get; private set; }
@@ -352,7 +355,14 @@ public sealed class Visitor(int index, VisitorConnector connector, Traffic traff
 
         if (seq < maxSeqSeen)
         {
-            OutOfOrder++;
+            if (traffic.SentAgain.ContainsKey((senderIndex, seq)))
+            {
+                LateAfterRetry++;
+            }
+            else
+            {
+                OutOfOrder++;
+            }
         }
 
         maxSeqSeen = Math.Max(maxSeqSeen, seq);
@@ -380,6 +390,7 @@ public sealed class Visitor(int index, VisitorConnector connector, Traffic traff
         if (frame.Code == InternalErr && traffic.RetryRefused && !traffic.StopSending)
         {
             Retried++;
+            traffic.SentAgain.TryAdd((index, seq), 0);
             _ = SendAgainAsync(seq, stamp, cancellationToken);
             return ValueTask.CompletedTask;
         }

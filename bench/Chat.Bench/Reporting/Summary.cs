@@ -27,7 +27,7 @@ public static class Summary
 
         text.AppendLine($"  lost {r.Lost}, duplicated {r.Duplicated}, out of order {r.OutOfOrder}, misrouted {r.Misrouted}, msgId regressions {r.MsgIdRegressions}, unpaired {r.Unpaired}");
         text.AppendLine($"  unexpected frames {r.Unexpected}, PartnerExit signals {r.PartnerExits}, sockets closed early {r.Disconnected}");
-        text.AppendLine($"  sends refused and sent again {r.Retried}; longest silence in a chat {r.LongestSilenceSeconds:0.###} s");
+        text.AppendLine($"  sends refused and sent again {r.Retried} ({r.LateAfterRetry} of them arrived after later ones, in the server's order); longest silence in a chat {r.LongestSilenceSeconds:0.###} s");
         if (r.Server is { } s)
         {
             text.AppendLine($"  server: {s.CpuSeconds:0.###} s CPU, {s.CpuMicrosPerMessage:0.##} µs CPU/msg, RSS {Mb(s.RssStartBytes)} → {Mb(s.RssEndBytes)} MiB");

@@ -84,6 +84,9 @@ public sealed record ChatResult
     /// <summary>Sends refused with InternalErr and sent again (with <c>--retry-refused</c>).</summary>
     public long Retried { get; init; }
 
+    /// <summary>Messages that arrived after later ones of the same sender because they were refused and sent again: in the server's order, which is the chat's.</summary>
+    public long LateAfterRetry { get; init; }
+
     /// <summary>The longest time any visitor went without a message from its partner while both talked, in seconds: how long the worst-hit chat stood still.</summary>
     public double LongestSilenceSeconds { get; init; }
     public long Disconnected { get; init; }
@@ -272,6 +275,7 @@ public static class ChatScenario
             Unexpected = visitors.Sum(v => v.Unexpected),
             PartnerExits = visitors.Sum(v => v.PartnerExits),
             Retried = visitors.Sum(v => v.Retried),
+            LateAfterRetry = visitors.Sum(v => v.LateAfterRetry),
             LongestSilenceSeconds = Math.Round(visitors.Max(v => v.LongestSilence).TotalSeconds, 3),
             Disconnected = visitors.Count(v => !v.Online),
             Unpaired = visitors.Count(v => v.Pairings != 1),

@@ -27,14 +27,14 @@ internal sealed partial class GrpcLogic(ILogicAddresses addresses, ClusterSecret
     /// <summary>How long a node that failed a call is tried last.</summary>
     private static readonly TimeSpan SitOut = TimeSpan.FromSeconds(10);
 
-    private readonly ConcurrentDictionary<string, Lazy<(GrpcChannel Channel, LogicClient Client)>> _clients = new();
+    private readonly ConcurrentDictionary<string, Lazy<LogicNode>> _nodes = new();
     private readonly ConcurrentDictionary<string, DateTimeOffset> _failedAt = new();
     private int _next;
 
     public async ValueTask BrokerStartedAsync(string broker, long incarnation, CancellationToken cancellationToken)
     {
         var request = new BrokerStartedRequest { Broker = broker, Incarnation = incarnation };
-        if (await CallAsync((c, o) => c.BrokerStartedAsync(request, o).ResponseAsync, retry: true, cancellationToken) is null)
+        if (await CallAsync((n, o) => n.Client.BrokerStartedAsync(request, o).ResponseAsync, retry: true, cancellationToken) is null)
         {
             throw new InvalidOperationException("No logic node took the broker's start.");
         }
@@ -43,7 +43,7 @@ internal sealed partial class GrpcLogic(ILogicAddresses addresses, ClusterSecret
     public async ValueTask<CreateAccountResult> CreateAccountAsync(string nickName, ClientEndpoint endpoint, CancellationToken cancellationToken)
     {
         var request = new CreateAccountRequest { Nickname = nickName, Broker = endpoint.Broker, ConnectionId = endpoint.ConnectionId };
-        var created = await CallAsync((c, o) => c.CreateAccountAsync(request, o).ResponseAsync, retry: false, cancellationToken);
+        var created = await CallAsync((n, o) => n.Client.CreateAccountAsync(request, o).ResponseAsync, retry: false, cancellationToken);
         return created is null
             ? new CreateAccountResult(ResultCode.InternalErr, 0, nickName, string.Empty, "try again")
             : new CreateAccountResult(created.Code.FromProto(), created.AccountId, created.Nickname, created.Token, NullIfEmpty(created.Msg));
@@ -52,7 +52,7 @@ internal sealed partial class GrpcLogic(ILogicAddresses addresses, ClusterSecret
     public async ValueTask<ReconnectResult> ReconnectAsync(ulong accountId, string token, ClientEndpoint endpoint, CancellationToken cancellationToken)
     {
         var request = new ReConnectRequest { AccountId = accountId, Token = token, Broker = endpoint.Broker, ConnectionId = endpoint.ConnectionId };
-        var result = await CallAsync((c, o) => c.ReconnectAsync(request, o).ResponseAsync, retry: true, cancellationToken);
+        var result = await CallAsync((n, o) => n.Client.ReconnectAsync(request, o).ResponseAsync, retry: true, cancellationToken);
         return result is null
             ? new ReconnectResult(ResultCode.InternalErr, accountId, string.Empty, [])
             : new ReconnectResult(
@@ -71,25 +71,25 @@ internal sealed partial class GrpcLogic(ILogicAddresses addresses, ClusterSecret
             ConnectionId = endpoint.ConnectionId,
             How = how == LeaveKind.Closed ? LeaveKindEnum.Closed : LeaveKindEnum.Lost,
         };
-        await CallAsync((c, o) => c.LogoutAsync(request, o).ResponseAsync, retry: true, cancellationToken);
+        await CallAsync((n, o) => n.Client.LogoutAsync(request, o).ResponseAsync, retry: true, cancellationToken);
     }
 
     public async ValueTask ResumeAsync(ulong accountId, ClientEndpoint endpoint, CancellationToken cancellationToken)
     {
         var request = new ResumeRequest { AccountId = accountId, Broker = endpoint.Broker, ConnectionId = endpoint.ConnectionId };
-        await CallAsync((c, o) => c.ResumeAsync(request, o).ResponseAsync, retry: true, cancellationToken);
+        await CallAsync((n, o) => n.Client.ResumeAsync(request, o).ResponseAsync, retry: true, cancellationToken);
     }
 
     public async ValueTask ConfirmDeliveredAsync(ulong accountId, ulong sessionId, ulong msgId, CancellationToken cancellationToken)
     {
         var request = new ConfirmDeliveredRequest { AccountId = accountId };
         request.Marks.Add(new DeliveryMark { SessionId = sessionId, MsgId = msgId });
-        await CallAsync((c, o) => c.ConfirmDeliveredAsync(request, o).ResponseAsync, retry: true, cancellationToken);
+        await CallAsync((n, o) => n.Client.ConfirmDeliveredAsync(request, o).ResponseAsync, retry: true, cancellationToken);
     }
 
     public async ValueTask<MatchResult> MatchAsync(ulong accountId, CancellationToken cancellationToken)
     {
-        var match = await CallAsync((c, o) => c.MatchAsync(new MatchRequest { AccountId = accountId }, o).ResponseAsync, retry: false, cancellationToken);
+        var match = await CallAsync((n, o) => n.Client.MatchAsync(new MatchRequest { AccountId = accountId }, o).ResponseAsync, retry: false, cancellationToken);
         return match is null
             ? new MatchResult(ResultCode.InternalErr, Message: "try again")
             : new MatchResult(match.Code.FromProto(), match.PartnerId, NullIfEmpty(match.PartnerName), match.SessionId, NullIfEmpty(match.Msg));
@@ -97,8 +97,10 @@ internal sealed partial class GrpcLogic(ILogicAddresses addresses, ClusterSecret
 
     public async ValueTask<SendResult> SendAsync(ulong senderId, ulong sessionId, string requestId, string content, CancellationToken cancellationToken)
     {
-        var request = new SendMsgRequest { SenderId = senderId, SessionId = sessionId, Msgtype = MsgTypeEnum.Dialogue, Content = content, RequestId = requestId };
-        var sent = await CallAsync((c, o) => c.SendMsgAsync(request, o).ResponseAsync, retry: true, cancellationToken);
+        var sent = await CallAsync(
+            (n, o) => n.Stream(secret).SendAsync(new SendMsgRequest { SenderId = senderId, SessionId = sessionId, Msgtype = MsgTypeEnum.Dialogue, Content = content, RequestId = requestId }, CallTimeout, o.CancellationToken),
+            retry: true,
+            cancellationToken);
         return sent is null
             ? new SendResult(ResultCode.InternalErr, Message: "try again")
             : new SendResult(sent.Code.FromProto(), sent.MsgId, NullIfEmpty(sent.Msg));
@@ -107,44 +109,44 @@ internal sealed partial class GrpcLogic(ILogicAddresses addresses, ClusterSecret
     public async ValueTask<ResultCode> ViewedAckAsync(ulong accountId, ulong sessionId, ulong msgId, CancellationToken cancellationToken)
     {
         var request = new ViewedAckRequest { AccountId = accountId, SessionId = sessionId, MsgId = msgId };
-        var answer = await CallAsync((c, o) => c.ViewedAckAsync(request, o).ResponseAsync, retry: true, cancellationToken);
+        var answer = await CallAsync((n, o) => n.Client.ViewedAckAsync(request, o).ResponseAsync, retry: true, cancellationToken);
         return answer?.Code.FromProto() ?? ResultCode.InternalErr;
     }
 
     public async ValueTask<ResultCode> EndSessionAsync(ulong accountId, ulong sessionId, CancellationToken cancellationToken)
     {
         var request = new EndSessionRequest { AccountId = accountId, SessionId = sessionId };
-        var answer = await CallAsync((c, o) => c.EndSessionAsync(request, o).ResponseAsync, retry: false, cancellationToken);
+        var answer = await CallAsync((n, o) => n.Client.EndSessionAsync(request, o).ResponseAsync, retry: false, cancellationToken);
         return answer?.Code.FromProto() ?? ResultCode.InternalErr;
     }
 
     public async ValueTask<ResultCode> TypingAsync(ulong accountId, ulong sessionId, CancellationToken cancellationToken)
     {
         var request = new TypingRequest { AccountId = accountId, SessionId = sessionId };
-        var answer = await CallAsync((c, o) => c.TypingAsync(request, o).ResponseAsync, retry: false, cancellationToken);
+        var answer = await CallAsync((n, o) => n.Client.TypingAsync(request, o).ResponseAsync, retry: false, cancellationToken);
         return answer?.Code.FromProto() ?? ResultCode.InternalErr;
     }
 
     public async ValueTask<ChatStats> GetStatsAsync(CancellationToken cancellationToken)
     {
-        var stats = await CallAsync((c, o) => c.GetStatsAsync(new StatsRequest(), o).ResponseAsync, retry: true, cancellationToken);
+        var stats = await CallAsync((n, o) => n.Client.GetStatsAsync(new StatsRequest(), o).ResponseAsync, retry: true, cancellationToken);
         return stats is null ? new ChatStats(0, 0) : new ChatStats(stats.Online, stats.Waiting);
     }
 
     /// <summary>Whether some logic node answers now (the broker's readiness).</summary>
     public async Task<bool> AnyNodeAnswersAsync(CancellationToken cancellationToken) =>
-        await CallAsync((c, o) => c.GetStatsAsync(new StatsRequest(), o).ResponseAsync, retry: true, cancellationToken) is not null;
+        await CallAsync((n, o) => n.Client.GetStatsAsync(new StatsRequest(), o).ResponseAsync, retry: true, cancellationToken) is not null;
 
     public void Dispose()
     {
-        foreach (var client in _clients.Values)
+        foreach (var node in _nodes.Values)
         {
-            client.Value.Channel.Dispose();
+            node.Value.Dispose();
         }
     }
 
     /// <summary>The call on the next node in turn; on a node that fails, on the next (if <paramref name="retry"/>); null if none answered.</summary>
-    private async Task<T?> CallAsync<T>(Func<LogicClient, CallOptions, Task<T>> call, bool retry, CancellationToken cancellationToken)
+    private async Task<T?> CallAsync<T>(Func<LogicNode, CallOptions, Task<T>> call, bool retry, CancellationToken cancellationToken)
         where T : class
     {
         var nodes = addresses.Current;
@@ -163,7 +165,7 @@ internal sealed partial class GrpcLogic(ILogicAddresses addresses, ClusterSecret
             try
             {
                 var options = new CallOptions(secret.Headers, DateTime.UtcNow + CallTimeout, cancellationToken);
-                var answer = await call(ClientFor(node), options);
+                var answer = await call(NodeAt(node), options);
                 _failedAt.TryRemove(node, out _);
                 return answer;
             }
@@ -177,13 +179,45 @@ internal sealed partial class GrpcLogic(ILogicAddresses addresses, ClusterSecret
         return null;
     }
 
-    private LogicClient ClientFor(string node) => _clients.GetOrAdd(node, address => new Lazy<(GrpcChannel, LogicClient)>(() =>
-    {
-        var channel = GrpcChannel.ForAddress($"http://{address}");
-        return (channel, new LogicClient(channel));
-    })).Value.Client;
+    private LogicNode NodeAt(string address) => _nodes.GetOrAdd(address, a => new Lazy<LogicNode>(() => new LogicNode(a))).Value;
 
     private static string? NullIfEmpty(string value) => value.Length == 0 ? null : value;
+
+    /// <summary>One logic node: its channel, its client, and the send stream over that channel (made again when it breaks).</summary>
+    private sealed class LogicNode(string address) : IDisposable
+    {
+        private readonly GrpcChannel _channel = GrpcChannel.ForAddress($"http://{address}");
+        private readonly Lock _streamLock = new();
+        private SendStream? _stream;
+
+        public LogicClient Client => field ??= new LogicClient(_channel);
+
+        public SendStream Stream(ClusterSecret secret)
+        {
+            var stream = Volatile.Read(ref _stream);
+            if (stream is { Usable: true })
+            {
+                return stream;
+            }
+
+            lock (_streamLock)
+            {
+                if (_stream is not { Usable: true })
+                {
+                    _stream?.Dispose();
+                    _stream = new SendStream(Client, secret.Headers);
+                }
+
+                return _stream;
+            }
+        }
+
+        public void Dispose()
+        {
+            _stream?.Dispose();
+            _channel.Dispose();
+        }
+    }
 
     private static partial class Log
     {

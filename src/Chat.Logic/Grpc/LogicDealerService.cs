@@ -1,7 +1,9 @@
 using ResultCode = Chat.Protocol.Frames.ResultCode;
 using Chat.Protocol.Grpc;
+using System.Threading.Channels;
 using Chat.Protocol.Seams;
 using Grpc.Core;
+using Microsoft.Extensions.Hosting;
 
 namespace Chat.Logic.Grpc;
 
@@ -12,7 +14,7 @@ namespace Chat.Logic.Grpc;
 /// for a replay (so one follows its reconnect at once), and its messages carry no requestId (so
 /// each is a new message: the seed's client never retries one).
 /// </summary>
-internal sealed class LogicDealerService(ILogic logic) : LogicDealer.LogicDealerBase
+internal sealed class LogicDealerService(ILogic logic, IHostApplicationLifetime lifetime) : LogicDealer.LogicDealerBase
 {
     public override async Task<CreateAccountResponse> CreateAccount(CreateAccountRequest request, ServerCallContext context)
     {
@@ -45,7 +47,68 @@ internal sealed class LogicDealerService(ILogic logic) : LogicDealer.LogicDealer
         };
     }
 
-    public override async Task<SendMsgResponse> SendMsg(SendMsgRequest request, ServerCallContext context)
+    public override Task<SendMsgResponse> SendMsg(SendMsgRequest request, ServerCallContext context) =>
+        SendAsync(request, context.CancellationToken);
+
+    /// <summary>
+    /// Many sends on one stream (ours, the broker's hot path): each request is handled as it comes,
+    /// as a unary <see cref="SendMsg"/> would be, without waiting for the ones before it (they are
+    /// other visitors' messages); each answer goes back with the request's <c>call</c> as soon as it
+    /// is ready. The stream ends when the broker ends it, or when this node stops (it reads no more
+    /// requests, so the broker sends the rest to another node, and the server's graceful stop does not
+    /// wait for a stream that would never end), once every answer is written.
+    /// </summary>
+    public override async Task SendStream(IAsyncStreamReader<SendMsgRequest> requestStream, IServerStreamWriter<SendMsgResponse> responseStream, ServerCallContext context)
+    {
+        var answers = Channel.CreateUnbounded<SendMsgResponse>(new UnboundedChannelOptions { SingleReader = true });
+        var writing = WriteAnswersAsync(answers.Reader, responseStream, context.CancellationToken);
+        var inFlight = 1; // the reading loop's own count: the channel closes when the loop and every send are done
+        void Done()
+        {
+            if (Interlocked.Decrement(ref inFlight) == 0)
+            {
+                answers.Writer.TryComplete();
+            }
+        }
+
+        using var reading = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, lifetime.ApplicationStopping);
+        try
+        {
+            await foreach (var request in requestStream.ReadAllAsync(reading.Token))
+            {
+                Interlocked.Increment(ref inFlight);
+                _ = AnswerAsync(request);
+            }
+        }
+        catch (OperationCanceledException) when (lifetime.ApplicationStopping.IsCancellationRequested && !context.CancellationToken.IsCancellationRequested)
+        {
+        }
+        finally
+        {
+            Done();
+        }
+
+        await writing;
+
+        async Task AnswerAsync(SendMsgRequest request)
+        {
+            SendMsgResponse answer;
+            try
+            {
+                answer = await SendAsync(request, context.CancellationToken);
+            }
+            catch (Exception)
+            {
+                answer = new SendMsgResponse { Code = CodeEnum.InternalErr, Failed = true }; // the broker tries another node, as after a failed unary call
+            }
+
+            answer.Call = request.Call;
+            answers.Writer.TryWrite(answer);
+            Done();
+        }
+    }
+
+    private async Task<SendMsgResponse> SendAsync(SendMsgRequest request, CancellationToken cancellationToken)
     {
         if (request.Msgtype != MsgTypeEnum.Dialogue)
         {
@@ -53,8 +116,16 @@ internal sealed class LogicDealerService(ILogic logic) : LogicDealer.LogicDealer
         }
 
         var requestId = string.IsNullOrEmpty(request.RequestId) ? $"seed:{Guid.NewGuid():N}" : request.RequestId;
-        var sent = await logic.SendAsync(request.SenderId, request.SessionId, requestId, request.Content, context.CancellationToken);
+        var sent = await logic.SendAsync(request.SenderId, request.SessionId, requestId, request.Content, cancellationToken);
         return new SendMsgResponse { Code = sent.Code.ToProto(), Msg = sent.Message ?? string.Empty, MsgId = sent.MsgId };
+    }
+
+    private static async Task WriteAnswersAsync(ChannelReader<SendMsgResponse> answers, IServerStreamWriter<SendMsgResponse> responseStream, CancellationToken cancellationToken)
+    {
+        await foreach (var answer in answers.ReadAllAsync(cancellationToken))
+        {
+            await responseStream.WriteAsync(answer, cancellationToken);
+        }
     }
 
     public override async Task<LogoutResponse> Logout(LogoutRequest request, ServerCallContext context)

@@ -97,11 +97,11 @@ public sealed class ChildNode : IAsyncDisposable
     }
 
     /// <summary>SIGTERM: a clean stop (a broker closes its sockets with 1012; a logic node leaves the cluster).</summary>
-    public async Task StopAsync()
+    public async Task StopAsync(TimeSpan? limit = null)
     {
         var process = Running();
         _process = null;
-        await process.StopAsync();
+        await process.StopAsync(limit);
         await process.DisposeAsync();
     }
 

@@ -106,6 +106,9 @@ public sealed class GrpcServicesTests
             var pushRefused = await Assert.ThrowsAsync<RpcException>(() => new Chat.Protocol.Grpc.Broker.BrokerClient(toBroker)
                 .ReceiveMsgDialogueAsync(new PushDialogue { ReceiverId = 1, Content = "spoofed" }, headers).ResponseAsync);
             Assert.Equal(StatusCode.Unauthenticated, pushRefused.StatusCode);
+            using var stream = new LogicDealer.LogicDealerClient(toLogic).SendStream(headers);
+            var streamRefused = await Assert.ThrowsAsync<RpcException>(() => stream.ResponseStream.MoveNext(CancellationToken.None));
+            Assert.Equal(StatusCode.Unauthenticated, streamRefused.StatusCode);
         }
 
         // With it, both answer.
