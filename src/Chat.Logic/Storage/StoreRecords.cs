@@ -49,6 +49,18 @@ internal enum IdKind
     Message,
 }
 
+internal static class IdKinds
+{
+    /// <summary>The kind's row in every store's id-block table.</summary>
+    public static string StoredName(this IdKind kind) => kind switch
+    {
+        IdKind.Account => "account",
+        IdKind.Session => "session",
+        IdKind.Message => "message",
+        _ => throw new ArgumentOutOfRangeException(nameof(kind)),
+    };
+}
+
 /// <summary>One change to the store. A batch of them commits in one transaction (group commit).</summary>
 internal abstract record StoreWrite
 {

@@ -83,13 +83,7 @@ public sealed class ClusterTests(ITestOutputHelper output)
         var visitors = new List<TestClient>();
         try
         {
-            var pairs = new List<(TestClient A, TestClient B, ulong SessionId)>();
-            for (var i = 0; i < Pairs; i++)
-            {
-                var pair = await Pairing.PairAsync(VisitorAsync(cluster.Brokers[i % 2], $"a{i}"), VisitorAsync(cluster.Brokers[(i + 1) % 2], $"b{i}"));
-                visitors.AddRange([pair.A, pair.B]);
-                pairs.Add(pair);
-            }
+            var pairs = await PairsAcrossBrokersAsync(cluster, Pairs, visitors);
 
             var sentBy = visitors.ToDictionary(v => v, _ => new List<(ulong MsgId, string Content)>());
             async Task TalkAsync(int from, int to) => await Task.WhenAll(pairs.SelectMany(p => new[] { (p.A, p.SessionId), (p.B, p.SessionId) }).Select(async s =>
@@ -135,13 +129,7 @@ public sealed class ClusterTests(ITestOutputHelper output)
         var visitors = new List<TestClient>();
         try
         {
-            var pairs = new List<(TestClient A, TestClient B, ulong SessionId)>();
-            for (var i = 0; i < Pairs; i++)
-            {
-                var pair = await Pairing.PairAsync(VisitorAsync(cluster.Brokers[i % 2], $"a{i}"), VisitorAsync(cluster.Brokers[(i + 1) % 2], $"b{i}"));
-                visitors.AddRange([pair.A, pair.B]);
-                pairs.Add(pair);
-            }
+            var pairs = await PairsAcrossBrokersAsync(cluster, Pairs, visitors);
 
             var sent = pairs.ToDictionary(p => p.A, _ => new List<(ulong MsgId, string Content)>());
             async Task TalkAsync(int m) => await Task.WhenAll(pairs.Select(async p => sent[p.A].Add(await SentAsync(p.A, p.SessionId, $"{p.A.AccountId}:{m}", $"m{m}"))));
@@ -218,6 +206,20 @@ public sealed class ClusterTests(ITestOutputHelper output)
         // Alice came back in time: Bob was never told she left (that she was away, perhaps).
         await bob.BarrierAsync();
         Assert.DoesNotContain(bob.TakeAll("PUSH_SIGNAL_REQ"), f => f.String("signalType") == "PartnerExit");
+    }
+
+    /// <summary>Pairs whose two visitors are on different brokers (a on one, b on the other, alternating); every visitor is added to <paramref name="visitors"/> to be closed.</summary>
+    private static async Task<List<(TestClient A, TestClient B, ulong SessionId)>> PairsAcrossBrokersAsync(ProcessCluster cluster, int count, List<TestClient> visitors)
+    {
+        var pairs = new List<(TestClient A, TestClient B, ulong SessionId)>();
+        for (var i = 0; i < count; i++)
+        {
+            var pair = await Pairing.PairAsync(VisitorAsync(cluster.Brokers[i % 2], $"a{i}"), VisitorAsync(cluster.Brokers[(i + 1) % 2], $"b{i}"));
+            visitors.AddRange([pair.A, pair.B]);
+            pairs.Add(pair);
+        }
+
+        return pairs;
     }
 
     private static async Task<TestClient> VisitorAsync(ChildNode broker, string nickName)

@@ -100,7 +100,7 @@ internal sealed partial class MariaDbChatStore : IChatStore
                     """,
                     connection);
                 command.Parameters.AddWithValue("@count", (ulong)count);
-                command.Parameters.AddWithValue("@kind", KindName(kind));
+                command.Parameters.AddWithValue("@kind", kind.StoredName());
                 command.Parameters.AddWithValue("@limit", IChatStore.IdLimit);
                 await using var reader = await command.ExecuteReaderAsync(cancellationToken);
                 await reader.ReadAsync(cancellationToken);
@@ -460,13 +460,6 @@ internal sealed partial class MariaDbChatStore : IChatStore
         return command;
     }
 
-    private static string KindName(IdKind kind) => kind switch
-    {
-        IdKind.Account => "account",
-        IdKind.Session => "session",
-        IdKind.Message => "message",
-        _ => throw new ArgumentOutOfRangeException(nameof(kind)),
-    };
 
     private static async Task<IReadOnlyList<ulong>> ReadIdsAsync(MySqlCommand command, CancellationToken cancellationToken)
     {

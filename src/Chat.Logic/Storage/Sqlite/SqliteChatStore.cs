@@ -73,7 +73,7 @@ internal partial class SqliteChatStore(IOptions<StoreOptions> options, TimeProvi
         command.Transaction = transaction;
         command.CommandText = "UPDATE id_block SET next_id = next_id + $count WHERE kind = $kind RETURNING next_id - $count;";
         command.Parameters.AddWithValue("$count", count);
-        command.Parameters.AddWithValue("$kind", KindName(kind));
+        command.Parameters.AddWithValue("$kind", kind.StoredName());
         var first = (ulong)(long)(await command.ExecuteScalarAsync(cancellationToken) ?? throw new InvalidOperationException($"No id_block row for {kind}."));
         if (first + (ulong)count > IChatStore.IdLimit)
         {
@@ -417,13 +417,6 @@ internal partial class SqliteChatStore(IOptions<StoreOptions> options, TimeProvi
         return connection;
     }
 
-    private static string KindName(IdKind kind) => kind switch
-    {
-        IdKind.Account => "account",
-        IdKind.Session => "session",
-        IdKind.Message => "message",
-        _ => throw new ArgumentOutOfRangeException(nameof(kind)),
-    };
 
     private static async Task<IReadOnlyList<ulong>> ReadIdsAsync(SqliteCommand command, CancellationToken cancellationToken)
     {
