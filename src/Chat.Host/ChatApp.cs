@@ -63,12 +63,6 @@ public static class ChatApp
         {
             builder.WebHost.UseUrls(DefaultUrls);
         }
-        else if (role != ChatRole.All)
-        {
-            // A broker or logic node lists every endpoint itself (HTTP/1.1 and gRPC); the host would
-            // also bind the urls on its own (and warn that it does not), so it is not given them.
-            builder.WebHost.UseSetting(WebHostDefaults.ServerUrlsKey, string.Empty);
-        }
 
         configureServices?.Invoke(builder.Services);
         var cluster = builder.Configuration.GetSection(ClusterOptions.Section).Get<ClusterOptions>() ?? new ClusterOptions();

@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 
 namespace Chat.Host.Hosting;
@@ -9,7 +10,8 @@ public static class ClusterEndpoints
     /// web client and WebSocket; health and metrics on both) and <c>Chat:Cluster:GrpcUrl</c> for
     /// gRPC over HTTP/2 without TLS (h2c), which only the cluster's own nodes call.
     /// </summary>
-    public static void ListenAsClusterNode(this WebApplicationBuilder builder, string httpUrls, string grpcUrl) =>
+    public static void ListenAsClusterNode(this WebApplicationBuilder builder, string httpUrls, string grpcUrl)
+    {
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             foreach (var url in httpUrls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
@@ -20,11 +22,26 @@ public static class ClusterEndpoints
             Listen(kestrel, grpcUrl, HttpProtocols.Http2);
         });
 
+        // The host also hands the urls to Kestrel as addresses of its own (whether they came from --urls,
+        // Urls or ASPNETCORE_URLS), and Kestrel, bound to the endpoints above instead, warns that it
+        // ignores them. They are those endpoints' source already: drop the host's copy before Kestrel binds.
+        builder.Services.AddTransient<IStartupFilter, NoHostAddresses>();
+    }
+
     /// <summary>host:port of a URL, as other nodes dial it.</summary>
     public static string AddressOf(string url)
     {
         var uri = new Uri(url);
         return $"{uri.Host}:{uri.Port}";
+    }
+
+    private sealed class NoHostAddresses : IStartupFilter
+    {
+        public Action<IApplicationBuilder> Configure(Action<IApplicationBuilder> next) => app =>
+        {
+            app.ServerFeatures.Get<IServerAddressesFeature>()?.Addresses.Clear();
+            next(app);
+        };
     }
 
     private static void Listen(KestrelServerOptions kestrel, string url, HttpProtocols protocols)

@@ -39,6 +39,9 @@ public sealed class ClusterTests(ITestOutputHelper output)
 
             Assert.Equal(Pairs, sessions.Distinct().Count());
 
+            // Started with --urls, every node listens where it was told without Kestrel warning that it ignores an address.
+            Assert.All(cluster.Logic.Concat(cluster.Brokers), node => Assert.DoesNotContain("Overriding address", node.Output, StringComparison.Ordinal));
+
             // Each broker counts its own sockets for its operators; together, everyone.
             using var http = new HttpClient();
             var counted = 0;
