@@ -58,7 +58,16 @@ public sealed class ChatNode : IAsyncDisposable
             .. settings.Select(setting => "--" + setting),
         ];
         using var deadline = new CancellationTokenSource(StartTimeout);
-        node._app = await ChatApp.StartAsync(role, args, cancellationToken: deadline.Token).Within(StartTimeout, $"starting chat {role}");
+        try
+        {
+            node._app = await ChatApp.StartAsync(role, args, cancellationToken: deadline.Token).Within(StartTimeout, $"starting chat {role}");
+        }
+        catch
+        {
+            node._data.Dispose(); // a start refused (as the misconfiguration tests expect) leaves no folder behind
+            throw;
+        }
+
         return node;
     }
 
