@@ -1,5 +1,6 @@
 using Chat.Host;
 using Chat.Testing.Cluster;
+using Chat.Testing.Files;
 using Chat.Tests.Infrastructure;
 
 namespace Chat.Tests.Cluster;
@@ -11,7 +12,8 @@ public sealed class DiscoveryTests
     public async Task Chats_go_on_while_etcd_is_away_and_a_logic_node_started_meanwhile_is_found_once_it_is_back()
     {
         await using var etcd = await EtcdServer.StartAsync();
-        var store = Path.Combine(Directory.CreateTempSubdirectory("chat-discovery-").FullName, "chat.db");
+        using var folder = TempFolder.Create("chat-discovery-");
+        var store = folder.File("chat.db");
         var logic = await ChatNode.StartLogicAsync($"Chat:Cluster:Etcd={etcd.ClientUrl}", $"Chat:Store:Path={store}");
         await using var broker = await ChatNode.StartAsync(ChatRole.Broker, [$"Chat:Cluster:Etcd={etcd.ClientUrl}"]);
         await broker.WaitUntilReadyAsync(); // the logic node registers in etcd as it starts
