@@ -1,4 +1,5 @@
 using Chat.Host;
+using Microsoft.Extensions.Options;
 
 if (CommandLine.WantsHelp(args))
 {
@@ -12,6 +13,22 @@ if (CommandLine.UnknownRole(args) is { } role)
     return 2;
 }
 
-await using var app = await ChatApp.StartAsync(CommandLine.RoleOf(args), CommandLine.WithoutRole(args));
-await app.WaitForShutdownAsync();
+WebApplication app;
+try
+{
+    app = await ChatApp.StartAsync(CommandLine.RoleOf(args), CommandLine.WithoutRole(args));
+}
+catch (Exception ex) when (ex is InvalidOperationException or OptionsValidationException or IOException)
+{
+    // A setting that is wrong or missing, a file that cannot be read, a port that is taken: the
+    // operator needs the one line that names it, not a stack trace and a core dump.
+    Console.Error.WriteLine($"chat: cannot start: {ex.Message}");
+    return 1;
+}
+
+await using (app)
+{
+    await app.WaitForShutdownAsync();
+}
+
 return 0;

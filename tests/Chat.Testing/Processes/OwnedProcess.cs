@@ -29,6 +29,9 @@ public sealed class OwnedProcess : IAsyncDisposable
 
     public bool HasExited => _process.HasExited;
 
+    /// <summary>Its exit status, once it has exited.</summary>
+    public int ExitCode => _process.ExitCode;
+
     /// <summary>The program's last lines of output, for a failure message.</summary>
     public string Output
     {

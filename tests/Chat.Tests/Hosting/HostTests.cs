@@ -1,5 +1,8 @@
 using Chat.Logic.Storage;
 using Chat.Logic.Storage.Memory;
+using Chat.Testing.Files;
+using Chat.Testing.Network;
+using Chat.Testing.Processes;
 using Chat.Tests.Infrastructure;
 using Microsoft.Extensions.Options;
 
@@ -40,6 +43,31 @@ public sealed class HostTests
     {
         var refused = await Assert.ThrowsAsync<OptionsValidationException>(() => ChatServer.StartAsync($"{setting}=00:00:00"));
         Assert.Contains(setting[(setting.LastIndexOf(':') + 1)..], refused.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("logic", "--Chat:Silo:Tls:CaPath=/nonexistent/ca.pem", "Chat:Silo:Tls:CertificatePath: not set")]
+    [InlineData("", "--Chat:Broker:PingInterval=00:00:00", "PingInterval")]
+    [InlineData("", "--Chat:Broker:PingInterval=soon", "Chat:Broker:PingInterval")]
+    public async Task A_process_that_cannot_start_for_a_setting_says_why_in_one_line_and_exits_with_1(string role, string setting, string reason)
+    {
+        using var folder = TempFolder.Create("chat-refused-");
+        string[] arguments =
+        [
+            ChatExecutable.Dll,
+            .. role.Length > 0 ? new[] { role } : [],
+            $"--urls=http://127.0.0.1:{LoopbackPort.Free()}",
+            $"--Chat:Cluster:GrpcUrl=http://127.0.0.1:{LoopbackPort.Free()}",
+            $"--Chat:Store:Path={folder.File("chat.db")}",
+            setting,
+        ];
+        await using var chat = OwnedProcess.Start("chat", ChatExecutable.DotnetHost, arguments, new Dictionary<string, string> { ["Chat__Cluster__Secret"] = "a-secret-of-at-least-thirty-two-characters" });
+        await chat.ExitedAsync(TimeSpan.FromSeconds(60));
+
+        Assert.Equal(1, chat.ExitCode);
+        var said = chat.Output.Split('\n').Single(line => line.StartsWith("chat: cannot start: ", StringComparison.Ordinal));
+        Assert.Contains(reason, said, StringComparison.Ordinal);
+        Assert.DoesNotContain("Unhandled exception", chat.Output, StringComparison.Ordinal);
     }
 
     [Fact]
