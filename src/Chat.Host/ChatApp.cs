@@ -92,12 +92,13 @@ public static class ChatApp
                 var logicGrpc = cluster.GrpcUrl ?? DefaultLogicGrpcUrl;
                 builder.ListenAsClusterNode(NonEmpty(urls) ?? "http://127.0.0.1:18226", cluster.GrpcUrl ?? DefaultLogicGrpcUrl);
                 AddClusterGrpc(builder, cluster);
+                var address = cluster.AdvertisedGrpcAddress ?? ClusterEndpoints.AddressOf(logicGrpc);
+                builder.Services.AddSingleton(new LogicNodeAddress(address));
                 builder.Services.AddChatLogic();
                 builder.Services.AddChatLogicPushesOverGrpc();
                 siloPortPicked = builder.AddChatSilo(role);
                 if (ClusterOptions.List(cluster.Etcd) is { Count: > 0 } etcd)
                 {
-                    var address = cluster.AdvertisedGrpcAddress ?? ClusterEndpoints.AddressOf(logicGrpc);
                     builder.Services.AddHostedService(sp => new EtcdRegistration(
                         sp.GetRequiredService<EtcdClient>(),
                         cluster.EtcdPrefix + Guid.NewGuid().ToString("N"),

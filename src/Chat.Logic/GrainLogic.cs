@@ -165,7 +165,7 @@ internal sealed partial class GrainLogic(
         try
         {
             var sent = await Session(sessionId).Send(senderId, requestId, content);
-            return new SendResult(sent.Code, sent.MsgId, sent.Message);
+            return new SendResult(sent.Code, sent.MsgId, sent.Message, sent.Owner);
         }
         catch (Exception ex) when (IsUnavailable(ex))
         {

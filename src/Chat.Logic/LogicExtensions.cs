@@ -54,6 +54,7 @@ public static class LogicExtensions
             _ => ActivatorUtilities.CreateInstance<SqliteChatStore>(sp),
         });
         services.TryAddSingleton<LogicMetrics>();
+        services.TryAddSingleton(new LogicNodeAddress(null));
         services.TryAddSingleton<LiveCounts>();
         services.TryAddSingleton<StoreWriter>();
         services.TryAddSingleton<IdAllocator>();

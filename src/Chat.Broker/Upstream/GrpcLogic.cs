@@ -27,8 +27,14 @@ internal sealed partial class GrpcLogic(ILogicAddresses addresses, ClusterSecret
     /// <summary>How long a node that failed a call is tried last.</summary>
     private static readonly TimeSpan SitOut = TimeSpan.FromSeconds(10);
 
+    /// <summary>Sessions whose holder is remembered at the most; beyond, the memory starts again (it only saves hops).</summary>
+    private const int MaxOwners = 200_000;
+
     private readonly ConcurrentDictionary<string, Lazy<LogicNode>> _nodes = new();
     private readonly ConcurrentDictionary<string, DateTimeOffset> _failedAt = new();
+
+    /// <summary>For each session, the logic node that last said it holds the session's grain: its messages go there first.</summary>
+    private readonly ConcurrentDictionary<ulong, string> _owners = new();
     private int _next;
 
     public async ValueTask BrokerStartedAsync(string broker, long incarnation, CancellationToken cancellationToken)
@@ -97,13 +103,25 @@ internal sealed partial class GrpcLogic(ILogicAddresses addresses, ClusterSecret
 
     public async ValueTask<SendResult> SendAsync(ulong senderId, ulong sessionId, string requestId, string content, CancellationToken cancellationToken)
     {
+        _owners.TryGetValue(sessionId, out var owner);
         var sent = await CallAsync(
             (n, o) => n.Stream(secret).SendAsync(new SendMsgRequest { SenderId = senderId, SessionId = sessionId, Msgtype = MsgTypeEnum.Dialogue, Content = content, RequestId = requestId }, CallTimeout, o.CancellationToken),
             retry: true,
-            cancellationToken);
+            cancellationToken,
+            first: owner);
+        if (sent is { Owner.Length: > 0 } && sent.Owner != owner)
+        {
+            if (_owners.Count >= MaxOwners)
+            {
+                _owners.Clear();
+            }
+
+            _owners[sessionId] = sent.Owner;
+        }
+
         return sent is null
             ? new SendResult(ResultCode.InternalErr, Message: "try again")
-            : new SendResult(sent.Code.FromProto(), sent.MsgId, NullIfEmpty(sent.Msg));
+            : new SendResult(sent.Code.FromProto(), sent.MsgId, NullIfEmpty(sent.Msg), NullIfEmpty(sent.Owner));
     }
 
     public async ValueTask<ResultCode> ViewedAckAsync(ulong accountId, ulong sessionId, ulong msgId, CancellationToken cancellationToken)
@@ -145,8 +163,11 @@ internal sealed partial class GrpcLogic(ILogicAddresses addresses, ClusterSecret
         }
     }
 
-    /// <summary>The call on the next node in turn; on a node that fails, on the next (if <paramref name="retry"/>); null if none answered.</summary>
-    private async Task<T?> CallAsync<T>(Func<LogicNode, CallOptions, Task<T>> call, bool retry, CancellationToken cancellationToken)
+    /// <summary>
+    /// The call on the next node in turn, or on <paramref name="first"/> if it is known and has not failed
+    /// lately; on a node that fails, on the next (if <paramref name="retry"/>); null if none answered.
+    /// </summary>
+    private async Task<T?> CallAsync<T>(Func<LogicNode, CallOptions, Task<T>> call, bool retry, CancellationToken cancellationToken, string? first = null)
         where T : class
     {
         var nodes = addresses.Current;
@@ -156,9 +177,14 @@ internal sealed partial class GrpcLogic(ILogicAddresses addresses, ClusterSecret
             return null;
         }
 
-        var first = (int)((uint)Interlocked.Increment(ref _next) % (uint)nodes.Count);
+        var start = (int)((uint)Interlocked.Increment(ref _next) % (uint)nodes.Count);
         var now = time.GetUtcNow();
-        var inTurn = Enumerable.Range(0, nodes.Count).Select(i => nodes[(first + i) % nodes.Count]);
+        var inTurn = Enumerable.Range(0, nodes.Count).Select(i => nodes[(start + i) % nodes.Count]);
+        if (first is not null && nodes.Contains(first))
+        {
+            inTurn = inTurn.Where(node => node != first).Prepend(first);
+        }
+
         var order = _failedAt.IsEmpty ? inTurn : inTurn.OrderBy(node => _failedAt.TryGetValue(node, out var failed) && now - failed < SitOut);
         foreach (var node in order.Take(retry ? nodes.Count : 1))
         {

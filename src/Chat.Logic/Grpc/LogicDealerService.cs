@@ -117,7 +117,7 @@ internal sealed class LogicDealerService(ILogic logic, IHostApplicationLifetime 
 
         var requestId = string.IsNullOrEmpty(request.RequestId) ? $"seed:{Guid.NewGuid():N}" : request.RequestId;
         var sent = await logic.SendAsync(request.SenderId, request.SessionId, requestId, request.Content, cancellationToken);
-        return new SendMsgResponse { Code = sent.Code.ToProto(), Msg = sent.Message ?? string.Empty, MsgId = sent.MsgId };
+        return new SendMsgResponse { Code = sent.Code.ToProto(), Msg = sent.Message ?? string.Empty, MsgId = sent.MsgId, Owner = sent.Owner ?? string.Empty };
     }
 
     private static async Task WriteAnswersAsync(ChannelReader<SendMsgResponse> answers, IServerStreamWriter<SendMsgResponse> responseStream, CancellationToken cancellationToken)

@@ -40,7 +40,8 @@ internal interface ISessionGrain : IGrainWithIntegerKey
 internal sealed record OpenedSession([property: Id(0)] ResultCode Code, [property: Id(1)] ulong PartnerId = 0, [property: Id(2)] string? PartnerName = null);
 
 [GenerateSerializer, Immutable]
-internal readonly record struct SendOutcome([property: Id(0)] ResultCode Code, [property: Id(1)] ulong MsgId = 0, [property: Id(2)] string? Message = null);
+/// <param name="Owner">The gRPC address of the logic node whose silo holds the session (null in one process): brokers send the session's next messages there.</param>
+internal readonly record struct SendOutcome([property: Id(0)] ResultCode Code, [property: Id(1)] ulong MsgId = 0, [property: Id(2)] string? Message = null, [property: Id(3)] string? Owner = null);
 
 [GenerateSerializer, Immutable]
 internal sealed record AttachedSession([property: Id(0)] ulong SessionId, [property: Id(1)] ulong PartnerId, [property: Id(2)] string PartnerName, [property: Id(3)] bool PartnerOnline);

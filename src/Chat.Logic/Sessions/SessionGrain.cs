@@ -30,6 +30,7 @@ internal sealed partial class SessionGrain(
     IPushChannel push,
     IOptions<LogicOptions> options,
     LogicMetrics metrics,
+    LogicNodeAddress node,
     TimeProvider time,
     ILogger<SessionGrain> logger) : Grain, ISessionGrain, IDisposable
 {
@@ -98,7 +99,10 @@ internal sealed partial class SessionGrain(
         return Task.FromResult(new OpenedSession(ResultCode.Success, partner.Id, partner.NickName));
     }
 
-    public async ValueTask<SendOutcome> Send(ulong senderId, string requestId, string content)
+    public async ValueTask<SendOutcome> Send(ulong senderId, string requestId, string content) =>
+        (await SendHereAsync(senderId, requestId, content)) with { Owner = node.GrpcAddress };
+
+    private async ValueTask<SendOutcome> SendHereAsync(ulong senderId, string requestId, string content)
     {
         if (!IsMember(senderId, out var sender, out var receiver))
         {

@@ -57,6 +57,7 @@ public readonly record struct ReconnectResult(ResultCode Code, ulong AccountId, 
 
 public readonly record struct MatchResult(ResultCode Code, ulong PartnerId = 0, string? PartnerName = null, ulong SessionId = 0, string? Message = null);
 
-public readonly record struct SendResult(ResultCode Code, ulong MsgId = 0, string? Message = null);
+/// <param name="Owner">In a cluster, the logic node that holds the session (its gRPC address): the best node for the session's next message.</param>
+public readonly record struct SendResult(ResultCode Code, ulong MsgId = 0, string? Message = null, string? Owner = null);
 
 public readonly record struct ChatStats(int Online, int Waiting);
