@@ -65,7 +65,7 @@ public static class ChatApp
         }
 
         configureServices?.Invoke(builder.Services);
-        var cluster = builder.Configuration.GetSection(ClusterOptions.Section).Get<ClusterOptions>() ?? new ClusterOptions();
+        var cluster = ClusterOptions.Read(builder.Configuration);
         var siloPortPicked = false;
         switch (role)
         {

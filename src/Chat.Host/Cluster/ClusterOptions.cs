@@ -29,6 +29,23 @@ public sealed class ClusterOptions
     /// <summary>Proxies (IP addresses, comma-separated) whose X-Forwarded-For a broker believes; empty: none.</summary>
     public string? TrustedProxies { get; set; }
 
+    /// <summary>
+    /// The section bound, or a message naming the setting that was written as a list (<c>…:0=</c>, or
+    /// <c>__0</c> in the environment, as .NET lists usually are): every setting here is one value, and
+    /// the lists are comma-separated (the binder alone would only say it cannot make a string).
+    /// </summary>
+    public static ClusterOptions Read(IConfiguration configuration)
+    {
+        var section = configuration.GetSection(Section);
+        if (section.GetChildren().FirstOrDefault(setting => setting.GetChildren().Any()) is { } list)
+        {
+            throw new InvalidOperationException(
+                $"{Section}:{list.Key} is one value, not a list: write {Section}:{list.Key}=a,b (comma-separated) instead of {Section}:{list.Key}:0=a.");
+        }
+
+        return section.Get<ClusterOptions>() ?? new ClusterOptions();
+    }
+
     public string ReadSecret()
     {
         var secret = !string.IsNullOrWhiteSpace(SecretFile) ? File.ReadAllText(SecretFile) : Secret;

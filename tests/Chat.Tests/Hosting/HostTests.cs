@@ -49,6 +49,7 @@ public sealed class HostTests
     [InlineData("logic", "--Chat:Silo:Tls:CaPath=/nonexistent/ca.pem", "Chat:Silo:Tls:CertificatePath: not set")]
     [InlineData("", "--Chat:Broker:PingInterval=00:00:00", "PingInterval")]
     [InlineData("", "--Chat:Broker:PingInterval=soon", "Chat:Broker:PingInterval")]
+    [InlineData("broker", "--Chat:Cluster:LogicAddresses:0=127.0.0.1:1", "write Chat:Cluster:LogicAddresses=a,b (comma-separated)")]
     public async Task A_process_that_cannot_start_for_a_setting_says_why_in_one_line_and_exits_with_1(string role, string setting, string reason)
     {
         using var folder = TempFolder.Create("chat-refused-");
