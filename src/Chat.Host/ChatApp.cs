@@ -66,6 +66,8 @@ public static class ChatApp
 
         configureServices?.Invoke(builder.Services);
         var cluster = ClusterOptions.Read(builder.Configuration);
+        var etcd = ClusterOptions.List(cluster.Etcd);
+        var trustedProxies = role == ChatRole.Broker ? ClusterOptions.List(cluster.TrustedProxies) : [];
         var siloPortPicked = false;
         switch (role)
         {
@@ -76,10 +78,10 @@ public static class ChatApp
                 break;
             case ChatRole.Broker:
                 var brokerGrpc = cluster.GrpcUrl ?? DefaultBrokerGrpcUrl;
-                builder.ListenAsClusterNode(NonEmpty(urls) ?? DefaultUrls, cluster.GrpcUrl ?? DefaultBrokerGrpcUrl);
+                builder.ListenAsClusterNode(NonEmpty(urls) ?? DefaultUrls, brokerGrpc);
                 builder.Configuration[$"{BrokerOptions.Section}:{nameof(BrokerOptions.Address)}"] = cluster.AdvertisedGrpcAddress ?? ClusterEndpoints.AddressOf(brokerGrpc);
-                AddClusterGrpc(builder, cluster);
-                if (ClusterOptions.List(cluster.Etcd).Count > 0)
+                AddClusterGrpc(builder, cluster, etcd);
+                if (etcd.Count > 0)
                 {
                     builder.Services.AddSingleton(sp => new EtcdLogicAddresses(
                         sp.GetRequiredService<EtcdClient>(), cluster.EtcdPrefix, sp.GetRequiredService<ILogger<EtcdLogicAddresses>>()));
@@ -90,14 +92,14 @@ public static class ChatApp
                 break;
             case ChatRole.Logic:
                 var logicGrpc = cluster.GrpcUrl ?? DefaultLogicGrpcUrl;
-                builder.ListenAsClusterNode(NonEmpty(urls) ?? "http://127.0.0.1:18226", cluster.GrpcUrl ?? DefaultLogicGrpcUrl);
-                AddClusterGrpc(builder, cluster);
+                builder.ListenAsClusterNode(NonEmpty(urls) ?? "http://127.0.0.1:18226", logicGrpc);
+                AddClusterGrpc(builder, cluster, etcd);
                 var address = cluster.AdvertisedGrpcAddress ?? ClusterEndpoints.AddressOf(logicGrpc);
                 builder.Services.AddSingleton(new LogicNodeAddress(address));
                 builder.Services.AddChatLogic();
                 builder.Services.AddChatLogicPushesOverGrpc();
                 siloPortPicked = builder.AddChatSilo(role);
-                if (ClusterOptions.List(cluster.Etcd) is { Count: > 0 } etcd)
+                if (etcd.Count > 0)
                 {
                     builder.Services.AddHostedService(sp => new EtcdRegistration(
                         sp.GetRequiredService<EtcdClient>(),
@@ -110,14 +112,14 @@ public static class ChatApp
         }
 
         builder.Services.AddChatMetrics();
-        if (role == ChatRole.Broker && ClusterOptions.List(cluster.TrustedProxies) is { Count: > 0 } proxies)
+        if (trustedProxies.Count > 0)
         {
             builder.Services.Configure<ForwardedHeadersOptions>(forwarded =>
             {
                 forwarded.ForwardedHeaders = ForwardedHeaders.XForwardedFor | ForwardedHeaders.XForwardedProto;
                 forwarded.KnownProxies.Clear();
                 forwarded.KnownIPNetworks.Clear();
-                foreach (var proxy in proxies)
+                foreach (var proxy in trustedProxies)
                 {
                     forwarded.KnownProxies.Add(System.Net.IPAddress.Parse(proxy));
                 }
@@ -125,7 +127,7 @@ public static class ChatApp
         }
 
         var app = builder.Build();
-        if (role == ChatRole.Broker && ClusterOptions.List(cluster.TrustedProxies).Count > 0)
+        if (trustedProxies.Count > 0)
         {
             app.UseForwardedHeaders(); // the client's address, from the proxies we trust only
         }
@@ -156,14 +158,14 @@ public static class ChatApp
     }
 
     /// <summary>gRPC between our nodes: the shared secret on every call both ways, reflection for grpcurl, etcd's client if there is one.</summary>
-    private static void AddClusterGrpc(WebApplicationBuilder builder, ClusterOptions cluster)
+    private static void AddClusterGrpc(WebApplicationBuilder builder, ClusterOptions cluster, IReadOnlyList<string> etcd)
     {
         var secret = new ClusterSecret(cluster.ReadSecret());
         builder.Services.AddSingleton(secret);
         builder.Services.AddSingleton<SecretInterceptor>();
         builder.Services.AddGrpc(grpc => grpc.Interceptors.Add<SecretInterceptor>());
         builder.Services.AddGrpcReflection();
-        if (ClusterOptions.List(cluster.Etcd) is { Count: > 0 } etcd)
+        if (etcd.Count > 0)
         {
             builder.Services.AddSingleton(_ => new EtcdClient(string.Join(',', etcd)));
         }

@@ -30,7 +30,7 @@ internal sealed class BrokerPushService(LocalPushChannel sockets, ConnectionRegi
             // Live pushes never wait for room (a socket that cannot take one is too slow and is dropped).
             var delivered = push.KindCase switch
             {
-                Push.KindOneofCase.Dialogue => await sockets.PushDialogueAsync(At(push.Dialogue.ConnectionId), push.Dialogue.FromProto() with { Replay = false }, context.CancellationToken),
+                Push.KindOneofCase.Dialogue => await sockets.PushDialogueAsync(At(push.Dialogue.ConnectionId), Live(push.Dialogue.FromProto()), context.CancellationToken),
                 Push.KindOneofCase.Signal => await sockets.PushSignalAsync(At(push.Signal.ConnectionId), push.Signal.FromProto(), context.CancellationToken),
                 _ => false,
             };
@@ -50,6 +50,9 @@ internal sealed class BrokerPushService(LocalPushChannel sockets, ConnectionRegi
         Task.FromResult(new HealthCheckResp { Code = CodeEnum.Success, Incarnation = registry.Incarnation.ToString(System.Globalization.CultureInfo.InvariantCulture) });
 
     private ClientEndpoint At(ulong connectionId) => new(_address, connectionId);
+
+    /// <summary>A batch carries live pushes only (logic sends replays one by one): a copy only for one marked otherwise.</summary>
+    private static DialoguePush Live(DialoguePush push) => push.Replay ? push with { Replay = false } : push;
 
     private static PushResp Answer(bool delivered) => new() { Code = delivered ? CodeEnum.Success : CodeEnum.NoDataFound };
 }

@@ -177,32 +177,67 @@ internal sealed partial class GrpcLogic(ILogicAddresses addresses, ClusterSecret
             return null;
         }
 
+        // Every message comes through here: the order is walked with indexes, not built with LINQ.
+        // Nodes that had not failed lately when the call began come first (pass 0), then those
+        // sitting out (pass 1); within a pass, `first` if it is known, then the rest in turn. A node
+        // that fails during this call is not tried again in it.
         var start = (int)((uint)Interlocked.Increment(ref _next) % (uint)nodes.Count);
         var now = time.GetUtcNow();
-        var inTurn = Enumerable.Range(0, nodes.Count).Select(i => nodes[(start + i) % nodes.Count]);
-        if (first is not null && nodes.Contains(first))
+        var preferred = first is not null && nodes.Contains(first) ? first : null;
+        var attempts = retry ? nodes.Count : 1;
+        List<string>? failedNow = null;
+        for (var pass = 0; pass < 2; pass++)
         {
-            inTurn = inTurn.Where(node => node != first).Prepend(first);
-        }
+            for (var i = preferred is null ? 0 : -1; i < nodes.Count; i++)
+            {
+                var node = i < 0 ? preferred! : nodes[(start + i) % nodes.Count];
+                if ((i >= 0 && node == preferred) || SittingOut(node, now) != (pass == 1) || failedNow?.Contains(node) == true)
+                {
+                    continue;
+                }
 
-        var order = _failedAt.IsEmpty ? inTurn : inTurn.OrderBy(node => _failedAt.TryGetValue(node, out var failed) && now - failed < SitOut);
-        foreach (var node in order.Take(retry ? nodes.Count : 1))
-        {
-            try
-            {
-                var options = new CallOptions(secret.Headers, DateTime.UtcNow + CallTimeout, cancellationToken);
-                var answer = await call(NodeAt(node), options);
-                _failedAt.TryRemove(node, out _);
-                return answer;
-            }
-            catch (RpcException ex) when (ex.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.Internal or StatusCode.Unknown)
-            {
-                _failedAt[node] = time.GetUtcNow();
-                Log.NodeFailed(logger, node, ex.StatusCode, ex);
+                var (answer, failed) = await TryCallAsync(call, node, cancellationToken);
+                if (!failed)
+                {
+                    return answer;
+                }
+
+                if (--attempts == 0)
+                {
+                    return null;
+                }
+
+                (failedNow ??= []).Add(node);
             }
         }
 
         return null;
+    }
+
+    private bool SittingOut(string node, DateTimeOffset now) =>
+        !_failedAt.IsEmpty && _failedAt.TryGetValue(node, out var failed) && now - failed < SitOut;
+
+    /// <summary>The call on one node; failed if that node did not answer (it then sits out a while).</summary>
+    private async Task<(T? Answer, bool Failed)> TryCallAsync<T>(Func<LogicNode, CallOptions, Task<T>> call, string node, CancellationToken cancellationToken)
+        where T : class
+    {
+        try
+        {
+            var options = new CallOptions(secret.Headers, DateTime.UtcNow + CallTimeout, cancellationToken);
+            var answer = await call(NodeAt(node), options);
+            if (!_failedAt.IsEmpty)
+            {
+                _failedAt.TryRemove(node, out _);
+            }
+
+            return (answer, false);
+        }
+        catch (RpcException ex) when (ex.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.Internal or StatusCode.Unknown)
+        {
+            _failedAt[node] = time.GetUtcNow();
+            Log.NodeFailed(logger, node, ex.StatusCode, ex);
+            return (null, true);
+        }
     }
 
     private LogicNode NodeAt(string address) => _nodes.GetOrAdd(address, a => new Lazy<LogicNode>(() => new LogicNode(a))).Value;

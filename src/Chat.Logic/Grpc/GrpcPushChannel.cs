@@ -74,7 +74,10 @@ internal sealed partial class GrpcPushChannel(ClusterSecret secret, ILogger<Grpc
         }
     }
 
-    private BrokerLink LinkTo(string broker) => _links.GetOrAdd(broker, address => new Lazy<BrokerLink>(() => new BrokerLink(address, secret, logger))).Value;
+    // Every push comes through here: the known link without a new factory delegate each time.
+    private BrokerLink LinkTo(string broker) => _links.TryGetValue(broker, out var link)
+        ? link.Value
+        : _links.GetOrAdd(broker, address => new Lazy<BrokerLink>(() => new BrokerLink(address, secret, logger))).Value;
 
     /// <summary>One broker: its channel, and the ordered queue of live pushes with the one loop that sends them.</summary>
     private sealed class BrokerLink : IAsyncDisposable
