@@ -31,6 +31,7 @@ internal sealed partial class GrainLogic(
     public async ValueTask BrokerStartedAsync(string broker, long incarnation, CancellationToken cancellationToken)
     {
         await writer.WriteAsync(new StoreWrite.BrokerGone(broker, time.GetUtcNow().ToUnixTimeMilliseconds(), incarnation));
+        await grains.Matchmaker.Prune(); // visitors who were waiting on the old incarnation's sockets are no one's partners now
         counts.Changed();
     }
 

@@ -211,6 +211,24 @@ public sealed class ClusterTests(ITestOutputHelper output)
         Assert.DoesNotContain(bob.TakeAll("PUSH_SIGNAL_REQ"), f => f.String("signalType") == "PartnerExit");
     }
 
+    [Fact]
+    public async Task A_visitor_left_waiting_on_a_broker_that_crashed_and_came_back_is_no_longer_offered_as_a_partner()
+    {
+        await using var cluster = await ProcessCluster.StartAsync();
+        var (doomed, survivor) = (cluster.Brokers[0], cluster.Brokers[1]);
+        await using var ghost = await VisitorAsync(doomed, "ghost");
+        Assert.Equal(4, (await ghost.RequestAsync(new { cmd = "MATCH_REQ", accountId = ghost.AccountId }, "MATCH_RESP")).Code()); // waiting
+
+        // The broker crashes and is back on its address (a new incarnation) long before logic would
+        // find it silent: logic learns from its start that the ghost's socket died with the old one.
+        await doomed.KillAsync();
+        await doomed.StartAgainAsync();
+
+        // A newcomer waits for someone real instead of being paired with the ghost.
+        await using var newcomer = await VisitorAsync(survivor, "newcomer");
+        Assert.Equal(4, (await newcomer.RequestAsync(new { cmd = "MATCH_REQ", accountId = newcomer.AccountId }, "MATCH_RESP")).Code());
+    }
+
     /// <summary>Pairs whose two visitors are on different brokers (a on one, b on the other, alternating); every visitor is added to <paramref name="visitors"/> to be closed.</summary>
     private static async Task<List<(TestClient A, TestClient B, ulong SessionId)>> PairsAcrossBrokersAsync(ProcessCluster cluster, int count, List<TestClient> visitors)
     {
