@@ -88,12 +88,15 @@ public static class LogicExtensions
         return endpoints;
     }
 
-    /// <summary>Whether the store answers (logic is ready when it does).</summary>
+    /// <summary>
+    /// Whether the store answers (logic is ready when it does). Through <see cref="LiveCounts"/>, so
+    /// probes as often as a load balancer likes cost at most one read of the counts a second.
+    /// </summary>
     public static async Task<bool> StoreAnswersAsync(this IServiceProvider services, CancellationToken cancellationToken)
     {
         try
         {
-            await services.GetRequiredService<IChatStore>().ReadCountsAsync(cancellationToken);
+            await services.GetRequiredService<LiveCounts>().ReadAsync(cancellationToken);
             return true;
         }
         catch (Exception ex) when (ex is not OperationCanceledException)

@@ -74,7 +74,7 @@ internal sealed partial class MatchmakerGrain(
         _pairs.Add(pair);
         try
         {
-            var sessionId = ids.TryTake(IdKind.Session, 0, out var id) ? id : await ids.NextAsync(IdKind.Session);
+            var sessionId = await ids.NextAsync(IdKind.Session);
             var left = writer.WriteAsync(new StoreWrite.WaitingRemoved(partnerId));
             var created = writer.WriteAsync(new StoreWrite.NewSession(new SessionRecord(sessionId, partnerId, callerId, time.GetUtcNow().ToUnixTimeMilliseconds())));
             await Task.WhenAll(left, created);

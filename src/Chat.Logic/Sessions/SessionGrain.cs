@@ -99,14 +99,11 @@ internal sealed partial class SessionGrain(
         return Task.FromResult(new OpenedSession(ResultCode.Success, partner.Id, partner.NickName));
     }
 
-    public async ValueTask<SendOutcome> Send(ulong senderId, string requestId, string content) =>
-        (await SendHereAsync(senderId, requestId, content)) with { Owner = node.GrpcAddress };
-
-    private async ValueTask<SendOutcome> SendHereAsync(ulong senderId, string requestId, string content)
+    public async ValueTask<SendOutcome> Send(ulong senderId, string requestId, string content)
     {
         if (!IsMember(senderId, out var sender, out var receiver))
         {
-            return new SendOutcome(ResultCode.ParamErr, Message: "not your session");
+            return Outcome(ResultCode.ParamErr, message: "not your session");
         }
 
         ulong msgId;
@@ -122,7 +119,7 @@ internal sealed partial class SessionGrain(
             {
                 // The seed's answer to a message into an ended session: an error code and a PartnerExit.
                 Enqueue(sender, new SignalPush(SignalKind.PartnerExit, 0, sender.Id, _id, receiver.Id));
-                return new SendOutcome(ResultCode.NoDataFound, Message: "the session has ended");
+                return Outcome(ResultCode.NoDataFound, message: "the session has ended");
             }
 
             if (ids.TryTake(IdKind.Message, _lastMsgId, out msgId))
@@ -137,7 +134,7 @@ internal sealed partial class SessionGrain(
             catch (Exception ex)
             {
                 Log.StoreFailed(logger, _id, nameof(Send), ex);
-                return new SendOutcome(ResultCode.InternalErr, Message: "store unavailable");
+                return Outcome(ResultCode.InternalErr, message: "store unavailable");
             }
         }
 
@@ -157,20 +154,20 @@ internal sealed partial class SessionGrain(
             sender.Sent.Failed(requestId, msgId);
             sender.Sent.Add(requestId, stored.MsgId, committing: null);
             Pump(receiver);
-            return new SendOutcome(ResultCode.Success, stored.MsgId);
+            return Outcome(ResultCode.Success, stored.MsgId);
         }
         catch (Exception ex)
         {
             Log.StoreFailed(logger, _id, nameof(Send), ex);
             sender.Sent.Failed(requestId, msgId);
             Pump(receiver);
-            return new SendOutcome(ResultCode.InternalErr, Message: "store unavailable");
+            return Outcome(ResultCode.InternalErr, message: "store unavailable");
         }
 
         sender.Sent.Committed(requestId, msgId);
         metrics.MessageStored();
         Pump(receiver);
-        return new SendOutcome(ResultCode.Success, msgId);
+        return Outcome(ResultCode.Success, msgId);
     }
 
     public async Task<ResultCode> ViewedAck(ulong readerId, ulong msgId)
@@ -340,6 +337,9 @@ internal sealed partial class SessionGrain(
         return false;
     }
 
+    /// <summary>An answer to a send, naming this node as the session's (brokers send its next messages here).</summary>
+    private SendOutcome Outcome(ResultCode code, ulong msgId = 0, string? message = null) => new(code, msgId, message, node.GrpcAddress);
+
     private async Task<SendOutcome> RetriedAsync(ulong msgId, Task? committing)
     {
         if (committing is not null)
@@ -350,15 +350,15 @@ internal sealed partial class SessionGrain(
             }
             catch (AlreadyStoredException stored)
             {
-                return new SendOutcome(ResultCode.Success, stored.MsgId);
+                return Outcome(ResultCode.Success, stored.MsgId);
             }
             catch
             {
-                return new SendOutcome(ResultCode.InternalErr, Message: "store unavailable"); // the first attempt's own turn forgets it
+                return Outcome(ResultCode.InternalErr, message: "store unavailable"); // the first attempt's own turn forgets it
             }
         }
 
-        return new SendOutcome(ResultCode.Success, msgId);
+        return Outcome(ResultCode.Success, msgId);
     }
 
     private void Enqueue(SessionMember receiver, SignalPush signal)

@@ -28,7 +28,6 @@ internal sealed class MariaDbWriter(string connectionString, StoreBreaker breake
     private readonly List<MySqlParameter> _parameters = [];
     private readonly SortedDictionary<ulong, ulong> _firstMsgIds = [];
     private readonly Dictionary<ulong, ulong> _batchLastMsgIds = [];
-    private readonly HashSet<ulong> _batchSessions = [];
     private MySqlConnection? _connection;
 
     /// <summary>Commits the batch all-or-nothing, in order.</summary>
@@ -84,7 +83,6 @@ internal sealed class MariaDbWriter(string connectionString, StoreBreaker breake
         _parameters.Clear();
         _firstMsgIds.Clear();
         _batchLastMsgIds.Clear();
-        _batchSessions.Clear();
         foreach (var write in batch)
         {
             switch (write)
@@ -99,7 +97,6 @@ internal sealed class MariaDbWriter(string connectionString, StoreBreaker breake
                         throw new StoreRefusedException($"Session {s.Id} needs two accounts.");
                     }
 
-                    _batchSessions.Add(s.Id);
                     _batchLastMsgIds[s.Id] = 0;
                     break;
                 case StoreWrite.NewMessage { Message: var m }:
@@ -110,10 +107,6 @@ internal sealed class MariaDbWriter(string connectionString, StoreBreaker breake
                         {
                             throw new StoreRefusedException($"Message {m.Id} is not above the last of session {m.SessionId} ({last}).");
                         }
-                    }
-                    else if (_batchSessions.Contains(m.SessionId))
-                    {
-                        throw new StoreRefusedException($"Message {m.Id}: session {m.SessionId} is created later in the batch.");
                     }
                     else
                     {
