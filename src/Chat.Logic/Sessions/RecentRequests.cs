@@ -1,5 +1,7 @@
 using System.Runtime.InteropServices;
 
+using Chat.Logic.Storage;
+
 namespace Chat.Logic.Sessions;
 
 /// <summary>
@@ -26,7 +28,7 @@ internal sealed class RecentRequests
     private int _next;
 
     /// <summary>The message stored (or being stored: <paramref name="committing"/>) under the requestId.</summary>
-    public bool TryGet(string requestId, out ulong msgId, out Task? committing)
+    public bool TryGet(string requestId, out ulong msgId, out Task<WriteOutcome>? committing)
     {
         var slot = Find(KeyOf(requestId));
         if (slot < 0)
@@ -39,7 +41,7 @@ internal sealed class RecentRequests
         return true;
     }
 
-    public void Add(string requestId, ulong msgId, Task? committing)
+    public void Add(string requestId, ulong msgId, Task<WriteOutcome>? committing)
     {
         _keys[_next] = KeyOf(requestId);
         _ring[_next] = new Entry(msgId, committing is { IsCompletedSuccessfully: false } ? committing : null);
@@ -98,9 +100,9 @@ internal sealed class RecentRequests
         return ((ulong)(uint)high.ToHashCode() << 32) | (uint)low.ToHashCode();
     }
 
-    private struct Entry(ulong msgId, Task? committing)
+    private struct Entry(ulong msgId, Task<WriteOutcome>? committing)
     {
         public readonly ulong MsgId = msgId;
-        public Task? Committing = committing;
+        public Task<WriteOutcome>? Committing = committing;
     }
 }

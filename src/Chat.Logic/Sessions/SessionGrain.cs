@@ -140,21 +140,13 @@ internal sealed partial class SessionGrain(
 
         _lastMsgId = msgId;
         var message = new MessageRecord(msgId, _id, senderId, requestId, content, time.GetUtcNow().ToUnixTimeMilliseconds());
-        var committed = writer.WriteAsync(new StoreWrite.NewMessage(message));
+        var committed = writer.AppendAsync(message);
         (sender.Sent ??= new RecentRequests()).Add(requestId, msgId, committed);
         receiver.Outbox.Enqueue(new Outgoing(message, committed, null));
+        WriteOutcome outcome;
         try
         {
-            await committed;
-        }
-        catch (AlreadyStoredException stored)
-        {
-            // The store has this requestId already: an earlier attempt committed though its sender
-            // never heard (the connection died during COMMIT). That message is the answer.
-            sender.Sent.Failed(requestId, msgId);
-            sender.Sent.Add(requestId, stored.MsgId, committing: null);
-            Pump(receiver);
-            return Outcome(ResultCode.Success, stored.MsgId);
+            outcome = await committed;
         }
         catch (Exception ex)
         {
@@ -164,10 +156,24 @@ internal sealed partial class SessionGrain(
             return Outcome(ResultCode.InternalErr, message: "store unavailable");
         }
 
-        sender.Sent.Committed(requestId, msgId);
-        metrics.MessageStored();
         Pump(receiver);
-        return Outcome(ResultCode.Success, msgId);
+        switch (outcome.Result)
+        {
+            case WriteResult.Stored:
+                sender.Sent.Committed(requestId, msgId);
+                metrics.MessageStored();
+                return Outcome(ResultCode.Success, msgId);
+            case WriteResult.AlreadyStored:
+                // The store has this requestId already: an earlier attempt committed though its sender
+                // never heard (the connection died during COMMIT). That message is the answer.
+                sender.Sent.Failed(requestId, msgId);
+                sender.Sent.Add(requestId, outcome.MsgId, committing: null);
+                return Outcome(ResultCode.Success, outcome.MsgId);
+            default:
+                Log.MessageRefused(logger, _id, msgId, outcome.Reason);
+                sender.Sent.Failed(requestId, msgId);
+                return Outcome(ResultCode.InternalErr, message: "the message could not be stored");
+        }
     }
 
     public async Task<ResultCode> ViewedAck(ulong readerId, ulong msgId)
@@ -340,22 +346,26 @@ internal sealed partial class SessionGrain(
     /// <summary>An answer to a send, naming this node as the session's (brokers send its next messages here).</summary>
     private SendOutcome Outcome(ResultCode code, ulong msgId = 0, string? message = null) => new(code, msgId, message, node.GrpcAddress);
 
-    private async Task<SendOutcome> RetriedAsync(ulong msgId, Task? committing)
+    private async Task<SendOutcome> RetriedAsync(ulong msgId, Task<WriteOutcome>? committing)
     {
         if (committing is not null)
         {
+            WriteOutcome outcome;
             try
             {
-                await committing;
-            }
-            catch (AlreadyStoredException stored)
-            {
-                return Outcome(ResultCode.Success, stored.MsgId);
+                outcome = await committing;
             }
             catch
             {
                 return Outcome(ResultCode.InternalErr, message: "store unavailable"); // the first attempt's own turn forgets it
             }
+
+            return outcome.Result switch
+            {
+                WriteResult.Stored => Outcome(ResultCode.Success, msgId),
+                WriteResult.AlreadyStored => Outcome(ResultCode.Success, outcome.MsgId),
+                _ => Outcome(ResultCode.InternalErr, message: "the message could not be stored"),
+            };
         }
 
         return Outcome(ResultCode.Success, msgId);
@@ -389,18 +399,22 @@ internal sealed partial class SessionGrain(
             {
                 Observe(push.PushSignalAsync(to, signal, CancellationToken.None));
             }
-            else if (next.Message is { } message && next.Committed!.IsCompletedSuccessfully && message.Id > receiver.PushedUpTo)
+            else if (next.Message is { } message && next.Committed!.IsCompletedSuccessfully && next.Committed.Result is var outcome)
             {
-                receiver.PushedUpTo = message.Id;
-                metrics.MessageDelivered();
-                Observe(push.PushDialogueAsync(to, ToPush(message, receiver.Id), CancellationToken.None));
-            }
-            else if (next.Message is { } repeated && next.Committed!.Exception?.InnerException is AlreadyStoredException stored && stored.MsgId > receiver.PushedUpTo)
-            {
-                // Stored by an attempt whose commit looked failed, so never pushed: it goes now, under its stored id.
-                receiver.PushedUpTo = stored.MsgId;
-                metrics.MessageDelivered();
-                Observe(push.PushDialogueAsync(to, ToPush(repeated with { Id = stored.MsgId }, receiver.Id), CancellationToken.None));
+                // Stored now, or stored by an attempt whose commit looked failed and so was never
+                // pushed: it goes under its stored id, unless the socket has had that one already.
+                var storedId = outcome.Result switch
+                {
+                    WriteResult.Stored => message.Id,
+                    WriteResult.AlreadyStored => outcome.MsgId,
+                    _ => 0UL,
+                };
+                if (storedId > receiver.PushedUpTo)
+                {
+                    receiver.PushedUpTo = storedId;
+                    metrics.MessageDelivered();
+                    Observe(push.PushDialogueAsync(to, ToPush(message with { Id = storedId }, receiver.Id), CancellationToken.None));
+                }
             }
         }
     }
@@ -516,5 +530,8 @@ internal sealed partial class SessionGrain(
 
         [LoggerMessage(5, LogLevel.Warning, "Session {SessionId}: the replay to account {AccountId} failed.")]
         public static partial void ReplayFailed(ILogger logger, ulong sessionId, ulong accountId, Exception exception);
+
+        [LoggerMessage(6, LogLevel.Error, "Session {SessionId}: the store refused message {MsgId}: {Reason}")]
+        public static partial void MessageRefused(ILogger logger, ulong sessionId, ulong msgId, string? reason);
     }
 }

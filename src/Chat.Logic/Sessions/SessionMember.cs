@@ -52,4 +52,4 @@ internal sealed class SessionMember(MemberState state)
 }
 
 /// <summary>A push waiting its turn: a message (with its commit) or a signal.</summary>
-internal readonly record struct Outgoing(MessageRecord? Message, Task? Committed, SignalPush? Signal);
+internal readonly record struct Outgoing(MessageRecord? Message, Task<WriteOutcome>? Committed, SignalPush? Signal);

@@ -107,6 +107,32 @@ internal abstract record StoreWrite
     public sealed record WaitingRemoved(ulong AccountId) : StoreWrite;
 }
 
+/// <summary>What became of one message write: stored, stored already by an earlier attempt, or refused.</summary>
+internal enum WriteResult
+{
+    /// <summary>Committed now.</summary>
+    Stored,
+
+    /// <summary>Its sender stored a message under the same requestId in the session before: <see cref="WriteOutcome.MsgId"/> is that one's id; nothing new was stored.</summary>
+    AlreadyStored,
+
+    /// <summary>The write itself is wrong (an id out of range or not above its session's last, a session that does not exist): <see cref="WriteOutcome.Reason"/> says why; nothing was stored.</summary>
+    Refused,
+}
+
+/// <summary>
+/// The outcome of a message write, a value the caller switches on (expected outcomes are results,
+/// not exceptions). A store that cannot be reached is not an outcome: the write's task fails.
+/// </summary>
+internal readonly record struct WriteOutcome(WriteResult Result, ulong MsgId = 0, string? Reason = null)
+{
+    public static WriteOutcome Stored { get; } = new(WriteResult.Stored);
+
+    public static WriteOutcome AlreadyStoredAs(ulong msgId) => new(WriteResult.AlreadyStored, msgId);
+
+    public static WriteOutcome RefusedFor(string reason) => new(WriteResult.Refused, Reason: reason);
+}
+
 /// <summary>
 /// A write the store refuses: a duplicate id, a message id at or below its session's last, an id out
 /// of range. Only a refusal says the write itself is wrong; any other failure of a store call (a lost

@@ -34,13 +34,24 @@ internal partial class StoreWriter(IChatStore store, IOptions<StoreOptions> opti
     // Only the writer's thread reads and writes it.
     private bool _failing;
 
-    /// <summary>Queues a write; the task completes when it is committed.</summary>
-    public Task WriteAsync(StoreWrite write)
+    /// <summary>
+    /// Queues a write; the task completes when it is committed, and fails if the store refuses it
+    /// (for these writes a refusal is a bug, not an outcome) or cannot be reached.
+    /// </summary>
+    public Task WriteAsync(StoreWrite write) => Queue(write, refusalIsOutcome: false);
+
+    /// <summary>
+    /// Queues a message; the task completes when the store has decided: stored, already stored under
+    /// its requestId (with the first message's id), or refused. It fails only if the store cannot be reached.
+    /// </summary>
+    public Task<WriteOutcome> AppendAsync(MessageRecord message) => Queue(new StoreWrite.NewMessage(message), refusalIsOutcome: true);
+
+    private Task<WriteOutcome> Queue(StoreWrite write, bool refusalIsOutcome)
     {
-        var pending = new PendingWrite(write);
+        var pending = new PendingWrite(write, refusalIsOutcome);
         if (!_queue.Writer.TryWrite(pending))
         {
-            return Task.FromException(new ObjectDisposedException(nameof(StoreWriter), "The store is shutting down."));
+            return Task.FromException<WriteOutcome>(new ObjectDisposedException(nameof(StoreWriter), "The store is shutting down."));
         }
 
         return pending.Completion.Task;
@@ -145,7 +156,7 @@ internal partial class StoreWriter(IChatStore store, IOptions<StoreOptions> opti
                 Log.WriteRefused(logger, writes[0].GetType().Name, ex);
             }
 
-            batch[0].Completion.TrySetException(ex);
+            batch[0].Refused(ex);
             return;
         }
         catch (Exception ex)
@@ -173,16 +184,32 @@ internal partial class StoreWriter(IChatStore store, IOptions<StoreOptions> opti
 
         foreach (var pending in batch)
         {
-            pending.Completion.TrySetResult();
+            pending.Completion.TrySetResult(WriteOutcome.Stored);
         }
     }
 
-    private sealed class PendingWrite(StoreWrite write)
+    private sealed class PendingWrite(StoreWrite write, bool refusalIsOutcome)
     {
         public StoreWrite Write { get; } = write;
 
         // Never on this loop: a grain's continuation goes to its own scheduler, anything else to the pool.
-        public TaskCompletionSource Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public TaskCompletionSource<WriteOutcome> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public void Refused(StoreRefusedException refusal)
+        {
+            if (!refusalIsOutcome)
+            {
+                Completion.TrySetException(refusal);
+            }
+            else if (refusal is AlreadyStoredException stored)
+            {
+                Completion.TrySetResult(WriteOutcome.AlreadyStoredAs(stored.MsgId));
+            }
+            else
+            {
+                Completion.TrySetResult(WriteOutcome.RefusedFor(refusal.Message));
+            }
+        }
     }
 
     private static partial class Log
