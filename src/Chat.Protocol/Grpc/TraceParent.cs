@@ -46,3 +46,18 @@ public static class TraceParent
         }
     }
 }
+
+/// <summary>
+/// A node's own spans, by source name. Nothing listens unless tracing is on (an OTLP endpoint is configured),
+/// and only then is an activity made: <see cref="ActivitySource.StartActivity(string, ActivityKind)"/> returns null otherwise.
+/// </summary>
+public abstract class SpanSource(string name) : IDisposable
+{
+    public ActivitySource Source { get; } = new(name);
+
+    public void Dispose()
+    {
+        Source.Dispose();
+        GC.SuppressFinalize(this);
+    }
+}
