@@ -12,6 +12,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
 
 namespace Chat.Broker;
@@ -24,13 +25,18 @@ public static class BrokerExtensions
     /// <summary>The broker's meter, for the metrics exporter.</summary>
     public const string MeterName = BrokerMetrics.MeterName;
 
+    /// <summary>The broker's activity source, for the trace exporter.</summary>
+    public const string ActivitySourceName = BrokerTracing.SourceName;
+
     /// <summary>The broker: sockets, heartbeat, and the in-process push channel logic uses to reach them.</summary>
     public static IServiceCollection AddChatBroker(this IServiceCollection services)
     {
         services.AddOptions<BrokerOptions>().BindConfiguration(BrokerOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddUpstreamResilience();
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<ConnectionRegistry>();
         services.TryAddSingleton<BrokerMetrics>();
+        services.TryAddSingleton<BrokerTracing>();
         services.TryAddSingleton<LocalPushChannel>();
         services.TryAddSingleton<IPushChannel>(sp => sp.GetRequiredService<LocalPushChannel>());
         services.TryAddSingleton<RequestDispatcher>();
@@ -45,12 +51,13 @@ public static class BrokerExtensions
     }
 
     /// <summary>
-    /// A broker of a cluster: logic is reached over gRPC (the seed's LogicDealer on the nodes
-    /// <paramref name="logicNodes"/> knows), and logic's pushes arrive on the seed's Broker service.
+    /// A broker of a cluster: logic is reached over gRPC (the seed's LogicDealer on the nodes the
+    /// registered <see cref="ILogicAddresses"/> knows, with the registered cluster secret), and
+    /// logic's pushes arrive on the seed's Broker service.
     /// </summary>
-    public static IServiceCollection AddChatBrokerOfCluster(this IServiceCollection services, Func<IServiceProvider, ILogicAddresses> logicNodes)
+    public static IServiceCollection AddChatBrokerOfCluster(this IServiceCollection services)
     {
-        services.AddSingleton(logicNodes);
+        services.AddSingleton<SitOuts>();
         services.AddSingleton<GrpcLogic>();
         services.AddSingleton<ILogic>(sp => sp.GetRequiredService<GrpcLogic>());
         return services.AddChatBroker();
@@ -59,16 +66,19 @@ public static class BrokerExtensions
     /// <summary>A fixed list of logic nodes (host:port), for a cluster without etcd.</summary>
     public static ILogicAddresses FixedLogicNodes(IReadOnlyList<string> addresses) => new StaticLogicAddresses(addresses);
 
+    /// <summary>Readiness of a broker of a cluster: some logic node answers.</summary>
+    public static IHealthChecksBuilder AddLogicNodesCheck(this IHealthChecksBuilder checks, params string[] tags) =>
+        checks.AddCheck<LogicReadiness>("logic-nodes", HealthStatus.Unhealthy, tags);
+
+    /// <summary>The names of the broker's Polly pipelines, whose events it logs itself.</summary>
+    public static IReadOnlySet<string> ResiliencePipelines => UpstreamResilience.Names;
+
     /// <summary>The seed's Broker service: pushes from logic nodes to this broker's sockets.</summary>
     public static IEndpointRouteBuilder MapChatBrokerGrpc(this IEndpointRouteBuilder endpoints)
     {
         endpoints.MapGrpcService<BrokerPushService>();
         return endpoints;
     }
-
-    /// <summary>Whether some logic node answers (a broker of a cluster is ready when one does).</summary>
-    public static Task<bool> AnyLogicNodeAnswersAsync(this IServiceProvider services, CancellationToken cancellationToken) =>
-        services.GetRequiredService<GrpcLogic>().AnyNodeAnswersAsync(cancellationToken);
 
     /// <summary>Maps the WebSocket endpoint and closes every socket with "service restart" when the host stops.</summary>
     public static IEndpointRouteBuilder MapChatBroker(this IEndpointRouteBuilder endpoints)

@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using Chat.Protocol.Settings;
 
 namespace Chat.Broker;
 
@@ -51,20 +52,13 @@ public sealed class BrokerOptions : IValidatableObject
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
         // Each drives a timer or a deadline: zero or less would spin or fire at once.
-        foreach (var (name, value) in new (string, TimeSpan)[]
-        {
+        return Durations.MustBePositive(
+            Section,
             (nameof(PingInterval), PingInterval),
             (nameof(SilenceTimeout), SilenceTimeout),
             (nameof(SendTimeout), SendTimeout),
             (nameof(CloseTimeout), CloseTimeout),
-            (nameof(DeliveryReportInterval), DeliveryReportInterval),
-        })
-        {
-            if (value <= TimeSpan.Zero)
-            {
-                yield return new ValidationResult($"{name} must be positive.", [name]);
-            }
-        }
+            (nameof(DeliveryReportInterval), DeliveryReportInterval));
     }
 }
 

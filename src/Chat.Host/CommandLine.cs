@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Options;
+
 namespace Chat.Host;
 
 /// <summary>
@@ -60,6 +62,19 @@ public static class CommandLine
     {
         ["--store"] = "Chat:Store:Kind",
         ["--data"] = "Chat:Store:Path",
+    };
+
+    /// <summary>
+    /// The one line that says why a start was refused: a setting wrong or missing (several refused at once
+    /// are joined), a file that cannot be read, a port that is taken; null for anything else (a bug, whose stack trace helps).
+    /// </summary>
+    public static string? Refusal(Exception ex) => ex switch
+    {
+        AggregateException aggregate when aggregate.InnerExceptions.All(inner => Refusal(inner) is not null) =>
+            string.Join(" ", aggregate.InnerExceptions.Select(inner => Refusal(inner))),
+        OptionsValidationException validation => string.Join(" ", validation.Failures.Select(failure => failure.TrimEnd('.') + ".")),
+        InvalidOperationException or IOException => ex.Message,
+        _ => null,
     };
 
     public static bool WantsHelp(string[] args) => args.Any(a => a is "--help" or "-h" or "-?" or "help");

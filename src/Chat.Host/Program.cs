@@ -1,5 +1,4 @@
 using Chat.Host;
-using Microsoft.Extensions.Options;
 
 if (CommandLine.WantsHelp(args))
 {
@@ -18,11 +17,11 @@ try
 {
     app = await ChatApp.StartAsync(CommandLine.RoleOf(args), CommandLine.WithoutRole(args));
 }
-catch (Exception ex) when (ex is InvalidOperationException or OptionsValidationException or IOException)
+catch (Exception ex) when (CommandLine.Refusal(ex) is { } refusal)
 {
     // A setting that is wrong or missing, a file that cannot be read, a port that is taken: the
     // operator needs the one line that names it, not a stack trace and a core dump.
-    Console.Error.WriteLine($"chat: cannot start: {ex.Message}");
+    Console.Error.WriteLine($"chat: cannot start: {refusal}");
     return 1;
 }
 

@@ -12,6 +12,7 @@ using Chat.Protocol.Seams;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 
@@ -21,6 +22,9 @@ public static class LogicExtensions
 {
     /// <summary>Logic's meter, for the metrics exporter.</summary>
     public const string MeterName = LogicMetrics.MeterName;
+
+    /// <summary>Logic's activity source, for the trace exporter.</summary>
+    public const string ActivitySourceName = LogicTracing.SourceName;
 
     /// <summary>Reads the live counts (online, waiting, sessions) the gauges report, if the last read is stale.</summary>
     public static async Task ReadLiveCountsAsync(this IServiceProvider services, CancellationToken cancellationToken)
@@ -54,6 +58,7 @@ public static class LogicExtensions
             _ => ActivatorUtilities.CreateInstance<SqliteChatStore>(sp),
         });
         services.TryAddSingleton<LogicMetrics>();
+        services.TryAddSingleton<LogicTracing>();
         services.TryAddSingleton(new LogicNodeAddress(null));
         services.TryAddSingleton<LiveCounts>();
         services.TryAddSingleton<StoreWriter>();
@@ -75,6 +80,7 @@ public static class LogicExtensions
     /// <summary>Logic of a cluster: pushes go to the brokers over gRPC (the seed's Broker service).</summary>
     public static IServiceCollection AddChatLogicPushesOverGrpc(this IServiceCollection services)
     {
+        services.AddPushResilience();
         services.AddSingleton<GrpcPushChannel>();
         services.AddSingleton<IPushChannel>(sp => sp.GetRequiredService<GrpcPushChannel>());
         services.Replace(ServiceDescriptor.Singleton<IBrokerProbe>(sp => sp.GetRequiredService<GrpcPushChannel>()));
@@ -88,27 +94,20 @@ public static class LogicExtensions
         return endpoints;
     }
 
-    /// <summary>
-    /// Whether the store answers (logic is ready when it does). Through <see cref="LiveCounts"/>, so
-    /// probes as often as a load balancer likes cost at most one read of the counts a second.
-    /// </summary>
-    public static async Task<bool> StoreAnswersAsync(this IServiceProvider services, CancellationToken cancellationToken)
-    {
-        try
-        {
-            await services.GetRequiredService<LiveCounts>().ReadAsync(cancellationToken);
-            return true;
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException)
-        {
-            return false;
-        }
-    }
+    /// <summary>Readiness of logic: the store answers.</summary>
+    public static IHealthChecksBuilder AddStoreCheck(this IHealthChecksBuilder checks, params string[] tags) =>
+        checks.AddCheck<StoreReadiness>("store", HealthStatus.Unhealthy, tags);
+
+    /// <summary>The names of logic's Polly pipelines towards brokers, whose events it logs itself.</summary>
+    public static IReadOnlySet<string> ResiliencePipelines => PushResilience.Names;
 
     /// <summary>
-    /// The MariaDB database the logic nodes of a cluster share (<c>Chat:Store:Kind=mariadb</c>): its
-    /// connection string as configured, for Orleans' ADO.NET membership table; null with another store.
+    /// Whether the logic nodes of a cluster share a MariaDB database (<c>Chat:Store:Kind=mariadb</c>), which
+    /// also holds Orleans' ADO.NET membership table.
     /// </summary>
+    public static bool HasSharedDatabase(IConfiguration configuration) => configuration[$"{StoreOptions.Section}:{nameof(StoreOptions.Kind)}"] == "mariadb";
+
+    /// <summary>The connection string of the shared database (<see cref="HasSharedDatabase"/>), or null with another store.</summary>
     public static string? SharedDatabase(IConfiguration configuration)
     {
         var options = configuration.GetSection(StoreOptions.Section).Get<StoreOptions>() ?? new StoreOptions();

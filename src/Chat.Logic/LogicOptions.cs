@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using Chat.Protocol.Settings;
 
 namespace Chat.Logic;
 
@@ -31,6 +32,13 @@ internal sealed class LogicOptions : IValidatableObject
     /// <summary>A broker that has not answered for this long is gone: its accounts are dropped (their grace periods start).</summary>
     public TimeSpan BrokerDeadAfter { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>How long a broker's answer to one of those checks is waited for; no answer in time counts as silent.</summary>
+    public TimeSpan BrokerCheckTimeout { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Accounts whose grace period ran out handled per sweep: a backlog (after downtime) drains over a few sweeps instead of one long one.</summary>
+    [Range(1, 1_000_000)]
+    public int SweepLimit { get; set; } = 1000;
+
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
         if (GracePeriod < TimeSpan.Zero)
@@ -43,14 +51,11 @@ internal sealed class LogicOptions : IValidatableObject
             yield return new ValidationResult("TypingInterval must not be negative.", [nameof(TypingInterval)]);
         }
 
-        if (BrokerCheckInterval <= TimeSpan.Zero || BrokerDeadAfter <= TimeSpan.Zero)
+        // Each drives a timer or a deadline: zero or less would spin or fire at once.
+        foreach (var refusal in Durations.MustBePositive(Section, (nameof(BrokerCheckInterval), BrokerCheckInterval), (nameof(BrokerDeadAfter), BrokerDeadAfter), (nameof(SweepInterval), SweepInterval))
+            .Concat(Durations.MustBeTimeouts(Section, (nameof(BrokerCheckTimeout), BrokerCheckTimeout))))
         {
-            yield return new ValidationResult("BrokerCheckInterval and BrokerDeadAfter must be positive.", [nameof(BrokerCheckInterval), nameof(BrokerDeadAfter)]);
-        }
-
-        if (SweepInterval <= TimeSpan.Zero)
-        {
-            yield return new ValidationResult("SweepInterval must be positive: it drives a timer.", [nameof(SweepInterval)]);
+            yield return refusal;
         }
     }
 }

@@ -1,4 +1,6 @@
+using System.Diagnostics;
 using Chat.Broker.Connections;
+using Chat.Broker.Diagnostics;
 using Chat.Protocol.Grpc;
 using Chat.Protocol.Seams;
 using Grpc.Core;
@@ -12,7 +14,7 @@ namespace Chat.Broker.Grpc;
 /// a push for a socket that is not here (closed, or of an earlier start of this broker) is
 /// answered NoDataFound, and the message waits in the store for the client's next reconnect.
 /// </summary>
-internal sealed class BrokerPushService(LocalPushChannel sockets, ConnectionRegistry registry, IOptions<BrokerOptions> options) : global::Chat.Protocol.Grpc.Broker.BrokerBase
+internal sealed class BrokerPushService(LocalPushChannel sockets, ConnectionRegistry registry, BrokerTracing tracing, IOptions<BrokerOptions> options) : global::Chat.Protocol.Grpc.Broker.BrokerBase
 {
     private readonly string _address = options.Value.Address;
 
@@ -27,6 +29,8 @@ internal sealed class BrokerPushService(LocalPushChannel sockets, ConnectionRegi
         var result = new PushBatchResult();
         foreach (var push in request.Pushes)
         {
+            // Each push joins the trace it was made in (a batch carries many); none is made with tracing off.
+            using var span = push.Traceparent.Length > 0 ? tracing.Source.StartActivity(push.KindCase == Push.KindOneofCase.Dialogue ? "PUSH_DIALOGUE_REQ" : "PUSH_SIGNAL", ActivityKind.Consumer, TraceParent.Parse(push.Traceparent)) : null;
             // Live pushes never wait for room (a socket that cannot take one is too slow and is dropped).
             var delivered = push.KindCase switch
             {

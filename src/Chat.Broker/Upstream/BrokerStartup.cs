@@ -3,25 +3,31 @@ using Chat.Protocol.Seams;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Polly.Registry;
 
 namespace Chat.Broker.Upstream;
 
 /// <summary>
 /// A broker that starts holds no socket yet: whatever logic had bound to its address belongs to
 /// an earlier start. It tells logic, again until logic answers (in a cluster, logic may come up
-/// after it); its own new sockets are kept whenever the message arrives.
+/// after it; the <see cref="UpstreamResilience.BrokerStart"/> pipeline spaces the attempts); its
+/// own new sockets are kept whenever the message arrives.
 /// </summary>
 internal sealed partial class BrokerStartup(
     ILogic logic,
     ConnectionRegistry registry,
     IOptions<BrokerOptions> options,
-    TimeProvider time,
+    ResiliencePipelineProvider<string> pipelines,
     ILogger<BrokerStartup> logger) : BackgroundService
 {
     public override async Task StartAsync(CancellationToken cancellationToken)
     {
         // In one process with logic this succeeds at once, before the first socket is accepted.
-        if (!await TryTellAsync(cancellationToken))
+        try
+        {
+            await TellAsync(cancellationToken);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
         {
             await base.StartAsync(cancellationToken);
         }
@@ -29,25 +35,25 @@ internal sealed partial class BrokerStartup(
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        var pause = TimeSpan.FromSeconds(1);
-        while (!await TryTellAsync(stoppingToken))
+        try
         {
-            await Task.Delay(pause, time, stoppingToken);
-            pause = TimeSpan.FromTicks(Math.Min(pause.Ticks * 2, TimeSpan.FromSeconds(30).Ticks));
+            await pipelines.GetPipeline(UpstreamResilience.BrokerStart).ExecuteAsync(TellAsync, stoppingToken);
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
         }
     }
 
-    private async Task<bool> TryTellAsync(CancellationToken cancellationToken)
+    private async ValueTask TellAsync(CancellationToken cancellationToken)
     {
         try
         {
             await logic.BrokerStartedAsync(options.Value.Address, registry.Incarnation, cancellationToken);
-            return true;
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
             Log.NotTold(logger, ex.Message); // expected while logic is still starting: no stack trace
-            return false;
+            throw;
         }
     }
 

@@ -1,10 +1,16 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
+using Chat.Broker.Diagnostics;
 using Chat.Protocol.Frames;
 using Chat.Protocol.Grpc;
 using Chat.Protocol.Seams;
 using Grpc.Core;
 using Grpc.Net.Client;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Polly;
+using Polly.Registry;
+using Polly.Timeout;
 using LogicClient = Chat.Protocol.Grpc.LogicDealer.LogicDealerClient;
 using SessionSummary = Chat.Protocol.Frames.SessionSummary;
 
@@ -18,20 +24,20 @@ namespace Chat.Broker.Upstream;
 /// every node failed, the client hears InternalErr and tries again itself. A node that failed a call
 /// (refused it, or did not answer in time: hung, or cut off) is tried last for a while, so one bad
 /// node costs the visitors one slow answer each rather than one in every few for as long as it is bad.
+/// Each call on one node goes through the <see cref="UpstreamResilience.LogicCall"/> pipeline (its timeout).
 /// </summary>
-internal sealed partial class GrpcLogic(ILogicAddresses addresses, ClusterSecret secret, TimeProvider time, ILogger<GrpcLogic> logger) : ILogic, IDisposable
+internal sealed partial class GrpcLogic(
+    ILogicAddresses addresses,
+    ClusterSecret secret,
+    SitOuts sitOuts,
+    BrokerTracing tracing,
+    ResiliencePipelineProvider<string> pipelines,
+    IOptions<UpstreamOptions> options,
+    ILogger<GrpcLogic> logger) : ILogic, IDisposable
 {
-    /// <summary>A logic call takes milliseconds; one that waits on a grain of a dead node fails once Orleans has declared it (seconds).</summary>
-    private static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(5);
-
-    /// <summary>How long a node that failed a call is tried last.</summary>
-    private static readonly TimeSpan SitOut = TimeSpan.FromSeconds(10);
-
-    /// <summary>Sessions whose holder is remembered at the most; beyond, the memory starts again (it only saves hops).</summary>
-    private const int MaxOwners = 200_000;
-
+    private readonly ResiliencePipeline _call = pipelines.GetPipeline(UpstreamResilience.LogicCall);
+    private readonly int _maxOwners = options.Value.MaxRememberedOwners;
     private readonly ConcurrentDictionary<string, Lazy<LogicNode>> _nodes = new();
-    private readonly ConcurrentDictionary<string, DateTimeOffset> _failedAt = new();
 
     /// <summary>For each session, the logic node that last said it holds the session's grain: its messages go there first.</summary>
     private readonly ConcurrentDictionary<ulong, string> _owners = new();
@@ -104,14 +110,17 @@ internal sealed partial class GrpcLogic(ILogicAddresses addresses, ClusterSecret
     public async ValueTask<SendResult> SendAsync(ulong senderId, ulong sessionId, string requestId, string content, CancellationToken cancellationToken)
     {
         _owners.TryGetValue(sessionId, out var owner);
+        using var span = TraceParent.StartRoot(tracing.Source, "DIALOGUE_REQ", ActivityKind.Client); // null unless tracing is on
+        span?.SetTag("chat.session_id", sessionId);
+        var traceparent = span?.Id ?? string.Empty;
         var sent = await CallAsync(
-            (n, o) => n.Stream(secret).SendAsync(new SendMsgRequest { SenderId = senderId, SessionId = sessionId, Msgtype = MsgTypeEnum.Dialogue, Content = content, RequestId = requestId }, CallTimeout, o.CancellationToken),
+            (n, o) => n.Stream(secret).SendAsync(new SendMsgRequest { SenderId = senderId, SessionId = sessionId, Msgtype = MsgTypeEnum.Dialogue, Content = content, RequestId = requestId, Traceparent = traceparent }, o.CancellationToken),
             retry: true,
             cancellationToken,
             first: owner);
         if (sent is { Owner.Length: > 0 } && sent.Owner != owner)
         {
-            if (_owners.Count >= MaxOwners)
+            if (_owners.Count >= _maxOwners)
             {
                 _owners.Clear();
             }
@@ -182,7 +191,7 @@ internal sealed partial class GrpcLogic(ILogicAddresses addresses, ClusterSecret
         // sitting out (pass 1); within a pass, `first` if it is known, then the rest in turn. A node
         // that fails during this call is not tried again in it.
         var start = (int)((uint)Interlocked.Increment(ref _next) % (uint)nodes.Count);
-        var now = time.GetUtcNow();
+        var now = sitOuts.Now;
         var preferred = first is not null && nodes.Contains(first) ? first : null;
         var attempts = retry ? nodes.Count : 1;
         List<string>? failedNow = null;
@@ -191,7 +200,7 @@ internal sealed partial class GrpcLogic(ILogicAddresses addresses, ClusterSecret
             for (var i = preferred is null ? 0 : -1; i < nodes.Count; i++)
             {
                 var node = i < 0 ? preferred! : nodes[(start + i) % nodes.Count];
-                if ((i >= 0 && node == preferred) || SittingOut(node, now) != (pass == 1) || failedNow?.Contains(node) == true)
+                if ((i >= 0 && node == preferred) || sitOuts.IsSittingOut(node, now) != (pass == 1) || failedNow?.Contains(node) == true)
                 {
                     continue;
                 }
@@ -214,28 +223,29 @@ internal sealed partial class GrpcLogic(ILogicAddresses addresses, ClusterSecret
         return null;
     }
 
-    private bool SittingOut(string node, DateTimeOffset now) =>
-        !_failedAt.IsEmpty && _failedAt.TryGetValue(node, out var failed) && now - failed < SitOut;
-
-    /// <summary>The call on one node; failed if that node did not answer (it then sits out a while).</summary>
+    /// <summary>The call on one node, within its timeout; failed if that node did not answer (it then sits out a while).</summary>
     private async Task<(T? Answer, bool Failed)> TryCallAsync<T>(Func<LogicNode, CallOptions, Task<T>> call, string node, CancellationToken cancellationToken)
         where T : class
     {
         try
         {
-            var options = new CallOptions(secret.Headers, DateTime.UtcNow + CallTimeout, cancellationToken);
-            var answer = await call(NodeAt(node), options);
-            if (!_failedAt.IsEmpty)
-            {
-                _failedAt.TryRemove(node, out _);
-            }
-
+            var answer = await _call.ExecuteAsync(
+                static (state, token) => GrpcTimeouts.WithinAsync(state.call(state.node, new CallOptions(state.headers, cancellationToken: token)), token),
+                (call, node: NodeAt(node), headers: secret.Headers),
+                cancellationToken);
+            sitOuts.Answered(node);
             return (answer, false);
         }
         catch (RpcException ex) when (ex.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.Internal or StatusCode.Unknown)
         {
-            _failedAt[node] = time.GetUtcNow();
+            sitOuts.Failed(node);
             Log.NodeFailed(logger, node, ex.StatusCode, ex);
+            return (null, true);
+        }
+        catch (TimeoutRejectedException ex)
+        {
+            sitOuts.Failed(node);
+            Log.NodeFailed(logger, node, StatusCode.DeadlineExceeded, ex);
             return (null, true);
         }
     }
@@ -266,7 +276,7 @@ internal sealed partial class GrpcLogic(ILogicAddresses addresses, ClusterSecret
                 if (_stream is not { Usable: true })
                 {
                     _stream?.Dispose();
-                    _stream = new SendStream(Client, secret.Headers);
+                    _stream = TraceParent.Detached(() => new SendStream(Client, secret.Headers)); // the stream outlives the message that opened it
                 }
 
                 return _stream;

@@ -10,8 +10,8 @@ namespace Chat.Broker.Upstream;
 /// The broker's end of <c>LogicDealer.SendStream</c> to one logic node: one long-lived call that
 /// carries every visitor's message to that node, each numbered, each answered by number. It
 /// behaves like a unary <c>SendMsg</c> to its callers: <see cref="SendAsync"/> returns the answer
-/// or throws an <see cref="RpcException"/> (the stream broke: Unavailable; no answer in time:
-/// DeadlineExceeded; logic failed the send: Unknown), so <see cref="GrpcLogic"/> retries it on
+/// or throws an <see cref="RpcException"/> (the stream broke: Unavailable; logic failed the send:
+/// Unknown; no answer in time is the caller's timeout cancelling the wait), so <see cref="GrpcLogic"/> retries it on
 /// another node exactly as it would a unary call. A broken stream fails every send waiting on it
 /// and is replaced by a new one on the next send.
 /// </summary>
@@ -34,7 +34,7 @@ internal sealed class SendStream : IDisposable
     /// <summary>False once the stream has failed: take a new one.</summary>
     public bool Usable => !_broken;
 
-    public async Task<SendMsgResponse> SendAsync(SendMsgRequest request, TimeSpan timeout, CancellationToken cancellationToken)
+    public async Task<SendMsgResponse> SendAsync(SendMsgRequest request, CancellationToken cancellationToken)
     {
         var call = (ulong)Interlocked.Increment(ref _nextCall);
         var answer = new TaskCompletionSource<SendMsgResponse>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -48,12 +48,8 @@ internal sealed class SendStream : IDisposable
 
         try
         {
-            var response = await answer.Task.WaitAsync(timeout, cancellationToken);
+            var response = await answer.Task.WaitAsync(cancellationToken);
             return response.Failed ? throw new RpcException(new Status(StatusCode.Unknown, "the logic node failed the send")) : response;
-        }
-        catch (TimeoutException)
-        {
-            throw new RpcException(new Status(StatusCode.DeadlineExceeded, "the logic node did not answer the send in time"));
         }
         finally
         {

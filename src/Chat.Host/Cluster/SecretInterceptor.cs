@@ -4,7 +4,11 @@ using Grpc.Core.Interceptors;
 
 namespace Chat.Host.Cluster;
 
-/// <summary>Refuses every gRPC call that does not carry the cluster's secret (reflection included): only our nodes talk to our nodes.</summary>
+/// <summary>
+/// Refuses every gRPC call that does not carry the cluster's secret (reflection included): only our nodes
+/// talk to our nodes. The standard health service is the exception: it says only what <c>/readyz</c> says,
+/// to probes (an orchestrator's, grpc_health_probe) that carry no secret.
+/// </summary>
 internal sealed class SecretInterceptor(ClusterSecret secret) : Interceptor
 {
     public override Task<TResponse> UnaryServerHandler<TRequest, TResponse>(TRequest request, ServerCallContext context, UnaryServerMethod<TRequest, TResponse> continuation)
@@ -31,9 +35,11 @@ internal sealed class SecretInterceptor(ClusterSecret secret) : Interceptor
         return continuation(requestStream, responseStream, context);
     }
 
+    private const string HealthService = "/grpc.health.v1.Health/";
+
     private void Check(ServerCallContext context)
     {
-        if (!secret.IsPresentedBy(context.RequestHeaders))
+        if (!secret.IsPresentedBy(context.RequestHeaders) && !context.Method.StartsWith(HealthService, StringComparison.Ordinal))
         {
             throw new RpcException(new Status(StatusCode.Unauthenticated, "this service answers the cluster's own nodes only"));
         }

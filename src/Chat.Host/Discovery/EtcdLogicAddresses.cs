@@ -1,19 +1,23 @@
 using System.Text.Json;
 using Chat.Broker.Upstream;
+using Chat.Host.Cluster;
 using dotnet_etcd;
 using Etcdserverpb;
 using Google.Protobuf;
+using Microsoft.Extensions.Options;
 
 namespace Chat.Host.Discovery;
 
 /// <summary>
 /// The logic nodes etcd knows, for a broker: every entry under the prefix (the seed's
-/// <c>{"Addr":"host:port"}</c>), watched for changes and read again every few seconds (a watch
-/// that died with etcd says nothing). While etcd is away the broker keeps the addresses it saw last.
+/// <c>{"Addr":"host:port"}</c>), watched for changes and read again every <c>Chat:Cluster:EtcdReadInterval</c>
+/// (a watch that died with etcd says nothing). While etcd is away the broker keeps the addresses it saw
+/// last. Not a Polly retry: the reading goes on for as long as the broker runs.
 /// </summary>
-internal sealed partial class EtcdLogicAddresses(EtcdClient etcd, string prefix, ILogger<EtcdLogicAddresses> logger) : BackgroundService, ILogicAddresses
+internal sealed partial class EtcdLogicAddresses(EtcdClient etcd, IOptions<ClusterOptions> options, TimeProvider time, ILogger<EtcdLogicAddresses> logger) : BackgroundService, ILogicAddresses
 {
-    private static readonly TimeSpan ReadEvery = TimeSpan.FromSeconds(3);
+    private readonly string _prefix = options.Value.EtcdPrefix;
+    private readonly TimeSpan _readEvery = options.Value.EtcdReadInterval;
     private readonly Lock _lock = new();
     private readonly Dictionary<string, string> _byKey = [];
     private IReadOnlyList<string> _current = [];
@@ -59,7 +63,7 @@ internal sealed partial class EtcdLogicAddresses(EtcdClient etcd, string prefix,
                     watching = null;
                 }
 
-                await Task.Delay(ReadEvery, stoppingToken);
+                await Task.Delay(_readEvery, time, stoppingToken);
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -74,7 +78,7 @@ internal sealed partial class EtcdLogicAddresses(EtcdClient etcd, string prefix,
 
     private async Task<long> ReadAllAsync(CancellationToken cancellationToken)
     {
-        var range = await etcd.GetRangeAsync(prefix, cancellationToken: cancellationToken);
+        var range = await etcd.GetRangeAsync(_prefix, cancellationToken: cancellationToken);
         lock (_lock)
         {
             _byKey.Clear();
@@ -97,8 +101,8 @@ internal sealed partial class EtcdLogicAddresses(EtcdClient etcd, string prefix,
         {
             CreateRequest = new WatchCreateRequest
             {
-                Key = ByteString.CopyFromUtf8(prefix),
-                RangeEnd = ByteString.CopyFromUtf8(EtcdClient.GetRangeEnd(prefix)),
+                Key = ByteString.CopyFromUtf8(_prefix),
+                RangeEnd = ByteString.CopyFromUtf8(EtcdClient.GetRangeEnd(_prefix)),
                 StartRevision = fromRevision,
             },
         },

@@ -1,20 +1,31 @@
 using System.Text.Json;
+using Chat.Host.Cluster;
+using Chat.Logic;
 using dotnet_etcd;
 using Etcdserverpb;
 using Google.Protobuf;
+using Microsoft.Extensions.Options;
 
 namespace Chat.Host.Discovery;
 
 /// <summary>
 /// A logic node's entry in etcd, as the seed's brokers expect it: key <c>services/logic/&lt;id&gt;</c>,
-/// value <c>{"Addr":"host:port"}</c>, on a 5 s lease kept alive. Checked every 2 s and written
-/// again (on a new lease) when etcd lost it (etcd restarted, or was away longer than the lease).
-/// Removed first thing when the node stops, before it stops taking calls.
+/// value <c>{"Addr":"host:port"}</c>, on a lease kept alive (<c>Chat:Cluster:EtcdLease</c>). Checked
+/// every <c>Chat:Cluster:EtcdCheckInterval</c> and written again (on a new lease) when etcd lost it
+/// (etcd restarted, or was away longer than the lease). Removed first thing when the node stops,
+/// before it stops taking calls. Not a Polly retry: the check runs for as long as the node does.
 /// </summary>
-internal sealed partial class EtcdRegistration(EtcdClient etcd, string key, string address, ILogger<EtcdRegistration> logger) : BackgroundService, IHostedLifecycleService
+internal sealed partial class EtcdRegistration(
+    EtcdClient etcd,
+    LogicNodeAddress node,
+    IOptions<ClusterOptions> options,
+    TimeProvider time,
+    ILogger<EtcdRegistration> logger) : BackgroundService, IHostedLifecycleService
 {
-    private const int LeaseSeconds = 5;
-    private static readonly TimeSpan CheckEvery = TimeSpan.FromSeconds(2);
+    private readonly string _key = options.Value.EtcdPrefix + Guid.NewGuid().ToString("N");
+    private readonly string _address = node.GrpcAddress!;
+    private readonly long _leaseSeconds = (long)Math.Ceiling(options.Value.EtcdLease.TotalSeconds);
+    private readonly TimeSpan _checkEvery = options.Value.EtcdCheckInterval;
     private long _lease;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -26,7 +37,7 @@ internal sealed partial class EtcdRegistration(EtcdClient etcd, string key, stri
             {
                 try
                 {
-                    var entry = await etcd.GetAsync(key, cancellationToken: stoppingToken);
+                    var entry = await etcd.GetAsync(_key, cancellationToken: stoppingToken);
                     if (entry.Count == 0 || entry.Kvs[0].Lease != Volatile.Read(ref _lease))
                     {
                         keepAlive?.Cancel();
@@ -41,7 +52,7 @@ internal sealed partial class EtcdRegistration(EtcdClient etcd, string key, stri
                     Log.Unreachable(logger, ex); // brokers keep the addresses they saw
                 }
 
-                await Task.Delay(CheckEvery, stoppingToken);
+                await Task.Delay(_checkEvery, time, stoppingToken);
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -60,27 +71,27 @@ internal sealed partial class EtcdRegistration(EtcdClient etcd, string key, stri
         var lease = Interlocked.Exchange(ref _lease, 0);
         try
         {
-            await etcd.DeleteAsync(key, cancellationToken: cancellationToken);
+            await etcd.DeleteAsync(_key, cancellationToken: cancellationToken);
             if (lease != 0)
             {
                 await etcd.LeaseRevokeAsync(new LeaseRevokeRequest { ID = lease }, cancellationToken: cancellationToken);
             }
 
-            Log.Deregistered(logger, key);
+            Log.Deregistered(logger, _key);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
-            Log.Unreachable(logger, ex); // the lease runs out by itself within 5 s
+            Log.Unreachable(logger, ex); // the lease runs out by itself
         }
     }
 
     private async Task RegisterAsync(CancellationToken cancellationToken)
     {
-        var lease = await etcd.LeaseGrantAsync(new LeaseGrantRequest { TTL = LeaseSeconds }, cancellationToken: cancellationToken);
-        var value = JsonSerializer.Serialize(new Dictionary<string, string> { ["Addr"] = address });
-        await etcd.PutAsync(new PutRequest { Key = ByteString.CopyFromUtf8(key), Value = ByteString.CopyFromUtf8(value), Lease = lease.ID }, cancellationToken: cancellationToken);
+        var lease = await etcd.LeaseGrantAsync(new LeaseGrantRequest { TTL = _leaseSeconds }, cancellationToken: cancellationToken);
+        var value = JsonSerializer.Serialize(new Dictionary<string, string> { ["Addr"] = _address });
+        await etcd.PutAsync(new PutRequest { Key = ByteString.CopyFromUtf8(_key), Value = ByteString.CopyFromUtf8(value), Lease = lease.ID }, cancellationToken: cancellationToken);
         Volatile.Write(ref _lease, lease.ID);
-        Log.Registered(logger, key, address);
+        Log.Registered(logger, _key, _address);
     }
 
     private async Task KeepAliveAsync(long lease, CancellationToken cancellationToken)

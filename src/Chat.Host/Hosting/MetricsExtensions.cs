@@ -1,30 +1,42 @@
 using System.Net;
 using Chat.Broker;
 using Chat.Logic;
+using Microsoft.Extensions.Options;
 using OpenTelemetry.Metrics;
 
 namespace Chat.Host.Hosting;
 
-public static class MetricsExtensions
+/// <summary>Who may read <c>/metrics</c> (<c>Chat:Metrics</c>).</summary>
+public sealed class MetricsOptions
 {
     public const string Section = "Chat:Metrics";
 
-    /// <summary>Prometheus metrics from the chat's meters and Kestrel's own.</summary>
+    /// <summary>Whether callers other than loopback may read <c>/metrics</c>: a public chat should not publish its internals.</summary>
+    public bool AllowRemote { get; set; }
+}
+
+public static class MetricsExtensions
+{
+    /// <summary>Polly's meter: the retries, timeouts and give-ups of the pipelines between nodes.</summary>
+    public const string ResilienceMeterName = "Polly";
+
+    /// <summary>Prometheus metrics from the chat's meters, Polly's and Kestrel's own.</summary>
     public static IServiceCollection AddChatMetrics(this IServiceCollection services)
     {
+        services.AddOptions<MetricsOptions>().BindConfiguration(MetricsOptions.Section).ValidateOnStart();
         services.AddOpenTelemetry().WithMetrics(metrics => metrics
-            .AddMeter(BrokerExtensions.MeterName, LogicExtensions.MeterName)
+            .AddMeter(BrokerExtensions.MeterName, LogicExtensions.MeterName, ResilienceMeterName)
             .AddPrometheusExporter());
         return services;
     }
 
     /// <summary>
     /// <c>/metrics</c> in Prometheus text format. Only loopback callers may read it unless
-    /// <c>Chat:Metrics:AllowRemote</c> is true: a public chat should not publish its internals.
+    /// <c>Chat:Metrics:AllowRemote</c> is true.
     /// </summary>
     public static WebApplication MapChatMetrics(this WebApplication app)
     {
-        var allowRemote = app.Configuration.GetValue<bool>($"{Section}:AllowRemote");
+        var allowRemote = app.Services.GetRequiredService<IOptions<MetricsOptions>>().Value.AllowRemote;
         app.UseWhen(
             context => context.Request.Path.StartsWithSegments("/metrics") && !allowRemote &&
                        !(context.Connection.RemoteIpAddress is { } ip && IPAddress.IsLoopback(ip)),

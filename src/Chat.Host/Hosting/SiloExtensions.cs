@@ -1,15 +1,19 @@
+using System.ComponentModel.DataAnnotations;
 using System.Net;
 using System.Net.Sockets;
+using Chat.Protocol.Settings;
+using Microsoft.Extensions.Options;
 using Orleans.Configuration;
 
 namespace Chat.Host.Hosting;
 
 /// <summary>Options of this node's Orleans silo (<c>Chat:Silo</c>).</summary>
-public sealed class SiloOptions
+public sealed class SiloOptions : IValidatableObject
 {
     public const string Section = "Chat:Silo";
 
     /// <summary>Port for silo-to-silo traffic; 0 picks a free loopback one at start (all-in-one has no other silo to meet).</summary>
+    [Range(0, 65535)]
     public int Port { get; set; }
 
     /// <summary>The address other silos reach this one at (a logic node of a cluster); loopback by default.</summary>
@@ -26,6 +30,7 @@ public sealed class SiloOptions
     public string? Clustering { get; set; }
 
     /// <summary>With localhost clustering: the silo port of the node the others meet at (0: this one).</summary>
+    [Range(0, 65535)]
     public int PrimaryPort { get; set; }
 
     /// <summary>How often a silo probes another for liveness, and how long it first waits for the answer (Orleans' default: 5 s).</summary>
@@ -45,75 +50,119 @@ public sealed class SiloOptions
     public TimeSpan TableRefreshInterval { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>Probes missed in a row before a silo suspects another (Orleans' default: 3).</summary>
+    [Range(1, 100)]
     public int MissedProbesLimit { get; set; } = 2;
 
     /// <summary>TLS between silos, with certificates from the cluster's own CA (<c>Chat:Silo:Tls</c>); off unless set.</summary>
     public SiloTlsOptions Tls { get; set; } = new();
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        if (!IPAddress.TryParse(AdvertisedAddress, out _))
+        {
+            yield return new ValidationResult($"{Section}:{nameof(AdvertisedAddress)}: '{AdvertisedAddress}' is not an IP address (other silos dial the address in the membership table, so it must be one).", [nameof(AdvertisedAddress)]);
+        }
+
+        if (Clustering is { Length: > 0 } clustering && !clustering.Equals("adonet", StringComparison.OrdinalIgnoreCase) && !clustering.Equals("localhost", StringComparison.OrdinalIgnoreCase))
+        {
+            yield return new ValidationResult($"{Section}:{nameof(Clustering)} must be adonet or localhost, not '{clustering}'.", [nameof(Clustering)]);
+        }
+
+        foreach (var refusal in Durations.MustBePositive(
+            Section,
+            (nameof(ProbeTimeout), ProbeTimeout),
+            (nameof(MaxProbeTimeout), MaxProbeTimeout),
+            (nameof(TableRefreshInterval), TableRefreshInterval)))
+        {
+            yield return refusal;
+        }
+    }
 }
+
+/// <summary>The silo port this start uses, and whether it was picked here (so a start that loses it to another process may pick again).</summary>
+public sealed record SiloPort(int Port, bool Picked);
 
 public static class SiloExtensions
 {
     /// <summary>
-    /// The all-in-one silo: development (localhost) clustering of this one silo on a loopback
-    /// port, and no gateway, since no Orleans client connects from outside.
+    /// This node's Orleans silo, configured from <see cref="SiloOptions"/> once they are validated. All-in-one:
+    /// development (localhost) clustering of this one silo on a loopback port. A logic node: membership in the
+    /// shared MariaDB database (or localhost clustering for development). No gateway: no Orleans client connects from outside.
     /// </summary>
-    /// <returns>Whether the silo port was picked here (so a start that loses it to another process may pick again).</returns>
-    public static bool AddChatSilo(this WebApplicationBuilder builder, ChatRole role)
+    public static WebApplicationBuilder AddChatSilo(this WebApplicationBuilder builder, ChatRole role)
     {
-        var options = builder.Configuration.GetSection(SiloOptions.Section).Get<SiloOptions>() ?? new SiloOptions();
-        var picked = options.Port == 0;
-        var port = picked ? FreeLoopbackPort() : options.Port;
-        var advertised = IPAddress.Parse(options.AdvertisedAddress);
+        builder.Services.AddOptions<SiloOptions>().BindConfiguration(SiloOptions.Section).ValidateDataAnnotations()
+            .Validate<IConfiguration>((options, configuration) => !WantsAdoNet(options.Clustering) || Chat.Logic.LogicExtensions.HasSharedDatabase(configuration),
+                "Chat:Silo:Clustering=adonet keeps membership in the shared MariaDB database: set Chat:Store:Kind=mariadb and its connection string.")
+            .ValidateOnStart();
+
+        // What shapes the silo is read here (which clustering, which port); the values it is given come from the validated options.
+        var configured = builder.Configuration.GetValue<int>($"{SiloOptions.Section}:{nameof(SiloOptions.Port)}");
+        var port = new SiloPort(configured == 0 ? FreeLoopbackPort() : configured, Picked: configured == 0);
+        builder.Services.AddSingleton(port);
+        var clustering = builder.Configuration[$"{SiloOptions.Section}:{nameof(SiloOptions.Clustering)}"];
+        var tls = builder.Configuration.GetSection(SiloTlsOptions.Section).Get<SiloTlsOptions>() ?? new SiloTlsOptions();
         builder.UseOrleans(silo =>
         {
             if (role == ChatRole.All)
             {
-                silo.UseLocalhostClustering(siloPort: port, gatewayPort: 0, serviceId: "chat", clusterId: "chat-all-in-one");
+                silo.UseLocalhostClustering(siloPort: port.Port, gatewayPort: 0, serviceId: "chat", clusterId: "chat-all-in-one");
             }
-            else if (ClusteringOf(options, builder.Configuration) is { } database)
+            else if (WantsAdoNet(clustering) || (string.IsNullOrEmpty(clustering) && Chat.Logic.LogicExtensions.HasSharedDatabase(builder.Configuration)))
             {
-                silo.UseAdoNetClustering(adoNet => (adoNet.Invariant, adoNet.ConnectionString) = ("MySql.Data.MySqlConnector", database));
-                silo.Configure<ClusterOptions>(cluster => (cluster.ServiceId, cluster.ClusterId) = ("chat", options.ClusterId));
-                silo.ConfigureEndpoints(advertised, port, gatewayPort: 0, listenOnAnyHostAddress: !IPAddress.IsLoopback(advertised));
+                silo.UseAdoNetClustering(adoNet => adoNet.Configure<IConfiguration>((o, configuration) =>
+                    (o.Invariant, o.ConnectionString) = ("MySql.Data.MySqlConnector", Chat.Logic.LogicExtensions.SharedDatabase(configuration))));
+                silo.Services.AddOptions<ClusterOptions>().Configure<IOptions<SiloOptions>>((cluster, options) =>
+                    (cluster.ServiceId, cluster.ClusterId) = ("chat", options.Value.ClusterId));
+                silo.Services.AddOptions<EndpointOptions>().Configure<IOptions<SiloOptions>>((endpoints, options) =>
+                {
+                    var advertised = IPAddress.Parse(options.Value.AdvertisedAddress);
+                    (endpoints.SiloPort, endpoints.GatewayPort) = (port.Port, 0);
+                    if (!IPAddress.IsLoopback(advertised))
+                    {
+                        endpoints.SiloListeningEndpoint = new IPEndPoint(IPAddress.Any, port.Port);
+                    }
+                });
             }
             else
             {
-                var primary = options.PrimaryPort == 0 ? null : new IPEndPoint(advertised, options.PrimaryPort);
-                silo.UseLocalhostClustering(siloPort: port, gatewayPort: 0, primarySiloEndpoint: primary, serviceId: "chat", clusterId: options.ClusterId);
+                silo.UseLocalhostClustering(siloPort: port.Port, gatewayPort: 0, serviceId: "chat", clusterId: "chat");
+                silo.Services.AddOptions<ClusterOptions>().PostConfigure<IOptions<SiloOptions>>((cluster, options) => cluster.ClusterId = options.Value.ClusterId);
+                silo.Services.AddOptions<DevelopmentClusterMembershipOptions>().PostConfigure<IOptions<SiloOptions>>((membership, options) =>
+                {
+                    if (options.Value.PrimaryPort != 0)
+                    {
+                        membership.PrimarySiloEndpoint = new IPEndPoint(IPAddress.Parse(options.Value.AdvertisedAddress), options.Value.PrimaryPort);
+                    }
+                });
             }
 
             // A logic node that dies takes its grains with it until the others declare it dead:
             // detect that in seconds (the chats it held are waiting), not Orleans' default quarter minute.
-            silo.Configure<ClusterMembershipOptions>(membership =>
+            silo.Services.AddOptions<ClusterMembershipOptions>().Configure<IOptions<SiloOptions>>((membership, options) =>
             {
-                membership.ProbeTimeout = options.ProbeTimeout;
-                membership.MaxProbeTimeout = options.MaxProbeTimeout;
-                membership.TableRefreshTimeout = options.TableRefreshInterval;
-                membership.NumMissedProbesLimit = options.MissedProbesLimit;
+                membership.ProbeTimeout = options.Value.ProbeTimeout;
+                membership.MaxProbeTimeout = options.Value.MaxProbeTimeout;
+                membership.TableRefreshTimeout = options.Value.TableRefreshInterval;
+                membership.NumMissedProbesLimit = options.Value.MissedProbesLimit;
             });
 
-            silo.Configure<EndpointOptions>(endpoints => endpoints.AdvertisedIPAddress = advertised);
-            silo.UseChatTls(options.Tls);
+            silo.Services.AddOptions<EndpointOptions>().PostConfigure<IOptions<SiloOptions>>((endpoints, options) =>
+                endpoints.AdvertisedIPAddress = IPAddress.Parse(options.Value.AdvertisedAddress));
+            silo.UseChatTls(tls);
+            if (builder.Configuration.WantsTracing())
+            {
+                silo.AddActivityPropagation(); // grain calls carry the caller's trace; off, no call filter runs at all
+            }
         });
 
         // The chat's rules follow the injected clock (tests drive it by hand); Orleans' own loops
         // (messaging, membership, activation collection) stay on real time whatever that clock does.
         builder.Services.AddKeyedSingleton<TimeProvider>(KeyedService.AnyKey, TimeProvider.System);
-        return picked;
+        return builder;
     }
 
-    /// <summary>The shared database for ADO.NET membership, or null for localhost clustering.</summary>
-    private static string? ClusteringOf(SiloOptions options, IConfiguration configuration)
-    {
-        var database = Chat.Logic.LogicExtensions.SharedDatabase(configuration);
-        return options.Clustering?.ToLowerInvariant() switch
-        {
-            null or "" => database,
-            "localhost" => null,
-            "adonet" => database ?? throw new InvalidOperationException("Chat:Silo:Clustering=adonet keeps membership in the shared MariaDB database: set Chat:Store:Kind=mariadb and its connection string."),
-            var other => throw new InvalidOperationException($"Chat:Silo:Clustering must be adonet or localhost, not '{other}'."),
-        };
-    }
+    private static bool WantsAdoNet(string? clustering) => string.Equals(clustering, "adonet", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>A port that was free a moment ago (Orleans refuses port 0).</summary>
     private static int FreeLoopbackPort()

@@ -6,6 +6,10 @@ using Chat.Protocol.Seams;
 using Grpc.Core;
 using Grpc.Net.Client;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Polly;
+using Polly.Registry;
+using Polly.Timeout;
 using BrokerClient = Chat.Protocol.Grpc.Broker.BrokerClient;
 
 namespace Chat.Logic.Grpc;
@@ -16,10 +20,21 @@ namespace Chat.Logic.Grpc;
 /// (<c>Deliver</c>), one call in flight at a time: the order a session grain pushes in is the
 /// order the broker queues them. A replay waits for its answer (it stops when the socket is
 /// gone). A broker that sent no connection id is the seed's: it gets the seed's calls, one push
-/// each, and only the signals it knows.
+/// each, and only the signals it knows. Live pushes are retried through the <see cref="PushResilience.Push"/>
+/// pipeline, the brokers' health checks bounded by <see cref="PushResilience.BrokerCheck"/>.
 /// </summary>
-internal sealed partial class GrpcPushChannel(ClusterSecret secret, ILogger<GrpcPushChannel> logger) : IPushChannel, IBrokerProbe, IAsyncDisposable
+internal sealed partial class GrpcPushChannel(
+    ClusterSecret secret,
+    ResiliencePipelineProvider<string> pipelines,
+    IOptions<PushOptions> options,
+    ILogger<GrpcPushChannel> logger) : IPushChannel, IBrokerProbe, IAsyncDisposable
 {
+    private readonly ResiliencePipeline _pushes = pipelines.GetPipeline(PushResilience.Push);
+    private readonly ResiliencePipeline _checks = pipelines.GetPipeline(PushResilience.BrokerCheck);
+    private readonly PushOptions _options = options.Value;
+    private readonly ClusterSecret _secret = secret;
+    private readonly ILogger _logger = logger;
+
     // Lazy: a link starts a loop, so two racing callers must not both make one.
     private readonly ConcurrentDictionary<string, Lazy<BrokerLink>> _links = new();
 
@@ -31,7 +46,7 @@ internal sealed partial class GrpcPushChannel(ClusterSecret secret, ILogger<Grpc
             return link.ReplayAsync(push.ToProto(to.ConnectionId), cancellationToken);
         }
 
-        return ValueTask.FromResult(link.Enqueue(new Push { Dialogue = push.ToProto(to.ConnectionId) }));
+        return ValueTask.FromResult(link.Enqueue(new Push { Dialogue = push.ToProto(to.ConnectionId), Traceparent = TraceParent.OfCurrent() }));
     }
 
     public ValueTask<bool> PushSignalAsync(ClientEndpoint to, SignalPush push, CancellationToken cancellationToken)
@@ -41,7 +56,7 @@ internal sealed partial class GrpcPushChannel(ClusterSecret secret, ILogger<Grpc
             return ValueTask.FromResult(false);
         }
 
-        return ValueTask.FromResult(LinkTo(to.Broker).Enqueue(new Push { Signal = push.ToProto(to.ConnectionId) }));
+        return ValueTask.FromResult(LinkTo(to.Broker).Enqueue(new Push { Signal = push.ToProto(to.ConnectionId), Traceparent = TraceParent.OfCurrent() }));
     }
 
     public async ValueTask DisconnectAsync(ClientEndpoint to, CancellationToken cancellationToken)
@@ -52,15 +67,18 @@ internal sealed partial class GrpcPushChannel(ClusterSecret secret, ILogger<Grpc
         }
     }
 
-    /// <summary>Whether the broker answers its health check within two seconds.</summary>
+    /// <summary>Whether the broker answers its health check in time (<see cref="LogicOptions.BrokerCheckTimeout"/>).</summary>
     public async Task<bool> IsReachableAsync(string broker, CancellationToken cancellationToken)
     {
         try
         {
-            var answer = await LinkTo(broker).Client.HealthCheckAsync(new HealthCheckReq { Asker = "logic" }, secret.Headers, DateTime.UtcNow + TimeSpan.FromSeconds(2), cancellationToken);
+            var answer = await _checks.ExecuteAsync(
+                static (state, token) => GrpcTimeouts.WithinAsync(state.Client.HealthCheckAsync(new HealthCheckReq { Asker = "logic" }, state.Headers, cancellationToken: token).ResponseAsync, token),
+                (LinkTo(broker).Client, _secret.Headers),
+                cancellationToken);
             return answer.Code == CodeEnum.Success;
         }
-        catch (RpcException)
+        catch (Exception ex) when (ex is RpcException or TimeoutRejectedException)
         {
             return false;
         }
@@ -77,40 +95,36 @@ internal sealed partial class GrpcPushChannel(ClusterSecret secret, ILogger<Grpc
     // Every push comes through here: the known link without a new factory delegate each time.
     private BrokerLink LinkTo(string broker) => _links.TryGetValue(broker, out var link)
         ? link.Value
-        : _links.GetOrAdd(broker, address => new Lazy<BrokerLink>(() => new BrokerLink(address, secret, logger))).Value;
+        : _links.GetOrAdd(broker, address => new Lazy<BrokerLink>(() => new BrokerLink(address, this))).Value;
 
     /// <summary>One broker: its channel, and the ordered queue of live pushes with the one loop that sends them.</summary>
     private sealed class BrokerLink : IAsyncDisposable
     {
-        /// <summary>Pushes sent in one call at the most.</summary>
-        private const int MaxBatch = 512;
-
-        /// <summary>Pushes waiting for a broker that does not answer, at the most; beyond, new ones are dropped (they wait in the store).</summary>
-        private const int MaxWaiting = 100_000;
-
-        /// <summary>How long a batch is tried again before it is given up (a broker gone this long is declared dead anyway).</summary>
-        private static readonly TimeSpan GiveUpAfter = TimeSpan.FromSeconds(10);
-
         private readonly string _broker;
         private readonly ClusterSecret _secret;
         private readonly ILogger _logger;
+        private readonly ResiliencePipeline _pushes;
+        private readonly int _maxBatch;
         private readonly GrpcChannel _channel;
-        private readonly Channel<Push> _queue = Channel.CreateBounded<Push>(new BoundedChannelOptions(MaxWaiting)
-        {
-            SingleReader = true,
-            FullMode = BoundedChannelFullMode.DropWrite,
-        });
+        private readonly Channel<Push> _queue;
         private readonly CancellationTokenSource _stopping = new();
         private readonly Task _sending;
 
-        public BrokerLink(string broker, ClusterSecret secret, ILogger logger)
+        public BrokerLink(string broker, GrpcPushChannel owner)
         {
             _broker = broker;
-            _secret = secret;
-            _logger = logger;
+            _secret = owner._secret;
+            _logger = owner._logger;
+            _pushes = owner._pushes;
+            _maxBatch = owner._options.MaxBatch;
+            _queue = Channel.CreateBounded<Push>(new BoundedChannelOptions(owner._options.MaxWaiting)
+            {
+                SingleReader = true,
+                FullMode = BoundedChannelFullMode.DropWrite,
+            });
             _channel = GrpcChannel.ForAddress($"http://{broker}");
             Client = new BrokerClient(_channel);
-            _sending = SendAsync();
+            _sending = TraceParent.Detached(SendAsync); // the loop outlives the push that started it
         }
 
         public BrokerClient Client { get; }
@@ -151,13 +165,7 @@ internal sealed partial class GrpcPushChannel(ClusterSecret secret, ILogger<Grpc
             }
 
             await _stopping.CancelAsync();
-            try
-            {
-                await _sending;
-            }
-            catch (OperationCanceledException)
-            {
-            }
+            await _sending;
 
             _stopping.Dispose();
             _channel.Dispose();
@@ -165,12 +173,23 @@ internal sealed partial class GrpcPushChannel(ClusterSecret secret, ILogger<Grpc
 
         private async Task SendAsync()
         {
+            try
+            {
+                await SendAllAsync();
+            }
+            catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+            {
+            }
+        }
+
+        private async Task SendAllAsync()
+        {
             var reader = _queue.Reader;
             var batch = new PushBatch();
             while (await reader.WaitToReadAsync(_stopping.Token))
             {
                 batch.Pushes.Clear();
-                while (batch.Pushes.Count < MaxBatch && reader.TryPeek(out var next))
+                while (batch.Pushes.Count < _maxBatch && reader.TryPeek(out var next))
                 {
                     if (IsForSeedsBroker(next))
                     {
@@ -198,40 +217,31 @@ internal sealed partial class GrpcPushChannel(ClusterSecret secret, ILogger<Grpc
         private static bool IsForSeedsBroker(Push push) =>
             (push.KindCase == Push.KindOneofCase.Dialogue ? push.Dialogue.ConnectionId : push.Signal.ConnectionId) == 0;
 
-        private Task SendBatchAsync(PushBatch batch) => WithRetriesAsync(() => Client.DeliverAsync(batch, _secret.Headers, cancellationToken: _stopping.Token).ResponseAsync, batch.Pushes.Count);
+        private Task SendBatchAsync(PushBatch batch) => WithRetriesAsync(
+            static (link, batch, token) => link.Client.DeliverAsync(batch, link._secret.Headers, cancellationToken: token).ResponseAsync,
+            batch,
+            batch.Pushes.Count);
 
         private Task SendOneAsync(Push push) => WithRetriesAsync(
-            () => push.KindCase == Push.KindOneofCase.Dialogue
-                ? Client.ReceiveMsgDialogueAsync(push.Dialogue, _secret.Headers, cancellationToken: _stopping.Token).ResponseAsync
-                : Client.ReceiveMsgSignalAsync(push.Signal, _secret.Headers, cancellationToken: _stopping.Token).ResponseAsync,
+            static (link, push, token) => push.KindCase == Push.KindOneofCase.Dialogue
+                ? link.Client.ReceiveMsgDialogueAsync(push.Dialogue, link._secret.Headers, cancellationToken: token).ResponseAsync
+                : link.Client.ReceiveMsgSignalAsync(push.Signal, link._secret.Headers, cancellationToken: token).ResponseAsync,
+            push,
             1);
 
-        /// <summary>
-        /// Sends until it goes through or <see cref="GiveUpAfter"/> has passed: a push that went
-        /// through twice is dropped by the broker (it knows the msgIds each socket got).
-        /// </summary>
-        private async Task WithRetriesAsync<T>(Func<Task<T>> send, int pushes)
+        /// <summary>Sends through the <see cref="PushResilience.Push"/> pipeline: until it goes through, or until the pipeline gives up.</summary>
+        private async Task WithRetriesAsync<TWhat, TAnswer>(Func<BrokerLink, TWhat, CancellationToken, Task<TAnswer>> send, TWhat what, int pushes)
         {
-            var started = DateTime.UtcNow;
-            var pause = TimeSpan.FromMilliseconds(50);
-            while (true)
+            try
             {
-                try
-                {
-                    await send();
-                    return;
-                }
-                catch (RpcException ex) when (!_stopping.IsCancellationRequested)
-                {
-                    if (DateTime.UtcNow - started > GiveUpAfter)
-                    {
-                        Log.GaveUp(_logger, pushes, _broker, ex);
-                        return;
-                    }
-
-                    await Task.Delay(pause, _stopping.Token);
-                    pause = TimeSpan.FromTicks(Math.Min(pause.Ticks * 2, TimeSpan.FromSeconds(1).Ticks));
-                }
+                await _pushes.ExecuteAsync(
+                    static (state, token) => GrpcTimeouts.WithinAsync(state.send(state.link, state.what, token), token),
+                    (send, link: this, what),
+                    _stopping.Token);
+            }
+            catch (TimeoutRejectedException ex)
+            {
+                Log.GaveUp(_logger, pushes, _broker, ex);
             }
         }
     }
@@ -241,7 +251,7 @@ internal sealed partial class GrpcPushChannel(ClusterSecret secret, ILogger<Grpc
         [LoggerMessage(1, LogLevel.Warning, "A push to broker {Broker} failed.")]
         public static partial void PushFailed(ILogger logger, string broker, Exception exception);
 
-        [LoggerMessage(2, LogLevel.Warning, "Gave up {Count} pushes to broker {Broker}: it did not answer for 10 s; they wait in the store for the clients' reconnects.")]
+        [LoggerMessage(2, LogLevel.Warning, "Gave up {Count} pushes to broker {Broker}: it did not take them in time; they wait in the store for the clients' reconnects.")]
         public static partial void GaveUp(ILogger logger, int count, string broker, Exception exception);
     }
 }

@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using Chat.Logic.Diagnostics;
 using ResultCode = Chat.Protocol.Frames.ResultCode;
 using Chat.Protocol.Grpc;
 using System.Threading.Channels;
@@ -14,7 +16,7 @@ namespace Chat.Logic.Grpc;
 /// for a replay (so one follows its reconnect at once), and its messages carry no requestId (so
 /// each is a new message: the seed's client never retries one).
 /// </summary>
-internal sealed class LogicDealerService(ILogic logic, IHostApplicationLifetime lifetime) : LogicDealer.LogicDealerBase
+internal sealed class LogicDealerService(ILogic logic, LogicTracing tracing, IHostApplicationLifetime lifetime) : LogicDealer.LogicDealerBase
 {
     public override async Task<CreateAccountResponse> CreateAccount(CreateAccountRequest request, ServerCallContext context)
     {
@@ -115,6 +117,9 @@ internal sealed class LogicDealerService(ILogic logic, IHostApplicationLifetime 
             return new SendMsgResponse { Code = CodeEnum.ParamErr, Msg = "only dialogue messages are sent" };
         }
 
+        // A send on the stream joins the trace of the client's frame (the stream's own span lasts for hours); null unless tracing is on.
+        using var span = tracing.Source.StartActivity("SendMsg", ActivityKind.Server, TraceParent.Parse(request.Traceparent));
+        span?.SetTag("chat.session_id", request.SessionId);
         var requestId = string.IsNullOrEmpty(request.RequestId) ? $"seed:{Guid.NewGuid():N}" : request.RequestId;
         var sent = await logic.SendAsync(request.SenderId, request.SessionId, requestId, request.Content, cancellationToken);
         return new SendMsgResponse { Code = sent.Code.ToProto(), Msg = sent.Message ?? string.Empty, MsgId = sent.MsgId, Owner = sent.Owner ?? string.Empty };

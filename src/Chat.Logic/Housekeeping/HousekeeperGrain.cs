@@ -20,9 +20,6 @@ internal sealed partial class HousekeeperGrain(
     TimeProvider time,
     ILogger<HousekeeperGrain> logger) : Grain, IHousekeeperGrain
 {
-    /// <summary>Accounts handled per sweep: a backlog (after downtime) drains over a few sweeps instead of one long one.</summary>
-    private const int SweepLimit = 1000;
-
     private readonly LogicOptions _options = options.Value;
     private readonly Dictionary<string, long> _silentSince = [];
     private long _sweptAt;
@@ -38,7 +35,7 @@ internal sealed partial class HousekeeperGrain(
 
         _sweptAt = now;
         var awaySince = (time.GetUtcNow() - _options.GracePeriod).ToUnixTimeMilliseconds();
-        var expired = await store.FindAwaySinceAsync(awaySince, SweepLimit, CancellationToken.None);
+        var expired = await store.FindAwaySinceAsync(awaySince, _options.SweepLimit, CancellationToken.None);
         foreach (var accountId in expired)
         {
             try

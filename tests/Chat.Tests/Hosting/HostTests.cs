@@ -50,6 +50,20 @@ public sealed class HostTests
     [InlineData("", "--Chat:Broker:PingInterval=00:00:00", "PingInterval")]
     [InlineData("", "--Chat:Broker:PingInterval=soon", "Chat:Broker:PingInterval")]
     [InlineData("broker", "--Chat:Cluster:LogicAddresses:0=127.0.0.1:1", "write Chat:Cluster:LogicAddresses=a,b (comma-separated)")]
+    [InlineData("broker", "--Chat:Cluster:TrustedProxies=127.0.0.l", "Chat:Cluster:TrustedProxies: '127.0.0.l' is not an IP address")]
+    [InlineData("broker", "--Chat:Cluster:Etcd=htp://127.0.0.1:2379", "Chat:Cluster:Etcd: 'htp://127.0.0.1:2379' is not an etcd client URL")]
+    [InlineData("broker", "--Chat:Cluster:LogicAddresses=127.0.0.1:18223,127.0.0.1", "Chat:Cluster:LogicAddresses: '127.0.0.1' is not host:port")]
+    [InlineData("broker", "--Chat:Cluster:GrpcUrl=http://chat-broker:18225", "Chat:Cluster:GrpcUrl: 'http://chat-broker:18225' must name an IP address")]
+    [InlineData("broker", "--Chat:Cluster:AdvertisedGrpcAddress=10.0.0.5", "Chat:Cluster:AdvertisedGrpcAddress: '10.0.0.5' is not host:port")]
+    [InlineData("broker", "--Chat:Broker:Upstream:CallTimeout=00:00:00", "Chat:Broker:Upstream:CallTimeout must be at least 10 ms")]
+    [InlineData("logic", "--urls=http//127.0.0.1:18226", "--urls: 'http//127.0.0.1:18226' is not an http:// URL")]
+    [InlineData("logic", "--Chat:Silo:AdvertisedAddress=10.0.0.300", "Chat:Silo:AdvertisedAddress: '10.0.0.300' is not an IP address")]
+    [InlineData("logic", "--Chat:Silo:Clustering=adonet", "Chat:Silo:Clustering=adonet keeps membership in the shared MariaDB database")]
+    [InlineData("logic", "--Chat:Cluster:EtcdLease=00:00:00.500", "Chat:Cluster:EtcdLease must be at least a second")]
+    [InlineData("logic", "--Chat:Logic:Push:GiveUpAfter=-00:00:01", "Chat:Logic:Push:GiveUpAfter must be at least 10 ms")]
+    [InlineData("", "--Chat:Health:ReadyTimeout=00:00:00", "Chat:Health:ReadyTimeout must be at least 10 ms")]
+    [InlineData("", "--urls=htp:/127.0.0.1:18224", "--urls: 'htp:/127.0.0.1:18224' is not an address to listen on")]
+    [InlineData("", "--Chat:Telemetry:OtlpEndpoint=127.0.0.1:4317", "Chat:Telemetry:OtlpEndpoint: '127.0.0.1:4317' is not an http:// or https:// URL")]
     public async Task A_process_that_cannot_start_for_a_setting_says_why_in_one_line_and_exits_with_1(string role, string setting, string reason)
     {
         using var folder = TempFolder.Create("chat-refused-");

@@ -1,0 +1,90 @@
+using Chat.Host.Discovery;
+using Chat.Protocol.Grpc;
+using dotnet_etcd;
+using Microsoft.AspNetCore.HttpOverrides;
+using Microsoft.Extensions.Options;
+
+namespace Chat.Host.Cluster;
+
+public static class ClusterExtensions
+{
+    /// <summary><see cref="ClusterOptions"/>, bound over the role's defaults and validated at start.</summary>
+    public static IServiceCollection AddClusterOptions(this IServiceCollection services, string defaultHttpUrls, string defaultGrpcUrl)
+    {
+        services.AddOptions<ClusterOptions>()
+            .Configure<IConfiguration>((options, configuration) =>
+            {
+                (options.HttpUrls, options.GrpcUrl) = (defaultHttpUrls, defaultGrpcUrl);
+                ClusterOptions.Bind(configuration, options);
+            })
+            .ValidateOnStart();
+        services.AddSingleton<IValidateOptions<ClusterOptions>, ClusterOptionsValidation>();
+        return services;
+    }
+
+    /// <summary>gRPC between our nodes: the shared secret on every call both ways, reflection for grpcurl.</summary>
+    public static IServiceCollection AddClusterGrpc(this IServiceCollection services)
+    {
+        services.AddSingleton(sp => new ClusterSecret(sp.GetRequiredService<IOptions<ClusterOptions>>().Value.ReadSecret()));
+        services.AddSingleton<SecretInterceptor>();
+        services.AddGrpc(grpc => grpc.Interceptors.Add<SecretInterceptor>());
+        services.AddGrpcReflection();
+        return services;
+    }
+
+    /// <summary>etcd's client, when <c>Chat:Cluster:Etcd</c> names it: whether there is one shapes the node, so it is read here.</summary>
+    public static bool HasEtcd(this IConfiguration configuration) => !string.IsNullOrWhiteSpace(configuration[$"{ClusterOptions.Section}:{nameof(ClusterOptions.Etcd)}"]);
+
+    /// <summary>A broker finds logic nodes in etcd (<c>Chat:Cluster:Etcd</c>), or in the fixed list <c>Chat:Cluster:LogicAddresses</c>.</summary>
+    public static IServiceCollection AddLogicDiscovery(this IServiceCollection services, IConfiguration configuration)
+    {
+        if (configuration.HasEtcd())
+        {
+            services.AddEtcdClient();
+            services.AddSingleton<EtcdLogicAddresses>();
+            services.AddSingleton<Chat.Broker.Upstream.ILogicAddresses>(sp => sp.GetRequiredService<EtcdLogicAddresses>());
+            services.AddHostedService(sp => sp.GetRequiredService<EtcdLogicAddresses>());
+        }
+        else
+        {
+            services.AddSingleton(sp => Chat.Broker.BrokerExtensions.FixedLogicNodes(sp.GetRequiredService<IOptions<ClusterOptions>>().Value.LogicAddressList));
+        }
+
+        return services;
+    }
+
+    /// <summary>A logic node registers its gRPC address in etcd, when there is one.</summary>
+    public static IServiceCollection AddEtcdRegistration(this IServiceCollection services, IConfiguration configuration)
+    {
+        if (configuration.HasEtcd())
+        {
+            services.AddEtcdClient();
+            services.AddHostedService<EtcdRegistration>();
+        }
+
+        return services;
+    }
+
+    /// <summary>
+    /// A broker believes X-Forwarded-For (and -Proto) from the proxies in <c>Chat:Cluster:TrustedProxies</c>
+    /// only; with none, from nobody (not even loopback, which ASP.NET Core would trust by default).
+    /// </summary>
+    public static IServiceCollection AddTrustedProxies(this IServiceCollection services)
+    {
+        services.AddOptions<ForwardedHeadersOptions>().Configure<IOptions<ClusterOptions>>((forwarded, options) =>
+        {
+            forwarded.KnownProxies.Clear();
+            forwarded.KnownIPNetworks.Clear();
+            var proxies = options.Value.TrustedProxyAddresses;
+            forwarded.ForwardedHeaders = proxies.Count == 0 ? ForwardedHeaders.None : ForwardedHeaders.XForwardedFor | ForwardedHeaders.XForwardedProto;
+            foreach (var proxy in proxies)
+            {
+                forwarded.KnownProxies.Add(proxy);
+            }
+        });
+        return services;
+    }
+
+    private static void AddEtcdClient(this IServiceCollection services) =>
+        services.AddSingleton(sp => new EtcdClient(string.Join(',', sp.GetRequiredService<IOptions<ClusterOptions>>().Value.EtcdUrls)));
+}
