@@ -13,7 +13,8 @@ namespace Chat.Broker.Connections;
 /// <remarks>
 /// <para><b>Synchronisation.</b> The connection makes the one lock, <c>_gate</c>, that its writer
 /// and its ledger share (their own notes say what it guards); this class takes it nowhere itself.</para>
-/// <para>How it ends is decided once: <c>_ending</c> goes from 0 (open) to 1 + the
+/// <para>How it ends is decided once (<see cref="Close"/> with a close frame and a deadline, or
+/// <see cref="Abort"/>): <c>_ending</c> goes from 0 (open) to 1 + the
 /// <see cref="LeaveKind"/> by <c>Interlocked.CompareExchange</c>, and whoever wins (the read loop,
 /// the heartbeat, a push that finds the queue full, the host's stop, a replacing socket) sends the
 /// close frame or aborts; the others see <see cref="IsClosing"/>. <c>_left</c> is exchanged the same
@@ -22,8 +23,8 @@ namespace Chat.Broker.Connections;
 /// <c>_accountId</c>, <c>_lastSeen</c> and <c>_working</c> (<c>Volatile</c>; a stale read costs a
 /// heartbeat sweep, or a push that finds no account yet). <c>_written</c> is set once by
 /// <see cref="Start"/> before the socket can have an account, so before any dialogue push.
-/// <c>_closeDeadline</c> is set by the one winner of <c>_ending</c> and disposed by the read loop
-/// at the end.</para>
+/// <c>_closeDeadline</c> is set by the one winner of <c>_ending</c>, and it and <c>_onStop</c> are
+/// disposed by the read loop at the end.</para>
 /// </remarks>
 internal sealed class ClientConnection : IDisposable
 {
@@ -33,6 +34,7 @@ internal sealed class ClientConnection : IDisposable
     private readonly TimeSpan _closeTimeout;
     private Action<ClientConnection, ulong, ulong>? _written;
     private CancellationTokenSource? _closeDeadline;
+    private CancellationTokenRegistration _onStop;
     private ulong _accountId;
     private long _lastSeen;
     private int _working;
@@ -110,13 +112,15 @@ internal sealed class ClientConnection : IDisposable
 
     /// <summary>
     /// Lets frames be written. <paramref name="written"/> is told of each dialogue push written to a
-    /// client that does not confirm receipt; <paramref name="stopping"/> (the host's stop) cancels a
-    /// write in progress that waits on its client.
+    /// client that does not confirm receipt. When <paramref name="stopping"/> (the host's stop) fires,
+    /// the socket is closed with 1012 "service restart" after what is queued, so its client
+    /// reconnects, to another broker if need be; a write still waiting on the client when the close
+    /// timeout runs out is cancelled with the socket. A socket opened as the stop began is closed at once.
     /// </summary>
     public void Start(Action<ClientConnection, ulong, ulong> written, CancellationToken stopping)
     {
         _written = written;
-        _writer.Start(stopping);
+        _onStop = stopping.UnsafeRegister(static connection => ((ClientConnection)connection!).CloseForRestart(), this);
     }
 
     /// <summary>Queues a frame. A client whose queue is full is not reading: it is aborted.</summary>
@@ -174,8 +178,12 @@ internal sealed class ClientConnection : IDisposable
     /// <summary>Completes when the writer has written (or given up on) everything queued before <see cref="CompleteOutbound"/>.</summary>
     public Task WhenWriterDone() => _writer.WhenDone();
 
-    /// <summary>The socket is finished with: cancel the close deadline.</summary>
-    public void Dispose() => _closeDeadline?.Dispose();
+    /// <summary>The socket is finished with: cancel the close deadline and the watch on the host's stop.</summary>
+    public void Dispose()
+    {
+        _onStop.Dispose();
+        _closeDeadline?.Dispose();
+    }
 
     /// <summary>The writer wrote a dialogue push: for a client that does not confirm receipt, that is as far as we can know it got there.</summary>
     internal void PushWritten(ulong sessionId, ulong msgId)
@@ -185,6 +193,9 @@ internal sealed class ClientConnection : IDisposable
             _written?.Invoke(this, sessionId, msgId);
         }
     }
+
+    // Lost, not Closed: the client did not leave, so its chats wait for it to reconnect.
+    private void CloseForRestart() => Close(BrokerExtensions.ServiceRestart, "service restart: reconnect", LeaveKind.Lost);
 
     /// <summary>True for the first decision on how the connection ends; later ones keep it.</summary>
     private bool TryDecideEnd(LeaveKind leave) => Interlocked.CompareExchange(ref _ending, 1 + (int)leave, 0) == 0;

@@ -42,8 +42,9 @@ internal sealed partial class ConnectionLoop(
     {
         using var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext { KeepAliveInterval = TimeSpan.Zero });
 
-        // Reads take no token: a dropped connection fails the pending read by itself, and shutdown
-        // closes sockets with a close frame. A write waiting on its client ends when the host stops.
+        // Reads take no token: a dropped connection fails the pending read by itself, and the host's
+        // stop closes the socket with a close frame (ClientConnection.Start), then aborts it at the
+        // close timeout.
         var stopping = CancellationToken.None;
         var connection = registry.Register(socket);
         Log.Opened(logger, connection.Id);

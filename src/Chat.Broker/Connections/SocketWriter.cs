@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Net.WebSockets;
 using Chat.Broker.Delivery;
-using Chat.Protocol.Seams;
 
 namespace Chat.Broker.Connections;
 
@@ -24,8 +23,11 @@ namespace Chat.Broker.Connections;
 /// <para>Read without the lock: <see cref="SendStartedTimestamp"/> (written with <c>Volatile</c> by
 /// the writer, read by the heartbeat: a stale value costs at most one sweep); <see cref="Fault"/>
 /// (written before the writer marks itself done under the gate, read after <see cref="WhenDone"/>
-/// completes, which orders the two); <c>_stopping</c> (set once by <see cref="Start"/> before the
-/// first push can find the socket's account; a writer that still saw the empty token cancels nothing).</para>
+/// completes, which orders the two).</para>
+/// <para><b>Ending a write.</b> Writes take no token (a cancellable send costs every frame the
+/// WebSocket's slower path); a write waiting on its client ends when the socket is aborted: by the
+/// heartbeat once it has been stuck past the send timeout, when the queue overflows, or by the
+/// close deadline (<see cref="ClientConnection.Close"/>, also when the host stops).</para>
 /// </remarks>
 internal sealed class SocketWriter : IThreadPoolWorkItem
 {
@@ -43,7 +45,6 @@ internal sealed class SocketWriter : IThreadPoolWorkItem
     private bool _completed;
     private TaskCompletionSource? _room;
     private TaskCompletionSource? _writerDone;
-    private CancellationToken _stopping;
     private long _sendStartedAt;
 
     public SocketWriter(ClientConnection connection, WebSocket socket, Lock gate, DeliveryLedger ledger, BrokerOptions options, TimeProvider time)
@@ -81,9 +82,6 @@ internal sealed class SocketWriter : IThreadPoolWorkItem
 
     /// <summary>An unexpected exception that stopped the writer, for the read loop to log.</summary>
     public Exception? Fault { get; private set; }
-
-    /// <summary><paramref name="stopping"/> (the host's stop) cancels a write in progress that waits on its client.</summary>
-    public void Start(CancellationToken stopping) => _stopping = stopping;
 
     /// <summary>Queues a frame (a dialogue push names its session and msgId) if there is room.</summary>
     public Queued TryQueue(byte[] frame, ulong sessionId, ulong msgId)
@@ -281,25 +279,16 @@ internal sealed class SocketWriter : IThreadPoolWorkItem
                 {
                     if (_socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
                     {
-                        var closing = _socket.CloseOutputAsync(status, item.CloseReason, CancellationToken.None);
-                        using (closing.IsCompleted ? default : _stopping.UnsafeRegister(AbortConnection, _connection))
-                        {
-                            await closing;
-                        }
+                        await _socket.CloseOutputAsync(status, item.CloseReason, CancellationToken.None);
                     }
 
                     Volatile.Write(ref _sendStartedAt, 0);
                     continue; // Close was queued last: the queue is complete and now empty.
                 }
 
-                // Not cancellable as such: a cancellable send takes the WebSocket's slower path for
-                // every frame. A write that does not complete at once waits on its client, and only
-                // then is it tied to the host's stop (aborting the socket is how a WebSocket cancels it).
-                var sending = _socket.SendAsync(item.Frame.AsMemory(), WebSocketMessageType.Text, endOfMessage: true, CancellationToken.None);
-                using (sending.IsCompleted ? default : _stopping.UnsafeRegister(AbortConnection, _connection))
-                {
-                    await sending;
-                }
+                // No token: a cancellable send takes the WebSocket's slower path for every frame. A
+                // write ends early only when the socket is aborted (see the class's remarks).
+                await _socket.SendAsync(item.Frame.AsMemory(), WebSocketMessageType.Text, endOfMessage: true, CancellationToken.None);
 
                 Volatile.Write(ref _sendStartedAt, 0);
                 if (item.MsgId != 0)
@@ -327,8 +316,6 @@ internal sealed class SocketWriter : IThreadPoolWorkItem
             }
         }
     }
-
-    private static void AbortConnection(object? connection) => ((ClientConnection)connection!).Abort(LeaveKind.Lost);
 
     /// <summary>A replay waiting for room (under the gate) looks again: a frame left, or the queue completed.</summary>
     private void WakeRoomWaiterLocked()

@@ -1,18 +1,20 @@
+using Chat.Broker;
 using Chat.Broker.Connections;
 using Chat.Tests.Infrastructure;
 
 namespace Chat.Tests.Delivery;
 
-/// <summary>A broker that stops closes every socket, and no client can make it wait.</summary>
+/// <summary>A broker that stops tells every socket to reconnect, and no client can make it wait past the close timeout.</summary>
 public sealed class ShutdownTests
 {
     [Fact]
-    public async Task A_client_that_stopped_reading_does_not_hold_up_the_shutdown()
+    public async Task A_client_that_stopped_reading_does_not_hold_up_the_shutdown_past_the_close_timeout()
     {
-        // Every timeout that could end Bob's socket by itself is far away: only the stop may end it.
+        // A close timeout of 1 s against the host's own 30 s: the stop must not wait for Bob to read.
+        // Every other timeout that could end Bob's socket by itself is far away.
         await using var server = await ChatServer.StartAsync(
             "Chat:Broker:RateLimit:PerSecond=1000000", "Chat:Broker:RateLimit:Burst=1000000", "Chat:Broker:SendQueueLength=1000000",
-            "Chat:Broker:SendTimeout=01:00:00", "Chat:Broker:SilenceTimeout=01:00:00", "Chat:Broker:CloseTimeout=01:00:00");
+            "Chat:Broker:SendTimeout=01:00:00", "Chat:Broker:SilenceTimeout=01:00:00", "Chat:Broker:CloseTimeout=00:00:01");
         var (alice, bob, sessionId) = await server.NewPairAsync("alice", "bob");
         await using var a = alice;
         await using var b = bob;
@@ -40,10 +42,10 @@ public sealed class ShutdownTests
 
         Assert.True(stuck, "the write to Bob never got stuck");
 
-        // Alice leaves (her socket answers close frames, which this test client does not). The stop
-        // then cancels the write to Bob instead of waiting an hour for him to read again.
-        await alice.CloseAsync();
-        await alice.Closed.WaitAsync(TestClient.Timeout);
+        // The stop queues "service restart" behind the write Bob never takes; at the close timeout
+        // that write is cancelled with his socket. Alice, who reads, is told to reconnect.
         await server.StopAsync().WaitAsync(TestClient.Timeout);
+        Assert.Equal(BrokerExtensions.ServiceRestart, await alice.Closed.WaitAsync(TestClient.Timeout));
+        Assert.True(bobs.IsClosing);
     }
 }
