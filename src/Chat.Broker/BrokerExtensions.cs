@@ -80,20 +80,11 @@ public static class BrokerExtensions
         return endpoints;
     }
 
-    /// <summary>Maps the WebSocket endpoint and closes every socket with "service restart" when the host stops.</summary>
+    /// <summary>Maps the WebSocket endpoint; each socket closes itself with "service restart" when the host stops (ClientConnection.Start).</summary>
     public static IEndpointRouteBuilder MapChatBroker(this IEndpointRouteBuilder endpoints)
     {
         var options = endpoints.ServiceProvider.GetRequiredService<Microsoft.Extensions.Options.IOptions<BrokerOptions>>().Value;
         var lifetime = endpoints.ServiceProvider.GetRequiredService<IHostApplicationLifetime>();
-        var registry = endpoints.ServiceProvider.GetRequiredService<ConnectionRegistry>();
-        lifetime.ApplicationStopping.Register(() =>
-        {
-            foreach (var connection in registry.All)
-            {
-                // Lost, not Closed: the clients did not leave, so their chats wait for them to reconnect.
-                connection.Close(ServiceRestart, "service restart: reconnect", LeaveKind.Lost);
-            }
-        });
 
         var loop = endpoints.ServiceProvider.GetRequiredService<ConnectionLoop>();
         var origins = endpoints.ServiceProvider.GetRequiredService<OriginPolicy>();

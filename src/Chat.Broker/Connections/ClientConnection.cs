@@ -1,41 +1,45 @@
 using System.Net.WebSockets;
-using Chat.Broker.Security;
+using Chat.Broker.Delivery;
 using Chat.Protocol.Seams;
 
 namespace Chat.Broker.Connections;
 
 /// <summary>
-/// One client socket: its account binding, its outbound queue and the one writer that drains it.
-/// Everything that wants to send to the client queues a frame here; only the writer touches the
-/// socket's send side, so writes never interleave. The writer runs only while there is something
-/// to write: an idle socket holds a few fields, not a parked task and a channel.
+/// One client socket as the broker holds it: its account binding, its liveness (what the heartbeat
+/// reads) and how it ends (the close state machine). Sending is its <see cref="SocketWriter"/>'s
+/// job and what reached the client its <see cref="DeliveryLedger"/>'s; everything that wants to
+/// send to the client goes through <see cref="TrySend"/> or <see cref="SendWhenRoomAsync"/>.
 /// </summary>
-internal sealed class ClientConnection : IThreadPoolWorkItem, IDisposable
+/// <remarks>
+/// <para><b>Synchronisation.</b> The connection makes the one lock, <c>_gate</c>, that its writer
+/// and its ledger share (their own notes say what it guards); this class takes it nowhere itself.</para>
+/// <para>How it ends is decided once (<see cref="Close"/> with a close frame and a deadline, or
+/// <see cref="Abort"/>): <c>_ending</c> goes from 0 (open) to 1 + the
+/// <see cref="LeaveKind"/> by <c>Interlocked.CompareExchange</c>, and whoever wins (the read loop,
+/// the heartbeat, a push that finds the queue full, the host's stop, a replacing socket) sends the
+/// close frame or aborts; the others see <see cref="IsClosing"/>. <c>_left</c> is exchanged the same
+/// way, so the account's leave is reported once.</para>
+/// <para>Written only by the read loop and read without a lock by the heartbeat and by pushes:
+/// <c>_accountId</c>, <c>_lastSeen</c> and <c>_working</c> (<c>Volatile</c>; a stale read costs a
+/// heartbeat sweep, or a push that finds no account yet). <c>_written</c> is set once by
+/// <see cref="Start"/> before the socket can have an account, so before any dialogue push.
+/// <c>_closeDeadline</c> is set by the one winner of <c>_ending</c>, and it and <c>_onStop</c> are
+/// disposed by the read loop at the end.</para>
+/// </remarks>
+internal sealed class ClientConnection : IDisposable
 {
-    private const int SmallQueue = 16;
     private readonly WebSocket _socket;
-    private readonly Lock _gate = new();
-    private readonly int _queueLimit;
-    private readonly int _replayLimit;
+    private readonly SocketWriter _writer;
     private readonly TimeProvider _time;
     private readonly TimeSpan _closeTimeout;
-    private Queue<Outbound>? _queue; // guarded by _gate, like the three fields below
-    private bool _writing;
-    private bool _grown;
-    private bool _completed;
-    private TaskCompletionSource? _room;
-    private TaskCompletionSource? _writerDone;
     private Action<ClientConnection, ulong, ulong>? _written;
-    private CancellationToken _stopping;
     private CancellationTokenSource? _closeDeadline;
+    private CancellationTokenRegistration _onStop;
     private ulong _accountId;
     private long _lastSeen;
-    private long _sendStartedAt;
-    private int _closing;
     private int _working;
+    private int _ending;
     private int _left;
-    private Dictionary<ulong, ulong>? _delivered; // guarded by _gate: per session, the highest msgId received and not yet reported
-    private Dictionary<ulong, ulong>? _queuedUpTo; // guarded by _gate: per session, the highest msgId queued for this socket
 
     public ClientConnection(ulong id, string broker, WebSocket socket, BrokerOptions options, TimeProvider time)
     {
@@ -44,13 +48,10 @@ internal sealed class ClientConnection : IThreadPoolWorkItem, IDisposable
         _socket = socket;
         _time = time;
         _closeTimeout = options.CloseTimeout;
-        _queueLimit = options.SendQueueLength;
-
-        // A replay waits for room below the full mark: a ping or a signal queued meanwhile must
-        // not find the queue full and drop a client that is only slow to read a long replay.
-        _replayLimit = Math.Max(1, _queueLimit - Math.Max(1, _queueLimit / 4));
+        var gate = new Lock();
+        Delivery = new DeliveryLedger(gate);
+        _writer = new SocketWriter(this, socket, gate, Delivery, options, time);
         _lastSeen = time.GetTimestamp();
-        Bucket = new TokenBucket(options.RateLimit.PerSecond, options.RateLimit.Burst, time);
     }
 
     public ulong Id { get; }
@@ -58,6 +59,9 @@ internal sealed class ClientConnection : IThreadPoolWorkItem, IDisposable
     public ClientEndpoint Endpoint { get; }
 
     public WebSocket Socket => _socket;
+
+    /// <summary>How far this socket's client was given and has received each session's messages.</summary>
+    public DeliveryLedger Delivery { get; }
 
     /// <summary>The account bound to this socket; 0 until CRT_ACCOUNT_REQ or RECONNECT_REQ succeeds.</summary>
     public ulong AccountId
@@ -67,24 +71,24 @@ internal sealed class ClientConnection : IThreadPoolWorkItem, IDisposable
     }
 
     /// <summary>The client confirms pushes with PUSH_DIALOGUE_RESP, so a socket write alone does not count as delivery.</summary>
-    public bool ConfirmsReceipt { get; set; }
-
-    public TokenBucket Bucket { get; }
-
-    public int RefusedInARow { get; set; }
+    public bool ConfirmsReceipt
+    {
+        get => Delivery.ConfirmsReceipt;
+        set => Delivery.ConfirmsReceipt = value;
+    }
 
     /// <summary>Set when the server decided to end the connection: how its account leaves.</summary>
-    public LeaveKind? ServerLeave { get; private set; }
+    public LeaveKind? ServerLeave => Volatile.Read(ref _ending) is var ending and not 0 ? (LeaveKind)(ending - 1) : null;
 
-    public bool IsClosing => Volatile.Read(ref _closing) != 0;
+    public bool IsClosing => Volatile.Read(ref _ending) != 0;
 
     public long LastSeenTimestamp => Volatile.Read(ref _lastSeen);
 
     /// <summary>An unexpected exception that stopped the writer, for the read loop to log.</summary>
-    public Exception? WriteFault { get; private set; }
+    public Exception? WriteFault => _writer.Fault;
 
     /// <summary>When the current socket write started; 0 while the writer is idle.</summary>
-    public long SendStartedTimestamp => Volatile.Read(ref _sendStartedAt);
+    public long SendStartedTimestamp => _writer.SendStartedTimestamp;
 
     /// <summary>True the first time: the account's leave is reported once, however the connection ends.</summary>
     public bool TryLeave() => Interlocked.Exchange(ref _left, 1) == 0;
@@ -106,162 +110,53 @@ internal sealed class ClientConnection : IThreadPoolWorkItem, IDisposable
         Volatile.Write(ref _working, 0);
     }
 
-    /// <summary>The client received messages up to <paramref name="msgId"/> in the session; true if it is the first mark since the last report.</summary>
-    public bool NoteDelivered(ulong sessionId, ulong msgId)
-    {
-        lock (_gate)
-        {
-            var first = _delivered is null or { Count: 0 };
-            _delivered ??= [];
-            if (!_delivered.TryGetValue(sessionId, out var known) || msgId > known)
-            {
-                _delivered[sessionId] = msgId;
-            }
-
-            return first;
-        }
-    }
-
-    /// <summary>The marks noted since the last report, which they leave.</summary>
-    public KeyValuePair<ulong, ulong>[] TakeDelivered()
-    {
-        lock (_gate)
-        {
-            if (_delivered is null or { Count: 0 })
-            {
-                return [];
-            }
-
-            KeyValuePair<ulong, ulong>[] marks = [.. _delivered];
-            _delivered = null; // an idle socket keeps no dictionary
-            return marks;
-        }
-    }
-
     /// <summary>
-    /// Lets frames be written. <paramref name="written"/> is told of each dialogue push written;
-    /// <paramref name="stopping"/> cancels a write in progress when the host stops.
+    /// Lets frames be written. <paramref name="written"/> is told of each dialogue push written to a
+    /// client that does not confirm receipt. When <paramref name="stopping"/> (the host's stop) fires,
+    /// the socket is closed with 1012 "service restart" after what is queued, so its client
+    /// reconnects, to another broker if need be; a write still waiting on the client when the close
+    /// timeout runs out is cancelled with the socket. A socket opened as the stop began is closed at once.
     /// </summary>
     public void Start(Action<ClientConnection, ulong, ulong> written, CancellationToken stopping)
     {
         _written = written;
-        _stopping = stopping;
+        _onStop = stopping.UnsafeRegister(static connection => ((ClientConnection)connection!).CloseForRestart(), this);
     }
 
     /// <summary>Queues a frame. A client whose queue is full is not reading: it is aborted.</summary>
     public bool TrySend(byte[] frame, ulong sessionId = 0, ulong msgId = 0)
     {
-        bool full, startWriter = false;
-        lock (_gate)
+        switch (_writer.TryQueue(frame, sessionId, msgId))
         {
-            if (_completed)
-            {
-                return false;
-            }
-
-            if (IsRepeatLocked(sessionId, msgId))
-            {
+            case SocketWriter.Queued.Yes or SocketWriter.Queued.Repeat:
                 return true;
-            }
+            case SocketWriter.Queued.Full:
+                if (!IsClosing)
+                {
+                    Abort(LeaveKind.Lost);
+                }
 
-            full = IsFullLocked;
-            if (!full)
-            {
-                startWriter = Enqueue(new Outbound(frame, sessionId, msgId, null, null));
-            }
+                return false;
+            default:
+                return false;
         }
-
-        if (full)
-        {
-            if (!IsClosing)
-            {
-                Abort(LeaveKind.Lost);
-            }
-
-            return false;
-        }
-
-        if (startWriter)
-        {
-            StartWriter();
-        }
-
-        return true;
     }
 
     /// <summary>Queues a frame, waiting for room (a replay, which leaves a quarter of the queue to other frames); false if the connection ends first.</summary>
-    public async ValueTask<bool> SendWhenRoomAsync(byte[] frame, ulong sessionId, ulong msgId, CancellationToken cancellationToken)
-    {
-        while (true)
-        {
-            Task? room = null;
-            var startWriter = false;
-            lock (_gate)
-            {
-                if (_completed)
-                {
-                    return false;
-                }
-
-                if (IsRepeatLocked(sessionId, msgId))
-                {
-                    return true;
-                }
-
-                if (_queue?.Count >= _replayLimit)
-                {
-                    _room ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                    room = _room.Task;
-                }
-                else
-                {
-                    startWriter = Enqueue(new Outbound(frame, sessionId, msgId, null, null));
-                }
-            }
-
-            if (room is null)
-            {
-                if (startWriter)
-                {
-                    StartWriter();
-                }
-
-                return true;
-            }
-
-            await room.WaitAsync(cancellationToken);
-        }
-    }
+    public ValueTask<bool> SendWhenRoomAsync(byte[] frame, ulong sessionId, ulong msgId, CancellationToken cancellationToken) =>
+        _writer.QueueWhenRoomAsync(frame, sessionId, msgId, cancellationToken);
 
     /// <summary>Sends a close frame after what is already queued, then stops writing.</summary>
     public void Close(WebSocketCloseStatus status, string reason, LeaveKind leave)
     {
-        if (Interlocked.Exchange(ref _closing, 1) != 0)
+        if (!TryDecideEnd(leave))
         {
             return;
         }
 
-        ServerLeave = leave;
-        bool queued, startWriter = false;
-        lock (_gate)
-        {
-            // A full queue means the client is not reading: it won't read a close frame either.
-            queued = !_completed && !IsFullLocked;
-            if (queued)
-            {
-                startWriter = Enqueue(new Outbound(null, 0, 0, status, reason));
-            }
-
-            CompleteLocked();
-        }
-
-        if (!queued)
+        if (!_writer.TryQueueClose(status, reason))
         {
             _socket.Abort();
-        }
-        else if (startWriter)
-        {
-            StartWriter();
         }
 
         // A client that never answers our close frame is dropped when the close timeout runs out.
@@ -272,177 +167,36 @@ internal sealed class ClientConnection : IThreadPoolWorkItem, IDisposable
     /// <summary>Drops the connection without a close frame.</summary>
     public void Abort(LeaveKind leave)
     {
-        Interlocked.Exchange(ref _closing, 1);
-        ServerLeave ??= leave;
-        lock (_gate)
-        {
-            _queue?.Clear();
-            CompleteLocked();
-        }
-
+        TryDecideEnd(leave);
+        _writer.Discard();
         _socket.Abort();
     }
 
     /// <summary>Stops the writer once the queue is written (the read side has ended).</summary>
-    public void CompleteOutbound()
-    {
-        lock (_gate)
-        {
-            CompleteLocked();
-        }
-    }
+    public void CompleteOutbound() => _writer.Complete();
 
     /// <summary>Completes when the writer has written (or given up on) everything queued before <see cref="CompleteOutbound"/>.</summary>
-    public Task WhenWriterDone()
-    {
-        lock (_gate)
-        {
-            if (_completed && !_writing)
-            {
-                return Task.CompletedTask;
-            }
+    public Task WhenWriterDone() => _writer.WhenDone();
 
-            _writerDone ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            return _writerDone.Task;
+    /// <summary>The socket is finished with: cancel the close deadline and the watch on the host's stop.</summary>
+    public void Dispose()
+    {
+        _onStop.Dispose();
+        _closeDeadline?.Dispose();
+    }
+
+    /// <summary>The writer wrote a dialogue push: for a client that does not confirm receipt, that is as far as we can know it got there.</summary>
+    internal void PushWritten(ulong sessionId, ulong msgId)
+    {
+        if (!Delivery.ConfirmsReceipt)
+        {
+            _written?.Invoke(this, sessionId, msgId);
         }
     }
 
-    /// <summary>The socket is finished with: cancel the close deadline.</summary>
-    public void Dispose() => _closeDeadline?.Dispose();
+    // Lost, not Closed: the client did not leave, so its chats wait for it to reconnect.
+    private void CloseForRestart() => Close(BrokerExtensions.ServiceRestart, "service restart: reconnect", LeaveKind.Lost);
 
-    void IThreadPoolWorkItem.Execute() => _ = WriteQueuedAsync();
-
-    // On the thread pool, as the channel's reader was: whoever queues (the store's commit loop, a
-    // read loop) goes on at once instead of writing to this socket itself.
-    private void StartWriter() => ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
-
-    private bool IsFullLocked => _queue?.Count >= _queueLimit;
-
-    /// <summary>
-    /// A message this socket was already given (under the gate): logic repeats pushes after a node
-    /// of its died, and the seed's client would show them twice.
-    /// </summary>
-    private bool IsRepeatLocked(ulong sessionId, ulong msgId)
-    {
-        if (msgId == 0)
-        {
-            return false;
-        }
-
-        return _queuedUpTo is not null && _queuedUpTo.TryGetValue(sessionId, out var queued) && msgId <= queued;
-    }
-
-    /// <summary>Queues a frame under the gate; true if no writer is running and the caller must start one.</summary>
-    private bool Enqueue(Outbound item)
-    {
-        if (item.MsgId != 0)
-        {
-            (_queuedUpTo ??= [])[item.SessionId] = item.MsgId;
-        }
-
-        (_queue ??= new Queue<Outbound>()).Enqueue(item);
-        _grown |= _queue.Count > SmallQueue;
-        if (_writing)
-        {
-            return false;
-        }
-
-        _writing = true;
-        return true;
-    }
-
-    /// <summary>Marks the queue complete (under the gate): nothing more is accepted; waiters are told.</summary>
-    private void CompleteLocked()
-    {
-        _completed = true;
-        WakeRoomWaiterLocked();
-        if (!_writing)
-        {
-            _writerDone?.TrySetResult();
-        }
-    }
-
-    /// <summary>The writer: drains the queue, one frame at a time, then ends until the next frame.</summary>
-    private async Task WriteQueuedAsync()
-    {
-        try
-        {
-            while (true)
-            {
-                Outbound item;
-                lock (_gate)
-                {
-                    if (_queue is null || !_queue.TryDequeue(out item))
-                    {
-                        StopWritingLocked();
-                        return;
-                    }
-
-                    WakeRoomWaiterLocked();
-                }
-
-                Volatile.Write(ref _sendStartedAt, _time.GetTimestamp());
-                if (item.CloseStatus is { } status)
-                {
-                    if (_socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
-                    {
-                        await _socket.CloseOutputAsync(status, item.CloseReason, _stopping);
-                    }
-
-                    Volatile.Write(ref _sendStartedAt, 0);
-                    continue; // Close was queued last: the queue is complete and now empty.
-                }
-
-                await _socket.SendAsync(item.Frame.AsMemory(), WebSocketMessageType.Text, endOfMessage: true, _stopping);
-                Volatile.Write(ref _sendStartedAt, 0);
-                if (item.MsgId != 0 && !ConfirmsReceipt)
-                {
-                    _written?.Invoke(this, item.SessionId, item.MsgId);
-                }
-            }
-        }
-        catch (Exception ex)
-        {
-            // The socket is gone (or, unexpectedly, the write failed otherwise: the read loop logs
-            // WriteFault). Either way nothing more is written, and the read loop ends the connection.
-            if (ex is not (WebSocketException or OperationCanceledException or ObjectDisposedException or IOException))
-            {
-                WriteFault = ex;
-                _socket.Abort();
-            }
-
-            Volatile.Write(ref _sendStartedAt, 0);
-            lock (_gate)
-            {
-                _queue?.Clear();
-                CompleteLocked();
-                StopWritingLocked();
-            }
-        }
-    }
-
-    /// <summary>A replay waiting for room (under the gate) looks again: a frame left, or the queue completed.</summary>
-    private void WakeRoomWaiterLocked()
-    {
-        _room?.TrySetResult();
-        _room = null;
-    }
-
-    private void StopWritingLocked()
-    {
-        _writing = false;
-        if (_grown)
-        {
-            // A burst (a replay) grew the queue: don't keep its array for the socket's whole life.
-            _queue = null;
-            _grown = false;
-        }
-
-        if (_completed)
-        {
-            _writerDone?.TrySetResult();
-        }
-    }
-
-    private readonly record struct Outbound(byte[]? Frame, ulong SessionId, ulong MsgId, WebSocketCloseStatus? CloseStatus, string? CloseReason);
+    /// <summary>True for the first decision on how the connection ends; later ones keep it.</summary>
+    private bool TryDecideEnd(LeaveKind leave) => Interlocked.CompareExchange(ref _ending, 1 + (int)leave, 0) == 0;
 }

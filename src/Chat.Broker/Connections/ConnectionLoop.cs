@@ -3,9 +3,11 @@ using System.Net.WebSockets;
 using Chat.Broker.Delivery;
 using Chat.Broker.Diagnostics;
 using Chat.Broker.Frames;
+using Chat.Broker.Security;
 using Chat.Protocol.Frames;
 using Chat.Protocol.Seams;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.ObjectPool;
 using Microsoft.Extensions.Options;
@@ -24,6 +26,7 @@ internal sealed partial class ConnectionLoop(
     DeliveryReports deliveries,
     IOptions<BrokerOptions> options,
     BrokerMetrics metrics,
+    IHostApplicationLifetime lifetime,
     TimeProvider time,
     ILogger<ConnectionLoop> logger)
 {
@@ -39,11 +42,13 @@ internal sealed partial class ConnectionLoop(
     {
         using var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext { KeepAliveInterval = TimeSpan.Zero });
 
-        // No token: a dropped connection fails the pending read by itself, and shutdown closes sockets with a close frame.
+        // Reads take no token: a dropped connection fails the pending read by itself, and the host's
+        // stop closes the socket with a close frame (ClientConnection.Start), then aborts it at the
+        // close timeout.
         var stopping = CancellationToken.None;
         var connection = registry.Register(socket);
         Log.Opened(logger, connection.Id);
-        connection.Start(_onPushWritten ??= OnPushWritten, stopping);
+        connection.Start(_onPushWritten ??= OnPushWritten, lifetime.ApplicationStopping);
         var how = LeaveKind.Lost;
         try
         {
@@ -85,6 +90,8 @@ internal sealed partial class ConnectionLoop(
     private async Task<LeaveKind> ReadAsync(ClientConnection connection, CancellationToken stopping)
     {
         var socket = connection.Socket;
+        var bucket = new TokenBucket(_options.RateLimit.PerSecond, _options.RateLimit.Burst, time); // the client's rate, seen only here
+        var refusedInARow = 0;
         while (true)
         {
             // Wait for data without holding a buffer: idle sockets cost no receive memory.
@@ -152,11 +159,11 @@ internal sealed partial class ConnectionLoop(
                 ArrayPool<byte>.Shared.Return(buffer);
                 buffer = null;
 
-                if (!connection.Bucket.TryTake())
+                if (!bucket.TryTake())
                 {
                     metrics.RateLimited();
                     dispatcher.Refuse(connection, request, ResultCode.RateLimited, "too many requests");
-                    if (++connection.RefusedInARow >= _options.RateLimit.MaxRefusedInARow)
+                    if (++refusedInARow >= _options.RateLimit.MaxRefusedInARow)
                     {
                         Log.Flooding(logger, connection.Id, connection.AccountId);
                         return await CloseAsync(connection, WebSocketCloseStatus.PolicyViolation, "too many requests", stopping);
@@ -165,7 +172,7 @@ internal sealed partial class ConnectionLoop(
                     continue;
                 }
 
-                connection.RefusedInARow = 0;
+                refusedInARow = 0;
                 connection.BeginRequest();
                 try
                 {

@@ -21,7 +21,7 @@ internal sealed partial class DeliveryReports(ILogic logic, IOptions<BrokerOptio
     /// <summary>The client of <paramref name="connection"/> received messages up to <paramref name="msgId"/> in the session.</summary>
     public void Delivered(ClientConnection connection, ulong sessionId, ulong msgId)
     {
-        if (connection.NoteDelivered(sessionId, msgId))
+        if (connection.Delivery.NoteReceived(sessionId, msgId))
         {
             _due.Enqueue(connection);
         }
@@ -30,7 +30,7 @@ internal sealed partial class DeliveryReports(ILogic logic, IOptions<BrokerOptio
     /// <summary>Reports the connection's marks now (before its account leaves).</summary>
     public async Task FlushAsync(ClientConnection connection)
     {
-        foreach (var (sessionId, msgId) in connection.TakeDelivered())
+        foreach (var (sessionId, msgId) in connection.Delivery.TakeReceived())
         {
             try
             {

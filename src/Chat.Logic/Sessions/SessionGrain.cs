@@ -11,10 +11,12 @@ using Orleans.Concurrency;
 namespace Chat.Logic.Sessions;
 
 /// <summary>
-/// A session's rules and its ordered push path. Reentrant: a message waiting for its commit does
-/// not hold up the next one, and every turn changes the state before its first await, so a turn
-/// sees the state whole. Every push about the session goes through a member's outbox in the order
-/// the turns happened, and a message leaves the outbox only once committed.
+/// A session's rules: who its members are, the msgIds of its messages, sending, read receipts,
+/// typing, ending, and a member's socket coming and going. Reentrant: a message waiting for its
+/// commit does not hold up the next one, and every turn changes the state before its first await,
+/// so a turn sees the state whole. Every push about the session goes through the receiver's
+/// <see cref="MemberOutbox"/> in the order the turns happened; the outbox delivers (a message
+/// leaves only once committed, a new socket gets its replay first), the grain decides what to say.
 /// </summary>
 /// <remarks>
 /// Kept while its members may still talk: an idle collection would cost a replay from the
@@ -34,10 +36,10 @@ internal sealed partial class SessionGrain(
     TimeProvider time,
     ILogger<SessionGrain> logger) : Grain, ISessionGrain, IDisposable
 {
-    private const int ReplayPage = 256;
     private readonly LogicOptions _options = options.Value;
     private readonly CancellationTokenSource _deactivating = new();
     private readonly List<Task> _replays = [];
+    private readonly ReadMissedMessages _readMissed = store.ReadMessagesForAsync;
     private ulong _id;
     private SessionMember? _first;
     private SessionMember? _second;
@@ -53,8 +55,8 @@ internal sealed partial class SessionGrain(
             return; // a session id nobody created: every call is answered ParamErr, and it goes
         }
 
-        _first = new SessionMember(state.First);
-        _second = new SessionMember(state.Second);
+        _first = Member(state.First);
+        _second = Member(state.Second);
         _lastMsgId = state.LastMsgId;
         _ended = state.Session.EndedAtUnixMs is not null;
         if (_ended)
@@ -64,14 +66,8 @@ internal sealed partial class SessionGrain(
 
         // Rebuilt while a member's socket is open (the node that held the session died): pushes of
         // the last moments may never have left, so the member gets everything above its delivery mark.
-        foreach (var member in (ReadOnlySpan<SessionMember>)[_first, _second])
-        {
-            if (member.Endpoint is { } endpoint && _lastMsgId > member.DeliveredUpTo)
-            {
-                member.Resuming = true;
-                StartReplay(member, endpoint);
-            }
-        }
+        Track(_first.Outbox.ResumeAfterActivation(_lastMsgId, _deactivating.Token));
+        Track(_second.Outbox.ResumeAfterActivation(_lastMsgId, _deactivating.Token));
     }
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
@@ -142,7 +138,7 @@ internal sealed partial class SessionGrain(
         var message = new MessageRecord(msgId, _id, senderId, requestId, content, time.GetUtcNow().ToUnixTimeMilliseconds());
         var committed = writer.AppendAsync(message);
         (sender.Sent ??= new RecentRequests()).Add(requestId, msgId, committed);
-        receiver.Outbox.Enqueue(new Outgoing(message, committed, null));
+        receiver.Outbox.Enqueue(message, committed);
         WriteOutcome outcome;
         try
         {
@@ -152,11 +148,11 @@ internal sealed partial class SessionGrain(
         {
             Log.StoreFailed(logger, _id, nameof(Send), ex);
             sender.Sent.Failed(requestId, msgId);
-            Pump(receiver);
+            receiver.Outbox.Pump();
             return Outcome(ResultCode.InternalErr, message: "store unavailable");
         }
 
-        Pump(receiver);
+        receiver.Outbox.Pump();
         switch (outcome.Result)
         {
             case WriteResult.Stored:
@@ -246,13 +242,11 @@ internal sealed partial class SessionGrain(
 
     public async Task ConfirmDelivered(ulong accountId, ulong msgId)
     {
-        if (!IsMember(accountId, out var member, out _) || msgId <= member.DeliveredUpTo || msgId > _lastMsgId)
+        if (!IsMember(accountId, out var member, out _) || msgId > _lastMsgId || !member.Outbox.Delivered(msgId))
         {
             return;
         }
 
-        member.DeliveredUpTo = msgId;
-        member.PushedUpTo = Math.Max(member.PushedUpTo, msgId); // the client has it: a replay need not send it again
         try
         {
             await writer.WriteAsync(new StoreWrite.DeliveredUpTo(_id, accountId, msgId));
@@ -271,11 +265,8 @@ internal sealed partial class SessionGrain(
         }
 
         var wasAway = member.Away;
-        member.Endpoint = endpoint;
+        member.Outbox.Attach(endpoint); // pushes wait for its replay (Resume)
         member.Away = false;
-        member.PushedUpTo = member.DeliveredUpTo; // a new socket has seen nothing yet
-        member.Resuming = true;
-        member.Outbox.Clear(); // meant for the old socket; its messages come again with the replay
         if (wasAway)
         {
             Enqueue(partner, new SignalPush(SignalKind.PartnerBack, 0, partner.Id, _id, member.Id, member.NickName));
@@ -286,9 +277,9 @@ internal sealed partial class SessionGrain(
 
     public Task Resume(ulong accountId, ClientEndpoint endpoint)
     {
-        if (IsMember(accountId, out var member, out _) && member.Endpoint == endpoint && member.Resuming)
+        if (IsMember(accountId, out var member, out _))
         {
-            StartReplay(member, endpoint);
+            Track(member.Outbox.Resume(endpoint, _deactivating.Token));
         }
 
         return Task.CompletedTask;
@@ -296,14 +287,11 @@ internal sealed partial class SessionGrain(
 
     public Task Away(ulong accountId, ClientEndpoint endpoint)
     {
-        if (!IsMember(accountId, out var member, out var partner) || member.Endpoint != endpoint)
+        if (!IsMember(accountId, out var member, out var partner) || !member.Outbox.Detach(endpoint))
         {
             return Task.CompletedTask; // a socket already replaced by a newer one
         }
 
-        member.Endpoint = null;
-        member.Resuming = false;
-        member.Outbox.Clear();
         member.Away = true;
         if (!_ended)
         {
@@ -371,165 +359,46 @@ internal sealed partial class SessionGrain(
         return Outcome(ResultCode.Success, msgId);
     }
 
-    private void Enqueue(SessionMember receiver, SignalPush signal)
-    {
-        receiver.Outbox.Enqueue(new Outgoing(null, null, signal));
-        Pump(receiver);
-    }
+    private static void Enqueue(SessionMember receiver, SignalPush signal) => receiver.Outbox.Enqueue(signal);
 
-    /// <summary>Pushes what is at the head of the member's outbox, in order, up to the first message not committed yet.</summary>
-    private void Pump(SessionMember receiver)
+    private SessionMember Member(MemberState state) =>
+        new(state, new MemberOutbox(_id, state.Account.Id, state.Account.Endpoint, state.DeliveredUpTo, push, _readMissed, metrics, logger));
+
+    /// <summary>Keeps a replay that started until it ends (deactivation waits for it); an ended session then goes.</summary>
+    private void Track(Task? replay)
     {
-        var outbox = receiver.Outbox;
-        while (outbox.TryPeek(out var next))
+        if (replay is not null)
         {
-            if (receiver.Endpoint is not { } to)
-            {
-                outbox.Clear(); // away: messages wait in the store for the replay; signals are moments that passed
-                return;
-            }
-
-            if (receiver.Resuming || next.Committed is { IsCompleted: false })
-            {
-                return; // the replay, or that message's commit, pumps again
-            }
-
-            outbox.Dequeue();
-            if (next.Signal is { } signal)
-            {
-                Observe(push.PushSignalAsync(to, signal, CancellationToken.None));
-            }
-            else if (next.Message is { } message && next.Committed!.IsCompletedSuccessfully && next.Committed.Result is var outcome)
-            {
-                // Stored now, or stored by an attempt whose commit looked failed and so was never
-                // pushed: it goes under its stored id, unless the socket has had that one already.
-                var storedId = outcome.Result switch
-                {
-                    WriteResult.Stored => message.Id,
-                    WriteResult.AlreadyStored => outcome.MsgId,
-                    _ => 0UL,
-                };
-                if (storedId > receiver.PushedUpTo)
-                {
-                    receiver.PushedUpTo = storedId;
-                    metrics.MessageDelivered();
-                    Observe(push.PushDialogueAsync(to, ToPush(message with { Id = storedId }, receiver.Id), CancellationToken.None));
-                }
-            }
+            _replays.RemoveAll(r => r.IsCompleted);
+            _replays.Add(AfterReplayAsync(replay));
         }
     }
 
-    private void StartReplay(SessionMember member, ClientEndpoint endpoint)
+    private async Task AfterReplayAsync(Task replay)
     {
-        _replays.RemoveAll(r => r.IsCompleted);
-        _replays.Add(ReplayAsync(member, endpoint));
-    }
-
-    /// <summary>Pushes, page by page in msgId order, what the member's socket has not had; then the outbox goes on.</summary>
-    private async Task ReplayAsync(SessionMember member, ClientEndpoint to)
-    {
-        var replayed = 0;
-        try
+        await replay; // never faults: the replay logs its own failure
+        if (_ended)
         {
-            while (member.Endpoint == to)
-            {
-                var missed = await store.ReadMessagesForAsync(_id, member.Id, member.PushedUpTo, ReplayPage, _deactivating.Token);
-                foreach (var message in missed)
-                {
-                    if (member.Endpoint != to)
-                    {
-                        return; // replaced or gone meanwhile
-                    }
-
-                    if (message.Id <= member.PushedUpTo)
-                    {
-                        continue;
-                    }
-
-                    member.PushedUpTo = message.Id;
-                    if (!await push.PushDialogueAsync(to, ToPush(message, member.Id) with { Replay = true }, _deactivating.Token))
-                    {
-                        return; // the socket is gone
-                    }
-
-                    metrics.MessageReplayed();
-                    replayed++;
-                }
-
-                if (missed.Count < ReplayPage && member.Endpoint == to)
-                {
-                    // Messages committed from now on wait in the outbox, which follows at once.
-                    member.Resuming = false;
-                    Pump(member);
-                    Log.Resumed(logger, _id, member.Id, to, replayed);
-                    return;
-                }
-            }
-        }
-        catch (OperationCanceledException) when (_deactivating.IsCancellationRequested)
-        {
-        }
-        catch (Exception ex)
-        {
-            Log.ReplayFailed(logger, _id, member.Id, ex); // the member's next reconnect replays again
-        }
-        finally
-        {
-            if (_ended)
-            {
-                DeactivateWhenDone();
-            }
+            DeactivateWhenDone();
         }
     }
 
     /// <summary>An ended session needs no activation once nothing waits in it any more.</summary>
     private void DeactivateWhenDone()
     {
-        if (!_first!.Resuming && !_second!.Resuming)
+        if (!_first!.Outbox.Resuming && !_second!.Outbox.Resuming)
         {
             DeactivateOnIdle();
         }
     }
-
-    private void Observe(ValueTask<bool> pushed)
-    {
-        if (!pushed.IsCompletedSuccessfully)
-        {
-            _ = ObserveAsync(pushed);
-        }
-    }
-
-    private async Task ObserveAsync(ValueTask<bool> pushed)
-    {
-        try
-        {
-            await pushed;
-        }
-        catch (Exception ex)
-        {
-            Log.PushFailed(logger, _id, ex);
-        }
-    }
-
-    private static DialoguePush ToPush(MessageRecord message, ulong receiverId) =>
-        new(message.SenderId, message.SessionId, receiverId, message.Content, message.Id, message.CreatedAtUnixMs);
 
     private static partial class Log
     {
         [LoggerMessage(1, LogLevel.Error, "Session {SessionId}: a store operation in {Operation} failed.")]
         public static partial void StoreFailed(ILogger logger, ulong sessionId, string operation, Exception exception);
 
-        [LoggerMessage(2, LogLevel.Warning, "Session {SessionId}: a push failed.")]
-        public static partial void PushFailed(ILogger logger, ulong sessionId, Exception exception);
-
         [LoggerMessage(3, LogLevel.Debug, "Session {SessionId} ended by {AccountId}.")]
         public static partial void Ended(ILogger logger, ulong sessionId, ulong accountId);
-
-        [LoggerMessage(4, LogLevel.Debug, "Session {SessionId}: account {AccountId} resumed on {Endpoint}; {Replayed} messages replayed.")]
-        public static partial void Resumed(ILogger logger, ulong sessionId, ulong accountId, ClientEndpoint endpoint, int replayed);
-
-        [LoggerMessage(5, LogLevel.Warning, "Session {SessionId}: the replay to account {AccountId} failed.")]
-        public static partial void ReplayFailed(ILogger logger, ulong sessionId, ulong accountId, Exception exception);
 
         [LoggerMessage(6, LogLevel.Error, "Session {SessionId}: the store refused message {MsgId}: {Reason}")]
         public static partial void MessageRefused(ILogger logger, ulong sessionId, ulong msgId, string? reason);
