@@ -5,68 +5,75 @@ using Chat.Testing.Processes;
 namespace Chat.Testing.Cluster;
 
 /// <summary>
-/// `chat broker` or `chat logic` as a child process on free loopback ports, so a test can kill it
-/// (SIGKILL, as a crash), stop it (SIGTERM), pause it (SIGSTOP, a hung node) and start it again on
-/// the same ports and settings. Only the process this fixture started is ever signalled, by its PID.
+/// `chat broker` or `chat logic` as a child process on loopback ports, its output appended to a log
+/// file, so a test can kill it (SIGKILL, as a crash), stop it (SIGTERM), pause it (SIGSTOP, a hung
+/// node) and start it again on the same ports and settings, and the local cluster can leave it
+/// running. Only the process this class started is ever signalled, by its PID.
 /// </summary>
 public sealed class ChildNode : IAsyncDisposable
 {
-    public static readonly TimeSpan StartLimit = TimeSpan.FromSeconds(90);
+    public static readonly TimeSpan StartLimit = TimeSpan.FromSeconds(120);
+    private const int PortAttempts = 3;
 
-    private readonly string[] _settings;
-    private readonly IReadOnlyDictionary<string, string> _environment;
+    private readonly NodePlan _plan;
     private OwnedProcess? _process;
 
-    private ChildNode(ChatRole role, string name, string[] settings, IReadOnlyDictionary<string, string> environment)
+    private ChildNode(NodePlan plan, NodePorts ports)
     {
-        Role = role;
-        Name = name;
-        _settings = settings;
-        _environment = environment;
-        HttpUri = new Uri($"http://127.0.0.1:{LoopbackPort.Free()}/");
-        GrpcAddress = $"127.0.0.1:{LoopbackPort.Free()}";
+        _plan = plan;
+        Ports = ports;
     }
 
-    public ChatRole Role { get; }
+    public ChatRole Role => _plan.Role;
 
-    public string Name { get; }
+    public string Name => _plan.Name;
+
+    public NodePorts Ports { get; }
 
     /// <summary>The HTTP/1.1 side: health, metrics; on a broker the web client and the WebSocket.</summary>
-    public Uri HttpUri { get; }
+    public Uri HttpUri => new($"http://127.0.0.1:{Ports.Http}/");
 
     public Uri WebSocketUri => new UriBuilder(HttpUri) { Scheme = "ws", Path = "/ws" }.Uri;
 
     /// <summary>host:port of its gRPC service (h2c).</summary>
-    public string GrpcAddress { get; }
+    public string GrpcAddress => $"127.0.0.1:{Ports.Grpc}";
 
     public bool IsRunning => _process is { HasExited: false };
 
     /// <summary>The PID of the running child.</summary>
     public int ProcessId => Running().Id;
 
-    /// <summary>Its last lines of output, for a failure message.</summary>
+    /// <summary>Its last lines of output since it was last started, for a failure message.</summary>
     public string Output => _process?.Output ?? "(not running)";
 
-    /// <summary>Starts the node and waits until its <c>/readyz</c> says ready.</summary>
-    /// <param name="settings">Configuration overrides (<c>Key:Sub=value</c>).</param>
-    /// <param name="environment">Variables for the child: secrets, which stay off its command line.</param>
-    public static async Task<ChildNode> StartAsync(ChatRole role, string name, IEnumerable<string> settings, IReadOnlyDictionary<string, string> environment)
+    /// <summary>
+    /// Starts the node on <paramref name="ports"/>, or on new free ones (picked again if another
+    /// program takes one first), and waits until its <c>/readyz</c> says ready.
+    /// </summary>
+    public static async Task<ChildNode> StartAsync(NodePlan plan, NodePorts? ports = null, CancellationToken cancellationToken = default)
     {
-        var node = new ChildNode(role, name, [.. settings], environment);
-        try
+        for (var attempt = 1; ; attempt++)
         {
-            await node.StartAgainAsync();
-            return node;
-        }
-        catch
-        {
-            await node.DisposeAsync();
-            throw;
+            var node = new ChildNode(plan, ports ?? NodePorts.Free(plan.Role));
+            try
+            {
+                await node.StartAgainAsync(cancellationToken);
+                return node;
+            }
+            catch (PortTakenException) when (ports is null && attempt < PortAttempts)
+            {
+                // Another program took one of the free ports first: other ports.
+            }
+            catch
+            {
+                await node.DisposeAsync();
+                throw;
+            }
         }
     }
 
     /// <summary>Starts it again (after a kill or a stop) on the same ports and settings.</summary>
-    public async Task StartAgainAsync()
+    public async Task StartAgainAsync(CancellationToken cancellationToken = default)
     {
         if (IsRunning)
         {
@@ -75,16 +82,22 @@ public sealed class ChildNode : IAsyncDisposable
 
         string[] arguments =
         [
-            ChatExecutable.Dll,
+            _plan.Dll,
             Role.ToString().ToLowerInvariant(),
-            $"--urls=http://127.0.0.1:{HttpUri.Port}",
-            $"--Chat:Cluster:GrpcUrl=http://{GrpcAddress}",
-            "--Logging:LogLevel:Default=Warning",
-            .. _settings.Select(setting => "--" + setting),
+            .. NodeSettings.Ports(Role, Ports.Http, Ports.Grpc, Ports.Silo).Concat(_plan.Settings).Select(setting => "--" + setting),
         ];
-        var process = OwnedProcess.Start(Name, ChatExecutable.DotnetHost, arguments, _environment);
+        var process = OwnedProcess.StartLogged(Name, _plan.Log, _plan.Dotnet, arguments, _plan.Environment);
         _process = process;
-        await Readiness.WaitAsync(HttpUri, Name, StartLimit, () => process.HasExited ? $"it exited:\n{process.Output}" : null);
+        try
+        {
+            await Readiness.WaitAsync(HttpUri, Name, StartLimit, () => process.HasExited ? $"it exited; {_plan.Log}:\n{process.Output}" : null, cancellationToken);
+        }
+        catch (InvalidOperationException) when (process.ExitedForTakenPort)
+        {
+            _process = null;
+            await process.DisposeAsync();
+            throw new PortTakenException();
+        }
     }
 
     /// <summary>SIGKILL: no shutdown code runs, as in a crash or a pulled plug.</summary>
@@ -129,4 +142,16 @@ public sealed class ChildNode : IAsyncDisposable
     }
 
     private OwnedProcess Running() => _process ?? throw new InvalidOperationException($"{Name} is not running");
+
+    private sealed class PortTakenException : Exception;
+}
+
+/// <summary>What a node runs as: its role and name, where its output goes, its settings and environment, and the chat.dll and dotnet that run it.</summary>
+public sealed record NodePlan(ChatRole Role, string Name, string Log, IReadOnlyList<string> Settings, IReadOnlyDictionary<string, string> Environment, string Dll, string Dotnet);
+
+/// <summary>A node's ports on 127.0.0.1: HTTP/1.1, gRPC, and the silo's (logic nodes only; 0 on a broker).</summary>
+public sealed record NodePorts(int Http, int Grpc, int Silo)
+{
+    public static NodePorts Free(ChatRole role) =>
+        new(LoopbackPort.ForListening(), LoopbackPort.ForListening(), role == ChatRole.Logic ? LoopbackPort.ForListening() : 0);
 }

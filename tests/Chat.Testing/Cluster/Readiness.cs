@@ -6,7 +6,7 @@ public static class Readiness
     public static readonly TimeSpan DefaultLimit = TimeSpan.FromSeconds(30);
 
     /// <param name="failure">Why waiting is pointless (the process exited, with its output), or null to go on.</param>
-    public static async Task WaitAsync(Uri httpUri, string what, TimeSpan? limit = null, Func<string?>? failure = null)
+    public static async Task WaitAsync(Uri httpUri, string what, TimeSpan? limit = null, Func<string?>? failure = null, CancellationToken cancellationToken = default)
     {
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
         var deadline = DateTime.UtcNow + (limit ?? DefaultLimit);
@@ -19,12 +19,13 @@ public static class Readiness
 
             try
             {
-                if ((await http.GetAsync(new Uri(httpUri, "/readyz"))).IsSuccessStatusCode)
+                using var answer = await http.GetAsync(new Uri(httpUri, "/readyz"), cancellationToken);
+                if (answer.IsSuccessStatusCode)
                 {
                     return;
                 }
             }
-            catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
+            catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
             {
             }
 
@@ -33,7 +34,7 @@ public static class Readiness
                 throw new TimeoutException($"{what} at {httpUri} not ready within {(limit ?? DefaultLimit).TotalSeconds:0} s");
             }
 
-            await Task.Delay(100); // readiness is only asked for, never announced
+            await Task.Delay(100, cancellationToken); // readiness is only asked for, never announced
         }
     }
 }
