@@ -84,7 +84,10 @@ public sealed class ChildNode : IAsyncDisposable
         [
             _plan.Dll,
             Role.ToString().ToLowerInvariant(),
-            .. NodeSettings.Ports(Role, Ports.Http, Ports.Grpc, Ports.Silo).Concat(_plan.Settings).Select(setting => "--" + setting),
+            .. NodeSettings.Ports(Ports.Http, Ports.Grpc)
+                .Concat(Role == ChatRole.Logic ? NodeSettings.SiloPort(Ports.Silo) : [])
+                .Concat(_plan.Settings)
+                .Select(setting => "--" + setting),
         ];
         var process = OwnedProcess.StartLogged(Name, _plan.Log, _plan.Dotnet, arguments, _plan.Environment);
         _process = process;

@@ -1,5 +1,3 @@
-using Chat.Host;
-
 namespace Chat.Testing.Cluster;
 
 /// <summary>
@@ -10,13 +8,15 @@ namespace Chat.Testing.Cluster;
 /// </summary>
 public static class NodeSettings
 {
-    /// <summary>Where the node listens: HTTP/1.1 (web client, /ws, health, metrics), gRPC, and a logic node's silo.</summary>
-    public static string[] Ports(ChatRole role, int httpPort, int grpcPort, int siloPort) =>
+    /// <summary>Where a node listens: HTTP/1.1 (web client, /ws, health, metrics) and gRPC.</summary>
+    public static string[] Ports(int httpPort, int grpcPort) =>
     [
         $"urls=http://127.0.0.1:{httpPort}",
         $"Chat:Cluster:GrpcUrl=http://127.0.0.1:{grpcPort}",
-        .. role == ChatRole.Logic ? [$"Chat:Silo:Port={siloPort}"] : Array.Empty<string>(),
     ];
+
+    /// <summary>Where a logic node's silo listens (fixed, so that its row in the membership table is known).</summary>
+    public static string[] SiloPort(int siloPort) => [$"Chat:Silo:Port={siloPort}"];
 
     /// <summary>What both roles get: the cluster's secret, etcd, and log lines with UTC timestamps.</summary>
     public static string[] Common(string etcdUrl, string secretFile) =>
