@@ -13,7 +13,6 @@ namespace Chat.Testing.Cluster;
 public sealed class ChildNode : IAsyncDisposable
 {
     public static readonly TimeSpan StartLimit = TimeSpan.FromSeconds(120);
-    private const int PortAttempts = 3;
 
     private readonly NodePlan _plan;
     private OwnedProcess? _process;
@@ -50,9 +49,8 @@ public sealed class ChildNode : IAsyncDisposable
     /// Starts the node on <paramref name="ports"/>, or on new free ones (picked again if another
     /// program takes one first), and waits until its <c>/readyz</c> says ready.
     /// </summary>
-    public static async Task<ChildNode> StartAsync(NodePlan plan, NodePorts? ports = null, CancellationToken cancellationToken = default)
-    {
-        for (var attempt = 1; ; attempt++)
+    public static Task<ChildNode> StartAsync(NodePlan plan, NodePorts? ports = null, CancellationToken cancellationToken = default) =>
+        PortTakenException.RetryAsync(ports is not null, async () =>
         {
             var node = new ChildNode(plan, ports ?? NodePorts.Free(plan.Role));
             try
@@ -60,17 +58,12 @@ public sealed class ChildNode : IAsyncDisposable
                 await node.StartAgainAsync(cancellationToken);
                 return node;
             }
-            catch (PortTakenException) when (ports is null && attempt < PortAttempts)
-            {
-                // Another program took one of the free ports first: other ports.
-            }
             catch
             {
                 await node.DisposeAsync();
                 throw;
             }
-        }
-    }
+        });
 
     /// <summary>Starts it again (after a kill or a stop) on the same ports and settings.</summary>
     public async Task StartAgainAsync(CancellationToken cancellationToken = default)
@@ -91,16 +84,8 @@ public sealed class ChildNode : IAsyncDisposable
         ];
         var process = OwnedProcess.StartLogged(Name, _plan.Log, _plan.Dotnet, arguments, _plan.Environment);
         _process = process;
-        try
-        {
-            await Readiness.WaitAsync(HttpUri, Name, StartLimit, () => process.HasExited ? $"it exited; {_plan.Log}:\n{process.Output}" : null, cancellationToken);
-        }
-        catch (InvalidOperationException) when (process.ExitedForTakenPort)
-        {
-            _process = null;
-            await process.DisposeAsync();
-            throw new PortTakenException();
-        }
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        await process.WaitUntilReadyAsync(token => Readiness.IsReadyAsync(http, HttpUri, token), StartLimit, $"ready ({HttpUri}readyz)", cancellationToken);
     }
 
     /// <summary>SIGKILL: no shutdown code runs, as in a crash or a pulled plug.</summary>
@@ -145,8 +130,6 @@ public sealed class ChildNode : IAsyncDisposable
     }
 
     private OwnedProcess Running() => _process ?? throw new InvalidOperationException($"{Name} is not running");
-
-    private sealed class PortTakenException : Exception;
 }
 
 /// <summary>What a node runs as: its role and name, where its output goes, its settings and environment, and the chat.dll and dotnet that run it.</summary>

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Chat.Testing.Files;
 using Chat.Testing.Network;
 using Chat.Testing.Processes;
@@ -15,7 +14,6 @@ public sealed class EtcdServer : IAsyncDisposable
 {
     public static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(30);
     private const string Binary = "/usr/bin/etcd";
-    private const int PortAttempts = 3;
     private readonly string _folder;
     private readonly TempFolder? _temporary;
     private readonly string _log;
@@ -60,15 +58,8 @@ public sealed class EtcdServer : IAsyncDisposable
     /// An etcd with its data in <paramref name="folder"/> (emptied first: it holds only leases that end
     /// within seconds), on <paramref name="ports"/> or new free ones.
     /// </summary>
-    public static Task<EtcdServer> StartAsync(string folder, string log, (int Client, int Peer)? ports, CancellationToken cancellationToken)
-    {
-        if (Directory.Exists(folder))
-        {
-            Directory.Delete(folder, recursive: true);
-        }
-
-        return StartAsync(folder, log, null, ports, cancellationToken);
-    }
+    public static Task<EtcdServer> StartAsync(string folder, string log, (int Client, int Peer)? ports, CancellationToken cancellationToken) =>
+        StartAsync(folder, log, null, ports, cancellationToken);
 
     /// <summary>Stops it (SIGTERM); its data stays for <see cref="StartAgainAsync"/>.</summary>
     public async Task StopAsync()
@@ -104,36 +95,20 @@ public sealed class EtcdServer : IAsyncDisposable
         ]);
         _process = process;
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(3) };
-        var clock = Stopwatch.StartNew();
-        while (true)
+        try
         {
-            if (process.HasExited)
-            {
-                _process = null;
-                await process.DisposeAsync();
-                throw process.ExitedForTakenPort
-                    ? new PortTakenException()
-                    : new InvalidOperationException($"etcd exited with {process.ExitCode} before it was healthy; {_log}:\n{process.Output}");
-            }
-
-            try
-            {
-                // {"health":"true"} once it has a leader; "false" (or no answer) before.
-                if ((await http.GetStringAsync(new Uri($"{ClientUrl}/health"), cancellationToken)).Contains("\"true\"", StringComparison.Ordinal))
-                {
-                    return;
-                }
-            }
-            catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
-            {
-            }
-
-            if (clock.Elapsed > StartTimeout)
-            {
-                throw new TimeoutException($"etcd was not healthy within {StartTimeout.TotalSeconds:0} s; {_log}:\n{process.Output}");
-            }
-
-            await Task.Delay(50, cancellationToken); // health is only asked for, never announced
+            // {"health":"true"} once it has a leader; "false" (or no answer) before.
+            await process.WaitUntilReadyAsync(
+                async token => (await http.GetStringAsync(new Uri($"{ClientUrl}/health"), token)).Contains("\"true\"", StringComparison.Ordinal),
+                StartTimeout,
+                "healthy",
+                cancellationToken);
+        }
+        catch (PortTakenException)
+        {
+            _process = null;
+            await process.DisposeAsync();
+            throw;
         }
     }
 
@@ -143,31 +118,25 @@ public sealed class EtcdServer : IAsyncDisposable
         _temporary?.Dispose();
     }
 
-    private static async Task<EtcdServer> StartAsync(string folder, string log, TempFolder? temporary, (int Client, int Peer)? ports, CancellationToken cancellationToken)
-    {
-        for (var attempt = 1; ; attempt++)
+    private static Task<EtcdServer> StartAsync(string folder, string log, TempFolder? temporary, (int Client, int Peer)? ports, CancellationToken cancellationToken) =>
+        PortTakenException.RetryAsync(ports is not null, async () =>
         {
+            // Each attempt starts empty, so no member data names the ports of one that failed.
+            if (Directory.Exists(Path.Combine(folder, "data")))
+            {
+                Directory.Delete(Path.Combine(folder, "data"), recursive: true);
+            }
+
             var etcd = new EtcdServer(folder, temporary, log, ports?.Client ?? LoopbackPort.ForListening(), ports?.Peer ?? LoopbackPort.ForListening());
             try
             {
                 await etcd.StartAgainAsync(cancellationToken);
                 return etcd;
             }
-            catch (PortTakenException) when (ports is null && attempt < PortAttempts)
-            {
-                // Another program took a port first: other ports, and no member data naming the old ones.
-                if (Directory.Exists(Path.Combine(folder, "data")))
-                {
-                    Directory.Delete(Path.Combine(folder, "data"), recursive: true);
-                }
-            }
-            catch
+            catch (Exception ex) when (ex is not PortTakenException)
             {
                 await etcd.StopAsync(); // one that is not healthy in time is not left running
                 throw;
             }
-        }
-    }
-
-    private sealed class PortTakenException : Exception;
+        });
 }

@@ -13,7 +13,6 @@ public sealed partial class NginxServer : IAsyncDisposable
 {
     public static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(15);
     private const string Binary = "nginx";
-    private const int PortAttempts = 3;
     private readonly string _folder;
     private readonly string _logs;
     private OwnedProcess? _process;
@@ -33,9 +32,8 @@ public sealed partial class NginxServer : IAsyncDisposable
     public int ProcessId => (_process ?? throw new InvalidOperationException("nginx is not running")).Id;
 
     /// <summary>nginx in <paramref name="folder"/>, logging into <paramref name="logs"/>, in front of the brokers at <paramref name="brokers"/> (host:port each); <paramref name="port"/> or a new free one.</summary>
-    public static async Task<NginxServer> StartAsync(string folder, string logs, IReadOnlyList<string> brokers, int? port, CancellationToken cancellationToken)
-    {
-        for (var attempt = 1; ; attempt++)
+    public static Task<NginxServer> StartAsync(string folder, string logs, IReadOnlyList<string> brokers, int? port, CancellationToken cancellationToken) =>
+        PortTakenException.RetryAsync(port is not null, async () =>
         {
             var nginx = new NginxServer(folder, logs, port ?? LoopbackPort.ForListening());
             try
@@ -43,17 +41,12 @@ public sealed partial class NginxServer : IAsyncDisposable
                 await nginx.StartAgainAsync(brokers, cancellationToken);
                 return nginx;
             }
-            catch (PortTakenException) when (port is null && attempt < PortAttempts)
-            {
-                // Another program took the free port first: another port.
-            }
-            catch
+            catch (Exception ex) when (ex is not PortTakenException)
             {
                 await nginx.StopAsync();
                 throw;
             }
-        }
-    }
+        });
 
     /// <summary>
     /// deploy/nginx/chat.conf.template with its <c>${CHAT_…}</c> filled in, as envsubst would; a name
@@ -124,20 +117,19 @@ public sealed partial class NginxServer : IAsyncDisposable
 
         var process = OwnedProcess.StartLogged("nginx", log, Binary, arguments);
         _process = process;
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
         try
         {
-            await Readiness.WaitAsync(FrontUri, "nginx", StartTimeout, () => process.HasExited ? $"it exited; {errors}:\n{File.ReadAllText(errors)}" : null, cancellationToken);
+            await process.WaitUntilReadyAsync(token => Readiness.IsReadyAsync(http, FrontUri, token), StartTimeout, $"proxying to a ready broker ({FrontUri}readyz)", cancellationToken);
         }
-        catch (InvalidOperationException) when (process.HasExited && File.ReadAllText(errors).Contains("already in use", StringComparison.OrdinalIgnoreCase))
+        catch (PortTakenException)
         {
             _process = null;
             await process.DisposeAsync();
-            throw new PortTakenException();
+            throw;
         }
     }
 
     [GeneratedRegex(@"\$\{(CHAT_[A-Z0-9_]+)\}")]
     private static partial Regex Placeholder();
-
-    private sealed class PortTakenException : Exception;
 }

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Security.Cryptography;
 using Chat.Testing.Files;
 using Chat.Testing.Network;
@@ -24,7 +23,6 @@ public sealed class MariaDbServer : IAsyncDisposable
     public static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(60);
     public static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(30);
 
-    private const int PortAttempts = 3;
     private static readonly string[] SearchFolders = ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin", "/sbin", "/bin"];
     private static readonly Lazy<Task<MariaDbServer>> SharedServer = new(StartSharedAsync);
     private static int _databases;
@@ -172,34 +170,25 @@ public sealed class MariaDbServer : IAsyncDisposable
         File.WriteAllText(Path.Combine(_folder, "chat.cnf"), DeployFiles.MariaDbSettings);
         var process = OwnedProcess.StartLogged("mariadb", Log, Find("mariadbd"), ServerArguments());
         _process = process;
-        var clock = Stopwatch.StartNew();
-        while (true)
+        try
         {
-            if (process.HasExited)
-            {
-                _process = null;
-                await process.DisposeAsync();
-                throw process.ExitedForTakenPort
-                    ? new PortTakenException()
-                    : new InvalidOperationException($"mariadbd exited while starting (code {process.ExitCode}); {Log}:\n{process.Output}");
-            }
-
-            try
-            {
-                // mariadbd listens on its port and its socket before it takes the first connection on either.
-                await using var connection = new MySqlConnection(AdminConnectionString);
-                await connection.OpenAsync(cancellationToken);
-                return;
-            }
-            catch (MySqlException) when (clock.Elapsed < StartTimeout)
-            {
-                // Not listening yet: ask again shortly (the server announces nothing to wait on).
-                await Task.Delay(50, cancellationToken);
-            }
-            catch (MySqlException ex)
-            {
-                throw new TimeoutException($"mariadbd did not accept connections within {StartTimeout.TotalSeconds} s; {Log}:\n{process.Output}", ex);
-            }
+            // mariadbd listens on its port and its socket before it takes the first connection on either.
+            await process.WaitUntilReadyAsync(
+                async token =>
+                {
+                    await using var connection = new MySqlConnection(AdminConnectionString);
+                    await connection.OpenAsync(token);
+                    return true;
+                },
+                StartTimeout,
+                "accepting connections",
+                cancellationToken);
+        }
+        catch (PortTakenException)
+        {
+            _process = null;
+            await process.DisposeAsync();
+            throw;
         }
     }
 
@@ -221,10 +210,10 @@ public sealed class MariaDbServer : IAsyncDisposable
         }
     }
 
-    private static async Task<MariaDbServer> StartAsync(string folder, string log, string[] options, TempFolder? temporary, int? port, CancellationToken cancellationToken)
+    private static Task<MariaDbServer> StartAsync(string folder, string log, string[] options, TempFolder? temporary, int? port, CancellationToken cancellationToken)
     {
         Directory.CreateDirectory(folder);
-        for (var attempt = 1; ; attempt++)
+        return PortTakenException.RetryAsync(port is not null, async () =>
         {
             var server = new MariaDbServer(folder, temporary, log, port ?? LoopbackPort.ForListening(), options);
             try
@@ -233,16 +222,12 @@ public sealed class MariaDbServer : IAsyncDisposable
                 await server.StartAgainAsync(cancellationToken);
                 return server;
             }
-            catch (PortTakenException) when (port is null && attempt < PortAttempts)
-            {
-                // Another program took the free port first: another port.
-            }
-            catch
+            catch (Exception ex) when (ex is not PortTakenException)
             {
                 await server.StopAsync(); // one that does not answer in time is not left running
                 throw;
             }
-        }
+        });
     }
 
     private static async Task<MariaDbServer> StartSharedAsync()
@@ -339,8 +324,6 @@ public sealed class MariaDbServer : IAsyncDisposable
             $"MariaDB is not installed: {program} is neither on PATH nor in {string.Join(", ", SearchFolders)}. " +
             "It is needed for a real mariadbd: install it with `apt-get install -y mariadb-server` (bash .ci/run does).");
     }
-
-    private sealed class PortTakenException : Exception;
 }
 
 /// <summary>A database made for one test, with its own user.</summary>

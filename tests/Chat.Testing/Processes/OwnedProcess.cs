@@ -53,7 +53,46 @@ public sealed class OwnedProcess : IAsyncDisposable
     }
 
     /// <summary>It exited because an address it was to listen on was taken (by another program, after the port was picked).</summary>
-    public bool ExitedForTakenPort => HasExited && OutputSinceStart().Contains("already in use", StringComparison.OrdinalIgnoreCase);
+    private bool ExitedForTakenPort => HasExited && OutputSinceStart().Contains("already in use", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>
+    /// Asks <paramref name="ready"/> (an exception counts as "not yet") every 50 ms until it says
+    /// yes. Throws <see cref="PortTakenException"/> if the program exits because its port was
+    /// taken, and otherwise, if it exits or <paramref name="limit"/> passes, an exception with its
+    /// last lines of output. Readiness is only ever asked for: the programs announce nothing.
+    /// </summary>
+    public async Task WaitUntilReadyAsync(Func<CancellationToken, Task<bool>> ready, TimeSpan limit, string what, CancellationToken cancellationToken)
+    {
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            if (HasExited)
+            {
+                throw ExitedForTakenPort
+                    ? new PortTakenException(Name)
+                    : new InvalidOperationException($"{Name} exited with {ExitCode} before it was {what}; {_log ?? "its output"}:\n{Output}");
+            }
+
+            try
+            {
+                if (await ready(cancellationToken))
+                {
+                    return;
+                }
+            }
+            catch (Exception) when (!cancellationToken.IsCancellationRequested)
+            {
+                // not yet
+            }
+
+            if (clock.Elapsed > limit)
+            {
+                throw new TimeoutException($"{Name} was not {what} within {limit.TotalSeconds:0} s; {_log ?? "its output"}:\n{Output}");
+            }
+
+            await Task.Delay(50, cancellationToken);
+        }
+    }
 
     /// <summary>Starts a program whose output is kept in memory; it is this process's child and ends with it.</summary>
     public static OwnedProcess Start(string name, string fileName, IEnumerable<string> arguments, IReadOnlyDictionary<string, string>? environment = null)
