@@ -1,4 +1,5 @@
 using Chat.Host;
+using Chat.Testing.Files;
 using Chat.Testing.Network;
 using Chat.Testing.Processes;
 
@@ -15,12 +16,14 @@ public sealed class ChildNode : IAsyncDisposable
     public static readonly TimeSpan StartLimit = TimeSpan.FromSeconds(120);
 
     private readonly NodePlan _plan;
+    private readonly TempFolder? _temporary;
     private OwnedProcess? _process;
 
-    private ChildNode(NodePlan plan, NodePorts ports)
+    private ChildNode(NodePlan plan, NodePorts ports, TempFolder? temporary)
     {
         _plan = plan;
         Ports = ports;
+        _temporary = temporary;
     }
 
     public ChatRole Role => _plan.Role;
@@ -50,20 +53,46 @@ public sealed class ChildNode : IAsyncDisposable
     /// program takes one first), and waits until its <c>/readyz</c> says ready.
     /// </summary>
     public static Task<ChildNode> StartAsync(NodePlan plan, NodePorts? ports = null, CancellationToken cancellationToken = default) =>
-        PortTakenException.RetryAsync(ports is not null, async () =>
+        StartAsync(plan, ports, null, cancellationToken);
+
+    /// <summary>
+    /// A node on its own, outside a cluster: the chat.dll beside the tests, new free ports, warnings
+    /// and above logged to a temp folder of its own (deleted on dispose).
+    /// </summary>
+    /// <param name="settings">Configuration overrides (<c>Key:Sub=value</c>).</param>
+    /// <param name="environment">Variables for the child: secrets, which stay off its command line.</param>
+    public static Task<ChildNode> StartAsync(ChatRole role, string name, IEnumerable<string> settings, IReadOnlyDictionary<string, string> environment)
+    {
+        var temporary = TempFolder.Create("chat-node-");
+        var plan = new NodePlan(role, name, temporary.File(name + ".log"), ["Logging:LogLevel:Default=Warning", .. settings], environment, ChatExecutable.Dll, ChatExecutable.DotnetHost);
+        return StartAsync(plan, null, temporary, CancellationToken.None);
+    }
+
+    private static async Task<ChildNode> StartAsync(NodePlan plan, NodePorts? ports, TempFolder? temporary, CancellationToken cancellationToken)
+    {
+        try
         {
-            var node = new ChildNode(plan, ports ?? NodePorts.Free(plan.Role));
-            try
+            return await PortTakenException.RetryAsync(ports is not null, async () =>
             {
-                await node.StartAgainAsync(cancellationToken);
-                return node;
-            }
-            catch
-            {
-                await node.DisposeAsync();
-                throw;
-            }
-        });
+                var node = new ChildNode(plan, ports ?? NodePorts.Free(plan.Role), temporary);
+                try
+                {
+                    await node.StartAgainAsync(cancellationToken);
+                    return node;
+                }
+                catch
+                {
+                    await node.StopProcessAsync(); // its folder, if it has one, stays for the next attempt
+                    throw;
+                }
+            });
+        }
+        catch
+        {
+            temporary?.Dispose();
+            throw;
+        }
+    }
 
     /// <summary>Starts it again (after a kill or a stop) on the same ports and settings.</summary>
     public async Task StartAgainAsync(CancellationToken cancellationToken = default)
@@ -121,6 +150,12 @@ public sealed class ChildNode : IAsyncDisposable
     }
 
     public async ValueTask DisposeAsync()
+    {
+        await StopProcessAsync();
+        _temporary?.Dispose();
+    }
+
+    private async Task StopProcessAsync()
     {
         if (_process is { } process)
         {
