@@ -6,7 +6,7 @@
 #
 # Each cycle is `up` in a fresh folder, a look at cluster.env (a chat page through nginx and both
 # brokers' /readyz answer), then `down`. It prints one line per cycle (seconds for up and down, the
-# machine's load average) and a summary; exit 0 only if every cycle passed.
+# machine's load average) and a summary; exit 0 only if every cycle passed. Needs curl.
 
 set -euo pipefail
 
