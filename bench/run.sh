@@ -7,8 +7,9 @@
 #   bench/run.sh --report DIR [--targets …] [--only …]   (the table again, from the JSON files in DIR)
 #
 # targets: relay | server (SQLite store) | server-memory (--Chat:Store:Kind=memory) |
-#   server-mariadb (the MariaDB store, on a private mariadbd started for each run with its own data
-#   folder under the run's temp folder, a free port and MariaDB's durable defaults), each of this
+#   server-mariadb (the MariaDB store, on a private mariadbd started for each run by
+#   `deploy/local-cluster.sh up DIR mariadb` in the run's temp folder: a free port, deploy/mariadb's
+#   database and settings, MariaDB's own durable defaults otherwise), each of this
 #   working tree, or of a git revision with @REV (server@5b3e8d4, server-memory@main, relay@HEAD~3):
 #   that revision is checked out with `git worktree add --detach` into a temporary folder, its
 #   src/Chat.Host (or bench/Chat.Relay) built in Release and run with the same flags; the worktree
@@ -170,12 +171,12 @@ stop_target() {
     wait "$server_pid" 2>/dev/null || true
   fi
   server_pid=""
-  if [[ -n $db_pid ]] && kill -0 "$db_pid" 2>/dev/null; then
-    kill "$db_pid"
-    wait "$db_pid" 2>/dev/null || true
+  if [[ -n $store ]]; then
+    # The database, if server-mariadb started one: stopped by the PID local-cluster.sh wrote down.
+    [[ -d $store/db ]] && "$root/deploy/local-cluster.sh" down "$store/db" >>"$out/mariadbd.log" 2>&1 || true
+    rm -rf "$store"
   fi
   db_pid=""
-  if [[ -n $store ]]; then rm -rf "$store"; fi
   store=""
 }
 cleanup() {
@@ -205,6 +206,9 @@ build_dll() { # project
 declare -A dll=() rev_tree=()
 echo "building Release…" >&2
 bench_dll="$(build_dll "$root/bench/Chat.Bench/Chat.Bench.csproj")"
+# deploy/local-cluster.sh's program (it starts the cluster and server-mariadb's database), this tree's.
+CHAT_CLUSTER_DLL="$(build_dll "$root/deploy/LocalCluster/Chat.LocalCluster.csproj")"
+export CHAT_CLUSTER_DLL
 for target in $targets; do
   kind="${target%%@*}"
   case "$kind" in
@@ -238,33 +242,19 @@ free_port() {
   echo "$port"
 }
 
-# A private mariadbd in $store/mariadb on a free port, MariaDB's defaults otherwise (durable:
-# innodb_flush_log_at_trx_commit=1), no binary log; a database and a user with the grants the
-# README gives. Sets db_pid and db_connection (not printed: the caller must not run it in a subshell,
-# or the mariadbd it starts would not be its child to stop).
+# A private mariadbd in $store/db (deploy/local-cluster.sh up DIR mariadb: database `chat`, its
+# user with deploy/mariadb's grants, a free port) with MariaDB's own sizes (buffer pool 128M, redo
+# log 96M, as this bench has always measured it), not the local cluster's small ones. Sets db_pid
+# and db_connection.
 start_mariadb() {
-  local dir="$store/mariadb" port log="$out/mariadbd.log"
-  for tool in mariadbd mariadb-install-db mariadb; do
-    if ! command -v "$tool" >/dev/null && [[ ! -x /usr/sbin/$tool ]]; then
-      echo "server-mariadb needs MariaDB: apt-get install -y mariadb-server" >&2; exit 1
-    fi
-  done
-  mkdir -p "$dir"
-  mariadb-install-db --no-defaults --datadir="$dir/data" --user=root --auth-root-authentication-method=normal --skip-test-db >"$log" 2>&1
-  port="$(free_port 13306)"
-  PATH="$PATH:/usr/sbin" mariadbd --no-defaults --user=root --datadir="$dir/data" --socket="$dir/s.sock" --port="$port" \
-    --bind-address=127.0.0.1 --skip-name-resolve --skip-log-bin --max-connections=500 --log-error="$dir/error.log" >>"$log" 2>&1 &
-  db_pid=$!
-  for _ in $(seq 1 200); do
-    if mariadb --no-defaults -S "$dir/s.sock" -uroot -e "SELECT 1" >/dev/null 2>&1; then break; fi
-    if ! kill -0 "$db_pid" 2>/dev/null; then cat "$dir/error.log" >&2; exit 1; fi
-    sleep 0.1
-  done
-  local password
-  password="$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-  mariadb --no-defaults -S "$dir/s.sock" -uroot -e "CREATE DATABASE chat; CREATE USER 'chat'@'127.0.0.1' IDENTIFIED BY '$password';
-    GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX, REFERENCES, CREATE ROUTINE, ALTER ROUTINE, EXECUTE ON chat.* TO 'chat'@'127.0.0.1';"
-  db_connection="Server=127.0.0.1;Port=$port;User ID=chat;Password=$password;Database=chat"
+  if ! MARIADB_OPTIONS="--innodb-buffer-pool-size=128M --innodb-log-file-size=96M" \
+      "$root/deploy/local-cluster.sh" up "$store/db" mariadb >>"$out/mariadbd.log" 2>&1; then
+    tail -n 30 "$out/mariadbd.log" >&2
+    echo "server-mariadb: MariaDB did not start; see $out/mariadbd.log" >&2
+    exit 1
+  fi
+  db_pid="$(. "$store/db/cluster.env" && echo "$MARIADB_PID")"
+  db_connection="$(<"$store/db/secrets/store-connection")"
 }
 
 start_target() { # target port

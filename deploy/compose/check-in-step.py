@@ -4,11 +4,14 @@ deploy/local-cluster.sh (the tested equivalent) says, and names only settings th
 
   python3 deploy/compose/check-in-step.py      (needs python3-yaml; exit 0 when all agree)
 
-It reads the settings each role gets from local-cluster.sh's start_chat, start_logic and
-start_broker, the option classes' properties from src/, and compares: each node's environment,
-its addresses (listen on 0.0.0.0, advertise its own name; a silo advertises its fixed IP), the
-database user's GRANTS, mariadbd's options, and that only nginx publishes a port. It does not
-run anything: that compose.yaml works is still untested.
+It reads the settings each role gets from tests/Chat.Testing/Cluster/NodeSettings.cs (what the
+local cluster and the tests start nodes with) and the option classes' properties from src/, and
+compares: each node's environment, its addresses (listen on 0.0.0.0, advertise its own name; a
+silo advertises its fixed IP), and that only nginx publishes a port. It checks that compose uses
+the files local-cluster.sh uses rather than copies: deploy/mariadb/chat-database.sql (the
+database user's privileges) and chat.cnf (mariadbd's settings), and deploy/nginx/chat.conf.template
+with a value for each of its variables. It does not run anything: that compose.yaml works is
+still untested.
 """
 
 import ipaddress
@@ -25,6 +28,7 @@ OPTION_FILES = [
     "src/Chat.Host/Hosting/SiloExtensions.cs",
     "src/Chat.Logic/Storage/StoreOptions.cs",
 ]
+NODE_SETTINGS = REPO / "tests/Chat.Testing/Cluster/NodeSettings.cs"
 # Set per node here, from the node's own name or address (local-cluster.sh needs neither on 127.0.0.1).
 PER_NODE = {"Chat__Cluster__AdvertisedGrpcAddress", "Chat__Silo__AdvertisedAddress"}
 
@@ -43,20 +47,21 @@ def interpolate(text):
     return re.sub(r"\$\{(\w+)(:-([^}]*))?\}", value, text)
 
 
-def function_body(script, name):
-    match = re.search(r"^%s\(\) \{\n(.*?)^\}" % name, script, re.S | re.M)
+def method_body(source, name):
+    """The text of NodeSettings.NAME, up to the next member."""
+    match = re.search(r"public static [^\n]* %s\((.*?)(?=\n    ///|\n}\s*$)" % name, source, re.S)
     if not match:
-        sys.exit(f"check-in-step: no function {name} in local-cluster.sh")
+        sys.exit(f"check-in-step: no method {name} in {NODE_SETTINGS.relative_to(REPO)}")
     return match.group(1)
 
 
 def settings(body):
-    """--urls=... and --Chat:A:B=... as environment variable names (Urls, Chat__A__B), and the
-    runtime's own DOTNET_* variables the function sets."""
+    """"urls=..." and "Chat:A:B=..." as environment variable names (Urls, Chat__A__B), and the
+    runtime's own DOTNET_* variables the method sets."""
     return {
         "Urls" if name == "urls" else name.replace(":", "__")
-        for name in re.findall(r"--(urls|Chat:[A-Za-z:]+)=", body)
-    } | set(re.findall(r"^\s*(DOTNET_\w+)=", body, re.M))
+        for name in re.findall(r'"(urls|Chat:[A-Za-z:]+)=', body)
+    } | set(re.findall(r'"(DOTNET_\w+)"', body))
 
 
 def options():
@@ -74,16 +79,17 @@ def options():
 
 def main():
     compose = yaml.safe_load(interpolate((REPO / "deploy/compose.yaml").read_text()))
-    script = (REPO / "deploy/local-cluster.sh").read_text()
+    source = NODE_SETTINGS.read_text()
     init = (REPO / "deploy/compose/mariadb-init/chat-database.sh").read_text()
+    template = (REPO / "deploy/nginx/chat.conf.template").read_text()
     services = compose["services"]
     known = options()
     problems = []
 
-    common = settings(function_body(script, "start_chat"))
+    common = settings(method_body(source, "Ports")) | settings(method_body(source, "Common")) | settings(method_body(source, "Environment"))
     wanted = {
-        "logic": common | settings(function_body(script, "start_logic")),
-        "broker": common | settings(function_body(script, "start_broker")),
+        "logic": common | settings(method_body(source, "Logic")) | settings(method_body(source, "SiloPort")),
+        "broker": common | settings(method_body(source, "Broker")),
     }
     network = compose["networks"]["chat"]["ipam"]["config"][0]
     subnet = ipaddress.ip_network(network["subnet"])
@@ -128,12 +134,27 @@ def main():
         elif env.get("Chat__Cluster__TrustedProxies") != str(address("nginx")):
             problems.append(f"{name}: Chat__Cluster__TrustedProxies is not nginx's address {address('nginx')}")
 
-    grants = re.search(r'GRANTS="([^"]+)"', script).group(1)
-    if re.search(r'GRANTS="([^"]+)"', init).group(1) != grants:
-        problems.append("GRANTS in compose/mariadb-init/chat-database.sh differ from local-cluster.sh's")
-    mariadbd = set(re.findall(r"--skip-name-resolve|--skip-log-bin|--max-connections=\d+", function_body(script, "start_mariadb")))
-    if mariadbd != set(services["mariadb"]["command"]):
-        problems.append(f"mariadb's command {services['mariadb']['command']} is not {sorted(mariadbd)}")
+    # The same files as local-cluster.sh, mounted, never a copy of what they say.
+    def mounts(name):
+        return {v.split(":")[0]: v.split(":")[1] for v in services[name].get("volumes", []) if v.startswith("./")}
+
+    mariadb = mounts("mariadb")
+    if mariadb.get("./mariadb/chat-database.sql") != "/etc/chat/chat-database.sql" or "cat /etc/chat/chat-database.sql" not in init:
+        problems.append("mariadb does not run deploy/mariadb/chat-database.sql (mounted at /etc/chat/, read by compose/mariadb-init/chat-database.sh)")
+    if re.search(r"\bgrant\b", init, re.I):
+        problems.append("compose/mariadb-init/chat-database.sh grants privileges itself; deploy/mariadb/chat-database.sql alone does")
+    if not mariadb.get("./mariadb/chat.cnf", "").startswith("/etc/mysql/conf.d/"):
+        problems.append("mariadb does not mount deploy/mariadb/chat.cnf into /etc/mysql/conf.d/")
+    if "command" in services["mariadb"]:
+        problems.append("mariadb has a command: its options belong in deploy/mariadb/chat.cnf")
+    if mounts("nginx").get("./nginx/chat.conf.template") != "/etc/nginx/templates/default.conf.template":
+        problems.append("nginx does not render deploy/nginx/chat.conf.template (mounted as /etc/nginx/templates/default.conf.template)")
+    nginx_env = services["nginx"].get("environment", {})
+    for name in sorted(set(re.findall(r"\$\{(CHAT_\w+)\}", template)) - set(nginx_env)):
+        problems.append(f"nginx: deploy/nginx/chat.conf.template names ${{{name}}}, compose.yaml gives it no value")
+    published = {str(p).rsplit(":", 1)[-1] for p in services["nginx"].get("ports", [])}
+    if str(nginx_env.get("CHAT_LISTEN")) not in published:
+        problems.append(f"nginx listens on {nginx_env.get('CHAT_LISTEN')} but publishes {sorted(published)}")
 
     for problem in problems:
         print("check-in-step:", problem)

@@ -1,15 +1,15 @@
 using System.Diagnostics;
-using System.Runtime.InteropServices;
 using System.Text;
 using Chat.Testing;
 using Chat.Testing.Files;
+using Chat.Testing.Processes;
 
 namespace Chat.BrowserTests;
 
 /// <summary>
 /// A whole cluster as an operator starts it: <c>deploy/local-cluster.sh up</c> in a temp folder
-/// (MariaDB, etcd, two logic nodes, two brokers, nginx), running the chat.dll built beside these
-/// tests. Clients reach it through nginx (<c>FRONT_URL</c>, <see cref="HttpUri"/>). <c>down</c> always
+/// (MariaDB, etcd, two logic nodes, two brokers, nginx), running the local-cluster.dll and chat.dll
+/// built beside these tests. Clients reach it through nginx (<c>FRONT_URL</c>, <see cref="HttpUri"/>). <c>down</c> always
 /// runs on dispose. Parts are signalled only by the PIDs the script wrote in <c>cluster.env</c>
 /// (<c>BROKER_PIDS</c>, <c>LOGIC_PIDS</c>, ...), and only while their command line names the cluster's folder.
 /// </summary>
@@ -19,7 +19,6 @@ internal sealed class LocalCluster : IChatServer, IAsyncDisposable
     private static readonly TimeSpan StartTimeout = TimeSpan.FromMinutes(2);
     private static readonly TimeSpan DownTimeout = TimeSpan.FromMinutes(2);
     private static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(30);
-    private const int SigTerm = 15;
     private const int LogLinesShown = 25;
 
     private readonly TempFolder _folder;
@@ -90,28 +89,15 @@ internal sealed class LocalCluster : IChatServer, IAsyncDisposable
     /// <summary>SIGTERM to a part (broker1, logic2, ...), by its PID in cluster.env, as a service stop sends it; waits until it has exited.</summary>
     public async Task TerminateAsync(string part)
     {
-        var pid = Pid(part);
-        if (!IsOurs(pid))
+        var process = new RecordedProcess(Pid(part), Env("CLUSTER_DIR") + "/");
+        if (!process.Signal(Signals.Term))
         {
-            throw new InvalidOperationException($"{part}: PID {pid} is not a process of the cluster in {Env("CLUSTER_DIR")}");
+            throw new InvalidOperationException($"{part}: PID {process.Pid} is not a process of the cluster in {Env("CLUSTER_DIR")}");
         }
 
-        if (Kill(pid, SigTerm) != 0)
+        if (!await process.GoneWithinAsync(StopTimeout))
         {
-            throw new InvalidOperationException($"kill({pid}, SIGTERM) failed: errno {Marshal.GetLastPInvokeError()}");
-        }
-
-        // Not our child (the script started it), so there is no exit event to await: look.
-        var deadline = Stopwatch.StartNew();
-        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(50));
-        while (IsOurs(pid))
-        {
-            if (deadline.Elapsed > StopTimeout)
-            {
-                throw new TimeoutException($"{part} (PID {pid}) still running {StopTimeout.TotalSeconds:0} s after SIGTERM");
-            }
-
-            await timer.WaitForNextTickAsync();
+            throw new TimeoutException($"{part} (PID {process.Pid}) still running {StopTimeout.TotalSeconds:0} s after SIGTERM");
         }
     }
 
@@ -170,7 +156,8 @@ internal sealed class LocalCluster : IChatServer, IAsyncDisposable
             start.ArgumentList.Add(argument);
         }
 
-        // The chat.dll built with these tests, run by the dotnet running them: no second build.
+        // The programs built with these tests, run by the dotnet running them: no second build.
+        start.Environment["CHAT_CLUSTER_DLL"] = Path.Combine(AppContext.BaseDirectory, "local-cluster.dll");
         start.Environment["CHAT_DLL"] = Path.Combine(AppContext.BaseDirectory, "chat.dll");
         if (Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } dotnet)
         {
@@ -186,7 +173,13 @@ internal sealed class LocalCluster : IChatServer, IAsyncDisposable
         }
         catch (TimeoutException)
         {
-            process.Kill(); // the script only; its parts are stopped by their PIDs (down)
+            // SIGTERM: the program stops what it had started; SIGKILL only if it does not end.
+            Signals.Send(process.Id, Signals.Term);
+            if (!process.WaitForExit(StopTimeout))
+            {
+                process.Kill();
+            }
+
             throw;
         }
 
@@ -202,19 +195,4 @@ internal sealed class LocalCluster : IChatServer, IAsyncDisposable
             .Where(line => line.Length > 0 && line[0] != '#' && line.Contains('=', StringComparison.Ordinal))
             .Select(line => line.Split('=', 2))
             .ToDictionary(pair => pair[0], pair => pair[1]);
-
-    private bool IsOurs(int pid)
-    {
-        try
-        {
-            return File.ReadAllText($"/proc/{pid}/cmdline").Contains(Env("CLUSTER_DIR") + "/", StringComparison.Ordinal);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            return false; // gone
-        }
-    }
-
-    [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
-    private static extern int Kill(int pid, int signal);
 }

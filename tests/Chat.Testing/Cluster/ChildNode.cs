@@ -1,72 +1,101 @@
 using Chat.Host;
+using Chat.Testing.Files;
 using Chat.Testing.Network;
 using Chat.Testing.Processes;
 
 namespace Chat.Testing.Cluster;
 
 /// <summary>
-/// `chat broker` or `chat logic` as a child process on free loopback ports, so a test can kill it
-/// (SIGKILL, as a crash), stop it (SIGTERM), pause it (SIGSTOP, a hung node) and start it again on
-/// the same ports and settings. Only the process this fixture started is ever signalled, by its PID.
+/// `chat broker` or `chat logic` as a child process on loopback ports, its output appended to a log
+/// file, so a test can kill it (SIGKILL, as a crash), stop it (SIGTERM), pause it (SIGSTOP, a hung
+/// node) and start it again on the same ports and settings, and the local cluster can leave it
+/// running. Only the process this class started is ever signalled, by its PID.
 /// </summary>
 public sealed class ChildNode : IAsyncDisposable
 {
-    public static readonly TimeSpan StartLimit = TimeSpan.FromSeconds(90);
+    public static readonly TimeSpan StartLimit = TimeSpan.FromSeconds(120);
 
-    private readonly string[] _settings;
-    private readonly IReadOnlyDictionary<string, string> _environment;
+    private readonly NodePlan _plan;
+    private readonly TempFolder? _temporary;
     private OwnedProcess? _process;
 
-    private ChildNode(ChatRole role, string name, string[] settings, IReadOnlyDictionary<string, string> environment)
+    private ChildNode(NodePlan plan, NodePorts ports, TempFolder? temporary)
     {
-        Role = role;
-        Name = name;
-        _settings = settings;
-        _environment = environment;
-        HttpUri = new Uri($"http://127.0.0.1:{LoopbackPort.Free()}/");
-        GrpcAddress = $"127.0.0.1:{LoopbackPort.Free()}";
+        _plan = plan;
+        Ports = ports;
+        _temporary = temporary;
     }
 
-    public ChatRole Role { get; }
+    public ChatRole Role => _plan.Role;
 
-    public string Name { get; }
+    public string Name => _plan.Name;
+
+    public NodePorts Ports { get; }
 
     /// <summary>The HTTP/1.1 side: health, metrics; on a broker the web client and the WebSocket.</summary>
-    public Uri HttpUri { get; }
+    public Uri HttpUri => new($"http://127.0.0.1:{Ports.Http}/");
 
     public Uri WebSocketUri => new UriBuilder(HttpUri) { Scheme = "ws", Path = "/ws" }.Uri;
 
     /// <summary>host:port of its gRPC service (h2c).</summary>
-    public string GrpcAddress { get; }
+    public string GrpcAddress => $"127.0.0.1:{Ports.Grpc}";
 
     public bool IsRunning => _process is { HasExited: false };
 
     /// <summary>The PID of the running child.</summary>
     public int ProcessId => Running().Id;
 
-    /// <summary>Its last lines of output, for a failure message.</summary>
+    /// <summary>Its last lines of output since it was last started, for a failure message.</summary>
     public string Output => _process?.Output ?? "(not running)";
 
-    /// <summary>Starts the node and waits until its <c>/readyz</c> says ready.</summary>
+    /// <summary>
+    /// Starts the node on <paramref name="ports"/>, or on new free ones (picked again if another
+    /// program takes one first), and waits until its <c>/readyz</c> says ready.
+    /// </summary>
+    public static Task<ChildNode> StartAsync(NodePlan plan, NodePorts? ports = null, CancellationToken cancellationToken = default) =>
+        StartAsync(plan, ports, null, cancellationToken);
+
+    /// <summary>
+    /// A node on its own, outside a cluster: the chat.dll beside the tests, new free ports, warnings
+    /// and above logged to a temp folder of its own (deleted on dispose).
+    /// </summary>
     /// <param name="settings">Configuration overrides (<c>Key:Sub=value</c>).</param>
     /// <param name="environment">Variables for the child: secrets, which stay off its command line.</param>
-    public static async Task<ChildNode> StartAsync(ChatRole role, string name, IEnumerable<string> settings, IReadOnlyDictionary<string, string> environment)
+    public static Task<ChildNode> StartAsync(ChatRole role, string name, IEnumerable<string> settings, IReadOnlyDictionary<string, string> environment)
     {
-        var node = new ChildNode(role, name, [.. settings], environment);
+        var temporary = TempFolder.Create("chat-node-");
+        var plan = new NodePlan(role, name, temporary.File(name + ".log"), ["Logging:LogLevel:Default=Warning", .. settings], environment, ChatExecutable.Dll, ChatExecutable.DotnetHost);
+        return StartAsync(plan, null, temporary, CancellationToken.None);
+    }
+
+    private static async Task<ChildNode> StartAsync(NodePlan plan, NodePorts? ports, TempFolder? temporary, CancellationToken cancellationToken)
+    {
         try
         {
-            await node.StartAgainAsync();
-            return node;
+            return await PortTakenException.RetryAsync(ports is not null, async () =>
+            {
+                var node = new ChildNode(plan, ports ?? NodePorts.Free(plan.Role), temporary);
+                try
+                {
+                    await node.StartAgainAsync(cancellationToken);
+                    return node;
+                }
+                catch
+                {
+                    await node.StopProcessAsync(); // its folder, if it has one, stays for the next attempt
+                    throw;
+                }
+            });
         }
         catch
         {
-            await node.DisposeAsync();
+            temporary?.Dispose();
             throw;
         }
     }
 
     /// <summary>Starts it again (after a kill or a stop) on the same ports and settings.</summary>
-    public async Task StartAgainAsync()
+    public async Task StartAgainAsync(CancellationToken cancellationToken = default)
     {
         if (IsRunning)
         {
@@ -75,16 +104,17 @@ public sealed class ChildNode : IAsyncDisposable
 
         string[] arguments =
         [
-            ChatExecutable.Dll,
+            _plan.Dll,
             Role.ToString().ToLowerInvariant(),
-            $"--urls=http://127.0.0.1:{HttpUri.Port}",
-            $"--Chat:Cluster:GrpcUrl=http://{GrpcAddress}",
-            "--Logging:LogLevel:Default=Warning",
-            .. _settings.Select(setting => "--" + setting),
+            .. NodeSettings.Ports(Ports.Http, Ports.Grpc)
+                .Concat(Role == ChatRole.Logic ? NodeSettings.SiloPort(Ports.Silo) : [])
+                .Concat(_plan.Settings)
+                .Select(setting => "--" + setting),
         ];
-        var process = OwnedProcess.Start(Name, ChatExecutable.DotnetHost, arguments, _environment);
+        var process = OwnedProcess.StartLogged(Name, _plan.Log, _plan.Dotnet, arguments, _plan.Environment);
         _process = process;
-        await Readiness.WaitAsync(HttpUri, Name, StartLimit, () => process.HasExited ? $"it exited:\n{process.Output}" : null);
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        await process.WaitUntilReadyAsync(token => Readiness.IsReadyAsync(http, HttpUri, token), StartLimit, $"ready ({HttpUri}readyz)", cancellationToken);
     }
 
     /// <summary>SIGKILL: no shutdown code runs, as in a crash or a pulled plug.</summary>
@@ -121,6 +151,12 @@ public sealed class ChildNode : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        await StopProcessAsync();
+        _temporary?.Dispose();
+    }
+
+    private async Task StopProcessAsync()
+    {
         if (_process is { } process)
         {
             _process = null;
@@ -129,4 +165,14 @@ public sealed class ChildNode : IAsyncDisposable
     }
 
     private OwnedProcess Running() => _process ?? throw new InvalidOperationException($"{Name} is not running");
+}
+
+/// <summary>What a node runs as: its role and name, where its output goes, its settings and environment, and the chat.dll and dotnet that run it.</summary>
+public sealed record NodePlan(ChatRole Role, string Name, string Log, IReadOnlyList<string> Settings, IReadOnlyDictionary<string, string> Environment, string Dll, string Dotnet);
+
+/// <summary>A node's ports on 127.0.0.1: HTTP/1.1, gRPC, and the silo's (logic nodes only; 0 on a broker).</summary>
+public sealed record NodePorts(int Http, int Grpc, int Silo)
+{
+    public static NodePorts Free(ChatRole role) =>
+        new(LoopbackPort.ForListening(), LoopbackPort.ForListening(), role == ChatRole.Logic ? LoopbackPort.ForListening() : 0);
 }

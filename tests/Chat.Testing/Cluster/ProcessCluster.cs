@@ -1,60 +1,90 @@
+using System.Security.Cryptography;
+using System.Text.Json;
 using Chat.Host;
 using Chat.Testing.Databases;
-using Chat.Testing.Network;
+using Chat.Testing.Files;
+using Chat.Testing.Processes;
+using dotnet_etcd;
 using MySqlConnector;
 
 namespace Chat.Testing.Cluster;
 
 /// <summary>
-/// The distributed `chat` as it is deployed, on this machine: a MariaDB database of its own (on the
-/// test process's shared <c>mariadbd</c>), a real etcd, logic nodes forming an Orleans cluster over
-/// that database, and brokers that find the logic nodes in etcd, each node a child process on free
-/// loopback ports with the cluster's secret in its environment.
+/// The distributed `chat` as it is deployed, on this machine, started in one place for everyone:
+/// the tests (<see cref="StartAsync(int, int, string[])"/>), deploy/local-cluster.sh and the bench
+/// (deploy/LocalCluster, through the script). It starts MariaDB and etcd, then the logic nodes
+/// (one Orleans cluster over the database) and the brokers (which find the logic nodes in etcd),
+/// then nginx in front of the brokers, and returns once each part says it is ready and every logic
+/// node is in etcd. Each part is a child process on free loopback ports (picked again if another
+/// program takes one first), with its log under <see cref="Folder"/>; secrets reach the nodes as
+/// file names. A start that fails stops what it had started and says which log to read.
 /// </summary>
 public sealed class ProcessCluster : IAsyncDisposable
 {
-    public const string Secret = "process-cluster-secret";
-
+    private readonly ClusterPlan _plan;
+    private readonly TempFolder? _temporary;
     private readonly List<ChildNode> _logic = [];
     private readonly List<ChildNode> _brokers = [];
-    private readonly Dictionary<ChildNode, int> _siloPorts = [];
 
-    private ProcessCluster(MariaDbDatabase database, EtcdServer etcd)
+    private ProcessCluster(ClusterPlan plan, TempFolder? temporary)
     {
-        Database = database;
-        Etcd = etcd;
+        _plan = plan;
+        _temporary = temporary;
     }
 
-    public MariaDbDatabase Database { get; }
+    public ClusterFolder Folder => _plan.Folder;
 
-    public EtcdServer Etcd { get; }
+    /// <summary>The cluster's own mariadbd (<see cref="ClusterPlan.OwnDatabase"/>), or null when its database is on the test process's shared one.</summary>
+    public MariaDbServer? MariaDb { get; private set; }
+
+    public MariaDbDatabase Database { get; private set; } = null!;
+
+    /// <summary>The database's port on 127.0.0.1.</summary>
+    public int DatabasePort { get; private set; }
+
+    public EtcdServer? Etcd { get; private set; }
 
     public IReadOnlyList<ChildNode> Logic => _logic;
 
     public IReadOnlyList<ChildNode> Brokers => _brokers;
 
-    /// <param name="settings">Configuration overrides every node gets (<c>Chat:Logic:GracePeriod=00:00:02</c>).</param>
-    public static async Task<ProcessCluster> StartAsync(int logicNodes = 2, int brokers = 2, params string[] settings)
-    {
-        var mariadb = await MariaDbServer.Shared;
-        var cluster = new ProcessCluster(await mariadb.CreateDatabaseAsync(), await EtcdServer.StartAsync());
-        try
-        {
-            // The first logic node migrates the database and founds the Orleans cluster; the others join it.
-            cluster._logic.Add(await cluster.StartNodeAsync(ChatRole.Logic, "logic-1", settings));
-            cluster._logic.AddRange(await Task.WhenAll(Enumerable.Range(2, logicNodes - 1).Select(i => cluster.StartNodeAsync(ChatRole.Logic, $"logic-{i}", settings))));
-            cluster._brokers.AddRange(await Task.WhenAll(Enumerable.Range(1, brokers).Select(i => cluster.StartNodeAsync(ChatRole.Broker, $"broker-{i}", settings))));
-            return cluster;
-        }
-        catch
-        {
-            await cluster.DisposeAsync();
-            throw;
-        }
-    }
+    public NginxServer? Nginx { get; private set; }
 
     /// <summary>Every node's last lines of output, for a failure message.</summary>
     public string Output => string.Join("\n", _logic.Concat(_brokers).Select(node => $"--- {node.Name} ---\n{node.Output}"));
+
+    /// <summary>
+    /// For tests: a cluster in a temp folder (deleted on dispose) with its database on the test
+    /// process's shared mariadbd, no nginx, nodes logging warnings and above.
+    /// </summary>
+    /// <param name="settings">Configuration overrides every node gets (<c>Chat:Logic:GracePeriod=00:00:02</c>).</param>
+    public static async Task<ProcessCluster> StartAsync(int logicNodes = 2, int brokers = 2, params string[] settings)
+    {
+        var temporary = TempFolder.Create("chat-cluster-");
+        var plan = new ClusterPlan(new ClusterFolder(temporary.Path), ChatExecutable.Dll, ChatExecutable.DotnetHost)
+        {
+            LogicNodes = logicNodes,
+            Brokers = brokers,
+            Settings = ["Logging:LogLevel:Default=Warning", .. settings],
+        };
+        return await StartAsync(plan, temporary, CancellationToken.None);
+    }
+
+    /// <summary>Starts what <paramref name="plan"/> says and waits until all of it is ready.</summary>
+    public static Task<ProcessCluster> StartAsync(ClusterPlan plan, CancellationToken cancellationToken) => StartAsync(plan, null, cancellationToken);
+
+    /// <summary>What node <paramref name="name"/> (logic1, broker2, ...) of <paramref name="plan"/> runs as, with etcd at <paramref name="etcdUrl"/>.</summary>
+    public static NodePlan NodePlanOf(ClusterPlan plan, string name, string etcdUrl)
+    {
+        var role = name.StartsWith("logic", StringComparison.Ordinal) ? ChatRole.Logic : ChatRole.Broker;
+        string[] settings =
+        [
+            .. NodeSettings.Common(etcdUrl, plan.Folder.SecretFile),
+            .. role == ChatRole.Logic ? NodeSettings.Logic(plan.Folder.ConnectionFile) : NodeSettings.Broker(),
+            .. plan.Settings,
+        ];
+        return new NodePlan(role, name, plan.Folder.Log(name), settings, NodeSettings.Environment(), plan.Dll, plan.Dotnet);
+    }
 
     /// <summary>
     /// Waits until the Orleans cluster has declared <paramref name="logic"/> dead in its membership
@@ -67,7 +97,7 @@ public sealed class ProcessCluster : IAsyncDisposable
         await using var connection = new MySqlConnection(Database.ConnectionString);
         await connection.OpenAsync();
         await using var status = new MySqlCommand("SELECT Status FROM OrleansMembershipTable WHERE Port = @port ORDER BY Generation DESC LIMIT 1;", connection);
-        status.Parameters.AddWithValue("@port", _siloPorts[logic]);
+        status.Parameters.AddWithValue("@port", logic.Ports.Silo);
         while (Convert.ToInt32(await status.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture) != Dead)
         {
             if (DateTime.UtcNow > deadline)
@@ -79,33 +109,164 @@ public sealed class ProcessCluster : IAsyncDisposable
         }
     }
 
+    /// <summary>Stops everything, clients first and the database last.</summary>
     public async ValueTask DisposeAsync()
     {
-        foreach (var node in _brokers.Concat(_logic))
+        try
         {
-            await node.DisposeAsync();
-        }
+            if (Nginx is { } nginx)
+            {
+                await nginx.DisposeAsync();
+            }
 
-        await Etcd.DisposeAsync();
+            await Task.WhenAll(_brokers.Select(node => node.DisposeAsync().AsTask()));
+            await Task.WhenAll(_logic.Select(node => node.DisposeAsync().AsTask()));
+            if (Etcd is { } etcd)
+            {
+                await etcd.DisposeAsync();
+            }
+
+            if (MariaDb is { } mariadb)
+            {
+                await mariadb.DisposeAsync();
+            }
+        }
+        finally
+        {
+            _temporary?.Dispose();
+        }
     }
 
-    private async Task<ChildNode> StartNodeAsync(ChatRole role, string name, string[] settings)
+    private static async Task<ProcessCluster> StartAsync(ClusterPlan plan, TempFolder? temporary, CancellationToken cancellationToken)
     {
-        var siloPort = LoopbackPort.Free(); // fixed, so the node's row in the membership table is known
-        IEnumerable<string> common = [$"Chat:Cluster:Etcd={Etcd.ClientUrl}", .. settings];
-        var environment = new Dictionary<string, string> { ["Chat__Cluster__Secret"] = Secret };
-        if (role == ChatRole.Logic)
+        var cluster = new ProcessCluster(plan, temporary);
+        try
         {
-            common = ["Chat:Store:Kind=mariadb", $"Chat:Silo:Port={siloPort}", .. common];
-            environment["Chat__Store__ConnectionString"] = Database.ConnectionString;
+            await cluster.StartPartsAsync(cancellationToken);
+            return cluster;
         }
-
-        var node = await ChildNode.StartAsync(role, name, common, environment);
-        lock (_siloPorts)
+        catch
         {
-            _siloPorts[node] = siloPort;
+            await cluster.DisposeAsync();
+            throw;
         }
-
-        return node;
     }
+
+    private async Task StartPartsAsync(CancellationToken cancellationToken)
+    {
+        var folder = _plan.Folder;
+        folder.Create();
+        ClusterFolder.WriteSecret(folder.SecretFile, Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32)));
+
+        var nodes = _plan.LogicNodes + _plan.Brokers;
+        var etcd = nodes > 0 ? EtcdServer.StartAsync(folder.Etcd, folder.Log("etcd"), null, cancellationToken) : null;
+        try
+        {
+            await StartDatabaseAsync(cancellationToken);
+        }
+        finally
+        {
+            Etcd = etcd is null ? null : await etcd; // even if the database failed: so that it is stopped
+        }
+
+        if (nodes == 0)
+        {
+            return;
+        }
+
+        // All nodes at once: brokers wait for logic nodes by themselves, and the logic nodes migrate
+        // the database one after the other under a lock.
+        var etcdUrl = Etcd!.ClientUrl;
+        var logic = Enumerable.Range(1, _plan.LogicNodes).Select(n => ChildNode.StartAsync(NodePlanOf(_plan, $"logic{n}", etcdUrl), cancellationToken: cancellationToken)).ToList();
+        var brokers = Enumerable.Range(1, _plan.Brokers).Select(n => ChildNode.StartAsync(NodePlanOf(_plan, $"broker{n}", etcdUrl), cancellationToken: cancellationToken)).ToList();
+        try
+        {
+            await Task.WhenAll(logic.Concat(brokers));
+        }
+        finally
+        {
+            // Every node that started is kept, so that all are stopped if one did not start.
+            _logic.AddRange(Started(logic));
+            _brokers.AddRange(Started(brokers));
+        }
+
+        await WaitUntilRegisteredAsync(cancellationToken);
+
+        if (_plan.Nginx)
+        {
+            Nginx = await NginxServer.StartAsync(folder.Nginx, folder.Logs, [.. _brokers.Select(broker => $"127.0.0.1:{broker.Ports.Http}")], null, cancellationToken);
+        }
+    }
+
+    /// <summary>The cluster's own mariadbd and database `chat`, or a new database on the shared server; its connection string into secrets/.</summary>
+    private async Task StartDatabaseAsync(CancellationToken cancellationToken)
+    {
+        if (_plan.OwnDatabase)
+        {
+            MariaDb = await MariaDbServer.StartAsync(_plan.Folder.MariaDb, _plan.Folder.Log("mariadb"), _plan.MariaDbOptions, null, cancellationToken);
+            Database = await MariaDb.CreateDatabaseAsync("chat", "chat", cancellationToken);
+            DatabasePort = MariaDb.Port;
+        }
+        else
+        {
+            var shared = await MariaDbServer.Shared;
+            Database = await shared.CreateDatabaseAsync();
+            DatabasePort = shared.Port;
+        }
+
+        ClusterFolder.WriteSecret(_plan.Folder.ConnectionFile, Database.ConnectionString + "\n");
+    }
+
+    private static IEnumerable<ChildNode> Started(List<Task<ChildNode>> starting) =>
+        starting.Where(start => start.IsCompletedSuccessfully).Select(start => start.Result);
+
+    /// <summary>
+    /// A logic node is ready (its store answers) a moment before it has written itself into etcd,
+    /// where brokers find it: waits until each one's gRPC address is there.
+    /// </summary>
+    private async Task WaitUntilRegisteredAsync(CancellationToken cancellationToken)
+    {
+        var limit = TimeSpan.FromSeconds(60);
+        var deadline = DateTime.UtcNow + limit;
+        using var etcd = new EtcdClient(Etcd!.ClientUrl);
+        var wanted = _logic.Select(node => node.GrpcAddress).ToHashSet();
+        while (true)
+        {
+            var registered = (await etcd.GetRangeValAsync("services/logic/", cancellationToken: cancellationToken)).Values
+                .Select(value => JsonDocument.Parse(value).RootElement.GetProperty("Addr").GetString() ?? "")
+                .ToHashSet();
+            if (wanted.IsSubsetOf(registered))
+            {
+                return;
+            }
+
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"logic nodes {string.Join(", ", wanted.Except(registered))} not in etcd within {limit.TotalSeconds:0} s:\n{Output}");
+            }
+
+            await Task.Delay(100, cancellationToken); // etcd could be watched, but a few polls during a start are simpler
+        }
+    }
+}
+
+/// <summary>
+/// What a cluster on this machine is made of. <see cref="OwnDatabase"/>: a mariadbd of its own in
+/// the folder (the local cluster), else a database on the test process's shared one.
+/// </summary>
+public sealed record ClusterPlan(ClusterFolder Folder, string Dll, string Dotnet)
+{
+    public int LogicNodes { get; init; } = 2;
+
+    public int Brokers { get; init; } = 2;
+
+    /// <summary>Configuration every node gets after its own (<c>Key:Sub=value</c>).</summary>
+    public IReadOnlyList<string> Settings { get; init; } = [];
+
+    public bool OwnDatabase { get; init; }
+
+    /// <summary>More mariadbd options, after the ones <see cref="MariaDbServer"/> gives.</summary>
+    public IReadOnlyList<string> MariaDbOptions { get; init; } = [];
+
+    public bool Nginx { get; init; }
 }

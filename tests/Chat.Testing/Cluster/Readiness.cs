@@ -5,21 +5,23 @@ public static class Readiness
 {
     public static readonly TimeSpan DefaultLimit = TimeSpan.FromSeconds(30);
 
-    /// <param name="failure">Why waiting is pointless (the process exited, with its output), or null to go on.</param>
-    public static async Task WaitAsync(Uri httpUri, string what, TimeSpan? limit = null, Func<string?>? failure = null)
+    /// <summary>Whether <c>/readyz</c> at <paramref name="httpUri"/> says ready now (200).</summary>
+    public static async Task<bool> IsReadyAsync(HttpClient http, Uri httpUri, CancellationToken cancellationToken)
+    {
+        using var answer = await http.GetAsync(new Uri(httpUri, "/readyz"), cancellationToken);
+        return answer.IsSuccessStatusCode;
+    }
+
+    /// <summary>Asks until it says ready; a <see cref="TimeoutException"/> after <paramref name="limit"/>.</summary>
+    public static async Task WaitAsync(Uri httpUri, string what, TimeSpan? limit = null)
     {
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
         var deadline = DateTime.UtcNow + (limit ?? DefaultLimit);
         while (true)
         {
-            if (failure?.Invoke() is { } reason)
-            {
-                throw new InvalidOperationException($"{what} will not be ready: {reason}");
-            }
-
             try
             {
-                if ((await http.GetAsync(new Uri(httpUri, "/readyz"))).IsSuccessStatusCode)
+                if (await IsReadyAsync(http, httpUri, CancellationToken.None))
                 {
                     return;
                 }

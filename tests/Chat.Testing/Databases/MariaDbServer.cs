@@ -1,54 +1,44 @@
-using System.Diagnostics;
-using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using Chat.Testing.Files;
 using Chat.Testing.Network;
+using Chat.Testing.Processes;
 using MySqlConnector;
 
 namespace Chat.Testing.Databases;
 
 /// <summary>
-/// A private <c>mariadbd</c> for tests: its own data folder (made with <c>mariadb-install-db</c>),
-/// socket and free loopback port, listening on 127.0.0.1 only, run as root with <c>--user=root</c>.
-/// <see cref="Shared"/> is one server per test process (started on first use, stopped by its PID
-/// when the process exits); a test that stops, pauses or breaks its database starts one of its own.
-/// Only the process this fixture started is ever signalled, by its PID.
+/// A private <c>mariadbd</c>: its own data folder (made with <c>mariadb-install-db</c>), socket and
+/// free loopback port, listening on 127.0.0.1 only, with deploy/mariadb/chat.cnf's settings. The
+/// chat's databases on it are made by deploy/mariadb/chat-database.sql, the one bootstrap every
+/// place runs. Tests use a throwaway one (<see cref="StartAsync()"/>; <see cref="Shared"/> is one
+/// per test process, a database each); the local cluster one in its folder, kept with its data.
+/// Only the process this class started is ever signalled, by its PID.
 /// </summary>
 /// <remarks>
-/// If MariaDB is not installed or does not start, the test fails and says why: a store test that
-/// quietly skipped would claim a contract nobody checked.
+/// If MariaDB is not installed or does not start, the caller fails and is told why: a store test
+/// that quietly skipped would claim a contract nobody checked.
 /// </remarks>
 public sealed class MariaDbServer : IAsyncDisposable
 {
-    /// <summary>
-    /// What the chat's database user needs on its database (README, "MariaDB"): reading and writing
-    /// rows, creating and altering tables and indexes (migrations), and creating and running the
-    /// stored procedure Orleans' clustering calls. Tests create every user with exactly these, so
-    /// they check the grants too.
-    /// </summary>
-    public const string ChatGrants = "SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX, REFERENCES, CREATE ROUTINE, ALTER ROUTINE, EXECUTE";
-
     public static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(60);
     public static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(30);
-
-    private const int SigKill = 9;
-    private const int SigTerm = 15;
-    private const int SigCont = 18;
-    private const int SigStop = 19;
 
     private static readonly string[] SearchFolders = ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin", "/sbin", "/bin"];
     private static readonly Lazy<Task<MariaDbServer>> SharedServer = new(StartSharedAsync);
     private static int _databases;
 
-    private readonly TempFolder _folder;
-    private readonly string _mariadbd;
-    private Process? _process;
+    private readonly string _folder;
+    private readonly TempFolder? _temporary;
+    private readonly string[] _options;
+    private OwnedProcess? _process;
 
-    private MariaDbServer(TempFolder folder, string mariadbd, int port)
+    private MariaDbServer(string folder, TempFolder? temporary, string log, int port, string[] options)
     {
         _folder = folder;
-        _mariadbd = mariadbd;
+        _temporary = temporary;
+        Log = log;
         Port = port;
+        _options = options;
     }
 
     /// <summary>The server every test of this process may share (a database each); started on first use.</summary>
@@ -56,12 +46,15 @@ public sealed class MariaDbServer : IAsyncDisposable
 
     public int Port { get; }
 
-    public string DataDirectory => _folder.File("data");
+    public string DataDirectory => Path.Combine(_folder, "data");
 
-    public string SocketPath => _folder.File("mysqld.sock");
+    public string SocketPath => Path.Combine(_folder, "mariadb.sock");
+
+    /// <summary>Where mariadbd's error log and output go.</summary>
+    public string Log { get; }
 
     /// <summary>The PID of the running <c>mariadbd</c>.</summary>
-    public int ProcessId => (_process ?? throw new InvalidOperationException("mariadbd is not running")).Id;
+    public int ProcessId => Running().Id;
 
     /// <summary>Root over the Unix socket, for setting up databases and users.</summary>
     public string AdminConnectionString => new MySqlConnectionStringBuilder
@@ -71,61 +64,65 @@ public sealed class MariaDbServer : IAsyncDisposable
         UserID = "root",
         Pooling = false,
         ConnectionTimeout = 5,
+        AllowUserVariables = true, // the bootstrap script's @chat_… variables
     }.ConnectionString;
 
-    /// <summary>Initializes a new data folder and starts <c>mariadbd</c> on a free loopback port.</summary>
+    /// <summary>A throwaway server in a new temp folder, deleted on dispose.</summary>
     public static async Task<MariaDbServer> StartAsync()
     {
-        var mariadbd = Find("mariadbd");
-        var installDb = Find("mariadb-install-db");
-        for (var attempt = 1; ; attempt++)
+        var temporary = TempFolder.Create("chat-mariadb-");
+        try
         {
-            var server = new MariaDbServer(TempFolder.Create("chat-mariadb-"), mariadbd, LoopbackPort.Free());
-            try
-            {
-                await server.InstallAsync(installDb);
-                await server.StartAgainAsync();
-                return server;
-            }
-            catch (PortTakenException) when (attempt < 3)
-            {
-                await server.DisposeAsync(); // another process took the free port first: another one
-            }
-            catch
-            {
-                await server.DisposeAsync();
-                throw;
-            }
+            return await StartAsync(temporary.Path, temporary.File("mariadb.log"), [], temporary, null, CancellationToken.None);
+        }
+        catch
+        {
+            temporary.Dispose();
+            throw;
         }
     }
 
     /// <summary>
-    /// A new empty database and a user for it that has <see cref="ChatGrants"/> on it and nothing
-    /// else, reached over TCP on 127.0.0.1; returns the chat's connection string for it.
+    /// A server in <paramref name="folder"/> (its data made there on the first start, kept after),
+    /// logging to <paramref name="log"/>, on <paramref name="port"/> or a new free one;
+    /// <paramref name="options"/> go to mariadbd after this class's own, so they win. Waits until it
+    /// accepts connections.
     /// </summary>
-    public async Task<MariaDbDatabase> CreateDatabaseAsync()
+    public static Task<MariaDbServer> StartAsync(string folder, string log, IEnumerable<string> options, int? port, CancellationToken cancellationToken) =>
+        StartAsync(folder, log, [.. options], null, port, cancellationToken);
+
+    /// <summary>
+    /// A new empty database for a test and a user of its own for it, made by the bootstrap script
+    /// (so tests run with exactly the privileges deployments get), reached over TCP on 127.0.0.1.
+    /// </summary>
+    public Task<MariaDbDatabase> CreateDatabaseAsync()
     {
-        var n = Interlocked.Increment(ref _databases);
-        var name = $"chat_test_{Environment.ProcessId}_{n}";
-        var password = Convert.ToHexString(RandomNumberGenerator.GetBytes(12));
+        var name = $"chat_test_{Environment.ProcessId}_{Interlocked.Increment(ref _databases)}";
+        return CreateDatabaseAsync(name, name, CancellationToken.None);
+    }
+
+    /// <summary>
+    /// Database <paramref name="name"/> and user <paramref name="user"/>@127.0.0.1 with a new random
+    /// password, by deploy/mariadb/chat-database.sql; an existing database keeps its data.
+    /// </summary>
+    public async Task<MariaDbDatabase> CreateDatabaseAsync(string name, string user, CancellationToken cancellationToken)
+    {
+        var password = Convert.ToHexString(RandomNumberGenerator.GetBytes(18));
         await using (var connection = new MySqlConnection(AdminConnectionString))
         {
-            await connection.OpenAsync();
-            await using var command = new MySqlCommand(
-                $"""
-                CREATE DATABASE `{name}`;
-                CREATE USER '{name}'@'127.0.0.1' IDENTIFIED BY '{password}';
-                GRANT {ChatGrants} ON `{name}`.* TO '{name}'@'127.0.0.1';
-                """,
-                connection);
-            await command.ExecuteNonQueryAsync();
+            await connection.OpenAsync(cancellationToken);
+            await using var command = new MySqlCommand("SET @chat_database = @database, @chat_user = @user, @chat_host = '127.0.0.1', @chat_password = @password;\n" + DeployFiles.DatabaseBootstrap, connection);
+            command.Parameters.AddWithValue("@database", name);
+            command.Parameters.AddWithValue("@user", user);
+            command.Parameters.AddWithValue("@password", password);
+            await command.ExecuteNonQueryAsync(cancellationToken);
         }
 
         var connectionString = new MySqlConnectionStringBuilder
         {
             Server = "127.0.0.1",
             Port = (uint)Port,
-            UserID = name,
+            UserID = user,
             Password = password,
             Database = name,
         }.ConnectionString;
@@ -153,106 +150,84 @@ public sealed class MariaDbServer : IAsyncDisposable
         _process = null;
         try
         {
-            if (!process.HasExited)
-            {
-                Signal(process, SigTerm);
-                try
-                {
-                    await process.WaitForExitAsync().WaitAsync(StopTimeout);
-                }
-                catch (TimeoutException)
-                {
-                    Signal(process, SigKill);
-                    await process.WaitForExitAsync().Within(StopTimeout, "mariadbd to die after SIGKILL");
-                }
-            }
+            process.Resume(); // a paused server cannot act on SIGTERM
+            await process.StopAsync(StopTimeout, killAfter: true);
         }
         finally
         {
-            process.Dispose();
+            await process.DisposeAsync();
         }
     }
 
     /// <summary>Starts <c>mariadbd</c> (again) on the same port and data folder and waits until it accepts connections.</summary>
-    public async Task StartAgainAsync()
+    public async Task StartAgainAsync(CancellationToken cancellationToken = default)
     {
         if (_process is not null)
         {
             throw new InvalidOperationException("mariadbd is running");
         }
 
-        var start = new ProcessStartInfo(_mariadbd)
-        {
-            UseShellExecute = false,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        foreach (var argument in ServerArguments())
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        var process = Process.Start(start) ?? throw new InvalidOperationException("could not start " + _mariadbd);
-        process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, _) => { };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
+        File.WriteAllText(Path.Combine(_folder, "chat.cnf"), DeployFiles.MariaDbSettings);
+        var process = OwnedProcess.StartLogged("mariadb", Log, Find("mariadbd"), ServerArguments());
         _process = process;
-        var deadline = Stopwatch.StartNew();
-        while (true)
+        try
         {
-            if (process.HasExited)
-            {
-                _process = null;
-                var log = ErrorLog();
-                process.Dispose();
-                if (log.Contains("Address already in use", StringComparison.Ordinal))
+            // mariadbd listens on its port and its socket before it takes the first connection on either.
+            await process.WaitUntilReadyAsync(
+                async token =>
                 {
-                    throw new PortTakenException();
-                }
-
-                throw new InvalidOperationException($"mariadbd exited while starting (code {process.ExitCode}); its error log:\n{log}");
-            }
-
-            try
-            {
-                await using var connection = new MySqlConnection(AdminConnectionString);
-                await connection.OpenAsync();
-                return;
-            }
-            catch (MySqlException) when (deadline.Elapsed < StartTimeout)
-            {
-                // Not listening yet: poll again shortly (the server offers no event to wait on).
-                await Task.Delay(50);
-            }
-            catch (MySqlException ex)
-            {
-                throw new TimeoutException($"mariadbd did not accept connections within {StartTimeout.TotalSeconds} s; its error log:\n{ErrorLog()}", ex);
-            }
+                    await using var connection = new MySqlConnection(AdminConnectionString);
+                    await connection.OpenAsync(token);
+                    return true;
+                },
+                StartTimeout,
+                "accepting connections",
+                cancellationToken);
+        }
+        catch (PortTakenException)
+        {
+            _process = null;
+            await process.DisposeAsync();
+            throw;
         }
     }
 
     /// <summary>SIGSTOP: the server stops answering but its sockets stay open, as a hung or unreachable database looks to its clients.</summary>
-    public void Pause() => Signal(Running(), SigStop);
+    public void Pause() => Running().Pause();
 
     /// <summary>SIGCONT after <see cref="Pause"/>.</summary>
-    public void Resume() => Signal(Running(), SigCont);
+    public void Resume() => Running().Resume();
 
     public async ValueTask DisposeAsync()
     {
         try
         {
-            if (_process is { HasExited: false } process)
-            {
-                Signal(process, SigCont); // a paused server cannot act on SIGTERM
-            }
-
             await StopAsync();
         }
         finally
         {
-            _folder.Dispose();
+            _temporary?.Dispose();
         }
+    }
+
+    private static Task<MariaDbServer> StartAsync(string folder, string log, string[] options, TempFolder? temporary, int? port, CancellationToken cancellationToken)
+    {
+        Directory.CreateDirectory(folder);
+        return PortTakenException.RetryAsync(port is not null, async () =>
+        {
+            var server = new MariaDbServer(folder, temporary, log, port ?? LoopbackPort.ForListening(), options);
+            try
+            {
+                await server.InstallAsync(cancellationToken);
+                await server.StartAgainAsync(cancellationToken);
+                return server;
+            }
+            catch (Exception ex) when (ex is not PortTakenException)
+            {
+                await server.StopAsync(); // one that does not answer in time is not left running
+                throw;
+            }
+        });
     }
 
     private static async Task<MariaDbServer> StartSharedAsync()
@@ -273,8 +248,7 @@ public sealed class MariaDbServer : IAsyncDisposable
         {
             try
             {
-                var pidFile = Path.Combine(folder, "mariadbd.pid");
-                var running = File.Exists(pidFile) && int.TryParse(File.ReadAllText(pidFile).Trim(), out var pid) && Directory.Exists($"/proc/{pid}");
+                var running = RecordedProcess.Read(Path.Combine(folder, "mariadbd.pid"), folder) is { IsRunning: true };
                 if (!running && Directory.GetLastWriteTimeUtc(folder) < DateTime.UtcNow.AddMinutes(-10))
                 {
                     Directory.Delete(folder, recursive: true);
@@ -287,67 +261,52 @@ public sealed class MariaDbServer : IAsyncDisposable
         }
     }
 
-    private async Task InstallAsync(string installDb)
+    /// <summary>A new data folder, unless there is one already (the local cluster keeps its chat history).</summary>
+    private async Task InstallAsync(CancellationToken cancellationToken)
     {
-        var start = new ProcessStartInfo(installDb)
+        if (Directory.Exists(Path.Combine(DataDirectory, "mysql")))
         {
-            UseShellExecute = false,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        foreach (var argument in (string[])["--no-defaults", $"--datadir={DataDirectory}", "--user=root", "--auth-root-authentication-method=normal", "--skip-test-db", "--innodb-log-file-size=16M"])
-        {
-            start.ArgumentList.Add(argument);
+            return;
         }
 
-        using var process = Process.Start(start) ?? throw new InvalidOperationException("could not start " + installDb);
-        var output = process.StandardOutput.ReadToEndAsync();
-        var errors = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync().Within(StartTimeout, "mariadb-install-db");
-        if (process.ExitCode != 0)
+        string[] arguments =
+        [
+            "--no-defaults", .. AsRoot(), $"--datadir={DataDirectory}", "--auth-root-authentication-method=normal",
+            "--skip-test-db", "--innodb-log-file-size=16M",
+        ];
+        await using var install = OwnedProcess.StartLogged("mariadb-install-db", Log, Find("mariadb-install-db"), arguments);
+        await install.ExitedAsync(StartTimeout).WaitAsync(cancellationToken);
+        if (install.ExitCode != 0)
         {
-            throw new InvalidOperationException($"mariadb-install-db failed (code {process.ExitCode}):\n{await output}\n{await errors}");
+            throw new InvalidOperationException($"mariadb-install-db failed (code {install.ExitCode}); {Log}:\n{install.Output}");
         }
     }
 
-    // Small and quick to start: no binary log, a small buffer pool and redo log. Durability stays
-    // MariaDB's default (innodb_flush_log_at_trx_commit=1), as the chat is run against it. A stop
-    // skips flushing its buffers (innodb_fast_shutdown=2: 20 ms instead of a second; the next start
-    // recovers from the redo log, as after a crash): the test host is ended shortly after its last
+    // chat.cnf first (--defaults-file must be), then what a server on one shared machine wants: small
+    // and quick to start, no binary log, a small buffer pool and redo log. Durability stays MariaDB's
+    // default (innodb_flush_log_at_trx_commit=1), as the chat is run against it. A stop skips
+    // flushing its buffers (innodb_fast_shutdown=2: 20 ms instead of a second; the next start
+    // recovers from the redo log, as after a crash): a test host is ended shortly after its last
     // test, and the server must be gone, and its folder deleted, by then.
     private string[] ServerArguments() =>
     [
-        "--no-defaults",
-        "--user=root",
+        $"--defaults-file={Path.Combine(_folder, "chat.cnf")}",
+        .. AsRoot(),
         $"--datadir={DataDirectory}",
         $"--socket={SocketPath}",
         $"--port={Port}",
         "--bind-address=127.0.0.1",
-        "--skip-name-resolve",
-        $"--pid-file={_folder.File("mariadbd.pid")}",
-        $"--log-error={_folder.File("error.log")}",
-        "--skip-log-bin",
+        $"--pid-file={Path.Combine(_folder, "mariadbd.pid")}",
+        $"--log-error={Log}",
         "--innodb-buffer-pool-size=64M",
         "--innodb-log-file-size=16M",
         "--innodb-fast-shutdown=2",
-        "--max-connections=500",
+        .. _options,
     ];
 
-    private string ErrorLog()
-    {
-        var path = _folder.File("error.log");
-        return File.Exists(path) ? string.Join('\n', File.ReadLines(path).TakeLast(30)) : "(no error log)";
-    }
+    private static string[] AsRoot() => Signals.IsRoot ? ["--user=root"] : [];
 
-    private Process Running() => _process ?? throw new InvalidOperationException("mariadbd is not running");
-
-    private static void Signal(Process process, int signal)
-    {
-        if (SendSignal(process.Id, signal) != 0 && !process.HasExited)
-        {
-            throw new InvalidOperationException($"kill({process.Id}, {signal}) failed: errno {Marshal.GetLastPInvokeError()}");
-        }
-    }
+    private OwnedProcess Running() => _process ?? throw new InvalidOperationException("mariadbd is not running");
 
     private static string Find(string program)
     {
@@ -363,13 +322,8 @@ public sealed class MariaDbServer : IAsyncDisposable
 
         throw new InvalidOperationException(
             $"MariaDB is not installed: {program} is neither on PATH nor in {string.Join(", ", SearchFolders)}. " +
-            "The MariaDB store tests need a real mariadbd: install it with `apt-get install -y mariadb-server` (bash .ci/run does).");
+            "It is needed for a real mariadbd: install it with `apt-get install -y mariadb-server` (bash .ci/run does).");
     }
-
-    [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
-    private static extern int SendSignal(int pid, int signal);
-
-    private sealed class PortTakenException : Exception;
 }
 
 /// <summary>A database made for one test, with its own user.</summary>

@@ -44,7 +44,12 @@ internal sealed partial class MariaDbChatStore : IChatStore
     /// </summary>
     public async Task InitializeAsync(CancellationToken cancellationToken)
     {
-        var builder = new MySqlConnectionStringBuilder(_connectionString) { DefaultCommandTimeout = MariaDbConnectionString.MigrationTimeoutSeconds, Pooling = false };
+        var builder = new MySqlConnectionStringBuilder(_connectionString)
+        {
+            ConnectionTimeout = MariaDbConnectionString.StartConnectTimeoutSeconds,
+            DefaultCommandTimeout = MariaDbConnectionString.MigrationTimeoutSeconds,
+            Pooling = false,
+        };
         await using var connection = new MySqlConnection(builder.ConnectionString);
         await connection.OpenAsync(cancellationToken);
         var lockName = $"chat.schema.{connection.Database}";

@@ -17,6 +17,13 @@ internal static class MariaDbConnectionString
     /// <summary>Migrations may take longer than a chat write: their own command timeout.</summary>
     public const int MigrationTimeoutSeconds = 120;
 
+    /// <summary>
+    /// Seconds the start's first connection (the migrations') may take. A node's start asks once, and
+    /// on a machine whose cores are busy (several nodes starting at once) a connect took over the
+    /// two seconds sends get: the node then stopped with "Connect Timeout expired".
+    /// </summary>
+    public const uint StartConnectTimeoutSeconds = 30;
+
     /// <summary>The configured connection string with the store's defaults; throws <see cref="ArgumentException"/> (naming no value) if it cannot be read.</summary>
     public static string WithDefaults(string configured)
     {

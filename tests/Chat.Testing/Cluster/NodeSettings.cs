@@ -1,0 +1,54 @@
+namespace Chat.Testing.Cluster;
+
+/// <summary>
+/// The settings each node of a cluster on this machine starts with (the local cluster's and the
+/// tests' alike), in <c>Key:Sub=value</c> form (passed as <c>--Key:Sub=value</c>). compose.yaml
+/// gives its nodes the same ones: deploy/compose/check-in-step.py reads this file and says where
+/// they differ. Secrets are named by file, never given on a command line, where ps shows them.
+/// </summary>
+public static class NodeSettings
+{
+    /// <summary>Where a node listens: HTTP/1.1 (web client, /ws, health, metrics) and gRPC.</summary>
+    public static string[] Ports(int httpPort, int grpcPort) =>
+    [
+        $"urls=http://127.0.0.1:{httpPort}",
+        $"Chat:Cluster:GrpcUrl=http://127.0.0.1:{grpcPort}",
+    ];
+
+    /// <summary>Where a logic node's silo listens (fixed, so that its row in the membership table is known).</summary>
+    public static string[] SiloPort(int siloPort) => [$"Chat:Silo:Port={siloPort}"];
+
+    /// <summary>What both roles get: the cluster's secret, etcd, and log lines with UTC timestamps.</summary>
+    public static string[] Common(string etcdUrl, string secretFile) =>
+    [
+        $"Chat:Cluster:SecretFile={secretFile}",
+        $"Chat:Cluster:Etcd={etcdUrl}",
+        "Logging:Console:FormatterName=simple",
+        "Logging:Console:FormatterOptions:TimestampFormat=yyyy-MM-ddTHH:mm:ss.fffZ ",
+        "Logging:Console:FormatterOptions:UseUtcTimestamp=true",
+    ];
+
+    /// <summary>A logic node: the shared MariaDB database (connection string in a file), one Orleans cluster over it.</summary>
+    public static string[] Logic(string connectionStringFile) =>
+    [
+        "Chat:Store:Kind=mariadb",
+        $"Chat:Store:ConnectionStringFile={connectionStringFile}",
+        "Chat:Silo:ClusterId=chat",
+    ];
+
+    /// <summary>A broker: believes X-Forwarded-For from nginx on this machine only.</summary>
+    public static string[] Broker() => ["Chat:Cluster:TrustedProxies=127.0.0.1"];
+
+    /// <summary>
+    /// The environment both roles get. The nodes share this machine's cores (two, where it was
+    /// measured): a thread-pool thread that spins waiting for work burns CPU another node needs.
+    /// With spinning off the cluster delivered 20-30 % more closed-loop messages at less CPU each
+    /// (docs/benchmarks.md); an all-in-one server did not move. On servers that run one node each,
+    /// leave it unset. Set the variable yourself to override it.
+    /// </summary>
+    public static Dictionary<string, string> Environment()
+    {
+        const string Spinning = "DOTNET_ThreadPool_UnfairSemaphoreSpinLimit";
+        return new() { [Spinning] = System.Environment.GetEnvironmentVariable(Spinning) ?? "0" };
+    }
+}
