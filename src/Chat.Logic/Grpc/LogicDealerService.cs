@@ -154,6 +154,7 @@ internal sealed class LogicDealerService(ILogic logic, IHostApplicationLifetime 
             PartnerId = s.PartnerId,
             PartnerName = s.PartnerName,
             PartnerOnline = s.PartnerOnline,
+            PartnerReadUpTo = s.PartnerReadUpTo,
         }));
         if (result.Code == ResultCode.Success && request.ConnectionId == 0)
         {

@@ -19,6 +19,9 @@ internal sealed class SessionMember(MemberState state)
     /// <summary>Highest msgId known to have reached the client.</summary>
     public ulong DeliveredUpTo { get; set; } = state.DeliveredUpTo;
 
+    /// <summary>Highest msgId of its partner's this member said it has read (VIEWED_ACK).</summary>
+    public ulong ViewedUpTo { get; set; } = state.ViewedUpTo;
+
     /// <summary>Highest msgId pushed to the current socket.</summary>
     public ulong PushedUpTo { get; set; } = state.DeliveredUpTo;
 

@@ -14,7 +14,7 @@ internal sealed class GatedStore : MemoryStoreWrapper
 
     public void Release() => _gate?.TrySetResult();
 
-    public override async Task WriteAsync(IReadOnlyList<StoreWrite> batch, CancellationToken cancellationToken)
+    public override async Task WriteAsync(IReadOnlyList<StoreWrite> batch, WriteOutcome[] outcomes, CancellationToken cancellationToken)
     {
         if (_gate is { } gate)
         {
@@ -22,6 +22,6 @@ internal sealed class GatedStore : MemoryStoreWrapper
             await gate.Task;
         }
 
-        await Inner.WriteAsync(batch, cancellationToken);
+        await Inner.WriteAsync(batch, outcomes, cancellationToken);
     }
 }

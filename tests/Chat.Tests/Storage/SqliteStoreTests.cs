@@ -24,15 +24,15 @@ public sealed class SqliteStoreTests : IDisposable
     {
         await using var store = await OpenAsync();
         const ulong SameSlice = Session + SqliteWriterSlices;
-        await store.WriteAsync([new StoreWrite.NewSession(new SessionRecord(Session, Alice, Bob, 0)), new StoreWrite.NewSession(new SessionRecord(SameSlice, Alice, Bob, 0))], CancellationToken.None);
+        await WriteAsync(store, [Account(Alice), Account(Bob), new StoreWrite.NewSession(new SessionRecord(Session, Alice, Bob, 0)), new StoreWrite.NewSession(new SessionRecord(SameSlice, Alice, Bob, 0))]);
         await SendAsync(store, 1, 2, 3);          // not indexed yet
         _clock.Advance(TimeSpan.FromSeconds(2));
         await SendAsync(store, 4, 5);             // this commit indexes 1-5
         await SendAsync(store, 6, 7);             // not indexed yet
         _clock.Advance(TimeSpan.FromSeconds(2));
         await SendAsync(store, 9);                // indexes 6, 7 and 9 ...
-        await store.WriteAsync([Message(8, Alice, SameSlice)], CancellationToken.None); // ... and 8 of another session in its slice commits after it, not indexed
-        await store.WriteAsync([Message(20, sender: Bob)], CancellationToken.None); // Bob's own: never replayed to him
+        await WriteAsync(store, [Message(8, Alice, SameSlice)]); // ... and 8 of another session in its slice commits after it, not indexed
+        await WriteAsync(store, [Message(20, sender: Bob)]); // Bob's own: never replayed to him
 
         Assert.Equal([1, 2, 3, 4, 5, 6, 7, 9], await ReplayIdsAsync(store, after: 0, limit: 256));
         Assert.Equal([1, 2, 3, 4], await ReplayIdsAsync(store, after: 0, limit: 4));
@@ -48,18 +48,18 @@ public sealed class SqliteStoreTests : IDisposable
         const ulong Other = 11;
         var slice = TimeSpan.FromSeconds(1);
         await using var store = await OpenAsync();
-        await store.WriteAsync([new StoreWrite.NewSession(new SessionRecord(Session, Alice, Bob, 0)), new StoreWrite.NewSession(new SessionRecord(Other, Alice, Bob, 0))], CancellationToken.None);
-        await store.WriteAsync([Message(1, Alice), Message(2, Alice, Other), Message(3, Alice), Message(4, Alice, Other)], CancellationToken.None);
+        await WriteAsync(store, [Account(Alice), Account(Bob), new StoreWrite.NewSession(new SessionRecord(Session, Alice, Bob, 0)), new StoreWrite.NewSession(new SessionRecord(Other, Alice, Bob, 0))]);
+        await WriteAsync(store, [Message(1, Alice), Message(2, Alice, Other), Message(3, Alice), Message(4, Alice, Other)]);
         _clock.Advance(slice);
-        await store.WriteAsync([Message(5, Alice, Other)], CancellationToken.None);    // indexes one of the two sessions
-        await store.WriteAsync([Message(7, Alice)], CancellationToken.None);           // too soon to index the other
-        await store.WriteAsync([Message(6, Alice, Other)], CancellationToken.None);    // commits after 7
+        await WriteAsync(store, [Message(5, Alice, Other)]);    // indexes one of the two sessions
+        await WriteAsync(store, [Message(7, Alice)]);           // too soon to index the other
+        await WriteAsync(store, [Message(6, Alice, Other)]);    // commits after 7
         _clock.Advance(slice);
-        await store.WriteAsync([Message(8, Alice, Other)], CancellationToken.None);    // indexes the other
+        await WriteAsync(store, [Message(8, Alice, Other)]);    // indexes the other
         _clock.Advance(slice);
-        await store.WriteAsync([Message(9, Alice)], CancellationToken.None);           // indexes the first again
-        await store.WriteAsync([Message(11, Alice)], CancellationToken.None);          // not indexed yet ...
-        await store.WriteAsync([Message(10, Alice, Other)], CancellationToken.None);   // ... nor this, which commits after 11
+        await WriteAsync(store, [Message(9, Alice)]);           // indexes the first again
+        await WriteAsync(store, [Message(11, Alice)]);          // not indexed yet ...
+        await WriteAsync(store, [Message(10, Alice, Other)]);   // ... nor this, which commits after 11
 
         Assert.Equal([1, 3, 7, 9, 11], await ReplayIdsAsync(store, after: 0, limit: 256));
         Assert.Equal([2, 4, 5, 6, 8, 10], await ReplayIdsAsync(store, after: 0, limit: 256, Other));
@@ -72,9 +72,9 @@ public sealed class SqliteStoreTests : IDisposable
     {
         await using (var store = await OpenAsync())
         {
-            await store.WriteAsync([Account(Alice), Account(Bob), new StoreWrite.NewSession(new SessionRecord(Session, Alice, Bob, 0))], CancellationToken.None);
+            await WriteAsync(store, [Account(Alice), Account(Bob), new StoreWrite.NewSession(new SessionRecord(Session, Alice, Bob, 0))]);
             await SendAsync(store, Enumerable.Range(1, 200).Select(i => (ulong)i).ToArray()); // none indexed when the process stops
-            await store.WriteAsync([Message(201, sender: Bob)], CancellationToken.None);
+            await WriteAsync(store, [Message(201, sender: Bob)]);
         }
 
         SqliteConnection.ClearAllPools();
@@ -106,7 +106,14 @@ public sealed class SqliteStoreTests : IDisposable
     }
 
     private static Task SendAsync(SqliteChatStore store, params ulong[] ids) =>
-        store.WriteAsync([.. ids.Select(id => Message(id, sender: Alice))], CancellationToken.None);
+        WriteAsync(store, [.. ids.Select(id => Message(id, sender: Alice))]);
+
+    private static async Task WriteAsync(SqliteChatStore store, StoreWrite[] batch)
+    {
+        var outcomes = new WriteOutcome[batch.Length];
+        await store.WriteAsync(batch, outcomes, CancellationToken.None);
+        Assert.All(outcomes, outcome => Assert.Equal(WriteOutcome.Stored, outcome));
+    }
 
     private static StoreWrite.NewAccount Account(ulong id) => new(new AccountRecord(id, $"a{id}", new byte[32], 0));
 
