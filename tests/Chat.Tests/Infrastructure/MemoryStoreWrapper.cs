@@ -3,10 +3,10 @@ using Chat.Logic.Storage.Memory;
 
 namespace Chat.Tests.Infrastructure;
 
-/// <summary>A memory store whose writes a test double can hold, fail or count; everything else passes straight through.</summary>
-internal abstract class MemoryStoreWrapper : IChatStore
+/// <summary>A store (a memory store unless given another) whose writes a test double can hold, fail or count; everything else passes straight through.</summary>
+internal abstract class MemoryStoreWrapper(IChatStore? inner = null) : IChatStore
 {
-    protected MemoryChatStore Inner { get; } = new();
+    protected IChatStore Inner { get; } = inner ?? new MemoryChatStore();
 
     public abstract Task WriteAsync(IReadOnlyList<StoreWrite> batch, WriteOutcome[] outcomes, CancellationToken cancellationToken);
 
