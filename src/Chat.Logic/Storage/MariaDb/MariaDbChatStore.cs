@@ -124,21 +124,8 @@ internal sealed partial class MariaDbDialect : ChatDialect
     public override async Task<DbTransaction> BeginWriteAsync(DbConnection connection, CancellationToken cancellationToken) =>
         await ((MySqlConnection)connection).BeginTransactionAsync(IsolationLevel.ReadCommitted, cancellationToken);
 
-    public override string Messages(MessageQuery q)
-    {
-        var above = q.Above is null ? "" : $" AND m.id > {q.Above}";
-        var where = q.Where is null ? "" : $" AND {q.Where}";
-        var order = q.Order switch
-        {
-            MessageOrder.OldestFirst => " ORDER BY m.id",
-            MessageOrder.NewestFirst => " ORDER BY m.id DESC",
-            _ => "",
-        };
-        var limit = q.Limit is null ? "" : $" LIMIT {q.Limit}";
-
-        // Clustered by (session_id, id): one range per session, in msgId order.
-        return $"SELECT m.id{q.Columns} FROM message m WHERE m.session_id {q.Sessions}{above}{where}{order}{limit}";
-    }
+    // Clustered by (session_id, id): one range per session, in msgId order.
+    public override string Messages(MessageQuery q) => $"SELECT m.id{q.Columns} FROM message m WHERE m.session_id {q.Sessions}{q.Conditions("m.id")}{q.Ending("m.id")}";
 
     public override string? Word(StoreQuery query) => query switch
     {

@@ -63,4 +63,16 @@ internal enum MessageOrder
 /// <see cref="Limit"/> (a parameter or number, or null). Selects <c>id</c> first, then <see cref="Columns"/>
 /// (columns of <c>m</c>, each with a leading comma, or empty).
 /// </summary>
-internal readonly record struct MessageQuery(string Columns, string Sessions, string? Above = null, string? Where = null, MessageOrder Order = MessageOrder.None, string? Limit = null);
+internal readonly record struct MessageQuery(string Columns, string Sessions, string? Above = null, string? Where = null, MessageOrder Order = MessageOrder.None, string? Limit = null)
+{
+    /// <summary><c> AND</c> the id bound on <paramref name="id"/>, then <see cref="Where"/>; empty when there is neither.</summary>
+    public string Conditions(string id) => (Above is null ? "" : $" AND {id} > {Above}") + (Where is null ? "" : $" AND {Where}");
+
+    /// <summary>The ORDER BY (on <paramref name="id"/>) and LIMIT clauses, each with a leading space; empty when there is neither.</summary>
+    public string Ending(string id) => Order switch
+    {
+        MessageOrder.OldestFirst => $" ORDER BY {id}",
+        MessageOrder.NewestFirst => $" ORDER BY {id} DESC",
+        _ => "",
+    } + (Limit is null ? "" : $" LIMIT {Limit}");
+}

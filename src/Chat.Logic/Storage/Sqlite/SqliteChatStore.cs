@@ -116,27 +116,14 @@ internal sealed partial class SqliteDialect(StoreOptions options, SqliteDialect.
     /// yet (about a second's worth, scanned by id), each message once. Both halves come in id order,
     /// so an ordered query merges them and stops at its limit.
     /// </summary>
-    public static string MessagesOf(MessageQuery q)
-    {
-        var where = q.Where is null ? "" : $" AND {q.Where}";
-        var indexedAbove = q.Above is null ? "" : $" AND i.id > {q.Above}";
-        var scannedAbove = q.Above is null ? "" : $" AND m.id > {q.Above}";
-        var order = q.Order switch
-        {
-            MessageOrder.OldestFirst => " ORDER BY 1",
-            MessageOrder.NewestFirst => " ORDER BY 1 DESC",
-            _ => "",
-        };
-        var limit = q.Limit is null ? "" : $" LIMIT {q.Limit}";
-        return $"""
-            SELECT i.id{q.Columns} FROM message_index i JOIN message m ON m.id = i.id
-            WHERE i.session_id {q.Sessions}{indexedAbove}{where}
-            UNION ALL
-            SELECT m.id{q.Columns} FROM message m
-            WHERE m.id >= (SELECT from_id FROM message_index_state) AND m.session_id {q.Sessions}{scannedAbove}{where}
-              AND NOT EXISTS (SELECT 1 FROM message_index x WHERE x.session_id = m.session_id AND x.id = m.id){order}{limit}
-            """;
-    }
+    public static string MessagesOf(MessageQuery q) => $"""
+        SELECT i.id{q.Columns} FROM message_index i JOIN message m ON m.id = i.id
+        WHERE i.session_id {q.Sessions}{q.Conditions("i.id")}
+        UNION ALL
+        SELECT m.id{q.Columns} FROM message m
+        WHERE m.id >= (SELECT from_id FROM message_index_state) AND m.session_id {q.Sessions}{q.Conditions("m.id")}
+          AND NOT EXISTS (SELECT 1 FROM message_index x WHERE x.session_id = m.session_id AND x.id = m.id){q.Ending("1")}
+        """;
 
     public override string? Word(StoreQuery query) => query switch
     {

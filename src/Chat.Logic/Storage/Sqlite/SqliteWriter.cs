@@ -268,19 +268,15 @@ internal sealed class SqliteWriter : IBatchWriter, IStoreWriteTarget, IStoreFact
 
     public WriteOutcome AccountBound(StoreWrite.AccountBound write)
     {
-        BindInt(_bindAccount, 1, (long)write.AccountId);
         BindEndpoint(_bindAccount, 2, write.Endpoint);
-        Step(_bindAccount);
-        return WriteOutcome.Stored;
+        return Run(_bindAccount, (long)write.AccountId);
     }
 
     public WriteOutcome AccountUnbound(StoreWrite.AccountUnbound write)
     {
-        BindInt(_unbindAccount, 1, (long)write.AccountId);
         BindNullableInt(_unbindAccount, 2, write.AwaySinceUnixMs);
         BindInt(_unbindAccount, 3, write.AtUnixMs);
-        Step(_unbindAccount);
-        return WriteOutcome.Stored;
+        return Run(_unbindAccount, (long)write.AccountId);
     }
 
     public WriteOutcome BrokerGone(StoreWrite.BrokerGone write)
@@ -304,17 +300,13 @@ internal sealed class SqliteWriter : IBatchWriter, IStoreWriteTarget, IStoreFact
             return refused;
         }
 
-        BindInt(_insertSession, 1, (long)s.Id);
-        BindInt(_insertSession, 2, s.CreatedAtUnixMs);
+        BindInts(_insertSession, (long)s.Id, s.CreatedAtUnixMs);
         if (!TryStep(_insertSession))
         {
             return WriteRules.IdUsed("session", s.Id);
         }
 
-        BindInt(_insertSessionAccounts, 1, (long)s.Id);
-        BindInt(_insertSessionAccounts, 2, (long)s.FirstAccountId);
-        BindInt(_insertSessionAccounts, 3, (long)s.SecondAccountId);
-        Step(_insertSessionAccounts);
+        Run(_insertSessionAccounts, (long)s.Id, (long)s.FirstAccountId, (long)s.SecondAccountId);
         _batchLastMsgIds[s.Id] = 0;
         _requestIds[s.Id] = new RequestIdSet(); // nothing stored in it yet; a rolled-back batch leaves it empty too
         return WriteOutcome.Stored;
@@ -322,46 +314,17 @@ internal sealed class SqliteWriter : IBatchWriter, IStoreWriteTarget, IStoreFact
 
     public WriteOutcome SessionEnded(StoreWrite.SessionEnded write)
     {
-        BindInt(_endSession, 1, (long)write.SessionId);
-        BindInt(_endSession, 2, write.EndedAtUnixMs);
-        Step(_endSession);
         _batchEnded.Add(write.SessionId);
-        return WriteOutcome.Stored;
+        return Run(_endSession, (long)write.SessionId, write.EndedAtUnixMs);
     }
 
-    public WriteOutcome ViewedUpTo(StoreWrite.ViewedUpTo write)
-    {
-        BindInt(_upsertViewed, 1, (long)write.SessionId);
-        BindInt(_upsertViewed, 2, (long)write.AccountId);
-        BindInt(_upsertViewed, 3, (long)write.MsgId);
-        BindInt(_upsertViewed, 4, write.AtUnixMs);
-        Step(_upsertViewed);
-        return WriteOutcome.Stored;
-    }
+    public WriteOutcome ViewedUpTo(StoreWrite.ViewedUpTo write) => Run(_upsertViewed, (long)write.SessionId, (long)write.AccountId, (long)write.MsgId, write.AtUnixMs);
 
-    public WriteOutcome DeliveredUpTo(StoreWrite.DeliveredUpTo write)
-    {
-        BindInt(_upsertDelivered, 1, (long)write.SessionId);
-        BindInt(_upsertDelivered, 2, (long)write.AccountId);
-        BindInt(_upsertDelivered, 3, (long)write.MsgId);
-        Step(_upsertDelivered);
-        return WriteOutcome.Stored;
-    }
+    public WriteOutcome DeliveredUpTo(StoreWrite.DeliveredUpTo write) => Run(_upsertDelivered, (long)write.SessionId, (long)write.AccountId, (long)write.MsgId);
 
-    public WriteOutcome WaitingAdded(StoreWrite.WaitingAdded write)
-    {
-        BindInt(_insertWaiting, 1, (long)write.AccountId);
-        BindInt(_insertWaiting, 2, write.SinceUnixMs);
-        Step(_insertWaiting);
-        return WriteOutcome.Stored;
-    }
+    public WriteOutcome WaitingAdded(StoreWrite.WaitingAdded write) => Run(_insertWaiting, (long)write.AccountId, write.SinceUnixMs);
 
-    public WriteOutcome WaitingRemoved(StoreWrite.WaitingRemoved write)
-    {
-        BindInt(_deleteWaiting, 1, (long)write.AccountId);
-        Step(_deleteWaiting);
-        return WriteOutcome.Stored;
-    }
+    public WriteOutcome WaitingRemoved(StoreWrite.WaitingRemoved write) => Run(_deleteWaiting, (long)write.AccountId);
 
     public bool AccountExists(ulong accountId)
     {
@@ -547,6 +510,23 @@ internal sealed class SqliteWriter : IBatchWriter, IStoreWriteTarget, IStoreFact
     }
 
     private void BindInt(sqlite3_stmt statement, int index, long value) => Check(raw.sqlite3_bind_int64(statement, index, value));
+
+    /// <summary>Binds the numbers to parameters 1, 2, … in order.</summary>
+    private void BindInts(sqlite3_stmt statement, params ReadOnlySpan<long> values)
+    {
+        for (var i = 0; i < values.Length; i++)
+        {
+            BindInt(statement, i + 1, values[i]);
+        }
+    }
+
+    /// <summary>Binds the numbers to parameters 1, 2, … and runs a write that cannot be refused.</summary>
+    private WriteOutcome Run(sqlite3_stmt statement, params ReadOnlySpan<long> values)
+    {
+        BindInts(statement, values);
+        Step(statement);
+        return WriteOutcome.Stored;
+    }
 
     // SQLite converts UTF-16 to the file's UTF-8 itself, so no UTF-8 copy is made here.
     private void BindText(sqlite3_stmt statement, int index, string value) => Check(raw.sqlite3_bind_text16(statement, index, value.AsSpan()));
