@@ -176,7 +176,4 @@ internal sealed partial class MariaDbDialect : ChatDialect
 }
 
 /// <summary>A MariaDB server error, by its number and name alone (its text is not kept: it may quote client data).</summary>
-internal sealed class MySqlErrorKind(MySqlErrorCode code) : Exception($"MariaDB error {(int)code} ({code}).")
-{
-    public MySqlErrorCode Code { get; } = code;
-}
+internal sealed class MySqlErrorKind(MySqlErrorCode code) : Exception($"MariaDB error {(int)code} ({code}).");

@@ -17,8 +17,6 @@ internal sealed class RequestIdSet
     private ulong[] _slots = new ulong[16];
     private int _count;
 
-    public int Count => _count;
-
     public bool Contains(ulong key)
     {
         var mask = _slots.Length - 1;
