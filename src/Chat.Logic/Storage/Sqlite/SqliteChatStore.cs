@@ -1,5 +1,5 @@
-// Owns: SQLite as a dialect of the relational store: one file in WAL mode (or one database in this
-// process's memory, for Kind=memory), its pragmas and migrations, its pooled read connections, and
+// Owns: SQLite as a dialect of the relational store: one file in WAL mode, its pragmas and
+// migrations, its pooled read connections, and
 // the shape in which it keeps messages (message_index ∪ the messages not indexed yet), written once
 // in Messages and used by every query that reads messages, the writer's included.
 using System.Data.Common;
@@ -17,46 +17,29 @@ namespace Chat.Logic.Storage.Sqlite;
 /// pooled connections of their own and run beside it. One process writes a file: SQLite is the
 /// store of a single node.
 /// </summary>
-internal class SqliteChatStore(SqliteDialect dialect, ILogger logger) : RelationalChatStore(dialect, logger)
+internal sealed class SqliteChatStore(SqliteDialect dialect, ILogger logger) : RelationalChatStore(dialect, logger)
 {
     public SqliteChatStore(IOptions<StoreOptions> options, TimeProvider time, ILogger<SqliteChatStore> logger)
-        : this(new SqliteDialect(options.Value, SqliteDialect.OnFile(options.Value.Path), time, logger), logger)
+        : this(new SqliteDialect(options.Value, time, logger), logger)
     {
     }
 }
 
-internal sealed partial class SqliteDialect(StoreOptions options, SqliteDialect.Database database, TimeProvider time, ILogger logger) : ChatDialect
+internal sealed partial class SqliteDialect(StoreOptions options, TimeProvider time, ILogger logger) : ChatDialect
 {
+    private readonly string _connectionString = new SqliteConnectionStringBuilder { DataSource = options.Path, Pooling = true, DefaultTimeout = 30 }.ToString();
     private SqliteConnection? _writeConnection;
-
-    /// <summary>Where the database is: a file, or a database in this process's memory that lives as long as the store.</summary>
-    internal sealed record Database(string ConnectionString, string Description, string? FilePath);
-
-    /// <summary>The file at <paramref name="path"/>; its folder is created when missing.</summary>
-    public static Database OnFile(string path) => new(
-        new SqliteConnectionStringBuilder { DataSource = path, Pooling = true, DefaultTimeout = 30 }.ToString(),
-        $"SQLite {Path.GetFullPath(path)}",
-        path);
-
-    /// <summary>
-    /// A database in memory, shared by this store's connections and gone with its last one. The
-    /// memdb VFS has no WAL: readers and the writer take turns (a rollback journal in memory).
-    /// </summary>
-    public static Database InMemory() => new(
-        new SqliteConnectionStringBuilder { DataSource = $"file:/chat-{Guid.NewGuid():N}?vfs=memdb", Pooling = true, DefaultTimeout = 30 }.ToString(),
-        "in memory (SQLite)",
-        FilePath: null);
 
     public override async Task<int> MigrateAsync(CancellationToken cancellationToken)
     {
-        if (database.FilePath is { } file && Path.GetDirectoryName(Path.GetFullPath(file)) is { Length: > 0 } directory)
+        if (Path.GetDirectoryName(Path.GetFullPath(options.Path)) is { Length: > 0 } directory)
         {
             Directory.CreateDirectory(directory);
         }
 
-        _writeConnection = new SqliteConnection(database.ConnectionString);
+        _writeConnection = new SqliteConnection(_connectionString);
         await _writeConnection.OpenAsync(cancellationToken);
-        await ExecuteAsync(_writeConnection, database.FilePath is null ? "PRAGMA journal_mode=MEMORY;" : "PRAGMA journal_mode=WAL;", cancellationToken);
+        await ExecuteAsync(_writeConnection, "PRAGMA journal_mode=WAL;", cancellationToken);
         await ExecuteAsync(_writeConnection, $"PRAGMA synchronous={options.Synchronous.ToUpperInvariant()};", cancellationToken);
 
         // The writer steps its statements on the raw handle, where only SQLite's own busy handler
@@ -74,7 +57,7 @@ internal sealed partial class SqliteDialect(StoreOptions options, SqliteDialect.
         return evolve.AppliedMigrations.Count;
     }
 
-    public override string Describe() => database.Description;
+    public override string Describe() => $"SQLite {Path.GetFullPath(options.Path)}";
 
     public override IBatchWriter OpenWriter()
     {
@@ -85,14 +68,8 @@ internal sealed partial class SqliteDialect(StoreOptions options, SqliteDialect.
 
     public override async Task<T> RunAsync<T>(Func<DbConnection, CancellationToken, Task<T>> work, CancellationToken cancellationToken)
     {
-        await using var connection = new SqliteConnection(database.ConnectionString);
+        await using var connection = new SqliteConnection(_connectionString);
         await connection.OpenAsync(cancellationToken);
-        if (database.FilePath is null)
-        {
-            // No WAL in memory: a read may wait for the writer's commit, in SQLite's short steps.
-            await ExecuteAsync(connection, "PRAGMA busy_timeout=30000;", cancellationToken);
-        }
-
         return await work(connection, cancellationToken);
     }
 
