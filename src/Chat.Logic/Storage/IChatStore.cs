@@ -4,8 +4,8 @@ namespace Chat.Logic.Storage;
 
 /// <summary>
 /// Durable state of the chat, and the only truth grains rebuild from. One implementation over
-/// relational engines (<see cref="Relational.RelationalChatStore"/>: SQLite, MariaDB, and SQLite in
-/// memory); what differs per engine is in its dialect. Writes arrive in batches from
+/// relational engines (<see cref="Relational.RelationalChatStore"/>: SQLite and MariaDB; what differs
+/// per engine is in its dialect) and a memory store on the same rules. Writes arrive in batches from
 /// <see cref="StoreWriter"/>; reads may run beside them and never see half a batch.
 /// </summary>
 /// <remarks>
