@@ -2,8 +2,8 @@ using Chat.Logic.Storage;
 
 namespace Chat.Tests.Infrastructure;
 
-/// <summary>A memory store whose writes can be made to wait.</summary>
-internal sealed class GatedStore : MemoryStoreWrapper
+/// <summary>A store (a memory store unless given another) whose writes can be made to wait.</summary>
+internal sealed class GatedStore(IChatStore? inner = null) : MemoryStoreWrapper(inner)
 {
     private readonly TaskCompletionSource _held = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private TaskCompletionSource? _gate;

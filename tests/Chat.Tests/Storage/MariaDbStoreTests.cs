@@ -63,7 +63,7 @@ public sealed class MariaDbStoreTests
         // In a batch of its own neighbours (the writer held on a first write), then over a socket.
         await using (var inner = Open(database.ConnectionString))
         {
-            var held = new HeldStore(inner);
+            var held = new GatedStore(inner); // not disposed: the test disposes the MariaDB store itself
             using var services = new ServiceCollection().AddMetrics().BuildServiceProvider();
             var writer = new StoreWriter(held, Options.Create(new StoreOptions()), new Chat.Logic.Diagnostics.LogicMetrics(services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>()), TimeProvider.System, logs.CreateLogger<StoreWriter>());
             await held.InitializeAsync(CancellationToken.None);
@@ -227,39 +227,6 @@ public sealed class MariaDbStoreTests
 
     private static StoreWrite.NewMessage Message(ulong id, ulong session, ulong sender, string requestId) =>
         new(new MessageRecord(id, session, sender, requestId, $"message {id}", 2_000));
-
-    /// <summary>A store whose next batch can be made to wait, so the writes queued meanwhile share the one after it.</summary>
-    private sealed class HeldStore(IChatStore inner) : MemoryStoreWrapper(inner)
-    {
-        private TaskCompletionSource _held = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        private TaskCompletionSource? _gate;
-        private TaskCompletionSource? _release;
-
-        public Task Held => _held.Task;
-
-        public void Hold()
-        {
-            _held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            _gate = _release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        }
-
-        public void Release() => _release?.TrySetResult();
-
-        public override async Task WriteAsync(IReadOnlyList<StoreWrite> batch, WriteOutcome[] outcomes, CancellationToken cancellationToken)
-        {
-            if (Interlocked.Exchange(ref _gate, null) is { } gate)
-            {
-                _held.TrySetResult();
-                await gate.Task;
-            }
-
-            await Inner.WriteAsync(batch, outcomes, cancellationToken);
-        }
-
-#pragma warning disable CA2215 // the test disposes the inner store itself
-        public override ValueTask DisposeAsync() => ValueTask.CompletedTask;
-#pragma warning restore CA2215
-    }
 
     /// <summary>Every log line and exception the server writes, at every level.</summary>
     private sealed class CapturedLogs : ILoggerProvider
