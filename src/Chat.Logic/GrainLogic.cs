@@ -82,7 +82,7 @@ internal sealed partial class GrainLogic(
             reconnected.Code,
             accountId,
             reconnected.NickName,
-            [.. reconnected.Sessions.Select(s => new SessionSummary(s.SessionId, s.PartnerId, s.PartnerName, s.PartnerOnline))]);
+            [.. reconnected.Sessions.Select(s => new SessionSummary(s.SessionId, s.PartnerId, s.PartnerName, s.PartnerOnline, s.PartnerReadUpTo))]);
     }
 
     public async ValueTask LogoutAsync(ulong accountId, ClientEndpoint endpoint, LeaveKind how, CancellationToken cancellationToken)

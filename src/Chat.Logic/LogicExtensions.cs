@@ -51,9 +51,10 @@ public static class LogicExtensions
             .Validate(o => o.Kind != "mariadb" || HasValidConnectionString(o), "Chat:Store:Kind=mariadb needs a valid Chat:Store:ConnectionString (or Chat:Store:ConnectionStringFile naming a readable file)")
             .ValidateOnStart();
         services.TryAddSingleton(TimeProvider.System);
+        services.AddStoreResilience();
         services.TryAddSingleton<IChatStore>(sp => sp.GetRequiredService<IOptions<StoreOptions>>().Value.Kind switch
         {
-            "memory" => new MemoryChatStore(),
+            "memory" => ActivatorUtilities.CreateInstance<MemoryChatStore>(sp),
             "mariadb" => ActivatorUtilities.CreateInstance<MariaDbChatStore>(sp),
             _ => ActivatorUtilities.CreateInstance<SqliteChatStore>(sp),
         });

@@ -14,7 +14,8 @@ internal sealed class LogicOptions : IValidatableObject
     [Range(1, 200)]
     public int MaxNickNameLength { get; set; } = 30;
 
-    [Range(1, 200)]
+    /// <summary>At most 64: the stores' request_id column holds 64 characters.</summary>
+    [Range(1, 64)]
     public int MaxRequestIdLength { get; set; } = 64;
 
     /// <summary>How long an account whose socket was lost keeps its sessions. Zero ends them at once, as the seed does.</summary>

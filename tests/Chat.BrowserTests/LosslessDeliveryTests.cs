@@ -175,6 +175,45 @@ public sealed partial class LosslessDeliveryTests(BrowserFixture browser)
         await Expect(bob.PartnerMessages.Locator(".text")).ToHaveTextAsync(["first, arrives", "second, lost on the way", "third"]);
     }
 
+    [Fact]
+    public async Task A_read_receipt_lost_on_the_way_shows_two_ticks_after_the_reconnect()
+    {
+        await using var server = await BrowserServer.StartAsync();
+        await using var alice = await Visitor.OpenAsync(browser, server, "Alice");
+        await using var bob = await Visitor.OpenAsync(browser, server, "Bob");
+
+        var loseReceipts = 1; // 1: PUSH_VIEWED_ACK_REQ frames never reach Alice's page
+        await alice.Page.RouteWebSocketAsync(SocketUrl(), page =>
+        {
+            var toServer = page.ConnectToServer();
+            page.OnMessage(frame => toServer.Send(frame.Text!));
+            toServer.OnMessage(frame =>
+            {
+                if (Volatile.Read(ref loseReceipts) == 1 && Cmd(Parse(frame.Text)) == "PUSH_VIEWED_ACK_REQ")
+                {
+                    return;
+                }
+
+                page.Send(frame.Text!);
+            });
+        });
+
+        await MatchAsync(alice, bob);
+        await alice.SayAsync("read while the receipt was lost");
+        await bob.ExpectToReceiveAsync("read while the receipt was lost");
+        // Bob's page, open and visible, has read it; Alice's page never heard: one tick.
+        await Expect(alice.OwnMessages.Last).ToHaveAttributeAsync("data-status", "sent");
+        await Expect(alice.OwnMessages.Last.Locator(".status")).ToHaveTextAsync("✓");
+
+        Volatile.Write(ref loseReceipts, 0);
+        await alice.DropSocketAsync();
+        await Expect(alice.Page.Locator("body")).ToHaveAttributeAsync("data-reconnects", "1", new() { Timeout = 30_000 });
+
+        // RECONNECT_RESP says how far Bob has read: two ticks where they belong.
+        await Expect(alice.OwnMessages.Last).ToHaveAttributeAsync("data-status", "read");
+        await Expect(alice.OwnMessages.Last.Locator(".status")).ToHaveTextAsync("✓✓");
+    }
+
     private static async Task MatchAsync(Visitor alice, Visitor bob)
     {
         await alice.EnterAsync();

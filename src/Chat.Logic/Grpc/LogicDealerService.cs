@@ -159,6 +159,7 @@ internal sealed class LogicDealerService(ILogic logic, LogicTracing tracing, IHo
             PartnerId = s.PartnerId,
             PartnerName = s.PartnerName,
             PartnerOnline = s.PartnerOnline,
+            PartnerReadUpTo = s.PartnerReadUpTo,
         }));
         if (result.Code == ResultCode.Success && request.ConnectionId == 0)
         {

@@ -43,5 +43,6 @@ internal sealed record OpenedSession([property: Id(0)] ResultCode Code, [propert
 /// <param name="Owner">The gRPC address of the logic node whose silo holds the session (null in one process): brokers send the session's next messages there.</param>
 internal readonly record struct SendOutcome([property: Id(0)] ResultCode Code, [property: Id(1)] ulong MsgId = 0, [property: Id(2)] string? Message = null, [property: Id(3)] string? Owner = null);
 
+/// <param name="PartnerReadUpTo">How far the partner has read the member's messages (its read-up-to mark).</param>
 [GenerateSerializer, Immutable]
-internal sealed record AttachedSession([property: Id(0)] ulong SessionId, [property: Id(1)] ulong PartnerId, [property: Id(2)] string PartnerName, [property: Id(3)] bool PartnerOnline);
+internal sealed record AttachedSession([property: Id(0)] ulong SessionId, [property: Id(1)] ulong PartnerId, [property: Id(2)] string PartnerName, [property: Id(3)] bool PartnerOnline, [property: Id(4)] ulong PartnerReadUpTo = 0);

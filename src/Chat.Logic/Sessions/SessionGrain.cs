@@ -172,25 +172,19 @@ internal sealed partial class SessionGrain(
         }
     }
 
-    public async Task<ResultCode> ViewedAck(ulong readerId, ulong msgId)
+    public Task<ResultCode> ViewedAck(ulong readerId, ulong msgId)
     {
         if (!IsMember(readerId, out var reader, out var partner) || msgId == 0 || msgId > _lastMsgId)
         {
-            return ResultCode.ParamErr;
+            return Task.FromResult(ResultCode.ParamErr);
         }
 
-        try
-        {
-            await writer.WriteAsync(new StoreWrite.ViewedUpTo(_id, readerId, msgId, time.GetUtcNow().ToUnixTimeMilliseconds()));
-        }
-        catch (Exception ex)
-        {
-            Log.StoreFailed(logger, _id, nameof(ViewedAck), ex);
-            return ResultCode.InternalErr;
-        }
-
+        // The mark is queued, not awaited: nothing waits for it but a later reconnect's partnerReadUpTo
+        // (from this grain while it lives), and the writer logs it if it is lost.
+        reader.ViewedUpTo = Math.Max(reader.ViewedUpTo, msgId);
+        writer.Post(new StoreWrite.ViewedUpTo(_id, readerId, msgId, time.GetUtcNow().ToUnixTimeMilliseconds()));
         Enqueue(partner, new SignalPush(SignalKind.ViewedAck, reader.Id, partner.Id, _id, reader.Id, MsgId: msgId));
-        return ResultCode.Success;
+        return Task.FromResult(ResultCode.Success);
     }
 
     public Task<ResultCode> Typing(ulong accountId)
@@ -272,7 +266,7 @@ internal sealed partial class SessionGrain(
             Enqueue(partner, new SignalPush(SignalKind.PartnerBack, 0, partner.Id, _id, member.Id, member.NickName));
         }
 
-        return Task.FromResult<AttachedSession?>(new AttachedSession(_id, partner.Id, partner.NickName, partner.Endpoint is not null));
+        return Task.FromResult<AttachedSession?>(new AttachedSession(_id, partner.Id, partner.NickName, partner.Endpoint is not null, partner.ViewedUpTo));
     }
 
     public Task Resume(ulong accountId, ClientEndpoint endpoint)

@@ -19,6 +19,9 @@ internal sealed class SessionMember(MemberState state, MemberOutbox outbox)
     /// <summary>The socket was lost and the grace period runs.</summary>
     public bool Away { get; set; } = state.Account.AwaySinceUnixMs is not null;
 
+    /// <summary>Highest msgId of its partner's this member said it has read (VIEWED_ACK).</summary>
+    public ulong ViewedUpTo { get; set; } = state.ViewedUpTo;
+
     /// <summary>When this member's last typing signal was relayed (TimeProvider timestamp).</summary>
     public long TypingAt { get; set; }
 

@@ -1,3 +1,5 @@
+// Owns: the values that cross the store's seam (records read back, writes queued, a write's
+// outcome) and the few exceptions a store call may end in. No behaviour beyond the shapes.
 using Chat.Protocol.Seams;
 
 namespace Chat.Logic.Storage;
@@ -6,12 +8,7 @@ namespace Chat.Logic.Storage;
 /// <param name="AwaySinceUnixMs">Set while the account's socket is lost and its sessions wait for it (the grace period).</param>
 internal sealed record AccountRecord(ulong Id, string NickName, byte[] TokenHash, long CreatedAtUnixMs, ClientEndpoint? Endpoint = null, long? AwaySinceUnixMs = null);
 
-internal sealed record SessionRecord(ulong Id, ulong FirstAccountId, ulong SecondAccountId, long CreatedAtUnixMs, long? EndedAtUnixMs = null)
-{
-    public ulong PartnerOf(ulong accountId) => accountId == FirstAccountId ? SecondAccountId : FirstAccountId;
-
-    public bool Has(ulong accountId) => accountId == FirstAccountId || accountId == SecondAccountId;
-}
+internal sealed record SessionRecord(ulong Id, ulong FirstAccountId, ulong SecondAccountId, long CreatedAtUnixMs, long? EndedAtUnixMs = null);
 
 internal sealed record MessageRecord(ulong Id, ulong SessionId, ulong SenderId, string RequestId, string Content, long CreatedAtUnixMs);
 
@@ -20,11 +17,11 @@ internal sealed record MessageRecord(ulong Id, ulong SessionId, ulong SenderId, 
 internal sealed record SessionState(SessionRecord Session, ulong LastMsgId, MemberState First, MemberState Second);
 
 /// <summary>
-/// One member of a session: its account, how far messages to it were delivered, and its last
-/// requestIds in the session (oldest first, at most <see cref="RecentRequestLimit"/>) so retries
-/// are still recognised when the session's grain is rebuilt.
+/// One member of a session: its account, how far messages to it were delivered and how far it has
+/// read its partner's, and its last requestIds in the session (oldest first, at most
+/// <see cref="RecentRequestLimit"/>) for the grain's cache of retries.
 /// </summary>
-internal sealed record MemberState(AccountRecord Account, ulong DeliveredUpTo, IReadOnlyList<SentRequest> RecentRequests)
+internal sealed record MemberState(AccountRecord Account, ulong DeliveredUpTo, IReadOnlyList<SentRequest> RecentRequests, ulong ViewedUpTo = 0)
 {
     public const int RecentRequestLimit = Sessions.RecentRequests.Capacity;
 }
@@ -61,20 +58,36 @@ internal static class IdKinds
     };
 }
 
-/// <summary>One change to the store. A batch of them commits in one transaction (group commit).</summary>
+/// <summary>
+/// One change to the store. A batch of them commits in one transaction (group commit). Each kind
+/// hands itself to the engine's <see cref="IStoreWriteTarget"/>, so a new kind of write is a
+/// compile error in every engine, not a runtime surprise.
+/// </summary>
 internal abstract record StoreWrite
 {
-    /// <summary>A new account, bound to the socket it was created on.</summary>
-    public sealed record NewAccount(AccountRecord Account) : StoreWrite;
+    /// <summary>Applies this write through the engine's method for its kind; returns its outcome.</summary>
+    internal abstract WriteOutcome ApplyTo(IStoreWriteTarget target);
+
+    /// <summary>A new account, bound to the socket it was created on. Refused if its id is used or out of range.</summary>
+    public sealed record NewAccount(AccountRecord Account) : StoreWrite
+    {
+        internal override WriteOutcome ApplyTo(IStoreWriteTarget target) => target.NewAccount(this);
+    }
 
     /// <summary>The account's socket is now <see cref="Endpoint"/>; it is no longer away.</summary>
-    public sealed record AccountBound(ulong AccountId, ClientEndpoint Endpoint) : StoreWrite;
+    public sealed record AccountBound(ulong AccountId, ClientEndpoint Endpoint) : StoreWrite
+    {
+        internal override WriteOutcome ApplyTo(IStoreWriteTarget target) => target.AccountBound(this);
+    }
 
     /// <summary>
     /// The account has no socket since <paramref name="AtUnixMs"/>; away since then (its grace period
     /// runs), or not away (null). Retention counts how long an account has been gone from <paramref name="AtUnixMs"/>.
     /// </summary>
-    public sealed record AccountUnbound(ulong AccountId, long? AwaySinceUnixMs, long AtUnixMs) : StoreWrite;
+    public sealed record AccountUnbound(ulong AccountId, long? AwaySinceUnixMs, long AtUnixMs) : StoreWrite
+    {
+        internal override WriteOutcome ApplyTo(IStoreWriteTarget target) => target.AccountUnbound(this);
+    }
 
     /// <summary>
     /// A broker went away with its sockets (or restarted): every account bound to it loses its
@@ -83,31 +96,80 @@ internal abstract record StoreWrite
     /// connection ids): sockets of that start are kept, so the order of the release and the first
     /// new sockets does not matter. 0 releases every socket of the broker.
     /// </summary>
-    public sealed record BrokerGone(string Broker, long AtUnixMs, long KeepIncarnation = 0) : StoreWrite;
+    public sealed record BrokerGone(string Broker, long AtUnixMs, long KeepIncarnation = 0) : StoreWrite
+    {
+        internal override WriteOutcome ApplyTo(IStoreWriteTarget target) => target.BrokerGone(this);
+    }
 
-    public sealed record NewSession(SessionRecord Session) : StoreWrite;
+    /// <summary>A new session of two different accounts that exist. Refused if its id is used or out of range.</summary>
+    public sealed record NewSession(SessionRecord Session) : StoreWrite
+    {
+        internal override WriteOutcome ApplyTo(IStoreWriteTarget target) => target.NewSession(this);
+    }
 
-    public sealed record SessionEnded(ulong SessionId, long EndedAtUnixMs) : StoreWrite;
+    /// <summary>The session ended then, unless it had ended already (the first end time stays).</summary>
+    public sealed record SessionEnded(ulong SessionId, long EndedAtUnixMs) : StoreWrite
+    {
+        internal override WriteOutcome ApplyTo(IStoreWriteTarget target) => target.SessionEnded(this);
+    }
 
-    /// <summary>
-    /// A message; refused unless its id is above every id already stored in its session, and refused
-    /// with <see cref="AlreadyStoredException"/> when its sender already stored a message under its
-    /// requestId in the session.
-    /// </summary>
-    public sealed record NewMessage(MessageRecord Message) : StoreWrite;
+    /// <summary>A message: stored, already stored under its sender's requestId, or refused (<see cref="WriteRules.JudgeMessage"/>).</summary>
+    public sealed record NewMessage(MessageRecord Message) : StoreWrite
+    {
+        internal override WriteOutcome ApplyTo(IStoreWriteTarget target) => target.NewMessage(this);
+    }
 
     /// <summary>Raise the reader's read-up-to mark; never lowers it.</summary>
-    public sealed record ViewedUpTo(ulong SessionId, ulong AccountId, ulong MsgId, long AtUnixMs) : StoreWrite;
+    public sealed record ViewedUpTo(ulong SessionId, ulong AccountId, ulong MsgId, long AtUnixMs) : StoreWrite
+    {
+        internal override WriteOutcome ApplyTo(IStoreWriteTarget target) => target.ViewedUpTo(this);
+    }
 
     /// <summary>Raise the receiver's delivered-up-to mark; never lowers it.</summary>
-    public sealed record DeliveredUpTo(ulong SessionId, ulong AccountId, ulong MsgId) : StoreWrite;
+    public sealed record DeliveredUpTo(ulong SessionId, ulong AccountId, ulong MsgId) : StoreWrite
+    {
+        internal override WriteOutcome ApplyTo(IStoreWriteTarget target) => target.DeliveredUpTo(this);
+    }
 
-    public sealed record WaitingAdded(ulong AccountId, long SinceUnixMs) : StoreWrite;
+    /// <summary>The account waits for a partner since then; an account already waiting keeps its first entry.</summary>
+    public sealed record WaitingAdded(ulong AccountId, long SinceUnixMs) : StoreWrite
+    {
+        internal override WriteOutcome ApplyTo(IStoreWriteTarget target) => target.WaitingAdded(this);
+    }
 
-    public sealed record WaitingRemoved(ulong AccountId) : StoreWrite;
+    public sealed record WaitingRemoved(ulong AccountId) : StoreWrite
+    {
+        internal override WriteOutcome ApplyTo(IStoreWriteTarget target) => target.WaitingRemoved(this);
+    }
 }
 
-/// <summary>What became of one message write: stored, stored already by an earlier attempt, or refused.</summary>
+/// <summary>What an engine does with each kind of <see cref="StoreWrite"/>, inside the batch's transaction.</summary>
+internal interface IStoreWriteTarget
+{
+    WriteOutcome NewAccount(StoreWrite.NewAccount write);
+
+    WriteOutcome AccountBound(StoreWrite.AccountBound write);
+
+    WriteOutcome AccountUnbound(StoreWrite.AccountUnbound write);
+
+    WriteOutcome BrokerGone(StoreWrite.BrokerGone write);
+
+    WriteOutcome NewSession(StoreWrite.NewSession write);
+
+    WriteOutcome SessionEnded(StoreWrite.SessionEnded write);
+
+    WriteOutcome NewMessage(StoreWrite.NewMessage write);
+
+    WriteOutcome ViewedUpTo(StoreWrite.ViewedUpTo write);
+
+    WriteOutcome DeliveredUpTo(StoreWrite.DeliveredUpTo write);
+
+    WriteOutcome WaitingAdded(StoreWrite.WaitingAdded write);
+
+    WriteOutcome WaitingRemoved(StoreWrite.WaitingRemoved write);
+}
+
+/// <summary>What became of one write: stored, stored already by an earlier attempt, or refused.</summary>
 internal enum WriteResult
 {
     /// <summary>Committed now.</summary>
@@ -116,14 +178,15 @@ internal enum WriteResult
     /// <summary>Its sender stored a message under the same requestId in the session before: <see cref="WriteOutcome.MsgId"/> is that one's id; nothing new was stored.</summary>
     AlreadyStored,
 
-    /// <summary>The write itself is wrong (an id out of range or not above its session's last, a session that does not exist): <see cref="WriteOutcome.Reason"/> says why; nothing was stored.</summary>
+    /// <summary>The write itself is wrong (an id out of range, used or not above its session's last, a session that does not exist): <see cref="WriteOutcome.Reason"/> says why; nothing of it was stored.</summary>
     Refused,
 }
 
 /// <summary>
-/// The outcome of a message write, a value the caller switches on (expected outcomes are results,
-/// not exceptions). A store that cannot be reached is not an outcome: the write's task fails.
+/// The outcome of one write, a value the caller switches on (expected outcomes are results, not
+/// exceptions). A store that cannot be reached is not an outcome: the batch's task fails.
 /// </summary>
+/// <param name="Reason">Why a write was refused, in the store's own words with ids only: never a database's error text, which may quote client data.</param>
 internal readonly record struct WriteOutcome(WriteResult Result, ulong MsgId = 0, string? Reason = null)
 {
     public static WriteOutcome Stored { get; } = new(WriteResult.Stored);
@@ -134,22 +197,18 @@ internal readonly record struct WriteOutcome(WriteResult Result, ulong MsgId = 0
 }
 
 /// <summary>
-/// A write the store refuses: a duplicate id, a message id at or below its session's last, an id out
-/// of range. Only a refusal says the write itself is wrong; any other failure of a store call (a lost
-/// connection, a timeout, an open breaker) says nothing about the write.
+/// A call the store refuses: an id block past 2^53, or (from <see cref="StoreWriter.WriteAsync"/>) a
+/// write other than a message that the store refused, which for those is a bug. Only a refusal
+/// says the request itself is wrong; any other failure says nothing about it.
 /// </summary>
-internal class StoreRefusedException(string message) : Exception(message);
+internal sealed class StoreRefusedException(string message) : Exception(message);
 
 /// <summary>
-/// A message refused because its sender already stored one under the same requestId in the session:
-/// <paramref name="MsgId"/> is the first one's id. A retry after a commit whose outcome was unknown
-/// (the connection died during COMMIT) ends here, so the message is never stored twice.
+/// The store failed the call: it cannot be reached (connection refused or lost, a timeout), its
+/// breaker is open, or the database failed the transaction; nothing is known about the writes.
 /// </summary>
-internal sealed class AlreadyStoredException(ulong msgId)
-    : StoreRefusedException($"The sender already stored this requestId in the session as message {msgId}.")
+/// <param name="unreachable">The database could not be reached: this is what the store's breaker counts (<see cref="StoreResilience"/>).</param>
+internal sealed class StoreUnavailableException(string message, Exception? inner = null, bool unreachable = true) : Exception(message, inner)
 {
-    public ulong MsgId { get; } = msgId;
+    public bool Unreachable { get; } = unreachable;
 }
-
-/// <summary>The store cannot be reached (connection refused or lost, a timeout, or its breaker is open); nothing is known about the write.</summary>
-internal sealed class StoreUnavailableException(string message, Exception? inner = null) : Exception(message, inner);

@@ -1,3 +1,6 @@
+// Owns: group commit. Every write to the store goes through this one queue and thread, and each
+// write's outcome (stored, already stored, refused: a value from the store) goes back to whoever
+// queued it. It never splits a batch: the store judges each write inside the one transaction.
 using System.Threading.Channels;
 using Chat.Logic.Diagnostics;
 using Microsoft.Extensions.Hosting;
@@ -12,9 +15,9 @@ namespace Chat.Logic.Storage;
 /// follows the CPU rather than fsync latency. Writes commit in the order they were queued (a
 /// session's messages rely on it: their ids rise in queue order). Nothing runs on this loop but
 /// the store's own work: whoever waits for a commit continues elsewhere, so a slow push or a read
-/// never holds up the commits of other sessions. A batch the store refuses (a write in it is wrong) is
-/// committed again one write at a time, so only the wrong write fails; a batch that fails for any
-/// other reason (the database is unreachable) fails whole at once.
+/// never holds up the commits of other sessions. The store decides each write of a batch on its own
+/// (a wrong write is refused and its neighbours commit, in the same transaction); a batch that fails
+/// for any other reason (the database is unreachable) fails whole at once.
 /// </summary>
 /// <remarks>
 /// The loop has a thread of its own. Every message passes through it, so it must not wait in the
@@ -31,6 +34,9 @@ internal partial class StoreWriter(IChatStore store, IOptions<StoreOptions> opti
 
     private readonly int _maxBatch = options.Value.MaxBatch;
 
+    // The store's answer for each write of the batch being committed; only the writer's thread uses it.
+    private readonly WriteOutcome[] _outcomes = new WriteOutcome[options.Value.MaxBatch];
+
     // Only the writer's thread reads and writes it.
     private bool _failing;
 
@@ -38,23 +44,32 @@ internal partial class StoreWriter(IChatStore store, IOptions<StoreOptions> opti
     /// Queues a write; the task completes when it is committed, and fails if the store refuses it
     /// (for these writes a refusal is a bug, not an outcome) or cannot be reached.
     /// </summary>
-    public Task WriteAsync(StoreWrite write) => Queue(write, refusalIsOutcome: false);
+    public Task WriteAsync(StoreWrite write) => Queue(write, PendingWrite.Kind.FailsOnRefusal)!;
 
     /// <summary>
     /// Queues a message; the task completes when the store has decided: stored, already stored under
     /// its requestId (with the first message's id), or refused. It fails only if the store cannot be reached.
     /// </summary>
-    public Task<WriteOutcome> AppendAsync(MessageRecord message) => Queue(new StoreWrite.NewMessage(message), refusalIsOutcome: true);
+    public Task<WriteOutcome> AppendAsync(MessageRecord message) => Queue(new StoreWrite.NewMessage(message), PendingWrite.Kind.Outcome)!;
 
-    private Task<WriteOutcome> Queue(StoreWrite write, bool refusalIsOutcome)
+    /// <summary>Queues a write nobody waits for (a read mark): it commits in queue order like any other, and if it fails, the writer logs it.</summary>
+    public void Post(StoreWrite write) => Queue(write, PendingWrite.Kind.Posted);
+
+    private Task<WriteOutcome>? Queue(StoreWrite write, PendingWrite.Kind kind)
     {
-        var pending = new PendingWrite(write, refusalIsOutcome);
+        var pending = new PendingWrite(write, kind);
         if (!_queue.Writer.TryWrite(pending))
         {
-            return Task.FromException<WriteOutcome>(new ObjectDisposedException(nameof(StoreWriter), "The store is shutting down."));
+            var closed = new ObjectDisposedException(nameof(StoreWriter), "The store is shutting down.");
+            if (kind == PendingWrite.Kind.Posted)
+            {
+                Log.PostedLost(logger, write.GetType().Name, closed.Message);
+            }
+
+            return kind == PendingWrite.Kind.Posted ? null : Task.FromException<WriteOutcome>(closed);
         }
 
-        return pending.Completion.Task;
+        return pending.Completion?.Task;
     }
 
     protected override Task ExecuteAsync(CancellationToken stoppingToken)
@@ -120,7 +135,7 @@ internal partial class StoreWriter(IChatStore store, IOptions<StoreOptions> opti
         try
         {
             var started = time.GetTimestamp();
-            var written = store.WriteAsync(writes, CancellationToken.None);
+            var written = store.WriteAsync(writes, _outcomes, CancellationToken.None);
             if (!written.IsCompletedSuccessfully)
             {
                 written.GetAwaiter().GetResult(); // a store that really waits blocks this thread, not a pool thread
@@ -133,37 +148,11 @@ internal partial class StoreWriter(IChatStore store, IOptions<StoreOptions> opti
                 Log.Recovered(logger);
             }
         }
-        catch (StoreRefusedException ex) when (batch.Count > 1)
-        {
-            // The store refused a write of the batch: one bad write must not fail its neighbours, so
-            // they are committed one by one and only the refused one fails.
-            Log.BatchRefused(logger, batch.Count, ex);
-            foreach (var pending in batch)
-            {
-                Commit([pending], [pending.Write]);
-            }
-
-            return;
-        }
-        catch (StoreRefusedException ex)
-        {
-            if (ex is AlreadyStoredException)
-            {
-                Log.AlreadyStored(logger, ex.Message);
-            }
-            else
-            {
-                Log.WriteRefused(logger, writes[0].GetType().Name, ex);
-            }
-
-            batch[0].Refused(ex);
-            return;
-        }
         catch (Exception ex)
         {
-            // Not the writes' fault (a lost connection, a timeout, an open breaker): trying them one
-            // by one would only wait for the same failure once per write. They all fail at once,
-            // and their senders hear of it now. Logged in full once until a commit works again.
+            // Nothing is known about the writes (a lost connection, a timeout, an open breaker):
+            // they all fail at once, and their senders hear of it now. Logged in full once until a
+            // commit works again.
             if (!_failing)
             {
                 _failing = true;
@@ -176,49 +165,79 @@ internal partial class StoreWriter(IChatStore store, IOptions<StoreOptions> opti
 
             foreach (var pending in batch)
             {
-                pending.Completion.TrySetException(ex);
+                pending.Failed(ex, logger);
             }
 
             return;
         }
 
-        foreach (var pending in batch)
+        for (var i = 0; i < batch.Count; i++)
         {
-            pending.Completion.TrySetResult(WriteOutcome.Stored);
+            batch[i].Decided(_outcomes[i], logger);
         }
     }
 
-    private sealed class PendingWrite(StoreWrite write, bool refusalIsOutcome)
+    private sealed class PendingWrite(StoreWrite write, PendingWrite.Kind kind)
     {
+        public enum Kind
+        {
+            /// <summary>The caller switches on the outcome (a message).</summary>
+            Outcome,
+
+            /// <summary>A refusal fails the caller's task: for these writes it is a bug.</summary>
+            FailsOnRefusal,
+
+            /// <summary>Nobody waits: a refusal or failure is logged.</summary>
+            Posted,
+        }
+
         public StoreWrite Write { get; } = write;
 
         // Never on this loop: a grain's continuation goes to its own scheduler, anything else to the pool.
-        public TaskCompletionSource<WriteOutcome> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public TaskCompletionSource<WriteOutcome>? Completion { get; } = kind == Kind.Posted ? null : new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-        public void Refused(StoreRefusedException refusal)
+        public void Decided(WriteOutcome outcome, ILogger logger)
         {
-            if (!refusalIsOutcome)
+            switch (outcome.Result)
             {
-                Completion.TrySetException(refusal);
+                case WriteResult.Stored:
+                    Completion?.TrySetResult(outcome);
+                    return;
+                case WriteResult.AlreadyStored:
+                    Log.AlreadyStored(logger, outcome.MsgId);
+                    break;
+                default:
+                    Log.WriteRefused(logger, Write.GetType().Name, outcome.Reason);
+                    break;
             }
-            else if (refusal is AlreadyStoredException stored)
+
+            if (kind == Kind.FailsOnRefusal)
             {
-                Completion.TrySetResult(WriteOutcome.AlreadyStoredAs(stored.MsgId));
+                Completion!.TrySetException(new StoreRefusedException($"The store refused {Write.GetType().Name}: {outcome.Reason}"));
             }
             else
             {
-                Completion.TrySetResult(WriteOutcome.RefusedFor(refusal.Message));
+                Completion?.TrySetResult(outcome);
+            }
+        }
+
+        public void Failed(Exception failure, ILogger logger)
+        {
+            if (Completion is { } completion)
+            {
+                completion.TrySetException(failure);
+            }
+            else
+            {
+                Log.PostedLost(logger, Write.GetType().Name, failure.Message);
             }
         }
     }
 
     private static partial class Log
     {
-        [LoggerMessage(1, LogLevel.Warning, "The store refused a write in a batch of {Count}; committing them one by one.")]
-        public static partial void BatchRefused(ILogger logger, int count, Exception exception);
-
-        [LoggerMessage(2, LogLevel.Warning, "The store refused {Write}.")]
-        public static partial void WriteRefused(ILogger logger, string write, Exception exception);
+        [LoggerMessage(2, LogLevel.Warning, "The store refused {Write}: {Reason}")]
+        public static partial void WriteRefused(ILogger logger, string write, string? reason);
 
         [LoggerMessage(3, LogLevel.Error, "A batch of {Count} store writes failed; every write in it fails. Further failures are logged at Debug until a commit works again.")]
         public static partial void StoreFailed(ILogger logger, int count, Exception exception);
@@ -229,7 +248,10 @@ internal partial class StoreWriter(IChatStore store, IOptions<StoreOptions> opti
         [LoggerMessage(5, LogLevel.Information, "Store writes commit again.")]
         public static partial void Recovered(ILogger logger);
 
-        [LoggerMessage(6, LogLevel.Debug, "A message was stored already: {Reason}")]
-        public static partial void AlreadyStored(ILogger logger, string reason);
+        [LoggerMessage(6, LogLevel.Debug, "A message was stored already, as message {MsgId}: its sender's retry.")]
+        public static partial void AlreadyStored(ILogger logger, ulong msgId);
+
+        [LoggerMessage(7, LogLevel.Warning, "A {Write} nobody waits for was lost: {Reason}")]
+        public static partial void PostedLost(ILogger logger, string write, string reason);
     }
 }

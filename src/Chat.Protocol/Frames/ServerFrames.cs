@@ -48,7 +48,8 @@ public sealed record PushViewedAckRequest(ulong SessionId, ulong AccountId, ulon
 public sealed record PingFrame([property: JsonPropertyOrder(-1)] string Cmd, ulong AccountId);
 
 /// <summary>Ours: a session the account is in, as RECONNECT_RESP lists them.</summary>
-public sealed record SessionSummary(ulong SessionId, ulong PartnerId, string PartnerName, bool PartnerOnline);
+/// <param name="PartnerReadUpTo">Ours: the partner's read-up-to mark in the session: the account's own messages up to this msgId were read (0: none).</param>
+public sealed record SessionSummary(ulong SessionId, ulong PartnerId, string PartnerName, bool PartnerOnline, ulong PartnerReadUpTo = 0);
 
 /// <param name="Sessions">Ours: the account's active sessions, so a client can restore its tabs.</param>
 public sealed record ReconnectResponse(ResultCode Code, ulong? AccountId = null, string? NickName = null, IReadOnlyList<SessionSummary>? Sessions = null, string? Msg = null)

@@ -2,8 +2,8 @@ using Chat.Logic.Storage;
 
 namespace Chat.Tests.Infrastructure;
 
-/// <summary>A memory store whose writes can be made to wait.</summary>
-internal sealed class GatedStore : MemoryStoreWrapper
+/// <summary>A store (a memory store unless given another) whose writes can be made to wait.</summary>
+internal sealed class GatedStore(IChatStore? inner = null) : MemoryStoreWrapper(inner)
 {
     private readonly TaskCompletionSource _held = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private TaskCompletionSource? _gate;
@@ -14,7 +14,7 @@ internal sealed class GatedStore : MemoryStoreWrapper
 
     public void Release() => _gate?.TrySetResult();
 
-    public override async Task WriteAsync(IReadOnlyList<StoreWrite> batch, CancellationToken cancellationToken)
+    public override async Task WriteAsync(IReadOnlyList<StoreWrite> batch, WriteOutcome[] outcomes, CancellationToken cancellationToken)
     {
         if (_gate is { } gate)
         {
@@ -22,6 +22,6 @@ internal sealed class GatedStore : MemoryStoreWrapper
             await gate.Task;
         }
 
-        await Inner.WriteAsync(batch, cancellationToken);
+        await Inner.WriteAsync(batch, outcomes, cancellationToken);
     }
 }

@@ -13,9 +13,9 @@ internal sealed class LostAnswerStore : MemoryStoreWrapper
     /// <summary>The next batch holding a message commits, then fails.</summary>
     public void LoseNextAnswer() => Volatile.Write(ref _loseNext, 1);
 
-    public override async Task WriteAsync(IReadOnlyList<StoreWrite> batch, CancellationToken cancellationToken)
+    public override async Task WriteAsync(IReadOnlyList<StoreWrite> batch, WriteOutcome[] outcomes, CancellationToken cancellationToken)
     {
-        await Inner.WriteAsync(batch, cancellationToken);
+        await Inner.WriteAsync(batch, outcomes, cancellationToken);
         if (batch.Any(w => w is StoreWrite.NewMessage) && Interlocked.Exchange(ref _loseNext, 0) == 1)
         {
             throw new StoreUnavailableException("The connection was lost during COMMIT (test).");

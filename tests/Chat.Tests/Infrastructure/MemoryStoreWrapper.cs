@@ -3,20 +3,18 @@ using Chat.Logic.Storage.Memory;
 
 namespace Chat.Tests.Infrastructure;
 
-/// <summary>A memory store whose writes a test double can hold, fail or count; everything else passes straight through.</summary>
-internal abstract class MemoryStoreWrapper : IChatStore
+/// <summary>A store (a memory store unless given another) whose writes a test double can hold, fail or count; everything else passes straight through.</summary>
+internal abstract class MemoryStoreWrapper(IChatStore? inner = null) : IChatStore
 {
-    protected MemoryChatStore Inner { get; } = new();
+    protected IChatStore Inner { get; } = inner ?? new MemoryChatStore();
 
-    public abstract Task WriteAsync(IReadOnlyList<StoreWrite> batch, CancellationToken cancellationToken);
+    public abstract Task WriteAsync(IReadOnlyList<StoreWrite> batch, WriteOutcome[] outcomes, CancellationToken cancellationToken);
 
     public Task InitializeAsync(CancellationToken cancellationToken) => Inner.InitializeAsync(cancellationToken);
 
     public Task<ulong> ReserveIdsAsync(IdKind kind, int count, CancellationToken cancellationToken) => Inner.ReserveIdsAsync(kind, count, cancellationToken);
 
     public Task<AccountRecord?> FindAccountAsync(ulong accountId, CancellationToken cancellationToken) => Inner.FindAccountAsync(accountId, cancellationToken);
-
-    public Task<SessionRecord?> FindSessionAsync(ulong sessionId, CancellationToken cancellationToken) => Inner.FindSessionAsync(sessionId, cancellationToken);
 
     public Task<SessionState?> LoadSessionAsync(ulong sessionId, CancellationToken cancellationToken) => Inner.LoadSessionAsync(sessionId, cancellationToken);
 
@@ -37,5 +35,5 @@ internal abstract class MemoryStoreWrapper : IChatStore
     public Task<IReadOnlyList<MessageRecord>> ReadMessagesForAsync(ulong sessionId, ulong receiverId, ulong afterMsgId, int limit, CancellationToken cancellationToken) =>
         Inner.ReadMessagesForAsync(sessionId, receiverId, afterMsgId, limit, cancellationToken);
 
-    public ValueTask DisposeAsync() => Inner.DisposeAsync();
+    public virtual ValueTask DisposeAsync() => Inner.DisposeAsync();
 }

@@ -28,16 +28,6 @@ public sealed class MariaDbStoreContractTests : StoreContractTests
         return store;
     }
 
-    private protected override async Task<ulong> ReadViewedUpToAsync(IChatStore store, ulong sessionId, ulong accountId)
-    {
-        await using var connection = new MySqlConnection(Database.ConnectionString);
-        await connection.OpenAsync();
-        await using var command = new MySqlCommand("SELECT IFNULL((SELECT msg_id FROM view_ack WHERE session_id = @session AND account_id = @account), 0);", connection);
-        command.Parameters.AddWithValue("@session", sessionId);
-        command.Parameters.AddWithValue("@account", accountId);
-        return Convert.ToUInt64(await command.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture);
-    }
-
     // Setting the counter directly: reaching 2^53 in blocks of int.MaxValue would take four million commits.
     private protected override async Task MoveNextIdToAsync(IChatStore store, IdKind kind, ulong nextId)
     {

@@ -12,9 +12,103 @@ using MySqlConnector;
 
 namespace Chat.Tests.Storage;
 
-/// <summary>What the MariaDB store does beyond the store contract: migrations shared by many nodes, and the connection string kept secret.</summary>
+/// <summary>
+/// What the MariaDB store does beyond the store contract: migrations shared by many nodes, a
+/// refused write decided inside its batch's one commit, and neither the connection string nor a
+/// database error text that quotes client data in the logs.
+/// </summary>
 public sealed class MariaDbStoreTests
 {
+    private static readonly string[] NoRateLimit = ["Chat:Broker:RateLimit:PerSecond=1000000", "Chat:Broker:RateLimit:Burst=1000000"];
+    private static readonly TimeSpan Limit = TimeSpan.FromSeconds(30);
+
+    [Fact]
+    public async Task A_resent_requestId_among_a_thousand_other_messages_is_decided_in_the_batch_which_commits_once()
+    {
+        // A private server: its commit counter counts this store's commits alone.
+        await using var mariadb = await MariaDbServer.StartAsync();
+        var database = await mariadb.CreateDatabaseAsync();
+        await using var store = Open(database.ConnectionString);
+        await store.InitializeAsync(CancellationToken.None);
+        const int Visitors = 1_024;
+        var setup = new List<StoreWrite>();
+        for (var pair = 0UL; pair < Visitors / 2; pair++)
+        {
+            setup.AddRange([Account(100 + (2 * pair)), Account(101 + (2 * pair)), new StoreWrite.NewSession(new SessionRecord(10_000 + pair, 100 + (2 * pair), 101 + (2 * pair), 1_000))]);
+        }
+
+        await WriteAllAsync(store, [.. setup, Message(1, 10_000, 100, "lost-answer")]);
+        var batch = Enumerable.Range(0, Visitors).Select(v => Message(10 + (ulong)v, 10_000 + ((ulong)v / 2), 100 + (ulong)v, $"r{v}")).ToList();
+        batch.Insert(Visitors / 2, Message(5_000, 10_000, 100, "lost-answer"));
+        var commits = await CommitsAsync(mariadb);
+
+        var outcomes = new WriteOutcome[batch.Count];
+        await store.WriteAsync(batch, outcomes, CancellationToken.None);
+
+        Assert.Equal(commits + 1, await CommitsAsync(mariadb)); // one commit for all of them: nobody went again one by one
+        Assert.Equal(WriteOutcome.AlreadyStoredAs(1), outcomes[Visitors / 2]);
+        Assert.Equal(Visitors, outcomes.Count(o => o == WriteOutcome.Stored));
+        Assert.Equal([1UL, 10, 11], (await store.ReadMessagesForAsync(10_000, 0, 0, 10, CancellationToken.None)).Select(m => m.Id));
+    }
+
+    [Fact]
+    public async Task A_resent_requestId_that_quotes_a_log_line_never_reaches_the_log()
+    {
+        // MariaDB's duplicate-key error quotes the key's values: the client's requestId, line breaks and all.
+        const string Forged = "x\n2025-01-01 [FORGED] admin logged in";
+        var requestId = "x\n[FORGED] " + Guid.NewGuid().ToString("N")[..8];
+        var database = await (await MariaDbServer.Shared).CreateDatabaseAsync();
+        var logs = new CapturedLogs();
+
+        // In a batch of its own neighbours (the writer held on a first write), then over a socket.
+        await using (var inner = Open(database.ConnectionString))
+        {
+            var held = new GatedStore(inner); // not disposed: the test disposes the MariaDB store itself
+            using var services = new ServiceCollection().AddMetrics().BuildServiceProvider();
+            var writer = new StoreWriter(held, Options.Create(new StoreOptions()), new Chat.Logic.Diagnostics.LogicMetrics(services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>()), TimeProvider.System, logs.CreateLogger<StoreWriter>());
+            await held.InitializeAsync(CancellationToken.None);
+            await writer.StartAsync(CancellationToken.None);
+            await writer.WriteAsync(Account(1)).WaitAsync(Limit);
+            await writer.WriteAsync(Account(2)).WaitAsync(Limit);
+            await writer.WriteAsync(new StoreWrite.NewSession(new SessionRecord(10, 1, 2, 1_000))).WaitAsync(Limit);
+            Assert.Equal(WriteOutcome.Stored, await writer.AppendAsync(Message(1, 10, 1, requestId).Message).WaitAsync(Limit));
+
+            held.Hold();
+            var first = writer.WriteAsync(new StoreWrite.WaitingAdded(1, 1));
+            await held.Held.WaitAsync(Limit);
+            var resent = writer.AppendAsync(Message(2, 10, 1, requestId).Message);
+            var neighbours = Enumerable.Range(3, 5).Select(id => writer.AppendAsync(Message((ulong)id, 10, 2, $"n{id}").Message)).ToList();
+            held.Release();
+            await first.WaitAsync(Limit);
+            Assert.Equal(WriteOutcome.AlreadyStoredAs(1), await resent.WaitAsync(Limit));
+            Assert.All(await Task.WhenAll(neighbours).WaitAsync(Limit), o => Assert.Equal(WriteOutcome.Stored, o));
+            await writer.StopAsync(CancellationToken.None);
+            writer.Dispose();
+        }
+
+        var served = await (await MariaDbServer.Shared).CreateDatabaseAsync();
+        await using (var server = await ChatServer.StartWithServicesAsync(
+            services => services.AddSingleton<ILoggerProvider>(logs),
+            [.. NoRateLimit, "Logging:LogLevel:Default=Trace", "Chat:Store:Kind=mariadb", $"Chat:Store:ConnectionString={served.ConnectionString}"]))
+        {
+            var (alice, bob, sessionId) = await server.NewPairAsync();
+            await using var a = alice;
+            await using var b = bob;
+            var firstSay = await alice.SayAsync(sessionId, "forged", requestId: Forged);
+            Assert.Equal(0, firstSay.Code());
+            for (var i = 0; i < 130; i++)
+            {
+                Assert.Equal(0, (await alice.SayAsync(sessionId, $"later {i}")).Code()); // past the grain's own cache: the store answers
+            }
+
+            var retried = await alice.SayAsync(sessionId, "forged", requestId: Forged);
+            Assert.Equal(firstSay.ULong("msgId"), retried.ULong("msgId"));
+        }
+
+        Assert.NotEmpty(logs.Lines);
+        Assert.DoesNotContain(logs.Lines, line => line.Contains("[FORGED]", StringComparison.Ordinal));
+    }
+
     [Fact]
     public async Task Nodes_starting_at_once_on_an_empty_database_apply_each_migration_once()
     {
@@ -119,12 +213,29 @@ public sealed class MariaDbStoreTests
     private static MariaDbChatStore Open(string connectionString) =>
         new(Options.Create(new StoreOptions { Kind = "mariadb", ConnectionString = connectionString }), TimeProvider.System, NullLogger<MariaDbChatStore>.Instance);
 
+    private static async Task<long> CommitsAsync(MariaDbServer mariadb) =>
+        Convert.ToInt64(await mariadb.AdminScalarAsync("SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'COM_COMMIT';"), System.Globalization.CultureInfo.InvariantCulture);
+
+    private static async Task WriteAllAsync(IChatStore store, StoreWrite[] batch)
+    {
+        var outcomes = new WriteOutcome[batch.Length];
+        await store.WriteAsync(batch, outcomes, CancellationToken.None);
+        Assert.All(outcomes, o => Assert.Equal(WriteOutcome.Stored, o));
+    }
+
+    private static StoreWrite.NewAccount Account(ulong id) => new(new AccountRecord(id, $"nick{id}", new byte[32], 1_000));
+
+    private static StoreWrite.NewMessage Message(ulong id, ulong session, ulong sender, string requestId) =>
+        new(new MessageRecord(id, session, sender, requestId, $"message {id}", 2_000));
+
     /// <summary>Every log line and exception the server writes, at every level.</summary>
     private sealed class CapturedLogs : ILoggerProvider
     {
         private readonly ConcurrentQueue<string> _lines = new();
 
         public IEnumerable<string> Lines => _lines;
+
+        public ILogger<T> CreateLogger<T>() => new LoggerFactory([this]).CreateLogger<T>();
 
         public ILogger CreateLogger(string categoryName) => new Logger(this);
 

@@ -18,7 +18,4 @@ public sealed class MemoryStoreContractTests : StoreContractTests
     // reopened, is that same instance (its dispose forgets nothing; only the process's end does).
     private protected override Task<IChatStore> OpenAgainAsync() =>
         Task.FromResult<IChatStore>(_store ?? throw new InvalidOperationException("OpenAsync first."));
-
-    private protected override Task<ulong> ReadViewedUpToAsync(IChatStore store, ulong sessionId, ulong accountId) =>
-        Task.FromResult(((MemoryChatStore)store).ViewedUpTo(sessionId, accountId));
 }

@@ -26,7 +26,7 @@ public sealed class RetentionTests
 
         // The sweep runs on its own timer: wait, bounded, for its effect.
         var waited = Stopwatch.StartNew();
-        while (await store.FindSessionAsync(sessionId, CancellationToken.None) is not null)
+        while (await store.LoadSessionAsync(sessionId, CancellationToken.None) is not null)
         {
             Assert.True(waited.Elapsed < TimeSpan.FromSeconds(15), "the ended session was not deleted");
             await Task.Delay(20);

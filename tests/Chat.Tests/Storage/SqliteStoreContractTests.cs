@@ -23,16 +23,6 @@ public sealed class SqliteStoreContractTests : StoreContractTests, IDisposable
 
     private protected override Task<IChatStore> OpenAgainAsync() => OpenOnFileAsync();
 
-    private protected override async Task<ulong> ReadViewedUpToAsync(IChatStore store, ulong sessionId, ulong accountId)
-    {
-        await using var connection = await ConnectAsync();
-        await using var command = connection.CreateCommand();
-        command.CommandText = "SELECT IFNULL((SELECT msg_id FROM view_ack WHERE session_id = $session AND account_id = $account), 0);";
-        command.Parameters.AddWithValue("$session", (long)sessionId);
-        command.Parameters.AddWithValue("$account", (long)accountId);
-        return (ulong)(long)(await command.ExecuteScalarAsync())!;
-    }
-
     // Setting the counter directly: reaching 2^53 in blocks of int.MaxValue would take four million commits.
     private protected override async Task MoveNextIdToAsync(IChatStore store, IdKind kind, ulong nextId)
     {

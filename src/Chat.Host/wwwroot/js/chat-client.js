@@ -283,10 +283,13 @@ export class ChatClient extends EventTarget {
           known.partnerAway = away;
           this.notice(known, away ? `${known.partnerName}'s connection dropped. They may be back soon.` : `${known.partnerName} is back.`, away ? 'away' : 'back');
         }
+        // What the partner read while this page was away: its receipts were not replayed.
+        if (s.partnerReadUpTo) this.markReadUpTo(known, s.partnerReadUpTo);
         this.emit('session-updated', { session: known });
       } else {
         const session = this.addSession(id, s.partnerId, s.partnerName, this.activeId === null);
         session.partnerAway = s.partnerOnline === false;
+        if (s.partnerReadUpTo) this.markReadUpTo(session, s.partnerReadUpTo);
       }
     }
     this.endQueue.clear();
@@ -433,11 +436,16 @@ export class ChatClient extends EventTarget {
   onViewedAck(frame) {
     const session = this.sessions.get(frame.sessionId);
     if (!session || frame.accountId === this.account?.accountId) return;
-    if (compareIds(frame.msgId, session.partnerReadUpTo) <= 0) return;
-    session.partnerReadUpTo = frame.msgId;
+    this.markReadUpTo(session, frame.msgId);
+  }
+
+  /** The partner has read our messages up to msgId (a receipt, or RECONNECT_RESP's partnerReadUpTo): ✓✓ on each. */
+  markReadUpTo(session, msgId) {
+    if (compareIds(msgId, session.partnerReadUpTo) <= 0) return;
+    session.partnerReadUpTo = msgId;
     for (const item of session.items) {
       if (item instanceof Message && item.own && item.msgId !== null && item.status === 'sent'
-        && compareIds(item.msgId, frame.msgId) <= 0) {
+        && compareIds(item.msgId, msgId) <= 0) {
         item.status = 'read';
         this.emit('item-updated', { item });
       }

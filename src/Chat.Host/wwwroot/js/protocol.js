@@ -48,7 +48,7 @@ export const MaxNickNameLength = 30;
 /** Message content is 1 to 1000 characters (Chat:Logic:MaxContentLength). */
 export const MaxContentLength = 1000;
 
-const idKeys = new Set(['accountid', 'partnerid', 'sessionid', 'msgid', 'senderid', 'receiverid']);
+const idKeys = new Set(['accountid', 'partnerid', 'sessionid', 'msgid', 'senderid', 'receiverid', 'partnerreadupto']);
 
 /**
  * Parses one server frame. Id fields become decimal strings, read from the source text where
@@ -71,7 +71,7 @@ export function decode(text) {
 const knownKeys = [
   'cmd', 'code', 'msg', 'nickName', 'accountId', 'token', 'partnerId', 'partnerName', 'sessionId',
   'requestId', 'msgId', 'senderId', 'receiverId', 'content', 'sentAt', 'signalType', 'data',
-  'sessions', 'partnerOnline', 'online', 'waiting',
+  'sessions', 'partnerOnline', 'partnerReadUpTo', 'online', 'waiting',
 ];
 const canonical = new Map(knownKeys.map((k) => [k.toLowerCase(), k]));
 

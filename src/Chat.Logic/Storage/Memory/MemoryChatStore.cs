@@ -1,23 +1,23 @@
+// Owns: the memory store (Kind=memory): the chat's state in process memory, nothing survives the
+// process. It keeps the one contract with the shared parts: each write is judged by WriteRules on
+// facts read from these maps and applied through the same write kinds (IStoreWriteTarget); reads
+// are direct lookups. SQLite in memory behind the relational store was measured and was slower
+// (match-storm: twice the server CPU, docs/storage.md).
 using Chat.Protocol.Seams;
 
 namespace Chat.Logic.Storage.Memory;
 
 /// <summary>
-/// A store that keeps everything in process memory: nothing survives a restart. For tests, for
-/// measuring what durability costs, and for deployments that keep no history. It keeps the same
-/// contract as the durable stores: batches all-or-nothing, duplicate ids and out-of-order msgIds refused.
+/// A store that keeps everything in process memory. For tests, for measuring what durability costs,
+/// and for deployments that keep no history. One lock: a batch is applied whole before any read
+/// sees it; a refused write is refused before it changes anything, so no write needs undoing.
 /// </summary>
-internal sealed class MemoryChatStore : IChatStore
+internal sealed class MemoryChatStore : IChatStore, IStoreWriteTarget, IStoreFacts
 {
     private readonly Lock _lock = new();
-    private readonly Dictionary<ulong, AccountRecord> _accounts = [];
-    private readonly Dictionary<ulong, SessionRecord> _sessions = [];
-    private readonly Dictionary<ulong, List<MessageRecord>> _messagesBySession = [];
+    private readonly Dictionary<ulong, Account> _accounts = [];
+    private readonly Dictionary<ulong, Session> _sessions = [];
     private readonly HashSet<ulong> _messageIds = [];
-    private readonly Dictionary<(ulong Session, ulong Sender, string RequestId), ulong> _requests = [];
-    private readonly Dictionary<ulong, long> _leftAt = [];
-    private readonly Dictionary<(ulong Session, ulong Account), ulong> _delivered = [];
-    private readonly Dictionary<(ulong Session, ulong Account), ulong> _viewed = [];
     private readonly Dictionary<ulong, long> _waiting = [];
     private readonly ulong[] _nextIds = [1, 1, 1];
 
@@ -34,203 +34,127 @@ internal sealed class MemoryChatStore : IChatStore
                 throw new StoreRefusedException($"{kind} ids would pass 2^53.");
             }
 
-            var first = next;
-            next += (ulong)count;
+            (var first, next) = (next, next + (ulong)count);
             return Task.FromResult(first);
         }
     }
 
-    public Task WriteAsync(IReadOnlyList<StoreWrite> batch, CancellationToken cancellationToken)
+    public Task WriteAsync(IReadOnlyList<StoreWrite> batch, WriteOutcome[] outcomes, CancellationToken cancellationToken)
     {
         lock (_lock)
         {
-            // Each write records how to take itself back, so a batch that fails part-way leaves nothing.
-            var undo = new List<Action>(batch.Count);
-            try
+            for (var i = 0; i < batch.Count; i++)
             {
-                foreach (var write in batch)
-                {
-                    Apply(write, undo);
-                }
-            }
-            catch
-            {
-                for (var i = undo.Count - 1; i >= 0; i--)
-                {
-                    undo[i]();
-                }
-
-                throw;
+                outcomes[i] = batch[i].ApplyTo(this);
             }
         }
 
         return Task.CompletedTask;
     }
 
-    public Task<AccountRecord?> FindAccountAsync(ulong accountId, CancellationToken cancellationToken)
-    {
-        lock (_lock)
-        {
-            return Task.FromResult(_accounts.GetValueOrDefault(accountId));
-        }
-    }
+    public Task<AccountRecord?> FindAccountAsync(ulong accountId, CancellationToken cancellationToken) =>
+        Read(() => _accounts.GetValueOrDefault(accountId)?.Record);
 
-    public Task<SessionRecord?> FindSessionAsync(ulong sessionId, CancellationToken cancellationToken)
+    public Task<SessionState?> LoadSessionAsync(ulong sessionId, CancellationToken cancellationToken) => Read(() =>
     {
-        lock (_lock)
+        if (!_sessions.TryGetValue(sessionId, out var s))
         {
-            return Task.FromResult(_sessions.GetValueOrDefault(sessionId));
+            return null;
         }
-    }
 
-    public Task<SessionState?> LoadSessionAsync(ulong sessionId, CancellationToken cancellationToken)
-    {
-        lock (_lock)
+        var messages = s.Messages;
+        MemberState Member(int member)
         {
-            if (!_sessions.TryGetValue(sessionId, out var session))
+            var id = member == 0 ? s.Record.FirstAccountId : s.Record.SecondAccountId;
+            var recent = new List<SentRequest>();
+            for (var i = messages.Count - 1; i >= 0 && recent.Count < MemberState.RecentRequestLimit; i--)
             {
-                return Task.FromResult<SessionState?>(null);
+                if (messages[i].SenderId == id)
+                {
+                    recent.Add(new SentRequest(messages[i].RequestId, messages[i].Id));
+                }
             }
 
-            var messages = _messagesBySession.GetValueOrDefault(sessionId) ?? [];
-            MemberState Member(ulong accountId) => new(
-                _accounts[accountId],
-                _delivered.GetValueOrDefault((sessionId, accountId)),
-                [.. messages.Where(m => m.SenderId == accountId).TakeLast(MemberState.RecentRequestLimit).Select(m => new SentRequest(m.RequestId, m.Id))]);
-
-            return Task.FromResult<SessionState?>(new SessionState(
-                session,
-                messages.Count == 0 ? 0 : messages[^1].Id,
-                Member(session.FirstAccountId),
-                Member(session.SecondAccountId)));
+            recent.Reverse();
+            return new MemberState(_accounts[id].Record, s.Delivered[member], recent, s.Viewed[member]);
         }
-    }
 
-    public Task<IReadOnlyList<ulong>> FindActiveSessionsAsync(ulong accountId, CancellationToken cancellationToken)
+        return new SessionState(s.Record, messages.Count == 0 ? 0 : messages[^1].Id, Member(0), Member(1));
+    });
+
+    public Task<IReadOnlyList<ulong>> FindActiveSessionsAsync(ulong accountId, CancellationToken cancellationToken) => Read<IReadOnlyList<ulong>>(() =>
+        _accounts.TryGetValue(accountId, out var a) ? [.. a.Sessions.Where(id => _sessions[id].Record.EndedAtUnixMs is null)] : []);
+
+    public Task<IReadOnlyList<WaitingEntry>> LoadWaitingAsync(CancellationToken cancellationToken) => Read<IReadOnlyList<WaitingEntry>>(() =>
+        [.. _waiting.Select(w => new WaitingEntry(w.Key, w.Value)).OrderBy(w => w.SinceUnixMs).ThenBy(w => w.AccountId)]);
+
+    public Task<IReadOnlyList<ActivePair>> LoadActivePairsAsync(CancellationToken cancellationToken) => Read<IReadOnlyList<ActivePair>>(() =>
+        [.. _sessions.Values.Where(s => s.Record.EndedAtUnixMs is null).Select(s => new ActivePair(s.Record.FirstAccountId, s.Record.SecondAccountId))]);
+
+    public Task<IReadOnlyList<ulong>> FindAwaySinceAsync(long awaySinceUnixMs, int limit, CancellationToken cancellationToken) => Read<IReadOnlyList<ulong>>(() =>
+        [.. _accounts.Values.Select(a => a.Record).Where(a => a.AwaySinceUnixMs <= awaySinceUnixMs).OrderBy(a => a.AwaySinceUnixMs).ThenBy(a => a.Id).Take(limit).Select(a => a.Id)]);
+
+    public Task<ChatCounts> ReadCountsAsync(CancellationToken cancellationToken) => Read(() => new ChatCounts(
+        _accounts.Values.Count(a => a.Record.Endpoint is not null),
+        _waiting.Count,
+        _sessions.Values.Count(s => s.Record.EndedAtUnixMs is null)));
+
+    public Task<IReadOnlyList<string>> FindBrokersAsync(CancellationToken cancellationToken) => Read<IReadOnlyList<string>>(() =>
+        [.. _accounts.Values.Select(a => a.Record.Endpoint?.Broker).OfType<string>().Distinct().Order(StringComparer.Ordinal)]);
+
+    public Task<IReadOnlyList<MessageRecord>> ReadMessagesForAsync(ulong sessionId, ulong receiverId, ulong afterMsgId, int limit, CancellationToken cancellationToken) => Read<IReadOnlyList<MessageRecord>>(() =>
     {
-        lock (_lock)
+        if (!_sessions.TryGetValue(sessionId, out var s))
         {
-            IReadOnlyList<ulong> found = [.. _sessions.Values.Where(s => s.EndedAtUnixMs is null && s.Has(accountId)).Select(s => s.Id).Order()];
-            return Task.FromResult(found);
+            return [];
         }
-    }
 
-    public Task<IReadOnlyList<WaitingEntry>> LoadWaitingAsync(CancellationToken cancellationToken)
-    {
-        lock (_lock)
+        // Messages are kept in msgId order: find the first above afterMsgId by halves.
+        var (low, high) = (0, s.Messages.Count);
+        while (low < high)
         {
-            IReadOnlyList<WaitingEntry> found = [.. _waiting.Select(w => new WaitingEntry(w.Key, w.Value)).OrderBy(w => w.SinceUnixMs).ThenBy(w => w.AccountId)];
-            return Task.FromResult(found);
+            var middle = (low + high) / 2;
+            (low, high) = s.Messages[middle].Id > afterMsgId ? (low, middle) : (middle + 1, high);
         }
-    }
 
-    public Task<IReadOnlyList<ActivePair>> LoadActivePairsAsync(CancellationToken cancellationToken)
-    {
-        lock (_lock)
-        {
-            IReadOnlyList<ActivePair> found = [.. _sessions.Values.Where(s => s.EndedAtUnixMs is null).Select(s => new ActivePair(s.FirstAccountId, s.SecondAccountId))];
-            return Task.FromResult(found);
-        }
-    }
-
-    public Task<IReadOnlyList<ulong>> FindAwaySinceAsync(long awaySinceUnixMs, int limit, CancellationToken cancellationToken)
-    {
-        lock (_lock)
-        {
-            IReadOnlyList<ulong> found = [.. _accounts.Values
-                .Where(a => a.AwaySinceUnixMs <= awaySinceUnixMs)
-                .OrderBy(a => a.AwaySinceUnixMs).ThenBy(a => a.Id)
-                .Take(limit).Select(a => a.Id)];
-            return Task.FromResult(found);
-        }
-    }
-
-    public Task<ChatCounts> ReadCountsAsync(CancellationToken cancellationToken)
-    {
-        lock (_lock)
-        {
-            return Task.FromResult(new ChatCounts(
-                _accounts.Values.Count(a => a.Endpoint is not null),
-                _waiting.Count,
-                _sessions.Values.Count(s => s.EndedAtUnixMs is null)));
-        }
-    }
-
-    public Task<IReadOnlyList<string>> FindBrokersAsync(CancellationToken cancellationToken)
-    {
-        lock (_lock)
-        {
-            IReadOnlyList<string> found = [.. _accounts.Values.Where(a => a.Endpoint is not null).Select(a => a.Endpoint!.Value.Broker).Distinct().Order(StringComparer.Ordinal)];
-            return Task.FromResult(found);
-        }
-    }
-
-    public Task<IReadOnlyList<MessageRecord>> ReadMessagesForAsync(ulong sessionId, ulong receiverId, ulong afterMsgId, int limit, CancellationToken cancellationToken)
-    {
-        lock (_lock)
-        {
-            IReadOnlyList<MessageRecord> found = _messagesBySession.TryGetValue(sessionId, out var messages)
-                ? [.. messages.Where(m => m.Id > afterMsgId && m.SenderId != receiverId).Take(limit)]
-                : [];
-            return Task.FromResult(found);
-        }
-    }
+        return [.. s.Messages.Skip(low).Where(m => m.SenderId != receiverId).Take(limit)];
+    });
 
     public Task<int> DeleteExpiredAsync(long beforeUnixMs, int limit, CancellationToken cancellationToken)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
         lock (_lock)
         {
+            var expired = _sessions.Values.Where(s => s.Record.EndedAtUnixMs < beforeUnixMs).OrderBy(s => s.Record.EndedAtUnixMs).ThenBy(s => s.Record.Id).ToList();
             var deleted = 0;
-            var expired = _sessions.Values.Where(s => s.EndedAtUnixMs < beforeUnixMs).Select(s => s.Id).Order().ToList();
-            foreach (var sessionId in expired)
+            foreach (var s in expired)
             {
-                if (deleted >= limit)
+                var take = Math.Min(limit - deleted, s.Messages.Count);
+                foreach (var m in s.Messages.Take(take))
                 {
-                    return Task.FromResult(deleted);
+                    _messageIds.Remove(m.Id);
+                    s.Requests.Remove((m.SenderId, m.RequestId));
                 }
 
-                if (_messagesBySession.TryGetValue(sessionId, out var messages))
-                {
-                    var take = Math.Min(limit - deleted, messages.Count);
-                    foreach (var m in messages.Take(take))
-                    {
-                        _messageIds.Remove(m.Id);
-                        _requests.Remove((m.SessionId, m.SenderId, m.RequestId));
-                    }
+                s.Messages.RemoveRange(0, take);
+                deleted += take;
+            }
 
-                    messages.RemoveRange(0, take);
-                    deleted += take;
-                    if (messages.Count > 0)
-                    {
-                        return Task.FromResult(deleted);
-                    }
-
-                    _messagesBySession.Remove(sessionId);
-                    if (deleted >= limit)
-                    {
-                        return Task.FromResult(deleted);
-                    }
-                }
-
-                var session = _sessions[sessionId];
-                _sessions.Remove(sessionId);
-                foreach (var member in (ReadOnlySpan<ulong>)[session.FirstAccountId, session.SecondAccountId])
-                {
-                    _delivered.Remove((sessionId, member));
-                    _viewed.Remove((sessionId, member));
-                }
-
+            // Fewer than asked: no expired session has a message left, so the sessions go, then the accounts in none.
+            foreach (var s in expired.Take(Math.Max(0, limit - deleted)).ToList())
+            {
+                _sessions.Remove(s.Record.Id);
+                _accounts[s.Record.FirstAccountId].Sessions.Remove(s.Record.Id);
+                _accounts[s.Record.SecondAccountId].Sessions.Remove(s.Record.Id);
                 deleted++;
             }
 
             var gone = _accounts.Values
-                .Where(a => a.Endpoint is null && a.AwaySinceUnixMs is null && _leftAt.GetValueOrDefault(a.Id, long.MaxValue) < beforeUnixMs
-                    && !_waiting.ContainsKey(a.Id) && !_sessions.Values.Any(s => s.Has(a.Id)))
-                .Select(a => a.Id).Order().Take(Math.Max(0, limit - deleted)).ToList();
-            foreach (var accountId in gone)
+                .Where(a => a.LeftAtUnixMs < beforeUnixMs && a.Record.Endpoint is null && a.Record.AwaySinceUnixMs is null && !_waiting.ContainsKey(a.Record.Id) && a.Sessions.Count == 0)
+                .OrderBy(a => a.LeftAtUnixMs).ThenBy(a => a.Record.Id).Take(Math.Max(0, limit - deleted)).ToList();
+            foreach (var a in gone)
             {
-                _accounts.Remove(accountId);
-                _leftAt.Remove(accountId);
+                _accounts.Remove(a.Record.Id);
                 deleted++;
             }
 
@@ -240,178 +164,161 @@ internal sealed class MemoryChatStore : IChatStore
 
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;
 
-    /// <summary>The account's read-up-to mark in the session (0 when none), for the store contract tests: no reader needs it yet.</summary>
-    internal ulong ViewedUpTo(ulong sessionId, ulong accountId)
+    public WriteOutcome NewAccount(StoreWrite.NewAccount write)
+    {
+        var a = write.Account;
+        if ((WriteRules.OutOfRange("account", a.Id) ?? (_accounts.ContainsKey(a.Id) ? WriteRules.IdUsed("account", a.Id) : (WriteOutcome?)null)) is { } refused)
+        {
+            return refused;
+        }
+
+        _accounts.Add(a.Id, new Account(a) { LeftAtUnixMs = a.Endpoint is null ? a.CreatedAtUnixMs : null });
+        return WriteOutcome.Stored;
+    }
+
+    public WriteOutcome AccountBound(StoreWrite.AccountBound write) =>
+        Change(write.AccountId, a => (a.Record with { Endpoint = write.Endpoint, AwaySinceUnixMs = null }, null));
+
+    public WriteOutcome AccountUnbound(StoreWrite.AccountUnbound write) =>
+        Change(write.AccountId, a => (a.Record with { Endpoint = null, AwaySinceUnixMs = write.AwaySinceUnixMs }, write.AtUnixMs));
+
+    public WriteOutcome BrokerGone(StoreWrite.BrokerGone g)
+    {
+        foreach (var a in _accounts.Values.Where(a => a.Record.Endpoint is { } e && e.Broker == g.Broker && (g.KeepIncarnation == 0 || (long)(e.ConnectionId >> 32) != g.KeepIncarnation)))
+        {
+            _waiting.Remove(a.Record.Id);
+            var inSession = a.Sessions.Any(id => _sessions[id].Record.EndedAtUnixMs is null);
+            a.Record = a.Record with { Endpoint = null, AwaySinceUnixMs = a.Record.AwaySinceUnixMs ?? (inSession ? g.AtUnixMs : null) };
+            a.LeftAtUnixMs = g.AtUnixMs;
+        }
+
+        return WriteOutcome.Stored;
+    }
+
+    public WriteOutcome NewSession(StoreWrite.NewSession write)
+    {
+        // Kept smaller id first, as every store reads it back (the matchmaker names the waiting partner first).
+        var s = write.Session.FirstAccountId < write.Session.SecondAccountId ? write.Session : write.Session with { FirstAccountId = write.Session.SecondAccountId, SecondAccountId = write.Session.FirstAccountId };
+        if ((WriteRules.RefuseSession(s, this) ?? (_sessions.ContainsKey(s.Id) ? WriteRules.IdUsed("session", s.Id) : (WriteOutcome?)null)) is { } refused)
+        {
+            return refused;
+        }
+
+        _sessions.Add(s.Id, new Session(s));
+        _accounts[s.FirstAccountId].Sessions.Add(s.Id);
+        _accounts[s.SecondAccountId].Sessions.Add(s.Id);
+        return WriteOutcome.Stored;
+    }
+
+    public WriteOutcome SessionEnded(StoreWrite.SessionEnded write)
+    {
+        if (_sessions.TryGetValue(write.SessionId, out var s) && s.Record.EndedAtUnixMs is null)
+        {
+            s.Record = s.Record with { EndedAtUnixMs = write.EndedAtUnixMs };
+        }
+
+        return WriteOutcome.Stored;
+    }
+
+    public WriteOutcome NewMessage(StoreWrite.NewMessage write)
+    {
+        var m = write.Message;
+        var outcome = WriteRules.JudgeMessage(m, this);
+        if (outcome.Result != WriteResult.Stored)
+        {
+            return outcome;
+        }
+
+        if (!_messageIds.Add(m.Id))
+        {
+            return WriteRules.IdUsed("message", m.Id);
+        }
+
+        var s = _sessions[m.SessionId];
+        s.Messages.Add(m);
+        s.Requests.Add((m.SenderId, m.RequestId), m.Id);
+        return WriteOutcome.Stored;
+    }
+
+    public WriteOutcome ViewedUpTo(StoreWrite.ViewedUpTo write) => RaiseMark(write.SessionId, write.AccountId, write.MsgId, viewed: true);
+
+    public WriteOutcome DeliveredUpTo(StoreWrite.DeliveredUpTo write) => RaiseMark(write.SessionId, write.AccountId, write.MsgId, viewed: false);
+
+    public WriteOutcome WaitingAdded(StoreWrite.WaitingAdded write)
+    {
+        _waiting.TryAdd(write.AccountId, write.SinceUnixMs);
+        return WriteOutcome.Stored;
+    }
+
+    public WriteOutcome WaitingRemoved(StoreWrite.WaitingRemoved write)
+    {
+        _waiting.Remove(write.AccountId);
+        return WriteOutcome.Stored;
+    }
+
+    public bool AccountExists(ulong accountId) => _accounts.ContainsKey(accountId);
+
+    public bool TryGetLastMsgId(ulong sessionId, out ulong lastMsgId)
+    {
+        lastMsgId = _sessions.TryGetValue(sessionId, out var s) && s.Messages.Count > 0 ? s.Messages[^1].Id : 0;
+        return s is not null;
+    }
+
+    public ulong StoredUnder(MessageRecord message) => _sessions[message.SessionId].Requests.GetValueOrDefault((message.SenderId, message.RequestId));
+
+    private Task<T> Read<T>(Func<T> read)
     {
         lock (_lock)
         {
-            return _viewed.GetValueOrDefault((sessionId, accountId));
+            return Task.FromResult(read());
         }
     }
 
-    private void Apply(StoreWrite write, List<Action> undo)
+    private WriteOutcome Change(ulong accountId, Func<Account, (AccountRecord Record, long? LeftAtUnixMs)> change)
     {
-        switch (write)
+        if (_accounts.TryGetValue(accountId, out var a))
         {
-            case StoreWrite.NewAccount { Account: var a }:
-                CheckId(a.Id);
-                if (!_accounts.TryAdd(a.Id, a))
-                {
-                    throw new StoreRefusedException($"Account {a.Id} exists.");
-                }
-
-                undo.Add(() => _accounts.Remove(a.Id));
-                SetLeftAt(a.Id, a.Endpoint is null ? a.CreatedAtUnixMs : null, undo);
-                break;
-            case StoreWrite.AccountBound b:
-                ReplaceAccount(b.AccountId, a => a with { Endpoint = b.Endpoint, AwaySinceUnixMs = null }, undo);
-                SetLeftAt(b.AccountId, null, undo);
-                break;
-            case StoreWrite.AccountUnbound u:
-                ReplaceAccount(u.AccountId, a => a with { Endpoint = null, AwaySinceUnixMs = u.AwaySinceUnixMs }, undo);
-                if (_accounts.ContainsKey(u.AccountId))
-                {
-                    SetLeftAt(u.AccountId, u.AtUnixMs, undo);
-                }
-
-                break;
-            case StoreWrite.BrokerGone g:
-                foreach (var account in _accounts.Values.Where(a => a.Endpoint is { } e && e.Broker == g.Broker && (g.KeepIncarnation == 0 || (long)(e.ConnectionId >> 32) != g.KeepIncarnation)).ToList())
-                {
-                    RemoveWaiting(account.Id, undo);
-                    var inSession = _sessions.Values.Any(s => s.EndedAtUnixMs is null && s.Has(account.Id));
-                    ReplaceAccount(account.Id, a => a with { Endpoint = null, AwaySinceUnixMs = a.AwaySinceUnixMs ?? (inSession ? g.AtUnixMs : null) }, undo);
-                    SetLeftAt(account.Id, g.AtUnixMs, undo);
-                }
-
-                break;
-            case StoreWrite.NewSession { Session: var given }:
-                // Kept smaller id first, as every store reads it back (the matchmaker names the waiting partner first).
-                var session = given.FirstAccountId < given.SecondAccountId ? given : given with { FirstAccountId = given.SecondAccountId, SecondAccountId = given.FirstAccountId };
-                CheckId(session.Id);
-                if (!_accounts.ContainsKey(session.FirstAccountId) || !_accounts.ContainsKey(session.SecondAccountId) || session.FirstAccountId == session.SecondAccountId)
-                {
-                    throw new StoreRefusedException($"Session {session.Id} needs two existing accounts.");
-                }
-
-                if (!_sessions.TryAdd(session.Id, session))
-                {
-                    throw new StoreRefusedException($"Session {session.Id} exists.");
-                }
-
-                undo.Add(() => _sessions.Remove(session.Id));
-                break;
-            case StoreWrite.SessionEnded e when _sessions.TryGetValue(e.SessionId, out var s) && s.EndedAtUnixMs is null:
-                _sessions[e.SessionId] = s with { EndedAtUnixMs = e.EndedAtUnixMs };
-                undo.Add(() => _sessions[e.SessionId] = s);
-                break;
-            case StoreWrite.SessionEnded:
-                break;
-            case StoreWrite.NewMessage { Message: var m }:
-                CheckId(m.Id);
-                if (!_sessions.ContainsKey(m.SessionId))
-                {
-                    throw new StoreRefusedException($"Message {m.Id}: no session {m.SessionId}.");
-                }
-
-                if (!_messagesBySession.TryGetValue(m.SessionId, out var list))
-                {
-                    _messagesBySession[m.SessionId] = list = [];
-                }
-
-                if (list.Count > 0 && m.Id <= list[^1].Id)
-                {
-                    throw new StoreRefusedException($"Message {m.Id} is not above the last of session {m.SessionId} ({list[^1].Id}).");
-                }
-
-                if (_requests.TryGetValue((m.SessionId, m.SenderId, m.RequestId), out var first))
-                {
-                    throw new AlreadyStoredException(first);
-                }
-
-                if (!_messageIds.Add(m.Id))
-                {
-                    throw new StoreRefusedException($"Message {m.Id} exists.");
-                }
-
-                list.Add(m);
-                _requests.Add((m.SessionId, m.SenderId, m.RequestId), m.Id);
-                undo.Add(() =>
-                {
-                    list.RemoveAt(list.Count - 1);
-                    _messageIds.Remove(m.Id);
-                    _requests.Remove((m.SessionId, m.SenderId, m.RequestId));
-                });
-                break;
-            case StoreWrite.ViewedUpTo v:
-                RaiseMark(_viewed, (v.SessionId, v.AccountId), v.MsgId, undo);
-                break;
-            case StoreWrite.DeliveredUpTo d:
-                RaiseMark(_delivered, (d.SessionId, d.AccountId), d.MsgId, undo);
-                break;
-            case StoreWrite.WaitingAdded w:
-                if (_waiting.TryAdd(w.AccountId, w.SinceUnixMs))
-                {
-                    undo.Add(() => _waiting.Remove(w.AccountId));
-                }
-
-                break;
-            case StoreWrite.WaitingRemoved w:
-                RemoveWaiting(w.AccountId, undo);
-                break;
-            default:
-                throw new NotSupportedException($"Unknown store write {write.GetType().Name}.");
+            (a.Record, a.LeftAtUnixMs) = change(a);
         }
+
+        return WriteOutcome.Stored;
     }
 
-    private static void CheckId(ulong id)
+    private WriteOutcome RaiseMark(ulong sessionId, ulong accountId, ulong msgId, bool viewed)
     {
-        if (id is 0 or >= IChatStore.IdLimit)
+        if (_sessions.TryGetValue(sessionId, out var s) && (s.Record.FirstAccountId == accountId || s.Record.SecondAccountId == accountId))
         {
-            throw new StoreRefusedException($"Id {id} is out of range.");
+            var marks = viewed ? s.Viewed : s.Delivered;
+            ref var mark = ref marks[s.Record.FirstAccountId == accountId ? 0 : 1];
+            mark = Math.Max(mark, msgId);
         }
+
+        return WriteOutcome.Stored;
     }
 
-    private void ReplaceAccount(ulong accountId, Func<AccountRecord, AccountRecord> change, List<Action> undo)
+    private sealed class Account(AccountRecord record)
     {
-        if (_accounts.TryGetValue(accountId, out var before))
-        {
-            _accounts[accountId] = change(before);
-            undo.Add(() => _accounts[accountId] = before);
-        }
+        public AccountRecord Record { get; set; } = record;
+
+        /// <summary>Since when the account has had no socket (null while it has one), for retention.</summary>
+        public long? LeftAtUnixMs { get; set; }
+
+        /// <summary>Its sessions, by id, active or ended.</summary>
+        public SortedSet<ulong> Sessions { get; } = [];
     }
 
-    /// <summary>Since when the account has had no socket (null while it has one), for retention.</summary>
-    private void SetLeftAt(ulong accountId, long? at, List<Action> undo)
+    private sealed class Session(SessionRecord record)
     {
-        var had = _leftAt.TryGetValue(accountId, out var before);
-        if (at is { } value)
-        {
-            _leftAt[accountId] = value;
-        }
-        else
-        {
-            _leftAt.Remove(accountId);
-        }
+        public SessionRecord Record { get; set; } = record;
 
-        undo.Add(had ? () => _leftAt[accountId] = before : () => _leftAt.Remove(accountId));
-    }
+        /// <summary>In msgId order (a message is stored only above the last).</summary>
+        public List<MessageRecord> Messages { get; } = [];
 
-    private void RemoveWaiting(ulong accountId, List<Action> undo)
-    {
-        if (_waiting.Remove(accountId, out var since))
-        {
-            undo.Add(() => _waiting[accountId] = since);
-        }
-    }
+        public Dictionary<(ulong Sender, string RequestId), ulong> Requests { get; } = [];
 
-    private static void RaiseMark(Dictionary<(ulong, ulong), ulong> marks, (ulong, ulong) key, ulong msgId, List<Action> undo)
-    {
-        var had = marks.TryGetValue(key, out var before);
-        if (msgId > before)
-        {
-            marks[key] = msgId;
-            undo.Add(had ? () => marks[key] = before : () => marks.Remove(key));
-        }
+        /// <summary>The first and second member's delivered-up-to and read-up-to marks.</summary>
+        public ulong[] Delivered { get; } = new ulong[2];
+
+        public ulong[] Viewed { get; } = new ulong[2];
     }
 }

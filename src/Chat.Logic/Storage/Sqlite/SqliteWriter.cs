@@ -1,3 +1,8 @@
+// Owns: SQLite's batch writer, the store's hot path. It judges each write by WriteRules on facts it
+// keeps in memory (it is the file's only writer: each session's last msgId and every requestId
+// hash), applies it with statements prepared once on the raw handle, and indexes messages in bulk.
+// A refused write is skipped (SQLite undoes a failed statement alone); the batch commits once.
+using Chat.Logic.Storage.Relational;
 using Microsoft.Data.Sqlite;
 using SQLitePCL;
 
@@ -7,7 +12,7 @@ namespace Chat.Logic.Storage.Sqlite;
 /// Applies batches of <see cref="StoreWrite"/> on the store's one write connection, each batch in
 /// one transaction. The statements are prepared once on the raw SQLite handle and bound and
 /// stepped directly: through ADO.NET every row cost a parameter binder, boxed numbers, a data
-/// reader and UTF-8 copies of its strings (docs/benchmarks.md). Not thread-safe: only <see cref="StoreWriter"/>'s loop calls it.
+/// reader and UTF-8 copies of its strings (docs/benchmarks.md). Not thread-safe: the store calls it under its lock.
 /// </summary>
 /// <remarks>
 /// New messages reach <c>message_index</c> in bulk, in the same transaction as a batch. The sessions
@@ -17,7 +22,7 @@ namespace Chat.Logic.Storage.Sqlite;
 /// behind it; docs/storage.md). <c>message_index_state.from_id</c> holds the
 /// smallest id not indexed yet in any slice, so readers know where to scan <c>message</c> from.
 /// </remarks>
-internal sealed class SqliteWriter : IDisposable
+internal sealed class SqliteWriter : IBatchWriter, IStoreWriteTarget, IStoreFacts
 {
     private readonly sqlite3 _db;
     private readonly List<sqlite3_stmt> _all = [];
@@ -26,6 +31,7 @@ internal sealed class SqliteWriter : IDisposable
     private readonly sqlite3_stmt _rollback;
     private readonly sqlite3_stmt _insertMessage;
     private readonly sqlite3_stmt _insertAccount;
+    private readonly sqlite3_stmt _accountExists;
     private readonly sqlite3_stmt _insertSession;
     private readonly sqlite3_stmt _insertSessionAccounts;
     private readonly sqlite3_stmt _endSession;
@@ -42,8 +48,9 @@ internal sealed class SqliteWriter : IDisposable
     private readonly sqlite3_stmt _insertWaiting;
     private readonly sqlite3_stmt _deleteWaiting;
     private readonly sqlite3_stmt _lastMsgId;
-    private readonly sqlite3_stmt _recentRequests;
-    private readonly sqlite3_stmt _isRequest;
+    private readonly sqlite3_stmt _requestIdsOf;
+    private readonly sqlite3_stmt _isStoredAs;
+    private readonly sqlite3_stmt _storedUnder;
     private readonly TimeProvider _time;
 
     // The last msgId stored per session this writer has seen, so a message at or below it is
@@ -52,10 +59,13 @@ internal sealed class SqliteWriter : IDisposable
     private readonly Dictionary<ulong, ulong> _batchLastMsgIds = [];
     private readonly List<ulong> _batchEnded = [];
 
-    // Each session's last requestIds, loaded once per session (like its last msgId); the batch being
-    // written adds its own messages on the side, kept once it commits.
-    private readonly Dictionary<ulong, SessionRequestIds> _requestIds = [];
+    // Every requestId hash of each session, loaded once per session (like its last msgId); the batch
+    // being written keeps its own messages on the side (with their ids), added once it commits.
+    private readonly Dictionary<ulong, RequestIdSet> _requestIds = [];
     private readonly Dictionary<(ulong Session, ulong Key), ulong> _batchRequestIds = [];
+
+    // The hash of the message being judged, from StoredUnder (the rules' last step for a message that may be stored).
+    private ulong _judgedKey;
     private readonly TimeSpan _sliceInterval;
 
     // Per slice, the smallest id not indexed yet; the batch being written works on a copy.
@@ -83,6 +93,7 @@ internal sealed class SqliteWriter : IDisposable
         _rollback = Prepare("ROLLBACK;");
         _insertMessage = Prepare("INSERT INTO message (id, session_id, sender_id, request_id, content, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6);");
         _insertAccount = Prepare("INSERT INTO account (id, nickname, token_hash, created_at, broker, connection_id, away_since, left_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8);");
+        _accountExists = Prepare("SELECT 1 FROM account WHERE id = ?1;");
         _bindAccount = Prepare("UPDATE account SET broker = ?2, connection_id = ?3, away_since = NULL, left_at = NULL WHERE id = ?1;");
         _unbindAccount = Prepare("UPDATE account SET broker = NULL, connection_id = NULL, away_since = ?2, left_at = ?3 WHERE id = ?1;");
         const string OnBroker = "broker = ?1 AND (?3 = 0 OR (connection_id >> 32) <> ?3)";
@@ -95,19 +106,13 @@ internal sealed class SqliteWriter : IDisposable
         _brokerGoneUnbind = Prepare($"UPDATE account SET broker = NULL, connection_id = NULL, left_at = ?2 WHERE {OnBroker};");
         _insertWaiting = Prepare("INSERT OR IGNORE INTO waiting (account_id, since) VALUES (?1, ?2);");
         _deleteWaiting = Prepare("DELETE FROM waiting WHERE account_id = ?1;");
-        _lastMsgId = Prepare("""
+        _lastMsgId = Prepare($"""
             SELECT (SELECT COUNT(*) FROM session WHERE id = ?1),
-                   MAX(IFNULL((SELECT MAX(id) FROM message_index WHERE session_id = ?1), 0),
-                       IFNULL((SELECT MAX(id) FROM message WHERE id >= (SELECT from_id FROM message_index_state) AND session_id = ?1), 0));
+                   IFNULL(({SqliteDialect.MessagesOf(new("", "= ?1", Order: MessageOrder.NewestFirst, Limit: "1"))}), 0);
             """);
-        _recentRequests = Prepare($"""
-            SELECT m.id, m.sender_id, m.request_id FROM message m WHERE m.id IN (
-                SELECT id FROM message_index WHERE session_id = ?1 ORDER BY id DESC LIMIT {SessionRequestIds.Capacity})
-            UNION
-            SELECT m.id, m.sender_id, m.request_id FROM message m WHERE m.id >= (SELECT from_id FROM message_index_state) AND m.session_id = ?1
-            ORDER BY 1;
-            """);
-        _isRequest = Prepare("SELECT 1 FROM message WHERE id = ?1 AND session_id = ?2 AND sender_id = ?3 AND request_id = ?4;");
+        _requestIdsOf = Prepare(SqliteDialect.MessagesOf(new(", m.sender_id, m.request_id", "= ?1")) + ";");
+        _isStoredAs = Prepare("SELECT 1 FROM message WHERE id = ?1 AND session_id = ?2 AND sender_id = ?3 AND request_id = ?4;");
+        _storedUnder = Prepare(SqliteDialect.MessagesOf(new("", "= ?1", Where: "m.sender_id = ?2 AND m.request_id = ?3", Order: MessageOrder.OldestFirst, Limit: "1")) + ";");
         _insertSession = Prepare("INSERT INTO session (id, created_at) VALUES (?1, ?2);");
         _insertSessionAccounts = Prepare("INSERT INTO session_account (session_id, account_id) VALUES (?1, ?2), (?1, ?3);");
         _endSession = Prepare("UPDATE session SET ended_at = ?2 WHERE id = ?1 AND ended_at IS NULL;");
@@ -148,8 +153,8 @@ internal sealed class SqliteWriter : IDisposable
         }
     }
 
-    /// <summary>Commits the batch all-or-nothing, in order.</summary>
-    public void Write(IReadOnlyList<StoreWrite> batch)
+    /// <summary>Commits the batch in one transaction, in order; each write's outcome goes to <paramref name="outcomes"/>.</summary>
+    public void Write(IReadOnlyList<StoreWrite> batch, WriteOutcome[] outcomes)
     {
         Step(_begin);
         _batchLastMsgIds.Clear();
@@ -159,14 +164,9 @@ internal sealed class SqliteWriter : IDisposable
         {
             var indexFrom = _batchIndexFrom;
             _indexFrom.CopyTo(indexFrom, 0);
-            foreach (var write in batch)
+            for (var i = 0; i < batch.Count; i++)
             {
-                Apply(write);
-                if (write is StoreWrite.NewMessage { Message: var m })
-                {
-                    ref var from = ref indexFrom[Slice(m.SessionId)];
-                    from = Math.Min(from, (long)m.Id);
-                }
+                outcomes[i] = batch[i].ApplyTo(this);
             }
 
             var indexedSlice = -1;
@@ -193,11 +193,11 @@ internal sealed class SqliteWriter : IDisposable
                 _lastMsgIds[sessionId] = last;
             }
 
-            foreach (var ((sessionId, key), msgId) in _batchRequestIds)
+            foreach (var ((sessionId, key), _) in _batchRequestIds)
             {
                 if (_requestIds.TryGetValue(sessionId, out var requestIds))
                 {
-                    requestIds.Add(key, msgId);
+                    requestIds.Add(key);
                 }
             }
 
@@ -218,6 +218,178 @@ internal sealed class SqliteWriter : IDisposable
         {
             RollBack();
             throw;
+        }
+    }
+
+    public WriteOutcome NewMessage(StoreWrite.NewMessage write)
+    {
+        var m = write.Message;
+        var outcome = WriteRules.JudgeMessage(m, this);
+        if (outcome.Result != WriteResult.Stored)
+        {
+            return outcome;
+        }
+
+        BindInt(_insertMessage, 1, (long)m.Id);
+        BindInt(_insertMessage, 2, (long)m.SessionId);
+        BindInt(_insertMessage, 3, (long)m.SenderId);
+        BindText(_insertMessage, 4, m.RequestId);
+        BindText(_insertMessage, 5, m.Content);
+        BindInt(_insertMessage, 6, m.CreatedAtUnixMs);
+        if (!TryStep(_insertMessage))
+        {
+            return WriteRules.IdUsed("message", m.Id);
+        }
+
+        _batchLastMsgIds[m.SessionId] = m.Id;
+        _batchRequestIds[(m.SessionId, _judgedKey)] = m.Id;
+        ref var from = ref _batchIndexFrom[Slice(m.SessionId)];
+        from = Math.Min(from, (long)m.Id);
+        return WriteOutcome.Stored;
+    }
+
+    public WriteOutcome NewAccount(StoreWrite.NewAccount write)
+    {
+        var a = write.Account;
+        if (WriteRules.OutOfRange("account", a.Id) is { } refused)
+        {
+            return refused;
+        }
+
+        BindInt(_insertAccount, 1, (long)a.Id);
+        BindText(_insertAccount, 2, a.NickName);
+        Check(raw.sqlite3_bind_blob(_insertAccount, 3, a.TokenHash));
+        BindInt(_insertAccount, 4, a.CreatedAtUnixMs);
+        BindEndpoint(_insertAccount, 5, a.Endpoint);
+        BindNullableInt(_insertAccount, 7, a.AwaySinceUnixMs);
+        BindNullableInt(_insertAccount, 8, a.Endpoint is null ? a.CreatedAtUnixMs : null);
+        return TryStep(_insertAccount) ? WriteOutcome.Stored : WriteRules.IdUsed("account", a.Id);
+    }
+
+    public WriteOutcome AccountBound(StoreWrite.AccountBound write)
+    {
+        BindEndpoint(_bindAccount, 2, write.Endpoint);
+        return Run(_bindAccount, (long)write.AccountId);
+    }
+
+    public WriteOutcome AccountUnbound(StoreWrite.AccountUnbound write)
+    {
+        BindNullableInt(_unbindAccount, 2, write.AwaySinceUnixMs);
+        BindInt(_unbindAccount, 3, write.AtUnixMs);
+        return Run(_unbindAccount, (long)write.AccountId);
+    }
+
+    public WriteOutcome BrokerGone(StoreWrite.BrokerGone write)
+    {
+        foreach (var statement in (ReadOnlySpan<sqlite3_stmt>)[_brokerGoneWaiting, _brokerGoneAway, _brokerGoneUnbind])
+        {
+            BindText(statement, 1, write.Broker);
+            BindInt(statement, 2, write.AtUnixMs);
+            BindInt(statement, 3, write.KeepIncarnation);
+            Step(statement);
+        }
+
+        return WriteOutcome.Stored;
+    }
+
+    public WriteOutcome NewSession(StoreWrite.NewSession write)
+    {
+        var s = write.Session;
+        if (WriteRules.RefuseSession(s, this) is { } refused)
+        {
+            return refused;
+        }
+
+        BindInts(_insertSession, (long)s.Id, s.CreatedAtUnixMs);
+        if (!TryStep(_insertSession))
+        {
+            return WriteRules.IdUsed("session", s.Id);
+        }
+
+        Run(_insertSessionAccounts, (long)s.Id, (long)s.FirstAccountId, (long)s.SecondAccountId);
+        _batchLastMsgIds[s.Id] = 0;
+        _requestIds[s.Id] = new RequestIdSet(); // nothing stored in it yet; a rolled-back batch leaves it empty too
+        return WriteOutcome.Stored;
+    }
+
+    public WriteOutcome SessionEnded(StoreWrite.SessionEnded write)
+    {
+        _batchEnded.Add(write.SessionId);
+        return Run(_endSession, (long)write.SessionId, write.EndedAtUnixMs);
+    }
+
+    public WriteOutcome ViewedUpTo(StoreWrite.ViewedUpTo write) => Run(_upsertViewed, (long)write.SessionId, (long)write.AccountId, (long)write.MsgId, write.AtUnixMs);
+
+    public WriteOutcome DeliveredUpTo(StoreWrite.DeliveredUpTo write) => Run(_upsertDelivered, (long)write.SessionId, (long)write.AccountId, (long)write.MsgId);
+
+    public WriteOutcome WaitingAdded(StoreWrite.WaitingAdded write) => Run(_insertWaiting, (long)write.AccountId, write.SinceUnixMs);
+
+    public WriteOutcome WaitingRemoved(StoreWrite.WaitingRemoved write) => Run(_deleteWaiting, (long)write.AccountId);
+
+    public bool AccountExists(ulong accountId)
+    {
+        BindInt(_accountExists, 1, (long)accountId);
+        return HasRow(_accountExists);
+    }
+
+    /// <summary>The session's last stored msgId (this batch's included), from memory once the writer has seen the session.</summary>
+    public bool TryGetLastMsgId(ulong sessionId, out ulong lastMsgId)
+    {
+        if (_batchLastMsgIds.TryGetValue(sessionId, out lastMsgId) || _lastMsgIds.TryGetValue(sessionId, out lastMsgId))
+        {
+            return true;
+        }
+
+        BindInt(_lastMsgId, 1, (long)sessionId);
+        try
+        {
+            if (raw.sqlite3_step(_lastMsgId) != raw.SQLITE_ROW)
+            {
+                throw Error(raw.sqlite3_errcode(_db));
+            }
+
+            if (raw.sqlite3_column_int64(_lastMsgId, 0) == 0)
+            {
+                return false;
+            }
+
+            lastMsgId = (ulong)raw.sqlite3_column_int64(_lastMsgId, 1);
+        }
+        finally
+        {
+            raw.sqlite3_reset(_lastMsgId);
+        }
+
+        _batchLastMsgIds[sessionId] = lastMsgId;
+        return true;
+    }
+
+    /// <summary>
+    /// The msgId the sender already stored under the message's requestId in its session (this batch's
+    /// included), or 0. A hash found is confirmed by the row itself, so a collision never refuses a new message.
+    /// </summary>
+    public ulong StoredUnder(MessageRecord m)
+    {
+        var key = _judgedKey = RequestIdSet.KeyOf(m.SenderId, m.RequestId);
+        if (_batchRequestIds.TryGetValue((m.SessionId, key), out var inBatch) && IsStoredAs(inBatch, m))
+        {
+            return inBatch;
+        }
+
+        if (!_requestIds.TryGetValue(m.SessionId, out var requestIds))
+        {
+            requestIds = LoadRequestIds(m.SessionId);
+            _requestIds[m.SessionId] = requestIds;
+        }
+
+        return requestIds.Contains(key) ? FindStoredUnder(m) : 0;
+    }
+
+    public void Dispose()
+    {
+        foreach (var statement in _all)
+        {
+            statement.Dispose();
         }
     }
 
@@ -246,190 +418,18 @@ internal sealed class SqliteWriter : IDisposable
         return -1;
     }
 
-    public void Dispose()
+    /// <summary>Every requestId hash of the session as committed (the batch being written has stored none of its messages yet).</summary>
+    private RequestIdSet LoadRequestIds(ulong sessionId)
     {
-        foreach (var statement in _all)
-        {
-            statement.Dispose();
-        }
-    }
-
-    private void Apply(StoreWrite write)
-    {
-        switch (write)
-        {
-            case StoreWrite.NewMessage { Message: var m }:
-                CheckId(m.Id);
-                var last = LastMsgIdOf(m.SessionId);
-                if (m.Id <= last)
-                {
-                    throw new StoreRefusedException($"Message {m.Id} is not above the last of session {m.SessionId} ({last}).");
-                }
-
-                var key = SessionRequestIds.KeyOf(m.SenderId, m.RequestId);
-                if (StoredUnder(m, key) is var first and not 0)
-                {
-                    throw new AlreadyStoredException(first);
-                }
-
-                _batchLastMsgIds[m.SessionId] = m.Id;
-                _batchRequestIds[(m.SessionId, key)] = m.Id;
-                BindInt(_insertMessage, 1, (long)m.Id);
-                BindInt(_insertMessage, 2, (long)m.SessionId);
-                BindInt(_insertMessage, 3, (long)m.SenderId);
-                BindText(_insertMessage, 4, m.RequestId);
-                BindText(_insertMessage, 5, m.Content);
-                BindInt(_insertMessage, 6, m.CreatedAtUnixMs);
-                Step(_insertMessage);
-                break;
-            case StoreWrite.NewAccount { Account: var a }:
-                BindInt(_insertAccount, 1, (long)a.Id);
-                BindText(_insertAccount, 2, a.NickName);
-                Check(raw.sqlite3_bind_blob(_insertAccount, 3, a.TokenHash));
-                BindInt(_insertAccount, 4, a.CreatedAtUnixMs);
-                BindEndpoint(_insertAccount, 5, a.Endpoint);
-                BindNullableInt(_insertAccount, 7, a.AwaySinceUnixMs);
-                BindNullableInt(_insertAccount, 8, a.Endpoint is null ? a.CreatedAtUnixMs : null);
-                CheckId(a.Id);
-                Step(_insertAccount);
-                break;
-            case StoreWrite.AccountBound b:
-                BindInt(_bindAccount, 1, (long)b.AccountId);
-                BindEndpoint(_bindAccount, 2, b.Endpoint);
-                Step(_bindAccount);
-                break;
-            case StoreWrite.AccountUnbound u:
-                BindInt(_unbindAccount, 1, (long)u.AccountId);
-                BindNullableInt(_unbindAccount, 2, u.AwaySinceUnixMs);
-                BindInt(_unbindAccount, 3, u.AtUnixMs);
-                Step(_unbindAccount);
-                break;
-            case StoreWrite.BrokerGone g:
-                BindText(_brokerGoneWaiting, 1, g.Broker);
-                BindInt(_brokerGoneWaiting, 3, g.KeepIncarnation);
-                Step(_brokerGoneWaiting);
-                BindText(_brokerGoneAway, 1, g.Broker);
-                BindInt(_brokerGoneAway, 2, g.AtUnixMs);
-                BindInt(_brokerGoneAway, 3, g.KeepIncarnation);
-                Step(_brokerGoneAway);
-                BindText(_brokerGoneUnbind, 1, g.Broker);
-                BindInt(_brokerGoneUnbind, 2, g.AtUnixMs);
-                BindInt(_brokerGoneUnbind, 3, g.KeepIncarnation);
-                Step(_brokerGoneUnbind);
-                break;
-            case StoreWrite.WaitingAdded w:
-                BindInt(_insertWaiting, 1, (long)w.AccountId);
-                BindInt(_insertWaiting, 2, w.SinceUnixMs);
-                Step(_insertWaiting);
-                break;
-            case StoreWrite.WaitingRemoved w:
-                BindInt(_deleteWaiting, 1, (long)w.AccountId);
-                Step(_deleteWaiting);
-                break;
-            case StoreWrite.NewSession { Session: var s }:
-                CheckId(s.Id);
-                if (s.FirstAccountId == s.SecondAccountId)
-                {
-                    throw new StoreRefusedException($"Session {s.Id} needs two accounts.");
-                }
-
-                _batchLastMsgIds[s.Id] = 0;
-                _requestIds[s.Id] = new SessionRequestIds(); // nothing stored in it yet; a rolled-back batch leaves it empty too
-                BindInt(_insertSession, 1, (long)s.Id);
-                BindInt(_insertSession, 2, s.CreatedAtUnixMs);
-                Step(_insertSession);
-                BindInt(_insertSessionAccounts, 1, (long)s.Id);
-                BindInt(_insertSessionAccounts, 2, (long)s.FirstAccountId);
-                BindInt(_insertSessionAccounts, 3, (long)s.SecondAccountId);
-                Step(_insertSessionAccounts);
-                break;
-            case StoreWrite.SessionEnded e:
-                BindInt(_endSession, 1, (long)e.SessionId);
-                BindInt(_endSession, 2, e.EndedAtUnixMs);
-                Step(_endSession);
-                _batchEnded.Add(e.SessionId);
-                break;
-            case StoreWrite.ViewedUpTo v:
-                BindInt(_upsertViewed, 1, (long)v.SessionId);
-                BindInt(_upsertViewed, 2, (long)v.AccountId);
-                BindInt(_upsertViewed, 3, (long)v.MsgId);
-                BindInt(_upsertViewed, 4, v.AtUnixMs);
-                Step(_upsertViewed);
-                break;
-            case StoreWrite.DeliveredUpTo d:
-                BindInt(_upsertDelivered, 1, (long)d.SessionId);
-                BindInt(_upsertDelivered, 2, (long)d.AccountId);
-                BindInt(_upsertDelivered, 3, (long)d.MsgId);
-                Step(_upsertDelivered);
-                break;
-            default:
-                throw new NotSupportedException($"Unknown store write {write.GetType().Name}.");
-        }
-    }
-
-    /// <summary>The session's last stored msgId (this batch's included); refuses a session that does not exist.</summary>
-    private ulong LastMsgIdOf(ulong sessionId)
-    {
-        if (_batchLastMsgIds.TryGetValue(sessionId, out var last) || _lastMsgIds.TryGetValue(sessionId, out last))
-        {
-            return last;
-        }
-
-        BindInt(_lastMsgId, 1, (long)sessionId);
-        try
-        {
-            if (raw.sqlite3_step(_lastMsgId) != raw.SQLITE_ROW)
-            {
-                throw Error(raw.sqlite3_errcode(_db));
-            }
-
-            if (raw.sqlite3_column_int64(_lastMsgId, 0) == 0)
-            {
-                throw new StoreRefusedException($"No session {sessionId}.");
-            }
-
-            last = (ulong)raw.sqlite3_column_int64(_lastMsgId, 1);
-        }
-        finally
-        {
-            raw.sqlite3_reset(_lastMsgId);
-        }
-
-        _batchLastMsgIds[sessionId] = last;
-        return last;
-    }
-
-    /// <summary>The msgId the sender already stored under the message's requestId in its session (this batch's included), or 0.</summary>
-    private ulong StoredUnder(MessageRecord m, ulong key)
-    {
-        if (_batchRequestIds.TryGetValue((m.SessionId, key), out var inBatch))
-        {
-            return inBatch;
-        }
-
-        if (!_requestIds.TryGetValue(m.SessionId, out var requestIds))
-        {
-            requestIds = LoadRequestIds(m.SessionId);
-            _requestIds[m.SessionId] = requestIds;
-        }
-
-        var found = requestIds.Find(key);
-        return found != 0 && IsStoredUnder(found, m) ? found : 0;
-    }
-
-    /// <summary>The session's last requestIds as committed (the batch being written has stored none of its messages yet).</summary>
-    private SessionRequestIds LoadRequestIds(ulong sessionId)
-    {
-        var requestIds = new SessionRequestIds();
-        BindInt(_recentRequests, 1, (long)sessionId);
+        var requestIds = new RequestIdSet();
+        BindInt(_requestIdsOf, 1, (long)sessionId);
         try
         {
             int rc;
-            while ((rc = raw.sqlite3_step(_recentRequests)) == raw.SQLITE_ROW)
+            while ((rc = raw.sqlite3_step(_requestIdsOf)) == raw.SQLITE_ROW)
             {
-                var sender = (ulong)raw.sqlite3_column_int64(_recentRequests, 1);
-                var requestId = raw.sqlite3_column_text(_recentRequests, 2).utf8_to_string();
-                requestIds.Add(SessionRequestIds.KeyOf(sender, requestId), (ulong)raw.sqlite3_column_int64(_recentRequests, 0));
+                var sender = (ulong)raw.sqlite3_column_int64(_requestIdsOf, 1);
+                requestIds.Add(RequestIdSet.KeyOf(sender, raw.sqlite3_column_text(_requestIdsOf, 2).utf8_to_string()));
             }
 
             if (rc != raw.SQLITE_DONE)
@@ -439,35 +439,49 @@ internal sealed class SqliteWriter : IDisposable
         }
         finally
         {
-            raw.sqlite3_reset(_recentRequests);
+            raw.sqlite3_reset(_requestIdsOf);
         }
 
         return requestIds;
     }
 
-    /// <summary>Confirms a remembered hash by the row itself, so a collision never refuses a new message.</summary>
-    private bool IsStoredUnder(ulong msgId, MessageRecord m)
+    private bool IsStoredAs(ulong msgId, MessageRecord m)
     {
-        BindInt(_isRequest, 1, (long)msgId);
-        BindInt(_isRequest, 2, (long)m.SessionId);
-        BindInt(_isRequest, 3, (long)m.SenderId);
-        BindText(_isRequest, 4, m.RequestId);
+        BindInt(_isStoredAs, 1, (long)msgId);
+        BindInt(_isStoredAs, 2, (long)m.SessionId);
+        BindInt(_isStoredAs, 3, (long)m.SenderId);
+        BindText(_isStoredAs, 4, m.RequestId);
+        return HasRow(_isStoredAs);
+    }
+
+    /// <summary>The first message the sender stored under the requestId in the session, read from the file (a retry, or a hash collision): 0 if none.</summary>
+    private ulong FindStoredUnder(MessageRecord m)
+    {
+        BindInt(_storedUnder, 1, (long)m.SessionId);
+        BindInt(_storedUnder, 2, (long)m.SenderId);
+        BindText(_storedUnder, 3, m.RequestId);
         try
         {
-            var rc = raw.sqlite3_step(_isRequest);
+            var rc = raw.sqlite3_step(_storedUnder);
+            return rc == raw.SQLITE_ROW ? (ulong)raw.sqlite3_column_int64(_storedUnder, 0) : rc == raw.SQLITE_DONE ? 0UL : throw Error(rc);
+        }
+        finally
+        {
+            raw.sqlite3_reset(_storedUnder);
+        }
+    }
+
+    /// <summary>Steps a query; true when it returned a row.</summary>
+    private bool HasRow(sqlite3_stmt statement)
+    {
+        try
+        {
+            var rc = raw.sqlite3_step(statement);
             return rc == raw.SQLITE_ROW || (rc == raw.SQLITE_DONE ? false : throw Error(rc));
         }
         finally
         {
-            raw.sqlite3_reset(_isRequest);
-        }
-    }
-
-    private static void CheckId(ulong id)
-    {
-        if (id is 0 or >= IChatStore.IdLimit)
-        {
-            throw new StoreRefusedException($"Id {id} is out of range.");
+            raw.sqlite3_reset(statement);
         }
     }
 
@@ -497,25 +511,51 @@ internal sealed class SqliteWriter : IDisposable
 
     private void BindInt(sqlite3_stmt statement, int index, long value) => Check(raw.sqlite3_bind_int64(statement, index, value));
 
+    /// <summary>Binds the numbers to parameters 1, 2, … in order.</summary>
+    private void BindInts(sqlite3_stmt statement, params ReadOnlySpan<long> values)
+    {
+        for (var i = 0; i < values.Length; i++)
+        {
+            BindInt(statement, i + 1, values[i]);
+        }
+    }
+
+    /// <summary>Binds the numbers to parameters 1, 2, … and runs a write that cannot be refused.</summary>
+    private WriteOutcome Run(sqlite3_stmt statement, params ReadOnlySpan<long> values)
+    {
+        BindInts(statement, values);
+        Step(statement);
+        return WriteOutcome.Stored;
+    }
+
     // SQLite converts UTF-16 to the file's UTF-8 itself, so no UTF-8 copy is made here.
     private void BindText(sqlite3_stmt statement, int index, string value) => Check(raw.sqlite3_bind_text16(statement, index, value.AsSpan()));
 
-    /// <summary>Runs a statement that returns no rows and makes it ready to bind again.</summary>
+    /// <summary>Runs a statement that returns no rows and makes it ready to bind again; any failure fails the batch.</summary>
     private void Step(sqlite3_stmt statement)
+    {
+        if (!TryStep(statement))
+        {
+            throw new SqliteException("SQLite refused, by a constraint, a write it has no reason to refuse.", raw.SQLITE_CONSTRAINT);
+        }
+    }
+
+    /// <summary>
+    /// Runs a statement that returns no rows; false when a constraint refused it (a used id). SQLite
+    /// then undoes that statement alone and the batch's transaction goes on. Other failures throw.
+    /// </summary>
+    private bool TryStep(sqlite3_stmt statement)
     {
         var rc = raw.sqlite3_step(statement);
         if (rc == raw.SQLITE_DONE)
         {
             raw.sqlite3_reset(statement);
-            return;
+            return true;
         }
 
-        // A constraint that fails is a duplicate id: the caller sees a refusal, as with every store.
-        Exception error = (rc & 0xFF) == raw.SQLITE_CONSTRAINT
-            ? new StoreRefusedException($"Refused: {raw.sqlite3_errmsg(_db).utf8_to_string()}.")
-            : Error(rc);
+        var error = (rc & 0xFF) == raw.SQLITE_CONSTRAINT ? null : Error(rc);
         raw.sqlite3_reset(statement);
-        throw error;
+        return error is null ? false : throw error;
     }
 
     private void Check(int rc)

@@ -1,0 +1,159 @@
+// Owns: every query the relational store runs, by name, in the manner of Orleans' ADO.NET
+// providers (DbStoredQueries): one text per name, shared by the engines unless a dialect words it
+// its own way, all of them checked against the schema at start. The shape in which an engine keeps
+// messages comes from its dialect (ChatDialect.Messages), so no query here repeats it.
+using System.Data.Common;
+
+namespace Chat.Logic.Storage.Relational;
+
+internal enum StoreQuery
+{
+    FindAccount,
+    LoadSession,
+    FindActiveSessions,
+    LoadWaiting,
+    LoadActivePairs,
+    FindAwaySince,
+    ReadCounts,
+    FindBrokers,
+    ReadMessagesFor,
+    ReserveIds,
+    ExpiredMessages,
+    ExpiredSessions,
+    GoneAccounts,
+    DeleteMessages,
+    DeleteSessions,
+    DeleteAccounts,
+}
+
+internal sealed class StoreQueries
+{
+    /// <summary>Where a query that deletes by a list takes the list of ids (numbers only, written by the store).</summary>
+    public const string Ids = "{ids}";
+
+    /// <summary>Where <see cref="StoreQuery.DeleteMessages"/> takes the list of the messages' sessions.</summary>
+    public const string Sessions = "{sessions}";
+
+    /// <summary>The account columns every read of an account selects, in <see cref="RelationalChatStore"/>'s reading order.</summary>
+    public const string AccountColumns = "a.id, a.nickname, a.token_hash, a.created_at, a.broker, a.connection_id, a.away_since";
+
+    /// <summary>The message columns after the id, in the reading order.</summary>
+    public const string MessageColumns = ", m.session_id, m.sender_id, m.request_id, m.content, m.created_at";
+
+    private readonly string[] _texts = new string[Enum.GetValues<StoreQuery>().Length];
+
+    public StoreQueries(ChatDialect dialect)
+    {
+        foreach (var query in Enum.GetValues<StoreQuery>())
+        {
+            _texts[(int)query] = dialect.Word(query) ?? Shared(query, dialect)
+                ?? throw new InvalidOperationException($"The store's dialect {dialect.GetType().Name} has no text for query {query}.");
+        }
+    }
+
+    public string this[StoreQuery query] => _texts[(int)query];
+
+    /// <summary>Compiles every query against the migrated schema: a typo or a missing column stops the start, naming the query.</summary>
+    public async Task CheckAsync(ChatDialect dialect, CancellationToken cancellationToken)
+    {
+        await dialect.RunAsync(
+            async (connection, ct) =>
+            {
+                foreach (var query in Enum.GetValues<StoreQuery>())
+                {
+                    await using var command = connection.CreateCommand();
+                    command.CommandText = this[query].Replace(Ids, "0", StringComparison.Ordinal).Replace(Sessions, "0", StringComparison.Ordinal);
+                    try
+                    {
+                        await dialect.CheckAsync(command, ct);
+                    }
+                    catch (DbException ex)
+                    {
+                        throw new InvalidOperationException($"The store's query {query} does not compile against the schema: {ex.Message}", ex);
+                    }
+                }
+
+                return true;
+            },
+            cancellationToken);
+    }
+
+    /// <summary>The text every engine shares, null for the ones each engine must word itself.</summary>
+    private static string? Shared(StoreQuery query, ChatDialect dialect) => query switch
+    {
+        StoreQuery.FindAccount => $"SELECT {AccountColumns} FROM account a WHERE a.id = @id;",
+
+        // The session; its members with their delivery and read marks; its last msgId; each member's
+        // own newest requestIds (one who sent little may be far behind the partner's last hundreds).
+        StoreQuery.LoadSession => $"""
+            SELECT created_at, ended_at FROM session WHERE id = @session;
+            SELECT {AccountColumns}, IFNULL(d.msg_id, 0), IFNULL(v.msg_id, 0)
+            FROM session_account sa JOIN account a ON a.id = sa.account_id
+            LEFT JOIN delivery d ON d.session_id = sa.session_id AND d.account_id = sa.account_id
+            LEFT JOIN view_ack v ON v.session_id = sa.session_id AND v.account_id = sa.account_id
+            WHERE sa.session_id = @session ORDER BY a.id;
+            {dialect.Messages(new("", "= @session", Order: MessageOrder.NewestFirst, Limit: "1"))};
+            {dialect.Messages(new(", m.request_id", "= @session", Where: "m.sender_id = (SELECT MIN(account_id) FROM session_account WHERE session_id = @session)", Order: MessageOrder.NewestFirst, Limit: "@recent"))};
+            {dialect.Messages(new(", m.request_id", "= @session", Where: "m.sender_id = (SELECT MAX(account_id) FROM session_account WHERE session_id = @session)", Order: MessageOrder.NewestFirst, Limit: "@recent"))};
+            """,
+
+        StoreQuery.FindActiveSessions => """
+            SELECT sa.session_id FROM session_account sa JOIN session s ON s.id = sa.session_id
+            WHERE sa.account_id = @account AND s.ended_at IS NULL ORDER BY sa.session_id;
+            """,
+
+        StoreQuery.LoadWaiting => "SELECT account_id, since FROM waiting ORDER BY since, account_id;",
+
+        StoreQuery.LoadActivePairs => """
+            SELECT MIN(sa.account_id), MAX(sa.account_id) FROM session s JOIN session_account sa ON sa.session_id = s.id
+            WHERE s.ended_at IS NULL GROUP BY s.id;
+            """,
+
+        StoreQuery.FindAwaySince => "SELECT id FROM account WHERE away_since IS NOT NULL AND away_since <= @since ORDER BY away_since, id LIMIT @limit;",
+
+        StoreQuery.ReadCounts => """
+            SELECT (SELECT COUNT(*) FROM account WHERE broker IS NOT NULL),
+                   (SELECT COUNT(*) FROM waiting),
+                   (SELECT COUNT(*) FROM session WHERE ended_at IS NULL);
+            """,
+
+        StoreQuery.FindBrokers => "SELECT DISTINCT broker FROM account WHERE broker IS NOT NULL ORDER BY broker;",
+
+        StoreQuery.ReadMessagesFor => dialect.Messages(new(MessageColumns, "= @session", Above: "@after", Where: "m.sender_id <> @receiver", Order: MessageOrder.OldestFirst, Limit: "@limit")) + ";",
+
+        // Retention: the messages of sessions ended before the cutoff, in no order, a batch at a time.
+        StoreQuery.ExpiredMessages => dialect.Messages(new(", m.session_id", "IN (SELECT id FROM session WHERE ended_at < @before)", Limit: "@limit")) + ";",
+
+        StoreQuery.ExpiredSessions => "SELECT id FROM session WHERE ended_at < @before ORDER BY ended_at, id LIMIT @limit;",
+
+        StoreQuery.GoneAccounts => """
+            SELECT a.id FROM account a
+            WHERE a.left_at < @before AND a.broker IS NULL AND a.away_since IS NULL
+              AND NOT EXISTS (SELECT 1 FROM waiting w WHERE w.account_id = a.id)
+              AND NOT EXISTS (SELECT 1 FROM session_account sa WHERE sa.account_id = a.id)
+            ORDER BY a.left_at, a.id LIMIT @limit;
+            """,
+
+        // Deleted by lists of ids read first: MariaDB runs a DELETE with an IN (subquery) as a
+        // dependent subquery per row, a scan of the whole table.
+        StoreQuery.DeleteSessions => $"""
+            DELETE FROM delivery WHERE session_id IN ({Ids});
+            DELETE FROM view_ack WHERE session_id IN ({Ids});
+            DELETE FROM session_account WHERE session_id IN ({Ids});
+            DELETE FROM session WHERE id IN ({Ids});
+            """,
+
+        StoreQuery.DeleteAccounts => $"DELETE FROM account WHERE id IN ({Ids});",
+
+        _ => null, // ReserveIds, DeleteMessages: each engine words them itself
+    };
+
+    /// <summary>A command for the query on <paramref name="connection"/>, in <paramref name="transaction"/> if given.</summary>
+    public DbCommand Command(DbConnection connection, StoreQuery query, DbTransaction? transaction = null)
+    {
+        var command = connection.CreateCommand();
+        command.CommandText = this[query];
+        command.Transaction = transaction;
+        return command;
+    }
+}
