@@ -104,43 +104,63 @@ internal abstract partial class RelationalChatStore : IChatStore
         async (connection, ct) =>
         {
             await using var snapshot = await _dialect.BeginSnapshotAsync(connection, ct);
-            await using var command = _queries.Command(connection, StoreQuery.LoadSession, snapshot);
-            Add(command, "@session", (long)sessionId);
-            Add(command, "@recent", MemberState.RecentRequestLimit);
-            await using var reader = await command.ExecuteReaderAsync(ct);
-            if (!await reader.ReadAsync(ct))
-            {
-                return null;
-            }
-
-            var createdAt = reader.GetInt64(0);
-            long? endedAt = reader.IsDBNull(1) ? null : reader.GetInt64(1);
-            await reader.NextResultAsync(ct);
+            long createdAt;
+            long? endedAt;
+            ulong lastMsgId;
             var members = new List<(AccountRecord Account, ulong Delivered, ulong Viewed)>(2);
-            while (await reader.ReadAsync(ct))
+            await using (var command = _queries.Command(connection, StoreQuery.LoadSession, snapshot))
             {
-                members.Add((ReadAccount(reader), (ulong)reader.GetInt64(AccountColumnCount), (ulong)reader.GetInt64(AccountColumnCount + 1)));
+                Add(command, "@session", (long)sessionId);
+                await using var reader = await command.ExecuteReaderAsync(ct);
+                if (!await reader.ReadAsync(ct))
+                {
+                    return null;
+                }
+
+                createdAt = reader.GetInt64(0);
+                endedAt = reader.IsDBNull(1) ? null : reader.GetInt64(1);
+                await reader.NextResultAsync(ct);
+                while (await reader.ReadAsync(ct))
+                {
+                    members.Add((ReadAccount(reader), (ulong)reader.GetInt64(AccountColumnCount), (ulong)reader.GetInt64(AccountColumnCount + 1)));
+                }
+
+                if (members.Count != 2)
+                {
+                    throw new InvalidOperationException($"Session {sessionId} has {members.Count} members.");
+                }
+
+                await reader.NextResultAsync(ct);
+                lastMsgId = await reader.ReadAsync(ct) ? (ulong)reader.GetInt64(0) : 0;
             }
 
-            if (members.Count != 2)
+            var sent = new[] { new List<SentRequest>(), new List<SentRequest>() };
+            if (lastMsgId > 0)
             {
-                throw new InvalidOperationException($"Session {sessionId} has {members.Count} members.");
+                await using var command = _queries.Command(connection, StoreQuery.LoadRecentRequests, snapshot);
+                Add(command, "@session", (long)sessionId);
+                Add(command, "@recent", MemberState.RecentRequestLimit);
+                await using var reader = await command.ExecuteReaderAsync(ct);
+                for (var i = 0; i < 2; i++)
+                {
+                    if (i > 0)
+                    {
+                        await reader.NextResultAsync(ct);
+                    }
+
+                    while (await reader.ReadAsync(ct))
+                    {
+                        sent[i].Add(new SentRequest(reader.GetString(1), (ulong)reader.GetInt64(0)));
+                    }
+
+                    sent[i].Reverse(); // oldest first
+                }
             }
 
-            await reader.NextResultAsync(ct);
-            var lastMsgId = await reader.ReadAsync(ct) ? (ulong)reader.GetInt64(0) : 0;
             var recent = new MemberState[2];
             for (var i = 0; i < 2; i++)
             {
-                await reader.NextResultAsync(ct);
-                var sent = new List<SentRequest>();
-                while (await reader.ReadAsync(ct))
-                {
-                    sent.Add(new SentRequest(reader.GetString(1), (ulong)reader.GetInt64(0)));
-                }
-
-                sent.Reverse(); // oldest first
-                recent[i] = new MemberState(members[i].Account, members[i].Delivered, sent, members[i].Viewed);
+                recent[i] = new MemberState(members[i].Account, members[i].Delivered, sent[i], members[i].Viewed);
             }
 
             var session = new SessionRecord(sessionId, members[0].Account.Id, members[1].Account.Id, createdAt, endedAt);

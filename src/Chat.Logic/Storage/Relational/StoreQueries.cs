@@ -10,6 +10,7 @@ internal enum StoreQuery
 {
     FindAccount,
     LoadSession,
+    LoadRecentRequests,
     FindActiveSessions,
     LoadWaiting,
     LoadActivePairs,
@@ -83,8 +84,7 @@ internal sealed class StoreQueries
     {
         StoreQuery.FindAccount => $"SELECT {AccountColumns} FROM account a WHERE a.id = @id;",
 
-        // The session; its members with their delivery and read marks; its last msgId; each member's
-        // own newest requestIds (one who sent little may be far behind the partner's last hundreds).
+        // The session; its members with their delivery and read marks; its last msgId.
         StoreQuery.LoadSession => $"""
             SELECT created_at, ended_at FROM session WHERE id = @session;
             SELECT {AccountColumns}, IFNULL(d.msg_id, 0), IFNULL(v.msg_id, 0)
@@ -93,6 +93,12 @@ internal sealed class StoreQueries
             LEFT JOIN view_ack v ON v.session_id = sa.session_id AND v.account_id = sa.account_id
             WHERE sa.session_id = @session ORDER BY a.id;
             {dialect.Messages(new("", "= @session", Order: MessageOrder.NewestFirst, Limit: "1"))};
+            """,
+
+        // Each member's own newest requestIds (one who sent little may be far behind the partner's
+        // last hundreds), read only for a session that has messages: a new session, the one every
+        // match activates, costs one query text less to compile.
+        StoreQuery.LoadRecentRequests => $"""
             {dialect.Messages(new(", m.request_id", "= @session", Where: "m.sender_id = (SELECT MIN(account_id) FROM session_account WHERE session_id = @session)", Order: MessageOrder.NewestFirst, Limit: "@recent"))};
             {dialect.Messages(new(", m.request_id", "= @session", Where: "m.sender_id = (SELECT MAX(account_id) FROM session_account WHERE session_id = @session)", Order: MessageOrder.NewestFirst, Limit: "@recent"))};
             """,
