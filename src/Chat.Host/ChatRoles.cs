@@ -31,7 +31,7 @@ public static class ChatRoles
 
         builder.Services.AddChatLogic();
         builder.AddChatSilo(ChatRole.All);
-        builder.Services.AddChatBroker();
+        builder.Services.AddChatBroker().AddTrustedProxiesOfAllInOne();
         builder.Services.AddChatHealth(grpc: false).AddStoreCheck(HealthExtensions.Ready);
         return builder.AddChatDiagnostics("chat");
     }
@@ -55,6 +55,7 @@ public static class ChatRoles
         services.AddClusterOptions(LogicUrls, LogicGrpcUrl).AddClusterNodeListeners().AddClusterGrpc();
         services.AddSingleton(sp => new LogicNodeAddress(sp.GetRequiredService<IOptions<ClusterOptions>>().Value.AdvertisedAddress));
         services.AddChatLogic();
+        services.AddChallengeKeyFrom(sp => sp.GetRequiredService<IOptions<ClusterOptions>>().Value.ReadSecret());
         services.AddChatLogicPushesOverGrpc();
         builder.AddChatSilo(ChatRole.Logic);
         services.AddEtcdRegistration(builder.Configuration);
@@ -62,10 +63,11 @@ public static class ChatRoles
         return builder.AddChatDiagnostics("chat-logic");
     }
 
-    public static WebApplication MapAllInOne(this WebApplication app) => app
-        .MapChatHealth()
-        .MapChatMetrics()
-        .MapWebClient();
+    public static WebApplication MapAllInOne(this WebApplication app)
+    {
+        app.UseForwardedHeaders(); // the client's address, from the proxies we trust only (none unless configured)
+        return app.MapChatHealth().MapChatMetrics().MapWebClient();
+    }
 
     public static WebApplication MapBrokerNode(this WebApplication app)
     {

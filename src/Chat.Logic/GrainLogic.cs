@@ -1,3 +1,4 @@
+using Chat.Logic.Abuse;
 using Chat.Logic.Accounts;
 using Chat.Logic.Diagnostics;
 using Chat.Logic.Ids;
@@ -21,6 +22,7 @@ internal sealed partial class GrainLogic(
     StoreWriter writer,
     IdAllocator ids,
     LiveCounts counts,
+    Admissions admissions,
     IOptions<LogicOptions> options,
     LogicMetrics metrics,
     TimeProvider time,
@@ -111,19 +113,22 @@ internal sealed partial class GrainLogic(
         }
     }
 
-    public async ValueTask<MatchResult> MatchAsync(ulong accountId, CancellationToken cancellationToken)
+    public async ValueTask<MatchResult> MatchAsync(ulong accountId, string? address, CancellationToken cancellationToken)
     {
         MatchTicket ticket;
         OpenedSession opened;
         try
         {
-            ticket = await grains.Matchmaker.Match(accountId);
+            ticket = await grains.Matchmaker.Match(accountId, address);
             counts.Changed();
             if (ticket.Code != ResultCode.Success)
             {
-                return ticket.Code == ResultCode.NoDataFound
-                    ? new MatchResult(ResultCode.NoDataFound, Message: "waiting for a partner")
-                    : new MatchResult(ticket.Code, Message: "store unavailable");
+                return ticket.Code switch
+                {
+                    ResultCode.NoDataFound => new MatchResult(ResultCode.NoDataFound, Message: "waiting for a partner"),
+                    ResultCode.RateLimited => Refused(ticket),
+                    _ => new MatchResult(ticket.Code, Message: "store unavailable"),
+                };
             }
 
             // The session tells the partner (NewSession) before the caller hears of it, so nothing
@@ -144,6 +149,15 @@ internal sealed partial class GrainLogic(
         metrics.SessionStarted();
         Log.Matched(logger, ticket.SessionId, ticket.PartnerId, accountId);
         return new MatchResult(ResultCode.Success, opened.PartnerId, opened.PartnerName, ticket.SessionId);
+    }
+
+    private MatchResult Refused(MatchTicket ticket)
+    {
+        metrics.Refused(ticket.Refused ?? Refusal.Matches);
+        var message = ticket.Refused == Refusal.Waiting
+            ? $"too many visitors from your address are waiting for a partner (at most {ticket.Limit})"
+            : $"too many new partners in a minute (at most {ticket.Limit})";
+        return new MatchResult(ResultCode.RateLimited, Message: message, RetryAfter: ticket.RetryAfter);
     }
 
     public async ValueTask<SendResult> SendAsync(ulong senderId, ulong sessionId, string requestId, string content, CancellationToken cancellationToken)
@@ -205,6 +219,18 @@ internal sealed partial class GrainLogic(
 
         return new ChatStats(now.Online, now.Waiting);
     }
+
+    public ValueTask<Admission> AdmitSocketAsync(string address, string broker, CancellationToken cancellationToken) =>
+        admissions.AdmitSocketAsync(address, broker);
+
+    public ValueTask SocketClosedAsync(string address, string broker, CancellationToken cancellationToken) =>
+        admissions.SocketClosedAsync(address, broker);
+
+    public ValueTask ReportSocketsAsync(string broker, IReadOnlyList<HeldSockets> held, CancellationToken cancellationToken) =>
+        admissions.ReportSocketsAsync(broker, held);
+
+    public ValueTask<Admission> AdmitAccountAsync(string address, string? altcha, CancellationToken cancellationToken) =>
+        admissions.AdmitAccountAsync(address, altcha);
 
     /// <summary>A session's answer to a request about it; InternalErr when its grain cannot be reached.</summary>
     private async ValueTask<ResultCode> AskSessionAsync(ulong sessionId, Func<ISessionGrain, Task<ResultCode>> ask, string operation)

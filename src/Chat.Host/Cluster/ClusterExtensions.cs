@@ -1,3 +1,4 @@
+using System.Net;
 using Chat.Host.Discovery;
 using Chat.Protocol.Grpc;
 using dotnet_etcd;
@@ -71,18 +72,37 @@ public static class ClusterExtensions
     /// </summary>
     public static IServiceCollection AddTrustedProxies(this IServiceCollection services)
     {
-        services.AddOptions<ForwardedHeadersOptions>().Configure<IOptions<ClusterOptions>>((forwarded, options) =>
-        {
-            forwarded.KnownProxies.Clear();
-            forwarded.KnownIPNetworks.Clear();
-            var proxies = options.Value.TrustedProxyAddresses;
-            forwarded.ForwardedHeaders = proxies.Count == 0 ? ForwardedHeaders.None : ForwardedHeaders.XForwardedFor | ForwardedHeaders.XForwardedProto;
-            foreach (var proxy in proxies)
-            {
-                forwarded.KnownProxies.Add(proxy);
-            }
-        });
+        services.AddOptions<ForwardedHeadersOptions>().Configure<IOptions<ClusterOptions>>((forwarded, options) => Trust(forwarded, options.Value.TrustedProxyAddresses));
         return services;
+    }
+
+    /// <summary>
+    /// All-in-one behind nginx: the same setting, <c>Chat:Cluster:TrustedProxies</c>, read on its own
+    /// (all-in-one has no cluster to configure). Without it every visitor behind the proxy would be
+    /// one address to the per-address limits.
+    /// </summary>
+    public static IServiceCollection AddTrustedProxiesOfAllInOne(this IServiceCollection services)
+    {
+        const string Key = $"{ClusterOptions.Section}:{nameof(ClusterOptions.TrustedProxies)}";
+        static IEnumerable<string> Listed(IConfiguration configuration) => ClusterOptions.List(configuration[Key]);
+        services.AddOptions<ForwardedHeadersOptions>()
+            .Configure<IConfiguration>((forwarded, configuration) =>
+                Trust(forwarded, [.. Listed(configuration).Select(p => IPAddress.TryParse(p, out var address) ? address : null).OfType<IPAddress>()]))
+            .Validate<IConfiguration>((forwarded, configuration) => Listed(configuration).All(p => IPAddress.TryParse(p, out var _)),
+                $"{Key}: every entry must be an IP address (a proxy is believed by its address, e.g. 127.0.0.1)")
+            .ValidateOnStart();
+        return services;
+    }
+
+    private static void Trust(ForwardedHeadersOptions forwarded, IReadOnlyList<IPAddress> proxies)
+    {
+        forwarded.KnownProxies.Clear();
+        forwarded.KnownIPNetworks.Clear();
+        forwarded.ForwardedHeaders = proxies.Count == 0 ? ForwardedHeaders.None : ForwardedHeaders.XForwardedFor | ForwardedHeaders.XForwardedProto;
+        foreach (var proxy in proxies)
+        {
+            forwarded.KnownProxies.Add(proxy);
+        }
     }
 
     private static void AddEtcdClient(this IServiceCollection services) =>

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Chat.Logic.Diagnostics;
 using ResultCode = Chat.Protocol.Frames.ResultCode;
 using Chat.Protocol.Grpc;
+using HeldSockets = Chat.Protocol.Seams.HeldSockets;
 using System.Threading.Channels;
 using Chat.Protocol.Seams;
 using Grpc.Core;
@@ -38,7 +39,7 @@ internal sealed class LogicDealerService(ILogic logic, LogicTracing tracing, IHo
 
     public override async Task<MatchResponse> Match(MatchRequest request, ServerCallContext context)
     {
-        var match = await logic.MatchAsync(request.AccountId, context.CancellationToken);
+        var match = await logic.MatchAsync(request.AccountId, request.Address.Length == 0 ? null : request.Address, context.CancellationToken);
         return new MatchResponse
         {
             Code = match.Code.ToProto(),
@@ -46,8 +47,31 @@ internal sealed class LogicDealerService(ILogic logic, LogicTracing tracing, IHo
             PartnerId = match.PartnerId,
             PartnerName = match.PartnerName ?? string.Empty,
             SessionId = match.SessionId,
+            RetryAfter = match.RetryAfter ?? 0,
         };
     }
+
+    public override async Task<AdmissionResponse> AdmitSocket(AdmitSocketRequest request, ServerCallContext context) =>
+        string.IsNullOrEmpty(request.Address) || string.IsNullOrEmpty(request.Broker)
+            ? new AdmissionResponse { Code = CodeEnum.ParamErr, Msg = "address and broker are required" }
+            : (await logic.AdmitSocketAsync(request.Address, request.Broker, context.CancellationToken)).ToProto();
+
+    public override async Task<SocketClosedResponse> SocketClosed(SocketClosedRequest request, ServerCallContext context)
+    {
+        await logic.SocketClosedAsync(request.Address, request.Broker, context.CancellationToken);
+        return new SocketClosedResponse { Code = CodeEnum.Success };
+    }
+
+    public override async Task<ReportSocketsResponse> ReportSockets(ReportSocketsRequest request, ServerCallContext context)
+    {
+        await logic.ReportSocketsAsync(request.Broker, [.. request.Held.Select(h => new HeldSockets(h.Address, h.Count))], context.CancellationToken);
+        return new ReportSocketsResponse { Code = CodeEnum.Success };
+    }
+
+    public override async Task<AdmissionResponse> AdmitAccount(AdmitAccountRequest request, ServerCallContext context) =>
+        string.IsNullOrEmpty(request.Address)
+            ? new AdmissionResponse { Code = CodeEnum.ParamErr, Msg = "address is required" }
+            : (await logic.AdmitAccountAsync(request.Address, request.Altcha.Length == 0 ? null : request.Altcha, context.CancellationToken)).ToProto();
 
     public override Task<SendMsgResponse> SendMsg(SendMsgRequest request, ServerCallContext context) =>
         SendAsync(request, context.CancellationToken);

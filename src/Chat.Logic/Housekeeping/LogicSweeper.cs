@@ -15,7 +15,7 @@ internal sealed partial class LogicSweeper(
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         // Not before the node has started: until its silo has joined the cluster there is nowhere to put the housekeeper.
-        if (!await Started(stoppingToken))
+        if (!await lifetime.WhenStartedAsync(stoppingToken))
         {
             return;
         }
@@ -37,24 +37,6 @@ internal sealed partial class LogicSweeper(
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
-        }
-    }
-
-    private async Task<bool> Started(CancellationToken stoppingToken)
-    {
-        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        using (lifetime.ApplicationStarted.Register(() => started.TrySetResult()))
-        using (stoppingToken.Register(() => started.TrySetCanceled(stoppingToken)))
-        {
-            try
-            {
-                await started.Task;
-                return true;
-            }
-            catch (OperationCanceledException)
-            {
-                return false;
-            }
         }
     }
 

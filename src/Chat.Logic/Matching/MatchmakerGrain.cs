@@ -1,3 +1,5 @@
+using System.Runtime.InteropServices;
+using Chat.Logic.Abuse;
 using Chat.Logic.Ids;
 using Chat.Logic.Storage;
 using Chat.Protocol.Frames;
@@ -9,18 +11,29 @@ namespace Chat.Logic.Matching;
 /// <summary>
 /// First come, first served. Reentrant: a match changes the pool before its first await, so two
 /// matches never take the same waiting visitor, and one waiting for its commit does not hold up
-/// the next. Its writes keep their order in the store writer's queue.
+/// the next. Its writes keep their order in the store writer's queue. It also holds the two limits
+/// that are about matching, counted here because every match of the cluster is made here: visitors
+/// waiting per address, and matches per account per minute (matches made: a MATCH_REQ repeated while
+/// waiting costs nothing).
 /// </summary>
 [Reentrant]
 internal sealed partial class MatchmakerGrain(
     IChatStore store,
     StoreWriter writer,
     IdAllocator ids,
+    AddressRules rules,
     TimeProvider time,
     ILogger<MatchmakerGrain> logger) : Grain, IMatchmakerGrain
 {
+    /// <summary>What a visitor refused for waiting is told to wait before asking again.</summary>
+    private const int WaitingRetryAfterSeconds = 5;
+
     private readonly WaitingPool _pool = new();
     private readonly HashSet<ActivePair> _pairs = [];
+
+    // Per account that matched lately: its matches of the last minute. Full ones are forgotten.
+    private readonly Dictionary<ulong, Allowance> _matches = [];
+    private long _matchesSweptAt;
 
     // Added to the pool, the store write not yet committed: a prune must not take them for gone.
     private readonly HashSet<ulong> _adding = [];
@@ -40,16 +53,27 @@ internal sealed partial class MatchmakerGrain(
         Log.Loaded(logger, _pool.Count, _pairs.Count);
     }
 
-    public async Task<MatchTicket> Match(ulong callerId)
+    public async Task<MatchTicket> Match(ulong callerId, string? address)
     {
         if (_pool.Contains(callerId))
         {
             return new MatchTicket(ResultCode.NoDataFound); // keeps its place
         }
 
+        var now = time.GetUtcNow().ToUnixTimeMilliseconds();
+        if (OutOfMatches(callerId, now) is { } outOfMatches)
+        {
+            return outOfMatches;
+        }
+
         if (_pool.FindOldest(candidate => candidate != callerId && !_pairs.Contains(Pair(callerId, candidate))) is not { } partnerId)
         {
-            _pool.Add(callerId);
+            if (address is not null && rules.For(address).Waiting is > 0 and var waiting && _pool.WaitingFrom(address) >= waiting)
+            {
+                return new MatchTicket(ResultCode.RateLimited, RetryAfter: WaitingRetryAfterSeconds, Refused: Refusal.Waiting, Limit: waiting);
+            }
+
+            _pool.Add(callerId, address);
             _adding.Add(callerId);
             try
             {
@@ -69,9 +93,12 @@ internal sealed partial class MatchmakerGrain(
             return new MatchTicket(ResultCode.NoDataFound);
         }
 
+        var partnerAddress = _pool.AddressOf(partnerId);
         _pool.Remove(partnerId);
         var pair = Pair(callerId, partnerId);
         _pairs.Add(pair);
+        CountMatch(callerId, now);
+        CountMatch(partnerId, now);
         try
         {
             var sessionId = await ids.NextAsync(IdKind.Session);
@@ -84,7 +111,7 @@ internal sealed partial class MatchmakerGrain(
         {
             Log.StoreFailed(logger, ex);
             _pairs.Remove(pair);
-            _pool.AddFirst(partnerId); // it waited longest; its waiting row may be gone, the pool in memory still has it
+            _pool.AddFirst(partnerId, partnerAddress); // it waited longest; its waiting row may be gone, the pool in memory still has it
             return new MatchTicket(ResultCode.InternalErr);
         }
     }
@@ -112,6 +139,44 @@ internal sealed partial class MatchmakerGrain(
     {
         _pairs.Remove(Pair(first, second));
         return Task.CompletedTask;
+    }
+
+    /// <summary>A refusal if the caller has made as many matches this minute as it may.</summary>
+    private MatchTicket? OutOfMatches(ulong callerId, long now)
+    {
+        var perMinute = rules.Options.MatchesPerMinute;
+        if (perMinute <= 0)
+        {
+            return null;
+        }
+
+        if (now - _matchesSweptAt > 60_000)
+        {
+            _matchesSweptAt = now;
+            foreach (var (accountId, allowance) in _matches)
+            {
+                if (allowance.IsFull(now, perMinute))
+                {
+                    _matches.Remove(accountId);
+                }
+            }
+        }
+
+        if (!_matches.TryGetValue(callerId, out var matches) || matches.CanTake(now, perMinute, perMinute))
+        {
+            return null;
+        }
+
+        return new MatchTicket(ResultCode.RateLimited, RetryAfter: matches.SecondsUntilOne(now, perMinute, perMinute), Refused: Refusal.Matches, Limit: perMinute);
+    }
+
+    private void CountMatch(ulong accountId, long now)
+    {
+        var perMinute = rules.Options.MatchesPerMinute;
+        if (perMinute > 0)
+        {
+            CollectionsMarshal.GetValueRefOrAddDefault(_matches, accountId, out _).Take(now, perMinute, perMinute);
+        }
     }
 
     private static ActivePair Pair(ulong a, ulong b) => a < b ? new ActivePair(a, b) : new ActivePair(b, a);

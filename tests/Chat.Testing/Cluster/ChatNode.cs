@@ -55,7 +55,7 @@ public sealed class ChatNode : IAsyncDisposable
             $"--Chat:Cluster:Secret={Secret}",
             $"--Chat:Store:Path={node._data.File("chat.db")}",
             "--Logging:LogLevel:Default=Warning",
-            .. settings.Select(setting => "--" + setting),
+            .. LimitSettings.Off.Concat(settings).Select(setting => "--" + setting),
         ];
         using var deadline = new CancellationTokenSource(StartTimeout);
         try

@@ -65,7 +65,7 @@ public sealed class ProcessCluster : IAsyncDisposable
         {
             LogicNodes = logicNodes,
             Brokers = brokers,
-            Settings = ["Logging:LogLevel:Default=Warning", .. settings],
+            Settings = ["Logging:LogLevel:Default=Warning", .. LimitSettings.Off, .. settings], // tests of the limits turn them on
         };
         return await StartAsync(plan, temporary, CancellationToken.None);
     }

@@ -1,6 +1,5 @@
-using System.Globalization;
-using System.Text.RegularExpressions;
 using Chat.Tests.Infrastructure;
+using static Chat.Tests.Infrastructure.Exposition;
 
 namespace Chat.Tests.Diagnostics;
 
@@ -45,19 +44,5 @@ public sealed class MetricsTests
         Assert.Equal(1, Value(text, "chat_broker_errors_total", "code=\"1\""));
         Assert.True(Value(text, "chat_store_commit_batch_size_count") >= 6); // 3 accounts, 1 session, 3 messages, in batches
         Assert.Contains("chat_store_commit_duration_seconds_bucket", text, StringComparison.Ordinal);
-    }
-
-    private static double Value(string exposition, string name, string? label = null)
-    {
-        var pattern = $@"^{Regex.Escape(name)}(\{{[^}}]*\}})?\s+(\S+)";
-        foreach (Match match in Regex.Matches(exposition, pattern, RegexOptions.Multiline))
-        {
-            if (label is null || match.Groups[1].Value.Contains(label, StringComparison.Ordinal))
-            {
-                return double.Parse(match.Groups[2].Value, CultureInfo.InvariantCulture);
-            }
-        }
-
-        throw new Xunit.Sdk.XunitException($"{name} {label} not in /metrics:\n{exposition}");
     }
 }

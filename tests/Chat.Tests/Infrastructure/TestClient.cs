@@ -38,13 +38,22 @@ public sealed class TestClient : IAsyncDisposable
     /// <summary>Completes with the close status when the server closes the socket (null: dropped without one).</summary>
     public Task<WebSocketCloseStatus?> Closed => _closed.Task;
 
-    public static async Task<TestClient> ConnectAsync(Uri uri, string? origin = null)
+    /// <summary>The reason the server gave in its close frame, once <see cref="Closed"/> has completed.</summary>
+    public string? CloseReason => _socket.CloseStatusDescription;
+
+    /// <param name="forwardedFor">An X-Forwarded-For header: the visitor's address, to a server that trusts this machine as its proxy.</param>
+    public static async Task<TestClient> ConnectAsync(Uri uri, string? origin = null, string? forwardedFor = null)
     {
         var socket = new ClientWebSocket();
         socket.Options.KeepAliveInterval = TimeSpan.Zero;
         if (origin is not null)
         {
             socket.Options.SetRequestHeader("Origin", origin);
+        }
+
+        if (forwardedFor is not null)
+        {
+            socket.Options.SetRequestHeader("X-Forwarded-For", forwardedFor);
         }
 
         using var timeout = new CancellationTokenSource(Timeout);

@@ -1,0 +1,33 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+
+namespace Chat.Tests.Infrastructure;
+
+/// <summary>Reads figures out of a server's /metrics (Prometheus text).</summary>
+public static class Exposition
+{
+    public static async Task<string> ReadAsync(Uri server)
+    {
+        using var http = new HttpClient();
+        return await http.GetStringAsync(new Uri(server, "/metrics"));
+    }
+
+    /// <summary>The value of <paramref name="name"/> (with <paramref name="label"/> among its labels, if given).</summary>
+    public static double Value(string exposition, string name, string? label = null) =>
+        ValueOrNull(exposition, name, label) ?? throw new Xunit.Sdk.XunitException($"{name} {label} not in /metrics:\n{exposition}");
+
+    /// <summary>As <see cref="Value"/>, or null when the series is not there (nothing counted yet).</summary>
+    public static double? ValueOrNull(string exposition, string name, string? label = null)
+    {
+        var pattern = $@"^{Regex.Escape(name)}(\{{[^}}]*\}})?\s+(\S+)";
+        foreach (Match match in Regex.Matches(exposition, pattern, RegexOptions.Multiline))
+        {
+            if (label is null || match.Groups[1].Value.Contains(label, StringComparison.Ordinal))
+            {
+                return double.Parse(match.Groups[2].Value, CultureInfo.InvariantCulture);
+            }
+        }
+
+        return null;
+    }
+}
