@@ -16,4 +16,15 @@ public static class LimitSettings
         "Chat:Limits:Challenge:AfterAccounts=0",
         "Chat:Limits:Challenge:Always=false",
     ];
+
+    /// <summary>The limits as shipped (appsettings.json), for a test that runs with them on.</summary>
+    public static readonly string[] Shipped =
+    [
+        "Chat:Limits:AccountsPerMinute=10",
+        "Chat:Limits:AccountsBurst=20",
+        "Chat:Limits:SocketsPerAddress=30",
+        "Chat:Limits:WaitingPerAddress=3",
+        "Chat:Limits:MatchesPerMinute=20",
+        "Chat:Limits:Challenge:AfterAccounts=5",
+    ];
 }
