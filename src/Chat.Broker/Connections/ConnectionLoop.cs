@@ -42,7 +42,7 @@ internal sealed partial class ConnectionLoop(
     /// <summary>Accepts the WebSocket if its address may open one more, and runs it to the end.</summary>
     public async Task AcceptAsync(HttpContext context)
     {
-        var address = ClientAddresses.KeyOf(context.Connection.RemoteIpAddress);
+        var address = addresses.AddressOf(context);
         if (await addresses.AdmitSocketAsync(address) is { IsRefused: true } refused)
         {
             await addresses.RefuseSocketAsync(context, refused);

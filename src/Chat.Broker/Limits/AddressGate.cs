@@ -36,9 +36,27 @@ internal sealed partial class AddressGate(
 
     private readonly ConcurrentDictionary<string, int> _held = new(StringComparer.Ordinal);
     private readonly string _broker = broker.Value.Address;
+    private int _proxyNotBelieved;
 
     /// <summary>Addresses with sockets open on this broker now.</summary>
     public int Addresses => _held.Count;
+
+    /// <summary>
+    /// The client's address as the limits count it: the peer's, or the one a trusted proxy named.
+    /// A request that names one nobody believed (X-Forwarded-For, and none of it taken) comes from a
+    /// proxy that is not in <c>Chat:Cluster:TrustedProxies</c>: every visitor behind it would be one
+    /// address to the limits, so the log says so, once.
+    /// </summary>
+    public string AddressOf(HttpContext context)
+    {
+        var headers = context.Request.Headers;
+        if (headers.ContainsKey("X-Forwarded-For") && !headers.ContainsKey("X-Original-For") && Interlocked.Exchange(ref _proxyNotBelieved, 1) == 0)
+        {
+            Log.ProxyNotBelieved(logger, context.Connection.RemoteIpAddress?.ToString() ?? ClientAddresses.Unknown);
+        }
+
+        return ClientAddresses.KeyOf(context.Connection.RemoteIpAddress);
+    }
 
     /// <summary>Whether a socket from <paramref name="address"/> may stay; admitted, it is counted until <see cref="ReleaseSocketAsync"/>.</summary>
     public async ValueTask<Admission> AdmitSocketAsync(string address)
@@ -199,5 +217,8 @@ internal sealed partial class AddressGate(
 
         [LoggerMessage(4, LogLevel.Warning, "The report of this broker's sockets per address failed; the next one tries again.")]
         public static partial void ReportFailed(ILogger logger, Exception exception);
+
+        [LoggerMessage(5, LogLevel.Warning, "A WebSocket request from {Peer} carries X-Forwarded-For, but {Peer} is not in Chat:Cluster:TrustedProxies: every visitor behind that proxy counts as one address to the per-address limits. Add the proxy's address there (said once).")]
+        public static partial void ProxyNotBelieved(ILogger logger, string peer);
     }
 }

@@ -1,6 +1,8 @@
 using System.Net.WebSockets;
 using Chat.Tests.Diagnostics;
 using Chat.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using static Chat.Tests.Infrastructure.Exposition;
 
 namespace Chat.Tests.Abuse;
@@ -228,6 +230,21 @@ public sealed class AddressLimitTests
         {
             await socket.DisposeAsync();
         }
+    }
+
+    [Fact]
+    public async Task A_proxy_that_is_not_trusted_is_named_in_the_log_once()
+    {
+        // Behind nginx without Chat:Cluster:TrustedProxies, every visitor would be nginx's address to the limits.
+        var log = new RecordingLogger();
+        await using var server = await ChatServer.StartWithServicesAsync(services => services.AddSingleton<ILoggerProvider>(log), "Chat:Limits:SocketsPerAddress=30");
+        for (var i = 0; i < 3; i++)
+        {
+            await using var visitor = await TestClient.ConnectAsync(server.WebSocketUri, forwardedFor: $"203.0.113.{i}");
+            await visitor.BarrierAsync();
+        }
+
+        Assert.Single(log.Lines, line => line.Contains("is not in Chat:Cluster:TrustedProxies", StringComparison.Ordinal));
     }
 
     private static Task<Frame> Match(TestClient client) => client.RequestAsync(new { cmd = "MATCH_REQ" }, "MATCH_RESP");
