@@ -69,6 +69,14 @@ internal sealed class LimitOptions : IValidatableObject
             yield return refusal;
         }
 
+        // The binder's checks stop at this class: the challenge's own ranges are checked here.
+        var nested = new List<ValidationResult>();
+        Validator.TryValidateObject(Challenge, new ValidationContext(Challenge), nested, validateAllProperties: true);
+        foreach (var refusal in nested)
+        {
+            yield return new ValidationResult($"{Section}:Challenge:{string.Join(',', refusal.MemberNames)}: {refusal.ErrorMessage}", [nameof(Challenge)]);
+        }
+
         if (Challenge.KeyFile is { Length: > 0 } file && !File.Exists(file))
         {
             yield return new ValidationResult($"{Section}:Challenge:KeyFile: '{file}' does not exist.", [nameof(Challenge)]);

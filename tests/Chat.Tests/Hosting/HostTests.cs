@@ -64,6 +64,11 @@ public sealed class HostTests
     [InlineData("", "--Chat:Health:ReadyTimeout=00:00:00", "Chat:Health:ReadyTimeout must be at least 10 ms")]
     [InlineData("", "--urls=htp:/127.0.0.1:18224", "--urls: 'htp:/127.0.0.1:18224' is not an address to listen on")]
     [InlineData("", "--Chat:Telemetry:OtlpEndpoint=127.0.0.1:4317", "Chat:Telemetry:OtlpEndpoint: '127.0.0.1:4317' is not an http:// or https:// URL")]
+    [InlineData("", "--Chat:Cluster:TrustedProxies=127.0.0.l", "Chat:Cluster:TrustedProxies: every entry must be an IP address")]
+    [InlineData("", "--Chat:Limits:AllowList=100.64.0.0/33", "Chat:Limits:AllowList: '100.64.0.0/33' is not an IP address or a CIDR range")]
+    [InlineData("logic", "--Chat:Limits:Challenge:KeyFile=/nonexistent/altcha.key", "Chat:Limits:Challenge:KeyFile: '/nonexistent/altcha.key' does not exist")]
+    [InlineData("", "--Chat:Limits:Challenge:Expiry=00:00:00", "Chat:Limits:Challenge:Expiry must be positive")]
+    [InlineData("", "--Chat:Limits:Challenge:MaxNumber=0", "Chat:Limits:Challenge:MaxNumber")]
     public async Task A_process_that_cannot_start_for_a_setting_says_why_in_one_line_and_exits_with_1(string role, string setting, string reason)
     {
         using var folder = TempFolder.Create("chat-refused-");
@@ -91,6 +96,7 @@ public sealed class HostTests
         var text = Chat.Host.CommandLine.HelpText;
         Assert.Contains("--store", text, StringComparison.Ordinal);
         Assert.Contains("Chat:Broker:SilenceTimeout", text, StringComparison.Ordinal);
+        Assert.Contains("Chat:Limits:SocketsPerAddress", text, StringComparison.Ordinal);
         Assert.True(Chat.Host.CommandLine.WantsHelp(["--help"]));
         Assert.Equal("frobnicate", Chat.Host.CommandLine.UnknownRole(["frobnicate"]));
         Assert.Null(Chat.Host.CommandLine.UnknownRole(["--urls=http://127.0.0.1:1"]));
