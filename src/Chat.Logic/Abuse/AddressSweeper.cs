@@ -26,25 +26,11 @@ internal sealed partial class AddressSweeper(
             return;
         }
 
-        using var timer = new PeriodicTimer(options.Value.SweepInterval, time);
-        try
-        {
-            while (await timer.WaitForNextTickAsync(stoppingToken))
-            {
-                try
-                {
-                    var tracked = await admissions.SweepAsync();
-                    Log.Swept(logger, tracked);
-                }
-                catch (Exception ex) when (ex is not OperationCanceledException)
-                {
-                    Log.SweepFailed(logger, ex);
-                }
-            }
-        }
-        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-        {
-        }
+        await time.EveryAsync(
+            options.Value.SweepInterval,
+            async () => Log.Swept(logger, await admissions.SweepAsync()),
+            ex => Log.SweepFailed(logger, ex),
+            stoppingToken);
     }
 
     private static partial class Log

@@ -20,24 +20,7 @@ internal sealed partial class LogicSweeper(
             return;
         }
 
-        using var timer = new PeriodicTimer(options.Value.SweepInterval, time);
-        try
-        {
-            while (await timer.WaitForNextTickAsync(stoppingToken))
-            {
-                try
-                {
-                    await grains.Housekeeper.Sweep();
-                }
-                catch (Exception ex) when (ex is not OperationCanceledException)
-                {
-                    Log.SweepFailed(logger, ex);
-                }
-            }
-        }
-        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-        {
-        }
+        await time.EveryAsync(options.Value.SweepInterval, () => grains.Housekeeper.Sweep(), ex => Log.SweepFailed(logger, ex), stoppingToken);
     }
 
     private static partial class Log
