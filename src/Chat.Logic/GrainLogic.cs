@@ -34,6 +34,7 @@ internal sealed partial class GrainLogic(
     {
         await writer.WriteAsync(new StoreWrite.BrokerGone(broker, time.GetUtcNow().ToUnixTimeMilliseconds(), incarnation));
         await grains.Matchmaker.Prune(); // visitors who were waiting on the old incarnation's sockets are no one's partners now
+        await admissions.BrokerStartedAsync(broker); // and the sockets it held count against no address
         counts.Changed();
     }
 

@@ -25,6 +25,7 @@ internal sealed partial class AddressGate(
     IOptions<BrokerOptions> broker,
     IOptions<AddressGateOptions> options,
     BrokerMetrics metrics,
+    IHostApplicationLifetime lifetime,
     TimeProvider time,
     ILogger<AddressGate> logger) : BackgroundService
 {
@@ -76,10 +77,14 @@ internal sealed partial class AddressGate(
         return Admission.Admitted;
     }
 
-    /// <summary>A socket <see cref="AdmitSocketAsync"/> counted has closed.</summary>
+    /// <summary>
+    /// A socket <see cref="AdmitSocketAsync"/> counted has closed. Not told while the broker stops
+    /// (every socket closes at once): logic forgets this broker's counts when it starts again, and they
+    /// run out by themselves if it does not.
+    /// </summary>
     public async ValueTask ReleaseSocketAsync(string address)
     {
-        if (!Uncount(address))
+        if (!Uncount(address) || lifetime.ApplicationStopping.IsCancellationRequested)
         {
             return;
         }

@@ -51,6 +51,16 @@ internal sealed class AddressShardGrain(AddressRules rules, LogicMetrics metrics
         return Task.CompletedTask;
     }
 
+    public Task ForgetBroker(string broker)
+    {
+        foreach (var record in _addresses.Values)
+        {
+            record.SocketsHeld(broker, 0, Now);
+        }
+
+        return Sweep();
+    }
+
     public Task<AddressVerdict> AdmitAccount(string address, SolvedChallenge? solved)
     {
         var limits = rules.For(address);

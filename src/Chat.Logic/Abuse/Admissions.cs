@@ -91,6 +91,25 @@ internal sealed partial class Admissions(
         }
     }
 
+    /// <summary>A broker (re)started: the sockets every shard counted for it are gone.</summary>
+    public async ValueTask BrokerStartedAsync(string broker)
+    {
+        if (_options.SocketsPerAddress <= 0)
+        {
+            return;
+        }
+
+        try
+        {
+            await Task.WhenAll(Enumerable.Range(0, Shards).Select(shard => grains.GetGrain<IAddressShardGrain>(shard).ForgetBroker(broker)))
+                .WaitAsync(_options.CheckTimeout, time);
+        }
+        catch (Exception ex) when (IsUnavailable(ex))
+        {
+            Log.ReportNotCounted(logger, broker, ex); // its counts run out by themselves
+        }
+    }
+
     public async ValueTask<Admission> AdmitAccountAsync(string address, string? payload)
     {
         if (_options.AccountsPerMinute <= 0 && _options.Challenge.AfterAccounts <= 0 && !_options.Challenge.Always)

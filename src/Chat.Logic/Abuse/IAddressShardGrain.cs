@@ -16,6 +16,9 @@ internal interface IAddressShardGrain : IGrainWithIntegerKey
     /// <summary>A broker's report of the sockets it holds from these addresses.</summary>
     Task HoldSockets(string broker, IReadOnlyList<AddressCount> held);
 
+    /// <summary>The broker (re)started: it holds none of the sockets it held before.</summary>
+    Task ForgetBroker(string broker);
+
     /// <summary>May the address create an account? <paramref name="solved"/>: a challenge it answered correctly, if any.</summary>
     Task<AddressVerdict> AdmitAccount(string address, SolvedChallenge? solved);
 
