@@ -56,7 +56,7 @@ if [[ -z $sources ]]; then
 fi
 # The per-address limits and the challenge off: the bench measures capacity from a few addresses.
 limits_off=(--Chat:Limits:AccountsPerMinute=0 --Chat:Limits:SocketsPerAddress=0 --Chat:Limits:WaitingPerAddress=0
-  --Chat:Limits:MatchesPerMinute=0 --Chat:Limits:Challenge:AfterAccounts=0)
+  --Chat:Limits:MatchesPerMinute=0 --Chat:Limits:Challenge:AfterAccounts=0 --Chat:Limits:Challenge:AfterMatches=0)
 mkdir -p "$out"
 # Each socket is a file descriptor: take the whole hard limit (20000 on the shared dev machine).
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -283,7 +283,7 @@ start_target() { # target port
       cluster="$(mktemp -d /tmp/chat-bench-cluster.XXXXXX)"
       if ! Chat__Broker__RateLimit__PerSecond=1000000 Chat__Broker__RateLimit__Burst=1000000 CHAT_DLL="${dll[$target]}" \
           Chat__Limits__AccountsPerMinute=0 Chat__Limits__SocketsPerAddress=0 Chat__Limits__WaitingPerAddress=0 \
-          Chat__Limits__MatchesPerMinute=0 Chat__Limits__Challenge__AfterAccounts=0 \
+          Chat__Limits__MatchesPerMinute=0 Chat__Limits__Challenge__AfterAccounts=0 Chat__Limits__Challenge__AfterMatches=0 \
           "$root/deploy/local-cluster.sh" up "$cluster" >"$log" 2>&1; then
         echo "$target did not start; see $log" >&2
         cat "$log" >&2

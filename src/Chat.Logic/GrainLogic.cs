@@ -114,13 +114,15 @@ internal sealed partial class GrainLogic(
         }
     }
 
-    public async ValueTask<MatchResult> MatchAsync(ulong accountId, string? address, CancellationToken cancellationToken)
+    public async ValueTask<MatchResult> MatchAsync(ulong accountId, string? address, string? altcha, CancellationToken cancellationToken)
     {
         MatchTicket ticket;
         OpenedSession opened;
         try
         {
-            ticket = await grains.Matchmaker.Match(accountId, address);
+            // A solution is spent before the matchmaker hears of it: it counts once, whatever follows.
+            var failed = altcha is not null && address is not null ? await admissions.SpendAsync(address, altcha) : null;
+            ticket = await grains.Matchmaker.Match(accountId, address, solved: altcha is not null && address is not null && failed is null);
             counts.Changed();
             if (ticket.Code != ResultCode.Success)
             {
@@ -128,6 +130,7 @@ internal sealed partial class GrainLogic(
                 {
                     ResultCode.NoDataFound => new MatchResult(ResultCode.NoDataFound, Message: "waiting for a partner"),
                     ResultCode.RateLimited => Refused(ticket),
+                    ResultCode.ChallengeRequired => Challenged(admissions.Challenge(address!, failed, $"be matched again (more than {ticket.Limit} new partners in a minute)")),
                     _ => new MatchResult(ticket.Code, Message: "store unavailable"),
                 };
             }
@@ -151,6 +154,9 @@ internal sealed partial class GrainLogic(
         Log.Matched(logger, ticket.SessionId, ticket.PartnerId, accountId);
         return new MatchResult(ResultCode.Success, opened.PartnerId, opened.PartnerName, ticket.SessionId);
     }
+
+    private static MatchResult Challenged(Admission challenge) =>
+        new(challenge.Code, Message: challenge.Message, Challenge: challenge.Challenge);
 
     private MatchResult Refused(MatchTicket ticket)
     {

@@ -15,6 +15,7 @@ public static class LimitSettings
         "Chat:Limits:MatchesPerMinute=0",
         "Chat:Limits:Challenge:AfterAccounts=0",
         "Chat:Limits:Challenge:Always=false",
+        "Chat:Limits:Challenge:AfterMatches=0",
     ];
 
     /// <summary>The limits as shipped (appsettings.json), for a test that runs with them on.</summary>
@@ -26,5 +27,6 @@ public static class LimitSettings
         "Chat:Limits:WaitingPerAddress=3",
         "Chat:Limits:MatchesPerMinute=20",
         "Chat:Limits:Challenge:AfterAccounts=5",
+        "Chat:Limits:Challenge:AfterMatches=10",
     ];
 }

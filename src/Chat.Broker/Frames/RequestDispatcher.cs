@@ -44,10 +44,10 @@ internal sealed class RequestDispatcher(ILogic logic, ConnectionRegistry registr
             case CommandKind.Match:
                 if (RequireOwnAccount(connection, request, request.AccountId))
                 {
-                    var match = await logic.MatchAsync(connection.AccountId, connection.Address, cancellationToken);
+                    var match = await logic.MatchAsync(connection.AccountId, connection.Address, request.Altcha, cancellationToken);
                     Reply(connection, match.Code == ResultCode.Success
                         ? new MatchResponse(match.Code, match.PartnerId, match.PartnerName, match.SessionId)
-                        : new MatchResponse(match.Code, Msg: match.Message) { RetryAfter = match.RetryAfter });
+                        : Refusals.Match(match));
                 }
 
                 break;

@@ -104,6 +104,18 @@ internal sealed class AddressShardGrain(AddressRules rules, LogicMetrics metrics
         return Task.FromResult(AddressVerdict.Admitted);
     }
 
+    public Task<bool> Spend(string address, SolvedChallenge solved)
+    {
+        var record = Record(address);
+        if (record.IsSpent(solved.Id))
+        {
+            return Task.FromResult(false);
+        }
+
+        record.Spend(solved);
+        return Task.FromResult(true);
+    }
+
     public Task<int> Sweep()
     {
         var now = Now;

@@ -135,17 +135,50 @@ internal sealed partial class Admissions(
             case AddressVerdict.Kind.RateLimited:
                 metrics.Refused(Refusal.Accounts);
                 return new Admission(ResultCode.RateLimited, $"too many new accounts from your address (at most {verdict.Limit} at once); try again later", verdict.RetryAfter);
-            case AddressVerdict.Kind.ChallengeRequired when check is null:
-                metrics.Refused(Refusal.Challenge);
-                return new Admission(ResultCode.ChallengeRequired, "solve the challenge to create an account", Challenge: altcha.Create(address));
             case AddressVerdict.Kind.ChallengeRequired or AddressVerdict.Kind.ChallengeSpent:
-                metrics.Refused(Refusal.ChallengeFailed);
-                var why = verdict.Is == AddressVerdict.Kind.ChallengeSpent ? "it was used before" : Why(check!.Value);
-                Log.ChallengeFailed(logger, why);
-                return new Admission(ResultCode.ChallengeRequired, $"the challenge's solution was not accepted ({why}); solve this one", Challenge: altcha.Create(address));
+                var failed = verdict.Is == AddressVerdict.Kind.ChallengeSpent ? "it was used before" : check is { } refused ? Why(refused) : null;
+                return Challenge(address, failed, "create an account");
             default:
                 return Admission.Admitted;
         }
+    }
+
+    /// <summary>
+    /// The client's solution of a challenge that is not about an account (a match): checked and
+    /// spent (once, in the whole cluster). Null if it solved one, else why not.
+    /// </summary>
+    public async ValueTask<string?> SpendAsync(string address, string payload)
+    {
+        var check = altcha.Verify(payload, address, out var solved);
+        if (check != Altcha.Verdict.Solved)
+        {
+            return Why(check);
+        }
+
+        try
+        {
+            return await Shard(address).Spend(address, solved).WaitAsync(_options.CheckTimeout, time) ? null : "it was used before";
+        }
+        catch (Exception ex) when (IsUnavailable(ex))
+        {
+            Unchecked(Refusal.Challenge, ex);
+            return null;
+        }
+    }
+
+    /// <summary>A challenge for <paramref name="address"/>, refused for <paramref name="failed"/> (the reason an earlier solution was not accepted) or none.</summary>
+    public Admission Challenge(string address, string? failed, string what)
+    {
+        metrics.Refused(failed is null ? Refusal.Challenge : Refusal.ChallengeFailed);
+        if (failed is not null)
+        {
+            Log.ChallengeFailed(logger, failed);
+        }
+
+        return new Admission(
+            ResultCode.ChallengeRequired,
+            failed is null ? $"solve the challenge to {what}" : $"the challenge's solution was not accepted ({failed}); solve this one",
+            Challenge: altcha.Create(address));
     }
 
     /// <summary>The shard of an address: the same on every node (SHA-256, not the process's randomised string hash).</summary>

@@ -50,7 +50,7 @@ internal sealed class LimitOptions : IValidatableObject
     public ChallengeOptions Challenge { get; set; } = new();
 
     /// <summary>Whether any per-address rule is on; with none, no address is tracked at all.</summary>
-    public bool AnyAddressLimit => AccountsPerMinute > 0 || SocketsPerAddress > 0 || Challenge.AfterAccounts > 0 || Challenge.Always;
+    public bool AnyAddressLimit => AccountsPerMinute > 0 || SocketsPerAddress > 0 || Challenge.AfterAccounts > 0 || Challenge.Always || Challenge.AfterMatches > 0;
 
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
@@ -108,6 +108,10 @@ internal sealed class ChallengeOptions
 
     /// <summary>Every new account needs a solved challenge.</summary>
     public bool Always { get; set; }
+
+    /// <summary>New partners an account may have per minute before each further MATCH_REQ needs a solved challenge (faster than a person skips); 0: never.</summary>
+    [Range(0, 1_000_000)]
+    public int AfterMatches { get; set; } = 10;
 
     /// <summary>The difficulty: the secret number is at most this, so a browser tries half of it on average (100,000: well under a second on a phone).</summary>
     [Range(1, int.MaxValue)]

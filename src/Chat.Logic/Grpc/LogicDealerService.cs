@@ -39,7 +39,8 @@ internal sealed class LogicDealerService(ILogic logic, LogicTracing tracing, IHo
 
     public override async Task<MatchResponse> Match(MatchRequest request, ServerCallContext context)
     {
-        var match = await logic.MatchAsync(request.AccountId, request.Address.Length == 0 ? null : request.Address, context.CancellationToken);
+        var match = await logic.MatchAsync(
+            request.AccountId, request.Address.Length == 0 ? null : request.Address, request.Altcha.Length == 0 ? null : request.Altcha, context.CancellationToken);
         return new MatchResponse
         {
             Code = match.Code.ToProto(),
@@ -48,6 +49,7 @@ internal sealed class LogicDealerService(ILogic logic, LogicTracing tracing, IHo
             PartnerName = match.PartnerName ?? string.Empty,
             SessionId = match.SessionId,
             RetryAfter = match.RetryAfter ?? 0,
+            Challenge = match.Challenge?.ToProto(),
         };
     }
 

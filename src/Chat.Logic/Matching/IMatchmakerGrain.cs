@@ -14,9 +14,10 @@ internal interface IMatchmakerGrain : IGrainWithIntegerKey
     /// Pairs the caller with whoever has waited longest (never itself, never a current partner)
     /// and creates their session; with nobody to pair, the caller waits (NoDataFound). Refused
     /// (RateLimited) when the caller has made its matches of the minute, or would wait while its
-    /// <paramref name="address"/> has as many waiting as it may.
+    /// <paramref name="address"/> has as many waiting as it may; ChallengeRequired when it has had
+    /// new partners faster than a person would and <paramref name="solved"/> a challenge it has not.
     /// </summary>
-    Task<MatchTicket> Match(ulong callerId, string? address);
+    Task<MatchTicket> Match(ulong callerId, string? address, bool solved);
 
     /// <summary>The account is no longer waiting (its socket is gone).</summary>
     Task Leave(ulong accountId);

@@ -31,8 +31,9 @@ internal sealed partial class MatchmakerGrain(
     private readonly WaitingPool _pool = new();
     private readonly HashSet<ActivePair> _pairs = [];
 
-    // Per account that matched lately: its matches of the last minute. Full ones are forgotten.
-    private readonly Dictionary<ulong, Allowance> _matches = [];
+    // Per account that matched lately: its matches of the last minute, against the limit and against
+    // the challenge's threshold. Both full, it is forgotten.
+    private readonly Dictionary<ulong, RecentMatches> _matches = [];
     private long _matchesSweptAt;
 
     // Added to the pool, the store write not yet committed: a prune must not take them for gone.
@@ -53,7 +54,7 @@ internal sealed partial class MatchmakerGrain(
         Log.Loaded(logger, _pool.Count, _pairs.Count);
     }
 
-    public async Task<MatchTicket> Match(ulong callerId, string? address)
+    public async Task<MatchTicket> Match(ulong callerId, string? address, bool solved)
     {
         if (_pool.Contains(callerId))
         {
@@ -61,9 +62,9 @@ internal sealed partial class MatchmakerGrain(
         }
 
         var now = time.GetUtcNow().ToUnixTimeMilliseconds();
-        if (OutOfMatches(callerId, now) is { } outOfMatches)
+        if (OutOfMatches(callerId, address, solved, now) is { } refused)
         {
-            return outOfMatches;
+            return refused;
         }
 
         if (_pool.FindOldest(candidate => candidate != callerId && !_pairs.Contains(Pair(callerId, candidate))) is not { } partnerId)
@@ -141,11 +142,15 @@ internal sealed partial class MatchmakerGrain(
         return Task.CompletedTask;
     }
 
-    /// <summary>A refusal if the caller has made as many matches this minute as it may.</summary>
-    private MatchTicket? OutOfMatches(ulong callerId, long now)
+    /// <summary>
+    /// A refusal if the caller has made as many matches this minute as it may, or a demand for a
+    /// challenge if it has had more new partners than a person would (and has none solved; a caller
+    /// without an address cannot be given one).
+    /// </summary>
+    private MatchTicket? OutOfMatches(ulong callerId, string? address, bool solved, long now)
     {
-        var perMinute = rules.Options.MatchesPerMinute;
-        if (perMinute <= 0)
+        var (perMinute, challengeAfter) = (rules.Options.MatchesPerMinute, rules.Options.Challenge.AfterMatches);
+        if (perMinute <= 0 && challengeAfter <= 0)
         {
             return null;
         }
@@ -153,30 +158,53 @@ internal sealed partial class MatchmakerGrain(
         if (now - _matchesSweptAt > 60_000)
         {
             _matchesSweptAt = now;
-            foreach (var (accountId, allowance) in _matches)
+            foreach (var (accountId, recent) in _matches)
             {
-                if (allowance.IsFull(now, perMinute))
+                if ((perMinute <= 0 || recent.Matches.IsFull(now, perMinute)) && (challengeAfter <= 0 || recent.Unchallenged.IsFull(now, challengeAfter)))
                 {
                     _matches.Remove(accountId);
                 }
             }
         }
 
-        if (!_matches.TryGetValue(callerId, out var matches) || matches.CanTake(now, perMinute, perMinute))
+        if (!_matches.TryGetValue(callerId, out var matches))
         {
             return null;
         }
 
-        return new MatchTicket(ResultCode.RateLimited, RetryAfter: matches.SecondsUntilOne(now, perMinute, perMinute), Refused: Refusal.Matches, Limit: perMinute);
+        if (perMinute > 0 && !matches.Matches.CanTake(now, perMinute, perMinute))
+        {
+            return new MatchTicket(ResultCode.RateLimited, RetryAfter: matches.Matches.SecondsUntilOne(now, perMinute, perMinute), Refused: Refusal.Matches, Limit: perMinute);
+        }
+
+        return challengeAfter > 0 && address is not null && !solved && !matches.Unchallenged.CanTake(now, challengeAfter, challengeAfter)
+            ? new MatchTicket(ResultCode.ChallengeRequired, Limit: challengeAfter)
+            : null;
     }
 
     private void CountMatch(ulong accountId, long now)
     {
-        var perMinute = rules.Options.MatchesPerMinute;
-        if (perMinute > 0)
+        var (perMinute, challengeAfter) = (rules.Options.MatchesPerMinute, rules.Options.Challenge.AfterMatches);
+        if (perMinute > 0 || challengeAfter > 0)
         {
-            CollectionsMarshal.GetValueRefOrAddDefault(_matches, accountId, out _).Take(now, perMinute, perMinute);
+            ref var recent = ref CollectionsMarshal.GetValueRefOrAddDefault(_matches, accountId, out _);
+            if (perMinute > 0)
+            {
+                recent.Matches.Take(now, perMinute, perMinute);
+            }
+
+            if (challengeAfter > 0)
+            {
+                recent.Unchallenged.Take(now, challengeAfter, challengeAfter);
+            }
         }
+    }
+
+    /// <summary>An account's matches of the last minute: against the limit, and against the challenge's threshold.</summary>
+    private struct RecentMatches
+    {
+        public Allowance Matches;
+        public Allowance Unchallenged;
     }
 
     private static ActivePair Pair(ulong a, ulong b) => a < b ? new ActivePair(a, b) : new ActivePair(b, a);

@@ -24,6 +24,9 @@ public sealed record MatchResponse(ResultCode Code, ulong? PartnerId = null, str
 
     /// <summary>Ours, with code 5: seconds until MATCH_REQ may succeed.</summary>
     public int? RetryAfter { get; init; }
+
+    /// <summary>Ours, with code 6: the challenge whose solution the next MATCH_REQ must carry.</summary>
+    public ChallengeFrame? Challenge { get; init; }
 }
 
 /// <summary>Ours: an ALTCHA challenge as its widget reads it (note <c>maxnumber</c>, all lower case, as ALTCHA spells it).</summary>

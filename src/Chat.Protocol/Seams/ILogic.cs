@@ -31,9 +31,11 @@ public interface ILogic
 
     /// <summary>
     /// Pairs the account or puts it in the waiting pool. <paramref name="address"/> is the socket's
-    /// (<see cref="ClientAddresses.KeyOf"/>), for the limit on visitors waiting per address; null: not counted.
+    /// (<see cref="ClientAddresses.KeyOf"/>), for the limit on visitors waiting per address and the
+    /// challenge of an account that takes new partners faster than a person would (null: neither);
+    /// <paramref name="altcha"/> the client's solution of that challenge, if it sent one.
     /// </summary>
-    ValueTask<MatchResult> MatchAsync(ulong accountId, string? address, CancellationToken cancellationToken);
+    ValueTask<MatchResult> MatchAsync(ulong accountId, string? address, string? altcha, CancellationToken cancellationToken);
 
     ValueTask<SendResult> SendAsync(ulong senderId, ulong sessionId, string requestId, string content, CancellationToken cancellationToken);
 
@@ -82,7 +84,9 @@ public readonly record struct CreateAccountResult(ResultCode Code, ulong Account
 public readonly record struct ReconnectResult(ResultCode Code, ulong AccountId, string NickName, IReadOnlyList<SessionSummary> Sessions);
 
 /// <param name="RetryAfter">With code 5 (a limit): seconds until MATCH_REQ may succeed.</param>
-public readonly record struct MatchResult(ResultCode Code, ulong PartnerId = 0, string? PartnerName = null, ulong SessionId = 0, string? Message = null, int? RetryAfter = null);
+/// <param name="Challenge">With code 6: the challenge whose solution the next MATCH_REQ must carry.</param>
+public readonly record struct MatchResult(
+    ResultCode Code, ulong PartnerId = 0, string? PartnerName = null, ulong SessionId = 0, string? Message = null, int? RetryAfter = null, AltchaChallenge? Challenge = null);
 
 /// <param name="Owner">In a cluster, the logic node that holds the session (its gRPC address): the best node for the session's next message.</param>
 public readonly record struct SendResult(ResultCode Code, ulong MsgId = 0, string? Message = null, string? Owner = null);

@@ -1,4 +1,5 @@
 using System.Net.WebSockets;
+using Chat.Testing;
 using Chat.Tests.Diagnostics;
 using Chat.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
@@ -202,9 +203,7 @@ public sealed class AddressLimitTests
     {
         // The shipped defaults (appsettings.json), nothing turned off: five people at home start
         // chatting in the same minute, with ten more devices of theirs on the page.
-        await using var server = await LimitedServer.StartAsync(
-            "Chat:Limits:AccountsPerMinute=10", "Chat:Limits:AccountsBurst=20", "Chat:Limits:SocketsPerAddress=30",
-            "Chat:Limits:WaitingPerAddress=3", "Chat:Limits:MatchesPerMinute=20", "Chat:Limits:Challenge:AfterAccounts=5");
+        await using var server = await LimitedServer.StartAsync(LimitSettings.Shipped);
         var sockets = new List<TestClient>();
         for (var i = 0; i < 10; i++)
         {

@@ -141,6 +141,49 @@ public sealed class ChallengeTests
     }
 
     [Fact]
+    public async Task An_account_taking_new_partners_faster_than_a_person_must_solve_a_challenge_to_be_matched_again()
+    {
+        await using var server = await LimitedServer.StartAsync(["Chat:Limits:Challenge:AfterMatches=2", .. EasyChallenges]);
+        await using var alice = await server.VisitorAsync(Address, "alice");
+        var partners = new List<TestClient>();
+        async Task MatchWithNewPartnerAsync()
+        {
+            var partner = await server.VisitorAsync($"203.0.113.{70 + partners.Count}", $"p{partners.Count}");
+            partners.Add(partner);
+            Assert.Equal(0, (await MatchAsync(partner)).Code());
+            await alice.ExpectAsync("PUSH_SIGNAL_REQ", f => f.String("signalType") == "NewSession");
+        }
+
+        for (var i = 0; i < 2; i++)
+        {
+            Assert.Equal(4, (await MatchAsync(alice)).Code());
+            await MatchWithNewPartnerAsync();
+        }
+
+        // A third new partner within the minute: only with a solved challenge.
+        var challenged = await MatchAsync(alice);
+        Assert.Equal(6, challenged.Code());
+        Assert.Contains("new partners in a minute", challenged.String("msg"), StringComparison.Ordinal);
+        var solution = AltchaSolver.Solve(challenged.Root.GetProperty("challenge"));
+        Assert.Equal(4, (await MatchAsync(alice, solution)).Code());
+        await MatchWithNewPartnerAsync();
+
+        // The next needs another: the one used is refused.
+        var replayed = await MatchAsync(alice, solution);
+        Assert.Equal(6, replayed.Code());
+        Assert.Contains("used before", replayed.String("msg"), StringComparison.Ordinal);
+        Assert.Equal(4, (await MatchAsync(alice, AltchaSolver.Solve(replayed.Root.GetProperty("challenge")))).Code());
+
+        var metrics = await server.MetricsAsync();
+        Assert.Equal(1, Value(metrics, "chat_abuse_refusals_total", "kind=\"challenge\""));
+        Assert.Equal(1, Value(metrics, "chat_abuse_refusals_total", "kind=\"challenge_failed\""));
+        foreach (var partner in partners)
+        {
+            await partner.DisposeAsync();
+        }
+    }
+
+    [Fact]
     public void A_payload_signed_by_altcha_lib_the_reference_implementation_verifies()
     {
         // Made with altcha-lib 2.8.0's v1 API (npm), key "test-key-for-altcha-vector", for 203.0.113.5:
@@ -153,6 +196,9 @@ public sealed class ChallengeTests
         Assert.Equal("0123456789abcdef01234567", solved.Id);
         Assert.Equal(Altcha.Verdict.OtherAddress, altcha.Verify(Payload, "203.0.113.6", out _));
     }
+
+    private static Task<Frame> MatchAsync(TestClient client, string? altcha = null) =>
+        client.RequestAsync(new { cmd = "MATCH_REQ", altcha }, "MATCH_RESP");
 
     private static Task<Frame> CreateAsync(TestClient client, string? altcha = null) =>
         client.RequestAsync(new { cmd = "CRT_ACCOUNT_REQ", nickName = "someone", altcha }, "CRT_ACCOUNT_RESP");

@@ -365,17 +365,30 @@ export class ChatClient extends EventTarget {
     this.emit('ready', {});
   }
 
-  requestMatch() {
+  requestMatch(altcha = null) {
     clearTimeout(this.matchTimer);
     this.matchTimer = 0;
     if (!this.wantMatch || !this.ready) return;
-    this.connection.send({ cmd: Cmd.MatchReq, accountId: this.account.accountId });
+    const frame = { cmd: Cmd.MatchReq, accountId: this.account.accountId };
+    if (altcha !== null) frame.altcha = altcha;
+    this.connection.send(frame);
     this.startStats();
   }
 
   onMatch(frame) {
     if (frame.code === Code.Success) {
       this.matched(frame.sessionId, frame.partnerId, frame.partnerName);
+    } else if (frame.code === Code.ChallengeRequired && frame.challenge) {
+      // Many new partners in a minute: the next match needs the browser check solved.
+      if (this.checking) return;
+      this.setChecking(true);
+      solveChallenge(frame.challenge).then((altcha) => {
+        this.setChecking(false);
+        this.requestMatch(altcha);
+      }, (error) => {
+        this.setChecking(false);
+        this.emit('account-error', { code: Code.ChallengeRequired, msg: `The browser check could not finish: ${error.message}.` });
+      });
     } else if (frame.code !== Code.NoDataFound) {
       // Refused or failed: ask again a little later (when a limit says, then). Code 4 means "you are in the waiting pool".
       const wait = frame.code === Code.RateLimited && frame.retryAfter > 0 ? frame.retryAfter * 1000 : MatchRetryMs;
