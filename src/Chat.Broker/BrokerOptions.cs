@@ -27,6 +27,9 @@ public sealed class BrokerOptions : IValidatableObject
     /// <summary>How long to wait for the client's answer to our close frame before aborting.</summary>
     public TimeSpan CloseTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>A frame must arrive whole within this from its first bytes; one that takes longer closes the socket with 1008.</summary>
+    public TimeSpan FrameDeadline { get; set; } = TimeSpan.FromSeconds(5);
+
     /// <summary>Largest client frame in bytes; a larger one closes the socket with 1009.</summary>
     [Range(256, 16 * 1024 * 1024)]
     public int MaxFrameBytes { get; set; } = 16 * 1024;
@@ -58,6 +61,7 @@ public sealed class BrokerOptions : IValidatableObject
             (nameof(SilenceTimeout), SilenceTimeout),
             (nameof(SendTimeout), SendTimeout),
             (nameof(CloseTimeout), CloseTimeout),
+            (nameof(FrameDeadline), FrameDeadline),
             (nameof(DeliveryReportInterval), DeliveryReportInterval));
     }
 }

@@ -20,8 +20,8 @@ namespace Chat.Broker.Connections;
 /// close frame or aborts; the others see <see cref="IsClosing"/>. <c>_left</c> is exchanged the same
 /// way, so the account's leave is reported once.</para>
 /// <para>Written only by the read loop and read without a lock by the heartbeat and by pushes:
-/// <c>_accountId</c>, <c>_lastSeen</c> and <c>_working</c> (<c>Volatile</c>; a stale read costs a
-/// heartbeat sweep, or a push that finds no account yet). <c>_written</c> is set once by
+/// <c>_accountId</c>, <c>_lastSeen</c>, <c>_frameStarted</c> and <c>_working</c> (<c>Volatile</c>; a
+/// stale read costs a heartbeat sweep, or a push that finds no account yet). <c>_written</c> is set once by
 /// <see cref="Start"/> before the socket can have an account, so before any dialogue push.
 /// <c>_closeDeadline</c> is set by the one winner of <c>_ending</c>, and it and <c>_onStop</c> are
 /// disposed by the read loop at the end.</para>
@@ -37,6 +37,7 @@ internal sealed class ClientConnection : IDisposable
     private CancellationTokenRegistration _onStop;
     private ulong _accountId;
     private long _lastSeen;
+    private long _frameStarted;
     private int _working;
     private int _ending;
     private int _left;
@@ -93,7 +94,18 @@ internal sealed class ClientConnection : IDisposable
     /// <summary>True the first time: the account's leave is reported once, however the connection ends.</summary>
     public bool TryLeave() => Interlocked.Exchange(ref _left, 1) == 0;
 
-    public void Touch() => Volatile.Write(ref _lastSeen, _time.GetTimestamp());
+    /// <summary>A whole frame arrived (or a request was answered): a sign of life, and no frame is half-read.</summary>
+    public void Touch()
+    {
+        Volatile.Write(ref _lastSeen, _time.GetTimestamp());
+        Volatile.Write(ref _frameStarted, 0);
+    }
+
+    /// <summary>A frame's first bytes arrived: it must be whole within the frame deadline (<see cref="FrameStartedTimestamp"/>).</summary>
+    public void BeginFrame() => Volatile.Write(ref _frameStarted, _time.GetTimestamp());
+
+    /// <summary>When the frame being read began to arrive; 0 while none is.</summary>
+    public long FrameStartedTimestamp => Volatile.Read(ref _frameStarted);
 
     /// <summary>
     /// The read loop is working on one of the client's requests. Whatever the client sends meanwhile

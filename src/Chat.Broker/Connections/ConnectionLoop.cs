@@ -50,9 +50,17 @@ internal sealed partial class ConnectionLoop(
         Log.Opened(logger, connection.Id);
         connection.Start(_onPushWritten ??= OnPushWritten, lifetime.ApplicationStopping);
         var how = LeaveKind.Lost;
+        var refusedByWebSocket = false;
         try
         {
             how = await ReadAsync(connection, stopping);
+        }
+        catch (WebSocketException ex) when (ex.WebSocketErrorCode == WebSocketError.Faulted && connection.ServerLeave is null)
+        {
+            // The WebSocket layer refused what the client sent (invalid UTF-8: 1007; a protocol
+            // error: 1002) and queued its close frame itself: the client misbehaved, as for 1009.
+            refusedByWebSocket = true;
+            how = LeaveKind.Closed;
         }
         catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or IOException or ObjectDisposedException)
         {
@@ -70,6 +78,10 @@ internal sealed partial class ConnectionLoop(
         }
 
         await LeaveAsync(connection, how);
+        if (refusedByWebSocket)
+        {
+            await LingerAfterRefusalAsync(context);
+        }
 
         var writer = connection.WhenWriterDone();
         if (!writer.IsCompleted && await Task.WhenAny(writer, Task.Delay(_options.CloseTimeout, time, CancellationToken.None)) != writer)
@@ -100,6 +112,8 @@ internal sealed partial class ConnectionLoop(
             {
                 return ClosedByClient(connection);
             }
+
+            connection.BeginFrame(); // from now the frame must arrive whole within the frame deadline (the heartbeat checks)
 
             byte[]? buffer = ArrayPool<byte>.Shared.Rent(InitialBufferBytes);
             var request = Requests.Get();
@@ -148,21 +162,25 @@ internal sealed partial class ConnectionLoop(
                     continue; // Closing (replaced, shutting down): answer nothing more.
                 }
 
+                // Every frame pays before it is parsed: one that is not even JSON costs a token too.
+                var charged = bucket.TryTake();
                 request.Reset();
-                if (ClientFrameParser.Parse(buffer.AsSpan(0, length), request) == ClientFrameParser.Outcome.Malformed)
-                {
-                    metrics.Error(ResultCode.ParamErr);
-                    connection.TrySend(FrameSerializer.Serialize(new StatusResponse(Commands.ErrorResp, ResultCode.ParamErr, "a frame must be one JSON object")));
-                    continue;
-                }
-
+                var malformed = ClientFrameParser.Parse(buffer.AsSpan(0, length), request) == ClientFrameParser.Outcome.Malformed;
                 ArrayPool<byte>.Shared.Return(buffer);
                 buffer = null;
 
-                if (!bucket.TryTake())
+                if (!charged)
                 {
                     metrics.RateLimited();
-                    dispatcher.Refuse(connection, request, ResultCode.RateLimited, "too many requests");
+                    if (malformed)
+                    {
+                        connection.TrySend(FrameSerializer.Serialize(new StatusResponse(Commands.ErrorResp, ResultCode.RateLimited, "too many requests")));
+                    }
+                    else
+                    {
+                        dispatcher.Refuse(connection, request, ResultCode.RateLimited, "too many requests");
+                    }
+
                     if (++refusedInARow >= _options.RateLimit.MaxRefusedInARow)
                     {
                         Log.Flooding(logger, connection.Id, connection.AccountId);
@@ -173,6 +191,13 @@ internal sealed partial class ConnectionLoop(
                 }
 
                 refusedInARow = 0;
+                if (malformed)
+                {
+                    metrics.Error(ResultCode.ParamErr);
+                    connection.TrySend(FrameSerializer.Serialize(new StatusResponse(Commands.ErrorResp, ResultCode.ParamErr, "a frame must be one JSON object")));
+                    continue;
+                }
+
                 connection.BeginRequest();
                 try
                 {
@@ -233,6 +258,22 @@ internal sealed partial class ConnectionLoop(
         catch (Exception ex)
         {
             Log.LogoutFailed(logger, connection.AccountId, ex);
+        }
+    }
+
+    /// <summary>
+    /// After the WebSocket layer's own close frame (1007, 1002): the socket can read no more, so wait,
+    /// within the close timeout, for the client to go. Ending the request at once resets the TCP
+    /// connection, and a reset can discard the close frame before the client has read it.
+    /// </summary>
+    private async Task LingerAfterRefusalAsync(HttpContext context)
+    {
+        try
+        {
+            await Task.Delay(_options.CloseTimeout, time, context.RequestAborted);
+        }
+        catch (OperationCanceledException)
+        {
         }
     }
 

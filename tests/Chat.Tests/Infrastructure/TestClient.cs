@@ -100,13 +100,18 @@ public sealed class TestClient : IAsyncDisposable
 
     public async Task SendTextAsync(string text) => await SendRawAsync(Encoding.UTF8.GetBytes(text), WebSocketMessageType.Text);
 
-    public async Task SendRawAsync(byte[] bytes, WebSocketMessageType type)
+    public Task SendRawAsync(byte[] bytes, WebSocketMessageType type) => SendRawAsync(bytes, type, endOfMessage: true);
+
+    /// <summary>Sends the first part of a text frame and not the rest (turn off <see cref="AnswerPings"/> first: a pong would be sent inside it).</summary>
+    public Task SendPartOfAFrameAsync(string text) => SendRawAsync(Encoding.UTF8.GetBytes(text), WebSocketMessageType.Text, endOfMessage: false);
+
+    private async Task SendRawAsync(byte[] bytes, WebSocketMessageType type, bool endOfMessage)
     {
         await _sendLock.WaitAsync();
         try
         {
             using var timeout = new CancellationTokenSource(Timeout);
-            await _socket.SendAsync(bytes, type, endOfMessage: true, timeout.Token);
+            await _socket.SendAsync(bytes, type, endOfMessage, timeout.Token);
         }
         finally
         {
