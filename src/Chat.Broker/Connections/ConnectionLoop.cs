@@ -40,7 +40,11 @@ internal sealed partial class ConnectionLoop(
     /// <summary>Accepts the WebSocket and runs it to the end.</summary>
     public async Task AcceptAsync(HttpContext context)
     {
-        using var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext { KeepAliveInterval = TimeSpan.Zero });
+        using var socket = await AcceptWithinLimitAsync(context);
+        if (socket is null)
+        {
+            return;
+        }
 
         // Reads take no token: a dropped connection fails the pending read by itself, and the host's
         // stop closes the socket with a close frame (ClientConnection.Start), then aborts it at the
@@ -97,6 +101,24 @@ internal sealed partial class ConnectionLoop(
 
         connection.Dispose();
         Log.Closed(logger, connection.Id, connection.AccountId, how);
+    }
+
+    /// <summary>The WebSocket, or null (and 503) when Kestrel holds as many as it may (<c>Chat:Http:MaxWebSockets</c>).</summary>
+    private async Task<WebSocket?> AcceptWithinLimitAsync(HttpContext context)
+    {
+        try
+        {
+            return await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext { KeepAliveInterval = TimeSpan.Zero });
+        }
+        catch (InvalidOperationException) when (!context.Response.HasStarted)
+        {
+            // Kestrel's refusal to upgrade past its limit: counted, not logged per socket (a crowd would flood the log).
+            metrics.SocketRefused();
+            context.Response.Headers.Upgrade = default;
+            context.Response.Headers.Connection = default;
+            context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+            return null;
+        }
     }
 
     private async Task<LeaveKind> ReadAsync(ClientConnection connection, CancellationToken stopping)
