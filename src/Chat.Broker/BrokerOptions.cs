@@ -50,6 +50,16 @@ public sealed class BrokerOptions : IValidatableObject
     /// </summary>
     public TimeSpan DeliveryReportInterval { get; set; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// A client that confirms pushes (confirmReceipt) but leaves more than this many of one session's
+    /// pushes unconfirmed is treated as not confirming: its delivery marks then move on socket writes.
+    /// </summary>
+    [Range(1, 1_000_000)]
+    public int MaxUnconfirmedPushes { get; set; } = 64;
+
+    /// <summary>Likewise for a client that leaves a push unconfirmed for longer than this.</summary>
+    public TimeSpan ConfirmTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
     public RateLimitOptions RateLimit { get; set; } = new();
 
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
@@ -62,6 +72,7 @@ public sealed class BrokerOptions : IValidatableObject
             (nameof(SendTimeout), SendTimeout),
             (nameof(CloseTimeout), CloseTimeout),
             (nameof(FrameDeadline), FrameDeadline),
+            (nameof(ConfirmTimeout), ConfirmTimeout),
             (nameof(DeliveryReportInterval), DeliveryReportInterval));
     }
 }

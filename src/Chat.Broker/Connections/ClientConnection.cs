@@ -32,6 +32,7 @@ internal sealed class ClientConnection : IDisposable
     private readonly SocketWriter _writer;
     private readonly TimeProvider _time;
     private readonly TimeSpan _closeTimeout;
+    private readonly int _maxUnconfirmed;
     private Action<ClientConnection, ulong, ulong>? _written;
     private CancellationTokenSource? _closeDeadline;
     private CancellationTokenRegistration _onStop;
@@ -49,6 +50,7 @@ internal sealed class ClientConnection : IDisposable
         _socket = socket;
         _time = time;
         _closeTimeout = options.CloseTimeout;
+        _maxUnconfirmed = options.MaxUnconfirmedPushes;
         var gate = new Lock();
         Delivery = new DeliveryLedger(gate);
         _writer = new SocketWriter(this, socket, gate, Delivery, options, time);
@@ -71,11 +73,19 @@ internal sealed class ClientConnection : IDisposable
         set => Volatile.Write(ref _accountId, value);
     }
 
-    /// <summary>The client confirms pushes with PUSH_DIALOGUE_RESP, so a socket write alone does not count as delivery.</summary>
-    public bool ConfirmsReceipt
+    /// <summary>The client says it confirms pushes (confirmReceipt, or a PUSH_DIALOGUE_RESP); ignored once it was found not to.</summary>
+    public void ExpectConfirmations() => Delivery.ExpectConfirmations();
+
+    /// <summary>
+    /// The client leaves pushes unconfirmed too long (the heartbeat) or too many (a write): it is not
+    /// confirming after all. What it was written counts as received, and so will every later write.
+    /// </summary>
+    public void StopTrustingConfirmations()
     {
-        get => Delivery.ConfirmsReceipt;
-        set => Delivery.ConfirmsReceipt = value;
+        foreach (var (sessionId, msgId) in Delivery.Distrust())
+        {
+            _written?.Invoke(this, sessionId, msgId);
+        }
     }
 
     /// <summary>Set when the server decided to end the connection: how its account leaves.</summary>
@@ -203,6 +213,18 @@ internal sealed class ClientConnection : IDisposable
         if (!Delivery.ConfirmsReceipt)
         {
             _written?.Invoke(this, sessionId, msgId);
+            return;
+        }
+
+        // A client that confirms: the write waits for its confirmation, unless it lets too many pile up.
+        switch (Delivery.NoteWritten(sessionId, msgId, _time.GetTimestamp(), _maxUnconfirmed))
+        {
+            case DeliveryLedger.Written.Delivered:
+                _written?.Invoke(this, sessionId, msgId);
+                break;
+            case DeliveryLedger.Written.TooMany:
+                StopTrustingConfirmations();
+                break;
         }
     }
 

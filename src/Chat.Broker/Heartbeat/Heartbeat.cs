@@ -12,8 +12,9 @@ namespace Chat.Broker.Heartbeat;
 /// <summary>
 /// One timer for all sockets: pings each, drops a socket silent past the timeout, closes one whose
 /// frame has been arriving for longer than the frame deadline (a frame trickled in keeps no socket
-/// and no buffer alive), and aborts one whose write has been stuck past the send timeout (so a
-/// stuck client hurts only itself).
+/// and no buffer alive), stops trusting a client to confirm pushes once one has waited past the
+/// confirm timeout, and aborts one whose write has been stuck past the send timeout (so a stuck
+/// client hurts only itself).
 /// </summary>
 /// <remarks>
 /// The sockets are split into <see cref="Slices"/> groups by connection id, and each group is
@@ -76,6 +77,12 @@ internal sealed class Heartbeat(ConnectionRegistry registry, IOptions<BrokerOpti
                 metrics.ClosedByServer((int)WebSocketCloseStatus.PolicyViolation);
                 connection.Close(WebSocketCloseStatus.PolicyViolation, "a frame must arrive whole within the frame deadline", LeaveKind.Lost);
                 continue;
+            }
+
+            var unconfirmed = connection.Delivery.OldestUnconfirmedTimestamp;
+            if (unconfirmed != 0 && time.GetElapsedTime(unconfirmed, now) > _options.ConfirmTimeout)
+            {
+                connection.StopTrustingConfirmations();
             }
 
             var sending = connection.SendStartedTimestamp;
