@@ -32,6 +32,8 @@ public sealed class HostTests
         var csp = string.Join(";", response.Headers.GetValues("Content-Security-Policy"));
         Assert.Contains("script-src 'self'", csp, StringComparison.Ordinal);
         Assert.DoesNotContain("unsafe-inline", csp, StringComparison.Ordinal);
+        Assert.Contains("connect-src 'self';", csp, StringComparison.Ordinal); // sockets back to this origin, not ws: to anywhere
+        Assert.DoesNotContain("ws:", csp, StringComparison.Ordinal);
         Assert.Equal("nosniff", response.Headers.GetValues("X-Content-Type-Options").Single());
     }
 

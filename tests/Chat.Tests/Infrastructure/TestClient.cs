@@ -38,13 +38,19 @@ public sealed class TestClient : IAsyncDisposable
     /// <summary>Completes with the close status when the server closes the socket (null: dropped without one).</summary>
     public Task<WebSocketCloseStatus?> Closed => _closed.Task;
 
-    public static async Task<TestClient> ConnectAsync(Uri uri, string? origin = null)
+    /// <param name="headers">More request headers, as a proxy in front of the server would add them (X-Forwarded-…).</param>
+    public static async Task<TestClient> ConnectAsync(Uri uri, string? origin = null, params (string Name, string Value)[] headers)
     {
         var socket = new ClientWebSocket();
         socket.Options.KeepAliveInterval = TimeSpan.Zero;
         if (origin is not null)
         {
             socket.Options.SetRequestHeader("Origin", origin);
+        }
+
+        foreach (var (name, value) in headers)
+        {
+            socket.Options.SetRequestHeader(name, value);
         }
 
         using var timeout = new CancellationTokenSource(Timeout);
