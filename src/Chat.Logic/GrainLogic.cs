@@ -125,7 +125,9 @@ internal sealed partial class GrainLogic(
                 return new MatchResult(ticket.Code, Message: ticket.Code switch
                 {
                     ResultCode.NoDataFound => "waiting for a partner",
-                    ResultCode.ParamErr => $"you are in {_options.MaxActiveSessions} chats already: end one to meet someone new",
+                    ResultCode.ParamErr => _options.MaxActiveSessions == 1
+                        ? "you are in a chat already: end it to meet someone new"
+                        : $"you are in {_options.MaxActiveSessions} chats already: end one to meet someone new",
                     _ => "store unavailable",
                 });
             }
