@@ -1,4 +1,3 @@
-using System.Text.RegularExpressions;
 using Microsoft.Playwright;
 using static Microsoft.Playwright.Assertions;
 
@@ -10,28 +9,15 @@ namespace Chat.BrowserTests;
 /// says when it reconnected too often, without forgetting its account.
 /// </summary>
 [Collection(BrowserCollection.Name)]
-public sealed partial class LimitsInBrowserTests(BrowserFixture browser)
+public sealed class LimitsInBrowserTests(BrowserFixture browser)
 {
-    private const string DoraSession = "9007199254740993123";
-    private const string DoraAccount = "9007199254740995001";
-
-    [GeneratedRegex("/ws$")]
-    private static partial Regex SocketUrl();
-
     [Fact]
     public async Task At_the_session_cap_the_page_says_why_no_stranger_comes_and_looks_again_once_a_chat_has_ended()
     {
         await using var server = await BrowserServer.StartAsync("Chat:Logic:MaxActiveSessions=1");
         await using var alice = await Visitor.OpenAsync(browser, server, "Alice", bypassCsp: true);
         await using var bob = await Visitor.OpenAsync(browser, server, "Bob");
-        IWebSocketRoute? alicePage = null;
-        await alice.Page.RouteWebSocketAsync(SocketUrl(), page =>
-        {
-            Volatile.Write(ref alicePage, page);
-            var toServer = page.ConnectToServer();
-            page.OnMessage(frame => toServer.Send(frame.Text!));
-            toServer.OnMessage(frame => page.Send(frame.Text!));
-        });
+        var aliceSocket = await SocketTap.OpenAsync(alice.Page);
         await alice.EnterAsync();
         await alice.ExpectWaitingAsync();
         await bob.EnterAsync();
@@ -39,9 +25,8 @@ public sealed partial class LimitsInBrowserTests(BrowserFixture browser)
 
         // A conversation with Dora comes and ends (pushed as the server would): its tab stays, ended.
         var aliceId = await alice.AccountIdAsync();
-        var route = Volatile.Read(ref alicePage)!;
-        route.Send($$$"""{"cmd":"PUSH_SIGNAL_REQ","senderId":0,"sessionId":{{{DoraSession}}},"receiverId":{{{aliceId}}},"signalType":"NewSession","data":{"accountId":{{{DoraAccount}}},"nickName":"Dora"}}""");
-        route.Send($$$"""{"cmd":"PUSH_SIGNAL_REQ","senderId":0,"sessionId":{{{DoraSession}}},"receiverId":{{{aliceId}}},"signalType":"PartnerExit","data":{"accountId":{{{DoraAccount}}}}}""");
+        aliceSocket.PushDoraMatched(aliceId);
+        aliceSocket.PushDoraLeft(aliceId);
         var tabs = alice.Page.GetByRole(AriaRole.Tab);
         await Expect(tabs).ToHaveCountAsync(2);
 
@@ -73,19 +58,12 @@ public sealed partial class LimitsInBrowserTests(BrowserFixture browser)
         await using var alice = await Visitor.OpenAsync(browser, server, "Alice");
         await using var bob = await Visitor.OpenAsync(browser, server, "Bob");
         var reconnects = 0;
-        await alice.Page.RouteWebSocketAsync(SocketUrl(), page =>
+        await SocketTap.OpenAsync(alice.Page, sent: frame =>
         {
-            var toServer = page.ConnectToServer();
-            page.OnMessage(frame =>
+            if (frame.Contains("\"RECONNECT_REQ\"", StringComparison.Ordinal))
             {
-                if (frame.Text!.Contains("\"RECONNECT_REQ\"", StringComparison.Ordinal))
-                {
-                    Interlocked.Increment(ref reconnects);
-                }
-
-                toServer.Send(frame.Text!);
-            });
-            toServer.OnMessage(frame => page.Send(frame.Text!));
+                Interlocked.Increment(ref reconnects);
+            }
         });
         await alice.EnterAsync();
         await alice.ExpectWaitingAsync();
