@@ -43,6 +43,7 @@ public static class ChatApp
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
         builder.Configuration.AddCommandLine(args, CommandLine.Shorthands);
         configureServices?.Invoke(builder.Services);
+        builder.Services.AddConnectionLimits(); // every role: a crowd meets a refusal, not a process out of descriptors
         var app = role switch
         {
             ChatRole.Broker => builder.AddBrokerNode().Build().MapBrokerNode(),

@@ -32,6 +32,7 @@ public static class ChatRoles
         builder.Services.AddChatLogic();
         builder.AddChatSilo(ChatRole.All);
         builder.Services.AddChatBroker();
+        builder.Services.AddTrustedProxies(builder.Configuration); // behind nginx on the same host, as a broker is
         builder.Services.AddChatHealth(grpc: false).AddStoreCheck(HealthExtensions.Ready);
         return builder.AddChatDiagnostics("chat");
     }
@@ -63,6 +64,7 @@ public static class ChatRoles
     }
 
     public static WebApplication MapAllInOne(this WebApplication app) => app
+        .UseTrustedProxies()
         .MapChatHealth()
         .MapChatMetrics()
         .MapWebClient();
@@ -82,6 +84,13 @@ public static class ChatRoles
         app.MapChatLogicGrpc();
         app.MapGrpcReflectionService();
         return app.MapChatGrpcHealth();
+    }
+
+    /// <summary>The client's address and scheme, from the proxies we trust only (first, so the metrics and Origin checks see them).</summary>
+    private static WebApplication UseTrustedProxies(this WebApplication app)
+    {
+        app.UseForwardedHeaders();
+        return app;
     }
 
     /// <summary>Metrics, Polly's telemetry and (when an OTLP endpoint is configured) tracing, for every role.</summary>

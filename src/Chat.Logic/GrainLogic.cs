@@ -82,7 +82,8 @@ internal sealed partial class GrainLogic(
             reconnected.Code,
             accountId,
             reconnected.NickName,
-            [.. reconnected.Sessions.Select(s => new SessionSummary(s.SessionId, s.PartnerId, s.PartnerName, s.PartnerOnline, s.PartnerReadUpTo))]);
+            [.. reconnected.Sessions.Select(s => new SessionSummary(s.SessionId, s.PartnerId, s.PartnerName, s.PartnerOnline, s.PartnerReadUpTo))],
+            reconnected.RetryAfterSeconds);
     }
 
     public async ValueTask LogoutAsync(ulong accountId, ClientEndpoint endpoint, LeaveKind how, CancellationToken cancellationToken)
@@ -121,9 +122,14 @@ internal sealed partial class GrainLogic(
             counts.Changed();
             if (ticket.Code != ResultCode.Success)
             {
-                return ticket.Code == ResultCode.NoDataFound
-                    ? new MatchResult(ResultCode.NoDataFound, Message: "waiting for a partner")
-                    : new MatchResult(ticket.Code, Message: "store unavailable");
+                return new MatchResult(ticket.Code, Message: ticket.Code switch
+                {
+                    ResultCode.NoDataFound => "waiting for a partner",
+                    ResultCode.ParamErr => _options.MaxActiveSessions == 1
+                        ? "you are in a chat already: end it to meet someone new"
+                        : $"you are in {_options.MaxActiveSessions} chats already: end one to meet someone new",
+                    _ => "store unavailable",
+                });
             }
 
             // The session tells the partner (NewSession) before the caller hears of it, so nothing

@@ -4,5 +4,5 @@ namespace Chat.BrowserTests;
 internal static class BrowserServer
 {
     /// <summary>A fresh server that serves the web client straight from the source tree: what the pages load is what is committed.</summary>
-    public static Task<ChatServer> StartAsync() => ChatServer.StartAsync($"webroot={RepoPaths.WebRoot}");
+    public static Task<ChatServer> StartAsync(params string[] settings) => ChatServer.StartAsync([$"webroot={RepoPaths.WebRoot}", .. settings]);
 }

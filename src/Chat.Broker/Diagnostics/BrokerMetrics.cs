@@ -14,6 +14,7 @@ internal sealed class BrokerMetrics
     private readonly Counter<long> _rateLimited;
     private readonly Counter<long> _errors;
     private readonly Counter<long> _closedByServer;
+    private readonly Counter<long> _socketsRefused;
 
     public BrokerMetrics(IMeterFactory meters, ConnectionRegistry registry)
     {
@@ -24,6 +25,7 @@ internal sealed class BrokerMetrics
         _rateLimited = meter.CreateCounter<long>("chat.broker.rate_limited", "{frame}", "Frames refused by the per-connection rate limit.");
         _errors = meter.CreateCounter<long>("chat.broker.errors", "{response}", "Responses with a non-zero code, by code.");
         _closedByServer = meter.CreateCounter<long>("chat.broker.closed_by_server", "{connection}", "Sockets the server closed, by close status.");
+        _socketsRefused = meter.CreateCounter<long>("chat.broker.sockets.refused", "{connection}", "WebSocket upgrades refused because the server held as many sockets as it may.");
     }
 
     public void FrameReceived() => _frames.Add(1);
@@ -35,4 +37,6 @@ internal sealed class BrokerMetrics
     public void Error(ResultCode code) => _errors.Add(1, new KeyValuePair<string, object?>("code", (int)code));
 
     public void ClosedByServer(int status) => _closedByServer.Add(1, new KeyValuePair<string, object?>("status", status));
+
+    public void SocketRefused() => _socketsRefused.Add(1);
 }

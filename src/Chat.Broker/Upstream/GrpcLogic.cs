@@ -71,7 +71,8 @@ internal sealed partial class GrpcLogic(
                 result.Code.FromProto(),
                 accountId,
                 result.Nickname,
-                [.. result.Sessions.Select(s => new SessionSummary(s.SessionId, s.PartnerId, s.PartnerName, s.PartnerOnline, s.PartnerReadUpTo))]);
+                [.. result.Sessions.Select(s => new SessionSummary(s.SessionId, s.PartnerId, s.PartnerName, s.PartnerOnline, s.PartnerReadUpTo))],
+                (int)Math.Min(result.RetryAfter, int.MaxValue));
     }
 
     public async ValueTask LogoutAsync(ulong accountId, ClientEndpoint endpoint, LeaveKind how, CancellationToken cancellationToken)

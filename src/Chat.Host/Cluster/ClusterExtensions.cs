@@ -72,16 +72,7 @@ public static class ClusterExtensions
     public static IServiceCollection AddTrustedProxies(this IServiceCollection services)
     {
         services.AddOptions<ForwardedHeadersOptions>().Configure<IOptions<ClusterOptions>>((forwarded, options) =>
-        {
-            forwarded.KnownProxies.Clear();
-            forwarded.KnownIPNetworks.Clear();
-            var proxies = options.Value.TrustedProxyAddresses;
-            forwarded.ForwardedHeaders = proxies.Count == 0 ? ForwardedHeaders.None : ForwardedHeaders.XForwardedFor | ForwardedHeaders.XForwardedProto;
-            foreach (var proxy in proxies)
-            {
-                forwarded.KnownProxies.Add(proxy);
-            }
-        });
+            Hosting.TrustedProxies.Trust(forwarded, options.Value.TrustedProxyAddresses));
         return services;
     }
 

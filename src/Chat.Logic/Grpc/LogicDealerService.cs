@@ -152,6 +152,7 @@ internal sealed class LogicDealerService(ILogic logic, LogicTracing tracing, IHo
             Code = result.Code.ToProto(),
             AccountId = result.AccountId,
             Nickname = result.NickName,
+            RetryAfter = (uint)result.RetryAfterSeconds,
         };
         response.Sessions.AddRange(result.Sessions.Select(s => new SessionSummary
         {

@@ -11,8 +11,9 @@ namespace Chat.Logic.Matching;
 internal interface IMatchmakerGrain : IGrainWithIntegerKey
 {
     /// <summary>
-    /// Pairs the caller with whoever has waited longest (never itself, never a current partner)
-    /// and creates their session; with nobody to pair, the caller waits (NoDataFound).
+    /// Pairs the caller with whoever has waited longest (never itself, never a current partner, never
+    /// an account at the session cap) and creates their session; with nobody to pair, the caller
+    /// waits (NoDataFound). A caller at the cap gets ParamErr, and does not wait.
     /// </summary>
     Task<MatchTicket> Match(ulong callerId);
 

@@ -2,6 +2,7 @@ using Chat.Logic.Ids;
 using Chat.Logic.Storage;
 using Chat.Protocol.Frames;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Orleans.Concurrency;
 
 namespace Chat.Logic.Matching;
@@ -9,18 +10,22 @@ namespace Chat.Logic.Matching;
 /// <summary>
 /// First come, first served. Reentrant: a match changes the pool before its first await, so two
 /// matches never take the same waiting visitor, and one waiting for its commit does not hold up
-/// the next. Its writes keep their order in the store writer's queue.
+/// the next. Its writes keep their order in the store writer's queue. The cap on an account's
+/// sessions is checked here, in the same turn that pairs it: nowhere else sees every new session
+/// before it exists, so two matches at once cannot both slip under it.
 /// </summary>
 [Reentrant]
 internal sealed partial class MatchmakerGrain(
     IChatStore store,
     StoreWriter writer,
     IdAllocator ids,
+    IOptions<LogicOptions> options,
     TimeProvider time,
     ILogger<MatchmakerGrain> logger) : Grain, IMatchmakerGrain
 {
+    private readonly int _maxSessions = options.Value.MaxActiveSessions;
     private readonly WaitingPool _pool = new();
-    private readonly HashSet<ActivePair> _pairs = [];
+    private readonly ActivePairs _pairs = new();
 
     // Added to the pool, the store write not yet committed: a prune must not take them for gone.
     private readonly HashSet<ulong> _adding = [];
@@ -47,7 +52,12 @@ internal sealed partial class MatchmakerGrain(
             return new MatchTicket(ResultCode.NoDataFound); // keeps its place
         }
 
-        if (_pool.FindOldest(candidate => candidate != callerId && !_pairs.Contains(Pair(callerId, candidate))) is not { } partnerId)
+        if (_pairs.SessionsOf(callerId) >= _maxSessions)
+        {
+            return new MatchTicket(ResultCode.ParamErr); // no further session, nor a place in the pool
+        }
+
+        if (_pool.FindOldest(candidate => candidate != callerId && !_pairs.Contains(Pair(callerId, candidate)) && _pairs.SessionsOf(candidate) < _maxSessions) is not { } partnerId)
         {
             _pool.Add(callerId);
             _adding.Add(callerId);

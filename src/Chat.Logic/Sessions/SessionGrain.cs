@@ -241,6 +241,8 @@ internal sealed partial class SessionGrain(
             return;
         }
 
+        Track(member.Outbox.ContinueReplay(_deactivating.Token)); // a paused replay's next page, now that the client has the last
+
         try
         {
             await writer.WriteAsync(new StoreWrite.DeliveredUpTo(_id, accountId, msgId));
@@ -356,7 +358,7 @@ internal sealed partial class SessionGrain(
     private static void Enqueue(SessionMember receiver, SignalPush signal) => receiver.Outbox.Enqueue(signal);
 
     private SessionMember Member(MemberState state) =>
-        new(state, new MemberOutbox(_id, state.Account.Id, state.Account.Endpoint, state.DeliveredUpTo, push, _readMissed, metrics, logger));
+        new(state, new MemberOutbox(_id, state.Account.Id, state.Account.Endpoint, state.DeliveredUpTo, _options.ReplayPage, push, _readMissed, metrics, logger));
 
     /// <summary>Keeps a replay that started until it ends (deactivation waits for it); an ended session then goes.</summary>
     private void Track(Task? replay)

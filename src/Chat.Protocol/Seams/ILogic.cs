@@ -53,7 +53,8 @@ public enum LeaveKind
 
 public readonly record struct CreateAccountResult(ResultCode Code, ulong AccountId, string NickName, string Token, string? Message = null);
 
-public readonly record struct ReconnectResult(ResultCode Code, ulong AccountId, string NickName, IReadOnlyList<SessionSummary> Sessions);
+/// <param name="RetryAfterSeconds">With <see cref="ResultCode.RateLimited"/>: when the account may reconnect again.</param>
+public readonly record struct ReconnectResult(ResultCode Code, ulong AccountId, string NickName, IReadOnlyList<SessionSummary> Sessions, int RetryAfterSeconds = 0);
 
 public readonly record struct MatchResult(ResultCode Code, ulong PartnerId = 0, string? PartnerName = null, ulong SessionId = 0, string? Message = null);
 

@@ -32,6 +32,8 @@ public sealed class HostTests
         var csp = string.Join(";", response.Headers.GetValues("Content-Security-Policy"));
         Assert.Contains("script-src 'self'", csp, StringComparison.Ordinal);
         Assert.DoesNotContain("unsafe-inline", csp, StringComparison.Ordinal);
+        Assert.Contains("connect-src 'self';", csp, StringComparison.Ordinal); // sockets back to this origin, not ws: to anywhere
+        Assert.DoesNotContain("ws:", csp, StringComparison.Ordinal);
         Assert.Equal("nosniff", response.Headers.GetValues("X-Content-Type-Options").Single());
     }
 
@@ -39,6 +41,9 @@ public sealed class HostTests
     [InlineData("Chat:Broker:PingInterval")]
     [InlineData("Chat:Broker:DeliveryReportInterval")]
     [InlineData("Chat:Logic:SweepInterval")]
+    [InlineData("Chat:Logic:ReconnectInterval")]
+    [InlineData("Chat:Broker:FrameDeadline")]
+    [InlineData("Chat:Broker:ConfirmTimeout")]
     public async Task A_timer_interval_of_zero_is_refused_at_start_naming_the_setting(string setting)
     {
         var refused = await Assert.ThrowsAsync<OptionsValidationException>(() => ChatServer.StartAsync($"{setting}=00:00:00"));
@@ -51,6 +56,8 @@ public sealed class HostTests
     [InlineData("", "--Chat:Broker:PingInterval=soon", "Chat:Broker:PingInterval")]
     [InlineData("broker", "--Chat:Cluster:LogicAddresses:0=127.0.0.1:1", "write Chat:Cluster:LogicAddresses=a,b (comma-separated)")]
     [InlineData("broker", "--Chat:Cluster:TrustedProxies=127.0.0.l", "Chat:Cluster:TrustedProxies: '127.0.0.l' is not an IP address")]
+    [InlineData("", "--Chat:Cluster:TrustedProxies=127.0.0.l", "Chat:Cluster:TrustedProxies must be IP addresses")]
+    [InlineData("", "--Chat:Http:MaxWebSockets=0", "MaxWebSockets")]
     [InlineData("broker", "--Chat:Cluster:Etcd=htp://127.0.0.1:2379", "Chat:Cluster:Etcd: 'htp://127.0.0.1:2379' is not an etcd client URL")]
     [InlineData("broker", "--Chat:Cluster:LogicAddresses=127.0.0.1:18223,127.0.0.1", "Chat:Cluster:LogicAddresses: '127.0.0.1' is not host:port")]
     [InlineData("broker", "--Chat:Cluster:GrpcUrl=http://chat-broker:18225", "Chat:Cluster:GrpcUrl: 'http://chat-broker:18225' must name an IP address")]

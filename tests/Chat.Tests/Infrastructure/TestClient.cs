@@ -38,13 +38,19 @@ public sealed class TestClient : IAsyncDisposable
     /// <summary>Completes with the close status when the server closes the socket (null: dropped without one).</summary>
     public Task<WebSocketCloseStatus?> Closed => _closed.Task;
 
-    public static async Task<TestClient> ConnectAsync(Uri uri, string? origin = null)
+    /// <param name="headers">More request headers, as a proxy in front of the server would add them (X-Forwarded-…).</param>
+    public static async Task<TestClient> ConnectAsync(Uri uri, string? origin = null, params (string Name, string Value)[] headers)
     {
         var socket = new ClientWebSocket();
         socket.Options.KeepAliveInterval = TimeSpan.Zero;
         if (origin is not null)
         {
             socket.Options.SetRequestHeader("Origin", origin);
+        }
+
+        foreach (var (name, value) in headers)
+        {
+            socket.Options.SetRequestHeader(name, value);
         }
 
         using var timeout = new CancellationTokenSource(Timeout);
@@ -100,13 +106,18 @@ public sealed class TestClient : IAsyncDisposable
 
     public async Task SendTextAsync(string text) => await SendRawAsync(Encoding.UTF8.GetBytes(text), WebSocketMessageType.Text);
 
-    public async Task SendRawAsync(byte[] bytes, WebSocketMessageType type)
+    public Task SendRawAsync(byte[] bytes, WebSocketMessageType type) => SendRawAsync(bytes, type, endOfMessage: true);
+
+    /// <summary>Sends the first part of a text frame and not the rest (turn off <see cref="AnswerPings"/> first: a pong would be sent inside it).</summary>
+    public Task SendPartOfAFrameAsync(string text) => SendRawAsync(Encoding.UTF8.GetBytes(text), WebSocketMessageType.Text, endOfMessage: false);
+
+    private async Task SendRawAsync(byte[] bytes, WebSocketMessageType type, bool endOfMessage)
     {
         await _sendLock.WaitAsync();
         try
         {
             using var timeout = new CancellationTokenSource(Timeout);
-            await _socket.SendAsync(bytes, type, endOfMessage: true, timeout.Token);
+            await _socket.SendAsync(bytes, type, endOfMessage, timeout.Token);
         }
         finally
         {
