@@ -13,7 +13,7 @@ namespace Chat.Testing.Cluster;
 /// </summary>
 public sealed class ChatNode : IAsyncDisposable
 {
-    public const string Secret = "test-cluster-secret";
+    public const string Secret = "test-cluster-secret-of-at-least-32-bytes";
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(60);
     private readonly TempFolder _data;
     private WebApplication? _app;
