@@ -18,8 +18,9 @@ internal static partial class Commands
         on free 127.0.0.1 ports, with every data file, log and PID file under one folder.
 
           deploy/local-cluster.sh up DIR           start everything, wait until each part is ready,
-                                                   write DIR/cluster.env (addresses, PIDs and the
-                                                   cluster's secret; mode 600) and print the web address
+                                                   write DIR/cluster.env (addresses, PIDs and where
+                                                   the cluster's certificates are; mode 600) and print
+                                                   the web address
           deploy/local-cluster.sh up DIR mariadb   MariaDB alone, with database `chat` (the bench's
                                                    server-mariadb); its connection string is in
                                                    DIR/secrets/store-connection
@@ -226,7 +227,7 @@ internal static partial class Commands
             pid = part switch
             {
                 "mariadb" => (await MariaDbServer.StartAsync(folder.MariaDb, folder.Log("mariadb"), plan.MariaDbOptions, Port("MARIADB_PORT"), cancellationToken)).ProcessId,
-                "etcd" => (await EtcdServer.StartAsync(folder.Etcd, folder.Log("etcd"), (Port("ETCD_PORT"), Port("ETCD_PEER_PORT")), cancellationToken)).ProcessId,
+                "etcd" => (await EtcdServer.StartAsync(folder.Etcd, folder.Log("etcd"), (Port("ETCD_PORT"), Port("ETCD_PEER_PORT")), cancellationToken, ProcessCluster.EtcdSecurityOf(plan))).ProcessId,
                 "nginx" => (await NginxServer.StartAsync(folder.Nginx, folder.Logs, [$"127.0.0.1:{Port("BROKER1_HTTP_PORT")}", $"127.0.0.1:{Port("BROKER2_HTTP_PORT")}"], Port("NGINX_PORT"), cancellationToken)).ProcessId,
                 _ => await StartNodeAsync(plan, part, Port, cancellationToken),
             };
@@ -245,7 +246,7 @@ internal static partial class Commands
     {
         var name = part.ToUpperInvariant();
         var ports = new NodePorts(port(name + "_HTTP_PORT"), port(name + "_GRPC_PORT"), part.StartsWith("logic", StringComparison.Ordinal) ? port(name + "_SILO_PORT") : 0);
-        var node = await ChildNode.StartAsync(ProcessCluster.NodePlanOf(plan, part, $"http://127.0.0.1:{port("ETCD_PORT")}"), ports, cancellationToken);
+        var node = await ChildNode.StartAsync(ProcessCluster.NodePlanOf(plan, part, port("ETCD_PORT")), ports, cancellationToken);
         return node.ProcessId;
     }
 

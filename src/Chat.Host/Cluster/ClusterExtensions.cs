@@ -106,5 +106,5 @@ public static class ClusterExtensions
     }
 
     private static void AddEtcdClient(this IServiceCollection services) =>
-        services.AddSingleton(sp => EtcdConnection.Open(sp.GetRequiredService<IOptions<ClusterOptions>>().Value, sp.GetRequiredService<ClusterTransport>()));
+        services.AddSingleton(sp => new EtcdConnection(sp.GetRequiredService<IOptions<ClusterOptions>>().Value, sp.GetRequiredService<ClusterTransport>()));
 }

@@ -259,7 +259,7 @@ internal sealed class ClusterOptionsValidation(ClusterTransport transport) : IVa
         var names = tls.Names;
         if (names.Role != transport.Role)
         {
-            refuse($"{S}:Tls:CertificatePath: the certificate {tls.Certificate.Subject} {(names.Role is null ? "names no role" : $"is a {names.Role.ToString()!.ToLowerInvariant()}'s")}; this node is a {transport.Role.ToString().ToLowerInvariant()} ({NodeCertificates.RolePrefix}{transport.Role.ToString().ToLowerInvariant()}).");
+            refuse($"{S}:Tls:CertificatePath: the certificate {tls.Certificate.Subject} {(names.Role is { } role ? $"is a {Word(role)}'s" : "names no role")}; this node is a {Word(transport.Role)} ({NodeCertificates.RolePrefix}{transport.Role.ToString().ToLowerInvariant()}).");
         }
 
         if (options.GrpcUrl is null)
@@ -273,6 +273,8 @@ internal sealed class ClusterOptionsValidation(ClusterTransport transport) : IVa
             refuse($"{S}:Tls:CertificatePath: the certificate {tls.Certificate.Subject} names the address {names.Address ?? "(none)"}, but this node is reached at {advertised}; {(transport.Role == NodeRole.Broker ? "a broker is known by its address, so its certificate must name it" : "a certificate that names an address must name this node's")} ({NodeCertificates.AddressPrefix}{advertised}).");
         }
     }
+
+    private static string Word(NodeRole role) => role == NodeRole.Logic ? "logic node" : "broker";
 
     /// <summary>etcd: all http:// or all https://; https:// needs a CA to check etcd by; a user needs a password file and the other way round.</summary>
     private static void CheckEtcdAccess(ClusterOptions options, Action<string> refuse)
