@@ -187,11 +187,52 @@ public sealed class NodeTrustTests : IDisposable
     }
 
     [Fact]
-    public async Task A_broker_address_that_is_not_one_does_not_stop_logic_finding_a_dead_broker_whose_link_it_then_closes()
+    public async Task A_broker_address_that_is_not_one_is_refused_and_does_not_stop_logic_finding_a_dead_broker()
     {
-        // Logic as a child process, so that its /metrics are its own; one broker to kill -9, one that lives.
+        await using var nodes = await ThreeNodesAsync();
+        var (alice, bob, sessionId) = await nodes.PairAsync();
+        await using var a = alice;
+        await using var b = bob;
+
+        // A holder of the secret names a broker address that is not one (logic would dial it, and check it, for as long as the account is bound).
+        using var channel = GrpcChannel.ForAddress($"http://{nodes.Logic.GrpcAddress}");
+        var created = await new LogicDealer.LogicDealerClient(channel).CreateAccountAsync(
+            new CreateAccountRequest { Nickname = "mallory", Broker = "not a broker address", ConnectionId = 1 },
+            new Metadata { { "authorization", "Bearer " + ChatNode.Secret } });
+
+        // Alice's broker dies without a word: logic finds it silent, releases her account, her grace period runs out, and Bob is told.
+        await nodes.Doomed.KillAsync();
+        await bob.ExpectAsync("PUSH_SIGNAL_REQ", f => f.String("signalType") == "PartnerExit" && f.ULong("sessionId") == sessionId, TimeSpan.FromSeconds(30));
+        Assert.Equal(CodeEnum.ParamErr, created.Code);
+    }
+
+    [Fact]
+    public async Task Logic_closes_its_link_to_a_broker_that_is_gone_and_keeps_the_living_ones()
+    {
+        await using var nodes = await ThreeNodesAsync();
+        var (alice, bob, _) = await nodes.PairAsync();
+        await using var a = alice;
+        await using var b = bob;
+        await LinksBecomeAsync(nodes.Logic, 2);
+
+        await nodes.Doomed.KillAsync();
+
+        // Declared gone, the dead broker is checked no more and its link is closed once idle; the living one's is
+        // kept (its visitor is still checked for), and Bob's partner's account was released.
+        await bob.ExpectAsync("PUSH_SIGNAL_REQ", f => f.String("signalType") == "PartnerExit", TimeSpan.FromSeconds(30));
+        await LinksBecomeAsync(nodes.Logic, 1);
+    }
+
+    public void Dispose() => _folder.Dispose();
+
+    /// <summary>
+    /// Logic as a child process (its /metrics its own; quick broker checks, a short grace period, links closed
+    /// after a second idle), a broker as another to kill -9, and one in this process that lives.
+    /// </summary>
+    private static async Task<ThreeNodes> ThreeNodesAsync()
+    {
         var secret = new Dictionary<string, string> { ["Chat__Cluster__Secret"] = ChatNode.Secret };
-        await using var logic = await ChildNode.StartAsync(ChatRole.Logic, "logic",
+        var logic = await ChildNode.StartAsync(ChatRole.Logic, "logic",
         [
             "Chat:Store:Kind=memory",
             "Chat:Logic:BrokerCheckInterval=00:00:00.500",
@@ -200,35 +241,31 @@ public sealed class NodeTrustTests : IDisposable
             "Chat:Logic:GracePeriod=00:00:01",
             "Chat:Logic:Push:IdleLinkTimeout=00:00:01",
         ], secret);
-        await using var doomed = await ChildNode.StartAsync(ChatRole.Broker, "broker", [$"Chat:Cluster:LogicAddresses={logic.GrpcAddress}"], secret);
-        await using var survivor = await ChatNode.StartBrokerAsync([logic.GrpcAddress]);
-        var alice = await TestClient.ConnectAsync(doomed.WebSocketUri);
-        await alice.CreateAccountAsync("alice");
-        var (_, bob, sessionId) = await Pairing.PairAsync(Task.FromResult(alice), VisitorAsync(survivor, "bob"));
-        await using var a = alice;
-        await using var b = bob;
-        Assert.Equal(0, (await alice.SayAsync(sessionId, "hi bob")).Code());
-        Assert.Equal("hi bob", (await bob.ExpectAsync("PUSH_DIALOGUE_REQ")).String("content"));
-        Assert.Equal(0, (await bob.SayAsync(sessionId, "hi alice")).Code());
-        Assert.Equal("hi alice", (await alice.ExpectAsync("PUSH_DIALOGUE_REQ")).String("content"));
-        await LinksBecomeAsync(logic, 2);
-
-        // A holder of the secret names a broker address that is not one (logic would dial it, and check it, for as long as the account is bound).
-        using var channel = GrpcChannel.ForAddress($"http://{logic.GrpcAddress}");
-        var created = await new LogicDealer.LogicDealerClient(channel).CreateAccountAsync(
-            new CreateAccountRequest { Nickname = "mallory", Broker = "not a broker address", ConnectionId = 1 },
-            new Metadata { { "authorization", "Bearer " + ChatNode.Secret } });
-
-        // Alice's broker dies without a word: logic finds it silent, releases her account, her grace period runs out, and Bob is told.
-        await doomed.KillAsync();
-        await bob.ExpectAsync("PUSH_SIGNAL_REQ", f => f.String("signalType") == "PartnerExit" && f.ULong("sessionId") == sessionId, TimeSpan.FromSeconds(30));
-
-        // The dead broker's link is closed once idle; the living one's is kept (its visitor is still checked for).
-        await LinksBecomeAsync(logic, 1);
-        Assert.Equal(CodeEnum.ParamErr, created.Code);
+        var doomed = await ChildNode.StartAsync(ChatRole.Broker, "broker", [$"Chat:Cluster:LogicAddresses={logic.GrpcAddress}"], secret);
+        var survivor = await ChatNode.StartBrokerAsync([logic.GrpcAddress]);
+        return new ThreeNodes(logic, doomed, survivor);
     }
 
-    public void Dispose() => _folder.Dispose();
+    private sealed record ThreeNodes(ChildNode Logic, ChildNode Doomed, ChatNode Survivor) : IAsyncDisposable
+    {
+        /// <summary>Alice on the broker that will die, Bob on the one that lives; a message each way.</summary>
+        public async Task<(TestClient Alice, TestClient Bob, ulong SessionId)> PairAsync()
+        {
+            var (alice, bob, sessionId) = await Pairing.PairAsync(VisitorAsync(Doomed.WebSocketUri, "alice"), VisitorAsync(Survivor.WebSocketUri, "bob"));
+            Assert.Equal(0, (await alice.SayAsync(sessionId, "hi bob")).Code());
+            Assert.Equal("hi bob", (await bob.ExpectAsync("PUSH_DIALOGUE_REQ")).String("content"));
+            Assert.Equal(0, (await bob.SayAsync(sessionId, "hi alice")).Code());
+            Assert.Equal("hi alice", (await alice.ExpectAsync("PUSH_DIALOGUE_REQ")).String("content"));
+            return (alice, bob, sessionId);
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await Survivor.DisposeAsync();
+            await Doomed.DisposeAsync();
+            await Logic.DisposeAsync();
+        }
+    }
 
     /// <summary>Waits until logic holds <paramref name="expected"/> links to brokers (<c>chat_logic_broker_links</c> on its /metrics); nothing announces it.</summary>
     private static async Task LinksBecomeAsync(ChildNode logic, int expected)
@@ -250,9 +287,11 @@ public sealed class NodeTrustTests : IDisposable
         Assert.Fail($"logic held {links?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "no"} links to brokers, not {expected}:\n{logic.Output}");
     }
 
-    private static async Task<TestClient> VisitorAsync(ChatNode broker, string nickName)
+    private static Task<TestClient> VisitorAsync(ChatNode broker, string nickName) => VisitorAsync(broker.WebSocketUri, nickName);
+
+    private static async Task<TestClient> VisitorAsync(Uri broker, string nickName)
     {
-        var client = await TestClient.ConnectAsync(broker.WebSocketUri);
+        var client = await TestClient.ConnectAsync(broker);
         await client.CreateAccountAsync(nickName);
         return client;
     }
