@@ -19,7 +19,7 @@ internal sealed partial class ClusterTransportNotice(
         var cluster = options.Value;
         if (transport.Tls is { } tls)
         {
-            Log.Tls(logger, transport.Role, tls.Names.Address ?? cluster.AdvertisedAddress, tls.Certificate.Subject);
+            Log.Tls(logger, transport.Role == NodeRole.Logic ? "a logic node" : "a broker", tls.Names.Address ?? cluster.AdvertisedAddress, tls.Certificate.Subject);
         }
         else
         {
@@ -39,8 +39,8 @@ internal sealed partial class ClusterTransportNotice(
 
     private static partial class Log
     {
-        [LoggerMessage(1, LogLevel.Information, "Between nodes: TLS from the cluster's CA; this node is the {Role} at {Address} ({Subject}).")]
-        public static partial void Tls(ILogger logger, NodeRole role, string address, string subject);
+        [LoggerMessage(1, LogLevel.Information, "Between nodes: TLS from the cluster's CA; this node is {Role} at {Address} ({Subject}).")]
+        public static partial void Tls(ILogger logger, string role, string address, string subject);
 
         [LoggerMessage(2, LogLevel.Warning, "Between nodes: plaintext h2c with a shared secret (Chat:Cluster:Tls is not set), {Where}.")]
         public static partial void Plaintext(ILogger logger, string where);

@@ -378,10 +378,10 @@ internal sealed partial class GrpcPushChannel : IPushChannel, IBrokerProbe, IAsy
         [LoggerMessage(3, LogLevel.Warning, "The health check of broker {Broker} failed; it counts as silent.")]
         public static partial void CheckFailed(ILogger logger, string broker, Exception exception);
 
-        [LoggerMessage(5, LogLevel.Warning, "No link could be made to broker {Broker}.")]
-        public static partial void LinkFailed(ILogger logger, string broker, Exception exception);
-
         [LoggerMessage(4, LogLevel.Debug, "Closed the link to broker {Broker}: nothing for {Idle}.")]
         public static partial void LinkClosed(ILogger logger, string broker, TimeSpan idle);
+
+        [LoggerMessage(5, LogLevel.Warning, "No link could be made to broker {Broker}.")]
+        public static partial void LinkFailed(ILogger logger, string broker, Exception exception);
     }
 }

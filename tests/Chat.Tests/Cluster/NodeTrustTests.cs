@@ -56,10 +56,7 @@ public sealed class NodeTrustTests : IDisposable
         Assert.All(answers, code => Assert.Equal(CodeEnum.NoDataFound, code));
         Assert.DoesNotContain(true, delivered);
 
-        // Bob's next message is Alice's own: nothing forged arrived before it.
-        Assert.Equal(0, (await alice.SayAsync(sessionId, "the real alice")).Code());
-        Assert.Equal("the real alice", (await bob.ExpectAsync("PUSH_DIALOGUE_REQ")).String("content"));
-        Assert.DoesNotContain(bob.Snapshot(), frame => frame.Raw.Contains("forged", StringComparison.Ordinal));
+        await OnlyAlicesOwnReachBobAsync(alice, bob, sessionId);
     }
 
     [Fact]
@@ -105,9 +102,7 @@ public sealed class NodeTrustTests : IDisposable
             Assert.NotEmpty(health.Incarnation);
         }
 
-        Assert.Equal(0, (await alice.SayAsync(sessionId, "still the real alice")).Code());
-        Assert.Equal("still the real alice", (await bob.ExpectAsync("PUSH_DIALOGUE_REQ")).String("content"));
-        Assert.DoesNotContain(bob.Snapshot(), frame => frame.Raw.Contains("forged", StringComparison.Ordinal));
+        await OnlyAlicesOwnReachBobAsync(alice, bob, sessionId);
     }
 
     [Fact]
@@ -224,6 +219,14 @@ public sealed class NodeTrustTests : IDisposable
     }
 
     public void Dispose() => _folder.Dispose();
+
+    /// <summary>Bob's next message is Alice's own: nothing forged arrived before it.</summary>
+    private static async Task OnlyAlicesOwnReachBobAsync(TestClient alice, TestClient bob, ulong sessionId)
+    {
+        Assert.Equal(0, (await alice.SayAsync(sessionId, "the real alice")).Code());
+        Assert.Equal("the real alice", (await bob.ExpectAsync("PUSH_DIALOGUE_REQ")).String("content"));
+        Assert.DoesNotContain(bob.Snapshot(), frame => frame.Raw.Contains("forged", StringComparison.Ordinal));
+    }
 
     /// <summary>
     /// Logic as a child process (its /metrics its own; quick broker checks, a short grace period, links closed
