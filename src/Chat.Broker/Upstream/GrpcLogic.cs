@@ -260,9 +260,39 @@ internal sealed partial class GrpcLogic(
             Log.NodeFailed(logger, node, StatusCode.DeadlineExceeded, ex);
             return (null, true, false);
         }
+        catch (ObjectDisposedException ex)
+        {
+            Log.NodeFailed(logger, node, StatusCode.Unavailable, ex); // let go meanwhile: it left the list of logic nodes
+            return (null, true, false);
+        }
     }
 
-    private LogicNode NodeAt(string address) => _nodes.GetOrAdd(address, a => new Lazy<LogicNode>(() => new LogicNode(links.ChannelTo(a, NodeRole.Logic)))).Value;
+    private LogicNode NodeAt(string address)
+    {
+        if (_nodes.TryGetValue(address, out var known))
+        {
+            return known.Value;
+        }
+
+        ForgetGone(); // a new address: the list changed, so nodes no longer in it (gone, or someone's bogus entry in etcd) are let go
+        return _nodes.GetOrAdd(address, a => new Lazy<LogicNode>(() => new LogicNode(links.ChannelTo(a, NodeRole.Logic)))).Value;
+    }
+
+    private void ForgetGone()
+    {
+        var current = addresses.Current;
+        foreach (var (address, node) in _nodes)
+        {
+            if (!current.Contains(address) && _nodes.TryRemove(new KeyValuePair<string, Lazy<LogicNode>>(address, node)))
+            {
+                sitOuts.Forget(address);
+                if (node.IsValueCreated)
+                {
+                    node.Value.Dispose(); // a call still on it fails and goes to the next node
+                }
+            }
+        }
+    }
 
     /// <summary>The call failed before anything of it left: the connection was refused, or the handshake (the node is not a logic node of the cluster).</summary>
     private static bool NeverSent(RpcException ex)
