@@ -65,7 +65,7 @@ internal sealed class ClusterRecord(ClusterFolder folder)
             $"CHAT_URL={front}/",
             $"FRONT_URL={front}/",
             .. new[] { "BROKER1", "BROKER2", "LOGIC1", "LOGIC2" }.Select(node => $"{node}_URL={Url(node + "_HTTP_PORT")}/"),
-            $"ETCD_URL={(config.ContainsKey("ETCD_PORT") ? $"https://127.0.0.1:{Port("ETCD_PORT")}" : "")}",
+            $"ETCD_URL={(config.ContainsKey("ETCD_PORT") ? $"{(config.GetValueOrDefault("TLS") == "0" ? "http" : "https")}://127.0.0.1:{Port("ETCD_PORT")}" : "")}",
             $"MARIADB_SOCKET={Path.Combine(folder.MariaDb, "mariadb.sock")}",
             .. PortNames.Select(name => $"{name}={Port(name)}"),
             // Both nodes of a kind in one line each, in the same order in every list (1, then 2).

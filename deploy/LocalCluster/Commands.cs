@@ -36,6 +36,8 @@ internal static partial class Commands
           DOTNET           the dotnet host to run it with (default: the one running this program)
           STOP_TIMEOUT     seconds a part gets to stop after SIGTERM before SIGKILL (default 30)
           MARIADB_OPTIONS  more mariadbd options, after the usual ones (e.g. a larger buffer pool)
+          PLAIN            1: the nodes talk plaintext h2c with a shared secret and etcd is open,
+                           instead of TLS everywhere (loopback allows it; to compare, not to use)
 
         Only processes this program started are ever signalled, by the PIDs it wrote down, and only
         while their command line still names DIR (so a PID reused by another program is left alone).
@@ -278,9 +280,10 @@ internal static partial class Commands
             OwnDatabase = true,
             Nginx = true,
             MariaDbOptions = programs.GetValueOrDefault("MARIADB_OPTIONS", "").Split(' ', StringSplitOptions.RemoveEmptyEntries),
+            Tls = programs.GetValueOrDefault("TLS", "1") != "0",
         };
 
-    /// <summary>chat.dll, dotnet and mariadbd's extra options: from the environment at `up`, kept in run/config.env for `start`.</summary>
+    /// <summary>chat.dll, dotnet, mariadbd's extra options and whether the nodes talk TLS: from the environment at `up`, kept in run/config.env for `start`.</summary>
     private static Dictionary<string, string> ProgramsOf()
     {
         var dll = Environment.GetEnvironmentVariable("CHAT_DLL") is { Length: > 0 } given ? Path.GetFullPath(given) : Path.Combine(AppContext.BaseDirectory, "chat.dll");
@@ -294,6 +297,7 @@ internal static partial class Commands
             ["CHAT_DLL"] = dll,
             ["DOTNET"] = Environment.GetEnvironmentVariable("DOTNET") is { Length: > 0 } dotnet ? dotnet : Environment.ProcessPath ?? "dotnet",
             ["MARIADB_OPTIONS"] = Environment.GetEnvironmentVariable("MARIADB_OPTIONS") ?? "",
+            ["TLS"] = Environment.GetEnvironmentVariable("PLAIN") == "1" ? "0" : "1",
         };
     }
 

@@ -86,12 +86,14 @@ public sealed class NodeTrustTests : IDisposable
             Assert.Equal(StatusCode.PermissionDenied, (await Assert.ThrowsAsync<RpcException>(() => pushes.HealthCheckAsync(new HealthCheckReq()).ResponseAsync)).StatusCode);
         }
 
-        // No certificate, or a logic node's from another CA: no connection at all.
+        // No certificate, or a logic node's from another CA: refused at the handshake, no call gets through. (With TLS 1.3 the
+        // server judges the client's certificate after the client thinks the handshake done, so its refusal may reach the client
+        // as the connection's end: Internal rather than Unavailable. Either way not the service's answer.)
         foreach (var (ca, name) in new[] { (cluster, (string?)null), (stranger, "impostor") })
         {
             using var refused = ca.ChannelTo(broker.GrpcAddress, name, trusting: cluster);
             var failed = await Assert.ThrowsAsync<RpcException>(() => new BrokerClient(refused).ReceiveMsgDialogueAsync(forged).ResponseAsync);
-            Assert.Equal(StatusCode.Unavailable, failed.StatusCode);
+            Assert.True(failed.StatusCode is StatusCode.Unavailable or StatusCode.Internal, $"{failed.Status}");
         }
 
         // A logic node of the cluster is told the broker's incarnation; its pushes name sockets by random ids it cannot guess.
