@@ -40,6 +40,7 @@ public static class ChatApp
 
     private static WebApplication Build(ChatRole role, string[] args, Action<IServiceCollection>? configureServices)
     {
+        args = CommandLine.Expanded(args);
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
         builder.Configuration.AddCommandLine(args, CommandLine.Shorthands);
         configureServices?.Invoke(builder.Services);

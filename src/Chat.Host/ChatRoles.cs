@@ -2,6 +2,7 @@ using Chat.Broker;
 using Chat.Host.Cluster;
 using Chat.Host.Hosting;
 using Chat.Logic;
+using Chat.Protocol.Grpc;
 using Microsoft.Extensions.Options;
 
 namespace Chat.Host;
@@ -41,7 +42,7 @@ public static class ChatRoles
     public static WebApplicationBuilder AddBrokerNode(this WebApplicationBuilder builder)
     {
         var services = builder.Services;
-        services.AddClusterOptions(BrokerUrls, BrokerGrpcUrl).AddClusterNodeListeners().AddClusterGrpc().AddTrustedProxies();
+        services.AddClusterOptions(BrokerUrls, BrokerGrpcUrl).AddClusterNodeListeners().AddClusterGrpc(builder.Configuration, NodeRole.Broker).AddTrustedProxies();
         services.AddLogicDiscovery(builder.Configuration);
         services.AddOptions<BrokerOptions>().PostConfigure<IOptions<ClusterOptions>>((broker, cluster) => broker.Address = cluster.Value.AdvertisedAddress);
         services.AddChatBrokerOfCluster();
@@ -53,7 +54,7 @@ public static class ChatRoles
     public static WebApplicationBuilder AddLogicNode(this WebApplicationBuilder builder)
     {
         var services = builder.Services;
-        services.AddClusterOptions(LogicUrls, LogicGrpcUrl).AddClusterNodeListeners().AddClusterGrpc();
+        services.AddClusterOptions(LogicUrls, LogicGrpcUrl).AddClusterNodeListeners().AddClusterGrpc(builder.Configuration, NodeRole.Logic);
         services.AddSingleton(sp => new LogicNodeAddress(sp.GetRequiredService<IOptions<ClusterOptions>>().Value.AdvertisedAddress));
         services.AddChatLogic();
         services.AddChatLogicPushesOverGrpc();

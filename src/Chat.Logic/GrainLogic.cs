@@ -104,20 +104,28 @@ internal sealed partial class GrainLogic(
         }
     }
 
-    public async ValueTask ConfirmDeliveredAsync(ulong accountId, ulong sessionId, ulong msgId, CancellationToken cancellationToken)
-    {
-        if (IsId(sessionId))
-        {
-            await Session(sessionId).ConfirmDelivered(accountId, msgId);
-        }
-    }
+    public async ValueTask ConfirmDeliveredAsync(ulong accountId, ulong sessionId, ulong msgId, CancellationToken cancellationToken) =>
+        await ConfirmDeliveredAsync(accountId, sessionId, msgId, viaBroker: null, cancellationToken);
 
-    public async ValueTask<MatchResult> MatchAsync(ulong accountId, CancellationToken cancellationToken)
+    // The overloads with viaBroker serve brokers of a cluster (LogicDealerService): the calling broker's
+    // address as its certificate names it (null without TLS), so that it can act for its own visitors only.
+
+    public async ValueTask<ResultCode> ConfirmDeliveredAsync(ulong accountId, ulong sessionId, ulong msgId, string? viaBroker, CancellationToken cancellationToken) =>
+        IsId(sessionId) ? await Session(sessionId).ConfirmDelivered(accountId, msgId, viaBroker) : ResultCode.ParamErr;
+
+    public ValueTask<MatchResult> MatchAsync(ulong accountId, CancellationToken cancellationToken) => MatchAsync(accountId, viaBroker: null, cancellationToken);
+
+    public async ValueTask<MatchResult> MatchAsync(ulong accountId, string? viaBroker, CancellationToken cancellationToken)
     {
         MatchTicket ticket;
         OpenedSession opened;
         try
         {
+            if (viaBroker is not null && !(IsId(accountId) && await Account(accountId).IsBoundTo(viaBroker)))
+            {
+                return new MatchResult(ResultCode.ParamErr, Message: "not your account");
+            }
+
             ticket = await grains.Matchmaker.Match(accountId);
             counts.Changed();
             if (ticket.Code != ResultCode.Success)
@@ -152,7 +160,10 @@ internal sealed partial class GrainLogic(
         return new MatchResult(ResultCode.Success, opened.PartnerId, opened.PartnerName, ticket.SessionId);
     }
 
-    public async ValueTask<SendResult> SendAsync(ulong senderId, ulong sessionId, string requestId, string content, CancellationToken cancellationToken)
+    public ValueTask<SendResult> SendAsync(ulong senderId, ulong sessionId, string requestId, string content, CancellationToken cancellationToken) =>
+        SendAsync(senderId, sessionId, requestId, content, viaBroker: null, cancellationToken);
+
+    public async ValueTask<SendResult> SendAsync(ulong senderId, ulong sessionId, string requestId, string content, string? viaBroker, CancellationToken cancellationToken)
     {
         if (string.IsNullOrEmpty(requestId) || requestId.Length > _options.MaxRequestIdLength)
         {
@@ -171,7 +182,7 @@ internal sealed partial class GrainLogic(
 
         try
         {
-            var sent = await Session(sessionId).Send(senderId, requestId, content);
+            var sent = await Session(sessionId).Send(senderId, requestId, content, viaBroker);
             return new SendResult(sent.Code, sent.MsgId, sent.Message, sent.Owner);
         }
         catch (Exception ex) when (IsUnavailable(ex))
@@ -182,17 +193,26 @@ internal sealed partial class GrainLogic(
     }
 
     public ValueTask<ResultCode> ViewedAckAsync(ulong accountId, ulong sessionId, ulong msgId, CancellationToken cancellationToken) =>
-        AskSessionAsync(sessionId, session => session.ViewedAck(accountId, msgId), nameof(ViewedAckAsync));
+        ViewedAckAsync(accountId, sessionId, msgId, viaBroker: null, cancellationToken);
 
-    public async ValueTask<ResultCode> EndSessionAsync(ulong accountId, ulong sessionId, CancellationToken cancellationToken)
+    public ValueTask<ResultCode> ViewedAckAsync(ulong accountId, ulong sessionId, ulong msgId, string? viaBroker, CancellationToken cancellationToken) =>
+        AskSessionAsync(sessionId, session => session.ViewedAck(accountId, msgId, viaBroker), nameof(ViewedAckAsync));
+
+    public ValueTask<ResultCode> EndSessionAsync(ulong accountId, ulong sessionId, CancellationToken cancellationToken) =>
+        EndSessionAsync(accountId, sessionId, viaBroker: null, cancellationToken);
+
+    public async ValueTask<ResultCode> EndSessionAsync(ulong accountId, ulong sessionId, string? viaBroker, CancellationToken cancellationToken)
     {
-        var ended = await AskSessionAsync(sessionId, session => session.End(accountId), nameof(EndSessionAsync));
+        var ended = await AskSessionAsync(sessionId, session => session.End(accountId, viaBroker), nameof(EndSessionAsync));
         counts.Changed();
         return ended;
     }
 
     public ValueTask<ResultCode> TypingAsync(ulong accountId, ulong sessionId, CancellationToken cancellationToken) =>
-        AskSessionAsync(sessionId, session => session.Typing(accountId), nameof(TypingAsync));
+        TypingAsync(accountId, sessionId, viaBroker: null, cancellationToken);
+
+    public ValueTask<ResultCode> TypingAsync(ulong accountId, ulong sessionId, string? viaBroker, CancellationToken cancellationToken) =>
+        AskSessionAsync(sessionId, session => session.Typing(accountId, viaBroker), nameof(TypingAsync));
 
     public async ValueTask<ChatStats> GetStatsAsync(CancellationToken cancellationToken)
     {

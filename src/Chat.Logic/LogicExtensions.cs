@@ -66,7 +66,8 @@ public static class LogicExtensions
         services.TryAddSingleton<IdAllocator>();
         services.TryAddSingleton<ChatGrains>();
         services.TryAddSingleton<IBrokerProbe, LocalBrokerProbe>();
-        services.TryAddSingleton<ILogic, GrainLogic>();
+        services.TryAddSingleton<GrainLogic>();
+        services.TryAddSingleton<ILogic>(sp => sp.GetRequiredService<GrainLogic>());
 
         // Order matters: the store opens before the writer runs; stop runs in reverse, so the
         // writer drains after everything that writes has stopped.

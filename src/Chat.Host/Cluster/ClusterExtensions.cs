@@ -1,6 +1,5 @@
 using Chat.Host.Discovery;
 using Chat.Protocol.Grpc;
-using dotnet_etcd;
 using Microsoft.AspNetCore.HttpOverrides;
 using Microsoft.Extensions.Options;
 
@@ -8,13 +7,13 @@ namespace Chat.Host.Cluster;
 
 public static class ClusterExtensions
 {
-    /// <summary><see cref="ClusterOptions"/>, bound over the role's defaults and validated at start.</summary>
+    /// <summary><see cref="ClusterOptions"/>, bound over the role's defaults (an https:// gRPC URL with TLS) and validated at start.</summary>
     public static IServiceCollection AddClusterOptions(this IServiceCollection services, string defaultHttpUrls, string defaultGrpcUrl)
     {
         services.AddOptions<ClusterOptions>()
-            .Configure<IConfiguration>((options, configuration) =>
+            .Configure<IConfiguration, ClusterTransport>((options, configuration, transport) =>
             {
-                (options.HttpUrls, options.GrpcUrl) = (defaultHttpUrls, defaultGrpcUrl);
+                (options.HttpUrls, options.GrpcUrl) = (defaultHttpUrls, transport.Tls is null ? defaultGrpcUrl : "https" + defaultGrpcUrl[defaultGrpcUrl.IndexOf(':')..]);
                 ClusterOptions.Bind(configuration, options);
             })
             .ValidateOnStart();
@@ -22,13 +21,34 @@ public static class ClusterExtensions
         return services;
     }
 
-    /// <summary>gRPC between our nodes: the shared secret on every call both ways, reflection for grpcurl.</summary>
-    public static IServiceCollection AddClusterGrpc(this IServiceCollection services)
+    /// <summary>
+    /// gRPC between our nodes, and how it travels (<see cref="INodeLinks"/>): TLS with mutual authentication
+    /// from the cluster's CA if <c>Chat:Cluster:Tls</c> names this node's certificate (read here, so a wrong
+    /// file stops the start naming the setting), else plaintext h2c with the shared secret on every call.
+    /// Every call is let in or refused by <see cref="NodeCallInterceptor"/>; reflection for grpcurl.
+    /// </summary>
+    public static IServiceCollection AddClusterGrpc(this IServiceCollection services, IConfiguration configuration, NodeRole role)
     {
-        services.AddSingleton(sp => new ClusterSecret(sp.GetRequiredService<IOptions<ClusterOptions>>().Value.ReadSecret()));
-        services.AddSingleton<SecretInterceptor>();
-        services.AddGrpc(grpc => grpc.Interceptors.Add<SecretInterceptor>());
+        var tls = configuration.GetSection(ClusterTlsOptions.Section).Get<ClusterTlsOptions>() ?? new ClusterTlsOptions();
+        var certificates = tls.Wanted ? NodeCertificates.Load(tls, ClusterTlsOptions.Section) : null;
+        services.AddSingleton(new ClusterTransport(role, certificates));
+        if (certificates is not null)
+        {
+            services.AddSingleton(certificates);
+            services.AddSingleton<TlsNodeLinks>();
+            services.AddSingleton<NodeGate>(sp => sp.GetRequiredService<TlsNodeLinks>());
+        }
+        else
+        {
+            services.AddSingleton(sp => new ClusterSecret(sp.GetRequiredService<IOptions<ClusterOptions>>().Value.ReadSecret()));
+            services.AddSingleton<NodeGate, PlainNodeLinks>();
+        }
+
+        services.AddSingleton<INodeLinks>(sp => sp.GetRequiredService<NodeGate>());
+        services.AddSingleton<NodeCallInterceptor>();
+        services.AddGrpc(grpc => grpc.Interceptors.Add<NodeCallInterceptor>());
         services.AddGrpcReflection();
+        services.AddHostedService<ClusterTransportNotice>();
         return services;
     }
 
@@ -77,5 +97,5 @@ public static class ClusterExtensions
     }
 
     private static void AddEtcdClient(this IServiceCollection services) =>
-        services.AddSingleton(sp => new EtcdClient(string.Join(',', sp.GetRequiredService<IOptions<ClusterOptions>>().Value.EtcdUrls)));
+        services.AddSingleton(sp => new EtcdConnection(sp.GetRequiredService<IOptions<ClusterOptions>>().Value, sp.GetRequiredService<ClusterTransport>()));
 }

@@ -140,7 +140,7 @@ internal sealed partial class AccountGrain(
             }
             else
             {
-                await Session(sessionId).End(_id);
+                await Session(sessionId).End(_id, viaBroker: null);
             }
         }
 
@@ -168,7 +168,7 @@ internal sealed partial class AccountGrain(
         Log.GraceExpired(logger, _id, sessionIds.Count);
         foreach (var sessionId in sessionIds)
         {
-            await Session(sessionId).End(_id);
+            await Session(sessionId).End(_id, viaBroker: null);
         }
 
         try
@@ -182,6 +182,8 @@ internal sealed partial class AccountGrain(
             Log.StoreFailed(logger, _id, nameof(ExpireGrace), ex); // still away in the store: the next sweep tries again
         }
     }
+
+    public Task<bool> IsBoundTo(string broker) => Task.FromResult(_account?.Endpoint?.Broker == broker);
 
     /// <summary>
     /// Reads the row again: the housekeeper may have dropped the account's socket in the store when

@@ -25,6 +25,9 @@ internal interface IAccountGrain : IGrainWithIntegerKey
 
     /// <summary>Ends the account's sessions if it has been away for the whole grace period.</summary>
     Task ExpireGrace();
+
+    /// <summary>Whether the account's socket is on <paramref name="broker"/> (a broker may ask for its own visitors only).</summary>
+    Task<bool> IsBoundTo(string broker);
 }
 
 [GenerateSerializer, Immutable]

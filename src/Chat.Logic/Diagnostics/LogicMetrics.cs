@@ -28,6 +28,10 @@ internal sealed class LogicMetrics
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1] });
     }
 
+    /// <summary>The gauge of this node's open links to brokers (a cluster's logic node).</summary>
+    public void ObserveBrokerLinks(Func<int> links) =>
+        _meter.CreateObservableUpDownCounter("chat.logic.broker_links", links, "{link}", "Brokers this logic node holds a channel to (closed once idle).");
+
     /// <summary>Gauges read from logic's live state.</summary>
     public void Observe(Func<int> online, Func<int> waiting, Func<int> sessions)
     {

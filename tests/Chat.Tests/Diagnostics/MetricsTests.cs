@@ -1,5 +1,3 @@
-using System.Globalization;
-using System.Text.RegularExpressions;
 using Chat.Tests.Infrastructure;
 
 namespace Chat.Tests.Diagnostics;
@@ -47,17 +45,5 @@ public sealed class MetricsTests
         Assert.Contains("chat_store_commit_duration_seconds_bucket", text, StringComparison.Ordinal);
     }
 
-    private static double Value(string exposition, string name, string? label = null)
-    {
-        var pattern = $@"^{Regex.Escape(name)}(\{{[^}}]*\}})?\s+(\S+)";
-        foreach (Match match in Regex.Matches(exposition, pattern, RegexOptions.Multiline))
-        {
-            if (label is null || match.Groups[1].Value.Contains(label, StringComparison.Ordinal))
-            {
-                return double.Parse(match.Groups[2].Value, CultureInfo.InvariantCulture);
-            }
-        }
-
-        throw new Xunit.Sdk.XunitException($"{name} {label} not in /metrics:\n{exposition}");
-    }
+    private static double Value(string exposition, string name, string? label = null) => Exposition.Value(exposition, name, label);
 }
