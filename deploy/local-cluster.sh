@@ -24,7 +24,7 @@ command -v "$DOTNET" >/dev/null || {
 tool=${CHAT_CLUSTER_DLL:-$REPO/deploy/LocalCluster/bin/Release/net10.0/local-cluster.dll}
 if [[ -z ${CHAT_CLUSTER_DLL:-} ]]; then
   # What the program is built from: its own sources, the fixtures it runs, chat itself, deploy's files.
-  sources=("$REPO/src" "$REPO/tests/Chat.Testing" "$REPO/deploy/LocalCluster" "$REPO/deploy/mariadb" "$REPO/deploy/nginx")
+  sources=("$REPO/src" "$REPO/tests/Chat.Testing" "$REPO/deploy/LocalCluster" "$REPO/deploy/mariadb" "$REPO/deploy/nginx" "$REPO/deploy/cluster-certs.sh")
   if [[ ! -f $tool ]] || [[ -n $(find "${sources[@]}" -type f -newer "$tool" -not -path '*/bin/*' -not -path '*/obj/*' -print -quit) ]]; then
     echo "local-cluster: building deploy/LocalCluster and chat (Release) ..." >&2
     log=$(mktemp /tmp/local-cluster-build.XXXXXX.log)

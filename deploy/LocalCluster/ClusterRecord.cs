@@ -47,25 +47,25 @@ internal sealed class ClusterRecord(ClusterFolder folder)
 
     /// <summary>
     /// cluster.env from the ports in <paramref name="config"/> and the PID files as they are now (a
-    /// stopped part's PID is empty). It holds the cluster's secret: written mode 600, never readable by others.
+    /// stopped part's PID is empty). It names where the cluster's keys are: written mode 600, never readable by others.
     /// </summary>
     public void WriteClusterEnv(IReadOnlyDictionary<string, string> config)
     {
         string Port(string name) => config.GetValueOrDefault(name, "");
         string Url(string name) => config.ContainsKey(name) ? $"http://127.0.0.1:{Port(name)}" : "";
         var pids = Parts.ToDictionary(part => part, part => Process(part) is { IsRunning: true } running ? running.Pid.ToString(CultureInfo.InvariantCulture) : "");
-        var token = File.Exists(folder.SecretFile) ? File.ReadAllText(folder.SecretFile).Trim() : "";
         var front = Url("NGINX_PORT");
+        var tls = new ClusterCertificates(folder.Tls);
         List<string> lines =
         [
             $"# The local chat cluster in {folder.Root}, written by deploy/local-cluster.sh.",
             "# Open CHAT_URL (or FRONT_URL, the same) in a browser: nginx, in front of both brokers.",
-            "# Source this file in a shell. It holds the cluster's secret: keep it mode 600.",
+            "# Source this file in a shell. It names the cluster's keys and passwords: keep it mode 600.",
             $"CLUSTER_DIR={folder.Root}",
             $"CHAT_URL={front}/",
             $"FRONT_URL={front}/",
             .. new[] { "BROKER1", "BROKER2", "LOGIC1", "LOGIC2" }.Select(node => $"{node}_URL={Url(node + "_HTTP_PORT")}/"),
-            $"ETCD_URL={Url("ETCD_PORT")}",
+            $"ETCD_URL={(config.ContainsKey("ETCD_PORT") ? $"{(config.GetValueOrDefault("TLS") == "0" ? "http" : "https")}://127.0.0.1:{Port("ETCD_PORT")}" : "")}",
             $"MARIADB_SOCKET={Path.Combine(folder.MariaDb, "mariadb.sock")}",
             .. PortNames.Select(name => $"{name}={Port(name)}"),
             // Both nodes of a kind in one line each, in the same order in every list (1, then 2).
@@ -75,8 +75,11 @@ internal sealed class ClusterRecord(ClusterFolder folder)
             .. Parts.Select(part => $"{part.ToUpperInvariant()}_PID={pids[part]}"),
             $"LOGIC_PIDS={pids["logic1"]},{pids["logic2"]}",
             $"BROKER_PIDS={pids["broker1"]},{pids["broker2"]}",
-            // The cluster's shared secret, for grpcurl: -H "authorization: Bearer $INTERNAL_TOKEN".
-            $"INTERNAL_TOKEN={token}",
+            // The cluster's certificates (deploy/cluster-certs.sh), for grpcurl and etcdctl: the CA, and
+            // NAME.pem / NAME.key for each node and for etcd's admin client (chat-admin, with user root).
+            $"TLS_DIR={tls.Folder}",
+            $"TLS_CA={tls.CaPath}",
+            $"ETCD_ROOT_PASSWORD_FILE={folder.EtcdPasswordFile(EtcdSecurity.Root)}",
         ];
         WriteLines(EnvFile, lines);
     }

@@ -18,8 +18,9 @@ internal static partial class Commands
         on free 127.0.0.1 ports, with every data file, log and PID file under one folder.
 
           deploy/local-cluster.sh up DIR           start everything, wait until each part is ready,
-                                                   write DIR/cluster.env (addresses, PIDs and the
-                                                   cluster's secret; mode 600) and print the web address
+                                                   write DIR/cluster.env (addresses, PIDs and where
+                                                   the cluster's certificates are; mode 600) and print
+                                                   the web address
           deploy/local-cluster.sh up DIR mariadb   MariaDB alone, with database `chat` (the bench's
                                                    server-mariadb); its connection string is in
                                                    DIR/secrets/store-connection
@@ -35,6 +36,8 @@ internal static partial class Commands
           DOTNET           the dotnet host to run it with (default: the one running this program)
           STOP_TIMEOUT     seconds a part gets to stop after SIGTERM before SIGKILL (default 30)
           MARIADB_OPTIONS  more mariadbd options, after the usual ones (e.g. a larger buffer pool)
+          PLAIN            1: the nodes talk plaintext h2c with a shared secret and etcd is open,
+                           instead of TLS everywhere (loopback allows it; to compare, not to use)
 
         Only processes this program started are ever signalled, by the PIDs it wrote down, and only
         while their command line still names DIR (so a PID reused by another program is left alone).
@@ -226,7 +229,7 @@ internal static partial class Commands
             pid = part switch
             {
                 "mariadb" => (await MariaDbServer.StartAsync(folder.MariaDb, folder.Log("mariadb"), plan.MariaDbOptions, Port("MARIADB_PORT"), cancellationToken)).ProcessId,
-                "etcd" => (await EtcdServer.StartAsync(folder.Etcd, folder.Log("etcd"), (Port("ETCD_PORT"), Port("ETCD_PEER_PORT")), cancellationToken)).ProcessId,
+                "etcd" => (await EtcdServer.StartAsync(folder.Etcd, folder.Log("etcd"), (Port("ETCD_PORT"), Port("ETCD_PEER_PORT")), cancellationToken, ProcessCluster.EtcdSecurityOf(plan))).ProcessId,
                 "nginx" => (await NginxServer.StartAsync(folder.Nginx, folder.Logs, [$"127.0.0.1:{Port("BROKER1_HTTP_PORT")}", $"127.0.0.1:{Port("BROKER2_HTTP_PORT")}"], Port("NGINX_PORT"), cancellationToken)).ProcessId,
                 _ => await StartNodeAsync(plan, part, Port, cancellationToken),
             };
@@ -245,7 +248,7 @@ internal static partial class Commands
     {
         var name = part.ToUpperInvariant();
         var ports = new NodePorts(port(name + "_HTTP_PORT"), port(name + "_GRPC_PORT"), part.StartsWith("logic", StringComparison.Ordinal) ? port(name + "_SILO_PORT") : 0);
-        var node = await ChildNode.StartAsync(ProcessCluster.NodePlanOf(plan, part, $"http://127.0.0.1:{port("ETCD_PORT")}"), ports, cancellationToken);
+        var node = await ChildNode.StartAsync(ProcessCluster.NodePlanOf(plan, part, port("ETCD_PORT")), ports, cancellationToken);
         return node.ProcessId;
     }
 
@@ -277,9 +280,10 @@ internal static partial class Commands
             OwnDatabase = true,
             Nginx = true,
             MariaDbOptions = programs.GetValueOrDefault("MARIADB_OPTIONS", "").Split(' ', StringSplitOptions.RemoveEmptyEntries),
+            Tls = programs.GetValueOrDefault("TLS", "1") != "0",
         };
 
-    /// <summary>chat.dll, dotnet and mariadbd's extra options: from the environment at `up`, kept in run/config.env for `start`.</summary>
+    /// <summary>chat.dll, dotnet, mariadbd's extra options and whether the nodes talk TLS: from the environment at `up`, kept in run/config.env for `start`.</summary>
     private static Dictionary<string, string> ProgramsOf()
     {
         var dll = Environment.GetEnvironmentVariable("CHAT_DLL") is { Length: > 0 } given ? Path.GetFullPath(given) : Path.Combine(AppContext.BaseDirectory, "chat.dll");
@@ -293,6 +297,7 @@ internal static partial class Commands
             ["CHAT_DLL"] = dll,
             ["DOTNET"] = Environment.GetEnvironmentVariable("DOTNET") is { Length: > 0 } dotnet ? dotnet : Environment.ProcessPath ?? "dotnet",
             ["MARIADB_OPTIONS"] = Environment.GetEnvironmentVariable("MARIADB_OPTIONS") ?? "",
+            ["TLS"] = Environment.GetEnvironmentVariable("PLAIN") == "1" ? "0" : "1",
         };
     }
 

@@ -25,9 +25,13 @@ import yaml
 REPO = pathlib.Path(__file__).resolve().parents[2]
 OPTION_FILES = [
     "src/Chat.Host/Cluster/ClusterOptions.cs",
+    "src/Chat.Host/Cluster/NodeCertificates.cs",
     "src/Chat.Host/Hosting/SiloExtensions.cs",
+    "src/Chat.Host/Hosting/SiloTls.cs",
     "src/Chat.Logic/Storage/StoreOptions.cs",
 ]
+# The settings each node gets under the same names, with a file of its own behind them (compose's secret targets).
+NODE_FILES = {"tls-cert", "tls-key", "tls-ca", "etcd-password"}
 NODE_SETTINGS = REPO / "tests/Chat.Testing/Cluster/NodeSettings.cs"
 # Set per node here, from the node's own name or address (local-cluster.sh needs neither on 127.0.0.1).
 PER_NODE = {"Chat__Cluster__AdvertisedGrpcAddress", "Chat__Silo__AdvertisedAddress"}
@@ -65,15 +69,27 @@ def settings(body):
 
 
 def options():
-    """Chat__Section__Property for every settable property of the option classes."""
+    """Chat__Section__Property for every settable property of the option classes, the TLS ones
+    (whose Section is another's plus ":Tls", and whose properties are TlsFileOptions') included."""
     found = set()
+    sections = {}
+    tls_sections = []
+    tls_properties = []
     for path in OPTION_FILES:
         text = (REPO / path).read_text()
-        for section, body in re.findall(
-            r'public const string Section = "([^"]+)";(.*?)(?=\n(?:public|internal) |\Z)', text, re.S
+        for cls, section, body in re.findall(
+            r'class (\w+)[^{]*\{\s*public const string Section = "([^"]+)";(.*?)(?=\n(?:public|internal) |\Z)', text, re.S
         ):
+            sections[cls] = section
             for prop in re.findall(r"public [\w?<>]+ (\w+) \{ get; set; \}", body):
                 found.add(section.replace(":", "__") + "__" + prop)
+        tls_sections += re.findall(r'class \w+ : TlsFileOptions\s*\{\s*public const string Section = (\w+)\.Section \+ "([^"]+)";', text)
+        base = re.search(r"class TlsFileOptions\s*\{(.*?)\n\}", text, re.S)
+        if base:
+            tls_properties += re.findall(r"public [\w?<>]+ (\w+) \{ get; set; \}", base.group(1))
+    for owner, suffix in tls_sections:
+        for prop in tls_properties:
+            found.add((sections[owner] + suffix).replace(":", "__") + "__" + prop)
     return found
 
 
@@ -86,9 +102,10 @@ def main():
     known = options()
     problems = []
 
-    common = settings(method_body(source, "Ports")) | settings(method_body(source, "Common")) | settings(method_body(source, "Environment"))
+    # Compose runs on TLS, as local-cluster.sh does (NodeSettings.Plain is for clusters without it).
+    common = settings(method_body(source, "Ports")) | settings(method_body(source, "Common")) | settings(method_body(source, "Tls")) | settings(method_body(source, "Environment"))
     wanted = {
-        "logic": common | settings(method_body(source, "Logic")) | settings(method_body(source, "SiloPort")),
+        "logic": common | settings(method_body(source, "Logic")) | settings(method_body(source, "SiloPort")) | settings(method_body(source, "SiloTls")),
         "broker": common | settings(method_body(source, "Broker")),
     }
     network = compose["networks"]["chat"]["ipam"]["config"][0]
@@ -109,6 +126,7 @@ def main():
         role = name.rstrip("0123456789")
         env = services[name]["environment"]
         secrets = [s["source"] if isinstance(s, dict) else s for s in services[name].get("secrets", [])]
+        targets = {s.get("target", s["source"]) if isinstance(s, dict) else s for s in services[name].get("secrets", [])}
         missing = wanted[role] - set(env)
         extra = set(env) - wanted[role] - PER_NODE
         if missing:
@@ -118,19 +136,23 @@ def main():
         problems += [f"{name}: {key} is no option in src/" for key in sorted(set(env) - {"Urls"} - known) if not key.startswith("DOTNET_")]
         if services[name].get("command") != [role]:
             problems.append(f"{name}: command is not [{role}]")
-        for key in ["Urls", "Chat__Cluster__GrpcUrl"]:
-            if not str(env.get(key, "")).startswith("http://0.0.0.0:"):
-                problems.append(f"{name}: {key} does not listen on 0.0.0.0")
+        for key, scheme in [("Urls", "http"), ("Chat__Cluster__GrpcUrl", "https")]:
+            if not str(env.get(key, "")).startswith(f"{scheme}://0.0.0.0:"):
+                problems.append(f"{name}: {key} does not listen on {scheme}://0.0.0.0")
         port = str(env.get("Chat__Cluster__GrpcUrl", "")).rsplit(":", 1)[-1]
         if env.get("Chat__Cluster__AdvertisedGrpcAddress") != f"{name}:{port}":
             problems.append(f"{name}: advertises gRPC as {env.get('Chat__Cluster__AdvertisedGrpcAddress')}, not {name}:{port}")
-        if "cluster-secret" not in secrets:
-            problems.append(f"{name}: has no cluster-secret")
+        if NODE_FILES - targets:
+            problems.append(f"{name}: has no secret at {sorted(NODE_FILES - targets)} (its certificate, key, the CA, its etcd password)")
+        if f"{name}-cert" not in secrets or f"{name}-key" not in secrets:
+            problems.append(f"{name}: does not get its own certificate and key ({name}-cert, {name}-key)")
         if role == "logic":
             if env.get("Chat__Silo__AdvertisedAddress") != str(address(name)):
                 problems.append(f"{name}: Chat__Silo__AdvertisedAddress is not its ipv4_address {address(name)}")
             if "store-connection" not in secrets:
                 problems.append(f"{name}: has no store-connection secret")
+            if "altcha-key" not in secrets:
+                problems.append(f"{name}: has no altcha-key secret (every logic node checks the others' bot challenges)")
         elif env.get("Chat__Cluster__TrustedProxies") != str(address("nginx")):
             problems.append(f"{name}: Chat__Cluster__TrustedProxies is not nginx's address {address('nginx')}")
 

@@ -56,7 +56,7 @@ public static class BrokerExtensions
 
     /// <summary>
     /// A broker of a cluster: logic is reached over gRPC (the seed's LogicDealer on the nodes the
-    /// registered <see cref="ILogicAddresses"/> knows, with the registered cluster secret), and
+    /// registered <see cref="ILogicAddresses"/> knows, over the registered <see cref="Chat.Protocol.Grpc.INodeLinks"/>), and
     /// logic's pushes arrive on the seed's Broker service.
     /// </summary>
     public static IServiceCollection AddChatBrokerOfCluster(this IServiceCollection services)

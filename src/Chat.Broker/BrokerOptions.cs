@@ -27,6 +27,9 @@ public sealed class BrokerOptions : IValidatableObject
     /// <summary>How long to wait for the client's answer to our close frame before aborting.</summary>
     public TimeSpan CloseTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>A frame must arrive whole within this from its first bytes; one that takes longer closes the socket with 1008.</summary>
+    public TimeSpan FrameDeadline { get; set; } = TimeSpan.FromSeconds(5);
+
     /// <summary>Largest client frame in bytes; a larger one closes the socket with 1009.</summary>
     [Range(256, 16 * 1024 * 1024)]
     public int MaxFrameBytes { get; set; } = 16 * 1024;
@@ -47,6 +50,16 @@ public sealed class BrokerOptions : IValidatableObject
     /// </summary>
     public TimeSpan DeliveryReportInterval { get; set; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// A client that confirms pushes (confirmReceipt) but leaves more than this many of one session's
+    /// pushes unconfirmed is treated as not confirming: its delivery marks then move on socket writes.
+    /// </summary>
+    [Range(1, 1_000_000)]
+    public int MaxUnconfirmedPushes { get; set; } = 64;
+
+    /// <summary>Likewise for a client that leaves a push unconfirmed for longer than this.</summary>
+    public TimeSpan ConfirmTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
     public RateLimitOptions RateLimit { get; set; } = new();
 
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
@@ -58,6 +71,8 @@ public sealed class BrokerOptions : IValidatableObject
             (nameof(SilenceTimeout), SilenceTimeout),
             (nameof(SendTimeout), SendTimeout),
             (nameof(CloseTimeout), CloseTimeout),
+            (nameof(FrameDeadline), FrameDeadline),
+            (nameof(ConfirmTimeout), ConfirmTimeout),
             (nameof(DeliveryReportInterval), DeliveryReportInterval));
     }
 }

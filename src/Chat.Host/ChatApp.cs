@@ -40,9 +40,11 @@ public static class ChatApp
 
     private static WebApplication Build(ChatRole role, string[] args, Action<IServiceCollection>? configureServices)
     {
+        args = CommandLine.Expanded(args);
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
         builder.Configuration.AddCommandLine(args, CommandLine.Shorthands);
         configureServices?.Invoke(builder.Services);
+        builder.Services.AddConnectionLimits(); // every role: a crowd meets a refusal, not a process out of descriptors
         var app = role switch
         {
             ChatRole.Broker => builder.AddBrokerNode().Build().MapBrokerNode(),

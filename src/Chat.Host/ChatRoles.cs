@@ -2,6 +2,7 @@ using Chat.Broker;
 using Chat.Host.Cluster;
 using Chat.Host.Hosting;
 using Chat.Logic;
+using Chat.Protocol.Grpc;
 using Microsoft.Extensions.Options;
 
 namespace Chat.Host;
@@ -31,7 +32,8 @@ public static class ChatRoles
 
         builder.Services.AddChatLogic();
         builder.AddChatSilo(ChatRole.All);
-        builder.Services.AddChatBroker().AddTrustedProxiesOfAllInOne();
+        builder.Services.AddChatBroker();
+        builder.Services.AddTrustedProxies(builder.Configuration); // behind nginx on the same host, as a broker is
         builder.Services.AddChatHealth(grpc: false).AddStoreCheck(HealthExtensions.Ready);
         return builder.AddChatDiagnostics("chat");
     }
@@ -40,7 +42,7 @@ public static class ChatRoles
     public static WebApplicationBuilder AddBrokerNode(this WebApplicationBuilder builder)
     {
         var services = builder.Services;
-        services.AddClusterOptions(BrokerUrls, BrokerGrpcUrl).AddClusterNodeListeners().AddClusterGrpc().AddTrustedProxies();
+        services.AddClusterOptions(BrokerUrls, BrokerGrpcUrl).AddClusterNodeListeners().AddClusterGrpc(builder.Configuration, NodeRole.Broker).AddTrustedProxies();
         services.AddLogicDiscovery(builder.Configuration);
         services.AddOptions<BrokerOptions>().PostConfigure<IOptions<ClusterOptions>>((broker, cluster) => broker.Address = cluster.Value.AdvertisedAddress);
         services.AddChatBrokerOfCluster();
@@ -52,10 +54,10 @@ public static class ChatRoles
     public static WebApplicationBuilder AddLogicNode(this WebApplicationBuilder builder)
     {
         var services = builder.Services;
-        services.AddClusterOptions(LogicUrls, LogicGrpcUrl).AddClusterNodeListeners().AddClusterGrpc();
+        services.AddClusterOptions(LogicUrls, LogicGrpcUrl).AddClusterNodeListeners().AddClusterGrpc(builder.Configuration, NodeRole.Logic);
         services.AddSingleton(sp => new LogicNodeAddress(sp.GetRequiredService<IOptions<ClusterOptions>>().Value.AdvertisedAddress));
         services.AddChatLogic();
-        services.AddChallengeKeyFrom(sp => sp.GetRequiredService<IOptions<ClusterOptions>>().Value.ReadSecret());
+        services.AddChallengeKeyFrom(sp => sp.GetRequiredService<IOptions<ClusterOptions>>().Value is { Tls.Wanted: false } plain ? plain.ReadSecret() : null);
         services.AddChatLogicPushesOverGrpc();
         builder.AddChatSilo(ChatRole.Logic);
         services.AddEtcdRegistration(builder.Configuration);
@@ -63,11 +65,11 @@ public static class ChatRoles
         return builder.AddChatDiagnostics("chat-logic");
     }
 
-    public static WebApplication MapAllInOne(this WebApplication app)
-    {
-        app.UseForwardedHeaders(); // the client's address, from the proxies we trust only (none unless configured)
-        return app.MapChatHealth().MapChatMetrics().MapWebClient();
-    }
+    public static WebApplication MapAllInOne(this WebApplication app) => app
+        .UseTrustedProxies()
+        .MapChatHealth()
+        .MapChatMetrics()
+        .MapWebClient();
 
     public static WebApplication MapBrokerNode(this WebApplication app)
     {
@@ -84,6 +86,13 @@ public static class ChatRoles
         app.MapChatLogicGrpc();
         app.MapGrpcReflectionService();
         return app.MapChatGrpcHealth();
+    }
+
+    /// <summary>The client's address and scheme, from the proxies we trust only (first, so the metrics and Origin checks see them).</summary>
+    private static WebApplication UseTrustedProxies(this WebApplication app)
+    {
+        app.UseForwardedHeaders();
+        return app;
     }
 
     /// <summary>Metrics, Polly's telemetry and (when an OTLP endpoint is configured) tracing, for every role.</summary>

@@ -22,11 +22,14 @@ public static class CommandLine
                                            service for brokers; registers itself in etcd
           chat --help                      show this text
 
-        The broker and logic roles need the cluster's shared secret (Chat__Cluster__Secret in the
-        environment, or --Chat:Cluster:SecretFile=FILE) and a gRPC address
-        (--Chat:Cluster:GrpcUrl=http://127.0.0.1:18225 for a broker, :18223 for logic); --urls is
-        then their HTTP/1.1 port (web client and WebSocket on a broker; /healthz, /readyz and
-        /metrics on both). See README.md, "Running a cluster".
+        The broker and logic roles talk to each other over gRPC: over TLS with certificates from the
+        cluster's CA (--Chat:Cluster:Tls:CertificatePath=, KeyPath=, CaPath=; deploy/cluster-certs.sh
+        makes them), or, on loopback only, plaintext with the cluster's shared secret (at least 32
+        bytes: Chat__Cluster__Secret in the environment, or --Chat:Cluster:SecretFile=FILE).
+        A node whose gRPC or silo port is beyond loopback without TLS does not start unless given
+        --insecure. Their gRPC address: --Chat:Cluster:GrpcUrl=https://10.0.0.5:18225 for a broker,
+        :18223 for logic (http:// without TLS); --urls is then their HTTP/1.1 port (web client and
+        WebSocket on a broker; /healthz, /readyz and /metrics on both). See README.md, "Running a cluster".
 
         Every setting can come from appsettings.json, from an environment variable
         (replace ':' with '__', e.g. Chat__Store__Path=/data/chat.db) or from the command
@@ -61,6 +64,13 @@ public static class CommandLine
 
     private static readonly string[] Roles = ["all", "broker", "logic"];
 
+    /// <summary>The switch that lets a node talk plaintext to the others beyond loopback (<c>Chat:Cluster:Insecure=true</c>); it takes no value.</summary>
+    public const string Insecure = "--insecure";
+
+    /// <summary>The arguments as the configuration reads them: <c>--insecure</c>, a switch without a value, made <c>--Chat:Cluster:Insecure=true</c>.</summary>
+    public static string[] Expanded(string[] args) =>
+        [.. args.Select(arg => string.Equals(arg, Insecure, StringComparison.OrdinalIgnoreCase) ? "--Chat:Cluster:Insecure=true" : arg)];
+
     /// <summary>Short switches for the settings people change most.</summary>
     public static readonly Dictionary<string, string> Shorthands = new(StringComparer.OrdinalIgnoreCase)
     {
@@ -78,6 +88,8 @@ public static class CommandLine
             string.Join(" ", aggregate.InnerExceptions.Select(inner => Refusal(inner))),
         OptionsValidationException validation => string.Join(" ", validation.Failures.Select(failure => failure.TrimEnd('.') + ".")),
         InvalidOperationException or IOException => ex.Message,
+        System.Net.Sockets.SocketException { SocketErrorCode: System.Net.Sockets.SocketError.AddressNotAvailable } =>
+            $"an address to listen on is not one of this machine's ({ex.Message}): check --urls, Chat:Cluster:GrpcUrl and Chat:Silo:ListenAddress.",
         _ => null,
     };
 

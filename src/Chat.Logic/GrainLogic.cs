@@ -85,7 +85,8 @@ internal sealed partial class GrainLogic(
             reconnected.Code,
             accountId,
             reconnected.NickName,
-            [.. reconnected.Sessions.Select(s => new SessionSummary(s.SessionId, s.PartnerId, s.PartnerName, s.PartnerOnline, s.PartnerReadUpTo))]);
+            [.. reconnected.Sessions.Select(s => new SessionSummary(s.SessionId, s.PartnerId, s.PartnerName, s.PartnerOnline, s.PartnerReadUpTo))],
+            reconnected.RetryAfterSeconds);
     }
 
     public async ValueTask LogoutAsync(ulong accountId, ClientEndpoint endpoint, LeaveKind how, CancellationToken cancellationToken)
@@ -106,20 +107,29 @@ internal sealed partial class GrainLogic(
         }
     }
 
-    public async ValueTask ConfirmDeliveredAsync(ulong accountId, ulong sessionId, ulong msgId, CancellationToken cancellationToken)
-    {
-        if (IsId(sessionId))
-        {
-            await Session(sessionId).ConfirmDelivered(accountId, msgId);
-        }
-    }
+    public async ValueTask ConfirmDeliveredAsync(ulong accountId, ulong sessionId, ulong msgId, CancellationToken cancellationToken) =>
+        await ConfirmDeliveredAsync(accountId, sessionId, msgId, viaBroker: null, cancellationToken);
 
-    public async ValueTask<MatchResult> MatchAsync(ulong accountId, string? address, string? altcha, CancellationToken cancellationToken)
+    // The overloads with viaBroker serve brokers of a cluster (LogicDealerService): the calling broker's
+    // address as its certificate names it (null without TLS), so that it can act for its own visitors only.
+
+    public async ValueTask<ResultCode> ConfirmDeliveredAsync(ulong accountId, ulong sessionId, ulong msgId, string? viaBroker, CancellationToken cancellationToken) =>
+        IsId(sessionId) ? await Session(sessionId).ConfirmDelivered(accountId, msgId, viaBroker) : ResultCode.ParamErr;
+
+    public ValueTask<MatchResult> MatchAsync(ulong accountId, string? address, string? altcha, CancellationToken cancellationToken) =>
+        MatchAsync(accountId, address, altcha, viaBroker: null, cancellationToken);
+
+    public async ValueTask<MatchResult> MatchAsync(ulong accountId, string? address, string? altcha, string? viaBroker, CancellationToken cancellationToken)
     {
         MatchTicket ticket;
         OpenedSession opened;
         try
         {
+            if (viaBroker is not null && !(IsId(accountId) && await Account(accountId).IsBoundTo(viaBroker)))
+            {
+                return new MatchResult(ResultCode.ParamErr, Message: "not your account");
+            }
+
             // A solution is spent before the matchmaker hears of it: it counts once, whatever follows.
             var failed = altcha is not null && address is not null ? await admissions.SpendAsync(address, altcha) : null;
             ticket = await grains.Matchmaker.Match(accountId, address, solved: altcha is not null && address is not null && failed is null);
@@ -131,6 +141,9 @@ internal sealed partial class GrainLogic(
                     ResultCode.NoDataFound => new MatchResult(ResultCode.NoDataFound, Message: "waiting for a partner"),
                     ResultCode.RateLimited => Refused(ticket),
                     ResultCode.ChallengeRequired => Challenged(admissions.Challenge(address!, failed, $"be matched again (more than {ticket.Limit} new partners in a minute)")),
+                    ResultCode.ParamErr => new MatchResult(ResultCode.ParamErr, Message: _options.MaxActiveSessions == 1
+                        ? "you are in a chat already: end it to meet someone new"
+                        : $"you are in {_options.MaxActiveSessions} chats already: end one to meet someone new"),
                     _ => new MatchResult(ticket.Code, Message: "store unavailable"),
                 };
             }
@@ -167,7 +180,10 @@ internal sealed partial class GrainLogic(
         return new MatchResult(ResultCode.RateLimited, Message: message, RetryAfter: ticket.RetryAfter);
     }
 
-    public async ValueTask<SendResult> SendAsync(ulong senderId, ulong sessionId, string requestId, string content, CancellationToken cancellationToken)
+    public ValueTask<SendResult> SendAsync(ulong senderId, ulong sessionId, string requestId, string content, CancellationToken cancellationToken) =>
+        SendAsync(senderId, sessionId, requestId, content, viaBroker: null, cancellationToken);
+
+    public async ValueTask<SendResult> SendAsync(ulong senderId, ulong sessionId, string requestId, string content, string? viaBroker, CancellationToken cancellationToken)
     {
         if (string.IsNullOrEmpty(requestId) || requestId.Length > _options.MaxRequestIdLength)
         {
@@ -186,7 +202,7 @@ internal sealed partial class GrainLogic(
 
         try
         {
-            var sent = await Session(sessionId).Send(senderId, requestId, content);
+            var sent = await Session(sessionId).Send(senderId, requestId, content, viaBroker);
             return new SendResult(sent.Code, sent.MsgId, sent.Message, sent.Owner);
         }
         catch (Exception ex) when (IsUnavailable(ex))
@@ -197,17 +213,26 @@ internal sealed partial class GrainLogic(
     }
 
     public ValueTask<ResultCode> ViewedAckAsync(ulong accountId, ulong sessionId, ulong msgId, CancellationToken cancellationToken) =>
-        AskSessionAsync(sessionId, session => session.ViewedAck(accountId, msgId), nameof(ViewedAckAsync));
+        ViewedAckAsync(accountId, sessionId, msgId, viaBroker: null, cancellationToken);
 
-    public async ValueTask<ResultCode> EndSessionAsync(ulong accountId, ulong sessionId, CancellationToken cancellationToken)
+    public ValueTask<ResultCode> ViewedAckAsync(ulong accountId, ulong sessionId, ulong msgId, string? viaBroker, CancellationToken cancellationToken) =>
+        AskSessionAsync(sessionId, session => session.ViewedAck(accountId, msgId, viaBroker), nameof(ViewedAckAsync));
+
+    public ValueTask<ResultCode> EndSessionAsync(ulong accountId, ulong sessionId, CancellationToken cancellationToken) =>
+        EndSessionAsync(accountId, sessionId, viaBroker: null, cancellationToken);
+
+    public async ValueTask<ResultCode> EndSessionAsync(ulong accountId, ulong sessionId, string? viaBroker, CancellationToken cancellationToken)
     {
-        var ended = await AskSessionAsync(sessionId, session => session.End(accountId), nameof(EndSessionAsync));
+        var ended = await AskSessionAsync(sessionId, session => session.End(accountId, viaBroker), nameof(EndSessionAsync));
         counts.Changed();
         return ended;
     }
 
     public ValueTask<ResultCode> TypingAsync(ulong accountId, ulong sessionId, CancellationToken cancellationToken) =>
-        AskSessionAsync(sessionId, session => session.Typing(accountId), nameof(TypingAsync));
+        TypingAsync(accountId, sessionId, viaBroker: null, cancellationToken);
+
+    public ValueTask<ResultCode> TypingAsync(ulong accountId, ulong sessionId, string? viaBroker, CancellationToken cancellationToken) =>
+        AskSessionAsync(sessionId, session => session.Typing(accountId, viaBroker), nameof(TypingAsync));
 
     public async ValueTask<ChatStats> GetStatsAsync(CancellationToken cancellationToken)
     {

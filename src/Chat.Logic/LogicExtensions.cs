@@ -68,7 +68,8 @@ public static class LogicExtensions
         services.TryAddSingleton<IdAllocator>();
         services.TryAddSingleton<ChatGrains>();
         services.TryAddSingleton<IBrokerProbe, LocalBrokerProbe>();
-        services.TryAddSingleton<ILogic, GrainLogic>();
+        services.TryAddSingleton<GrainLogic>();
+        services.TryAddSingleton<ILogic>(sp => sp.GetRequiredService<GrainLogic>());
 
         // Order matters: the store opens before the writer runs; stop runs in reverse, so the
         // writer drains after everything that writes has stopped.
@@ -97,19 +98,25 @@ public static class LogicExtensions
     }
 
     /// <summary>
-    /// A logic node of a cluster signs challenges with a key derived from the cluster's shared
-    /// secret unless one is configured, so that every node checks what any node made.
+    /// A logic node of a cluster: every node must sign challenges with the same key, so that each
+    /// checks what any made. Without TLS it is derived from the cluster's shared secret unless one is
+    /// configured; with TLS there is no shared secret (<paramref name="clusterSecret"/> gives null),
+    /// so a node with the challenge on refuses to start without <c>Chat:Limits:Challenge:Key</c> or
+    /// <c>KeyFile</c> (a key of its own would refuse every other node's challenges).
     /// </summary>
-    public static IServiceCollection AddChallengeKeyFrom(this IServiceCollection services, Func<IServiceProvider, string> clusterSecret)
+    public static IServiceCollection AddChallengeKeyFrom(this IServiceCollection services, Func<IServiceProvider, string?> clusterSecret)
     {
         services.AddSingleton<IPostConfigureOptions<LimitOptions>>(sp => new PostConfigureOptions<LimitOptions>(Options.DefaultName, limits =>
         {
-            if (string.IsNullOrEmpty(limits.Challenge.Key) && string.IsNullOrEmpty(limits.Challenge.KeyFile))
+            if (string.IsNullOrEmpty(limits.Challenge.Key) && string.IsNullOrEmpty(limits.Challenge.KeyFile) && clusterSecret(sp) is { Length: > 0 } secret)
             {
-                var derived = System.Security.Cryptography.HMACSHA256.HashData(System.Text.Encoding.UTF8.GetBytes(clusterSecret(sp)), "chat: ALTCHA challenge key"u8);
+                var derived = System.Security.Cryptography.HMACSHA256.HashData(System.Text.Encoding.UTF8.GetBytes(secret), "chat: ALTCHA challenge key"u8);
                 limits.Challenge.Key = Convert.ToHexStringLower(derived);
             }
         }));
+        services.AddOptions<LimitOptions>().Validate(
+            limits => !limits.Challenge.IsOn || !string.IsNullOrEmpty(limits.Challenge.Key) || !string.IsNullOrEmpty(limits.Challenge.KeyFile),
+            $"{LimitOptions.Section}:Challenge:KeyFile: every logic node of a cluster needs the same challenge key (a file holding, say, `openssl rand -hex 32`), or the challenge off ({LimitOptions.Section}:Challenge:AfterAccounts=0 and AfterMatches=0)");
         return services;
     }
 

@@ -36,6 +36,24 @@ internal sealed class LogicOptions : IValidatableObject
     /// <summary>How long a broker's answer to one of those checks is waited for; no answer in time counts as silent.</summary>
     public TimeSpan BrokerCheckTimeout { get; set; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>An account's reconnects at once (a reload, a flaky network); past them, <see cref="ReconnectInterval"/> paces it (code 5 with retryAfter).</summary>
+    [Range(1, 1_000_000)]
+    public int ReconnectBurst { get; set; } = 10;
+
+    /// <summary>Past the burst, an account may reconnect once per this interval.</summary>
+    public TimeSpan ReconnectInterval { get; set; } = TimeSpan.FromSeconds(6);
+
+    /// <summary>
+    /// Messages of one session a reconnect replays before it waits for the client to have them (its
+    /// confirmations, or the socket writes of a client that does not confirm); the rest follows page by page.
+    /// </summary>
+    [Range(1, 100_000)]
+    public int ReplayPage { get; set; } = 50;
+
+    /// <summary>Active sessions an account may be in at once; MATCH_REQ beyond is refused (code 1).</summary>
+    [Range(1, 1000)]
+    public int MaxActiveSessions { get; set; } = 3;
+
     /// <summary>Accounts whose grace period ran out handled per sweep: a backlog (after downtime) drains over a few sweeps instead of one long one.</summary>
     [Range(1, 1_000_000)]
     public int SweepLimit { get; set; } = 1000;
@@ -53,7 +71,7 @@ internal sealed class LogicOptions : IValidatableObject
         }
 
         // Each drives a timer or a deadline: zero or less would spin or fire at once.
-        foreach (var refusal in Durations.MustBePositive(Section, (nameof(BrokerCheckInterval), BrokerCheckInterval), (nameof(BrokerDeadAfter), BrokerDeadAfter), (nameof(SweepInterval), SweepInterval))
+        foreach (var refusal in Durations.MustBePositive(Section, (nameof(BrokerCheckInterval), BrokerCheckInterval), (nameof(BrokerDeadAfter), BrokerDeadAfter), (nameof(SweepInterval), SweepInterval), (nameof(ReconnectInterval), ReconnectInterval))
             .Concat(Durations.MustBeTimeouts(Section, (nameof(BrokerCheckTimeout), BrokerCheckTimeout))))
         {
             yield return refusal;

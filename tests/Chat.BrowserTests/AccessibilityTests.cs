@@ -11,14 +11,9 @@ namespace Chat.BrowserTests;
 /// nickname allowed) and Bob go through the whole life of a chat; the page is scanned at each step.
 /// </summary>
 [Collection(BrowserCollection.Name)]
-public sealed partial class AccessibilityTests(BrowserFixture browser)
+public sealed class AccessibilityTests(BrowserFixture browser)
 {
     private const string LongName = "Alice_with_a_very_long_nicknam";
-    private const string DoraSession = "9007199254740993123";
-    private const string DoraAccount = "9007199254740995001";
-
-    [GeneratedRegex("/ws$")]
-    private static partial Regex SocketUrl();
 
     [Theory]
     [InlineData(375, ColorScheme.Light)]
@@ -33,14 +28,7 @@ public sealed partial class AccessibilityTests(BrowserFixture browser)
         await using var alice = await Visitor.OpenAsync(browser, server, LongName, width, height, scheme, bypassCsp: true);
         await using var bob = await Visitor.OpenAsync(browser, server, "Bob", width, height, scheme, bypassCsp: true);
         // Alice's socket runs through a route so a second conversation can be pushed to her (tabs).
-        IWebSocketRoute? aliceSocket = null;
-        await alice.Page.RouteWebSocketAsync(SocketUrl(), page =>
-        {
-            Volatile.Write(ref aliceSocket, page);
-            var toServer = page.ConnectToServer();
-            page.OnMessage(frame => toServer.Send(frame.Text!));
-            toServer.OnMessage(frame => page.Send(frame.Text!));
-        });
+        var aliceSocket = await SocketTap.OpenAsync(alice.Page);
         Task ScanAsync(Visitor visitor, string view, params string[] mustCheck) =>
             AxeScan.ExpectNoViolationsAsync(visitor.Page, $"{view} ({visitor.NickName}, {where})", mustCheck);
 
@@ -107,9 +95,8 @@ public sealed partial class AccessibilityTests(BrowserFixture browser)
 
         // Tabs: a second conversation is pushed to Alice, with an unread message.
         var aliceId = await alice.AccountIdAsync();
-        var route = Volatile.Read(ref aliceSocket)!;
-        route.Send($$$"""{"cmd":"PUSH_SIGNAL_REQ","senderId":0,"sessionId":{{{DoraSession}}},"receiverId":{{{aliceId}}},"signalType":"NewSession","data":{"accountId":{{{DoraAccount}}},"nickName":"Dora"}}""");
-        route.Send($$"""{"cmd":"PUSH_DIALOGUE_REQ","msgId":7,"senderId":{{DoraAccount}},"sessionId":{{DoraSession}},"content":"hi, Dora here","sentAt":1764100000000}""");
+        aliceSocket.PushDoraMatched(aliceId);
+        aliceSocket.PushFromDora(7, "hi, Dora here");
         var tabs = alice.Page.GetByRole(AriaRole.Tab);
         await Expect(tabs).ToHaveCountAsync(2);
         await Expect(tabs.Nth(1).Locator(".badge")).ToHaveTextAsync("1");

@@ -112,9 +112,18 @@ public sealed class ClusterBrowserTests(BrowserFixture browser, ITestOutputHelpe
         Assert.Equal(
             [$"http://127.0.0.1:{cluster.Env("LOGIC1_HTTP_PORT")}", $"http://127.0.0.1:{cluster.Env("LOGIC2_HTTP_PORT")}"],
             cluster.List("LOGIC_HTTP"));
-        Assert.Equal($"http://127.0.0.1:{cluster.Env("ETCD_PORT")}", cluster.Env("ETCD_URL"));
-        var secret = File.ReadAllText(Path.Combine(cluster.Env("CLUSTER_DIR"), "secrets", "cluster-secret")).Trim();
-        Assert.Equal(secret, cluster.Env("INTERNAL_TOKEN"));
+        Assert.Equal($"https://127.0.0.1:{cluster.Env("ETCD_PORT")}", cluster.Env("ETCD_URL"));
+
+        // The cluster runs on TLS: its CA and each node's certificate and key are where cluster.env says, the keys readable by their owner only.
+        Assert.Equal(Path.Combine(cluster.Env("TLS_DIR"), "ca.pem"), cluster.Env("TLS_CA"));
+        Assert.True(File.Exists(cluster.Env("TLS_CA")));
+        foreach (var node in new[] { "logic1", "logic2", "broker1", "broker2" })
+        {
+            Assert.True(File.Exists(Path.Combine(cluster.Env("TLS_DIR"), node + ".pem")), node);
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, LocalCluster.ModeOf(Path.Combine(cluster.Env("TLS_DIR"), node + ".key")));
+        }
+
+        Assert.False(File.Exists(Path.Combine(cluster.Env("CLUSTER_DIR"), "secrets", "cluster-secret")), "a cluster on TLS needs no shared secret");
     }
 
     /// <summary>One message each way; each side sees the other's.</summary>

@@ -30,7 +30,7 @@ internal sealed class LocalCluster : IChatServer, IAsyncDisposable
     public static readonly string[] ContractNames =
     [
         "FRONT_URL", "BROKER_URLS", "BROKER_PIDS", "LOGIC_PIDS", "LOGIC_GRPC", "LOGIC_HTTP",
-        "MARIADB_PID", "ETCD_PID", "ETCD_URL", "INTERNAL_TOKEN",
+        "MARIADB_PID", "ETCD_PID", "ETCD_URL", "TLS_DIR", "TLS_CA", "ETCD_ROOT_PASSWORD_FILE",
     ];
 
     /// <summary>nginx, in front of both brokers.</summary>
@@ -82,9 +82,12 @@ internal sealed class LocalCluster : IChatServer, IAsyncDisposable
     }
 
     /// <summary>cluster.env's permissions (it holds the cluster's secret).</summary>
-    public UnixFileMode EnvFileMode => OperatingSystem.IsWindows()
+    public UnixFileMode EnvFileMode => ModeOf(Path.Combine(_folder.Path, "cluster.env"));
+
+    /// <summary>A file's permissions (the cluster's keys, cluster.env).</summary>
+    public static UnixFileMode ModeOf(string path) => OperatingSystem.IsWindows()
         ? throw new PlatformNotSupportedException("local-cluster.sh runs on Linux")
-        : File.GetUnixFileMode(Path.Combine(_folder.Path, "cluster.env"));
+        : File.GetUnixFileMode(path);
 
     /// <summary>SIGTERM to a part (broker1, logic2, ...), by its PID in cluster.env, as a service stop sends it; waits until it has exited.</summary>
     public async Task TerminateAsync(string part)

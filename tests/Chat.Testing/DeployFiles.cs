@@ -3,7 +3,7 @@ namespace Chat.Testing;
 /// <summary>
 /// The repository's deploy files the fixtures and the local cluster run, built into this assembly
 /// (Chat.Testing.csproj) so that there is one copy of each: MariaDB's bootstrap and settings
-/// (deploy/mariadb/) and nginx's template (deploy/nginx/).
+/// (deploy/mariadb/), nginx's template (deploy/nginx/) and the script that makes the cluster's certificates.
 /// </summary>
 public static class DeployFiles
 {
@@ -15,6 +15,9 @@ public static class DeployFiles
 
     /// <summary>deploy/nginx/chat.conf.template: nginx in front of the brokers, with <c>${CHAT_…}</c> to fill in.</summary>
     public static string NginxTemplate => Read("chat.conf.template");
+
+    /// <summary>deploy/cluster-certs.sh: the cluster's CA and certificates, made with openssl.</summary>
+    public static string ClusterCertsScript => Read("cluster-certs.sh");
 
     private static string Read(string name)
     {

@@ -20,8 +20,8 @@ namespace Chat.Broker.Connections;
 /// close frame or aborts; the others see <see cref="IsClosing"/>. <c>_left</c> is exchanged the same
 /// way, so the account's leave is reported once.</para>
 /// <para>Written only by the read loop and read without a lock by the heartbeat and by pushes:
-/// <c>_accountId</c>, <c>_lastSeen</c> and <c>_working</c> (<c>Volatile</c>; a stale read costs a
-/// heartbeat sweep, or a push that finds no account yet). <c>_written</c> is set once by
+/// <c>_accountId</c>, <c>_lastSeen</c>, <c>_frameStarted</c> and <c>_working</c> (<c>Volatile</c>; a
+/// stale read costs a heartbeat sweep, or a push that finds no account yet). <c>_written</c> is set once by
 /// <see cref="Start"/> before the socket can have an account, so before any dialogue push.
 /// <c>_closeDeadline</c> is set by the one winner of <c>_ending</c>, and it and <c>_onStop</c> are
 /// disposed by the read loop at the end.</para>
@@ -32,11 +32,13 @@ internal sealed class ClientConnection : IDisposable
     private readonly SocketWriter _writer;
     private readonly TimeProvider _time;
     private readonly TimeSpan _closeTimeout;
+    private readonly int _maxUnconfirmed;
     private Action<ClientConnection, ulong, ulong>? _written;
     private CancellationTokenSource? _closeDeadline;
     private CancellationTokenRegistration _onStop;
     private ulong _accountId;
     private long _lastSeen;
+    private long _frameStarted;
     private int _working;
     private int _ending;
     private int _left;
@@ -48,6 +50,7 @@ internal sealed class ClientConnection : IDisposable
         _socket = socket;
         _time = time;
         _closeTimeout = options.CloseTimeout;
+        _maxUnconfirmed = options.MaxUnconfirmedPushes;
         var gate = new Lock();
         Delivery = new DeliveryLedger(gate);
         _writer = new SocketWriter(this, socket, gate, Delivery, options, time);
@@ -73,11 +76,19 @@ internal sealed class ClientConnection : IDisposable
         set => Volatile.Write(ref _accountId, value);
     }
 
-    /// <summary>The client confirms pushes with PUSH_DIALOGUE_RESP, so a socket write alone does not count as delivery.</summary>
-    public bool ConfirmsReceipt
+    /// <summary>The client says it confirms pushes (confirmReceipt, or a PUSH_DIALOGUE_RESP); ignored once it was found not to.</summary>
+    public void ExpectConfirmations() => Delivery.ExpectConfirmations();
+
+    /// <summary>
+    /// The client leaves pushes unconfirmed too long (the heartbeat) or too many (a write): it is not
+    /// confirming after all. What it was written counts as received, and so will every later write.
+    /// </summary>
+    public void StopTrustingConfirmations()
     {
-        get => Delivery.ConfirmsReceipt;
-        set => Delivery.ConfirmsReceipt = value;
+        foreach (var (sessionId, msgId) in Delivery.Distrust())
+        {
+            _written?.Invoke(this, sessionId, msgId);
+        }
     }
 
     /// <summary>Set when the server decided to end the connection: how its account leaves.</summary>
@@ -96,7 +107,18 @@ internal sealed class ClientConnection : IDisposable
     /// <summary>True the first time: the account's leave is reported once, however the connection ends.</summary>
     public bool TryLeave() => Interlocked.Exchange(ref _left, 1) == 0;
 
-    public void Touch() => Volatile.Write(ref _lastSeen, _time.GetTimestamp());
+    /// <summary>A whole frame arrived (or a request was answered): a sign of life, and no frame is half-read.</summary>
+    public void Touch()
+    {
+        Volatile.Write(ref _lastSeen, _time.GetTimestamp());
+        Volatile.Write(ref _frameStarted, 0);
+    }
+
+    /// <summary>A frame's first bytes arrived: it must be whole within the frame deadline (<see cref="FrameStartedTimestamp"/>).</summary>
+    public void BeginFrame() => Volatile.Write(ref _frameStarted, _time.GetTimestamp());
+
+    /// <summary>When the frame being read began to arrive; 0 while none is.</summary>
+    public long FrameStartedTimestamp => Volatile.Read(ref _frameStarted);
 
     /// <summary>
     /// The read loop is working on one of the client's requests. Whatever the client sends meanwhile
@@ -194,6 +216,18 @@ internal sealed class ClientConnection : IDisposable
         if (!Delivery.ConfirmsReceipt)
         {
             _written?.Invoke(this, sessionId, msgId);
+            return;
+        }
+
+        // A client that confirms: the write waits for its confirmation, unless it lets too many pile up.
+        switch (Delivery.NoteWritten(sessionId, msgId, _time.GetTimestamp(), _maxUnconfirmed))
+        {
+            case DeliveryLedger.Written.Delivered:
+                _written?.Invoke(this, sessionId, msgId);
+                break;
+            case DeliveryLedger.Written.TooMany:
+                StopTrustingConfirmations();
+                break;
         }
     }
 

@@ -6,6 +6,7 @@ using Chat.Broker.Frames;
 using Chat.Broker.Limits;
 using Chat.Broker.Security;
 using Chat.Protocol.Frames;
+using Chat.Protocol.Limits;
 using Chat.Protocol.Seams;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Hosting;
@@ -61,7 +62,11 @@ internal sealed partial class ConnectionLoop(
 
     private async Task RunAsync(HttpContext context, string address)
     {
-        using var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext { KeepAliveInterval = TimeSpan.Zero });
+        using var socket = await AcceptWithinLimitAsync(context);
+        if (socket is null)
+        {
+            return;
+        }
 
         // Reads take no token: a dropped connection fails the pending read by itself, and the host's
         // stop closes the socket with a close frame (ClientConnection.Start), then aborts it at the
@@ -72,9 +77,17 @@ internal sealed partial class ConnectionLoop(
         Log.Opened(logger, connection.Id);
         connection.Start(_onPushWritten ??= OnPushWritten, lifetime.ApplicationStopping);
         var how = LeaveKind.Lost;
+        var refusedByWebSocket = false;
         try
         {
             how = await ReadAsync(connection, stopping);
+        }
+        catch (WebSocketException ex) when (ex.WebSocketErrorCode == WebSocketError.Faulted && connection.ServerLeave is null)
+        {
+            // The WebSocket layer refused what the client sent (invalid UTF-8: 1007; a protocol
+            // error: 1002) and queued its close frame itself: the client misbehaved, as for 1009.
+            refusedByWebSocket = true;
+            how = LeaveKind.Closed;
         }
         catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or IOException or ObjectDisposedException)
         {
@@ -92,6 +105,10 @@ internal sealed partial class ConnectionLoop(
         }
 
         await LeaveAsync(connection, how);
+        if (refusedByWebSocket)
+        {
+            await LingerAfterRefusalAsync(context);
+        }
 
         var writer = connection.WhenWriterDone();
         if (!writer.IsCompleted && await Task.WhenAny(writer, Task.Delay(_options.CloseTimeout, time, CancellationToken.None)) != writer)
@@ -109,6 +126,24 @@ internal sealed partial class ConnectionLoop(
         Log.Closed(logger, connection.Id, connection.AccountId, how);
     }
 
+    /// <summary>The WebSocket, or null (and 503) when Kestrel holds as many as it may (<c>Chat:Http:MaxWebSockets</c>).</summary>
+    private async Task<WebSocket?> AcceptWithinLimitAsync(HttpContext context)
+    {
+        try
+        {
+            return await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext { KeepAliveInterval = TimeSpan.Zero });
+        }
+        catch (InvalidOperationException) when (!context.Response.HasStarted)
+        {
+            // Kestrel's refusal to upgrade past its limit: counted, not logged per socket (a crowd would flood the log).
+            metrics.SocketRefused();
+            context.Response.Headers.Upgrade = default;
+            context.Response.Headers.Connection = default;
+            context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+            return null;
+        }
+    }
+
     private async Task<LeaveKind> ReadAsync(ClientConnection connection, CancellationToken stopping)
     {
         var socket = connection.Socket;
@@ -122,6 +157,8 @@ internal sealed partial class ConnectionLoop(
             {
                 return ClosedByClient(connection);
             }
+
+            connection.BeginFrame(); // from now the frame must arrive whole within the frame deadline (the heartbeat checks)
 
             byte[]? buffer = ArrayPool<byte>.Shared.Rent(InitialBufferBytes);
             var request = Requests.Get();
@@ -170,21 +207,25 @@ internal sealed partial class ConnectionLoop(
                     continue; // Closing (replaced, shutting down): answer nothing more.
                 }
 
+                // Every frame pays before it is parsed: one that is not even JSON costs a token too.
+                var charged = bucket.TryTake();
                 request.Reset();
-                if (ClientFrameParser.Parse(buffer.AsSpan(0, length), request) == ClientFrameParser.Outcome.Malformed)
-                {
-                    metrics.Error(ResultCode.ParamErr);
-                    connection.TrySend(FrameSerializer.Serialize(new StatusResponse(Commands.ErrorResp, ResultCode.ParamErr, "a frame must be one JSON object")));
-                    continue;
-                }
-
+                var malformed = ClientFrameParser.Parse(buffer.AsSpan(0, length), request) == ClientFrameParser.Outcome.Malformed;
                 ArrayPool<byte>.Shared.Return(buffer);
                 buffer = null;
 
-                if (!bucket.TryTake())
+                if (!charged)
                 {
                     metrics.RateLimited();
-                    dispatcher.Refuse(connection, request, ResultCode.RateLimited, "too many requests");
+                    if (malformed)
+                    {
+                        connection.TrySend(FrameSerializer.Serialize(new StatusResponse(Commands.ErrorResp, ResultCode.RateLimited, "too many requests")));
+                    }
+                    else
+                    {
+                        dispatcher.Refuse(connection, request, ResultCode.RateLimited, "too many requests");
+                    }
+
                     if (++refusedInARow >= _options.RateLimit.MaxRefusedInARow)
                     {
                         Log.Flooding(logger, connection.Id, connection.AccountId);
@@ -195,6 +236,13 @@ internal sealed partial class ConnectionLoop(
                 }
 
                 refusedInARow = 0;
+                if (malformed)
+                {
+                    metrics.Error(ResultCode.ParamErr);
+                    connection.TrySend(FrameSerializer.Serialize(new StatusResponse(Commands.ErrorResp, ResultCode.ParamErr, "a frame must be one JSON object")));
+                    continue;
+                }
+
                 connection.BeginRequest();
                 try
                 {
@@ -255,6 +303,22 @@ internal sealed partial class ConnectionLoop(
         catch (Exception ex)
         {
             Log.LogoutFailed(logger, connection.AccountId, ex);
+        }
+    }
+
+    /// <summary>
+    /// After the WebSocket layer's own close frame (1007, 1002): the socket can read no more, so wait,
+    /// within the close timeout, for the client to go. Ending the request at once resets the TCP
+    /// connection, and a reset can discard the close frame before the client has read it.
+    /// </summary>
+    private async Task LingerAfterRefusalAsync(HttpContext context)
+    {
+        try
+        {
+            await Task.Delay(_options.CloseTimeout, time, context.RequestAborted);
+        }
+        catch (OperationCanceledException)
+        {
         }
     }
 

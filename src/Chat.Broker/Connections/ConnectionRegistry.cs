@@ -1,5 +1,7 @@
+using System.Buffers.Binary;
 using System.Collections.Concurrent;
 using System.Net.WebSockets;
+using System.Security.Cryptography;
 using Microsoft.Extensions.Options;
 
 namespace Chat.Broker.Connections;
@@ -11,15 +13,14 @@ internal sealed class ConnectionRegistry(IOptions<BrokerOptions> options, TimePr
     public const int Slices = 50;
 
     private readonly ConcurrentDictionary<ulong, ClientConnection>[] _bySlice = [.. Enumerable.Range(0, Slices).Select(_ => new ConcurrentDictionary<ulong, ClientConnection>())];
-    private long _lastId;
     private int _count;
 
     /// <summary>
-    /// This start of the broker, different each time (a random 30-bit number). Connection ids carry
-    /// it in their high bits, so a push logic meant for a socket that died with an earlier start
-    /// at the same address finds nothing here instead of somebody else's socket.
+    /// This start of the broker, different each time (random): logic records it with each binding, so
+    /// a restarted broker releases the accounts of its earlier starts and keeps its own. Only logic
+    /// nodes are told it; connection ids say nothing of it.
     /// </summary>
-    public long Incarnation { get; } = Random.Shared.NextInt64(1, 1L << 30);
+    public long Incarnation { get; } = RandomId();
 
     public int Count => Volatile.Read(ref _count);
 
@@ -35,12 +36,29 @@ internal sealed class ConnectionRegistry(IOptions<BrokerOptions> options, TimePr
         }
     }
 
+    /// <summary>
+    /// A new socket under a random id (63 random bits, never 0, unique among this broker's open sockets):
+    /// a push that names a socket must know its id, and no id can be guessed from another.
+    /// </summary>
     public ClientConnection Register(WebSocket socket)
     {
-        var connection = new ClientConnection((ulong)((Incarnation << 32) + Interlocked.Increment(ref _lastId)), options.Value.Address, socket, options.Value, time);
-        SliceOf(connection.Id)[connection.Id] = connection;
-        Interlocked.Increment(ref _count);
-        return connection;
+        while (true)
+        {
+            var id = (ulong)RandomId();
+            if (SliceOf(id).ContainsKey(id))
+            {
+                continue;
+            }
+
+            var connection = new ClientConnection(id, options.Value.Address, socket, options.Value, time);
+            if (SliceOf(id).TryAdd(id, connection))
+            {
+                Interlocked.Increment(ref _count);
+                return connection;
+            }
+
+            connection.Dispose(); // another socket took the same id a moment ago
+        }
     }
 
     /// <summary>Marks the socket as the account's, after CRT_ACCOUNT_REQ or RECONNECT_REQ succeeded.</summary>
@@ -57,4 +75,18 @@ internal sealed class ConnectionRegistry(IOptions<BrokerOptions> options, TimePr
     public bool TryGet(ulong connectionId, out ClientConnection connection) => SliceOf(connectionId).TryGetValue(connectionId, out connection!);
 
     private ConcurrentDictionary<ulong, ClientConnection> SliceOf(ulong connectionId) => _bySlice[(int)(connectionId % Slices)];
+
+    /// <summary>A random positive 63-bit number from the system's secure generator (the stores keep ids as signed 64-bit numbers).</summary>
+    private static long RandomId()
+    {
+        Span<byte> bytes = stackalloc byte[sizeof(long)];
+        long id;
+        do
+        {
+            RandomNumberGenerator.Fill(bytes);
+            id = BinaryPrimitives.ReadInt64LittleEndian(bytes) & long.MaxValue;
+        }
+        while (id == 0);
+        return id;
+    }
 }

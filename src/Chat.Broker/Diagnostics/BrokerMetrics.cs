@@ -15,6 +15,7 @@ internal sealed class BrokerMetrics
     private readonly Counter<long> _errors;
     private readonly Counter<long> _closedByServer;
     private readonly Counter<long> _limitsUnchecked;
+    private readonly Counter<long> _socketsRefused;
 
     public BrokerMetrics(IMeterFactory meters, ConnectionRegistry registry)
     {
@@ -26,6 +27,7 @@ internal sealed class BrokerMetrics
         _errors = meter.CreateCounter<long>("chat.broker.errors", "{response}", "Responses with a non-zero code, by code.");
         _closedByServer = meter.CreateCounter<long>("chat.broker.closed_by_server", "{connection}", "Sockets the server closed, by close status.");
         _limitsUnchecked = meter.CreateCounter<long>("chat.broker.limits.unchecked", "{check}", "Per-address limits no logic node could check, so the request went ahead, by kind.");
+        _socketsRefused = meter.CreateCounter<long>("chat.broker.sockets.refused", "{connection}", "WebSocket upgrades refused because the server held as many sockets as it may.");
     }
 
     public void FrameReceived() => _frames.Add(1);
@@ -39,4 +41,6 @@ internal sealed class BrokerMetrics
     public void LimitUnchecked(string kind) => _limitsUnchecked.Add(1, new KeyValuePair<string, object?>("kind", kind));
 
     public void ClosedByServer(int status) => _closedByServer.Add(1, new KeyValuePair<string, object?>("status", status));
+
+    public void SocketRefused() => _socketsRefused.Add(1);
 }

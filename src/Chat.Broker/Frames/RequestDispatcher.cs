@@ -88,7 +88,7 @@ internal sealed class RequestDispatcher(ILogic logic, ConnectionRegistry registr
             case CommandKind.PushDialogueResp:
                 if (connection.AccountId != 0 && request.MsgId is { } delivered && request.SessionId is { } deliveredIn)
                 {
-                    connection.ConfirmsReceipt = true;
+                    connection.ExpectConfirmations();
                     deliveries.Delivered(connection, deliveredIn, delivered);
                 }
 
@@ -138,7 +138,11 @@ internal sealed class RequestDispatcher(ILogic logic, ConnectionRegistry registr
             return;
         }
 
-        connection.ConfirmsReceipt |= request.ConfirmReceipt == true;
+        if (request.ConfirmReceipt == true)
+        {
+            connection.ExpectConfirmations();
+        }
+
         registry.Bind(connection, created.AccountId);
         Reply(connection, new CreateAccountResponse(ResultCode.Success, created.NickName, created.AccountId, created.Token));
     }
@@ -150,21 +154,32 @@ internal sealed class RequestDispatcher(ILogic logic, ConnectionRegistry registr
             return;
         }
 
+        // Not again on a socket that has the account already (that would only replay its chats
+        // again), and never 4, on which a client forgets its account.
         var accountId = request.AccountId!.Value;
-        if (connection.AccountId != 0 && connection.AccountId != accountId)
+        if (connection.AccountId != 0)
         {
-            Refuse(connection, request, ResultCode.ParamErr, "this socket already has another account");
+            Refuse(connection, request, ResultCode.ParamErr, connection.AccountId == accountId ? "this socket has that account already" : "this socket already has another account");
             return;
         }
 
         var result = await logic.ReconnectAsync(accountId, request.Token!, connection.Endpoint, cancellationToken);
         if (result.Code != ResultCode.Success)
         {
-            Reply(connection, new ReconnectResponse(result.Code, Msg: "unknown account or wrong token"));
+            Reply(connection, result.Code switch
+            {
+                ResultCode.RateLimited => new ReconnectResponse(result.Code, Msg: "too many reconnects: try again later", RetryAfter: result.RetryAfterSeconds),
+                ResultCode.NoDataFound => new ReconnectResponse(result.Code, Msg: "unknown account or wrong token"),
+                _ => new ReconnectResponse(result.Code, Msg: "try again"),
+            });
             return;
         }
 
-        connection.ConfirmsReceipt |= request.ConfirmReceipt == true;
+        if (request.ConfirmReceipt == true)
+        {
+            connection.ExpectConfirmations();
+        }
+
         registry.Bind(connection, accountId);
         Reply(connection, new ReconnectResponse(ResultCode.Success, accountId, result.NickName, result.Sessions));
         await logic.ResumeAsync(accountId, connection.Endpoint, cancellationToken);

@@ -13,8 +13,10 @@ namespace Chat.Broker.Grpc;
 /// names the socket (connection id) and sends live pushes in ordered batches (<c>Deliver</c>);
 /// a push for a socket that is not here (closed, or of an earlier start of this broker) is
 /// answered NoDataFound, and the message waits in the store for the client's next reconnect.
+/// Only logic nodes may call it (with TLS a broker's certificate is refused before the service sees the
+/// call); connection ids are random, so a push must name a socket logic was told of.
 /// </summary>
-internal sealed class BrokerPushService(LocalPushChannel sockets, ConnectionRegistry registry, BrokerTracing tracing, IOptions<BrokerOptions> options) : global::Chat.Protocol.Grpc.Broker.BrokerBase
+internal sealed class BrokerPushService(LocalPushChannel sockets, ConnectionRegistry registry, INodeLinks links, BrokerTracing tracing, IOptions<BrokerOptions> options) : global::Chat.Protocol.Grpc.Broker.BrokerBase
 {
     private readonly string _address = options.Value.Address;
 
@@ -50,8 +52,13 @@ internal sealed class BrokerPushService(LocalPushChannel sockets, ConnectionRegi
         return new PushResp { Code = CodeEnum.Success };
     }
 
+    /// <summary>Alive; the incarnation (this start) is told to logic only, which compares it with the one the broker's bindings carry.</summary>
     public override Task<HealthCheckResp> HealthCheck(HealthCheckReq request, ServerCallContext context) =>
-        Task.FromResult(new HealthCheckResp { Code = CodeEnum.Success, Incarnation = registry.Incarnation.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+        Task.FromResult(new HealthCheckResp
+        {
+            Code = CodeEnum.Success,
+            Incarnation = links.CallerOf(context).MayBeLogic ? registry.Incarnation.ToString(System.Globalization.CultureInfo.InvariantCulture) : string.Empty,
+        });
 
     private ClientEndpoint At(ulong connectionId) => new(_address, connectionId);
 

@@ -1,4 +1,6 @@
+using System.Net.WebSockets;
 using Chat.Broker.Connections;
+using Chat.Broker.Diagnostics;
 using Chat.Broker.Frames;
 using Chat.Protocol.Frames;
 using Chat.Protocol.Seams;
@@ -8,8 +10,11 @@ using Microsoft.Extensions.Options;
 namespace Chat.Broker.Heartbeat;
 
 /// <summary>
-/// One timer for all sockets: pings each, drops a socket silent past the timeout, and aborts one
-/// whose write has been stuck past the send timeout (so a stuck client hurts only itself).
+/// One timer for all sockets: pings each, drops a socket silent past the timeout, closes one whose
+/// frame has been arriving for longer than the frame deadline (a frame trickled in keeps no socket
+/// and no buffer alive), stops trusting a client to confirm pushes once one has waited past the
+/// confirm timeout, and aborts one whose write has been stuck past the send timeout (so a stuck
+/// client hurts only itself).
 /// </summary>
 /// <remarks>
 /// The sockets are split into <see cref="Slices"/> groups by connection id, and each group is
@@ -18,7 +23,7 @@ namespace Chat.Broker.Heartbeat;
 /// which keeps what it grew to: the fewer sockets a sweep pings at once, the smaller the pool stays
 /// (docs/benchmarks.md has the measurements).
 /// </remarks>
-internal sealed class Heartbeat(ConnectionRegistry registry, IOptions<BrokerOptions> options, TimeProvider time) : BackgroundService
+internal sealed class Heartbeat(ConnectionRegistry registry, IOptions<BrokerOptions> options, BrokerMetrics metrics, TimeProvider time) : BackgroundService
 {
     public const int Slices = ConnectionRegistry.Slices;
 
@@ -63,6 +68,21 @@ internal sealed class Heartbeat(ConnectionRegistry registry, IOptions<BrokerOpti
             {
                 connection.Abort(LeaveKind.Lost);
                 continue;
+            }
+
+            var frameStarted = connection.FrameStartedTimestamp;
+            if (frameStarted != 0 && time.GetElapsedTime(frameStarted, now) > _options.FrameDeadline)
+            {
+                // Lost, not Closed: a network this slow is no reason to end the client's chats.
+                metrics.ClosedByServer((int)WebSocketCloseStatus.PolicyViolation);
+                connection.Close(WebSocketCloseStatus.PolicyViolation, "a frame must arrive whole within the frame deadline", LeaveKind.Lost);
+                continue;
+            }
+
+            var unconfirmed = connection.Delivery.OldestUnconfirmedTimestamp;
+            if (unconfirmed != 0 && time.GetElapsedTime(unconfirmed, now) > _options.ConfirmTimeout)
+            {
+                connection.StopTrustingConfirmations();
             }
 
             var sending = connection.SendStartedTimestamp;

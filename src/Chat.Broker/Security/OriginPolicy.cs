@@ -4,7 +4,8 @@ using Microsoft.Extensions.Options;
 namespace Chat.Broker.Security;
 
 /// <summary>
-/// Decides whether a browser page may open a socket (Cross-Site WebSocket Hijacking protection).
+/// Decides whether a browser page may open a socket (Cross-Site WebSocket Hijacking protection):
+/// by default only a page of the same origin (scheme, host and port) may.
 /// Requests without an Origin header come from non-browser clients and are not refused for that.
 /// </summary>
 internal sealed class OriginPolicy(IOptions<BrokerOptions> options)
@@ -26,13 +27,16 @@ internal sealed class OriginPolicy(IOptions<BrokerOptions> options)
             return _allowed.Contains(origin.TrimEnd('/'));
         }
 
-        // Same host only: the page must come from the host and port the socket is opened on.
+        // Same origin only: the page must come from the scheme, host and port the socket is opened on
+        // (behind a proxy that ends TLS, the scheme is the one it forwards, X-Forwarded-Proto).
         if (!Uri.TryCreate(origin, UriKind.Absolute, out var page) || !request.Host.HasValue)
         {
             return false;
         }
 
-        var hostPort = request.Host.Port ?? page.Port;
-        return string.Equals(page.Host, request.Host.Host, StringComparison.OrdinalIgnoreCase) && page.Port == hostPort;
+        var port = request.Host.Port ?? (request.IsHttps ? 443 : 80);
+        return string.Equals(page.Scheme, request.Scheme, StringComparison.OrdinalIgnoreCase)
+            && string.Equals(page.Host, request.Host.Host, StringComparison.OrdinalIgnoreCase)
+            && page.Port == port;
     }
 }

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using Chat.Broker.Connections;
 using Chat.Broker.Diagnostics;
 using Chat.Protocol.Frames;
 using Chat.Protocol.Grpc;
@@ -25,10 +26,13 @@ namespace Chat.Broker.Upstream;
 /// (refused it, or did not answer in time: hung, or cut off) is tried last for a while, so one bad
 /// node costs the visitors one slow answer each rather than one in every few for as long as it is bad.
 /// Each call on one node goes through the <see cref="UpstreamResilience.LogicCall"/> pipeline (its timeout).
+/// A call that never left (the node refused the connection, or its certificate was not a logic node's of
+/// the cluster, so the handshake failed) is tried on the next node whatever it is: nothing of it was sent.
 /// </summary>
 internal sealed partial class GrpcLogic(
     ILogicAddresses addresses,
-    ClusterSecret secret,
+    INodeLinks links,
+    ConnectionRegistry registry,
     SitOuts sitOuts,
     BrokerTracing tracing,
     ResiliencePipelineProvider<string> pipelines,
@@ -38,6 +42,9 @@ internal sealed partial class GrpcLogic(
     private readonly ResiliencePipeline _call = pipelines.GetPipeline(UpstreamResilience.LogicCall);
     private readonly int _maxOwners = options.Value.MaxRememberedOwners;
     private readonly ConcurrentDictionary<string, Lazy<LogicNode>> _nodes = new();
+
+    /// <summary>This start of the broker, named with every binding so that logic can tell its sockets from an earlier start's.</summary>
+    private readonly long _incarnation = registry.Incarnation;
 
     /// <summary>For each session, the logic node that last said it holds the session's grain: its messages go there first.</summary>
     private readonly ConcurrentDictionary<ulong, string> _owners = new();
@@ -54,7 +61,7 @@ internal sealed partial class GrpcLogic(
 
     public async ValueTask<CreateAccountResult> CreateAccountAsync(string nickName, ClientEndpoint endpoint, CancellationToken cancellationToken)
     {
-        var request = new CreateAccountRequest { Nickname = nickName, Broker = endpoint.Broker, ConnectionId = endpoint.ConnectionId };
+        var request = new CreateAccountRequest { Nickname = nickName, Broker = endpoint.Broker, ConnectionId = endpoint.ConnectionId, Incarnation = _incarnation };
         var created = await CallAsync((n, o) => n.Client.CreateAccountAsync(request, o).ResponseAsync, retry: false, cancellationToken);
         return created is null
             ? new CreateAccountResult(ResultCode.InternalErr, 0, nickName, string.Empty, "try again")
@@ -63,7 +70,7 @@ internal sealed partial class GrpcLogic(
 
     public async ValueTask<ReconnectResult> ReconnectAsync(ulong accountId, string token, ClientEndpoint endpoint, CancellationToken cancellationToken)
     {
-        var request = new ReConnectRequest { AccountId = accountId, Token = token, Broker = endpoint.Broker, ConnectionId = endpoint.ConnectionId };
+        var request = new ReConnectRequest { AccountId = accountId, Token = token, Broker = endpoint.Broker, ConnectionId = endpoint.ConnectionId, Incarnation = _incarnation };
         var result = await CallAsync((n, o) => n.Client.ReconnectAsync(request, o).ResponseAsync, retry: true, cancellationToken);
         return result is null
             ? new ReconnectResult(ResultCode.InternalErr, accountId, string.Empty, [])
@@ -71,7 +78,8 @@ internal sealed partial class GrpcLogic(
                 result.Code.FromProto(),
                 accountId,
                 result.Nickname,
-                [.. result.Sessions.Select(s => new SessionSummary(s.SessionId, s.PartnerId, s.PartnerName, s.PartnerOnline, s.PartnerReadUpTo))]);
+                [.. result.Sessions.Select(s => new SessionSummary(s.SessionId, s.PartnerId, s.PartnerName, s.PartnerOnline, s.PartnerReadUpTo))],
+                (int)Math.Min(result.RetryAfter, int.MaxValue));
     }
 
     public async ValueTask LogoutAsync(ulong accountId, ClientEndpoint endpoint, LeaveKind how, CancellationToken cancellationToken)
@@ -82,13 +90,14 @@ internal sealed partial class GrpcLogic(
             Broker = endpoint.Broker,
             ConnectionId = endpoint.ConnectionId,
             How = how == LeaveKind.Closed ? LeaveKindEnum.Closed : LeaveKindEnum.Lost,
+            Incarnation = _incarnation,
         };
         await CallAsync((n, o) => n.Client.LogoutAsync(request, o).ResponseAsync, retry: true, cancellationToken);
     }
 
     public async ValueTask ResumeAsync(ulong accountId, ClientEndpoint endpoint, CancellationToken cancellationToken)
     {
-        var request = new ResumeRequest { AccountId = accountId, Broker = endpoint.Broker, ConnectionId = endpoint.ConnectionId };
+        var request = new ResumeRequest { AccountId = accountId, Broker = endpoint.Broker, ConnectionId = endpoint.ConnectionId, Incarnation = _incarnation };
         await CallAsync((n, o) => n.Client.ResumeAsync(request, o).ResponseAsync, retry: true, cancellationToken);
     }
 
@@ -147,7 +156,7 @@ internal sealed partial class GrpcLogic(
         span?.SetTag("chat.session_id", sessionId);
         var traceparent = span?.Id ?? string.Empty;
         var sent = await CallAsync(
-            (n, o) => n.Stream(secret).SendAsync(new SendMsgRequest { SenderId = senderId, SessionId = sessionId, Msgtype = MsgTypeEnum.Dialogue, Content = content, RequestId = requestId, Traceparent = traceparent }, o.CancellationToken),
+            (n, o) => n.Stream(links.Headers).SendAsync(new SendMsgRequest { SenderId = senderId, SessionId = sessionId, Msgtype = MsgTypeEnum.Dialogue, Content = content, RequestId = requestId, Traceparent = traceparent }, o.CancellationToken),
             retry: true,
             cancellationToken,
             first: owner);
@@ -238,13 +247,14 @@ internal sealed partial class GrpcLogic(
                     continue;
                 }
 
-                var (answer, failed) = await TryCallAsync(call, node, cancellationToken);
+                var (answer, failed, neverSent) = await TryCallAsync(call, node, cancellationToken);
                 if (!failed)
                 {
                     return answer;
                 }
 
-                if (--attempts == 0)
+                // A call that never left costs no attempt: nothing of it was done, so any call may go on to the next node.
+                if (!neverSent && --attempts == 0)
                 {
                     return null;
                 }
@@ -256,47 +266,94 @@ internal sealed partial class GrpcLogic(
         return null;
     }
 
-    /// <summary>The call on one node, within its timeout; failed if that node did not answer (it then sits out a while).</summary>
-    private async Task<(T? Answer, bool Failed)> TryCallAsync<T>(Func<LogicNode, CallOptions, Task<T>> call, string node, CancellationToken cancellationToken)
+    /// <summary>
+    /// The call on one node, within its timeout; failed if that node did not answer (it then sits out a while),
+    /// and never sent if it failed before the request could leave (no connection, or the handshake refused it).
+    /// </summary>
+    private async Task<(T? Answer, bool Failed, bool NeverSent)> TryCallAsync<T>(Func<LogicNode, CallOptions, Task<T>> call, string node, CancellationToken cancellationToken)
         where T : class
     {
         try
         {
             var answer = await _call.ExecuteAsync(
                 static (state, token) => GrpcTimeouts.WithinAsync(state.call(state.node, new CallOptions(state.headers, cancellationToken: token)), token),
-                (call, node: NodeAt(node), headers: secret.Headers),
+                (call, node: NodeAt(node), headers: links.Headers),
                 cancellationToken);
             sitOuts.Answered(node);
-            return (answer, false);
+            return (answer, false, false);
         }
-        catch (RpcException ex) when (ex.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.Internal or StatusCode.Unknown)
+        catch (RpcException ex) when (ex.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.Internal or StatusCode.Unknown or StatusCode.PermissionDenied or StatusCode.Unauthenticated)
         {
             sitOuts.Failed(node);
             Log.NodeFailed(logger, node, ex.StatusCode, ex);
-            return (null, true);
+            return (null, true, NeverSent(ex));
         }
         catch (TimeoutRejectedException ex)
         {
             sitOuts.Failed(node);
             Log.NodeFailed(logger, node, StatusCode.DeadlineExceeded, ex);
-            return (null, true);
+            return (null, true, false);
+        }
+        catch (ObjectDisposedException ex)
+        {
+            Log.NodeFailed(logger, node, StatusCode.Unavailable, ex); // let go meanwhile: it left the list of logic nodes
+            return (null, true, false);
         }
     }
 
-    private LogicNode NodeAt(string address) => _nodes.GetOrAdd(address, a => new Lazy<LogicNode>(() => new LogicNode(a))).Value;
+    private LogicNode NodeAt(string address)
+    {
+        if (_nodes.TryGetValue(address, out var known))
+        {
+            return known.Value;
+        }
+
+        ForgetGone(); // a new address: the list changed, so nodes no longer in it (gone, or someone's bogus entry in etcd) are let go
+        return _nodes.GetOrAdd(address, a => new Lazy<LogicNode>(() => new LogicNode(links.ChannelTo(a, NodeRole.Logic)))).Value;
+    }
+
+    private void ForgetGone()
+    {
+        var current = addresses.Current;
+        foreach (var (address, node) in _nodes)
+        {
+            if (!current.Contains(address) && _nodes.TryRemove(new KeyValuePair<string, Lazy<LogicNode>>(address, node)))
+            {
+                sitOuts.Forget(address);
+                if (node.IsValueCreated)
+                {
+                    node.Value.Dispose(); // a call still on it fails and goes to the next node
+                }
+            }
+        }
+    }
+
+    /// <summary>The call failed before anything of it left: the connection was refused, or the handshake (the node is not a logic node of the cluster).</summary>
+    private static bool NeverSent(RpcException ex)
+    {
+        for (var inner = ex.InnerException ?? ex.Status.DebugException; inner is not null; inner = inner.InnerException)
+        {
+            if (inner is HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError or HttpRequestError.SecureConnectionError or HttpRequestError.NameResolutionError })
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
 
     private static string? NullIfEmpty(string value) => value.Length == 0 ? null : value;
 
     /// <summary>One logic node: its channel, its client, and the send stream over that channel (made again when it breaks).</summary>
-    private sealed class LogicNode(string address) : IDisposable
+    private sealed class LogicNode(GrpcChannel channel) : IDisposable
     {
-        private readonly GrpcChannel _channel = GrpcChannel.ForAddress($"http://{address}");
+        private readonly GrpcChannel _channel = channel;
         private readonly Lock _streamLock = new();
         private SendStream? _stream;
 
         public LogicClient Client => field ??= new LogicClient(_channel);
 
-        public SendStream Stream(ClusterSecret secret)
+        public SendStream Stream(Metadata headers)
         {
             var stream = Volatile.Read(ref _stream);
             if (stream is { Usable: true })
@@ -309,7 +366,7 @@ internal sealed partial class GrpcLogic(
                 if (_stream is not { Usable: true })
                 {
                     _stream?.Dispose();
-                    _stream = TraceParent.Detached(() => new SendStream(Client, secret.Headers)); // the stream outlives the message that opened it
+                    _stream = TraceParent.Detached(() => new SendStream(Client, headers)); // the stream outlives the message that opened it
                 }
 
                 return _stream;

@@ -22,6 +22,9 @@ internal sealed class SitOuts(TimeProvider time, IOptions<UpstreamOptions> optio
 
     public void Failed(string node) => _failedAt[node] = time.GetTimestamp();
 
+    /// <summary>The node is no longer one of the logic nodes.</summary>
+    public void Forget(string node) => _failedAt.TryRemove(node, out _);
+
     public void Answered(string node)
     {
         if (!_failedAt.IsEmpty)

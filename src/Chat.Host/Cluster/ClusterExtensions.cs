@@ -1,7 +1,6 @@
 using System.Net;
 using Chat.Host.Discovery;
 using Chat.Protocol.Grpc;
-using dotnet_etcd;
 using Microsoft.AspNetCore.HttpOverrides;
 using Microsoft.Extensions.Options;
 
@@ -9,13 +8,13 @@ namespace Chat.Host.Cluster;
 
 public static class ClusterExtensions
 {
-    /// <summary><see cref="ClusterOptions"/>, bound over the role's defaults and validated at start.</summary>
+    /// <summary><see cref="ClusterOptions"/>, bound over the role's defaults (an https:// gRPC URL with TLS) and validated at start.</summary>
     public static IServiceCollection AddClusterOptions(this IServiceCollection services, string defaultHttpUrls, string defaultGrpcUrl)
     {
         services.AddOptions<ClusterOptions>()
-            .Configure<IConfiguration>((options, configuration) =>
+            .Configure<IConfiguration, ClusterTransport>((options, configuration, transport) =>
             {
-                (options.HttpUrls, options.GrpcUrl) = (defaultHttpUrls, defaultGrpcUrl);
+                (options.HttpUrls, options.GrpcUrl) = (defaultHttpUrls, transport.Tls is null ? defaultGrpcUrl : "https" + defaultGrpcUrl[defaultGrpcUrl.IndexOf(':')..]);
                 ClusterOptions.Bind(configuration, options);
             })
             .ValidateOnStart();
@@ -23,13 +22,34 @@ public static class ClusterExtensions
         return services;
     }
 
-    /// <summary>gRPC between our nodes: the shared secret on every call both ways, reflection for grpcurl.</summary>
-    public static IServiceCollection AddClusterGrpc(this IServiceCollection services)
+    /// <summary>
+    /// gRPC between our nodes, and how it travels (<see cref="INodeLinks"/>): TLS with mutual authentication
+    /// from the cluster's CA if <c>Chat:Cluster:Tls</c> names this node's certificate (read here, so a wrong
+    /// file stops the start naming the setting), else plaintext h2c with the shared secret on every call.
+    /// Every call is let in or refused by <see cref="NodeCallInterceptor"/>; reflection for grpcurl.
+    /// </summary>
+    public static IServiceCollection AddClusterGrpc(this IServiceCollection services, IConfiguration configuration, NodeRole role)
     {
-        services.AddSingleton(sp => new ClusterSecret(sp.GetRequiredService<IOptions<ClusterOptions>>().Value.ReadSecret()));
-        services.AddSingleton<SecretInterceptor>();
-        services.AddGrpc(grpc => grpc.Interceptors.Add<SecretInterceptor>());
+        var tls = configuration.GetSection(ClusterTlsOptions.Section).Get<ClusterTlsOptions>() ?? new ClusterTlsOptions();
+        var certificates = tls.Wanted ? NodeCertificates.Load(tls, ClusterTlsOptions.Section) : null;
+        services.AddSingleton(new ClusterTransport(role, certificates));
+        if (certificates is not null)
+        {
+            services.AddSingleton(certificates);
+            services.AddSingleton<TlsNodeLinks>();
+            services.AddSingleton<NodeGate>(sp => sp.GetRequiredService<TlsNodeLinks>());
+        }
+        else
+        {
+            services.AddSingleton(sp => new ClusterSecret(sp.GetRequiredService<IOptions<ClusterOptions>>().Value.ReadSecret()));
+            services.AddSingleton<NodeGate, PlainNodeLinks>();
+        }
+
+        services.AddSingleton<INodeLinks>(sp => sp.GetRequiredService<NodeGate>());
+        services.AddSingleton<NodeCallInterceptor>();
+        services.AddGrpc(grpc => grpc.Interceptors.Add<NodeCallInterceptor>());
         services.AddGrpcReflection();
+        services.AddHostedService<ClusterTransportNotice>();
         return services;
     }
 
@@ -72,39 +92,11 @@ public static class ClusterExtensions
     /// </summary>
     public static IServiceCollection AddTrustedProxies(this IServiceCollection services)
     {
-        services.AddOptions<ForwardedHeadersOptions>().Configure<IOptions<ClusterOptions>>((forwarded, options) => Trust(forwarded, options.Value.TrustedProxyAddresses));
+        services.AddOptions<ForwardedHeadersOptions>().Configure<IOptions<ClusterOptions>>((forwarded, options) =>
+            Hosting.TrustedProxies.Trust(forwarded, options.Value.TrustedProxyAddresses));
         return services;
-    }
-
-    /// <summary>
-    /// All-in-one behind nginx: the same setting, <c>Chat:Cluster:TrustedProxies</c>, read on its own
-    /// (all-in-one has no cluster to configure). Without it every visitor behind the proxy would be
-    /// one address to the per-address limits.
-    /// </summary>
-    public static IServiceCollection AddTrustedProxiesOfAllInOne(this IServiceCollection services)
-    {
-        const string Key = $"{ClusterOptions.Section}:{nameof(ClusterOptions.TrustedProxies)}";
-        static IEnumerable<string> Listed(IConfiguration configuration) => ClusterOptions.List(configuration[Key]);
-        services.AddOptions<ForwardedHeadersOptions>()
-            .Configure<IConfiguration>((forwarded, configuration) =>
-                Trust(forwarded, [.. Listed(configuration).Select(p => IPAddress.TryParse(p, out var address) ? address : null).OfType<IPAddress>()]))
-            .Validate<IConfiguration>((forwarded, configuration) => Listed(configuration).All(p => IPAddress.TryParse(p, out var _)),
-                $"{Key}: every entry must be an IP address (a proxy is believed by its address, e.g. 127.0.0.1)")
-            .ValidateOnStart();
-        return services;
-    }
-
-    private static void Trust(ForwardedHeadersOptions forwarded, IReadOnlyList<IPAddress> proxies)
-    {
-        forwarded.KnownProxies.Clear();
-        forwarded.KnownIPNetworks.Clear();
-        forwarded.ForwardedHeaders = proxies.Count == 0 ? ForwardedHeaders.None : ForwardedHeaders.XForwardedFor | ForwardedHeaders.XForwardedProto;
-        foreach (var proxy in proxies)
-        {
-            forwarded.KnownProxies.Add(proxy);
-        }
     }
 
     private static void AddEtcdClient(this IServiceCollection services) =>
-        services.AddSingleton(sp => new EtcdClient(string.Join(',', sp.GetRequiredService<IOptions<ClusterOptions>>().Value.EtcdUrls)));
+        services.AddSingleton(sp => new EtcdConnection(sp.GetRequiredService<IOptions<ClusterOptions>>().Value, sp.GetRequiredService<ClusterTransport>()));
 }

@@ -1,4 +1,6 @@
 using System.Net;
+using System.Text;
+using Chat.Protocol.Grpc;
 using Chat.Protocol.Settings;
 using Microsoft.Extensions.Options;
 
@@ -9,20 +11,46 @@ public sealed class ClusterOptions
 {
     public const string Section = "Chat:Cluster";
 
-    /// <summary>The secret every gRPC call between our nodes carries; required by the broker and logic roles.</summary>
+    /// <summary>The shortest secret taken, in bytes (UTF-8): <c>openssl rand -hex 32</c> makes 64.</summary>
+    public const int MinSecretBytes = 32;
+
+    /// <summary>Without TLS: the secret every gRPC call between our nodes carries (at least <see cref="MinSecretBytes"/> bytes). Not used with TLS.</summary>
     public string? Secret { get; set; }
 
     /// <summary>A file holding the secret instead (so it is not on a command line, where <c>ps</c> shows it).</summary>
     public string? SecretFile { get; set; }
 
-    /// <summary>Where this node's gRPC service listens (h2c): the Broker service on a broker, LogicDealer on a logic node.</summary>
+    /// <summary>
+    /// gRPC between brokers and logic nodes over TLS with mutual authentication from the cluster's CA; each
+    /// node's certificate names its role and address (docs/cluster.md, "Security model"). Unset: plaintext
+    /// h2c with the secret, which only a node whose gRPC and silo ports are on loopback may use (or with <see cref="Insecure"/>).
+    /// </summary>
+    public ClusterTlsOptions Tls { get; set; } = new();
+
+    /// <summary>
+    /// Plaintext between nodes (gRPC without <see cref="Tls"/>, a silo without <c>Chat:Silo:Tls</c>) on a
+    /// port beyond loopback, said explicitly (<c>--insecure</c>): anyone on that network can then read the
+    /// secret and act as any node.
+    /// </summary>
+    public bool Insecure { get; set; }
+
+    /// <summary>Where this node's gRPC service listens (http:// for h2c, https:// with <see cref="Tls"/>): the Broker service on a broker, LogicDealer on a logic node.</summary>
     public string? GrpcUrl { get; set; }
 
     /// <summary>The address other nodes reach this node's gRPC service at (host:port); by default the host and port of <see cref="GrpcUrl"/>.</summary>
     public string? AdvertisedGrpcAddress { get; set; }
 
-    /// <summary>etcd's client URLs (comma-separated); empty: no etcd.</summary>
+    /// <summary>etcd's client URLs (comma-separated, all http:// or all https://); empty: no etcd.</summary>
     public string? Etcd { get; set; }
+
+    /// <summary>etcd's user, with etcd's authentication on (<c>etcdctl auth enable</c>); unset: none.</summary>
+    public string? EtcdUser { get; set; }
+
+    /// <summary>A file that holds <see cref="EtcdUser"/>'s password.</summary>
+    public string? EtcdPasswordFile { get; set; }
+
+    /// <summary>https:// etcd: the CA its server certificate chains to (PEM); by default the cluster's (<c>Chat:Cluster:Tls:CaPath</c>). With TLS the node shows its own certificate to etcd (<c>--client-cert-auth</c>).</summary>
+    public string? EtcdCaPath { get; set; }
 
     /// <summary>Where logic nodes register, under a key of their own each (the seed's <c>services/logic/</c>).</summary>
     public string EtcdPrefix { get; set; } = "services/logic/";
@@ -62,7 +90,7 @@ public sealed class ClusterOptions
     internal static void Bind(IConfiguration configuration, ClusterOptions options)
     {
         var section = configuration.GetSection(Section);
-        if (section.GetChildren().FirstOrDefault(setting => setting.GetChildren().Any()) is { } list)
+        if (section.GetChildren().FirstOrDefault(setting => setting.Key != nameof(Tls) && setting.GetChildren().Any()) is { } list)
         {
             throw new InvalidOperationException(
                 $"{Section}:{list.Key} is one value, not a list: write {Section}:{list.Key}=a,b (comma-separated) instead of {Section}:{list.Key}:0=a.");
@@ -78,8 +106,14 @@ public sealed class ClusterOptions
     /// <summary>The secret, from <see cref="SecretFile"/> or <see cref="Secret"/> (validated at start).</summary>
     public string ReadSecret() => (!string.IsNullOrWhiteSpace(SecretFile) ? File.ReadAllText(SecretFile) : Secret ?? string.Empty).Trim();
 
-    /// <summary>host:port of a URL, as other nodes dial it.</summary>
-    public static string AddressOf(string url) => ListenUrl.Parse(url).Address;
+    /// <summary>etcd's password, from <see cref="EtcdPasswordFile"/> (validated at start).</summary>
+    public string ReadEtcdPassword() => File.ReadAllText(EtcdPasswordFile!).TrimEnd('\r', '\n');
+
+    /// <summary>The CA an https:// etcd's certificate chains to: <see cref="EtcdCaPath"/>, or the cluster's.</summary>
+    public string? EtcdCa => string.IsNullOrWhiteSpace(EtcdCaPath) ? Tls.CaPath : EtcdCaPath;
+
+    /// <summary>host:port of a URL (http:// or https://), as other nodes dial it.</summary>
+    public static string AddressOf(string url) => ListenUrl.Parse(url, url.StartsWith("https:", StringComparison.OrdinalIgnoreCase)).Address;
 
     public static IReadOnlyList<string> List(string? commaSeparated) =>
         string.IsNullOrWhiteSpace(commaSeparated) ? [] : [.. commaSeparated.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)];
@@ -89,7 +123,7 @@ public sealed class ClusterOptions
 /// Every <c>Chat:Cluster</c> setting checked at start, addresses parsed here, so a typo is a one-line
 /// refusal naming the setting instead of a stack trace from wherever the value is first used.
 /// </summary>
-internal sealed class ClusterOptionsValidation : IValidateOptions<ClusterOptions>
+internal sealed class ClusterOptionsValidation(ClusterTransport transport) : IValidateOptions<ClusterOptions>
 {
     private const string S = ClusterOptions.Section;
 
@@ -98,36 +132,20 @@ internal sealed class ClusterOptionsValidation : IValidateOptions<ClusterOptions
         var refusals = new List<string>();
         void Refuse(string refusal) => refusals.Add(refusal);
 
-        if (!string.IsNullOrWhiteSpace(options.SecretFile))
-        {
-            try
-            {
-                if (string.IsNullOrWhiteSpace(File.ReadAllText(options.SecretFile)))
-                {
-                    Refuse($"{S}:SecretFile: '{options.SecretFile}' is empty; it must hold the cluster's shared secret.");
-                }
-            }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-            {
-                Refuse($"{S}:SecretFile: cannot read '{options.SecretFile}' ({ex.Message.TrimEnd('.')}).");
-            }
-        }
-        else if (string.IsNullOrWhiteSpace(options.Secret))
-        {
-            Refuse("The broker and logic roles need the cluster's shared secret: set Chat__Cluster__Secret in the environment, or Chat:Cluster:SecretFile to a file that holds it.");
-        }
-
+        CheckSecret(options, Refuse);
         foreach (var url in options.HttpUrls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
             CheckListenUrl("--urls", url, Refuse);
         }
 
-        CheckListenUrl($"{S}:GrpcUrl", options.GrpcUrl, Refuse);
+        CheckListenUrl($"{S}:GrpcUrl", options.GrpcUrl, Refuse, tls: transport.Tls is not null);
+        CheckTransport(options, Refuse);
+        CheckEtcdAccess(options, Refuse);
         if (options.AdvertisedGrpcAddress is { } advertised)
         {
             CheckHostAndPort($"{S}:AdvertisedGrpcAddress", advertised, Refuse);
         }
-        else if (options.GrpcUrl is { } grpc && ListenUrl.Parse(grpc) is { Problem: null, Any: true })
+        else if (options.GrpcUrl is { } grpc && ListenUrl.Parse(grpc, transport.Tls is not null) is { Problem: null, Any: true })
         {
             Refuse($"{S}:AdvertisedGrpcAddress: {S}:GrpcUrl listens on every address ({grpc}), so say which one other nodes reach this node at (host:port).");
         }
@@ -168,22 +186,143 @@ internal sealed class ClusterOptionsValidation : IValidateOptions<ClusterOptions
         return refusals.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(refusals);
     }
 
-    private static void CheckListenUrl(string setting, string? url, Action<string> refuse)
+    private static void CheckListenUrl(string setting, string? url, Action<string> refuse, bool tls = false)
     {
-        if (url is not null && ListenUrl.Parse(url).Problem is { } problem)
+        if (url is not null && ListenUrl.Parse(url, tls).Problem is { } problem)
         {
             refuse($"{setting}: '{url}' {problem}.");
+        }
+    }
+
+    /// <summary>
+    /// The secret is what plain h2c has for a credential, so it must be one nobody guesses; with TLS it is not
+    /// needed (the certificates say who calls), but one that is given must still be long enough.
+    /// </summary>
+    private void CheckSecret(ClusterOptions options, Action<string> refuse)
+    {
+        string secret;
+        if (!string.IsNullOrWhiteSpace(options.SecretFile))
+        {
+            try
+            {
+                secret = File.ReadAllText(options.SecretFile).Trim();
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                refuse($"{S}:SecretFile: cannot read '{options.SecretFile}' ({ex.Message.TrimEnd('.')}).");
+                return;
+            }
+
+            if (secret.Length == 0)
+            {
+                refuse($"{S}:SecretFile: '{options.SecretFile}' is empty; it must hold the cluster's shared secret.");
+                return;
+            }
+        }
+        else if (!string.IsNullOrWhiteSpace(options.Secret))
+        {
+            secret = options.Secret.Trim();
+        }
+        else
+        {
+            if (transport.Tls is null)
+            {
+                refuse("The broker and logic roles need the cluster's shared secret without TLS: set Chat__Cluster__Secret in the environment, or Chat:Cluster:SecretFile to a file that holds it (or give the nodes certificates, Chat:Cluster:Tls).");
+            }
+
+            return;
+        }
+
+        if (Encoding.UTF8.GetByteCount(secret) is var bytes and < ClusterOptions.MinSecretBytes)
+        {
+            var setting = string.IsNullOrWhiteSpace(options.SecretFile) ? "Secret" : "SecretFile";
+            refuse($"{S}:{setting}: the cluster's secret is {bytes} bytes; it must be at least {ClusterOptions.MinSecretBytes} (make one with openssl rand -hex 32).");
+        }
+    }
+
+    /// <summary>
+    /// Plain h2c only on loopback unless told --insecure; with TLS, this node's certificate must name it:
+    /// its role, and (a broker, whose address is its identity) the address it advertises.
+    /// </summary>
+    private void CheckTransport(ClusterOptions options, Action<string> refuse)
+    {
+        if (transport.Tls is not { } tls)
+        {
+            if (!options.Insecure && options.GrpcUrl is { } grpc && ListenUrl.Parse(grpc) is { Problem: null, IsLoopback: false })
+            {
+                refuse($"{S}:GrpcUrl: '{grpc}' listens beyond loopback, where plaintext gRPC and its shared secret are open to anyone on the network: give the nodes certificates ({S}:Tls:*, deploy/README.md), or start with --insecure to accept that.");
+            }
+
+            return;
+        }
+
+        var names = tls.Names;
+        if (names.Role != transport.Role)
+        {
+            refuse($"{S}:Tls:CertificatePath: the certificate {tls.Certificate.Subject} {(names.Role is { } role ? $"is a {Word(role)}'s" : "names no role")}; this node is a {Word(transport.Role)} ({NodeCertificates.RolePrefix}{transport.Role.ToString().ToLowerInvariant()}).");
+        }
+
+        if (options.GrpcUrl is null)
+        {
+            return;
+        }
+
+        var advertised = options.AdvertisedGrpcAddress ?? (ListenUrl.Parse(options.GrpcUrl, tls: true) is { Problem: null, Any: false } url ? url.Address : null);
+        if (advertised is not null && (names.Address ?? (transport.Role == NodeRole.Broker ? "(none)" : advertised)) != advertised)
+        {
+            refuse($"{S}:Tls:CertificatePath: the certificate {tls.Certificate.Subject} names the address {names.Address ?? "(none)"}, but this node is reached at {advertised}; {(transport.Role == NodeRole.Broker ? "a broker is known by its address, so its certificate must name it" : "a certificate that names an address must name this node's")} ({NodeCertificates.AddressPrefix}{advertised}).");
+        }
+    }
+
+    private static string Word(NodeRole role) => role == NodeRole.Logic ? "logic node" : "broker";
+
+    /// <summary>etcd: all http:// or all https://; https:// needs a CA to check etcd by; a user needs a password file and the other way round.</summary>
+    private static void CheckEtcdAccess(ClusterOptions options, Action<string> refuse)
+    {
+        var schemes = options.EtcdUrls.Select(url => Uri.TryCreate(url, UriKind.Absolute, out var uri) ? uri.Scheme : null).OfType<string>().Distinct().ToList();
+        if (schemes.Count > 1)
+        {
+            refuse($"{S}:Etcd: all of etcd's URLs are http:// or all are https://, not both.");
+        }
+
+        if (schemes is ["https"])
+        {
+            if (string.IsNullOrWhiteSpace(options.EtcdCa))
+            {
+                refuse($"{S}:EtcdCaPath: etcd is https://, so name the CA its certificate chains to (or {S}:Tls:CaPath, if the cluster's CA signed it).");
+            }
+            else if (!File.Exists(options.EtcdCa))
+            {
+                refuse($"{S}:EtcdCaPath: no file at '{Path.GetFullPath(options.EtcdCa)}'.");
+            }
+        }
+
+        if (string.IsNullOrWhiteSpace(options.EtcdUser) != string.IsNullOrWhiteSpace(options.EtcdPasswordFile))
+        {
+            refuse($"{S}:EtcdUser and {S}:EtcdPasswordFile go together: etcd's user and the file that holds its password.");
+        }
+        else if (!string.IsNullOrWhiteSpace(options.EtcdPasswordFile))
+        {
+            try
+            {
+                if (options.ReadEtcdPassword().Length == 0)
+                {
+                    refuse($"{S}:EtcdPasswordFile: '{options.EtcdPasswordFile}' is empty.");
+                }
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                refuse($"{S}:EtcdPasswordFile: cannot read '{options.EtcdPasswordFile}' ({ex.Message.TrimEnd('.')}).");
+            }
         }
     }
 
     /// <summary>host:port as another node dials it.</summary>
     private static void CheckHostAndPort(string setting, string address, Action<string> refuse)
     {
-        var colon = address.LastIndexOf(':');
-        if (colon <= 0 || !int.TryParse(address.AsSpan(colon + 1), out var port) || port is < 1 or > 65535
-            || Uri.CheckHostName(address[..colon].Trim('[', ']')) == UriHostNameType.Unknown)
+        if (NodeAddress.Problem(address) is { } problem)
         {
-            refuse($"{setting}: '{address}' is not host:port (such as 10.0.0.5:18223).");
+            refuse($"{setting}: '{address}' {problem}.");
         }
     }
 

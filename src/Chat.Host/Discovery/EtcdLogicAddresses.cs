@@ -14,8 +14,9 @@ namespace Chat.Host.Discovery;
 /// (a watch that died with etcd says nothing). While etcd is away the broker keeps the addresses it saw
 /// last. Not a Polly retry: the reading goes on for as long as the broker runs.
 /// </summary>
-internal sealed partial class EtcdLogicAddresses(EtcdClient etcd, IOptions<ClusterOptions> options, TimeProvider time, ILogger<EtcdLogicAddresses> logger) : BackgroundService, ILogicAddresses
+internal sealed partial class EtcdLogicAddresses(EtcdConnection connection, IOptions<ClusterOptions> options, TimeProvider time, ILogger<EtcdLogicAddresses> logger) : BackgroundService, ILogicAddresses
 {
+    private readonly EtcdClient _etcd = connection.Client;
     private readonly string _prefix = options.Value.EtcdPrefix;
     private readonly TimeSpan _readEvery = options.Value.EtcdReadInterval;
     private readonly Lock _lock = new();
@@ -33,6 +34,7 @@ internal sealed partial class EtcdLogicAddresses(EtcdClient etcd, IOptions<Clust
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
+            connection.Failed(ex);
             Log.Unreachable(logger, ex);
         }
 
@@ -57,6 +59,7 @@ internal sealed partial class EtcdLogicAddresses(EtcdClient etcd, IOptions<Clust
                 }
                 catch (Exception ex) when (ex is not OperationCanceledException)
                 {
+                    connection.Failed(ex);
                     Log.Unreachable(logger, ex);
                     watching?.Cancel(); // set up again once etcd answers
                     watching?.Dispose();
@@ -78,7 +81,7 @@ internal sealed partial class EtcdLogicAddresses(EtcdClient etcd, IOptions<Clust
 
     private async Task<long> ReadAllAsync(CancellationToken cancellationToken)
     {
-        var range = await etcd.GetRangeAsync(_prefix, cancellationToken: cancellationToken);
+        var range = await _etcd.GetRangeAsync(_prefix, cancellationToken: cancellationToken);
         lock (_lock)
         {
             _byKey.Clear();
@@ -96,7 +99,7 @@ internal sealed partial class EtcdLogicAddresses(EtcdClient etcd, IOptions<Clust
         return range.Header.Revision;
     }
 
-    private Task WatchAsync(long fromRevision, CancellationToken cancellationToken) => etcd.WatchAsync(
+    private Task WatchAsync(long fromRevision, CancellationToken cancellationToken) => _etcd.WatchAsync(
         new WatchRequest
         {
             CreateRequest = new WatchCreateRequest

@@ -16,12 +16,13 @@ namespace Chat.Host.Discovery;
 /// before it stops taking calls. Not a Polly retry: the check runs for as long as the node does.
 /// </summary>
 internal sealed partial class EtcdRegistration(
-    EtcdClient etcd,
+    EtcdConnection connection,
     LogicNodeAddress node,
     IOptions<ClusterOptions> options,
     TimeProvider time,
     ILogger<EtcdRegistration> logger) : BackgroundService, IHostedLifecycleService
 {
+    private readonly EtcdClient _etcd = connection.Client;
     private readonly string _key = options.Value.EtcdPrefix + Guid.NewGuid().ToString("N");
     private readonly string _address = node.GrpcAddress!;
     private readonly long _leaseSeconds = (long)Math.Ceiling(options.Value.EtcdLease.TotalSeconds);
@@ -37,7 +38,7 @@ internal sealed partial class EtcdRegistration(
             {
                 try
                 {
-                    var entry = await etcd.GetAsync(_key, cancellationToken: stoppingToken);
+                    var entry = await _etcd.GetAsync(_key, cancellationToken: stoppingToken);
                     if (entry.Count == 0 || entry.Kvs[0].Lease != Volatile.Read(ref _lease))
                     {
                         keepAlive?.Cancel();
@@ -49,6 +50,7 @@ internal sealed partial class EtcdRegistration(
                 }
                 catch (Exception ex) when (ex is not OperationCanceledException)
                 {
+                    connection.Failed(ex);
                     Log.Unreachable(logger, ex); // brokers keep the addresses they saw
                 }
 
@@ -71,25 +73,26 @@ internal sealed partial class EtcdRegistration(
         var lease = Interlocked.Exchange(ref _lease, 0);
         try
         {
-            await etcd.DeleteAsync(_key, cancellationToken: cancellationToken);
+            await _etcd.DeleteAsync(_key, cancellationToken: cancellationToken);
             if (lease != 0)
             {
-                await etcd.LeaseRevokeAsync(new LeaseRevokeRequest { ID = lease }, cancellationToken: cancellationToken);
+                await _etcd.LeaseRevokeAsync(new LeaseRevokeRequest { ID = lease }, cancellationToken: cancellationToken);
             }
 
             Log.Deregistered(logger, _key);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
+            connection.Failed(ex);
             Log.Unreachable(logger, ex); // the lease runs out by itself
         }
     }
 
     private async Task RegisterAsync(CancellationToken cancellationToken)
     {
-        var lease = await etcd.LeaseGrantAsync(new LeaseGrantRequest { TTL = _leaseSeconds }, cancellationToken: cancellationToken);
+        var lease = await _etcd.LeaseGrantAsync(new LeaseGrantRequest { TTL = _leaseSeconds }, cancellationToken: cancellationToken);
         var value = JsonSerializer.Serialize(new Dictionary<string, string> { ["Addr"] = _address });
-        await etcd.PutAsync(new PutRequest { Key = ByteString.CopyFromUtf8(_key), Value = ByteString.CopyFromUtf8(value), Lease = lease.ID }, cancellationToken: cancellationToken);
+        await _etcd.PutAsync(new PutRequest { Key = ByteString.CopyFromUtf8(_key), Value = ByteString.CopyFromUtf8(value), Lease = lease.ID }, cancellationToken: cancellationToken);
         Volatile.Write(ref _lease, lease.ID);
         Log.Registered(logger, _key, _address);
     }
@@ -98,10 +101,11 @@ internal sealed partial class EtcdRegistration(
     {
         try
         {
-            await etcd.LeaseKeepAlive(lease, cancellationToken);
+            await _etcd.LeaseKeepAlive(lease, cancellationToken);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
+            connection.Failed(ex);
             Log.Unreachable(logger, ex); // the next check registers again
         }
     }

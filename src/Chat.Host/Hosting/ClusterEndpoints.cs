@@ -1,6 +1,8 @@
+using System.Security.Authentication;
 using Chat.Host.Cluster;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.Options;
 
 namespace Chat.Host.Hosting;
@@ -10,12 +12,13 @@ public static class ClusterEndpoints
     /// <summary>
     /// The two kinds of port a broker or logic node listens on, from <see cref="ClusterOptions"/> once it
     /// is validated: <c>--urls</c> for HTTP/1.1 (a broker's web client and WebSocket; health and metrics
-    /// on both) and <c>Chat:Cluster:GrpcUrl</c> for gRPC over HTTP/2 without TLS (h2c), which only the
-    /// cluster's own nodes (and health probes) call.
+    /// on both) and <c>Chat:Cluster:GrpcUrl</c> for gRPC over HTTP/2, which only the cluster's own nodes
+    /// (and health probes) call: over TLS that requires a client certificate of the cluster's
+    /// (<c>Chat:Cluster:Tls</c>), else as h2c.
     /// </summary>
     public static IServiceCollection AddClusterNodeListeners(this IServiceCollection services)
     {
-        services.AddOptions<KestrelServerOptions>().Configure<IOptions<ClusterOptions>>((kestrel, options) =>
+        services.AddOptions<KestrelServerOptions>().Configure<IOptions<ClusterOptions>, IServiceProvider>((kestrel, options, provider) =>
         {
             var cluster = options.Value;
             foreach (var url in cluster.HttpUrls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
@@ -23,7 +26,8 @@ public static class ClusterEndpoints
                 Listen(kestrel, ListenUrl.Parse(url), HttpProtocols.Http1);
             }
 
-            Listen(kestrel, ListenUrl.Parse(cluster.GrpcUrl!), HttpProtocols.Http2);
+            var tls = provider.GetService<TlsNodeLinks>();
+            Listen(kestrel, ListenUrl.Parse(cluster.GrpcUrl!, tls is not null), HttpProtocols.Http2, tls);
         });
 
         // The host also hands the urls to Kestrel as addresses of its own (whether they came from --urls,
@@ -42,19 +46,36 @@ public static class ClusterEndpoints
         };
     }
 
-    private static void Listen(KestrelServerOptions kestrel, ListenUrl url, HttpProtocols protocols)
+    private static void Listen(KestrelServerOptions kestrel, ListenUrl url, HttpProtocols protocols, TlsNodeLinks? tls = null)
     {
+        void Configure(ListenOptions listen)
+        {
+            listen.Protocols = protocols;
+            if (tls is not null)
+            {
+                // A stranger gets no further than the handshake: no certificate of the cluster's, no HTTP/2 at all.
+                listen.UseHttps(new HttpsConnectionAdapterOptions
+                {
+                    ServerCertificate = tls.Certificate,
+                    ClientCertificateMode = ClientCertificateMode.RequireCertificate,
+                    ClientCertificateValidation = (certificate, chain, _) => tls.AdmitsClient(certificate, chain),
+                    CheckCertificateRevocation = false,
+                    SslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
+                });
+            }
+        }
+
         if (url.Localhost)
         {
-            kestrel.ListenLocalhost(url.Port, o => o.Protocols = protocols);
+            kestrel.ListenLocalhost(url.Port, Configure);
         }
         else if (url.Any)
         {
-            kestrel.ListenAnyIP(url.Port, o => o.Protocols = protocols);
+            kestrel.ListenAnyIP(url.Port, Configure);
         }
         else
         {
-            kestrel.Listen(url.Ip!, url.Port, o => o.Protocols = protocols);
+            kestrel.Listen(url.Ip!, url.Port, Configure);
         }
     }
 }

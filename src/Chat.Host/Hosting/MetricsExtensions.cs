@@ -32,14 +32,15 @@ public static class MetricsExtensions
 
     /// <summary>
     /// <c>/metrics</c> in Prometheus text format. Only loopback callers may read it unless
-    /// <c>Chat:Metrics:AllowRemote</c> is true.
+    /// <c>Chat:Metrics:AllowRemote</c> is true. A request that still carries <c>X-Forwarded-For</c>
+    /// came through a proxy this node does not believe (<c>Chat:Cluster:TrustedProxies</c>), so its
+    /// caller is unknown: it is not taken for loopback because the proxy is.
     /// </summary>
     public static WebApplication MapChatMetrics(this WebApplication app)
     {
         var allowRemote = app.Services.GetRequiredService<IOptions<MetricsOptions>>().Value.AllowRemote;
         app.UseWhen(
-            context => context.Request.Path.StartsWithSegments("/metrics") && !allowRemote &&
-                       !(context.Connection.RemoteIpAddress is { } ip && IPAddress.IsLoopback(ip)),
+            context => context.Request.Path.StartsWithSegments("/metrics") && !allowRemote && !IsLocalCaller(context),
             branch => branch.Run(context =>
             {
                 context.Response.StatusCode = StatusCodes.Status404NotFound;
@@ -56,4 +57,7 @@ public static class MetricsExtensions
         app.MapPrometheusScrapingEndpoint("/metrics");
         return app;
     }
+
+    private static bool IsLocalCaller(HttpContext context) =>
+        context.Connection.RemoteIpAddress is { } ip && IPAddress.IsLoopback(ip) && !context.Request.Headers.ContainsKey("X-Forwarded-For");
 }

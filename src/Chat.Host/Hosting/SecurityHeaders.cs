@@ -4,10 +4,10 @@ public static class SecurityHeaders
 {
     /// <summary>
     /// A strict Content-Security-Policy for the web client: only our own scripts and styles, no
-    /// inline code, sockets only back to the same host.
+    /// inline code, sockets only back to the same origin ('self' covers ws: and wss: to it, CSP 3).
     /// </summary>
     public const string ContentSecurityPolicy =
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self' ws: wss:; " +
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
         "frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
     public static IApplicationBuilder UseSecurityHeaders(this IApplicationBuilder app) => app.Use((context, next) =>

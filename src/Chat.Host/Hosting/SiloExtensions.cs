@@ -19,6 +19,15 @@ public sealed class SiloOptions : IValidatableObject
     /// <summary>The address other silos reach this one at (a logic node of a cluster); loopback by default.</summary>
     public string AdvertisedAddress { get; set; } = "127.0.0.1";
 
+    /// <summary>
+    /// The IP address the silo port listens on; by default <see cref="AdvertisedAddress"/> (only that
+    /// interface). Set it (e.g. to 0.0.0.0) where the advertised address is not this machine's own, behind NAT.
+    /// </summary>
+    public string? ListenAddress { get; set; }
+
+    /// <summary>Only this machine can reach the silo port.</summary>
+    public bool ListensOnLoopback => IPAddress.TryParse(ListenAddress ?? AdvertisedAddress, out var ip) && IPAddress.IsLoopback(ip);
+
     /// <summary>The cluster's name: silos with the same one form a cluster.</summary>
     public string ClusterId { get; set; } = "chat";
 
@@ -63,6 +72,11 @@ public sealed class SiloOptions : IValidatableObject
             yield return new ValidationResult($"{Section}:{nameof(AdvertisedAddress)}: '{AdvertisedAddress}' is not an IP address (other silos dial the address in the membership table, so it must be one).", [nameof(AdvertisedAddress)]);
         }
 
+        if (ListenAddress is { } listen && !IPAddress.TryParse(listen, out _))
+        {
+            yield return new ValidationResult($"{Section}:{nameof(ListenAddress)}: '{listen}' is not an IP address.", [nameof(ListenAddress)]);
+        }
+
         if (Clustering is { Length: > 0 } clustering && !clustering.Equals("adonet", StringComparison.OrdinalIgnoreCase) && !clustering.Equals("localhost", StringComparison.OrdinalIgnoreCase))
         {
             yield return new ValidationResult($"{Section}:{nameof(Clustering)} must be adonet or localhost, not '{clustering}'.", [nameof(Clustering)]);
@@ -94,6 +108,8 @@ public static class SiloExtensions
         builder.Services.AddOptions<SiloOptions>().BindConfiguration(SiloOptions.Section).ValidateDataAnnotations()
             .Validate<IConfiguration>((options, configuration) => !WantsAdoNet(options.Clustering) || Chat.Logic.LogicExtensions.HasSharedDatabase(configuration),
                 "Chat:Silo:Clustering=adonet keeps membership in the shared MariaDB database: set Chat:Store:Kind=mariadb and its connection string.")
+            .Validate<IConfiguration>((options, configuration) => options.Tls.Wanted || options.ListensOnLoopback || configuration.GetValue<bool>($"{Cluster.ClusterOptions.Section}:{nameof(Cluster.ClusterOptions.Insecure)}"),
+                "Chat:Silo:AdvertisedAddress: the silo port listens beyond loopback, where plain Orleans lets anyone who reaches it join the cluster: give the logic nodes certificates (Chat:Silo:Tls:*, deploy/README.md), or start with --insecure to accept that.")
             .ValidateOnStart();
 
         // What shapes the silo is read here (which clustering, which port); the values it is given come from the validated options.
@@ -115,14 +131,7 @@ public static class SiloExtensions
                 silo.Services.AddOptions<ClusterOptions>().Configure<IOptions<SiloOptions>>((cluster, options) =>
                     (cluster.ServiceId, cluster.ClusterId) = ("chat", options.Value.ClusterId));
                 silo.Services.AddOptions<EndpointOptions>().Configure<IOptions<SiloOptions>>((endpoints, options) =>
-                {
-                    var advertised = IPAddress.Parse(options.Value.AdvertisedAddress);
-                    (endpoints.SiloPort, endpoints.GatewayPort) = (port.Port, 0);
-                    if (!IPAddress.IsLoopback(advertised))
-                    {
-                        endpoints.SiloListeningEndpoint = new IPEndPoint(IPAddress.Any, port.Port);
-                    }
-                });
+                    (endpoints.SiloPort, endpoints.GatewayPort) = (port.Port, 0));
             }
             else
             {
@@ -147,8 +156,12 @@ public static class SiloExtensions
                 membership.NumMissedProbesLimit = options.Value.MissedProbesLimit;
             });
 
+            // Listens on the advertised address only (every interface only where ListenAddress says so).
             silo.Services.AddOptions<EndpointOptions>().PostConfigure<IOptions<SiloOptions>>((endpoints, options) =>
-                endpoints.AdvertisedIPAddress = IPAddress.Parse(options.Value.AdvertisedAddress));
+            {
+                endpoints.AdvertisedIPAddress = IPAddress.Parse(options.Value.AdvertisedAddress);
+                endpoints.SiloListeningEndpoint = new IPEndPoint(IPAddress.Parse(options.Value.ListenAddress ?? options.Value.AdvertisedAddress), endpoints.SiloPort);
+            });
             silo.UseChatTls(tls);
             if (builder.Configuration.WantsTracing())
             {

@@ -176,7 +176,7 @@ internal readonly record struct SolvedChallenge([property: Id(0)] string Id, [pr
 /// The key challenges are signed with: <c>Chat:Limits:Challenge:Key</c>, the file
 /// <c>Chat:Limits:Challenge:KeyFile</c> names, or else one made once and kept beside the SQLite
 /// file (<c>altcha.key</c>, readable by this user only). Every logic node of a cluster must have the
-/// same: the host gives them one derived from the cluster's secret unless one is set.
+/// same: a file on each (without TLS the host derives one from the shared secret unless one is set).
 /// </summary>
 internal sealed class AltchaKey
 {

@@ -50,7 +50,7 @@ internal sealed class LimitOptions : IValidatableObject
     public ChallengeOptions Challenge { get; set; } = new();
 
     /// <summary>Whether any per-address rule is on; with none, no address is tracked at all.</summary>
-    public bool AnyAddressLimit => AccountsPerMinute > 0 || SocketsPerAddress > 0 || Challenge.AfterAccounts > 0 || Challenge.Always || Challenge.AfterMatches > 0;
+    public bool AnyAddressLimit => AccountsPerMinute > 0 || SocketsPerAddress > 0 || Challenge.IsOn;
 
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
@@ -109,6 +109,9 @@ internal sealed class ChallengeOptions
     /// <summary>Every new account needs a solved challenge.</summary>
     public bool Always { get; set; }
 
+    /// <summary>Whether a challenge is ever asked for.</summary>
+    public bool IsOn => AfterAccounts > 0 || Always || AfterMatches > 0;
+
     /// <summary>New partners an account may have per minute before each further MATCH_REQ needs a solved challenge (faster than a person skips); 0: never.</summary>
     [Range(0, 1_000_000)]
     public int AfterMatches { get; set; } = 10;
@@ -120,7 +123,7 @@ internal sealed class ChallengeOptions
     /// <summary>How long a challenge may be answered after it was made.</summary>
     public TimeSpan Expiry { get; set; } = TimeSpan.FromMinutes(10);
 
-    /// <summary>The HMAC key challenges are signed with. Unset: <see cref="KeyFile"/>; neither: a logic node of a cluster derives it from the cluster's secret, all-in-one makes one and keeps it in the data folder.</summary>
+    /// <summary>The HMAC key challenges are signed with. Unset: <see cref="KeyFile"/>; neither: a logic node of a cluster without TLS derives it from the shared secret (with TLS it must be set), all-in-one makes one and keeps it in the data folder.</summary>
     public string? Key { get; set; }
 
     /// <summary>A file holding the HMAC key.</summary>

@@ -2,6 +2,7 @@ using Chat.Logic.Matching;
 using Chat.Logic.Sessions;
 using Chat.Logic.Storage;
 using Chat.Protocol.Frames;
+using Chat.Protocol.Limits;
 using Chat.Protocol.Seams;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -32,6 +33,10 @@ internal sealed partial class AccountGrain(
     // The binding a reconnect queued without waiting for it: read the row only once it is in.
     private Task _binding = Task.CompletedTask;
 
+    // Reconnects the account may still make now; made on its first one (most accounts never reconnect).
+    // Lost with the activation, which an account with chats to come back to keeps.
+    private TokenBucket? _reconnects;
+
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
         _id = (ulong)this.GetPrimaryKeyLong();
@@ -49,6 +54,14 @@ internal sealed partial class AccountGrain(
             }
 
             return new Reconnected(ResultCode.NoDataFound, string.Empty, []);
+        }
+
+        // Counted only with the right token, so nobody who merely knows the id can lock the account out.
+        _reconnects ??= new TokenBucket(1 / _options.ReconnectInterval.TotalSeconds, _options.ReconnectBurst, time);
+        if (!_reconnects.TryTake(out var retryAfter))
+        {
+            Log.ReconnectsLimited(logger, _id, retryAfter);
+            return new Reconnected(ResultCode.RateLimited, string.Empty, [], (int)Math.Ceiling(retryAfter.TotalSeconds));
         }
 
         var replaced = _account.Endpoint is { } old && old != endpoint ? old : (ClientEndpoint?)null;
@@ -127,7 +140,7 @@ internal sealed partial class AccountGrain(
             }
             else
             {
-                await Session(sessionId).End(_id);
+                await Session(sessionId).End(_id, viaBroker: null);
             }
         }
 
@@ -155,7 +168,7 @@ internal sealed partial class AccountGrain(
         Log.GraceExpired(logger, _id, sessionIds.Count);
         foreach (var sessionId in sessionIds)
         {
-            await Session(sessionId).End(_id);
+            await Session(sessionId).End(_id, viaBroker: null);
         }
 
         try
@@ -169,6 +182,8 @@ internal sealed partial class AccountGrain(
             Log.StoreFailed(logger, _id, nameof(ExpireGrace), ex); // still away in the store: the next sweep tries again
         }
     }
+
+    public Task<bool> IsBoundTo(string broker) => Task.FromResult(_account?.Endpoint?.Broker == broker);
 
     /// <summary>
     /// Reads the row again: the housekeeper may have dropped the account's socket in the store when
@@ -223,5 +238,8 @@ internal sealed partial class AccountGrain(
 
         [LoggerMessage(4, LogLevel.Debug, "Grace period of account {AccountId} ran out; {Sessions} sessions end.")]
         public static partial void GraceExpired(ILogger logger, ulong accountId, int sessions);
+
+        [LoggerMessage(5, LogLevel.Information, "Account {AccountId} reconnects too often; refused for {RetryAfter}.")]
+        public static partial void ReconnectsLimited(ILogger logger, ulong accountId, TimeSpan retryAfter);
     }
 }

@@ -11,7 +11,10 @@ namespace Chat.Logic.Accounts;
 /// </summary>
 internal interface IAccountGrain : IGrainWithIntegerKey
 {
-    /// <summary>Binds the account to a new socket (the token must match); the old socket, if any, is closed.</summary>
+    /// <summary>
+    /// Binds the account to a new socket (the token must match); the old socket, if any, is closed.
+    /// An account that reconnects more often than its allowance is refused (RateLimited) for a while.
+    /// </summary>
     Task<Reconnected> Reconnect(string token, ClientEndpoint endpoint);
 
     /// <summary>After RECONNECT_RESP: every session replays what the new socket missed.</summary>
@@ -22,10 +25,14 @@ internal interface IAccountGrain : IGrainWithIntegerKey
 
     /// <summary>Ends the account's sessions if it has been away for the whole grace period.</summary>
     Task ExpireGrace();
+
+    /// <summary>Whether the account's socket is on <paramref name="broker"/> (a broker may ask for its own visitors only).</summary>
+    Task<bool> IsBoundTo(string broker);
 }
 
 [GenerateSerializer, Immutable]
 internal sealed record Reconnected(
     [property: Id(0)] ResultCode Code,
     [property: Id(1)] string NickName,
-    [property: Id(2)] IReadOnlyList<AttachedSession> Sessions);
+    [property: Id(2)] IReadOnlyList<AttachedSession> Sessions,
+    [property: Id(3)] int RetryAfterSeconds = 0);

@@ -34,6 +34,10 @@ internal sealed class LogicMetrics
         _trackedAddresses = _meter.CreateUpDownCounter<long>("chat.abuse.tracked_addresses", "{address}", "Addresses the address shards on this node remember (each is forgotten once it went quiet).");
     }
 
+    /// <summary>The gauge of this node's open links to brokers (a cluster's logic node).</summary>
+    public void ObserveBrokerLinks(Func<int> links) =>
+        _meter.CreateObservableUpDownCounter("chat.logic.broker_links", links, "{link}", "Brokers this logic node holds a channel to (closed once idle).");
+
     /// <summary>Gauges read from logic's live state.</summary>
     public void Observe(Func<int> online, Func<int> waiting, Func<int> sessions)
     {

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Threading.Channels;
+using Chat.Logic.Diagnostics;
 using Chat.Logic.Housekeeping;
 using Chat.Protocol.Grpc;
 using Chat.Protocol.Seams;
@@ -23,30 +24,46 @@ namespace Chat.Logic.Grpc;
 /// each, and only the signals it knows. Live pushes are retried through the <see cref="PushResilience.Push"/>
 /// pipeline, the brokers' health checks bounded by <see cref="PushResilience.BrokerCheck"/>.
 /// </summary>
-internal sealed partial class GrpcPushChannel(
-    ClusterSecret secret,
-    ResiliencePipelineProvider<string> pipelines,
-    IOptions<PushOptions> options,
-    ILogger<GrpcPushChannel> logger) : IPushChannel, IBrokerProbe, IAsyncDisposable
+/// <remarks>
+/// A broker is dialed at the address its accounts are bound to; with TLS the handshake fails unless its
+/// certificate is a broker's of the cluster naming that address, so nothing is pushed anywhere else. An
+/// address that is not host:port gets no link at all (its pushes are refused, its checks fail, so its
+/// accounts are released), and a link idle for <see cref="PushOptions.IdleLinkTimeout"/> is closed.
+/// </remarks>
+internal sealed partial class GrpcPushChannel : IPushChannel, IBrokerProbe, IAsyncDisposable
 {
-    private readonly ResiliencePipeline _pushes = pipelines.GetPipeline(PushResilience.Push);
-    private readonly ResiliencePipeline _checks = pipelines.GetPipeline(PushResilience.BrokerCheck);
-    private readonly PushOptions _options = options.Value;
-    private readonly ClusterSecret _secret = secret;
-    private readonly ILogger _logger = logger;
+    private readonly ResiliencePipeline _pushes;
+    private readonly ResiliencePipeline _checks;
+    private readonly PushOptions _options;
+    private readonly INodeLinks _nodes;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly Task _pruning;
 
     // Lazy: a link starts a loop, so two racing callers must not both make one.
     private readonly ConcurrentDictionary<string, Lazy<BrokerLink>> _links = new();
 
+    public GrpcPushChannel(INodeLinks nodes, ResiliencePipelineProvider<string> pipelines, IOptions<PushOptions> options, LogicMetrics metrics, TimeProvider time, ILogger<GrpcPushChannel> logger)
+    {
+        _pushes = pipelines.GetPipeline(PushResilience.Push);
+        _checks = pipelines.GetPipeline(PushResilience.BrokerCheck);
+        _options = options.Value;
+        _nodes = nodes;
+        _time = time;
+        _logger = logger;
+        metrics.ObserveBrokerLinks(() => _links.Count);
+        _pruning = PruneAsync(_stopping.Token);
+    }
+
     public ValueTask<bool> PushDialogueAsync(ClientEndpoint to, DialoguePush push, CancellationToken cancellationToken)
     {
-        var link = LinkTo(to.Broker);
         if (push.Replay)
         {
-            return link.ReplayAsync(push.ToProto(to.ConnectionId), cancellationToken);
+            return LinkTo(to.Broker) is { } link ? link.ReplayAsync(push.ToProto(to.ConnectionId), cancellationToken) : ValueTask.FromResult(false);
         }
 
-        return ValueTask.FromResult(link.Enqueue(new Push { Dialogue = push.ToProto(to.ConnectionId), Traceparent = TraceParent.OfCurrent() }));
+        return ValueTask.FromResult(Enqueue(to.Broker, new Push { Dialogue = push.ToProto(to.ConnectionId), Traceparent = TraceParent.OfCurrent() }));
     }
 
     public ValueTask<bool> PushSignalAsync(ClientEndpoint to, SignalPush push, CancellationToken cancellationToken)
@@ -56,52 +73,144 @@ internal sealed partial class GrpcPushChannel(
             return ValueTask.FromResult(false);
         }
 
-        return ValueTask.FromResult(LinkTo(to.Broker).Enqueue(new Push { Signal = push.ToProto(to.ConnectionId), Traceparent = TraceParent.OfCurrent() }));
+        return ValueTask.FromResult(Enqueue(to.Broker, new Push { Signal = push.ToProto(to.ConnectionId), Traceparent = TraceParent.OfCurrent() }));
     }
 
     public async ValueTask DisconnectAsync(ClientEndpoint to, CancellationToken cancellationToken)
     {
-        if (to.ConnectionId != 0)
+        if (to.ConnectionId != 0 && LinkTo(to.Broker) is { } link)
         {
-            await LinkTo(to.Broker).DisconnectAsync(to.ConnectionId, cancellationToken);
+            await link.DisconnectAsync(to.ConnectionId, cancellationToken);
         }
     }
 
-    /// <summary>Whether the broker answers its health check in time (<see cref="LogicOptions.BrokerCheckTimeout"/>).</summary>
+    /// <summary>
+    /// Whether the broker answers its health check in time (<see cref="LogicOptions.BrokerCheckTimeout"/>). Any
+    /// failure is "no": a check that threw would stop the housekeeper's checks of every other broker too.
+    /// </summary>
     public async Task<bool> IsReachableAsync(string broker, CancellationToken cancellationToken)
     {
         try
         {
+            if (LinkTo(broker) is not { } link)
+            {
+                return false;
+            }
+
             var answer = await _checks.ExecuteAsync(
                 static (state, token) => GrpcTimeouts.WithinAsync(state.Client.HealthCheckAsync(new HealthCheckReq { Asker = "logic" }, state.Headers, cancellationToken: token).ResponseAsync, token),
-                (LinkTo(broker).Client, _secret.Headers),
+                (link.Client, _nodes.Headers),
                 cancellationToken);
             return answer.Code == CodeEnum.Success;
         }
-        catch (Exception ex) when (ex is RpcException or TimeoutRejectedException)
+        catch (Exception ex) when (ex is RpcException or TimeoutRejectedException or ObjectDisposedException)
         {
+            return false;
+        }
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            Log.CheckFailed(_logger, broker, ex);
             return false;
         }
     }
 
     public async ValueTask DisposeAsync()
     {
+        if (_stopping.IsCancellationRequested)
+        {
+            return; // disposed already (the container may reach it through two registrations)
+        }
+
+        await _stopping.CancelAsync();
+        await _pruning;
         foreach (var link in _links.Values)
         {
             await link.Value.DisposeAsync();
         }
+
+        _stopping.Dispose();
+    }
+
+    /// <summary>A live push into the broker's queue; false if the queue is full or the address is not one (it waits in the store).</summary>
+    private bool Enqueue(string broker, Push push)
+    {
+        while (LinkTo(broker) is { } link)
+        {
+            if (link.Enqueue(push))
+            {
+                return true;
+            }
+
+            if (!link.Closed)
+            {
+                return false; // full
+            }
+
+            // Closed for idleness between finding it and writing to it: the next LinkTo makes a new one.
+        }
+
+        return false;
     }
 
     // Every push comes through here: the known link without a new factory delegate each time.
-    private BrokerLink LinkTo(string broker) => _links.TryGetValue(broker, out var link)
-        ? link.Value
-        : _links.GetOrAdd(broker, address => new Lazy<BrokerLink>(() => new BrokerLink(address, this))).Value;
+    private BrokerLink? LinkTo(string broker)
+    {
+        if (!_links.TryGetValue(broker, out var link))
+        {
+            if (NodeAddress.Problem(broker) is not null)
+            {
+                return null; // never dialed: not an address (no broker of ours names one like it)
+            }
+
+            link = _links.GetOrAdd(broker, address => new Lazy<BrokerLink>(() => new BrokerLink(address, this)));
+        }
+
+        BrokerLink value;
+        try
+        {
+            value = link.Value;
+        }
+        catch (Exception ex)
+        {
+            _links.TryRemove(new KeyValuePair<string, Lazy<BrokerLink>>(broker, link)); // not kept: the next push tries again
+            Log.LinkFailed(_logger, broker, ex);
+            return null;
+        }
+
+        value.Touch(_time.GetTimestamp());
+        return value;
+    }
+
+    /// <summary>Closes the links that carried nothing for <see cref="PushOptions.IdleLinkTimeout"/> (a broker that is gone is asked nothing).</summary>
+    private async Task PruneAsync(CancellationToken stopping)
+    {
+        var idle = _options.IdleLinkTimeout;
+        using var timer = new PeriodicTimer(idle / 2, _time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stopping))
+            {
+                var now = _time.GetTimestamp();
+                foreach (var (broker, link) in _links)
+                {
+                    if (link.IsValueCreated && link.Value.IdleFor(now, _time) >= idle && _links.TryRemove(new KeyValuePair<string, Lazy<BrokerLink>>(broker, link)))
+                    {
+                        Log.LinkClosed(_logger, broker, idle);
+                        await link.Value.DisposeAsync();
+                    }
+                }
+            }
+        }
+        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+        {
+        }
+    }
 
     /// <summary>One broker: its channel, and the ordered queue of live pushes with the one loop that sends them.</summary>
     private sealed class BrokerLink : IAsyncDisposable
     {
         private readonly string _broker;
-        private readonly ClusterSecret _secret;
+        private readonly Metadata _headers;
         private readonly ILogger _logger;
         private readonly ResiliencePipeline _pushes;
         private readonly int _maxBatch;
@@ -109,11 +218,13 @@ internal sealed partial class GrpcPushChannel(
         private readonly Channel<Push> _queue;
         private readonly CancellationTokenSource _stopping = new();
         private readonly Task _sending;
+        private long _usedAt;
+        private volatile bool _closed;
 
         public BrokerLink(string broker, GrpcPushChannel owner)
         {
             _broker = broker;
-            _secret = owner._secret;
+            _headers = owner._nodes.Headers;
             _logger = owner._logger;
             _pushes = owner._pushes;
             _maxBatch = owner._options.MaxBatch;
@@ -122,12 +233,21 @@ internal sealed partial class GrpcPushChannel(
                 SingleReader = true,
                 FullMode = BoundedChannelFullMode.DropWrite,
             });
-            _channel = GrpcChannel.ForAddress($"http://{broker}");
+            _channel = owner._nodes.ChannelTo(broker, NodeRole.Broker);
             Client = new BrokerClient(_channel);
+            _usedAt = owner._time.GetTimestamp();
             _sending = TraceParent.Detached(SendAsync); // the loop outlives the push that started it
         }
 
         public BrokerClient Client { get; }
+
+        /// <summary>Disposed: take a new link.</summary>
+        public bool Closed => _closed;
+
+        public void Touch(long now) => Volatile.Write(ref _usedAt, now);
+
+        /// <summary>How long since it was last used, while nothing waits in its queue.</summary>
+        public TimeSpan IdleFor(long now, TimeProvider time) => _queue.Reader.Count > 0 ? TimeSpan.Zero : time.GetElapsedTime(Volatile.Read(ref _usedAt), now);
 
         public bool Enqueue(Push push) => _queue.Writer.TryWrite(push);
 
@@ -135,10 +255,10 @@ internal sealed partial class GrpcPushChannel(
         {
             try
             {
-                var answer = await Client.ReceiveMsgDialogueAsync(push, _secret.Headers, cancellationToken: cancellationToken);
+                var answer = await Client.ReceiveMsgDialogueAsync(push, _headers, cancellationToken: cancellationToken);
                 return answer.Code == CodeEnum.Success;
             }
-            catch (RpcException ex)
+            catch (Exception ex) when (ex is RpcException or ObjectDisposedException)
             {
                 Log.PushFailed(_logger, _broker, ex);
                 return false; // the replay stops; the client's next reconnect replays again
@@ -149,9 +269,9 @@ internal sealed partial class GrpcPushChannel(
         {
             try
             {
-                await Client.DisconnectAsync(new DisconnectRequest { ConnectionId = connectionId }, _secret.Headers, cancellationToken: cancellationToken);
+                await Client.DisconnectAsync(new DisconnectRequest { ConnectionId = connectionId }, _headers, cancellationToken: cancellationToken);
             }
-            catch (RpcException ex)
+            catch (Exception ex) when (ex is RpcException or ObjectDisposedException)
             {
                 Log.PushFailed(_logger, _broker, ex); // a broker we cannot reach cannot keep that socket for long either
             }
@@ -159,9 +279,10 @@ internal sealed partial class GrpcPushChannel(
 
         public async ValueTask DisposeAsync()
         {
+            _closed = true;
             if (!_queue.Writer.TryComplete())
             {
-                return; // disposed already (the container may reach it through two registrations)
+                return; // disposed already
             }
 
             await _stopping.CancelAsync();
@@ -218,14 +339,14 @@ internal sealed partial class GrpcPushChannel(
             (push.KindCase == Push.KindOneofCase.Dialogue ? push.Dialogue.ConnectionId : push.Signal.ConnectionId) == 0;
 
         private Task SendBatchAsync(PushBatch batch) => WithRetriesAsync(
-            static (link, batch, token) => link.Client.DeliverAsync(batch, link._secret.Headers, cancellationToken: token).ResponseAsync,
+            static (link, batch, token) => link.Client.DeliverAsync(batch, link._headers, cancellationToken: token).ResponseAsync,
             batch,
             batch.Pushes.Count);
 
         private Task SendOneAsync(Push push) => WithRetriesAsync(
             static (link, push, token) => push.KindCase == Push.KindOneofCase.Dialogue
-                ? link.Client.ReceiveMsgDialogueAsync(push.Dialogue, link._secret.Headers, cancellationToken: token).ResponseAsync
-                : link.Client.ReceiveMsgSignalAsync(push.Signal, link._secret.Headers, cancellationToken: token).ResponseAsync,
+                ? link.Client.ReceiveMsgDialogueAsync(push.Dialogue, link._headers, cancellationToken: token).ResponseAsync
+                : link.Client.ReceiveMsgSignalAsync(push.Signal, link._headers, cancellationToken: token).ResponseAsync,
             push,
             1);
 
@@ -253,5 +374,14 @@ internal sealed partial class GrpcPushChannel(
 
         [LoggerMessage(2, LogLevel.Warning, "Gave up {Count} pushes to broker {Broker}: it did not take them in time; they wait in the store for the clients' reconnects.")]
         public static partial void GaveUp(ILogger logger, int count, string broker, Exception exception);
+
+        [LoggerMessage(3, LogLevel.Warning, "The health check of broker {Broker} failed; it counts as silent.")]
+        public static partial void CheckFailed(ILogger logger, string broker, Exception exception);
+
+        [LoggerMessage(4, LogLevel.Debug, "Closed the link to broker {Broker}: nothing for {Idle}.")]
+        public static partial void LinkClosed(ILogger logger, string broker, TimeSpan idle);
+
+        [LoggerMessage(5, LogLevel.Warning, "No link could be made to broker {Broker}.")]
+        public static partial void LinkFailed(ILogger logger, string broker, Exception exception);
     }
 }

@@ -17,16 +17,22 @@ namespace Chat.Logic.Grpc;
 /// for a replay (so one follows its reconnect at once), and its messages carry no requestId (so
 /// each is a new message: the seed's client never retries one).
 /// </summary>
-internal sealed class LogicDealerService(ILogic logic, LogicTracing tracing, IHostApplicationLifetime lifetime) : LogicDealer.LogicDealerBase
+/// <remarks>
+/// Which broker calls is known from its certificate when the cluster runs on TLS
+/// (<see cref="INodeLinks.CallerOf"/>): the broker address a request names must be that one, and a
+/// request about an account bound to another broker is answered ParamErr, as if there were no such
+/// account. Without TLS every holder of the secret is believed, as the seed's broker needs.
+/// </remarks>
+internal sealed class LogicDealerService(GrainLogic logic, INodeLinks links, LogicTracing tracing, IHostApplicationLifetime lifetime) : LogicDealer.LogicDealerBase
 {
     public override async Task<CreateAccountResponse> CreateAccount(CreateAccountRequest request, ServerCallContext context)
     {
-        if (string.IsNullOrEmpty(request.Broker))
+        if (BrokerRefused(request.Broker, context) is { } refused)
         {
-            return new CreateAccountResponse { Code = CodeEnum.ParamErr, Msg = "broker is required" };
+            return new CreateAccountResponse { Code = CodeEnum.ParamErr, Msg = refused };
         }
 
-        var created = await logic.CreateAccountAsync(request.Nickname, Endpoint(request.Broker, request.ConnectionId), context.CancellationToken);
+        var created = await logic.CreateAccountAsync(request.Nickname, Endpoint(request.Broker, request.ConnectionId, request.Incarnation), context.CancellationToken);
         return new CreateAccountResponse
         {
             Code = created.Code.ToProto(),
@@ -40,7 +46,8 @@ internal sealed class LogicDealerService(ILogic logic, LogicTracing tracing, IHo
     public override async Task<MatchResponse> Match(MatchRequest request, ServerCallContext context)
     {
         var match = await logic.MatchAsync(
-            request.AccountId, request.Address.Length == 0 ? null : request.Address, request.Altcha.Length == 0 ? null : request.Altcha, context.CancellationToken);
+            request.AccountId, request.Address.Length == 0 ? null : request.Address, request.Altcha.Length == 0 ? null : request.Altcha,
+            ViaBroker(context), context.CancellationToken);
         return new MatchResponse
         {
             Code = match.Code.ToProto(),
@@ -53,19 +60,35 @@ internal sealed class LogicDealerService(ILogic logic, LogicTracing tracing, IHo
         };
     }
 
-    public override async Task<AdmissionResponse> AdmitSocket(AdmitSocketRequest request, ServerCallContext context) =>
-        string.IsNullOrEmpty(request.Address) || string.IsNullOrEmpty(request.Broker)
-            ? new AdmissionResponse { Code = CodeEnum.ParamErr, Msg = "address and broker are required" }
-            : (await logic.AdmitSocketAsync(request.Address, request.Broker, context.CancellationToken)).ToProto();
+    public override async Task<AdmissionResponse> AdmitSocket(AdmitSocketRequest request, ServerCallContext context)
+    {
+        if ((string.IsNullOrEmpty(request.Address) ? "address is required" : BrokerRefused(request.Broker, context)) is { } refused)
+        {
+            return new AdmissionResponse { Code = CodeEnum.ParamErr, Msg = refused };
+        }
+
+        return (await logic.AdmitSocketAsync(request.Address, request.Broker, context.CancellationToken)).ToProto();
+    }
 
     public override async Task<SocketClosedResponse> SocketClosed(SocketClosedRequest request, ServerCallContext context)
     {
+        // A broker frees only the counts of its own sockets.
+        if (BrokerRefused(request.Broker, context) is not null)
+        {
+            return new SocketClosedResponse { Code = CodeEnum.ParamErr };
+        }
+
         await logic.SocketClosedAsync(request.Address, request.Broker, context.CancellationToken);
         return new SocketClosedResponse { Code = CodeEnum.Success };
     }
 
     public override async Task<ReportSocketsResponse> ReportSockets(ReportSocketsRequest request, ServerCallContext context)
     {
+        if (BrokerRefused(request.Broker, context) is not null)
+        {
+            return new ReportSocketsResponse { Code = CodeEnum.ParamErr };
+        }
+
         await logic.ReportSocketsAsync(request.Broker, [.. request.Held.Select(h => new HeldSockets(h.Address, h.Count))], context.CancellationToken);
         return new ReportSocketsResponse { Code = CodeEnum.Success };
     }
@@ -76,7 +99,7 @@ internal sealed class LogicDealerService(ILogic logic, LogicTracing tracing, IHo
             : (await logic.AdmitAccountAsync(request.Address, request.Altcha.Length == 0 ? null : request.Altcha, context.CancellationToken)).ToProto();
 
     public override Task<SendMsgResponse> SendMsg(SendMsgRequest request, ServerCallContext context) =>
-        SendAsync(request, context.CancellationToken);
+        SendAsync(request, ViaBroker(context), context.CancellationToken);
 
     /// <summary>
     /// Many sends on one stream (ours, the broker's hot path): each request is handled as it comes,
@@ -99,6 +122,7 @@ internal sealed class LogicDealerService(ILogic logic, LogicTracing tracing, IHo
             }
         }
 
+        var viaBroker = ViaBroker(context); // one broker per stream
         using var reading = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, lifetime.ApplicationStopping);
         try
         {
@@ -123,7 +147,7 @@ internal sealed class LogicDealerService(ILogic logic, LogicTracing tracing, IHo
             SendMsgResponse answer;
             try
             {
-                answer = await SendAsync(request, context.CancellationToken);
+                answer = await SendAsync(request, viaBroker, context.CancellationToken);
             }
             catch (Exception)
             {
@@ -136,7 +160,7 @@ internal sealed class LogicDealerService(ILogic logic, LogicTracing tracing, IHo
         }
     }
 
-    private async Task<SendMsgResponse> SendAsync(SendMsgRequest request, CancellationToken cancellationToken)
+    private async Task<SendMsgResponse> SendAsync(SendMsgRequest request, string? viaBroker, CancellationToken cancellationToken)
     {
         if (request.Msgtype != MsgTypeEnum.Dialogue)
         {
@@ -147,7 +171,7 @@ internal sealed class LogicDealerService(ILogic logic, LogicTracing tracing, IHo
         using var span = tracing.Source.StartActivity("SendMsg", ActivityKind.Server, TraceParent.Parse(request.Traceparent));
         span?.SetTag("chat.session_id", request.SessionId);
         var requestId = string.IsNullOrEmpty(request.RequestId) ? $"seed:{Guid.NewGuid():N}" : request.RequestId;
-        var sent = await logic.SendAsync(request.SenderId, request.SessionId, requestId, request.Content, cancellationToken);
+        var sent = await logic.SendAsync(request.SenderId, request.SessionId, requestId, request.Content, viaBroker, cancellationToken);
         return new SendMsgResponse { Code = sent.Code.ToProto(), Msg = sent.Message ?? string.Empty, MsgId = sent.MsgId, Owner = sent.Owner ?? string.Empty };
     }
 
@@ -159,25 +183,38 @@ internal sealed class LogicDealerService(ILogic logic, LogicTracing tracing, IHo
         }
     }
 
+    // Logout and Resume name the socket (broker and connection id): the account acts on them only while
+    // that is its socket, so naming another broker's visitor changes nothing.
     public override async Task<LogoutResponse> Logout(LogoutRequest request, ServerCallContext context)
     {
+        if (BrokerRefused(request.Broker, context) is { } refused)
+        {
+            return new LogoutResponse { Code = CodeEnum.ParamErr, Msg = refused };
+        }
+
         var how = request.How == LeaveKindEnum.Closed ? LeaveKind.Closed : LeaveKind.Lost;
-        await logic.LogoutAsync(request.AccountId, Endpoint(request.Broker, request.ConnectionId), how, context.CancellationToken);
+        await logic.LogoutAsync(request.AccountId, Endpoint(request.Broker, request.ConnectionId, request.Incarnation), how, context.CancellationToken);
         return new LogoutResponse { Code = CodeEnum.Success };
     }
 
     public override async Task<ViewedAckResponse> ViewedAck(ViewedAckRequest request, ServerCallContext context) =>
-        new() { Code = (await logic.ViewedAckAsync(request.AccountId, request.SessionId, request.MsgId, context.CancellationToken)).ToProto() };
+        new() { Code = (await logic.ViewedAckAsync(request.AccountId, request.SessionId, request.MsgId, ViaBroker(context), context.CancellationToken)).ToProto() };
 
     public override async Task<ReConnectResponse> Reconnect(ReConnectRequest request, ServerCallContext context)
     {
-        var endpoint = Endpoint(request.Broker, request.ConnectionId);
+        if (BrokerRefused(request.Broker, context) is { } refused)
+        {
+            return new ReConnectResponse { Code = CodeEnum.ParamErr, Msg = refused, AccountId = request.AccountId };
+        }
+
+        var endpoint = Endpoint(request.Broker, request.ConnectionId, request.Incarnation);
         var result = await logic.ReconnectAsync(request.AccountId, request.Token, endpoint, context.CancellationToken);
         var response = new ReConnectResponse
         {
             Code = result.Code.ToProto(),
             AccountId = result.AccountId,
             Nickname = result.NickName,
+            RetryAfter = (uint)result.RetryAfterSeconds,
         };
         response.Sessions.AddRange(result.Sessions.Select(s => new SessionSummary
         {
@@ -197,25 +234,35 @@ internal sealed class LogicDealerService(ILogic logic, LogicTracing tracing, IHo
 
     public override async Task<ResumeResponse> Resume(ResumeRequest request, ServerCallContext context)
     {
-        await logic.ResumeAsync(request.AccountId, Endpoint(request.Broker, request.ConnectionId), context.CancellationToken);
+        if (BrokerRefused(request.Broker, context) is not null)
+        {
+            return new ResumeResponse { Code = CodeEnum.ParamErr };
+        }
+
+        await logic.ResumeAsync(request.AccountId, Endpoint(request.Broker, request.ConnectionId, request.Incarnation), context.CancellationToken);
         return new ResumeResponse { Code = CodeEnum.Success };
     }
 
     public override async Task<ConfirmDeliveredResponse> ConfirmDelivered(ConfirmDeliveredRequest request, ServerCallContext context)
     {
+        var viaBroker = ViaBroker(context);
+        var code = ResultCode.Success;
         foreach (var mark in request.Marks)
         {
-            await logic.ConfirmDeliveredAsync(request.AccountId, mark.SessionId, mark.MsgId, context.CancellationToken);
+            if (await logic.ConfirmDeliveredAsync(request.AccountId, mark.SessionId, mark.MsgId, viaBroker, context.CancellationToken) is not ResultCode.Success and var refused)
+            {
+                code = refused; // the other marks still count: each is about one session
+            }
         }
 
-        return new ConfirmDeliveredResponse { Code = CodeEnum.Success };
+        return new ConfirmDeliveredResponse { Code = code.ToProto() };
     }
 
     public override async Task<EndSessionResponse> EndSession(EndSessionRequest request, ServerCallContext context) =>
-        new() { Code = (await logic.EndSessionAsync(request.AccountId, request.SessionId, context.CancellationToken)).ToProto() };
+        new() { Code = (await logic.EndSessionAsync(request.AccountId, request.SessionId, ViaBroker(context), context.CancellationToken)).ToProto() };
 
     public override async Task<TypingResponse> Typing(TypingRequest request, ServerCallContext context) =>
-        new() { Code = (await logic.TypingAsync(request.AccountId, request.SessionId, context.CancellationToken)).ToProto() };
+        new() { Code = (await logic.TypingAsync(request.AccountId, request.SessionId, ViaBroker(context), context.CancellationToken)).ToProto() };
 
     public override async Task<StatsResponse> GetStats(StatsRequest request, ServerCallContext context)
     {
@@ -225,7 +272,7 @@ internal sealed class LogicDealerService(ILogic logic, LogicTracing tracing, IHo
 
     public override async Task<BrokerStartedResponse> BrokerStarted(BrokerStartedRequest request, ServerCallContext context)
     {
-        if (string.IsNullOrEmpty(request.Broker))
+        if (BrokerRefused(request.Broker, context) is not null)
         {
             return new BrokerStartedResponse { Code = CodeEnum.ParamErr };
         }
@@ -234,5 +281,22 @@ internal sealed class LogicDealerService(ILogic logic, LogicTracing tracing, IHo
         return new BrokerStartedResponse { Code = CodeEnum.Success };
     }
 
-    private static ClientEndpoint Endpoint(string broker, ulong connectionId) => new(broker, connectionId);
+    /// <summary>The calling broker's address as its certificate names it; null without TLS (anyone with the secret is believed).</summary>
+    private string? ViaBroker(ServerCallContext context) => links.CallerOf(context).BrokerAddress;
+
+    /// <summary>
+    /// Why a broker address named in a request is refused: not host:port (logic dials it, and the housekeeper
+    /// checks it, for as long as an account is bound to it), or, with TLS, not the calling broker's own.
+    /// </summary>
+    private string? BrokerRefused(string broker, ServerCallContext context)
+    {
+        if (NodeAddress.Problem(broker) is { } problem)
+        {
+            return $"broker {problem}";
+        }
+
+        return ViaBroker(context) is { } caller && caller != broker ? "broker is not the calling broker's address" : null;
+    }
+
+    private static ClientEndpoint Endpoint(string broker, ulong connectionId, long incarnation) => new(broker, connectionId, incarnation);
 }

@@ -25,10 +25,13 @@ internal sealed class PushOptions : IValidatableObject
     /// <summary>The longest pause between two tries of a push.</summary>
     public TimeSpan RetryMaxDelay { get; set; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>A link to a broker (its channel and queue) that carried nothing this long is closed: brokers that are gone leave nothing behind. The next push opens a new one.</summary>
+    public TimeSpan IdleLinkTimeout { get; set; } = TimeSpan.FromMinutes(1);
+
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
         foreach (var refusal in Durations.MustBeTimeouts(Section, (nameof(GiveUpAfter), GiveUpAfter))
-            .Concat(Durations.MustBePositive(Section, (nameof(RetryDelay), RetryDelay), (nameof(RetryMaxDelay), RetryMaxDelay))))
+            .Concat(Durations.MustBePositive(Section, (nameof(RetryDelay), RetryDelay), (nameof(RetryMaxDelay), RetryMaxDelay), (nameof(IdleLinkTimeout), IdleLinkTimeout))))
         {
             yield return refusal;
         }

@@ -58,7 +58,7 @@ internal sealed partial class HousekeeperGrain(
     private async Task CheckBrokersAsync(long now)
     {
         var known = await store.FindBrokersAsync(CancellationToken.None);
-        var answers = await Task.WhenAll(known.Select(async broker => (Broker: broker, Alive: await brokers.IsReachableAsync(broker, CancellationToken.None))));
+        var answers = await Task.WhenAll(known.Select(async broker => (Broker: broker, Alive: await AnswersAsync(broker))));
         foreach (var silent in _silentSince.Keys.Except(known).ToList())
         {
             _silentSince.Remove(silent); // nobody is bound to it any more
@@ -88,8 +88,25 @@ internal sealed partial class HousekeeperGrain(
         }
     }
 
+    /// <summary>Whether the broker answers; a check that fails in any way is a silent broker, never the end of every other broker's check.</summary>
+    private async Task<bool> AnswersAsync(string broker)
+    {
+        try
+        {
+            return await brokers.IsReachableAsync(broker, CancellationToken.None);
+        }
+        catch (Exception ex)
+        {
+            Log.CheckFailed(logger, broker, ex);
+            return false;
+        }
+    }
+
     private static partial class Log
     {
+        [LoggerMessage(3, LogLevel.Warning, "Checking broker {Broker} failed; it counts as silent.")]
+        public static partial void CheckFailed(ILogger logger, string broker, Exception exception);
+
         [LoggerMessage(2, LogLevel.Warning, "Broker {Broker} has not answered for {DeadAfter}: its accounts are dropped, their grace periods start.")]
         public static partial void BrokerGone(ILogger logger, string broker, TimeSpan deadAfter);
 

@@ -4,6 +4,7 @@ using Chat.Logic.Ids;
 using Chat.Logic.Storage;
 using Chat.Protocol.Frames;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Orleans.Concurrency;
 
 namespace Chat.Logic.Matching;
@@ -11,7 +12,9 @@ namespace Chat.Logic.Matching;
 /// <summary>
 /// First come, first served. Reentrant: a match changes the pool before its first await, so two
 /// matches never take the same waiting visitor, and one waiting for its commit does not hold up
-/// the next. Its writes keep their order in the store writer's queue. It also holds the two limits
+/// the next. Its writes keep their order in the store writer's queue. The cap on an account's
+/// sessions is checked here, in the same turn that pairs it: nowhere else sees every new session
+/// before it exists, so two matches at once cannot both slip under it. It also holds the two limits
 /// that are about matching, counted here because every match of the cluster is made here: visitors
 /// waiting per address, and matches per account per minute (matches made: a MATCH_REQ repeated while
 /// waiting costs nothing).
@@ -22,14 +25,16 @@ internal sealed partial class MatchmakerGrain(
     StoreWriter writer,
     IdAllocator ids,
     AddressRules rules,
+    IOptions<LogicOptions> options,
     TimeProvider time,
     ILogger<MatchmakerGrain> logger) : Grain, IMatchmakerGrain
 {
     /// <summary>What a visitor refused for waiting is told to wait before asking again.</summary>
     private const int WaitingRetryAfterSeconds = 5;
 
+    private readonly int _maxSessions = options.Value.MaxActiveSessions;
     private readonly WaitingPool _pool = new();
-    private readonly HashSet<ActivePair> _pairs = [];
+    private readonly ActivePairs _pairs = new();
 
     // Per account that matched lately: its matches of the last minute, against the limit and against
     // the challenge's threshold. Both full, it is forgotten.
@@ -61,13 +66,18 @@ internal sealed partial class MatchmakerGrain(
             return new MatchTicket(ResultCode.NoDataFound); // keeps its place
         }
 
+        if (_pairs.SessionsOf(callerId) >= _maxSessions)
+        {
+            return new MatchTicket(ResultCode.ParamErr); // no further session, nor a place in the pool
+        }
+
         var now = time.GetUtcNow().ToUnixTimeMilliseconds();
         if (OutOfMatches(callerId, address, solved, now) is { } refused)
         {
             return refused;
         }
 
-        if (_pool.FindOldest(candidate => candidate != callerId && !_pairs.Contains(Pair(callerId, candidate))) is not { } partnerId)
+        if (_pool.FindOldest(candidate => candidate != callerId && !_pairs.Contains(Pair(callerId, candidate)) && _pairs.SessionsOf(candidate) < _maxSessions) is not { } partnerId)
         {
             if (address is not null && rules.For(address).Waiting is > 0 and var waiting && _pool.WaitingFrom(address) >= waiting)
             {

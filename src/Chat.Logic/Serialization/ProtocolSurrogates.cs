@@ -7,18 +7,19 @@ namespace Chat.Logic.Serialization;
 // Chat.Protocol knows nothing of Orleans, so each gets a surrogate here.
 
 [GenerateSerializer, Immutable]
-internal readonly struct ClientEndpointSurrogate(string broker, ulong connectionId)
+internal readonly struct ClientEndpointSurrogate(string broker, ulong connectionId, long incarnation)
 {
     [Id(0)] public readonly string Broker = broker;
     [Id(1)] public readonly ulong ConnectionId = connectionId;
+    [Id(2)] public readonly long Incarnation = incarnation;
 }
 
 [RegisterConverter]
 internal sealed class ClientEndpointConverter : IConverter<ClientEndpoint, ClientEndpointSurrogate>
 {
-    public ClientEndpoint ConvertFromSurrogate(in ClientEndpointSurrogate surrogate) => new(surrogate.Broker, surrogate.ConnectionId);
+    public ClientEndpoint ConvertFromSurrogate(in ClientEndpointSurrogate surrogate) => new(surrogate.Broker, surrogate.ConnectionId, surrogate.Incarnation);
 
-    public ClientEndpointSurrogate ConvertToSurrogate(in ClientEndpoint value) => new(value.Broker, value.ConnectionId);
+    public ClientEndpointSurrogate ConvertToSurrogate(in ClientEndpoint value) => new(value.Broker, value.ConnectionId, value.Incarnation);
 }
 
 [GenerateSerializer, Immutable]

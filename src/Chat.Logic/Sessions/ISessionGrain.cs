@@ -13,18 +13,22 @@ internal interface ISessionGrain : IGrainWithIntegerKey
     /// <summary>The matchmaker has just created the session with <paramref name="callerId"/>: tell the partner (NewSession).</summary>
     Task<OpenedSession> Open(ulong callerId);
 
+    // viaBroker, on every request a broker makes for a member: the calling broker's address as its
+    // certificate names it (null without TLS, and in one process). A member whose socket is on another
+    // broker is answered as a stranger (ParamErr): a broker can act for its own visitors only.
+
     /// <summary>Stores a message (a retried requestId: the first attempt's) and pushes it to the partner once committed.</summary>
-    ValueTask<SendOutcome> Send(ulong senderId, string requestId, string content);
+    ValueTask<SendOutcome> Send(ulong senderId, string requestId, string content, string? viaBroker);
 
-    Task<ResultCode> ViewedAck(ulong readerId, ulong msgId);
+    Task<ResultCode> ViewedAck(ulong readerId, ulong msgId, string? viaBroker);
 
-    Task<ResultCode> Typing(ulong accountId);
+    Task<ResultCode> Typing(ulong accountId, string? viaBroker);
 
     /// <summary>Ends the session: the partner gets PartnerExit after everything sent before it.</summary>
-    Task<ResultCode> End(ulong leaverId);
+    Task<ResultCode> End(ulong leaverId, string? viaBroker);
 
     /// <summary>Messages up to <paramref name="msgId"/> reached the member's client.</summary>
-    Task ConfirmDelivered(ulong accountId, ulong msgId);
+    Task<ResultCode> ConfirmDelivered(ulong accountId, ulong msgId, string? viaBroker);
 
     /// <summary>The member's account is bound to a new socket: pushes wait until <see cref="Resume"/>; the partner hears it is back.</summary>
     Task<AttachedSession?> Attach(ulong accountId, ClientEndpoint endpoint);

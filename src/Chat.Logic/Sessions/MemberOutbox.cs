@@ -30,22 +30,25 @@ internal delegate Task<IReadOnlyList<MessageRecord>> ReadMissedMessages(ulong se
 /// member's (a newer socket, or none, stops it), and it moves <see cref="PushedUpTo"/> before each
 /// push, so a live push of the same message, once the gate opens, is not sent twice. Messages
 /// committed while it runs wait in the queue; the replay opens the gate and pumps once its last page
-/// was short.</para>
+/// was short. A full page is as much as one replay sends before the client has it: the replay then
+/// pauses, and <see cref="ContinueReplay"/> (once the delivery mark has caught up) sends the next,
+/// so a client that never confirms gets one page per reconnect, not the session's whole history.</para>
 /// </remarks>
 internal sealed partial class MemberOutbox(
     ulong sessionId,
     ulong memberId,
     ClientEndpoint? endpoint,
     ulong deliveredUpTo,
+    int replayPage,
     IPushChannel push,
     ReadMissedMessages readMissed,
     LogicMetrics metrics,
     ILogger logger)
 {
-    /// <summary>Messages a replay reads from the store at a time.</summary>
-    public const int ReplayPage = 256;
-
     private readonly Queue<Outgoing> _queue = new();
+
+    // The replay sent a full page and waits for the delivery mark to reach its end.
+    private bool _replayPaused;
 
     /// <summary>The member's socket; null while it has none.</summary>
     public ClientEndpoint? Endpoint { get; private set; } = endpoint;
@@ -110,6 +113,7 @@ internal sealed partial class MemberOutbox(
         Endpoint = socket;
         PushedUpTo = DeliveredUpTo;
         Resuming = true;
+        _replayPaused = false;
         _queue.Clear();
     }
 
@@ -123,6 +127,7 @@ internal sealed partial class MemberOutbox(
 
         Endpoint = null;
         Resuming = false;
+        _replayPaused = false;
         _queue.Clear();
         return true;
     }
@@ -138,6 +143,21 @@ internal sealed partial class MemberOutbox(
         DeliveredUpTo = msgId;
         PushedUpTo = Math.Max(PushedUpTo, msgId); // the client has it: a replay need not send it again
         return true;
+    }
+
+    /// <summary>
+    /// The replay paused after a full page, and the client now has all of it: the next page goes
+    /// (null otherwise). Called after <see cref="Delivered"/> moved the mark.
+    /// </summary>
+    public Task? ContinueReplay(CancellationToken cancellationToken)
+    {
+        if (!_replayPaused || DeliveredUpTo < PushedUpTo || Endpoint is not { } socket)
+        {
+            return null;
+        }
+
+        _replayPaused = false;
+        return ReplayAsync(socket, cancellationToken);
     }
 
     /// <summary>Starts the replay to <paramref name="socket"/> if it is the member's and waits for one; null otherwise.</summary>
@@ -160,7 +180,10 @@ internal sealed partial class MemberOutbox(
         return ReplayAsync(socket, cancellationToken);
     }
 
-    /// <summary>Pushes, page by page in msgId order, what the socket has not had; then the queue goes on.</summary>
+    /// <summary>
+    /// Pushes, page by page in msgId order, what the socket has not had; then the queue goes on. After
+    /// a full page it pauses until the client has that page (<see cref="ContinueReplay"/>).
+    /// </summary>
     private async Task ReplayAsync(ClientEndpoint to, CancellationToken cancellationToken)
     {
         var replayed = 0;
@@ -168,7 +191,7 @@ internal sealed partial class MemberOutbox(
         {
             while (Endpoint == to)
             {
-                var missed = await readMissed(sessionId, memberId, PushedUpTo, ReplayPage, cancellationToken);
+                var missed = await readMissed(sessionId, memberId, PushedUpTo, replayPage, cancellationToken);
                 foreach (var message in missed)
                 {
                     if (Endpoint != to)
@@ -191,12 +214,24 @@ internal sealed partial class MemberOutbox(
                     replayed++;
                 }
 
-                if (missed.Count < ReplayPage && Endpoint == to)
+                if (Endpoint != to)
+                {
+                    return;
+                }
+
+                if (missed.Count < replayPage)
                 {
                     // Messages committed from now on wait in the queue, which follows at once.
                     Resuming = false;
                     Pump();
                     Log.Resumed(logger, sessionId, memberId, to, replayed);
+                    return;
+                }
+
+                if (DeliveredUpTo < PushedUpTo)
+                {
+                    _replayPaused = true; // the next page when the client has this one
+                    Log.ReplayPaused(logger, sessionId, memberId, to, replayed);
                     return;
                 }
             }
@@ -289,5 +324,8 @@ internal sealed partial class MemberOutbox(
 
         [LoggerMessage(5, LogLevel.Warning, "Session {SessionId}: the replay to account {AccountId} failed.")]
         public static partial void ReplayFailed(ILogger logger, ulong sessionId, ulong accountId, Exception exception);
+
+        [LoggerMessage(7, LogLevel.Debug, "Session {SessionId}: the replay to account {AccountId} on {Endpoint} waits for the client to have its page ({Replayed} messages so far).")]
+        public static partial void ReplayPaused(ILogger logger, ulong sessionId, ulong accountId, ClientEndpoint endpoint, int replayed);
     }
 }

@@ -95,9 +95,9 @@ internal sealed partial class SessionGrain(
         return Task.FromResult(new OpenedSession(ResultCode.Success, partner.Id, partner.NickName));
     }
 
-    public async ValueTask<SendOutcome> Send(ulong senderId, string requestId, string content)
+    public async ValueTask<SendOutcome> Send(ulong senderId, string requestId, string content, string? viaBroker)
     {
-        if (!IsMember(senderId, out var sender, out var receiver))
+        if (!IsMember(senderId, viaBroker, out var sender, out var receiver))
         {
             return Outcome(ResultCode.ParamErr, message: "not your session");
         }
@@ -172,9 +172,9 @@ internal sealed partial class SessionGrain(
         }
     }
 
-    public Task<ResultCode> ViewedAck(ulong readerId, ulong msgId)
+    public Task<ResultCode> ViewedAck(ulong readerId, ulong msgId, string? viaBroker)
     {
-        if (!IsMember(readerId, out var reader, out var partner) || msgId == 0 || msgId > _lastMsgId)
+        if (!IsMember(readerId, viaBroker, out var reader, out var partner) || msgId == 0 || msgId > _lastMsgId)
         {
             return Task.FromResult(ResultCode.ParamErr);
         }
@@ -187,9 +187,9 @@ internal sealed partial class SessionGrain(
         return Task.FromResult(ResultCode.Success);
     }
 
-    public Task<ResultCode> Typing(ulong accountId)
+    public Task<ResultCode> Typing(ulong accountId, string? viaBroker)
     {
-        if (!IsMember(accountId, out var typist, out var partner))
+        if (!IsMember(accountId, viaBroker, out var typist, out var partner))
         {
             return Task.FromResult(ResultCode.ParamErr);
         }
@@ -205,9 +205,9 @@ internal sealed partial class SessionGrain(
         return Task.FromResult(ResultCode.Success);
     }
 
-    public async Task<ResultCode> End(ulong leaverId)
+    public async Task<ResultCode> End(ulong leaverId, string? viaBroker)
     {
-        if (!IsMember(leaverId, out var leaver, out var partner))
+        if (!IsMember(leaverId, viaBroker, out var leaver, out var partner))
         {
             return ResultCode.ParamErr;
         }
@@ -234,12 +234,19 @@ internal sealed partial class SessionGrain(
         return ResultCode.Success;
     }
 
-    public async Task ConfirmDelivered(ulong accountId, ulong msgId)
+    public async Task<ResultCode> ConfirmDelivered(ulong accountId, ulong msgId, string? viaBroker)
     {
-        if (!IsMember(accountId, out var member, out _) || msgId > _lastMsgId || !member.Outbox.Delivered(msgId))
+        if (!IsMember(accountId, viaBroker, out var member, out _))
         {
-            return;
+            return ResultCode.ParamErr;
         }
+
+        if (msgId > _lastMsgId || !member.Outbox.Delivered(msgId))
+        {
+            return ResultCode.Success; // nothing to move (a mark only rises)
+        }
+
+        Track(member.Outbox.ContinueReplay(_deactivating.Token)); // a paused replay's next page, now that the client has the last
 
         try
         {
@@ -249,6 +256,8 @@ internal sealed partial class SessionGrain(
         {
             Log.StoreFailed(logger, _id, nameof(ConfirmDelivered), ex); // a lagging mark costs duplicate replays, never loss
         }
+
+        return ResultCode.Success;
     }
 
     public Task<AttachedSession?> Attach(ulong accountId, ClientEndpoint endpoint)
@@ -294,6 +303,14 @@ internal sealed partial class SessionGrain(
 
         return Task.CompletedTask;
     }
+
+    /// <summary>
+    /// A member, and its request came from the broker its socket is on (<paramref name="viaBroker"/>, the
+    /// calling broker's certificate's address; null: in one process, or a cluster without TLS, where
+    /// every caller is one of ours). A broker can act for its own visitors only.
+    /// </summary>
+    private bool IsMember(ulong accountId, string? viaBroker, out SessionMember member, out SessionMember partner) =>
+        IsMember(accountId, out member, out partner) && (viaBroker is null || member.Endpoint?.Broker == viaBroker);
 
     private bool IsMember(ulong accountId, out SessionMember member, out SessionMember partner)
     {
@@ -356,7 +373,7 @@ internal sealed partial class SessionGrain(
     private static void Enqueue(SessionMember receiver, SignalPush signal) => receiver.Outbox.Enqueue(signal);
 
     private SessionMember Member(MemberState state) =>
-        new(state, new MemberOutbox(_id, state.Account.Id, state.Account.Endpoint, state.DeliveredUpTo, push, _readMissed, metrics, logger));
+        new(state, new MemberOutbox(_id, state.Account.Id, state.Account.Endpoint, state.DeliveredUpTo, _options.ReplayPage, push, _readMissed, metrics, logger));
 
     /// <summary>Keeps a replay that started until it ends (deactivation waits for it); an ended session then goes.</summary>
     private void Track(Task? replay)

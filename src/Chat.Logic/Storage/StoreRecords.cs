@@ -92,8 +92,8 @@ internal abstract record StoreWrite
     /// <summary>
     /// A broker went away with its sockets (or restarted): every account bound to it loses its
     /// socket and leaves the waiting pool; those in active sessions are away from then on. A
-    /// restarted broker names its own start (<see cref="KeepIncarnation"/>, the high 32 bits of its
-    /// connection ids): sockets of that start are kept, so the order of the release and the first
+    /// restarted broker names its own start (<see cref="KeepIncarnation"/>, the incarnation its
+    /// bindings carry, <see cref="ClientEndpoint.Incarnation"/>): sockets of that start are kept, so the order of the release and the first
     /// new sockets does not matter. 0 releases every socket of the broker.
     /// </summary>
     public sealed record BrokerGone(string Broker, long AtUnixMs, long KeepIncarnation = 0) : StoreWrite

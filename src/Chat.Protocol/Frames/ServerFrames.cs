@@ -72,7 +72,8 @@ public sealed record PingFrame([property: JsonPropertyOrder(-1)] string Cmd, ulo
 public sealed record SessionSummary(ulong SessionId, ulong PartnerId, string PartnerName, bool PartnerOnline, ulong PartnerReadUpTo = 0);
 
 /// <param name="Sessions">Ours: the account's active sessions, so a client can restore its tabs.</param>
-public sealed record ReconnectResponse(ResultCode Code, ulong? AccountId = null, string? NickName = null, IReadOnlyList<SessionSummary>? Sessions = null, string? Msg = null)
+/// <param name="RetryAfter">Ours: with code 5, the seconds until the account may reconnect again.</param>
+public sealed record ReconnectResponse(ResultCode Code, ulong? AccountId = null, string? NickName = null, IReadOnlyList<SessionSummary>? Sessions = null, string? Msg = null, int? RetryAfter = null)
 {
     [JsonPropertyOrder(-1)]
     public string Cmd => Commands.ReconnectResp;

@@ -81,7 +81,8 @@ public enum LeaveKind
 
 public readonly record struct CreateAccountResult(ResultCode Code, ulong AccountId, string NickName, string Token, string? Message = null);
 
-public readonly record struct ReconnectResult(ResultCode Code, ulong AccountId, string NickName, IReadOnlyList<SessionSummary> Sessions);
+/// <param name="RetryAfterSeconds">With <see cref="ResultCode.RateLimited"/>: when the account may reconnect again.</param>
+public readonly record struct ReconnectResult(ResultCode Code, ulong AccountId, string NickName, IReadOnlyList<SessionSummary> Sessions, int RetryAfterSeconds = 0);
 
 /// <param name="RetryAfter">With code 5 (a limit): seconds until MATCH_REQ may succeed.</param>
 /// <param name="Challenge">With code 6: the challenge whose solution the next MATCH_REQ must carry.</param>

@@ -8,12 +8,13 @@ namespace Chat.Testing.Cluster;
 
 /// <summary>
 /// `chat broker` or `chat logic` in this process, on free loopback ports (an HTTP/1.1 one and a
-/// gRPC one), with the cluster's secret; a logic node keeps SQLite in a temp folder unless the
-/// settings name another store.
+/// gRPC one), with the cluster's secret (plain h2c, as loopback allows) or, given the cluster's
+/// certificates, on TLS with a certificate of its own naming its role and gRPC address; a logic node
+/// keeps SQLite in a temp folder unless the settings name another store.
 /// </summary>
 public sealed class ChatNode : IAsyncDisposable
 {
-    public const string Secret = "test-cluster-secret";
+    public const string Secret = "test-cluster-secret-of-at-least-32-bytes";
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(60);
     private readonly TempFolder _data;
     private WebApplication? _app;
@@ -33,8 +34,11 @@ public sealed class ChatNode : IAsyncDisposable
 
     public Uri WebSocketUri => new UriBuilder(HttpUri) { Scheme = "ws", Path = "/ws" }.Uri;
 
-    /// <summary>host:port of its gRPC service (h2c).</summary>
+    /// <summary>host:port of its gRPC service (TLS, or h2c).</summary>
     public string GrpcAddress { get; }
+
+    /// <summary>The name its certificate was issued under (<see cref="ClusterCertificates.CertificateOf"/>), with TLS.</summary>
+    public string Name => $"{Role.ToString().ToLowerInvariant()}-{HttpUri.Port}";
 
     public IServiceProvider Services => (_app ?? throw new InvalidOperationException("stopped")).Services;
 
@@ -45,14 +49,27 @@ public sealed class ChatNode : IAsyncDisposable
     public static Task<ChatNode> StartBrokerAsync(IEnumerable<string> logicAddresses, params string[] settings) =>
         StartAsync(ChatRole.Broker, [$"Chat:Cluster:LogicAddresses={string.Join(',', logicAddresses)}", .. settings]);
 
-    public static async Task<ChatNode> StartAsync(ChatRole role, string[] settings)
+    /// <param name="tls">The cluster's certificates: the node gets one naming its role and gRPC address, and talks TLS; null: plain h2c with <see cref="Secret"/>.</param>
+    public static async Task<ChatNode> StartAsync(ChatRole role, string[] settings, ClusterCertificates? tls = null)
     {
         var node = new ChatNode(role, TempFolder.Create("chat-node-"), LoopbackPort.Free(), LoopbackPort.Free());
+        string[] transport = [$"--Chat:Cluster:GrpcUrl=http://{node.GrpcAddress}", $"--Chat:Cluster:Secret={Secret}"];
+        if (tls is not null)
+        {
+            await tls.IssueNodeAsync(node.Name, role == ChatRole.Logic ? "logic" : "broker", node.GrpcAddress, CancellationToken.None);
+            transport =
+            [
+                $"--Chat:Cluster:GrpcUrl=https://{node.GrpcAddress}",
+                $"--Chat:Cluster:Tls:CertificatePath={tls.CertificateOf(node.Name)}",
+                $"--Chat:Cluster:Tls:KeyPath={tls.KeyOf(node.Name)}",
+                $"--Chat:Cluster:Tls:CaPath={tls.CaPath}",
+            ];
+        }
+
         string[] args =
         [
             $"--urls=http://127.0.0.1:{node.HttpUri.Port}",
-            $"--Chat:Cluster:GrpcUrl=http://{node.GrpcAddress}",
-            $"--Chat:Cluster:Secret={Secret}",
+            .. transport,
             $"--Chat:Store:Path={node._data.File("chat.db")}",
             "--Logging:LogLevel:Default=Warning",
             .. LimitSettings.Off.Concat(settings).Select(setting => "--" + setting),

@@ -37,7 +37,7 @@ public sealed class ChildNode : IAsyncDisposable
 
     public Uri WebSocketUri => new UriBuilder(HttpUri) { Scheme = "ws", Path = "/ws" }.Uri;
 
-    /// <summary>host:port of its gRPC service (h2c).</summary>
+    /// <summary>host:port of its gRPC service (TLS, or h2c).</summary>
     public string GrpcAddress => $"127.0.0.1:{Ports.Grpc}";
 
     public bool IsRunning => _process is { HasExited: false };
@@ -102,11 +102,16 @@ public sealed class ChildNode : IAsyncDisposable
             throw new InvalidOperationException($"{Name} is still running");
         }
 
+        if (_plan.BeforeStart is { } prepare)
+        {
+            await prepare(Ports, cancellationToken); // its certificate, which names its gRPC address
+        }
+
         string[] arguments =
         [
             _plan.Dll,
             Role.ToString().ToLowerInvariant(),
-            .. NodeSettings.Ports(Ports.Http, Ports.Grpc)
+            .. NodeSettings.Ports(Ports.Http, Ports.Grpc, _plan.Tls)
                 .Concat(Role == ChatRole.Logic ? NodeSettings.SiloPort(Ports.Silo) : [])
                 .Concat(_plan.Settings)
                 .Select(setting => "--" + setting),
@@ -168,7 +173,14 @@ public sealed class ChildNode : IAsyncDisposable
 }
 
 /// <summary>What a node runs as: its role and name, where its output goes, its settings and environment, and the chat.dll and dotnet that run it.</summary>
-public sealed record NodePlan(ChatRole Role, string Name, string Log, IReadOnlyList<string> Settings, IReadOnlyDictionary<string, string> Environment, string Dll, string Dotnet);
+public sealed record NodePlan(ChatRole Role, string Name, string Log, IReadOnlyList<string> Settings, IReadOnlyDictionary<string, string> Environment, string Dll, string Dotnet)
+{
+    /// <summary>Its gRPC port speaks TLS (its settings name its certificate).</summary>
+    public bool Tls { get; init; }
+
+    /// <summary>Runs before each start, once its ports are chosen (its certificate names its gRPC address).</summary>
+    public Func<NodePorts, CancellationToken, Task>? BeforeStart { get; init; }
+}
 
 /// <summary>A node's ports on 127.0.0.1: HTTP/1.1, gRPC, and the silo's (logic nodes only; 0 on a broker).</summary>
 public sealed record NodePorts(int Http, int Grpc, int Silo)

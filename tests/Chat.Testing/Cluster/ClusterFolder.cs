@@ -14,8 +14,17 @@ public sealed record ClusterFolder(string Root)
 
     public string Run => Path.Combine(Root, "run");
 
-    /// <summary>The cluster's shared secret, which every gRPC call between its nodes carries.</summary>
+    /// <summary>Without TLS: the cluster's shared secret, which every gRPC call between its nodes carries.</summary>
     public string SecretFile => Path.Combine(Secrets, "cluster-secret");
+
+    /// <summary>The cluster's certificates (deploy/cluster-certs.sh): the CA and its key, each node's, etcd's, the admin's.</summary>
+    public string Tls => Path.Combine(Secrets, "tls");
+
+    /// <summary>The password of etcd's user <paramref name="user"/> (root, chat-logic, chat-broker).</summary>
+    public string EtcdPasswordFile(string user) => Path.Combine(Secrets, $"etcd-{user}-password");
+
+    /// <summary>The key every logic node signs and checks bot challenges with.</summary>
+    public string ChallengeKeyFile => Path.Combine(Secrets, "altcha-key");
 
     /// <summary>The logic nodes' MariaDB connection string, password included.</summary>
     public string ConnectionFile => Path.Combine(Secrets, "store-connection");

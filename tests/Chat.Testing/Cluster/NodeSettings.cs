@@ -8,31 +8,58 @@ namespace Chat.Testing.Cluster;
 /// </summary>
 public static class NodeSettings
 {
-    /// <summary>Where a node listens: HTTP/1.1 (web client, /ws, health, metrics) and gRPC.</summary>
-    public static string[] Ports(int httpPort, int grpcPort) =>
+    /// <summary>Where logic nodes register in etcd (the default of <c>Chat:Cluster:EtcdPrefix</c>, the seed's).</summary>
+    public const string EtcdPrefix = "services/logic/";
+
+    /// <summary>Where a node listens: HTTP/1.1 (web client, /ws, health, metrics) and gRPC (https:// with TLS).</summary>
+    public static string[] Ports(int httpPort, int grpcPort, bool tls) =>
     [
         $"urls=http://127.0.0.1:{httpPort}",
-        $"Chat:Cluster:GrpcUrl=http://127.0.0.1:{grpcPort}",
+        $"Chat:Cluster:GrpcUrl={(tls ? "https" : "http")}://127.0.0.1:{grpcPort}",
     ];
 
     /// <summary>Where a logic node's silo listens (fixed, so that its row in the membership table is known).</summary>
     public static string[] SiloPort(int siloPort) => [$"Chat:Silo:Port={siloPort}"];
 
-    /// <summary>What both roles get: the cluster's secret, etcd, and log lines with UTC timestamps.</summary>
-    public static string[] Common(string etcdUrl, string secretFile) =>
+    /// <summary>What both roles get: etcd, and log lines with UTC timestamps.</summary>
+    public static string[] Common(string etcdUrl) =>
     [
-        $"Chat:Cluster:SecretFile={secretFile}",
         $"Chat:Cluster:Etcd={etcdUrl}",
         "Logging:Console:FormatterName=simple",
         "Logging:Console:FormatterOptions:TimestampFormat=yyyy-MM-ddTHH:mm:ss.fffZ ",
         "Logging:Console:FormatterOptions:UseUtcTimestamp=true",
     ];
 
-    /// <summary>A logic node: the shared MariaDB database (connection string in a file), one Orleans cluster over it.</summary>
-    public static string[] Logic(string connectionStringFile) =>
+    /// <summary>
+    /// TLS between nodes: this node's certificate (naming its role and gRPC address) and key, the cluster's
+    /// CA; etcd (https://, checked against the same CA) as this role's user, its password in a file.
+    /// </summary>
+    public static string[] Tls(string certificate, string key, string ca, string etcdUser, string etcdPasswordFile) =>
+    [
+        $"Chat:Cluster:Tls:CertificatePath={certificate}",
+        $"Chat:Cluster:Tls:KeyPath={key}",
+        $"Chat:Cluster:Tls:CaPath={ca}",
+        $"Chat:Cluster:EtcdUser={etcdUser}",
+        $"Chat:Cluster:EtcdPasswordFile={etcdPasswordFile}",
+    ];
+
+    /// <summary>A logic node's silo port: TLS with the same certificate (a logic node's) and CA.</summary>
+    public static string[] SiloTls(string certificate, string key, string ca) =>
+    [
+        $"Chat:Silo:Tls:CertificatePath={certificate}",
+        $"Chat:Silo:Tls:KeyPath={key}",
+        $"Chat:Silo:Tls:CaPath={ca}",
+    ];
+
+    /// <summary>Without TLS (loopback only): the cluster's shared secret, in a file.</summary>
+    public static string[] Plain(string secretFile) => [$"Chat:Cluster:SecretFile={secretFile}"];
+
+    /// <summary>A logic node: the shared MariaDB database (connection string in a file), one Orleans cluster over it, the bot challenge's key (a file).</summary>
+    public static string[] Logic(string connectionStringFile, string challengeKeyFile) =>
     [
         "Chat:Store:Kind=mariadb",
         $"Chat:Store:ConnectionStringFile={connectionStringFile}",
+        $"Chat:Limits:Challenge:KeyFile={challengeKeyFile}",
         "Chat:Silo:ClusterId=chat",
     ];
 

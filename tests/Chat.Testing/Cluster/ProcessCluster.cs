@@ -73,17 +73,51 @@ public sealed class ProcessCluster : IAsyncDisposable
     /// <summary>Starts what <paramref name="plan"/> says and waits until all of it is ready.</summary>
     public static Task<ProcessCluster> StartAsync(ClusterPlan plan, CancellationToken cancellationToken) => StartAsync(plan, null, cancellationToken);
 
-    /// <summary>What node <paramref name="name"/> (logic1, broker2, ...) of <paramref name="plan"/> runs as, with etcd at <paramref name="etcdUrl"/>.</summary>
-    public static NodePlan NodePlanOf(ClusterPlan plan, string name, string etcdUrl)
+    /// <summary>
+    /// What node <paramref name="name"/> (logic1, broker2, ...) of <paramref name="plan"/> runs as, with etcd at its
+    /// client port <paramref name="etcdPort"/>. On TLS its certificate is issued before each start, for the gRPC
+    /// address it then listens on; a logic node's silo uses the same one.
+    /// </summary>
+    public static NodePlan NodePlanOf(ClusterPlan plan, string name, int etcdPort)
     {
         var role = name.StartsWith("logic", StringComparison.Ordinal) ? ChatRole.Logic : ChatRole.Broker;
+        var folder = plan.Folder;
+        var certificates = new ClusterCertificates(folder.Tls);
+        var (certificate, key) = (certificates.CertificateOf(name), certificates.KeyOf(name));
+        var etcdUser = role == ChatRole.Logic ? LogicEtcdUser : BrokerEtcdUser;
         string[] settings =
         [
-            .. NodeSettings.Common(etcdUrl, plan.Folder.SecretFile),
-            .. role == ChatRole.Logic ? NodeSettings.Logic(plan.Folder.ConnectionFile) : NodeSettings.Broker(),
+            .. NodeSettings.Common($"{(plan.Tls ? "https" : "http")}://127.0.0.1:{etcdPort}"),
+            .. plan.Tls ? NodeSettings.Tls(certificate, key, certificates.CaPath, etcdUser, folder.EtcdPasswordFile(etcdUser)) : NodeSettings.Plain(folder.SecretFile),
+            .. plan.Tls && role == ChatRole.Logic ? NodeSettings.SiloTls(certificate, key, certificates.CaPath) : [],
+            .. role == ChatRole.Logic ? NodeSettings.Logic(folder.ConnectionFile, folder.ChallengeKeyFile) : NodeSettings.Broker(),
             .. plan.Settings,
         ];
-        return new NodePlan(role, name, plan.Folder.Log(name), settings, NodeSettings.Environment(), plan.Dll, plan.Dotnet);
+        return new NodePlan(role, name, folder.Log(name), settings, NodeSettings.Environment(), plan.Dll, plan.Dotnet)
+        {
+            Tls = plan.Tls,
+            BeforeStart = plan.Tls
+                ? (ports, token) => certificates.IssueNodeAsync(name, role == ChatRole.Logic ? "logic" : "broker", $"127.0.0.1:{ports.Grpc}", token)
+                : null,
+        };
+    }
+
+    /// <summary>etcd's users: logic nodes may write their entries, brokers only read them.</summary>
+    public const string LogicEtcdUser = "chat-logic", BrokerEtcdUser = "chat-broker";
+
+    /// <summary>How the cluster's etcd is secured (its certificates made, its passwords written, by the cluster's start).</summary>
+    public static EtcdSecurity? EtcdSecurityOf(ClusterPlan plan)
+    {
+        if (!plan.Tls)
+        {
+            return null;
+        }
+
+        var folder = plan.Folder;
+        string Password(string user) => File.ReadAllText(folder.EtcdPasswordFile(user)).Trim();
+        return new ClusterCertificates(folder.Tls).EtcdSecurity(
+            Password(EtcdSecurity.Root),
+            [new EtcdUser(LogicEtcdUser, Password(LogicEtcdUser), NodeSettings.EtcdPrefix, Write: true), new EtcdUser(BrokerEtcdUser, Password(BrokerEtcdUser), NodeSettings.EtcdPrefix, Write: false)]);
     }
 
     /// <summary>
@@ -156,10 +190,24 @@ public sealed class ProcessCluster : IAsyncDisposable
     {
         var folder = _plan.Folder;
         folder.Create();
-        ClusterFolder.WriteSecret(folder.SecretFile, Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32)));
-
         var nodes = _plan.LogicNodes + _plan.Brokers;
-        var etcd = nodes > 0 ? EtcdServer.StartAsync(folder.Etcd, folder.Log("etcd"), null, cancellationToken) : null;
+        if (_plan.Tls && nodes > 0)
+        {
+            // New passwords for etcd's users at each start (its data, users included, is made anew), the CA kept.
+            await new ClusterCertificates(folder.Tls).MakeAsync(cancellationToken);
+            foreach (var user in new[] { EtcdSecurity.Root, LogicEtcdUser, BrokerEtcdUser })
+            {
+                ClusterFolder.WriteSecret(folder.EtcdPasswordFile(user), Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(24)) + "\n");
+            }
+        }
+        else
+        {
+            ClusterFolder.WriteSecret(folder.SecretFile, Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32)));
+        }
+
+        ClusterFolder.WriteSecret(folder.ChallengeKeyFile, Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32)) + "\n");
+
+        var etcd = nodes > 0 ? EtcdServer.StartAsync(folder.Etcd, folder.Log("etcd"), null, cancellationToken, EtcdSecurityOf(_plan)) : null;
         try
         {
             await StartDatabaseAsync(cancellationToken);
@@ -176,9 +224,9 @@ public sealed class ProcessCluster : IAsyncDisposable
 
         // All nodes at once: brokers wait for logic nodes by themselves, and the logic nodes migrate
         // the database one after the other under a lock.
-        var etcdUrl = Etcd!.ClientUrl;
-        var logic = Enumerable.Range(1, _plan.LogicNodes).Select(n => ChildNode.StartAsync(NodePlanOf(_plan, $"logic{n}", etcdUrl), cancellationToken: cancellationToken)).ToList();
-        var brokers = Enumerable.Range(1, _plan.Brokers).Select(n => ChildNode.StartAsync(NodePlanOf(_plan, $"broker{n}", etcdUrl), cancellationToken: cancellationToken)).ToList();
+        var etcdPort = Etcd!.ClientPort;
+        var logic = Enumerable.Range(1, _plan.LogicNodes).Select(n => ChildNode.StartAsync(NodePlanOf(_plan, $"logic{n}", etcdPort), cancellationToken: cancellationToken)).ToList();
+        var brokers = Enumerable.Range(1, _plan.Brokers).Select(n => ChildNode.StartAsync(NodePlanOf(_plan, $"broker{n}", etcdPort), cancellationToken: cancellationToken)).ToList();
         try
         {
             await Task.WhenAll(logic.Concat(brokers));
@@ -228,11 +276,11 @@ public sealed class ProcessCluster : IAsyncDisposable
     {
         var limit = TimeSpan.FromSeconds(60);
         var deadline = DateTime.UtcNow + limit;
-        using var etcd = new EtcdClient(Etcd!.ClientUrl);
+        using var etcd = Etcd!.Client();
         var wanted = _logic.Select(node => node.GrpcAddress).ToHashSet();
         while (true)
         {
-            var registered = (await etcd.GetRangeValAsync("services/logic/", cancellationToken: cancellationToken)).Values
+            var registered = (await etcd.GetRangeValAsync(NodeSettings.EtcdPrefix, cancellationToken: cancellationToken)).Values
                 .Select(value => JsonDocument.Parse(value).RootElement.GetProperty("Addr").GetString() ?? "")
                 .ToHashSet();
             if (wanted.IsSubsetOf(registered))
@@ -269,4 +317,11 @@ public sealed record ClusterPlan(ClusterFolder Folder, string Dll, string Dotnet
     public IReadOnlyList<string> MariaDbOptions { get; init; } = [];
 
     public bool Nginx { get; init; }
+
+    /// <summary>
+    /// TLS between the nodes (certificates from a CA of the cluster's own, made by deploy/cluster-certs.sh) and
+    /// etcd on TLS with client certificates and a user per role, as a cluster should run; false: plain h2c with
+    /// the shared secret and etcd open to anyone, as allowed on loopback.
+    /// </summary>
+    public bool Tls { get; init; } = true;
 }

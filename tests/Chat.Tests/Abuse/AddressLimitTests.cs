@@ -224,7 +224,7 @@ public sealed class AddressLimitTests
             await socket.BarrierAsync();
         }
 
-        Assert.Null(ValueOrNull(await server.MetricsAsync(), "chat_abuse_refusals_total"));
+        Assert.Null(TryValue(await server.MetricsAsync(), "chat_abuse_refusals_total"));
         foreach (var socket in sockets)
         {
             await socket.DisposeAsync();
@@ -239,7 +239,7 @@ public sealed class AddressLimitTests
         await using var server = await ChatServer.StartWithServicesAsync(services => services.AddSingleton<ILoggerProvider>(log), "Chat:Limits:SocketsPerAddress=30");
         for (var i = 0; i < 3; i++)
         {
-            await using var visitor = await TestClient.ConnectAsync(server.WebSocketUri, forwardedFor: $"203.0.113.{i}");
+            await using var visitor = await TestClient.ConnectAsync(server.WebSocketUri, null, ("X-Forwarded-For", $"203.0.113.{i}"));
             await visitor.BarrierAsync();
         }
 

@@ -47,7 +47,7 @@ public sealed class ChallengeTests
 
         var metrics = await server.MetricsAsync();
         Assert.Equal(1, Value(metrics, "chat_abuse_refusals_total", "kind=\"challenge\""));
-        Assert.Null(ValueOrNull(metrics, "chat_abuse_refusals_total", "kind=\"challenge_failed\""));
+        Assert.Null(TryValue(metrics, "chat_abuse_refusals_total", "kind=\"challenge_failed\""));
     }
 
     [Fact]

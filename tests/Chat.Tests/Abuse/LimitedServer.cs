@@ -30,7 +30,7 @@ internal sealed class LimitedServer : IAsyncDisposable
     }
 
     /// <summary>A socket from <paramref name="address"/>.</summary>
-    public Task<TestClient> ConnectAsync(string address) => TestClient.ConnectAsync(Server.WebSocketUri, forwardedFor: address);
+    public Task<TestClient> ConnectAsync(string address) => TestClient.ConnectAsync(Server.WebSocketUri, null, ("X-Forwarded-For", address));
 
     /// <summary>A socket from <paramref name="address"/> with a new account.</summary>
     public async Task<TestClient> VisitorAsync(string address, string nickName = "visitor")

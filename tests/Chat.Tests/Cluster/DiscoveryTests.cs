@@ -5,17 +5,30 @@ using Chat.Tests.Infrastructure;
 
 namespace Chat.Tests.Cluster;
 
-/// <summary>Brokers find logic nodes in etcd, and keep what they saw while etcd is away.</summary>
+/// <summary>
+/// Brokers find logic nodes in etcd, and keep what they saw while etcd is away. etcd runs as a cluster's
+/// should (TLS, client certificates, a user per role), and so do the nodes (TLS between them).
+/// </summary>
 public sealed class DiscoveryTests
 {
     [Fact]
     public async Task Chats_go_on_while_etcd_is_away_and_a_logic_node_started_meanwhile_is_found_once_it_is_back()
     {
-        await using var etcd = await EtcdServer.StartAsync();
         using var folder = TempFolder.Create("chat-discovery-");
+        var certificates = await ClusterCertificates.MakeInAsync(folder.File("tls"));
+        var logicUser = new EtcdUser("chat-logic", "logic's password", NodeSettings.EtcdPrefix, Write: true);
+        var brokerUser = new EtcdUser("chat-broker", "broker's password", NodeSettings.EtcdPrefix, Write: false);
+        await using var etcd = await EtcdServer.StartAsync(certificates.EtcdSecurity("root's password", [logicUser, brokerUser]));
+        string[] Etcd(EtcdUser user)
+        {
+            var passwordFile = folder.File(user.Name + ".password");
+            File.WriteAllText(passwordFile, user.Password + "\n");
+            return [$"Chat:Cluster:Etcd={etcd.ClientUrl}", $"Chat:Cluster:EtcdUser={user.Name}", $"Chat:Cluster:EtcdPasswordFile={passwordFile}"];
+        }
+
         var store = folder.File("chat.db");
-        var logic = await ChatNode.StartLogicAsync($"Chat:Cluster:Etcd={etcd.ClientUrl}", $"Chat:Store:Path={store}");
-        await using var broker = await ChatNode.StartAsync(ChatRole.Broker, [$"Chat:Cluster:Etcd={etcd.ClientUrl}"]);
+        var logic = await ChatNode.StartAsync(ChatRole.Logic, [.. Etcd(logicUser), $"Chat:Store:Path={store}"], certificates);
+        await using var broker = await ChatNode.StartAsync(ChatRole.Broker, Etcd(brokerUser), certificates);
         await broker.WaitUntilReadyAsync(); // the logic node registers in etcd as it starts
         var (alice, bob, sessionId) = await Pairing.PairAsync(VisitorAsync(broker, "alice"), VisitorAsync(broker, "bob"));
         await using var a = alice;
@@ -30,9 +43,9 @@ public sealed class DiscoveryTests
 
         // Meanwhile the logic node is replaced by one on another port (the same store): it cannot register yet.
         await logic.DisposeAsync();
-        await using var replacement = await ChatNode.StartLogicAsync($"Chat:Cluster:Etcd={etcd.ClientUrl}", $"Chat:Store:Path={store}");
+        await using var replacement = await ChatNode.StartAsync(ChatRole.Logic, [.. Etcd(logicUser), $"Chat:Store:Path={store}"], certificates);
 
-        // etcd comes back: the new node registers, the broker finds it, and the chat goes on.
+        // etcd comes back (its users kept, every token it gave forgotten): the new node registers, the broker finds it, and the chat goes on.
         await etcd.StartAgainAsync();
         var sent = await RetriedUntilSentAsync(alice, sessionId, "you are back");
         var received = await bob.ExpectAsync("PUSH_DIALOGUE_REQ", f => f.String("content") == "you are back");

@@ -188,14 +188,14 @@ public sealed class LimitsClusterTests(LimitsClusterTests.LimitedCluster fixture
         var counted = 0.0;
         foreach (var logic in Cluster.Logic)
         {
-            counted += ValueOrNull(await Exposition.ReadAsync(logic.HttpUri), "chat_abuse_refusals_total", "kind=\"matches\"") ?? 0;
+            counted += TryValue(await Exposition.ReadAsync(logic.HttpUri), "chat_abuse_refusals_total", "kind=\"matches\"") ?? 0;
         }
 
         return counted;
     }
 
     private Task<TestClient> ConnectAsync(int broker, string address) =>
-        TestClient.ConnectAsync(Cluster.Brokers[broker % Cluster.Brokers.Count].WebSocketUri, forwardedFor: address);
+        TestClient.ConnectAsync(Cluster.Brokers[broker % Cluster.Brokers.Count].WebSocketUri, null, ("X-Forwarded-For", address));
 
     private static Task<Frame> CreateAsync(TestClient client, string? altcha = null) =>
         client.RequestAsync(new { cmd = "CRT_ACCOUNT_REQ", nickName = "someone", altcha }, "CRT_ACCOUNT_RESP");

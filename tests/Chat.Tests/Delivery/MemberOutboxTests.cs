@@ -18,6 +18,7 @@ public sealed class MemberOutboxTests : IDisposable
     private const ulong SessionId = 7;
     private const ulong Sender = 1;
     private const ulong Receiver = 2;
+    private const int ReplayPage = 100;
     private static readonly ClientEndpoint OldSocket = new("broker", 10);
     private static readonly ClientEndpoint NewSocket = new("broker", 11);
 
@@ -96,9 +97,9 @@ public sealed class MemberOutboxTests : IDisposable
     }
 
     [Fact]
-    public async Task A_replay_sends_what_the_socket_missed_page_by_page_in_msgId_order_then_goes_live()
+    public async Task A_replay_sends_a_page_at_a_time_each_once_the_client_has_the_last_in_msgId_order_then_goes_live()
     {
-        for (ulong id = 300; id >= 1; id--)
+        for (ulong id = 250; id >= 1; id--)
         {
             _store.Add(Message(id));
         }
@@ -108,23 +109,54 @@ public sealed class MemberOutboxTests : IDisposable
         var firstPage = _store.HoldNextRead();
         var replay = outbox.Resume(NewSocket, CancellationToken.None)!;
 
-        // While the first page is read, message 301 commits and a typing signal comes: both wait.
-        _store.Add(Message(301));
-        outbox.Enqueue(Message(301), Task.FromResult(WriteOutcome.Stored));
+        // While the first page is read, message 251 commits and a typing signal comes: both wait.
+        _store.Add(Message(251));
+        outbox.Enqueue(Message(251), Task.FromResult(WriteOutcome.Stored));
         outbox.Enqueue(Signal(SignalKind.Typing));
         outbox.Pump();
         Assert.Empty(_channel.To(NewSocket));
 
+        // One page, then nothing until the client has it: a client that never confirms gets no more.
         firstPage.SetResult();
         await replay.WaitAsync(TestClient.Timeout);
+        Assert.Equal([.. Enumerable.Range(1, 100).Select(id => $"replay {id}")], _channel.To(NewSocket));
+        Assert.True(outbox.Resuming);
+        Assert.True(outbox.Delivered(99));
+        Assert.Null(outbox.ContinueReplay(CancellationToken.None)); // not all of the page yet
 
-        // Pages of 256 from the socket's mark; 301 comes once (with the replay), then the queue.
-        Assert.Equal([0UL, MemberOutbox.ReplayPage], _store.ReadsAfter);
-        Assert.Equal([.. Enumerable.Range(1, 301).Select(id => $"replay {id}"), "Typing"], _channel.To(NewSocket));
+        Assert.True(outbox.Delivered(100));
+        await outbox.ContinueReplay(CancellationToken.None)!.WaitAsync(TestClient.Timeout);
+        Assert.True(outbox.Delivered(200));
+        await outbox.ContinueReplay(CancellationToken.None)!.WaitAsync(TestClient.Timeout);
 
-        outbox.Enqueue(Message(302), Task.FromResult(WriteOutcome.Stored));
+        // Pages from the socket's mark; 251 comes once (with the replay), then the queue.
+        Assert.Equal([0UL, 100, 200], _store.ReadsAfter);
+        Assert.Equal([.. Enumerable.Range(1, 251).Select(id => $"replay {id}"), "Typing"], _channel.To(NewSocket));
+        Assert.False(outbox.Resuming);
+        Assert.Null(outbox.ContinueReplay(CancellationToken.None));
+
+        outbox.Enqueue(Message(252), Task.FromResult(WriteOutcome.Stored));
         outbox.Pump();
-        Assert.Equal("msg 302", _channel.To(NewSocket)[^1]);
+        Assert.Equal("msg 252", _channel.To(NewSocket)[^1]);
+    }
+
+    [Fact]
+    public async Task A_paused_replay_stops_for_good_when_the_socket_goes()
+    {
+        for (ulong id = 1; id <= 150; id++)
+        {
+            _store.Add(Message(id));
+        }
+
+        var outbox = Outbox(OldSocket);
+        outbox.Attach(NewSocket);
+        await outbox.Resume(NewSocket, CancellationToken.None)!.WaitAsync(TestClient.Timeout);
+        Assert.Equal(100, _channel.To(NewSocket).Count);
+
+        Assert.True(outbox.Detach(NewSocket));
+        Assert.True(outbox.Delivered(100));
+        Assert.Null(outbox.ContinueReplay(CancellationToken.None));
+        Assert.Equal(100, _channel.To(NewSocket).Count);
     }
 
     [Fact]
@@ -222,7 +254,7 @@ public sealed class MemberOutboxTests : IDisposable
     }
 
     private MemberOutbox Outbox(ClientEndpoint? socket, ulong deliveredUpTo = 0) =>
-        new(SessionId, Receiver, socket, deliveredUpTo, _channel, _store.ReadAsync, new LogicMetrics(_services.GetRequiredService<IMeterFactory>()), NullLogger.Instance);
+        new(SessionId, Receiver, socket, deliveredUpTo, ReplayPage, _channel, _store.ReadAsync, new LogicMetrics(_services.GetRequiredService<IMeterFactory>()), NullLogger.Instance);
 
     private static MessageRecord Message(ulong id, string? content = null) => new(id, SessionId, Sender, $"r{id}", content ?? $"m{id}", 1_000 + (long)id);
 

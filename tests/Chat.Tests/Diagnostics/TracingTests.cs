@@ -15,7 +15,7 @@ public sealed class TracingTests
     {
         await using var collector = await OtlpReceiver.StartAsync();
         using var data = TempFolder.Create("chat-tracing-");
-        var secret = new Dictionary<string, string> { ["Chat__Cluster__Secret"] = "tracing-test-secret" };
+        var secret = new Dictionary<string, string> { ["Chat__Cluster__Secret"] = "tracing-test-secret-of-at-least-32-bytes" };
         var quickExport = new Dictionary<string, string>(secret) { ["OTEL_BSP_SCHEDULE_DELAY"] = "100" };
 
         // Logic by OpenTelemetry's own variables, the brokers by the chat's settings: either turns tracing on.

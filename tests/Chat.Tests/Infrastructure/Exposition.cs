@@ -3,7 +3,7 @@ using System.Text.RegularExpressions;
 
 namespace Chat.Tests.Infrastructure;
 
-/// <summary>Reads figures out of a server's /metrics (Prometheus text).</summary>
+/// <summary>Reading figures from a server's <c>/metrics</c> (Prometheus' text exposition).</summary>
 public static class Exposition
 {
     public static async Task<string> ReadAsync(Uri server)
@@ -12,12 +12,12 @@ public static class Exposition
         return await http.GetStringAsync(new Uri(server, "/metrics"));
     }
 
-    /// <summary>The value of <paramref name="name"/> (with <paramref name="label"/> among its labels, if given).</summary>
+    /// <summary>The value of the first sample named <paramref name="name"/> (whose labels contain <paramref name="label"/>, if given).</summary>
     public static double Value(string exposition, string name, string? label = null) =>
-        ValueOrNull(exposition, name, label) ?? throw new Xunit.Sdk.XunitException($"{name} {label} not in /metrics:\n{exposition}");
+        TryValue(exposition, name, label) ?? throw new Xunit.Sdk.XunitException($"{name} {label} not in /metrics:\n{exposition}");
 
     /// <summary>As <see cref="Value"/>, or null when the series is not there (nothing counted yet).</summary>
-    public static double? ValueOrNull(string exposition, string name, string? label = null)
+    public static double? TryValue(string exposition, string name, string? label = null)
     {
         var pattern = $@"^{Regex.Escape(name)}(\{{[^}}]*\}})?\s+(\S+)";
         foreach (Match match in Regex.Matches(exposition, pattern, RegexOptions.Multiline))

@@ -3,8 +3,8 @@ namespace Chat.Tests.Infrastructure;
 /// <summary>Protocol clients on any running server, in-process or a child process.</summary>
 public static class ServerVisitors
 {
-    public static async Task<TestClient> ConnectAsync(this IChatServer server, string? origin = null) =>
-        await TestClient.ConnectAsync(server.WebSocketUri, origin);
+    public static async Task<TestClient> ConnectAsync(this IChatServer server, string? origin = null, params (string Name, string Value)[] headers) =>
+        await TestClient.ConnectAsync(server.WebSocketUri, origin, headers);
 
     /// <summary>A connected client with a new account.</summary>
     public static async Task<TestClient> NewVisitorAsync(this IChatServer server, string nickName, bool confirmReceipt = false)

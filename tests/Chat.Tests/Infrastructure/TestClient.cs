@@ -41,8 +41,8 @@ public sealed class TestClient : IAsyncDisposable
     /// <summary>The reason the server gave in its close frame, once <see cref="Closed"/> has completed.</summary>
     public string? CloseReason => _socket.CloseStatusDescription;
 
-    /// <param name="forwardedFor">An X-Forwarded-For header: the visitor's address, to a server that trusts this machine as its proxy.</param>
-    public static async Task<TestClient> ConnectAsync(Uri uri, string? origin = null, string? forwardedFor = null)
+    /// <param name="headers">More request headers, as a proxy in front of the server would add them (X-Forwarded-…).</param>
+    public static async Task<TestClient> ConnectAsync(Uri uri, string? origin = null, params (string Name, string Value)[] headers)
     {
         var socket = new ClientWebSocket();
         socket.Options.KeepAliveInterval = TimeSpan.Zero;
@@ -51,9 +51,9 @@ public sealed class TestClient : IAsyncDisposable
             socket.Options.SetRequestHeader("Origin", origin);
         }
 
-        if (forwardedFor is not null)
+        foreach (var (name, value) in headers)
         {
-            socket.Options.SetRequestHeader("X-Forwarded-For", forwardedFor);
+            socket.Options.SetRequestHeader(name, value);
         }
 
         using var timeout = new CancellationTokenSource(Timeout);
@@ -109,13 +109,18 @@ public sealed class TestClient : IAsyncDisposable
 
     public async Task SendTextAsync(string text) => await SendRawAsync(Encoding.UTF8.GetBytes(text), WebSocketMessageType.Text);
 
-    public async Task SendRawAsync(byte[] bytes, WebSocketMessageType type)
+    public Task SendRawAsync(byte[] bytes, WebSocketMessageType type) => SendRawAsync(bytes, type, endOfMessage: true);
+
+    /// <summary>Sends the first part of a text frame and not the rest (turn off <see cref="AnswerPings"/> first: a pong would be sent inside it).</summary>
+    public Task SendPartOfAFrameAsync(string text) => SendRawAsync(Encoding.UTF8.GetBytes(text), WebSocketMessageType.Text, endOfMessage: false);
+
+    private async Task SendRawAsync(byte[] bytes, WebSocketMessageType type, bool endOfMessage)
     {
         await _sendLock.WaitAsync();
         try
         {
             using var timeout = new CancellationTokenSource(Timeout);
-            await _socket.SendAsync(bytes, type, endOfMessage: true, timeout.Token);
+            await _socket.SendAsync(bytes, type, endOfMessage, timeout.Token);
         }
         finally
         {

@@ -244,13 +244,13 @@ public sealed class BadInputTests
     }
 
     [Fact]
-    public async Task Invalid_utf8_closes_only_that_socket()
+    public async Task Invalid_utf8_closes_that_socket_with_1007_and_only_that_socket()
     {
         await using var server = await ChatServer.StartAsync();
         await using var bystanders = await ChattingPair.StartAsync(server);
         await using var client = await server.ConnectAsync();
         await client.SendRawAsync([0x7b, 0xff, 0xfe, 0x7d], WebSocketMessageType.Text);
-        await client.Closed.WaitAsync(TestClient.Timeout);
+        Assert.Equal(WebSocketCloseStatus.InvalidPayloadData, await client.Closed.WaitAsync(TestClient.Timeout));
         await bystanders.AssertStillChattingAsync();
     }
 

@@ -634,19 +634,25 @@ public abstract class StoreContractTests
     [Fact]
     public async Task A_restarted_broker_keeps_the_sockets_of_its_own_start_and_releases_the_earlier_ones()
     {
-        const long Earlier = 7, Now = 9;
-        var oldSocket = new ClientEndpoint("north", (ulong)(Earlier << 32) + 1);
-        var newSocket = new ClientEndpoint("north", (ulong)(Now << 32) + 1);
+        // Connection ids are random: which start a socket belongs to is only in its binding's incarnation.
+        // Carol's socket was bound again on this start with the id her old one had on the earlier one.
+        const long Earlier = 0x7AB_0000_0001, Now = 0x1F3_0000_0001;
+        var oldSocket = new ClientEndpoint("north", 0x5E2D_91C4_08B7_33A1, Earlier);
+        var newSocket = new ClientEndpoint("north", 0x0000_0009_0000_0001, Now);
+        var carolsOld = new ClientEndpoint("north", 0x7FFF_FFFF_FFFF_FFFF, Earlier);
         await using var store = await OpenAsync();
         await WriteAsync(
             store,
-            new StoreWrite.NewAccount(Account(Alice, oldSocket)), new StoreWrite.NewAccount(Account(Bob, newSocket)),
+            new StoreWrite.NewAccount(Account(Alice, oldSocket)), new StoreWrite.NewAccount(Account(Bob, newSocket)), new StoreWrite.NewAccount(Account(Carol, carolsOld)),
             new StoreWrite.WaitingAdded(Alice, 100), new StoreWrite.WaitingAdded(Bob, 200));
+        await WriteAsync(store, new StoreWrite.AccountBound(Carol, carolsOld with { Incarnation = Now }));
+        Assert.Equal(new AccountState(carolsOld with { Incarnation = Now }, null), await StateOfAsync(store, Carol));
 
         await WriteAsync(store, new StoreWrite.BrokerGone("north", 1_000, KeepIncarnation: Now));
 
         Assert.Equal(new AccountState(null, null), await StateOfAsync(store, Alice));
         Assert.Equal(new AccountState(newSocket, null), await StateOfAsync(store, Bob));
+        Assert.Equal(new AccountState(carolsOld with { Incarnation = Now }, null), await StateOfAsync(store, Carol));
         Assert.Equal([new WaitingEntry(Bob, 200)], await store.LoadWaitingAsync(None));
     }
 

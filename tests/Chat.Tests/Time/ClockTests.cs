@@ -1,5 +1,5 @@
-using Chat.Broker.Security;
 using Chat.Logic.Storage;
+using Chat.Protocol.Limits;
 using Chat.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;

@@ -74,7 +74,10 @@ export class ChatClient extends EventTarget {
     this.altcha = null;
     this.ready = false;
     this.wantMatch = false;
+    /** Why the server will not start another chat now (MATCH_RESP code 1), until a chat ends. */
+    this.matchRefused = null;
     this.matchTimer = 0;
+    this.reconnectTimer = 0;
     this.statsTimer = 0;
     /** @type {Map<string, Session>} */
     this.sessions = new Map();
@@ -301,10 +304,15 @@ export class ChatClient extends EventTarget {
       return;
     }
     if (frame.code !== Code.Success) {
-      // Refused for now (rate limit, store trouble): ask again on this socket a little later.
-      setTimeout(() => {
+      // Refused for now: ask again on this socket a little later. Too many reconnects of this
+      // account (code 5) says when, in retryAfter seconds; store trouble and the like get 2 s.
+      const wait = frame.code === Code.RateLimited && frame.retryAfter > 0
+        ? frame.retryAfter * 1000 + Math.random() * 1000
+        : 2000;
+      clearTimeout(this.reconnectTimer);
+      this.reconnectTimer = setTimeout(() => {
         if (!this.ready && this.connection.isOpen) this.onOpen();
-      }, 2000);
+      }, wait);
       return;
     }
     if (frame.nickName) this.account.nickName = frame.nickName;
@@ -369,6 +377,7 @@ export class ChatClient extends EventTarget {
     clearTimeout(this.matchTimer);
     this.matchTimer = 0;
     if (!this.wantMatch || !this.ready) return;
+    this.matchRefused = null;
     const frame = { cmd: Cmd.MatchReq, accountId: this.account.accountId };
     if (altcha !== null) frame.altcha = altcha;
     this.connection.send(frame);
@@ -389,6 +398,13 @@ export class ChatClient extends EventTarget {
         this.setChecking(false);
         this.emit('account-error', { code: Code.ChallengeRequired, msg: `The browser check could not finish: ${error.message}.` });
       });
+    } else if (frame.code === Code.ParamErr) {
+      // Not now, and asking again changes nothing (in as many chats as one may be): say why and
+      // stop; ending a chat makes room, and "New stranger" asks again.
+      this.wantMatch = false;
+      this.stopTimers();
+      this.matchRefused = frame.msg || 'You cannot start another chat right now.';
+      this.emit('waiting', { waiting: false });
     } else if (frame.code !== Code.NoDataFound) {
       // Refused or failed: ask again a little later (when a limit says, then). Code 4 means "you are in the waiting pool".
       const wait = frame.code === Code.RateLimited && frame.retryAfter > 0 ? frame.retryAfter * 1000 : MatchRetryMs;
@@ -546,6 +562,7 @@ export class ChatClient extends EventTarget {
   markEnded(session, reason, text) {
     session.ended = true;
     session.endReason = reason;
+    this.matchRefused = null; // one chat fewer: there may be room for another now
     for (const [requestId, entry] of this.unacked) {
       if (entry.sessionId !== session.id) continue;
       this.unacked.delete(requestId);

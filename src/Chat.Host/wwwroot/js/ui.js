@@ -447,7 +447,9 @@ export class ChatView {
     this.renderTabs();
 
     const session = c.sessions.get(c.activeId);
-    this.matching.hidden = !(c.wantMatch && view === 'chat');
+    this.matching.hidden = !((c.wantMatch || c.matchRefused) && view === 'chat');
+    this.matching.textContent = c.matchRefused ?? 'Looking for another stranger…';
+    this.matching.dataset.refused = String(c.matchRefused !== null);
     if (session) {
       this.partnerTitle.textContent = session.partnerName;
       const state = session.ended ? 'ended' : session.partnerAway ? 'away' : 'online';

@@ -419,7 +419,7 @@ internal sealed class MariaDbWriter(string connectionString, ResiliencePipeline 
     public WriteOutcome NewAccount(StoreWrite.NewAccount write)
     {
         var a = write.Account;
-        Open(Statement.Accounts, "INSERT INTO account (id, nickname, token_hash, created_at, broker, connection_id, away_since, left_at) VALUES ");
+        Open(Statement.Accounts, "INSERT INTO account (id, nickname, token_hash, created_at, broker, connection_id, broker_incarnation, away_since, left_at) VALUES ");
         _sql.Append('(').Append(a.Id).Append(", ");
         Text(a.NickName);
         _sql.Append(", ");
@@ -428,11 +428,11 @@ internal sealed class MariaDbWriter(string connectionString, ResiliencePipeline 
         if (a.Endpoint is { } endpoint)
         {
             Text(endpoint.Broker);
-            _sql.Append(", ").Append(endpoint.ConnectionId);
+            _sql.Append(", ").Append(endpoint.ConnectionId).Append(", ").Append(endpoint.Incarnation);
         }
         else
         {
-            _sql.Append("NULL, NULL");
+            _sql.Append("NULL, NULL, NULL");
         }
 
         _sql.Append(", ");
@@ -451,25 +451,25 @@ internal sealed class MariaDbWriter(string connectionString, ResiliencePipeline 
     }
 
     public WriteOutcome AccountBound(StoreWrite.AccountBound write) =>
-        Single("UPDATE account SET broker = ?, connection_id = ?, away_since = NULL, left_at = NULL WHERE id = ?;", write.Endpoint.Broker, write.Endpoint.ConnectionId, write.AccountId);
+        Single("UPDATE account SET broker = ?, connection_id = ?, broker_incarnation = ?, away_since = NULL, left_at = NULL WHERE id = ?;", write.Endpoint.Broker, write.Endpoint.ConnectionId, write.Endpoint.Incarnation, write.AccountId);
 
     public WriteOutcome AccountUnbound(StoreWrite.AccountUnbound write) =>
-        Single("UPDATE account SET broker = NULL, connection_id = NULL, away_since = ?, left_at = ? WHERE id = ?;", write.AwaySinceUnixMs, write.AtUnixMs, write.AccountId);
+        Single("UPDATE account SET broker = NULL, connection_id = NULL, broker_incarnation = NULL, away_since = ?, left_at = ? WHERE id = ?;", write.AwaySinceUnixMs, write.AtUnixMs, write.AccountId);
 
     public WriteOutcome BrokerGone(StoreWrite.BrokerGone g)
     {
-        // The broker's sockets of an earlier start only: KeepIncarnation is the high 32 bits of this start's connection ids (0: all).
-        Single("DELETE w FROM waiting w JOIN account a ON a.id = w.account_id WHERE a.broker = ? AND (? = 0 OR (a.connection_id >> 32) <> ?);", g.Broker, g.KeepIncarnation, g.KeepIncarnation);
+        // The broker's sockets of an earlier start only: KeepIncarnation is this start's, as its bindings carry it (0: all).
+        Single("DELETE w FROM waiting w JOIN account a ON a.id = w.account_id WHERE a.broker = ? AND (? = 0 OR IFNULL(a.broker_incarnation, 0) <> ?);", g.Broker, g.KeepIncarnation, g.KeepIncarnation);
         Single(
             """
-            UPDATE account a SET a.away_since = ? WHERE a.broker = ? AND (? = 0 OR (a.connection_id >> 32) <> ?) AND a.away_since IS NULL AND EXISTS (
+            UPDATE account a SET a.away_since = ? WHERE a.broker = ? AND (? = 0 OR IFNULL(a.broker_incarnation, 0) <> ?) AND a.away_since IS NULL AND EXISTS (
                 SELECT 1 FROM session_account sa JOIN session s ON s.id = sa.session_id WHERE sa.account_id = a.id AND s.ended_at IS NULL);
             """,
             g.AtUnixMs,
             g.Broker,
             g.KeepIncarnation,
             g.KeepIncarnation);
-        return Single("UPDATE account SET broker = NULL, connection_id = NULL, left_at = ? WHERE broker = ? AND (? = 0 OR (connection_id >> 32) <> ?);", g.AtUnixMs, g.Broker, g.KeepIncarnation, g.KeepIncarnation);
+        return Single("UPDATE account SET broker = NULL, connection_id = NULL, broker_incarnation = NULL, left_at = ? WHERE broker = ? AND (? = 0 OR IFNULL(broker_incarnation, 0) <> ?);", g.AtUnixMs, g.Broker, g.KeepIncarnation, g.KeepIncarnation);
     }
 
     public WriteOutcome NewSession(StoreWrite.NewSession write)

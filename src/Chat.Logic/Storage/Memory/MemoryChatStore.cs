@@ -184,7 +184,7 @@ internal sealed class MemoryChatStore : IChatStore, IStoreWriteTarget, IStoreFac
 
     public WriteOutcome BrokerGone(StoreWrite.BrokerGone g)
     {
-        foreach (var a in _accounts.Values.Where(a => a.Record.Endpoint is { } e && e.Broker == g.Broker && (g.KeepIncarnation == 0 || (long)(e.ConnectionId >> 32) != g.KeepIncarnation)))
+        foreach (var a in _accounts.Values.Where(a => a.Record.Endpoint is { } e && e.Broker == g.Broker && (g.KeepIncarnation == 0 || e.Incarnation != g.KeepIncarnation)))
         {
             _waiting.Remove(a.Record.Id);
             var inSession = a.Sessions.Any(id => _sessions[id].Record.EndedAtUnixMs is null);

@@ -9,7 +9,7 @@ namespace Chat.Logic.Storage.Relational;
 
 internal abstract partial class RelationalChatStore : IChatStore
 {
-    private const int AccountColumnCount = 7;
+    private const int AccountColumnCount = 8;
 
     private readonly ChatDialect _dialect;
     private readonly StoreQueries _queries;
@@ -329,7 +329,7 @@ internal abstract partial class RelationalChatStore : IChatStore
         reader.GetString(1),
         (byte[])reader.GetValue(2),
         reader.GetInt64(3),
-        reader.IsDBNull(4) ? null : new ClientEndpoint(reader.GetString(4), (ulong)reader.GetInt64(5)),
+        reader.IsDBNull(4) ? null : new ClientEndpoint(reader.GetString(4), (ulong)reader.GetInt64(5), reader.IsDBNull(7) ? 0 : reader.GetInt64(7)),
         reader.IsDBNull(6) ? null : reader.GetInt64(6));
 
     /// <summary>A message from its id and <see cref="StoreQueries.MessageColumns"/>.</summary>

@@ -36,7 +36,7 @@ internal sealed class StoreQueries
     public const string Sessions = "{sessions}";
 
     /// <summary>The account columns every read of an account selects, in <see cref="RelationalChatStore"/>'s reading order.</summary>
-    public const string AccountColumns = "a.id, a.nickname, a.token_hash, a.created_at, a.broker, a.connection_id, a.away_since";
+    public const string AccountColumns = "a.id, a.nickname, a.token_hash, a.created_at, a.broker, a.connection_id, a.away_since, a.broker_incarnation";
 
     /// <summary>The message columns after the id, in the reading order.</summary>
     public const string MessageColumns = ", m.session_id, m.sender_id, m.request_id, m.content, m.created_at";

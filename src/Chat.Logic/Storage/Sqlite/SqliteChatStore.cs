@@ -15,7 +15,10 @@ namespace Chat.Logic.Storage.Sqlite;
 /// The embedded store: one SQLite file in WAL mode. Writes come only from <see cref="StoreWriter"/>'s
 /// loop over one long-lived connection (<see cref="SqliteWriter"/>); reads and id reservations open
 /// pooled connections of their own and run beside it. One process writes a file: SQLite is the
-/// store of a single node.
+/// store of a single node. What it holds is the visitors' words: the folder it makes is its user's
+/// alone (0700), the files are (0600, which SQLite gives its -wal and -shm too), and a delete
+/// overwrites what it deletes (<c>secure_delete=FAST</c>), so a deleted chat is not left readable
+/// in the file's free space.
 /// </summary>
 internal sealed class SqliteChatStore(SqliteDialect dialect, ILogger logger) : RelationalChatStore(dialect, logger)
 {
@@ -30,16 +33,17 @@ internal sealed partial class SqliteDialect(StoreOptions options, TimeProvider t
     private readonly string _connectionString = new SqliteConnectionStringBuilder { DataSource = options.Path, Pooling = true, DefaultTimeout = 30 }.ToString();
     private SqliteConnection? _writeConnection;
 
+    private const UnixFileMode OwnerOnlyFolder = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+    private const UnixFileMode OwnerOnlyFile = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+    private const UnixFileMode GroupOrOthers = ~(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+
     public override async Task<int> MigrateAsync(CancellationToken cancellationToken)
     {
-        if (Path.GetDirectoryName(Path.GetFullPath(options.Path)) is { Length: > 0 } directory)
-        {
-            Directory.CreateDirectory(directory);
-        }
-
+        KeepToOwner(Path.GetFullPath(options.Path));
         _writeConnection = new SqliteConnection(_connectionString);
         await _writeConnection.OpenAsync(cancellationToken);
         await ExecuteAsync(_writeConnection, "PRAGMA journal_mode=WAL;", cancellationToken);
+        await ExecuteAsync(_writeConnection, "PRAGMA secure_delete=FAST;", cancellationToken);
         await ExecuteAsync(_writeConnection, $"PRAGMA synchronous={options.Synchronous.ToUpperInvariant()};", cancellationToken);
 
         // The writer steps its statements on the raw handle, where only SQLite's own busy handler
@@ -81,7 +85,8 @@ internal sealed partial class SqliteDialect(StoreOptions options, TimeProvider t
         // SQLite's own busy handler waits out the writer's commit in short steps; without it the
         // provider retries only after a long sleep. The immediate transaction takes the write lock
         // first, so two reservations never read the same next_id.
-        await ExecuteAsync((SqliteConnection)connection, "PRAGMA busy_timeout=30000;", cancellationToken);
+        // Retention deletes run here: they overwrite what they delete, as the writer's do.
+        await ExecuteAsync((SqliteConnection)connection, "PRAGMA busy_timeout=30000; PRAGMA secure_delete=FAST;", cancellationToken);
         return ((SqliteConnection)connection).BeginTransaction(deferred: false);
     }
 
@@ -129,6 +134,44 @@ internal sealed partial class SqliteDialect(StoreOptions options, TimeProvider t
         }
     }
 
+    /// <summary>
+    /// A folder made here is the user's alone; the database file is created the user's alone before
+    /// SQLite opens it (SQLite gives its -wal and -shm the database's mode), and files an older
+    /// version left readable to others are made the user's alone.
+    /// </summary>
+    private void KeepToOwner(string database)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return; // no Unix modes; the folder's ACL decides
+        }
+
+        if (Path.GetDirectoryName(database) is { Length: > 0 } folder && !Directory.Exists(folder))
+        {
+            Directory.CreateDirectory(folder, OwnerOnlyFolder);
+        }
+
+        if (!File.Exists(database))
+        {
+            using var created = new FileStream(database, new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, UnixCreateMode = OwnerOnlyFile });
+        }
+
+        foreach (var file in (string[])[database, database + "-wal", database + "-shm"])
+        {
+            try
+            {
+                if (File.Exists(file) && (File.GetUnixFileMode(file) & GroupOrOthers) != 0)
+                {
+                    File.SetUnixFileMode(file, OwnerOnlyFile);
+                }
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                Log.NotOwnerOnly(logger, file, ex.Message);
+            }
+        }
+    }
+
     private static async Task ExecuteAsync(SqliteConnection connection, string sql, CancellationToken cancellationToken)
     {
         await using var command = connection.CreateCommand();
@@ -140,5 +183,8 @@ internal sealed partial class SqliteDialect(StoreOptions options, TimeProvider t
     {
         [LoggerMessage(1, LogLevel.Debug, "Migration: {Message}")]
         public static partial void Migration(ILogger logger, string message);
+
+        [LoggerMessage(2, LogLevel.Warning, "{File} is readable by other users and could not be made the chat's alone: {Reason}")]
+        public static partial void NotOwnerOnly(ILogger logger, string file, string reason);
     }
 }

@@ -92,18 +92,18 @@ internal sealed class SqliteWriter : IBatchWriter, IStoreWriteTarget, IStoreFact
         _commit = Prepare("COMMIT;");
         _rollback = Prepare("ROLLBACK;");
         _insertMessage = Prepare("INSERT INTO message (id, session_id, sender_id, request_id, content, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6);");
-        _insertAccount = Prepare("INSERT INTO account (id, nickname, token_hash, created_at, broker, connection_id, away_since, left_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8);");
+        _insertAccount = Prepare("INSERT INTO account (id, nickname, token_hash, created_at, broker, connection_id, broker_incarnation, away_since, left_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9);");
         _accountExists = Prepare("SELECT 1 FROM account WHERE id = ?1;");
-        _bindAccount = Prepare("UPDATE account SET broker = ?2, connection_id = ?3, away_since = NULL, left_at = NULL WHERE id = ?1;");
-        _unbindAccount = Prepare("UPDATE account SET broker = NULL, connection_id = NULL, away_since = ?2, left_at = ?3 WHERE id = ?1;");
-        const string OnBroker = "broker = ?1 AND (?3 = 0 OR (connection_id >> 32) <> ?3)";
+        _bindAccount = Prepare("UPDATE account SET broker = ?2, connection_id = ?3, broker_incarnation = ?4, away_since = NULL, left_at = NULL WHERE id = ?1;");
+        _unbindAccount = Prepare("UPDATE account SET broker = NULL, connection_id = NULL, broker_incarnation = NULL, away_since = ?2, left_at = ?3 WHERE id = ?1;");
+        const string OnBroker = "broker = ?1 AND (?3 = 0 OR IFNULL(broker_incarnation, 0) <> ?3)";
         _brokerGoneWaiting = Prepare($"DELETE FROM waiting WHERE account_id IN (SELECT id FROM account WHERE {OnBroker});");
         _brokerGoneAway = Prepare($"""
             UPDATE account SET away_since = ?2 WHERE {OnBroker} AND away_since IS NULL AND EXISTS (
                 SELECT 1 FROM session_account sa JOIN session s ON s.id = sa.session_id
                 WHERE sa.account_id = account.id AND s.ended_at IS NULL);
             """);
-        _brokerGoneUnbind = Prepare($"UPDATE account SET broker = NULL, connection_id = NULL, left_at = ?2 WHERE {OnBroker};");
+        _brokerGoneUnbind = Prepare($"UPDATE account SET broker = NULL, connection_id = NULL, broker_incarnation = NULL, left_at = ?2 WHERE {OnBroker};");
         _insertWaiting = Prepare("INSERT OR IGNORE INTO waiting (account_id, since) VALUES (?1, ?2);");
         _deleteWaiting = Prepare("DELETE FROM waiting WHERE account_id = ?1;");
         _lastMsgId = Prepare($"""
@@ -261,8 +261,8 @@ internal sealed class SqliteWriter : IBatchWriter, IStoreWriteTarget, IStoreFact
         Check(raw.sqlite3_bind_blob(_insertAccount, 3, a.TokenHash));
         BindInt(_insertAccount, 4, a.CreatedAtUnixMs);
         BindEndpoint(_insertAccount, 5, a.Endpoint);
-        BindNullableInt(_insertAccount, 7, a.AwaySinceUnixMs);
-        BindNullableInt(_insertAccount, 8, a.Endpoint is null ? a.CreatedAtUnixMs : null);
+        BindNullableInt(_insertAccount, 8, a.AwaySinceUnixMs);
+        BindNullableInt(_insertAccount, 9, a.Endpoint is null ? a.CreatedAtUnixMs : null);
         return TryStep(_insertAccount) ? WriteOutcome.Stored : WriteRules.IdUsed("account", a.Id);
     }
 
@@ -491,11 +491,13 @@ internal sealed class SqliteWriter : IBatchWriter, IStoreWriteTarget, IStoreFact
         {
             BindText(statement, index, e.Broker);
             BindInt(statement, index + 1, (long)e.ConnectionId);
+            BindInt(statement, index + 2, e.Incarnation);
         }
         else
         {
             Check(raw.sqlite3_bind_null(statement, index));
             Check(raw.sqlite3_bind_null(statement, index + 1));
+            Check(raw.sqlite3_bind_null(statement, index + 2));
         }
     }
 

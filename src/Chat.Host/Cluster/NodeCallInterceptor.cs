@@ -1,15 +1,13 @@
-using Chat.Protocol.Grpc;
 using Grpc.Core;
 using Grpc.Core.Interceptors;
 
 namespace Chat.Host.Cluster;
 
 /// <summary>
-/// Refuses every gRPC call that does not carry the cluster's secret (reflection included): only our nodes
-/// talk to our nodes. The standard health service is the exception: it says only what <c>/readyz</c> says,
-/// to probes (an orchestrator's, grpc_health_probe) that carry no secret.
+/// Refuses every gRPC call this node's <see cref="NodeGate"/> does not let in, before the service sees it:
+/// without the secret (plain h2c), or (TLS) from a certificate in the wrong role for the service.
 /// </summary>
-internal sealed class SecretInterceptor(ClusterSecret secret) : Interceptor
+internal sealed class NodeCallInterceptor(NodeGate gate) : Interceptor
 {
     public override Task<TResponse> UnaryServerHandler<TRequest, TResponse>(TRequest request, ServerCallContext context, UnaryServerMethod<TRequest, TResponse> continuation)
     {
@@ -35,13 +33,11 @@ internal sealed class SecretInterceptor(ClusterSecret secret) : Interceptor
         return continuation(requestStream, responseStream, context);
     }
 
-    private const string HealthService = "/grpc.health.v1.Health/";
-
     private void Check(ServerCallContext context)
     {
-        if (!secret.IsPresentedBy(context.RequestHeaders) && !context.Method.StartsWith(HealthService, StringComparison.Ordinal))
+        if (gate.Refusal(context) is { } refused)
         {
-            throw new RpcException(new Status(StatusCode.Unauthenticated, "this service answers the cluster's own nodes only"));
+            throw new RpcException(refused);
         }
     }
 }
