@@ -3,10 +3,12 @@
 # process per scenario run, runs the bench against it, stops it by PID, and prints medians and
 # ratios to the first target. See docs/benchmarks.md.
 #
-#   bench/run.sh [--targets "relay server"] [--runs 3] [--quick] [--only "chat-closed idle"] [--out DIR]
+#   bench/run.sh [--targets "relay server"] [--runs 3] [--quick] [--only "chat-closed idle"] [--sources N] [--out DIR]
 #   bench/run.sh --report DIR [--targets …] [--only …]   (the table again, from the JSON files in DIR)
 #
-# targets: relay | server (SQLite store) | server-memory (--Chat:Store:Kind=memory) |
+# targets: relay | server (SQLite store) | server-limits (the same with the per-address limits
+#   and the bot challenge on, as shipped; the other server targets and cluster run with them off) |
+#   server-memory (--Chat:Store:Kind=memory) |
 #   server-mariadb (the MariaDB store, on a private mariadbd started for each run by
 #   `deploy/local-cluster.sh up DIR mariadb` in the run's temp folder: a free port, deploy/mariadb's
 #   database and settings, MariaDB's own durable defaults otherwise), each of this
@@ -17,6 +19,9 @@
 #   cluster (2 brokers + 2 logic nodes + MariaDB + etcd, started with deploy/local-cluster.sh, no
 #   nginx: the bench connects to both brokers in turn; CPU and memory are summed over the four
 #   nodes, mariadbd's beside them).
+# sources: the loopback addresses the bench's visitors come from (127.0.0.2 on, into 127.0.x.y),
+#   for every target of the run: 4 by default, 4096 when server-limits is among the targets (so
+#   that every visitor is a household of its own to the limits, and the targets compared alike).
 # scenarios: chat-closed chat-open idle match-storm resume, and for cluster targets only:
 #   failover (2,000 msg/s offered, one logic node killed with SIGKILL 15 s after the bench starts, some 8 s into the measured run; refused sends are
 #   sent again with their requestId) and soak (the same load for 10 minutes, no kill; counts the
@@ -29,6 +34,7 @@ runs=3
 quick=0
 only="chat-closed chat-open idle match-storm resume"
 out=""
+sources=""
 report_only=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -36,6 +42,7 @@ while [[ $# -gt 0 ]]; do
     --runs) runs="$2"; shift 2 ;;
     --quick) quick=1; shift ;;
     --only) only="$2"; shift 2 ;;
+    --sources) sources="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
     --report) out="$2"; report_only=1; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
@@ -43,6 +50,13 @@ while [[ $# -gt 0 ]]; do
 done
 
 out="${out:-$(mktemp -d /tmp/chat-bench.XXXXXX)}"
+if [[ -z $sources ]]; then
+  sources=4
+  [[ " $targets " == *" server-limits"[@\ ]* ]] && sources=4096
+fi
+# The per-address limits and the challenge off: the bench measures capacity from a few addresses.
+limits_off=(--Chat:Limits:AccountsPerMinute=0 --Chat:Limits:SocketsPerAddress=0 --Chat:Limits:WaitingPerAddress=0
+  --Chat:Limits:MatchesPerMinute=0 --Chat:Limits:Challenge:AfterAccounts=0 --Chat:Limits:Challenge:AfterMatches=0)
 mkdir -p "$out"
 # Each socket is a file descriptor: take the whole hard limit (20000 on the shared dev machine).
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -213,7 +227,7 @@ for target in $targets; do
   kind="${target%%@*}"
   case "$kind" in
     relay) project=bench/Chat.Relay/Chat.Relay.csproj ;;
-    server | server-memory | server-mariadb | cluster) project=src/Chat.Host/Chat.Host.csproj ;;
+    server | server-limits | server-memory | server-mariadb | cluster) project=src/Chat.Host/Chat.Host.csproj ;;
     *) echo "unknown target $target" >&2; exit 2 ;;
   esac
   [[ -n ${dll[$target]:-} ]] && continue
@@ -268,6 +282,8 @@ start_target() { # target port
       # come back in cluster.env. The rate limit is lifted through the environment the nodes inherit.
       cluster="$(mktemp -d /tmp/chat-bench-cluster.XXXXXX)"
       if ! Chat__Broker__RateLimit__PerSecond=1000000 Chat__Broker__RateLimit__Burst=1000000 CHAT_DLL="${dll[$target]}" \
+          Chat__Limits__AccountsPerMinute=0 Chat__Limits__SocketsPerAddress=0 Chat__Limits__WaitingPerAddress=0 \
+          Chat__Limits__MatchesPerMinute=0 Chat__Limits__Challenge__AfterAccounts=0 Chat__Limits__Challenge__AfterMatches=0 \
           "$root/deploy/local-cluster.sh" up "$cluster" >"$log" 2>&1; then
         echo "$target did not start; see $log" >&2
         cat "$log" >&2
@@ -283,11 +299,12 @@ start_target() { # target port
     relay)
       dotnet "${dll[$target]}" "$port" >"$log" 2>&1 &
       ;;
-    server | server-memory | server-mariadb)
+    server | server-limits | server-memory | server-mariadb)
       store="$(mktemp -d /tmp/chat-bench-db.XXXXXX)"
-      local store_kind=()
+      local store_kind=() limits=("${limits_off[@]}")
       db_connection=""
       [[ $kind == server-memory ]] && store_kind=(--Chat:Store:Kind=memory)
+      [[ $kind == server-limits ]] && limits=() # as shipped
       if [[ $kind == server-mariadb ]]; then
         start_mariadb
         store_kind=(--Chat:Store:Kind=mariadb)
@@ -296,7 +313,7 @@ start_target() { # target port
       # connection string goes by environment, not on the command line, where ps would show it.
       Chat__Store__ConnectionString="$db_connection" dotnet "${dll[$target]}" --urls="http://127.0.0.1:$port" \
         --Chat:Store:Path="$store/chat.db" "${store_kind[@]}" \
-        --Chat:Broker:RateLimit:PerSecond=1000000 --Chat:Broker:RateLimit:Burst=1000000 \
+        --Chat:Broker:RateLimit:PerSecond=1000000 --Chat:Broker:RateLimit:Burst=1000000 "${limits[@]}" \
         --Logging:LogLevel:Default=Warning >"$log" 2>&1 &
       ;;
   esac
@@ -357,7 +374,7 @@ run_scenario() { # target scenario run
   echo "== $target $scenario (run $run): ${args[*]}" >&2
   local store_pid=()
   [[ -n $db_pid ]] && store_pid=(--store-pid "$db_pid")
-  DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1 "${bench[@]}" "${args[@]}" --url "$url" \
+  DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1 "${bench[@]}" "${args[@]}" --sources "$sources" --url "$url" \
     --server-pid "$server_pids" "${store_pid[@]}" --json "$out/$(slug "$target").$scenario.$run.json" | tee -a "$out/summary.txt" >&2 || true
   if [[ -n $killer ]]; then wait "$killer" || true; fi
   if [[ -n $cluster ]]; then verdicts "$target" "$scenario" "$run"; fi

@@ -11,7 +11,7 @@ const string Usage = """
       match-storm  --visitors 1000
       resume       --pairs 20 --drops 10 --rate 5 --before 2 --away 2 --after 3
 
-    common: --sources 4 (source addresses 127.0.0.2..) --concurrency 64 (connects at a time)
+    common: --sources 4 (source addresses 127.0.0.2.., up to 16,777,214 of them) --concurrency 64 (connects at a time)
     several --url (the brokers of a cluster): visitors connect to each in turn; several --server-pid: their CPU and memory are summed
     """;
 

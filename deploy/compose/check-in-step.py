@@ -151,6 +151,8 @@ def main():
                 problems.append(f"{name}: Chat__Silo__AdvertisedAddress is not its ipv4_address {address(name)}")
             if "store-connection" not in secrets:
                 problems.append(f"{name}: has no store-connection secret")
+            if "altcha-key" not in secrets:
+                problems.append(f"{name}: has no altcha-key secret (every logic node checks the others' bot challenges)")
         elif env.get("Chat__Cluster__TrustedProxies") != str(address("nginx")):
             problems.append(f"{name}: Chat__Cluster__TrustedProxies is not nginx's address {address('nginx')}")
 

@@ -6,6 +6,7 @@
 #   db-root-password   MariaDB's root password
 #   db-password        the password of MariaDB's user `chat`
 #   store-connection   the logic nodes' connection string, with that password
+#   altcha-key         the key every logic node signs and checks bot challenges with
 # A file that exists is kept: MariaDB takes its passwords on the first start only (an empty data
 # volume), so new ones would no longer match the database's.
 #
@@ -55,6 +56,7 @@ else
   printf 'make-secrets: %s exists, kept\n' "$TLS"
 fi
 
+write altcha-key "$(random_hex 32)"
 write etcd-root-password "$(random_hex 24)"
 write etcd-logic-password "$(random_hex 24)"
 write etcd-broker-password "$(random_hex 24)"

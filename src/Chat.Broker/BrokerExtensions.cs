@@ -5,6 +5,7 @@ using Chat.Broker.Grpc;
 using Chat.Broker.Upstream;
 using Chat.Broker.Diagnostics;
 using Chat.Broker.Frames;
+using Chat.Broker.Limits;
 using Chat.Broker.Security;
 using Chat.Protocol.Seams;
 using Microsoft.AspNetCore.Builder;
@@ -32,6 +33,7 @@ public static class BrokerExtensions
     public static IServiceCollection AddChatBroker(this IServiceCollection services)
     {
         services.AddOptions<BrokerOptions>().BindConfiguration(BrokerOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<AddressGateOptions>().BindConfiguration(AddressGateOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddUpstreamResilience();
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<ConnectionRegistry>();
@@ -44,6 +46,8 @@ public static class BrokerExtensions
         services.TryAddSingleton<OriginPolicy>();
         services.AddSingleton<Heartbeat.Heartbeat>();
         services.AddSingleton<DeliveryReports>();
+        services.AddSingleton<AddressGate>();
+        services.AddHostedService(sp => sp.GetRequiredService<AddressGate>());
         services.AddHostedService<BrokerStartup>();
         services.AddHostedService(sp => sp.GetRequiredService<Heartbeat.Heartbeat>());
         services.AddHostedService(sp => sp.GetRequiredService<DeliveryReports>());

@@ -57,6 +57,7 @@ public static class ChatRoles
         services.AddClusterOptions(LogicUrls, LogicGrpcUrl).AddClusterNodeListeners().AddClusterGrpc(builder.Configuration, NodeRole.Logic);
         services.AddSingleton(sp => new LogicNodeAddress(sp.GetRequiredService<IOptions<ClusterOptions>>().Value.AdvertisedAddress));
         services.AddChatLogic();
+        services.AddChallengeKeyFrom(sp => sp.GetRequiredService<IOptions<ClusterOptions>>().Value is { Tls.Wanted: false } plain ? plain.ReadSecret() : null);
         services.AddChatLogicPushesOverGrpc();
         builder.AddChatSilo(ChatRole.Logic);
         services.AddEtcdRegistration(builder.Configuration);

@@ -53,6 +53,10 @@ public static class CommandLine
           --Chat:Broker:RateLimit:PerSecond=20  frames per second per socket (burst: RateLimit:Burst)
           --Chat:Logic:MaxContentLength=1000    longest message in characters
           --Chat:Logic:GracePeriod=00:00:30     how long a dropped account keeps its chats
+          --Chat:Limits:SocketsPerAddress=30    sockets one address may hold (0 = no limit); the other
+                                                limits and the bot challenge: README, "Running it in public"
+          --Chat:Cluster:TrustedProxies=127.0.0.1
+                                                behind nginx: the proxy whose X-Forwarded-For is believed
 
         See README.md for the full table.
 

@@ -1,3 +1,4 @@
+using Chat.Logic.Abuse;
 using Chat.Logic.Accounts;
 using Chat.Logic.Diagnostics;
 using Chat.Logic.Ids;
@@ -21,6 +22,7 @@ internal sealed partial class GrainLogic(
     StoreWriter writer,
     IdAllocator ids,
     LiveCounts counts,
+    Admissions admissions,
     IOptions<LogicOptions> options,
     LogicMetrics metrics,
     TimeProvider time,
@@ -32,6 +34,7 @@ internal sealed partial class GrainLogic(
     {
         await writer.WriteAsync(new StoreWrite.BrokerGone(broker, time.GetUtcNow().ToUnixTimeMilliseconds(), incarnation));
         await grains.Matchmaker.Prune(); // visitors who were waiting on the old incarnation's sockets are no one's partners now
+        await admissions.BrokerStartedAsync(broker); // and the sockets it held count against no address
         counts.Changed();
     }
 
@@ -113,9 +116,10 @@ internal sealed partial class GrainLogic(
     public async ValueTask<ResultCode> ConfirmDeliveredAsync(ulong accountId, ulong sessionId, ulong msgId, string? viaBroker, CancellationToken cancellationToken) =>
         IsId(sessionId) ? await Session(sessionId).ConfirmDelivered(accountId, msgId, viaBroker) : ResultCode.ParamErr;
 
-    public ValueTask<MatchResult> MatchAsync(ulong accountId, CancellationToken cancellationToken) => MatchAsync(accountId, viaBroker: null, cancellationToken);
+    public ValueTask<MatchResult> MatchAsync(ulong accountId, string? address, string? altcha, CancellationToken cancellationToken) =>
+        MatchAsync(accountId, address, altcha, viaBroker: null, cancellationToken);
 
-    public async ValueTask<MatchResult> MatchAsync(ulong accountId, string? viaBroker, CancellationToken cancellationToken)
+    public async ValueTask<MatchResult> MatchAsync(ulong accountId, string? address, string? altcha, string? viaBroker, CancellationToken cancellationToken)
     {
         MatchTicket ticket;
         OpenedSession opened;
@@ -126,18 +130,22 @@ internal sealed partial class GrainLogic(
                 return new MatchResult(ResultCode.ParamErr, Message: "not your account");
             }
 
-            ticket = await grains.Matchmaker.Match(accountId);
+            // A solution is spent before the matchmaker hears of it: it counts once, whatever follows.
+            var failed = altcha is not null && address is not null ? await admissions.SpendAsync(address, altcha) : null;
+            ticket = await grains.Matchmaker.Match(accountId, address, solved: altcha is not null && address is not null && failed is null);
             counts.Changed();
             if (ticket.Code != ResultCode.Success)
             {
-                return new MatchResult(ticket.Code, Message: ticket.Code switch
+                return ticket.Code switch
                 {
-                    ResultCode.NoDataFound => "waiting for a partner",
-                    ResultCode.ParamErr => _options.MaxActiveSessions == 1
+                    ResultCode.NoDataFound => new MatchResult(ResultCode.NoDataFound, Message: "waiting for a partner"),
+                    ResultCode.RateLimited => Refused(ticket),
+                    ResultCode.ChallengeRequired => Challenged(admissions.Challenge(address!, failed, $"be matched again (more than {ticket.Limit} new partners in a minute)")),
+                    ResultCode.ParamErr => new MatchResult(ResultCode.ParamErr, Message: _options.MaxActiveSessions == 1
                         ? "you are in a chat already: end it to meet someone new"
-                        : $"you are in {_options.MaxActiveSessions} chats already: end one to meet someone new",
-                    _ => "store unavailable",
-                });
+                        : $"you are in {_options.MaxActiveSessions} chats already: end one to meet someone new"),
+                    _ => new MatchResult(ticket.Code, Message: "store unavailable"),
+                };
             }
 
             // The session tells the partner (NewSession) before the caller hears of it, so nothing
@@ -158,6 +166,18 @@ internal sealed partial class GrainLogic(
         metrics.SessionStarted();
         Log.Matched(logger, ticket.SessionId, ticket.PartnerId, accountId);
         return new MatchResult(ResultCode.Success, opened.PartnerId, opened.PartnerName, ticket.SessionId);
+    }
+
+    private static MatchResult Challenged(Admission challenge) =>
+        new(challenge.Code, Message: challenge.Message, Challenge: challenge.Challenge);
+
+    private MatchResult Refused(MatchTicket ticket)
+    {
+        metrics.Refused(ticket.Refused ?? Refusal.Matches);
+        var message = ticket.Refused == Refusal.Waiting
+            ? $"too many visitors from your address are waiting for a partner (at most {ticket.Limit})"
+            : $"too many new partners in a minute (at most {ticket.Limit})";
+        return new MatchResult(ResultCode.RateLimited, Message: message, RetryAfter: ticket.RetryAfter);
     }
 
     public ValueTask<SendResult> SendAsync(ulong senderId, ulong sessionId, string requestId, string content, CancellationToken cancellationToken) =>
@@ -231,6 +251,18 @@ internal sealed partial class GrainLogic(
 
         return new ChatStats(now.Online, now.Waiting);
     }
+
+    public ValueTask<Admission> AdmitSocketAsync(string address, string broker, CancellationToken cancellationToken) =>
+        admissions.AdmitSocketAsync(address, broker);
+
+    public ValueTask SocketClosedAsync(string address, string broker, CancellationToken cancellationToken) =>
+        admissions.SocketClosedAsync(address, broker);
+
+    public ValueTask ReportSocketsAsync(string broker, IReadOnlyList<HeldSockets> held, CancellationToken cancellationToken) =>
+        admissions.ReportSocketsAsync(broker, held);
+
+    public ValueTask<Admission> AdmitAccountAsync(string address, string? altcha, CancellationToken cancellationToken) =>
+        admissions.AdmitAccountAsync(address, altcha);
 
     /// <summary>A session's answer to a request about it; InternalErr when its grain cannot be reached.</summary>
     private async ValueTask<ResultCode> AskSessionAsync(ulong sessionId, Func<ISessionGrain, Task<ResultCode>> ask, string operation)

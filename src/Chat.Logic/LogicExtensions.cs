@@ -1,3 +1,4 @@
+using Chat.Logic.Abuse;
 using Chat.Logic.Diagnostics;
 using Chat.Logic.Grpc;
 using Microsoft.AspNetCore.Builder;
@@ -51,6 +52,7 @@ public static class LogicExtensions
             .Validate(o => o.Kind != "mariadb" || HasValidConnectionString(o), "Chat:Store:Kind=mariadb needs a valid Chat:Store:ConnectionString (or Chat:Store:ConnectionStringFile naming a readable file)")
             .ValidateOnStart();
         services.TryAddSingleton(TimeProvider.System);
+        services.AddChatLimits();
         services.AddStoreResilience();
         services.TryAddSingleton<IChatStore>(sp => sp.GetRequiredService<IOptions<StoreOptions>>().Value.Kind switch
         {
@@ -75,7 +77,46 @@ public static class LogicExtensions
         services.AddHostedService(sp => sp.GetRequiredService<StoreWriter>());
         services.AddHostedService<HistorySweeper>();
         services.AddHostedService<LogicSweeper>();
+        services.AddHostedService<AddressSweeper>();
         services.AddHostedService<GaugeStartup>();
+        return services;
+    }
+
+    /// <summary>
+    /// The per-address and per-account limits and the bot challenge (<c>Chat:Limits</c>). The
+    /// challenge key is read (or made) at start, so a key file that cannot be written stops the start.
+    /// </summary>
+    private static IServiceCollection AddChatLimits(this IServiceCollection services)
+    {
+        services.AddOptions<LimitOptions>().BindConfiguration(LimitOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.TryAddSingleton<AddressRules>();
+        services.TryAddSingleton<AltchaKey>();
+        services.TryAddSingleton<Altcha>();
+        services.TryAddSingleton<Admissions>();
+        services.AddHostedService<ChallengeKeyStartup>();
+        return services;
+    }
+
+    /// <summary>
+    /// A logic node of a cluster: every node must sign challenges with the same key, so that each
+    /// checks what any made. Without TLS it is derived from the cluster's shared secret unless one is
+    /// configured; with TLS there is no shared secret (<paramref name="clusterSecret"/> gives null),
+    /// so a node with the challenge on refuses to start without <c>Chat:Limits:Challenge:Key</c> or
+    /// <c>KeyFile</c> (a key of its own would refuse every other node's challenges).
+    /// </summary>
+    public static IServiceCollection AddChallengeKeyFrom(this IServiceCollection services, Func<IServiceProvider, string?> clusterSecret)
+    {
+        services.AddSingleton<IPostConfigureOptions<LimitOptions>>(sp => new PostConfigureOptions<LimitOptions>(Options.DefaultName, limits =>
+        {
+            if (string.IsNullOrEmpty(limits.Challenge.Key) && string.IsNullOrEmpty(limits.Challenge.KeyFile) && clusterSecret(sp) is { Length: > 0 } secret)
+            {
+                var derived = System.Security.Cryptography.HMACSHA256.HashData(System.Text.Encoding.UTF8.GetBytes(secret), "chat: ALTCHA challenge key"u8);
+                limits.Challenge.Key = Convert.ToHexStringLower(derived);
+            }
+        }));
+        services.AddOptions<LimitOptions>().Validate(
+            limits => !limits.Challenge.IsOn || !string.IsNullOrEmpty(limits.Challenge.Key) || !string.IsNullOrEmpty(limits.Challenge.KeyFile),
+            $"{LimitOptions.Section}:Challenge:KeyFile: every logic node of a cluster needs the same challenge key (a file holding, say, `openssl rand -hex 32`), or the challenge off ({LimitOptions.Section}:Challenge:AfterAccounts=0 and AfterMatches=0)");
         return services;
     }
 
@@ -133,6 +174,13 @@ public static class LogicExtensions
     private sealed class StoreStartup(IChatStore store) : IHostedService
     {
         public Task StartAsync(CancellationToken cancellationToken) => store.InitializeAsync(cancellationToken);
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    }
+
+    private sealed class ChallengeKeyStartup(AltchaKey key) : IHostedService
+    {
+        public Task StartAsync(CancellationToken cancellationToken) => key.Bytes.Length > 0 ? Task.CompletedTask : throw new InvalidOperationException("no challenge key");
 
         public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
     }

@@ -1,4 +1,5 @@
 using Chat.Bench.Scenarios;
+using Chat.Testing;
 using Chat.Testing.Servers;
 
 namespace Chat.Bench.Tests;
@@ -6,10 +7,13 @@ namespace Chat.Bench.Tests;
 /// <summary>The bench's chat scenario against the real all-in-one server, in-process, on a fresh store.</summary>
 public sealed class ServerSmokeTests
 {
-    private static Task<ChatServer> StartServerAsync() => ChatServer.StartAsync(
-        // The smoke run sends faster than a person types; the abuse limit is not what it tests.
-        "Chat:Broker:RateLimit:PerSecond=100000",
-        "Chat:Broker:RateLimit:Burst=100000");
+    private static Task<ChatServer> StartServerAsync(params string[] settings) => ChatServer.StartAsync(
+        [
+            // The smoke run sends faster than a person types; the abuse limit is not what it tests.
+            "Chat:Broker:RateLimit:PerSecond=100000",
+            "Chat:Broker:RateLimit:Burst=100000",
+            .. settings,
+        ]);
 
     [Fact]
     public async Task Chat_scenario_delivers_every_message_once_in_order()
@@ -20,6 +24,29 @@ public sealed class ServerSmokeTests
         var result = await ChatScenario.RunAsync(SmokeRun.Options(server.WebSocketUri), timeout.Token);
 
         SmokeRun.AssertEveryMessageDelivered(result);
+    }
+
+    [Fact]
+    public async Task With_the_limits_on_visitors_spread_over_loopback_addresses_chat_as_without()
+    {
+        // bench/run.sh's server-limits target: the shipped per-address limits, each visitor from an address of its own.
+        await using var server = await StartServerAsync(LimitSettings.Shipped);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+
+        var result = await ChatScenario.RunAsync(SmokeRun.Options(server.WebSocketUri) with { SourceAddresses = 300 }, timeout.Token);
+
+        SmokeRun.AssertEveryMessageDelivered(result);
+    }
+
+    [Fact]
+    public async Task With_the_limits_on_visitors_from_one_address_are_refused()
+    {
+        // The same run from one address: the sixth account of the minute needs a challenge the bench does not solve.
+        await using var server = await StartServerAsync(LimitSettings.Shipped);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+
+        var refused = await Assert.ThrowsAnyAsync<Exception>(() => ChatScenario.RunAsync(SmokeRun.Options(server.WebSocketUri) with { SourceAddresses = 1 }, timeout.Token));
+        Assert.Contains("got code 6", refused.Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -5,8 +5,10 @@ using System.Net.WebSockets;
 namespace Chat.Bench.Connections;
 
 /// <summary>
-/// Opens WebSockets to the server from several loopback source addresses (127.0.0.2, .3, …),
-/// round-robin, so one run can hold more sockets than one address has ephemeral ports.
+/// Opens WebSockets to the server from several loopback source addresses (127.0.0.2, .3, …, on
+/// into 127.0.1.0 and beyond: all of 127.0.0.0/8 is this machine's), round-robin, so one run can
+/// hold more sockets than one address has ephemeral ports, and a server with per-address limits on
+/// sees the visitors as the crowd of many households they stand for.
 /// </summary>
 public sealed class VisitorConnector
 {
@@ -31,11 +33,22 @@ public sealed class VisitorConnector
         // Binding a source address only works when the servers are on loopback too.
         var loopback = servers.All(s => IPAddress.TryParse(s.Host, out var host) && IPAddress.IsLoopback(host));
         sources = loopback && sourceAddresses > 0
-            ? [.. Enumerable.Range(2, sourceAddresses).Select(i => new IPAddress([127, 0, 0, (byte)i]))]
+            ? [.. Enumerable.Range(2, sourceAddresses).Select(Loopback)]
             : [IPAddress.Any];
         this.servers = [.. servers.Select(s => (s, IPAddress.TryParse(s.Host, out var host)
             ? (EndPoint)new IPEndPoint(host, s.Port)
             : new DnsEndPoint(s.Host, s.Port, AddressFamily.InterNetwork)))];
+    }
+
+    /// <summary>The loopback address with this number in its low 24 bits (2: 127.0.0.2, 256: 127.0.1.0).</summary>
+    public static IPAddress Loopback(int number)
+    {
+        if (number is < 1 or >= 1 << 24)
+        {
+            throw new ArgumentOutOfRangeException(nameof(number), number, "127.0.0.0/8 has 2^24 addresses");
+        }
+
+        return new IPAddress([127, (byte)(number >> 16), (byte)(number >> 8), (byte)number]);
     }
 
     /// <summary>Connects and upgrades; failures surface as <see cref="WebSocketException"/>, as ClientWebSocket's did.</summary>

@@ -61,6 +61,9 @@ internal sealed class ClientConnection : IDisposable
 
     public ClientEndpoint Endpoint { get; }
 
+    /// <summary>The client's address as the per-address limits count it (<see cref="ClientAddresses.KeyOf"/>); set before the socket reads its first frame.</summary>
+    public string Address { get; set; } = ClientAddresses.Unknown;
+
     public WebSocket Socket => _socket;
 
     /// <summary>How far this socket's client was given and has received each session's messages.</summary>

@@ -3,6 +3,8 @@ using System.Net.WebSockets;
 using Chat.Broker.Delivery;
 using Chat.Broker.Diagnostics;
 using Chat.Broker.Frames;
+using Chat.Broker.Limits;
+using Chat.Broker.Security;
 using Chat.Protocol.Frames;
 using Chat.Protocol.Limits;
 using Chat.Protocol.Seams;
@@ -24,6 +26,7 @@ internal sealed partial class ConnectionLoop(
     RequestDispatcher dispatcher,
     ILogic logic,
     DeliveryReports deliveries,
+    AddressGate addresses,
     IOptions<BrokerOptions> options,
     BrokerMetrics metrics,
     IHostApplicationLifetime lifetime,
@@ -37,8 +40,27 @@ internal sealed partial class ConnectionLoop(
     private readonly BrokerOptions _options = options.Value;
     private Action<ClientConnection, ulong, ulong>? _onPushWritten; // one delegate for all sockets
 
-    /// <summary>Accepts the WebSocket and runs it to the end.</summary>
+    /// <summary>Accepts the WebSocket if its address may open one more, and runs it to the end.</summary>
     public async Task AcceptAsync(HttpContext context)
+    {
+        var address = addresses.AddressOf(context);
+        if (await addresses.AdmitSocketAsync(address) is { IsRefused: true } refused)
+        {
+            await addresses.RefuseSocketAsync(context, refused);
+            return;
+        }
+
+        try
+        {
+            await RunAsync(context, address);
+        }
+        finally
+        {
+            await addresses.ReleaseSocketAsync(address);
+        }
+    }
+
+    private async Task RunAsync(HttpContext context, string address)
     {
         using var socket = await AcceptWithinLimitAsync(context);
         if (socket is null)
@@ -51,6 +73,7 @@ internal sealed partial class ConnectionLoop(
         // close timeout.
         var stopping = CancellationToken.None;
         var connection = registry.Register(socket);
+        connection.Address = address;
         Log.Opened(logger, connection.Id);
         connection.Start(_onPushWritten ??= OnPushWritten, lifetime.ApplicationStopping);
         var how = LeaveKind.Lost;

@@ -14,6 +14,7 @@ internal sealed class BrokerMetrics
     private readonly Counter<long> _rateLimited;
     private readonly Counter<long> _errors;
     private readonly Counter<long> _closedByServer;
+    private readonly Counter<long> _limitsUnchecked;
     private readonly Counter<long> _socketsRefused;
 
     public BrokerMetrics(IMeterFactory meters, ConnectionRegistry registry)
@@ -25,6 +26,7 @@ internal sealed class BrokerMetrics
         _rateLimited = meter.CreateCounter<long>("chat.broker.rate_limited", "{frame}", "Frames refused by the per-connection rate limit.");
         _errors = meter.CreateCounter<long>("chat.broker.errors", "{response}", "Responses with a non-zero code, by code.");
         _closedByServer = meter.CreateCounter<long>("chat.broker.closed_by_server", "{connection}", "Sockets the server closed, by close status.");
+        _limitsUnchecked = meter.CreateCounter<long>("chat.broker.limits.unchecked", "{check}", "Per-address limits no logic node could check, so the request went ahead, by kind.");
         _socketsRefused = meter.CreateCounter<long>("chat.broker.sockets.refused", "{connection}", "WebSocket upgrades refused because the server held as many sockets as it may.");
     }
 
@@ -35,6 +37,8 @@ internal sealed class BrokerMetrics
     public void RateLimited() => _rateLimited.Add(1);
 
     public void Error(ResultCode code) => _errors.Add(1, new KeyValuePair<string, object?>("code", (int)code));
+
+    public void LimitUnchecked(string kind) => _limitsUnchecked.Add(1, new KeyValuePair<string, object?>("kind", kind));
 
     public void ClosedByServer(int status) => _closedByServer.Add(1, new KeyValuePair<string, object?>("status", status));
 

@@ -1,6 +1,7 @@
 using Chat.Broker.Connections;
 using Chat.Broker.Delivery;
 using Chat.Broker.Diagnostics;
+using Chat.Broker.Limits;
 using Chat.Protocol.Frames;
 using Chat.Protocol.Seams;
 
@@ -10,7 +11,7 @@ namespace Chat.Broker.Frames;
 /// Carries out one parsed client request: checks the fields the command needs, checks that any id
 /// the client names about itself is the socket's own account, asks logic, and queues the response.
 /// </summary>
-internal sealed class RequestDispatcher(ILogic logic, ConnectionRegistry registry, DeliveryReports deliveries, BrokerMetrics metrics)
+internal sealed class RequestDispatcher(ILogic logic, ConnectionRegistry registry, DeliveryReports deliveries, AddressGate addresses, BrokerMetrics metrics)
 {
     public ValueTask DispatchAsync(ClientConnection connection, ClientRequest request, CancellationToken cancellationToken) =>
         // A chat message (the hot path) goes straight to its handler, without an async frame of this method's own.
@@ -43,10 +44,10 @@ internal sealed class RequestDispatcher(ILogic logic, ConnectionRegistry registr
             case CommandKind.Match:
                 if (RequireOwnAccount(connection, request, request.AccountId))
                 {
-                    var match = await logic.MatchAsync(connection.AccountId, cancellationToken);
+                    var match = await logic.MatchAsync(connection.AccountId, connection.Address, request.Altcha, cancellationToken);
                     Reply(connection, match.Code == ResultCode.Success
                         ? new MatchResponse(match.Code, match.PartnerId, match.PartnerName, match.SessionId)
-                        : new MatchResponse(match.Code, Msg: match.Message));
+                        : Refusals.Match(match));
                 }
 
                 break;
@@ -121,6 +122,12 @@ internal sealed class RequestDispatcher(ILogic logic, ConnectionRegistry registr
 
         if (!Require(connection, request, request.NickName, "nickName"))
         {
+            return;
+        }
+
+        if (await addresses.AdmitAccountAsync(connection.Address, request.Altcha) is { IsRefused: true } refused)
+        {
+            Reply(connection, Refusals.CreateAccount(refused));
             return;
         }
 

@@ -108,12 +108,45 @@ internal sealed partial class GrpcLogic(
         await CallAsync((n, o) => n.Client.ConfirmDeliveredAsync(request, o).ResponseAsync, retry: true, cancellationToken);
     }
 
-    public async ValueTask<MatchResult> MatchAsync(ulong accountId, CancellationToken cancellationToken)
+    public async ValueTask<MatchResult> MatchAsync(ulong accountId, string? address, string? altcha, CancellationToken cancellationToken)
     {
-        var match = await CallAsync((n, o) => n.Client.MatchAsync(new MatchRequest { AccountId = accountId }, o).ResponseAsync, retry: false, cancellationToken);
+        var request = new MatchRequest { AccountId = accountId, Address = address ?? string.Empty, Altcha = altcha ?? string.Empty };
+        var match = await CallAsync((n, o) => n.Client.MatchAsync(request, o).ResponseAsync, retry: false, cancellationToken);
         return match is null
             ? new MatchResult(ResultCode.InternalErr, Message: "try again")
-            : new MatchResult(match.Code.FromProto(), match.PartnerId, NullIfEmpty(match.PartnerName), match.SessionId, NullIfEmpty(match.Msg));
+            : new MatchResult(
+                match.Code.FromProto(), match.PartnerId, NullIfEmpty(match.PartnerName), match.SessionId, NullIfEmpty(match.Msg),
+                match.RetryAfter > 0 ? match.RetryAfter : null, match.Challenge?.FromProto());
+    }
+
+    // The limits: a call that counts (a socket, an account) is not tried twice, so a node that
+    // failed leaves it unchecked rather than counted twice; a report sets counts, so it may be.
+
+    public async ValueTask<Admission> AdmitSocketAsync(string address, string broker, CancellationToken cancellationToken)
+    {
+        var request = new AdmitSocketRequest { Address = address, Broker = broker };
+        var answer = await CallAsync((n, o) => n.Client.AdmitSocketAsync(request, o).ResponseAsync, retry: false, cancellationToken);
+        return answer?.FromProto() ?? Admission.Unchecked;
+    }
+
+    public async ValueTask SocketClosedAsync(string address, string broker, CancellationToken cancellationToken)
+    {
+        var request = new SocketClosedRequest { Address = address, Broker = broker };
+        await CallAsync((n, o) => n.Client.SocketClosedAsync(request, o).ResponseAsync, retry: false, cancellationToken);
+    }
+
+    public async ValueTask ReportSocketsAsync(string broker, IReadOnlyList<Protocol.Seams.HeldSockets> held, CancellationToken cancellationToken)
+    {
+        var request = new ReportSocketsRequest { Broker = broker };
+        request.Held.AddRange(held.Select(h => new Protocol.Grpc.HeldSockets { Address = h.Address, Count = h.Count }));
+        await CallAsync((n, o) => n.Client.ReportSocketsAsync(request, o).ResponseAsync, retry: true, cancellationToken);
+    }
+
+    public async ValueTask<Admission> AdmitAccountAsync(string address, string? altcha, CancellationToken cancellationToken)
+    {
+        var request = new AdmitAccountRequest { Address = address, Altcha = altcha ?? string.Empty };
+        var answer = await CallAsync((n, o) => n.Client.AdmitAccountAsync(request, o).ResponseAsync, retry: false, cancellationToken);
+        return answer?.FromProto() ?? Admission.Unchecked;
     }
 
     public async ValueTask<SendResult> SendAsync(ulong senderId, ulong sessionId, string requestId, string content, CancellationToken cancellationToken)

@@ -1,3 +1,4 @@
+using System.Net;
 using Chat.Host.Discovery;
 using Chat.Protocol.Grpc;
 using Microsoft.AspNetCore.HttpOverrides;

@@ -14,6 +14,9 @@ internal sealed class LogicMetrics
     private readonly Counter<long> _matches;
     private readonly Histogram<long> _batchSize;
     private readonly Histogram<double> _commitSeconds;
+    private readonly Counter<long> _refusals;
+    private readonly Counter<long> _unchecked;
+    private readonly UpDownCounter<long> _trackedAddresses;
 
     public LogicMetrics(IMeterFactory meters)
     {
@@ -26,6 +29,9 @@ internal sealed class LogicMetrics
             advice: new InstrumentAdvice<long> { HistogramBucketBoundaries = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024] });
         _commitSeconds = _meter.CreateHistogram<double>("chat.store.commit.duration", "s", "Time to commit one batch.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1] });
+        _refusals = _meter.CreateCounter<long>("chat.abuse.refusals", "{refusal}", "Requests refused by a per-address or per-account limit or the bot challenge, by kind.");
+        _unchecked = _meter.CreateCounter<long>("chat.abuse.unchecked", "{check}", "Limits that could not be checked (their grain did not answer in time) and let the request through, by kind.");
+        _trackedAddresses = _meter.CreateUpDownCounter<long>("chat.abuse.tracked_addresses", "{address}", "Addresses the address shards on this node remember (each is forgotten once it went quiet).");
     }
 
     /// <summary>The gauge of this node's open links to brokers (a cluster's logic node).</summary>
@@ -51,6 +57,16 @@ internal sealed class LogicMetrics
     }
 
     public void SessionStarted() => _matches.Add(1);
+
+    public void Refused(string kind) => _refusals.Add(1, new KeyValuePair<string, object?>("kind", kind));
+
+    public void Unchecked(string kind) => _unchecked.Add(1, new KeyValuePair<string, object?>("kind", kind));
+
+    public void AddressTracked() => _trackedAddresses.Add(1);
+
+    public void AddressForgotten() => _trackedAddresses.Add(-1);
+
+    public void AddressesForgotten(int count) => _trackedAddresses.Add(-count);
 
     public void Committed(int writes, TimeSpan took)
     {

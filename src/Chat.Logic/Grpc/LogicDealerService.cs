@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Chat.Logic.Diagnostics;
 using ResultCode = Chat.Protocol.Frames.ResultCode;
 using Chat.Protocol.Grpc;
+using HeldSockets = Chat.Protocol.Seams.HeldSockets;
 using System.Threading.Channels;
 using Chat.Protocol.Seams;
 using Grpc.Core;
@@ -44,7 +45,9 @@ internal sealed class LogicDealerService(GrainLogic logic, INodeLinks links, Log
 
     public override async Task<MatchResponse> Match(MatchRequest request, ServerCallContext context)
     {
-        var match = await logic.MatchAsync(request.AccountId, ViaBroker(context), context.CancellationToken);
+        var match = await logic.MatchAsync(
+            request.AccountId, request.Address.Length == 0 ? null : request.Address, request.Altcha.Length == 0 ? null : request.Altcha,
+            ViaBroker(context), context.CancellationToken);
         return new MatchResponse
         {
             Code = match.Code.ToProto(),
@@ -52,8 +55,48 @@ internal sealed class LogicDealerService(GrainLogic logic, INodeLinks links, Log
             PartnerId = match.PartnerId,
             PartnerName = match.PartnerName ?? string.Empty,
             SessionId = match.SessionId,
+            RetryAfter = match.RetryAfter ?? 0,
+            Challenge = match.Challenge?.ToProto(),
         };
     }
+
+    public override async Task<AdmissionResponse> AdmitSocket(AdmitSocketRequest request, ServerCallContext context)
+    {
+        if ((string.IsNullOrEmpty(request.Address) ? "address is required" : BrokerRefused(request.Broker, context)) is { } refused)
+        {
+            return new AdmissionResponse { Code = CodeEnum.ParamErr, Msg = refused };
+        }
+
+        return (await logic.AdmitSocketAsync(request.Address, request.Broker, context.CancellationToken)).ToProto();
+    }
+
+    public override async Task<SocketClosedResponse> SocketClosed(SocketClosedRequest request, ServerCallContext context)
+    {
+        // A broker frees only the counts of its own sockets.
+        if (BrokerRefused(request.Broker, context) is not null)
+        {
+            return new SocketClosedResponse { Code = CodeEnum.ParamErr };
+        }
+
+        await logic.SocketClosedAsync(request.Address, request.Broker, context.CancellationToken);
+        return new SocketClosedResponse { Code = CodeEnum.Success };
+    }
+
+    public override async Task<ReportSocketsResponse> ReportSockets(ReportSocketsRequest request, ServerCallContext context)
+    {
+        if (BrokerRefused(request.Broker, context) is not null)
+        {
+            return new ReportSocketsResponse { Code = CodeEnum.ParamErr };
+        }
+
+        await logic.ReportSocketsAsync(request.Broker, [.. request.Held.Select(h => new HeldSockets(h.Address, h.Count))], context.CancellationToken);
+        return new ReportSocketsResponse { Code = CodeEnum.Success };
+    }
+
+    public override async Task<AdmissionResponse> AdmitAccount(AdmitAccountRequest request, ServerCallContext context) =>
+        string.IsNullOrEmpty(request.Address)
+            ? new AdmissionResponse { Code = CodeEnum.ParamErr, Msg = "address is required" }
+            : (await logic.AdmitAccountAsync(request.Address, request.Altcha.Length == 0 ? null : request.Altcha, context.CancellationToken)).ToProto();
 
     public override Task<SendMsgResponse> SendMsg(SendMsgRequest request, ServerCallContext context) =>
         SendAsync(request, ViaBroker(context), context.CancellationToken);

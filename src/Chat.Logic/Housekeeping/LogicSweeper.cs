@@ -15,47 +15,12 @@ internal sealed partial class LogicSweeper(
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         // Not before the node has started: until its silo has joined the cluster there is nowhere to put the housekeeper.
-        if (!await Started(stoppingToken))
+        if (!await lifetime.WhenStartedAsync(stoppingToken))
         {
             return;
         }
 
-        using var timer = new PeriodicTimer(options.Value.SweepInterval, time);
-        try
-        {
-            while (await timer.WaitForNextTickAsync(stoppingToken))
-            {
-                try
-                {
-                    await grains.Housekeeper.Sweep();
-                }
-                catch (Exception ex) when (ex is not OperationCanceledException)
-                {
-                    Log.SweepFailed(logger, ex);
-                }
-            }
-        }
-        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-        {
-        }
-    }
-
-    private async Task<bool> Started(CancellationToken stoppingToken)
-    {
-        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        using (lifetime.ApplicationStarted.Register(() => started.TrySetResult()))
-        using (stoppingToken.Register(() => started.TrySetCanceled(stoppingToken)))
-        {
-            try
-            {
-                await started.Task;
-                return true;
-            }
-            catch (OperationCanceledException)
-            {
-                return false;
-            }
-        }
+        await time.EveryAsync(options.Value.SweepInterval, () => grains.Housekeeper.Sweep(), ex => Log.SweepFailed(logger, ex), stoppingToken);
     }
 
     private static partial class Log

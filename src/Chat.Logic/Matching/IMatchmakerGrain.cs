@@ -11,11 +11,13 @@ namespace Chat.Logic.Matching;
 internal interface IMatchmakerGrain : IGrainWithIntegerKey
 {
     /// <summary>
-    /// Pairs the caller with whoever has waited longest (never itself, never a current partner, never
-    /// an account at the session cap) and creates their session; with nobody to pair, the caller
-    /// waits (NoDataFound). A caller at the cap gets ParamErr, and does not wait.
+    /// Pairs the caller with whoever has waited longest (never itself, never a current partner)
+    /// and creates their session; with nobody to pair, the caller waits (NoDataFound). Refused
+    /// (RateLimited) when the caller has made its matches of the minute, or would wait while its
+    /// <paramref name="address"/> has as many waiting as it may; ChallengeRequired when it has had
+    /// new partners faster than a person would and <paramref name="solved"/> a challenge it has not.
     /// </summary>
-    Task<MatchTicket> Match(ulong callerId);
+    Task<MatchTicket> Match(ulong callerId, string? address, bool solved);
 
     /// <summary>The account is no longer waiting (its socket is gone).</summary>
     Task Leave(ulong accountId);
@@ -28,5 +30,13 @@ internal interface IMatchmakerGrain : IGrainWithIntegerKey
     Task PairEnded(ulong first, ulong second);
 }
 
+/// <param name="RetryAfter">With RateLimited: seconds until the caller may try again.</param>
+/// <param name="Limit">With RateLimited: which limit (a <see cref="Abuse.Refusal"/> kind) and its value.</param>
 [GenerateSerializer, Immutable]
-internal readonly record struct MatchTicket([property: Id(0)] ResultCode Code, [property: Id(1)] ulong SessionId = 0, [property: Id(2)] ulong PartnerId = 0);
+internal readonly record struct MatchTicket(
+    [property: Id(0)] ResultCode Code,
+    [property: Id(1)] ulong SessionId = 0,
+    [property: Id(2)] ulong PartnerId = 0,
+    [property: Id(3)] int RetryAfter = 0,
+    [property: Id(4)] string? Refused = null,
+    [property: Id(5)] long Limit = 0);

@@ -1,3 +1,5 @@
+using System.Runtime.InteropServices;
+using Chat.Logic.Abuse;
 using Chat.Logic.Ids;
 using Chat.Logic.Storage;
 using Chat.Protocol.Frames;
@@ -12,20 +14,32 @@ namespace Chat.Logic.Matching;
 /// matches never take the same waiting visitor, and one waiting for its commit does not hold up
 /// the next. Its writes keep their order in the store writer's queue. The cap on an account's
 /// sessions is checked here, in the same turn that pairs it: nowhere else sees every new session
-/// before it exists, so two matches at once cannot both slip under it.
+/// before it exists, so two matches at once cannot both slip under it. It also holds the two limits
+/// that are about matching, counted here because every match of the cluster is made here: visitors
+/// waiting per address, and matches per account per minute (matches made: a MATCH_REQ repeated while
+/// waiting costs nothing).
 /// </summary>
 [Reentrant]
 internal sealed partial class MatchmakerGrain(
     IChatStore store,
     StoreWriter writer,
     IdAllocator ids,
+    AddressRules rules,
     IOptions<LogicOptions> options,
     TimeProvider time,
     ILogger<MatchmakerGrain> logger) : Grain, IMatchmakerGrain
 {
+    /// <summary>What a visitor refused for waiting is told to wait before asking again.</summary>
+    private const int WaitingRetryAfterSeconds = 5;
+
     private readonly int _maxSessions = options.Value.MaxActiveSessions;
     private readonly WaitingPool _pool = new();
     private readonly ActivePairs _pairs = new();
+
+    // Per account that matched lately: its matches of the last minute, against the limit and against
+    // the challenge's threshold. Both full, it is forgotten.
+    private readonly Dictionary<ulong, RecentMatches> _matches = [];
+    private long _matchesSweptAt;
 
     // Added to the pool, the store write not yet committed: a prune must not take them for gone.
     private readonly HashSet<ulong> _adding = [];
@@ -45,7 +59,7 @@ internal sealed partial class MatchmakerGrain(
         Log.Loaded(logger, _pool.Count, _pairs.Count);
     }
 
-    public async Task<MatchTicket> Match(ulong callerId)
+    public async Task<MatchTicket> Match(ulong callerId, string? address, bool solved)
     {
         if (_pool.Contains(callerId))
         {
@@ -57,9 +71,20 @@ internal sealed partial class MatchmakerGrain(
             return new MatchTicket(ResultCode.ParamErr); // no further session, nor a place in the pool
         }
 
+        var now = time.GetUtcNow().ToUnixTimeMilliseconds();
+        if (OutOfMatches(callerId, address, solved, now) is { } refused)
+        {
+            return refused;
+        }
+
         if (_pool.FindOldest(candidate => candidate != callerId && !_pairs.Contains(Pair(callerId, candidate)) && _pairs.SessionsOf(candidate) < _maxSessions) is not { } partnerId)
         {
-            _pool.Add(callerId);
+            if (address is not null && rules.For(address).Waiting is > 0 and var waiting && _pool.WaitingFrom(address) >= waiting)
+            {
+                return new MatchTicket(ResultCode.RateLimited, RetryAfter: WaitingRetryAfterSeconds, Refused: Refusal.Waiting, Limit: waiting);
+            }
+
+            _pool.Add(callerId, address);
             _adding.Add(callerId);
             try
             {
@@ -79,9 +104,12 @@ internal sealed partial class MatchmakerGrain(
             return new MatchTicket(ResultCode.NoDataFound);
         }
 
+        var partnerAddress = _pool.AddressOf(partnerId);
         _pool.Remove(partnerId);
         var pair = Pair(callerId, partnerId);
         _pairs.Add(pair);
+        CountMatch(callerId, now);
+        CountMatch(partnerId, now);
         try
         {
             var sessionId = await ids.NextAsync(IdKind.Session);
@@ -94,7 +122,7 @@ internal sealed partial class MatchmakerGrain(
         {
             Log.StoreFailed(logger, ex);
             _pairs.Remove(pair);
-            _pool.AddFirst(partnerId); // it waited longest; its waiting row may be gone, the pool in memory still has it
+            _pool.AddFirst(partnerId, partnerAddress); // it waited longest; its waiting row may be gone, the pool in memory still has it
             return new MatchTicket(ResultCode.InternalErr);
         }
     }
@@ -122,6 +150,71 @@ internal sealed partial class MatchmakerGrain(
     {
         _pairs.Remove(Pair(first, second));
         return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// A refusal if the caller has made as many matches this minute as it may, or a demand for a
+    /// challenge if it has had more new partners than a person would (and has none solved; a caller
+    /// without an address cannot be given one).
+    /// </summary>
+    private MatchTicket? OutOfMatches(ulong callerId, string? address, bool solved, long now)
+    {
+        var (perMinute, challengeAfter) = (rules.Options.MatchesPerMinute, rules.Options.Challenge.AfterMatches);
+        if (perMinute <= 0 && challengeAfter <= 0)
+        {
+            return null;
+        }
+
+        if (now - _matchesSweptAt > 60_000)
+        {
+            _matchesSweptAt = now;
+            foreach (var (accountId, recent) in _matches)
+            {
+                if ((perMinute <= 0 || recent.Matches.IsFull(now, perMinute)) && (challengeAfter <= 0 || recent.Unchallenged.IsFull(now, challengeAfter)))
+                {
+                    _matches.Remove(accountId);
+                }
+            }
+        }
+
+        if (!_matches.TryGetValue(callerId, out var matches))
+        {
+            return null;
+        }
+
+        if (perMinute > 0 && !matches.Matches.CanTake(now, perMinute, perMinute))
+        {
+            return new MatchTicket(ResultCode.RateLimited, RetryAfter: matches.Matches.SecondsUntilOne(now, perMinute, perMinute), Refused: Refusal.Matches, Limit: perMinute);
+        }
+
+        return challengeAfter > 0 && address is not null && !solved && !matches.Unchallenged.CanTake(now, challengeAfter, challengeAfter)
+            ? new MatchTicket(ResultCode.ChallengeRequired, Limit: challengeAfter)
+            : null;
+    }
+
+    private void CountMatch(ulong accountId, long now)
+    {
+        var (perMinute, challengeAfter) = (rules.Options.MatchesPerMinute, rules.Options.Challenge.AfterMatches);
+        if (perMinute > 0 || challengeAfter > 0)
+        {
+            ref var recent = ref CollectionsMarshal.GetValueRefOrAddDefault(_matches, accountId, out _);
+            if (perMinute > 0)
+            {
+                recent.Matches.Take(now, perMinute, perMinute);
+            }
+
+            if (challengeAfter > 0)
+            {
+                recent.Unchallenged.Take(now, challengeAfter, challengeAfter);
+            }
+        }
+    }
+
+    /// <summary>An account's matches of the last minute: against the limit, and against the challenge's threshold.</summary>
+    private struct RecentMatches
+    {
+        public Allowance Matches;
+        public Allowance Unchallenged;
     }
 
     private static ActivePair Pair(ulong a, ulong b) => a < b ? new ActivePair(a, b) : new ActivePair(b, a);

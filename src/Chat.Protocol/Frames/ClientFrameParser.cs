@@ -72,6 +72,7 @@ public static class ClientFrameParser
         Token,
         Code,
         ConfirmReceipt,
+        Altcha,
     }
 
     private static Field MatchField(ref Utf8JsonReader reader)
@@ -95,6 +96,7 @@ public static class ClientFrameParser
             4 when Ascii.EqualsIgnoreCase(name, "code"u8) => Field.Code,
             5 when Ascii.EqualsIgnoreCase(name, "msgId"u8) => Field.MsgId,
             5 when Ascii.EqualsIgnoreCase(name, "token"u8) => Field.Token,
+            6 when Ascii.EqualsIgnoreCase(name, "altcha"u8) => Field.Altcha,
             7 when Ascii.EqualsIgnoreCase(name, "content"u8) => Field.Content,
             8 when Ascii.EqualsIgnoreCase(name, "nickName"u8) => Field.NickName,
             8 when Ascii.EqualsIgnoreCase(name, "senderId"u8) => Field.SenderId,
@@ -132,6 +134,9 @@ public static class ClientFrameParser
                 return;
             case Field.Token:
                 request.Token = ReadString(ref reader, request, "token");
+                return;
+            case Field.Altcha:
+                request.Altcha = ReadString(ref reader, request, "altcha");
                 return;
             case Field.AccountId:
                 request.AccountId = ReadId(ref reader, request, "accountId");

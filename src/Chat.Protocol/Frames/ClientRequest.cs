@@ -24,6 +24,9 @@ public sealed class ClientRequest
     /// <summary>Ours: the client will confirm each push with PUSH_DIALOGUE_RESP (CRT_ACCOUNT_REQ, RECONNECT_REQ).</summary>
     public bool? ConfirmReceipt { get; set; }
 
+    /// <summary>Ours: a solved proof-of-work challenge, the base64 JSON payload an ALTCHA widget produces (CRT_ACCOUNT_REQ, MATCH_REQ).</summary>
+    public string? Altcha { get; set; }
+
     /// <summary>The first known field whose JSON type was wrong, if any.</summary>
     public string? MistypedField { get; set; }
 
@@ -42,6 +45,7 @@ public sealed class ClientRequest
         Token = null;
         Code = null;
         ConfirmReceipt = null;
+        Altcha = null;
         MistypedField = null;
     }
 }

@@ -9,6 +9,9 @@ public enum ResultCode
     UnknownErr = 3,
     NoDataFound = 4,
 
-    /// <summary>The connection sent more requests than its rate limit allows; the request was not carried out.</summary>
+    /// <summary>Ours: a limit was reached (the connection's request rate, or a per-address or per-account limit); the request was not carried out.</summary>
     RateLimited = 5,
+
+    /// <summary>Ours: the request must carry a solved proof-of-work challenge (the one offered in the response); nothing was done.</summary>
+    ChallengeRequired = 6,
 }

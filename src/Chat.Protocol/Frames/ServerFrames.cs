@@ -9,13 +9,33 @@ public sealed record CreateAccountResponse(ResultCode Code, string? NickName = n
 {
     [JsonPropertyOrder(-1)]
     public string Cmd => Commands.CreateAccountResp;
+
+    /// <summary>Ours, with code 5: seconds until a new account may be created from this address.</summary>
+    public int? RetryAfter { get; init; }
+
+    /// <summary>Ours, with code 6: the challenge whose solution the next CRT_ACCOUNT_REQ must carry.</summary>
+    public ChallengeFrame? Challenge { get; init; }
 }
 
 public sealed record MatchResponse(ResultCode Code, ulong? PartnerId = null, string? PartnerName = null, ulong? SessionId = null, string? Msg = null)
 {
     [JsonPropertyOrder(-1)]
     public string Cmd => Commands.MatchResp;
+
+    /// <summary>Ours, with code 5: seconds until MATCH_REQ may succeed.</summary>
+    public int? RetryAfter { get; init; }
+
+    /// <summary>Ours, with code 6: the challenge whose solution the next MATCH_REQ must carry.</summary>
+    public ChallengeFrame? Challenge { get; init; }
 }
+
+/// <summary>Ours: an ALTCHA challenge as its widget reads it (note <c>maxnumber</c>, all lower case, as ALTCHA spells it).</summary>
+public sealed record ChallengeFrame(
+    string Algorithm,
+    string Challenge,
+    [property: JsonPropertyName("maxnumber")] long MaxNumber,
+    string Salt,
+    string Signature);
 
 public sealed record DialogueResponse(ResultCode Code, string? RequestId, ulong? MsgId = null, string? Msg = null)
 {
@@ -78,6 +98,7 @@ public sealed record StatusResponse([property: JsonPropertyOrder(-1)] string Cmd
     UseStringEnumConverter = false)]
 [JsonSerializable(typeof(CreateAccountResponse))]
 [JsonSerializable(typeof(MatchResponse))]
+[JsonSerializable(typeof(ChallengeFrame))]
 [JsonSerializable(typeof(DialogueResponse))]
 [JsonSerializable(typeof(PushDialogueRequest))]
 [JsonSerializable(typeof(PushSignalRequest))]

@@ -10,6 +10,25 @@ public static class GrpcMapping
 
     public static ResultCode FromProto(this CodeEnum code) => (ResultCode)(int)code;
 
+    public static AdmissionResponse ToProto(this Admission admission) => new()
+    {
+        Code = admission.Code.ToProto(),
+        Msg = admission.Message ?? string.Empty,
+        RetryAfter = admission.RetryAfter ?? 0,
+        Challenge = admission.Challenge?.ToProto(),
+    };
+
+    public static Admission FromProto(this AdmissionResponse response) => new(
+        response.Code.FromProto(),
+        response.Msg.Length == 0 ? null : response.Msg,
+        response.RetryAfter > 0 ? response.RetryAfter : null,
+        response.Challenge?.FromProto());
+
+    public static Grpc.AltchaChallenge ToProto(this Seams.AltchaChallenge c) =>
+        new() { Algorithm = c.Algorithm, Challenge = c.Challenge, Maxnumber = c.MaxNumber, Salt = c.Salt, Signature = c.Signature };
+
+    public static Seams.AltchaChallenge FromProto(this Grpc.AltchaChallenge c) => new(c.Algorithm, c.Challenge, c.Maxnumber, c.Salt, c.Signature);
+
     public static PushDialogue ToProto(this DialoguePush push, ulong connectionId) => new()
     {
         SenderId = push.SenderId,

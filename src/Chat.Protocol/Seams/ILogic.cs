@@ -29,7 +29,13 @@ public interface ILogic
     /// <summary>Messages up to <paramref name="msgId"/> in the session reached the account's client.</summary>
     ValueTask ConfirmDeliveredAsync(ulong accountId, ulong sessionId, ulong msgId, CancellationToken cancellationToken);
 
-    ValueTask<MatchResult> MatchAsync(ulong accountId, CancellationToken cancellationToken);
+    /// <summary>
+    /// Pairs the account or puts it in the waiting pool. <paramref name="address"/> is the socket's
+    /// (<see cref="ClientAddresses.KeyOf"/>), for the limit on visitors waiting per address and the
+    /// challenge of an account that takes new partners faster than a person would (null: neither);
+    /// <paramref name="altcha"/> the client's solution of that challenge, if it sent one.
+    /// </summary>
+    ValueTask<MatchResult> MatchAsync(ulong accountId, string? address, string? altcha, CancellationToken cancellationToken);
 
     ValueTask<SendResult> SendAsync(ulong senderId, ulong sessionId, string requestId, string content, CancellationToken cancellationToken);
 
@@ -40,6 +46,28 @@ public interface ILogic
     ValueTask<ResultCode> TypingAsync(ulong accountId, ulong sessionId, CancellationToken cancellationToken);
 
     ValueTask<ChatStats> GetStatsAsync(CancellationToken cancellationToken);
+
+    // Per-address limits, counted in one place for the whole cluster. An address is the key
+    // ClientAddresses.KeyOf makes of the socket's peer (IPv6: its /64).
+
+    /// <summary>A socket from <paramref name="address"/> opened on <paramref name="broker"/>: admitted (and counted until <see cref="SocketClosedAsync"/>) or refused.</summary>
+    ValueTask<Admission> AdmitSocketAsync(string address, string broker, CancellationToken cancellationToken);
+
+    /// <summary>An admitted socket from <paramref name="address"/> on <paramref name="broker"/> closed.</summary>
+    ValueTask SocketClosedAsync(string address, string broker, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// The broker's regular report of the sockets it holds, per address: the counts are set to these
+    /// (mending a close that was never heard of), and what a broker stops reporting (it died) expires.
+    /// </summary>
+    ValueTask ReportSocketsAsync(string broker, IReadOnlyList<HeldSockets> held, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Before CRT_ACCOUNT_REQ creates an account for a socket from <paramref name="address"/>: the
+    /// address's budget of new accounts, and the proof of work once it is demanded (<paramref name="altcha"/>:
+    /// the client's solution, if it sent one). Admitted, the account may be created.
+    /// </summary>
+    ValueTask<Admission> AdmitAccountAsync(string address, string? altcha, CancellationToken cancellationToken);
 }
 
 public enum LeaveKind
@@ -56,9 +84,15 @@ public readonly record struct CreateAccountResult(ResultCode Code, ulong Account
 /// <param name="RetryAfterSeconds">With <see cref="ResultCode.RateLimited"/>: when the account may reconnect again.</param>
 public readonly record struct ReconnectResult(ResultCode Code, ulong AccountId, string NickName, IReadOnlyList<SessionSummary> Sessions, int RetryAfterSeconds = 0);
 
-public readonly record struct MatchResult(ResultCode Code, ulong PartnerId = 0, string? PartnerName = null, ulong SessionId = 0, string? Message = null);
+/// <param name="RetryAfter">With code 5 (a limit): seconds until MATCH_REQ may succeed.</param>
+/// <param name="Challenge">With code 6: the challenge whose solution the next MATCH_REQ must carry.</param>
+public readonly record struct MatchResult(
+    ResultCode Code, ulong PartnerId = 0, string? PartnerName = null, ulong SessionId = 0, string? Message = null, int? RetryAfter = null, AltchaChallenge? Challenge = null);
 
 /// <param name="Owner">In a cluster, the logic node that holds the session (its gRPC address): the best node for the session's next message.</param>
 public readonly record struct SendResult(ResultCode Code, ulong MsgId = 0, string? Message = null, string? Owner = null);
 
 public readonly record struct ChatStats(int Online, int Waiting);
+
+/// <summary>Sockets a broker holds from one address.</summary>
+public readonly record struct HeldSockets(string Address, int Count);

@@ -72,7 +72,7 @@ public sealed class ChatNode : IAsyncDisposable
             .. transport,
             $"--Chat:Store:Path={node._data.File("chat.db")}",
             "--Logging:LogLevel:Default=Warning",
-            .. settings.Select(setting => "--" + setting),
+            .. LimitSettings.Off.Concat(settings).Select(setting => "--" + setting),
         ];
         using var deadline = new CancellationTokenSource(StartTimeout);
         try

@@ -64,7 +64,7 @@ public sealed class ChildNode : IAsyncDisposable
     public static Task<ChildNode> StartAsync(ChatRole role, string name, IEnumerable<string> settings, IReadOnlyDictionary<string, string> environment)
     {
         var temporary = TempFolder.Create("chat-node-");
-        var plan = new NodePlan(role, name, temporary.File(name + ".log"), ["Logging:LogLevel:Default=Warning", .. settings], environment, ChatExecutable.Dll, ChatExecutable.DotnetHost);
+        var plan = new NodePlan(role, name, temporary.File(name + ".log"), ["Logging:LogLevel:Default=Warning", .. LimitSettings.Off, .. settings], environment, ChatExecutable.Dll, ChatExecutable.DotnetHost);
         return StartAsync(plan, null, temporary, CancellationToken.None);
     }
 

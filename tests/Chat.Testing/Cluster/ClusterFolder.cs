@@ -23,6 +23,9 @@ public sealed record ClusterFolder(string Root)
     /// <summary>The password of etcd's user <paramref name="user"/> (root, chat-logic, chat-broker).</summary>
     public string EtcdPasswordFile(string user) => Path.Combine(Secrets, $"etcd-{user}-password");
 
+    /// <summary>The key every logic node signs and checks bot challenges with.</summary>
+    public string ChallengeKeyFile => Path.Combine(Secrets, "altcha-key");
+
     /// <summary>The logic nodes' MariaDB connection string, password included.</summary>
     public string ConnectionFile => Path.Combine(Secrets, "store-connection");
 

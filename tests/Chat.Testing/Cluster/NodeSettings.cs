@@ -54,11 +54,12 @@ public static class NodeSettings
     /// <summary>Without TLS (loopback only): the cluster's shared secret, in a file.</summary>
     public static string[] Plain(string secretFile) => [$"Chat:Cluster:SecretFile={secretFile}"];
 
-    /// <summary>A logic node: the shared MariaDB database (connection string in a file), one Orleans cluster over it.</summary>
-    public static string[] Logic(string connectionStringFile) =>
+    /// <summary>A logic node: the shared MariaDB database (connection string in a file), one Orleans cluster over it, the bot challenge's key (a file).</summary>
+    public static string[] Logic(string connectionStringFile, string challengeKeyFile) =>
     [
         "Chat:Store:Kind=mariadb",
         $"Chat:Store:ConnectionStringFile={connectionStringFile}",
+        $"Chat:Limits:Challenge:KeyFile={challengeKeyFile}",
         "Chat:Silo:ClusterId=chat",
     ];
 

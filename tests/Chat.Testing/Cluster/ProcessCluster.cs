@@ -65,7 +65,7 @@ public sealed class ProcessCluster : IAsyncDisposable
         {
             LogicNodes = logicNodes,
             Brokers = brokers,
-            Settings = ["Logging:LogLevel:Default=Warning", .. settings],
+            Settings = ["Logging:LogLevel:Default=Warning", .. LimitSettings.Off, .. settings], // tests of the limits turn them on
         };
         return await StartAsync(plan, temporary, CancellationToken.None);
     }
@@ -90,7 +90,7 @@ public sealed class ProcessCluster : IAsyncDisposable
             .. NodeSettings.Common($"{(plan.Tls ? "https" : "http")}://127.0.0.1:{etcdPort}"),
             .. plan.Tls ? NodeSettings.Tls(certificate, key, certificates.CaPath, etcdUser, folder.EtcdPasswordFile(etcdUser)) : NodeSettings.Plain(folder.SecretFile),
             .. plan.Tls && role == ChatRole.Logic ? NodeSettings.SiloTls(certificate, key, certificates.CaPath) : [],
-            .. role == ChatRole.Logic ? NodeSettings.Logic(folder.ConnectionFile) : NodeSettings.Broker(),
+            .. role == ChatRole.Logic ? NodeSettings.Logic(folder.ConnectionFile, folder.ChallengeKeyFile) : NodeSettings.Broker(),
             .. plan.Settings,
         ];
         return new NodePlan(role, name, folder.Log(name), settings, NodeSettings.Environment(), plan.Dll, plan.Dotnet)
@@ -204,6 +204,8 @@ public sealed class ProcessCluster : IAsyncDisposable
         {
             ClusterFolder.WriteSecret(folder.SecretFile, Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32)));
         }
+
+        ClusterFolder.WriteSecret(folder.ChallengeKeyFile, Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32)) + "\n");
 
         var etcd = nodes > 0 ? EtcdServer.StartAsync(folder.Etcd, folder.Log("etcd"), null, cancellationToken, EtcdSecurityOf(_plan)) : null;
         try

@@ -114,6 +114,7 @@ public sealed class ChatServer : IChatServer, IAsyncDisposable
             $"--urls=http://127.0.0.1:{port}",
             $"--Chat:Store:Path={_data.File("chat.db")}",
             "--Logging:LogLevel:Default=Warning",
+            .. LimitSettings.Off.Select(setting => "--" + setting), // every visitor is 127.0.0.1 here; tests of the limits turn them on
             // Later keys win, so a test's own settings override the ones above.
             .. _settings.Select(setting => "--" + setting),
         ];

@@ -124,7 +124,7 @@ public sealed partial class ChildChatServer : IChatServer, IAsyncDisposable
         start.ArgumentList.Add("--Logging:LogLevel:Default=Warning");
         // The "Now listening on" line is how we learn the port and that the server is ready.
         start.ArgumentList.Add("--Logging:LogLevel:Microsoft.Hosting.Lifetime=Information");
-        foreach (var setting in _settings)
+        foreach (var setting in LimitSettings.Off.Concat(_settings))
         {
             start.ArgumentList.Add("--" + setting);
         }

@@ -1,4 +1,5 @@
 using Chat.Tests.Infrastructure;
+using static Chat.Tests.Infrastructure.Exposition;
 
 namespace Chat.Tests.Diagnostics;
 
@@ -44,6 +45,4 @@ public sealed class MetricsTests
         Assert.True(Value(text, "chat_store_commit_batch_size_count") >= 6); // 3 accounts, 1 session, 3 messages, in batches
         Assert.Contains("chat_store_commit_duration_seconds_bucket", text, StringComparison.Ordinal);
     }
-
-    private static double Value(string exposition, string name, string? label = null) => Exposition.Value(exposition, name, label);
 }

@@ -71,6 +71,10 @@ public sealed class HostTests
     [InlineData("", "--Chat:Health:ReadyTimeout=00:00:00", "Chat:Health:ReadyTimeout must be at least 10 ms")]
     [InlineData("", "--urls=htp:/127.0.0.1:18224", "--urls: 'htp:/127.0.0.1:18224' is not an address to listen on")]
     [InlineData("", "--Chat:Telemetry:OtlpEndpoint=127.0.0.1:4317", "Chat:Telemetry:OtlpEndpoint: '127.0.0.1:4317' is not an http:// or https:// URL")]
+    [InlineData("", "--Chat:Limits:AllowList=100.64.0.0/33", "Chat:Limits:AllowList: '100.64.0.0/33' is not an IP address or a CIDR range")]
+    [InlineData("logic", "--Chat:Limits:Challenge:KeyFile=/nonexistent/altcha.key", "Chat:Limits:Challenge:KeyFile: '/nonexistent/altcha.key' does not exist")]
+    [InlineData("", "--Chat:Limits:Challenge:Expiry=00:00:00", "Chat:Limits:Challenge:Expiry must be positive")]
+    [InlineData("", "--Chat:Limits:Challenge:MaxNumber=0", "Chat:Limits:Challenge:MaxNumber")]
     [InlineData("broker", "--Chat:Cluster:GrpcUrl=http://10.255.255.1:18225", "Chat:Cluster:GrpcUrl: 'http://10.255.255.1:18225' listens beyond loopback, where plaintext gRPC and its shared secret are open to anyone on the network")]
     [InlineData("logic", "--Chat:Cluster:GrpcUrl=http://0.0.0.0:18223", "start with --insecure to accept that")]
     [InlineData("logic", "--Chat:Silo:AdvertisedAddress=10.255.255.1", "Chat:Silo:AdvertisedAddress: the silo port listens beyond loopback, where plain Orleans lets anyone who reaches it join the cluster")]
@@ -141,6 +145,7 @@ public sealed class HostTests
         var text = Chat.Host.CommandLine.HelpText;
         Assert.Contains("--store", text, StringComparison.Ordinal);
         Assert.Contains("Chat:Broker:SilenceTimeout", text, StringComparison.Ordinal);
+        Assert.Contains("Chat:Limits:SocketsPerAddress", text, StringComparison.Ordinal);
         Assert.True(Chat.Host.CommandLine.WantsHelp(["--help"]));
         Assert.Equal("frobnicate", Chat.Host.CommandLine.UnknownRole(["frobnicate"]));
         Assert.Null(Chat.Host.CommandLine.UnknownRole(["--urls=http://127.0.0.1:1"]));

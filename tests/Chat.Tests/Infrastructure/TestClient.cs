@@ -38,6 +38,9 @@ public sealed class TestClient : IAsyncDisposable
     /// <summary>Completes with the close status when the server closes the socket (null: dropped without one).</summary>
     public Task<WebSocketCloseStatus?> Closed => _closed.Task;
 
+    /// <summary>The reason the server gave in its close frame, once <see cref="Closed"/> has completed.</summary>
+    public string? CloseReason => _socket.CloseStatusDescription;
+
     /// <param name="headers">More request headers, as a proxy in front of the server would add them (X-Forwarded-…).</param>
     public static async Task<TestClient> ConnectAsync(Uri uri, string? origin = null, params (string Name, string Value)[] headers)
     {

@@ -5,12 +5,15 @@
 
 import { Cmd, Code, Signal, compareIds, newRequestId } from './protocol.js';
 import { Connection, ConnectionState } from './connection.js';
+import { solveChallenge } from './challenge.js';
 
 const CredentialsKey = 'chat.account';
 const StatsEveryMs = 3000;
 const MatchRetryMs = 3000;
 const TypingEveryMs = 1000;
 const MaxSendAttempts = 5;
+/** Challenges solved for one nickname before giving up (each refused answer comes with a new one). */
+const MaxChallenges = 3;
 
 /** A message as the UI shows it. */
 export class Message {
@@ -64,6 +67,11 @@ export class ChatClient extends EventTarget {
     this.isVisible = options.isVisible ?? (() => document.visibilityState === 'visible');
     this.account = this.loadCredentials();
     this.pendingNickName = null;
+    /** Solving the server's bot challenge (CRT_ACCOUNT_RESP code 6) before the account can be made. */
+    this.checking = false;
+    this.challenges = 0;
+    /** The solved challenge the next CRT_ACCOUNT_REQ carries. */
+    this.altcha = null;
     this.ready = false;
     this.wantMatch = false;
     /** Why the server will not start another chat now (MATCH_RESP code 1), until a chat ends. */
@@ -99,6 +107,8 @@ export class ChatClient extends EventTarget {
   /** Creates the temporary account, then looks for a partner. */
   start(nickName) {
     this.pendingNickName = nickName.trim();
+    this.challenges = 0;
+    this.altcha = null;
     this.wantMatch = true;
     if (this.connection.isOpen) this.onOpen();
     else this.connection.start();
@@ -207,9 +217,16 @@ export class ChatClient extends EventTarget {
     // delivered only when the page confirms it, never on a socket write alone.
     if (this.account) {
       this.connection.send({ cmd: Cmd.ReconnectReq, accountId: this.account.accountId, token: this.account.token, confirmReceipt: true });
-    } else if (this.pendingNickName !== null) {
-      this.connection.send({ cmd: Cmd.CreateAccountReq, nickName: this.pendingNickName, confirmReceipt: true });
+    } else if (this.pendingNickName !== null && !(this.checking && this.altcha === null)) {
+      // While the check runs, its answer is sent when it is ready (on this socket or the next).
+      this.sendCreateAccount();
     }
+  }
+
+  sendCreateAccount() {
+    const frame = { cmd: Cmd.CreateAccountReq, nickName: this.pendingNickName, confirmReceipt: true };
+    if (this.altcha !== null) frame.altcha = this.altcha;
+    this.connection.send(frame);
   }
 
   onFrame(frame) {
@@ -235,8 +252,14 @@ export class ChatClient extends EventTarget {
   }
 
   onCreateAccount(frame) {
+    this.altcha = null;
+    if (frame.code === Code.ChallengeRequired && frame.challenge && this.pendingNickName !== null && this.challenges < MaxChallenges) {
+      this.solve(frame.challenge);
+      return;
+    }
+    this.setChecking(false);
     if (frame.code !== Code.Success) {
-      this.emit('account-error', { code: frame.code, msg: frame.msg });
+      this.emit('account-error', { code: frame.code, msg: frame.msg, retryAfter: frame.retryAfter });
       return;
     }
     this.pendingNickName = null;
@@ -245,6 +268,28 @@ export class ChatClient extends EventTarget {
     this.becomeReady();
     this.emit('account', { account: this.account, restored: false });
     if (this.wantMatch) this.requestMatch();
+  }
+
+  /** Works out the server's challenge in a worker, then asks for the account again with the answer. */
+  solve(challenge) {
+    this.challenges += 1;
+    this.setChecking(true);
+    const nickName = this.pendingNickName;
+    solveChallenge(challenge).then((altcha) => {
+      if (this.pendingNickName !== nickName || this.account !== null) return; // given up meanwhile
+      this.altcha = altcha;
+      if (this.connection.isOpen) this.sendCreateAccount();
+    }, (error) => {
+      if (this.pendingNickName !== nickName) return;
+      this.setChecking(false);
+      this.emit('account-error', { code: Code.ChallengeRequired, msg: `The browser check could not finish: ${error.message}.` });
+    });
+  }
+
+  setChecking(checking) {
+    if (this.checking === checking) return;
+    this.checking = checking;
+    this.emit('checking', { checking });
   }
 
   onReconnect(frame) {
@@ -328,18 +373,31 @@ export class ChatClient extends EventTarget {
     this.emit('ready', {});
   }
 
-  requestMatch() {
+  requestMatch(altcha = null) {
     clearTimeout(this.matchTimer);
     this.matchTimer = 0;
     if (!this.wantMatch || !this.ready) return;
     this.matchRefused = null;
-    this.connection.send({ cmd: Cmd.MatchReq, accountId: this.account.accountId });
+    const frame = { cmd: Cmd.MatchReq, accountId: this.account.accountId };
+    if (altcha !== null) frame.altcha = altcha;
+    this.connection.send(frame);
     this.startStats();
   }
 
   onMatch(frame) {
     if (frame.code === Code.Success) {
       this.matched(frame.sessionId, frame.partnerId, frame.partnerName);
+    } else if (frame.code === Code.ChallengeRequired && frame.challenge) {
+      // Many new partners in a minute: the next match needs the browser check solved.
+      if (this.checking) return;
+      this.setChecking(true);
+      solveChallenge(frame.challenge).then((altcha) => {
+        this.setChecking(false);
+        this.requestMatch(altcha);
+      }, (error) => {
+        this.setChecking(false);
+        this.emit('account-error', { code: Code.ChallengeRequired, msg: `The browser check could not finish: ${error.message}.` });
+      });
     } else if (frame.code === Code.ParamErr) {
       // Not now, and asking again changes nothing (in as many chats as one may be): say why and
       // stop; ending a chat makes room, and "New stranger" asks again.
@@ -348,9 +406,10 @@ export class ChatClient extends EventTarget {
       this.matchRefused = frame.msg || 'You cannot start another chat right now.';
       this.emit('waiting', { waiting: false });
     } else if (frame.code !== Code.NoDataFound) {
-      // Refused or failed: ask again a little later. Code 4 means "you are in the waiting pool".
+      // Refused or failed: ask again a little later (when a limit says, then). Code 4 means "you are in the waiting pool".
+      const wait = frame.code === Code.RateLimited && frame.retryAfter > 0 ? frame.retryAfter * 1000 : MatchRetryMs;
       clearTimeout(this.matchTimer);
-      this.matchTimer = setTimeout(() => this.requestMatch(), MatchRetryMs);
+      this.matchTimer = setTimeout(() => this.requestMatch(), wait);
     }
   }
 

@@ -41,6 +41,7 @@ export const Code = Object.freeze({
   UnknownErr: 3,
   NoDataFound: 4,
   RateLimited: 5,
+  ChallengeRequired: 6,
 });
 
 /** Nicknames are trimmed, then 1 to 30 characters with no control characters. */
@@ -71,7 +72,7 @@ export function decode(text) {
 const knownKeys = [
   'cmd', 'code', 'msg', 'nickName', 'accountId', 'token', 'partnerId', 'partnerName', 'sessionId',
   'requestId', 'msgId', 'senderId', 'receiverId', 'content', 'sentAt', 'signalType', 'data',
-  'sessions', 'partnerOnline', 'partnerReadUpTo', 'online', 'waiting',
+  'sessions', 'partnerOnline', 'partnerReadUpTo', 'online', 'waiting', 'retryAfter', 'challenge',
 ];
 const canonical = new Map(knownKeys.map((k) => [k.toLowerCase(), k]));
 

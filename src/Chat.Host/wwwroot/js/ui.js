@@ -54,6 +54,7 @@ export class ChatView {
     this.retryButton = $('conn-retry');
     this.waitingTitle = $('waiting-title');
     this.stats = $('stats');
+    this.checkNote = $('check-note');
     this.tabList = $('tabs');
     this.partnerTitle = $('partner-title');
     this.partnerDot = $('partner-dot');
@@ -106,6 +107,7 @@ export class ChatView {
     c.addEventListener('account', (e) => this.onAccount(e.detail));
     c.addEventListener('account-error', (e) => this.onAccountError(e.detail));
     c.addEventListener('account-lost', () => this.onAccountLost());
+    c.addEventListener('checking', () => this.render());
     c.addEventListener('stats', (e) => this.onStats(e.detail));
     c.addEventListener('waiting', () => this.render());
     c.addEventListener('session-added', (e) => this.onSessionAdded(e.detail));
@@ -147,12 +149,17 @@ export class ChatView {
     else this.nickInput.removeAttribute('aria-invalid');
   }
 
-  onAccountError({ code, msg }) {
+  onAccountError({ code, msg, retryAfter }) {
     this.nickSubmit.disabled = false;
     this.client.wantMatch = false;
     this.client.pendingNickName = null;
-    this.showNickError(code === 5 ? 'Too many tries at once. Please wait a moment and try again.'
-      : msg || 'The server did not accept that nickname. Please try another one.');
+    let text = msg || 'The server did not accept that nickname. Please try another one.';
+    if (code === 5) {
+      text = retryAfter > 0
+        ? `Too many new chats were started from your network just now. Please try again in ${retryAfter} s.`
+        : 'Too many tries at once. Please wait a moment and try again.';
+    }
+    this.showNickError(text);
     this.render();
     this.nickInput.focus();
   }
@@ -383,11 +390,13 @@ export class ChatView {
     if (detail.state === ConnectionState.Waiting) {
       // Counters a test (or a curious user in devtools) can read: drops seen, comebacks made.
       this.body.dataset.drops = String(Number(this.body.dataset.drops ?? 0) + 1);
+      // A socket the server refused says why (close 1008, "too many connections from your address").
+      const why = detail.code === 1008 && detail.reason ? `The server closed the connection: ${detail.reason}.` : 'Connection lost.';
       const tick = () => {
         const seconds = Math.max(0, Math.ceil((detail.retryAt - Date.now()) / 1000));
         this.bannerText.textContent = seconds > 0
-          ? `Connection lost. Reconnecting in ${seconds} s… Your conversation stays here.`
-          : 'Connection lost. Reconnecting…';
+          ? `${why} Reconnecting in ${seconds} s… Your conversation stays here.`
+          : `${why} Reconnecting…`;
       };
       this.countdown = setInterval(tick, 500);
       tick();
@@ -430,8 +439,11 @@ export class ChatView {
       if (view === 'start') this.nickInput.focus();
       if (view === 'chat') this.input.focus();
     }
-    this.waitingTitle.textContent = this.restoring ? 'Reconnecting…' : 'Looking for a stranger…';
-    if (view !== 'waiting') this.stats.textContent = '';
+    this.waitingTitle.textContent = c.checking ? 'Checking your browser…' : this.restoring ? 'Reconnecting…' : 'Looking for a stranger…';
+    this.checkNote.hidden = !c.checking;
+    this.body.dataset.checking = String(c.checking);
+    $('view-waiting').setAttribute('aria-busy', String(c.checking));
+    if (view !== 'waiting' || c.checking) this.stats.textContent = '';
     this.renderTabs();
 
     const session = c.sessions.get(c.activeId);
