@@ -88,34 +88,29 @@ internal sealed partial class GrpcPushChannel : IPushChannel, IBrokerProbe, IAsy
     /// Whether the broker answers its health check in time (<see cref="LogicOptions.BrokerCheckTimeout"/>). Any
     /// failure is "no": a check that threw would stop the housekeeper's checks of every other broker too.
     /// </summary>
-    public async Task<long?> AnswerAsync(string broker, CancellationToken cancellationToken)
+    public async Task<bool> IsReachableAsync(string broker, CancellationToken cancellationToken)
     {
         try
         {
             if (LinkTo(broker) is not { } link)
             {
-                return null;
+                return false;
             }
 
             var answer = await _checks.ExecuteAsync(
                 static (state, token) => GrpcTimeouts.WithinAsync(state.Client.HealthCheckAsync(new HealthCheckReq { Asker = "logic" }, state.Headers, cancellationToken: token).ResponseAsync, token),
                 (link.Client, _nodes.Headers),
                 cancellationToken);
-            if (answer.Code != CodeEnum.Success)
-            {
-                return null;
-            }
-
-            return long.TryParse(answer.Incarnation, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var incarnation) ? incarnation : 0;
+            return answer.Code == CodeEnum.Success;
         }
         catch (Exception ex) when (ex is RpcException or TimeoutRejectedException or ObjectDisposedException)
         {
-            return null;
+            return false;
         }
         catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
         {
             Log.CheckFailed(_logger, broker, ex);
-            return null;
+            return false;
         }
     }
 

@@ -17,7 +17,6 @@ internal enum StoreQuery
     FindAwaySince,
     ReadCounts,
     FindBrokers,
-    FindOnBroker,
     ReadMessagesFor,
     ReserveIds,
     ExpiredMessages,
@@ -125,7 +124,6 @@ internal sealed class StoreQueries
             """,
 
         StoreQuery.FindBrokers => "SELECT DISTINCT broker FROM account WHERE broker IS NOT NULL ORDER BY broker;",
-        StoreQuery.FindOnBroker => "SELECT id FROM account WHERE broker = @broker ORDER BY id LIMIT @limit;",
 
         StoreQuery.ReadMessagesFor => dialect.Messages(new(MessageColumns, "= @session", Above: "@after", Where: "m.sender_id <> @receiver", Order: MessageOrder.OldestFirst, Limit: "@limit")) + ";",
 
