@@ -32,4 +32,29 @@ public sealed class FuzzFindingsTests
 
         Assert.Equal(0, (await client.ExpectAsync("STATS_RESP")).Code());
     }
+
+    // TYPING_REQ has no response, and the dispatcher dropped a malformed one silently too, where
+    // docs/protocol.md promises code 1 (ERROR_RESP, the command having no response of its own).
+    [Fact]
+    public async Task A_typing_hint_without_an_account_or_a_session_or_from_another_account_gets_ERROR_RESP_code_1()
+    {
+        await using var server = await ChatServer.StartAsync();
+        await using var stranger = await server.ConnectAsync();
+        var (alice, bob, sessionId) = await server.NewPairAsync();
+        await using var a = alice;
+        await using var b = bob;
+
+        await stranger.SendAsync(new { cmd = "TYPING_REQ", sessionId });
+        Assert.Equal(1, (await stranger.ExpectAsync("ERROR_RESP")).Code());
+        await alice.SendAsync(new { cmd = "TYPING_REQ" });
+        Assert.Equal(1, (await alice.ExpectAsync("ERROR_RESP")).Code());
+        await alice.SendAsync(new { cmd = "TYPING_REQ", sessionId, accountId = bob.AccountId });
+        Assert.Equal(1, (await alice.ExpectAsync("ERROR_RESP")).Code());
+
+        // A good one is still answered by nothing but the partner's signal.
+        await alice.SendAsync(new { cmd = "TYPING_REQ", sessionId });
+        Assert.Equal(alice.AccountId, (await bob.ExpectAsync("PUSH_SIGNAL_REQ", f => f.String("signalType") == "Typing")).DataAccountId);
+        await alice.BarrierAsync();
+        Assert.Empty(alice.TakeAll("ERROR_RESP"));
+    }
 }
