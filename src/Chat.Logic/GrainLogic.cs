@@ -26,6 +26,9 @@ internal sealed partial class GrainLogic(
     TimeProvider time,
     ILogger<GrainLogic> logger) : ILogic
 {
+    // Pairings tried for one MATCH_REQ whose partner left before the session started (each such partner is gone from the pool).
+    private const int MatchAttempts = 3;
+
     private readonly LogicOptions _options = options.Value;
 
     public async ValueTask BrokerStartedAsync(string broker, long incarnation, CancellationToken cancellationToken)
@@ -126,23 +129,31 @@ internal sealed partial class GrainLogic(
                 return new MatchResult(ResultCode.ParamErr, Message: "not your account");
             }
 
-            ticket = await grains.Matchmaker.Match(accountId);
-            counts.Changed();
-            if (ticket.Code != ResultCode.Success)
+            var attempts = 0;
+            do
             {
-                return new MatchResult(ticket.Code, Message: ticket.Code switch
+                ticket = await grains.Matchmaker.Match(accountId);
+                counts.Changed();
+                if (ticket.Code != ResultCode.Success)
                 {
-                    ResultCode.NoDataFound => "waiting for a partner",
-                    ResultCode.ParamErr => _options.MaxActiveSessions == 1
-                        ? "you are in a chat already: end it to meet someone new"
-                        : $"you are in {_options.MaxActiveSessions} chats already: end one to meet someone new",
-                    _ => "store unavailable",
-                });
-            }
+                    return new MatchResult(ticket.Code, Message: ticket.Code switch
+                    {
+                        ResultCode.NoDataFound => "waiting for a partner",
+                        ResultCode.ParamErr => _options.MaxActiveSessions == 1
+                            ? "you are in a chat already: end it to meet someone new"
+                            : $"you are in {_options.MaxActiveSessions} chats already: end one to meet someone new",
+                        _ => "store unavailable",
+                    });
+                }
 
-            // The session tells the partner (NewSession) before the caller hears of it, so nothing
-            // the caller sends can reach the partner before the session does.
-            opened = await Session(ticket.SessionId).Open(accountId);
+                // The session tells the partner (NewSession) before the caller hears of it, so nothing
+                // the caller sends can reach the partner before the session does.
+                opened = await Session(ticket.SessionId).Open(accountId);
+
+                // NoDataFound: the partner left between the pairing and the start, ending the session
+                // first. Not the caller's failure: it is matched again (with the next, or it waits).
+            }
+            while (opened.Code == ResultCode.NoDataFound && ++attempts < MatchAttempts);
         }
         catch (Exception ex) when (IsUnavailable(ex))
         {

@@ -22,8 +22,10 @@ public sealed class WebSocketEndpointFuzzCollection;
 [Collection(nameof(WebSocketEndpointFuzzTests))]
 public sealed class WebSocketEndpointFuzzTests(ITestOutputHelper output)
 {
-    private static readonly long FrameBudget = long.Parse(Environment.GetEnvironmentVariable("CHAT_FUZZ_FRAMES") ?? "30000", CultureInfo.InvariantCulture);
-    private static readonly TimeSpan TimeBudget = TimeSpan.FromSeconds(double.Parse(Environment.GetEnvironmentVariable("CHAT_FUZZ_SECONDS") ?? "30", CultureInfo.InvariantCulture));
+    private static readonly long FrameBudget = long.Parse(Environment.GetEnvironmentVariable("CHAT_FUZZ_FRAMES") ?? "150000", CultureInfo.InvariantCulture);
+    private static readonly TimeSpan TimeBudget = TimeSpan.FromSeconds(double.Parse(Environment.GetEnvironmentVariable("CHAT_FUZZ_SECONDS") ?? "25", CultureInfo.InvariantCulture));
+
+    private const int DirectoryCacheSize = 1_000;
 
     /// <summary>Kestrel's RequestHeadersTimeout (its default, which the server keeps).</summary>
     private static readonly TimeSpan HeadersTimeout = TimeSpan.FromSeconds(30);
@@ -38,14 +40,20 @@ public sealed class WebSocketEndpointFuzzTests(ITestOutputHelper output)
             services => services.AddSingleton<ILoggerProvider>(log),
             // The per-socket rate limit would answer most fuzz frames with code 5: raised out of the way.
             "Chat:Broker:RateLimit:PerSecond=10000000",
-            "Chat:Broker:RateLimit:Burst=10000000");
+            "Chat:Broker:RateLimit:Burst=10000000",
+            // Orleans' directory cache keeps an entry for every grain ever activated (the fuzzer's random
+            // ids included) up to its bound: small here, and filled before the heap is first measured.
+            $"Chat:Silo:DirectoryCacheSize={DirectoryCacheSize}");
         await using var pair = await ChattingPair.StartAsync(server);
         using var stop = new CancellationTokenSource(TimeBudget + TimeSpan.FromSeconds(60));
 
         // Warm up (JIT, pools, the store's first pages), then the heap everything is measured against.
         await new EndpointFuzzer(server.WebSocketUri, new FuzzTally()).RunAsync(2_000, TimeSpan.FromSeconds(10), workers: 2, seed, stop.Token);
+        await FillDirectoryCacheAsync(server, stop.Token);
         await QuietAsync(server, stop.Token);
         var before = HeapAfterFullCollection();
+        var beforeInfo = Generations();
+        Dump("/tmp/fuzz-before.gcdump");
 
         var clock = Stopwatch.StartNew();
         var slowUpgrades = Enumerable.Range(0, 20)
@@ -64,6 +72,8 @@ public sealed class WebSocketEndpointFuzzTests(ITestOutputHelper output)
 
         await QuietAsync(server, stop.Token);
         var after = HeapAfterFullCollection();
+        Dump("/tmp/fuzz-after.gcdump");
+        output.WriteLine($"heap by generation (gen0, gen1, gen2, LOH, POH), KiB: before {beforeInfo}, after {Generations()}");
         var slowest = upgrades.Max();
         output.WriteLine($"{tally} in {fuzzed.TotalSeconds:0.0} s; the pair chatted {rounds} rounds alongside");
         output.WriteLine($"slow upgrades ended after {upgrades.Min()?.TotalSeconds:0.0}-{slowest?.TotalSeconds:0.0} s; frames a byte a second closed with {string.Join(",", slowFrames.Select(f => $"{f.Status}@{f.After?.TotalSeconds:0}s"))}");
@@ -79,6 +89,20 @@ public sealed class WebSocketEndpointFuzzTests(ITestOutputHelper output)
         Assert.All(upgrades, ended => Assert.True(ended is not null, "a slow upgrade was still open after Kestrel's header timeout"));
         Assert.All(slowFrames, f => Assert.Equal((ushort?)1008, f.Status));
         Assert.True(after <= before * 1.10, $"the heap grew from {before:N0} to {after:N0} bytes");
+    }
+
+    /// <summary>Activates more grains than the directory cache holds: typing hints into sessions that do not exist.</summary>
+    private static async Task FillDirectoryCacheAsync(ChatServer server, CancellationToken cancellationToken)
+    {
+        await using var typist = await server.NewVisitorAsync("typist");
+        for (var i = 0; i < DirectoryCacheSize * 3 / 2; i++)
+        {
+            await typist.SendAsync(new { cmd = "TYPING_REQ", sessionId = 1_000_000_000UL + (ulong)i });
+        }
+
+        await typist.BarrierAsync();
+        await typist.CloseAsync();
+        await QuietAsync(server, cancellationToken);
     }
 
     /// <summary>The pair chats until the fuzzing is done; how many rounds it managed.</summary>
@@ -103,6 +127,15 @@ public sealed class WebSocketEndpointFuzzTests(ITestOutputHelper output)
             await Task.Delay(50, cancellationToken);
         }
     }
+
+    private static void Dump(string path)
+    {
+        using var p = System.Diagnostics.Process.Start("/tmp/gctools/dotnet-gcdump", $"collect -p {Environment.ProcessId} -o {path}");
+        p.WaitForExit();
+    }
+
+    private static string Generations() =>
+        string.Join(", ", GC.GetGCMemoryInfo(GCKind.Any).GenerationInfo.ToArray().Select(g => (g.SizeAfterBytes / 1024).ToString(CultureInfo.InvariantCulture)));
 
     private static long HeapAfterFullCollection()
     {
