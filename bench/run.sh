@@ -5,6 +5,7 @@
 #
 #   bench/run.sh [--targets "relay server"] [--runs 3] [--quick] [--only "chat-closed idle"] [--sources N] [--out DIR]
 #   bench/run.sh --report DIR [--targets …] [--only …]   (the table again, from the JSON files in DIR)
+#   bench/run.sh --fuzz 1000000   (the hostile-bytes fuzz test with that many frames; nothing else runs)
 #
 # targets: relay | server (SQLite store) | server-limits (the same with the per-address limits
 #   and the bot challenge on, as shipped; the other server targets and cluster run with them off) |
@@ -40,8 +41,10 @@ only="chat-closed chat-open idle match-storm resume"
 out=""
 sources=""
 report_only=0
+fuzz=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
+    --fuzz) fuzz="${2:-1000000}"; shift 2 ;;
     --targets) targets="$2"; shift 2 ;;
     --runs) runs="$2"; shift 2 ;;
     --quick) quick=1; shift ;;
@@ -52,6 +55,14 @@ while [[ $# -gt 0 ]]; do
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
+
+if [[ $fuzz != 0 ]]; then
+  # The hostile-bytes fuzz test with a long budget: FUZZ frames (or 20 minutes) against an
+  # in-process server, which is how it can measure that server's heap (docs/benchmarks.md, "Fuzz").
+  ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+  CHAT_FUZZ_FRAMES="$fuzz" CHAT_FUZZ_SECONDS=1200 exec dotnet test "$root/tests/Chat.Tests" -c Release \
+    --filter "FullyQualifiedName~WebSocketEndpointFuzzTests" --logger "console;verbosity=detailed"
+fi
 
 out="${out:-$(mktemp -d /tmp/chat-bench.XXXXXX)}"
 if [[ -z $sources ]]; then

@@ -16,7 +16,7 @@ internal abstract class MemoryStoreWrapper(IChatStore? inner = null) : IChatStor
 
     public Task<AccountRecord?> FindAccountAsync(ulong accountId, CancellationToken cancellationToken) => Inner.FindAccountAsync(accountId, cancellationToken);
 
-    public Task<SessionState?> LoadSessionAsync(ulong sessionId, CancellationToken cancellationToken) => Inner.LoadSessionAsync(sessionId, cancellationToken);
+    public virtual Task<SessionState?> LoadSessionAsync(ulong sessionId, CancellationToken cancellationToken) => Inner.LoadSessionAsync(sessionId, cancellationToken);
 
     public Task<IReadOnlyList<ulong>> FindActiveSessionsAsync(ulong accountId, CancellationToken cancellationToken) => Inner.FindActiveSessionsAsync(accountId, cancellationToken);
 
