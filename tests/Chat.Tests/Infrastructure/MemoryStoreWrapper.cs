@@ -35,5 +35,8 @@ internal abstract class MemoryStoreWrapper(IChatStore? inner = null) : IChatStor
     public Task<IReadOnlyList<MessageRecord>> ReadMessagesForAsync(ulong sessionId, ulong receiverId, ulong afterMsgId, int limit, CancellationToken cancellationToken) =>
         Inner.ReadMessagesForAsync(sessionId, receiverId, afterMsgId, limit, cancellationToken);
 
+    public Task<ulong?> FindMessageIdAsync(ulong sessionId, ulong senderId, string requestId, CancellationToken cancellationToken) =>
+        Inner.FindMessageIdAsync(sessionId, senderId, requestId, cancellationToken);
+
     public virtual ValueTask DisposeAsync() => Inner.DisposeAsync();
 }
