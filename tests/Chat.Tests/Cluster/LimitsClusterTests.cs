@@ -220,6 +220,7 @@ public sealed class LimitsClusterTests(LimitsClusterTests.LimitedCluster fixture
             // here, on a machine busy with other tests, every count must be waited for.
             "Chat:Limits:CheckTimeout=00:00:20",
             "Chat:Broker:Upstream:CallTimeout=00:00:30",
+            "Chat:Broker:Upstream:AnswerWithin=00:00:30",
             "Chat:Limits:SocketsPerAddress=8",
             "Chat:Limits:AccountsPerMinute=6",
             "Chat:Limits:AccountsBurst=4",
