@@ -17,6 +17,7 @@ internal sealed class LogicMetrics
     private readonly Counter<long> _refusals;
     private readonly Counter<long> _unchecked;
     private readonly UpDownCounter<long> _trackedAddresses;
+    private readonly Counter<long> _reports;
 
     public LogicMetrics(IMeterFactory meters)
     {
@@ -31,6 +32,7 @@ internal sealed class LogicMetrics
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1] });
         _refusals = _meter.CreateCounter<long>("chat.abuse.refusals", "{refusal}", "Requests refused by a per-address or per-account limit or the bot challenge, by kind.");
         _unchecked = _meter.CreateCounter<long>("chat.abuse.unchecked", "{check}", "Limits that could not be checked (their grain did not answer in time) and let the request through, by kind.");
+        _reports = _meter.CreateCounter<long>("chat.moderation.reports", "{report}", "Reports visitors filed against a partner, by reason.");
         _trackedAddresses = _meter.CreateUpDownCounter<long>("chat.abuse.tracked_addresses", "{address}", "Addresses the address shards on this node remember (each is forgotten once it went quiet).");
     }
 
@@ -61,6 +63,8 @@ internal sealed class LogicMetrics
     public void Refused(string kind) => _refusals.Add(1, new KeyValuePair<string, object?>("kind", kind));
 
     public void Unchecked(string kind) => _unchecked.Add(1, new KeyValuePair<string, object?>("kind", kind));
+
+    public void Reported(string reason) => _reports.Add(1, new KeyValuePair<string, object?>("reason", reason));
 
     public void AddressTracked() => _trackedAddresses.Add(1);
 
