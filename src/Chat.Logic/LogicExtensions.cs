@@ -113,6 +113,7 @@ public static class LogicExtensions
         services.TryAddSingleton<IPartnerAvoidance, MatchmakerAvoidance>();
         services.TryAddSingleton<ModerationDesk>();
         services.AddHostedService(sp => sp.GetRequiredService<ModerationWebhook>());
+        services.AddHostedService<RefusalTally>();
         return services;
     }
 

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
 
 namespace Chat.Logic.Diagnostics;
@@ -18,6 +19,9 @@ internal sealed class LogicMetrics
     private readonly Counter<long> _unchecked;
     private readonly UpDownCounter<long> _trackedAddresses;
     private readonly Counter<long> _reports;
+
+    // Refusals by kind since the last TakeRefusals, for the cluster's tally of the last hour (the operator's page).
+    private readonly ConcurrentDictionary<string, long> _untallied = new(StringComparer.Ordinal);
 
     public LogicMetrics(IMeterFactory meters)
     {
@@ -60,7 +64,26 @@ internal sealed class LogicMetrics
 
     public void SessionStarted() => _matches.Add(1);
 
-    public void Refused(string kind) => _refusals.Add(1, new KeyValuePair<string, object?>("kind", kind));
+    public void Refused(string kind)
+    {
+        _refusals.Add(1, new KeyValuePair<string, object?>("kind", kind));
+        _untallied.AddOrUpdate(kind, 1, static (_, count) => count + 1);
+    }
+
+    /// <summary>The refusals counted since the last call, by kind (and forgets them).</summary>
+    public Dictionary<string, long> TakeRefusals()
+    {
+        var taken = new Dictionary<string, long>(StringComparer.Ordinal);
+        foreach (var kind in _untallied.Keys)
+        {
+            if (_untallied.TryRemove(kind, out var count) && count > 0)
+            {
+                taken[kind] = count;
+            }
+        }
+
+        return taken;
+    }
 
     public void Unchecked(string kind) => _unchecked.Add(1, new KeyValuePair<string, object?>("kind", kind));
 

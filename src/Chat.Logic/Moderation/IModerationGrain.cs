@@ -25,6 +25,12 @@ internal interface IModerationGrain : IGrainWithIntegerKey
     /// (the ban is returned).
     /// </summary>
     Task<BanRecord?> Reported(string address, ulong reporterId, string reason);
+
+    /// <summary>A node's refusals since its last tally, by kind (<see cref="Refusals"/> sums the last hour's of every node).</summary>
+    Task Tally(Dictionary<string, long> refusals);
+
+    /// <summary>The refusals of the whole cluster in the last hour, by kind.</summary>
+    Task<Dictionary<string, long>> Refusals();
 }
 
 /// <param name="Version">Changes whenever <see cref="Bans"/> does.</param>

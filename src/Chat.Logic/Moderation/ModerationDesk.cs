@@ -97,6 +97,23 @@ internal sealed partial class ModerationDesk(
         return lifted;
     }
 
+    /// <summary>Hands this node's refusals since the last tally to the cluster's count.</summary>
+    public async Task TallyAsync()
+    {
+        var refusals = metrics.TakeRefusals();
+        if (refusals.Count > 0)
+        {
+            await Book.Tally(refusals);
+        }
+    }
+
+    /// <summary>The whole cluster's refusals of the last hour, by kind (this node's are tallied first).</summary>
+    public async Task<Dictionary<string, long>> RefusalsAsync()
+    {
+        await TallyAsync();
+        return await Book.Refusals();
+    }
+
     public async Task<bool> CloseReportAsync(string id, string actor, string why)
     {
         var now = time.GetUtcNow().ToUnixTimeMilliseconds();

@@ -29,6 +29,9 @@ internal sealed partial class ModerationGrain(
     private readonly Dictionary<string, List<(ulong Reporter, long At)>> _reports = new(StringComparer.Ordinal);
     private long _version;
 
+    // The cluster's refusals per minute of the last hour (the minute's number since the epoch), by kind.
+    private readonly Dictionary<long, Dictionary<string, long>> _refusals = [];
+
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
         foreach (var ban in await store.LoadBansAsync(Now, cancellationToken))
@@ -104,6 +107,44 @@ internal sealed partial class ModerationGrain(
         _reports.Remove(address);
         var minutes = (int)_options.AutoBanWindow.TotalMinutes;
         return await Ban(BanTarget.Address, address, _options.AutoBanFor, $"reported by {reports.Count} visitors within {minutes} minutes (last: {reason})", AutoActor);
+    }
+
+    public Task Tally(Dictionary<string, long> refusals)
+    {
+        var minute = Now / 60_000;
+        if (!_refusals.TryGetValue(minute, out var counts))
+        {
+            _refusals[minute] = counts = new Dictionary<string, long>(StringComparer.Ordinal);
+            foreach (var old in _refusals.Keys.Where(m => m <= minute - 60).ToList())
+            {
+                _refusals.Remove(old);
+            }
+        }
+
+        foreach (var (kind, count) in refusals)
+        {
+            counts[kind] = counts.GetValueOrDefault(kind) + count;
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public Task<Dictionary<string, long>> Refusals()
+    {
+        var since = Now / 60_000 - 59;
+        var sum = new Dictionary<string, long>(StringComparer.Ordinal);
+        foreach (var (minute, counts) in _refusals)
+        {
+            if (minute >= since)
+            {
+                foreach (var (kind, count) in counts)
+                {
+                    sum[kind] = sum.GetValueOrDefault(kind) + count;
+                }
+            }
+        }
+
+        return Task.FromResult(sum);
     }
 
     /// <summary>A new reference: a letter for its kind and 10 random hex digits (what a banned visitor may quote).</summary>
