@@ -30,6 +30,9 @@ internal sealed partial class GrainLogic(
     TimeProvider time,
     ILogger<GrainLogic> logger) : ILogic
 {
+    // Pairings tried for one MATCH_REQ whose partner left before the session started (each such partner is gone from the pool).
+    private const int MatchAttempts = 3;
+
     private readonly LogicOptions _options = options.Value;
 
     public async ValueTask BrokerStartedAsync(string broker, long incarnation, CancellationToken cancellationToken)
@@ -135,26 +138,35 @@ internal sealed partial class GrainLogic(
             // A solution is spent before the matchmaker hears of it: it counts once, whatever follows.
             var failed = altcha is not null && address is not null ? await admissions.SpendAsync(address, altcha) : null;
             var reported = address is not null && await moderation.IsChallengedAsync(address);
-            ticket = await grains.Matchmaker.Match(accountId, address, solved: altcha is not null && address is not null && failed is null, reported);
-            counts.Changed();
-            if (ticket.Code != ResultCode.Success)
+            var solved = altcha is not null && address is not null && failed is null;
+            var attempts = 0;
+            do
             {
-                return ticket.Code switch
+                ticket = await grains.Matchmaker.Match(accountId, address, solved, reported);
+                counts.Changed();
+                if (ticket.Code != ResultCode.Success)
                 {
-                    ResultCode.NoDataFound => new MatchResult(ResultCode.NoDataFound, Message: "waiting for a partner"),
-                    ResultCode.RateLimited => Refused(ticket),
-                    ResultCode.ChallengeRequired => Challenged(admissions.Challenge(
-                        address!, failed, ticket.Refused == Refusal.Reported ? "be matched (your address was reported lately)" : $"be matched again (more than {ticket.Limit} new partners in a minute)")),
-                    ResultCode.ParamErr => new MatchResult(ResultCode.ParamErr, Message: _options.MaxActiveSessions == 1
-                        ? "you are in a chat already: end it to meet someone new"
-                        : $"you are in {_options.MaxActiveSessions} chats already: end one to meet someone new"),
-                    _ => new MatchResult(ticket.Code, Message: "store unavailable"),
-                };
-            }
+                    return ticket.Code switch
+                    {
+                        ResultCode.NoDataFound => new MatchResult(ResultCode.NoDataFound, Message: "waiting for a partner"),
+                        ResultCode.RateLimited => Refused(ticket),
+                        ResultCode.ChallengeRequired => Challenged(admissions.Challenge(
+                            address!, failed, ticket.Refused == Refusal.Reported ? "be matched (your address was reported lately)" : $"be matched again (more than {ticket.Limit} new partners in a minute)")),
+                        ResultCode.ParamErr => new MatchResult(ResultCode.ParamErr, Message: _options.MaxActiveSessions == 1
+                            ? "you are in a chat already: end it to meet someone new"
+                            : $"you are in {_options.MaxActiveSessions} chats already: end one to meet someone new"),
+                        _ => new MatchResult(ticket.Code, Message: "store unavailable"),
+                    };
+                }
 
-            // The session tells the partner (NewSession) before the caller hears of it, so nothing
-            // the caller sends can reach the partner before the session does.
-            opened = await Session(ticket.SessionId).Open(accountId, address, ticket.PartnerAddress);
+                // The session tells the partner (NewSession) before the caller hears of it, so nothing
+                // the caller sends can reach the partner before the session does.
+                opened = await Session(ticket.SessionId).Open(accountId, address, ticket.PartnerAddress);
+
+                // NoDataFound: the partner left between the pairing and the start, ending the session
+                // first. Not the caller's failure: it is matched again (with the next, or it waits).
+            }
+            while (opened.Code == ResultCode.NoDataFound && ++attempts < MatchAttempts);
         }
         catch (Exception ex) when (IsUnavailable(ex))
         {

@@ -80,10 +80,11 @@ internal sealed class RequestDispatcher(ILogic logic, ConnectionRegistry registr
 
                 break;
             case CommandKind.Typing:
-                // No response: typing is a hint, and answering each one would double the traffic.
-                if (connection.AccountId != 0 && request.SessionId is { } typingIn && (request.AccountId ?? connection.AccountId) == connection.AccountId)
+                // No response when it is carried out: typing is a hint, and answering each one would double
+                // the traffic. A malformed one is refused like any request (ERROR_RESP code 1).
+                if (RequireOwnAccount(connection, request, request.AccountId) && RequireSession(connection, request))
                 {
-                    await logic.TypingAsync(connection.AccountId, typingIn, cancellationToken);
+                    await logic.TypingAsync(connection.AccountId, request.SessionId!.Value, cancellationToken);
                 }
 
                 break;

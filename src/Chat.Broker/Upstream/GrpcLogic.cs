@@ -41,6 +41,7 @@ internal sealed partial class GrpcLogic(
 {
     private readonly ResiliencePipeline _call = pipelines.GetPipeline(UpstreamResilience.LogicCall);
     private readonly int _maxOwners = options.Value.MaxRememberedOwners;
+    private readonly TimeSpan _answerWithin = options.Value.AnswerWithin;
     private readonly ConcurrentDictionary<string, Lazy<LogicNode>> _nodes = new();
 
     /// <summary>This start of the broker, named with every binding so that logic can tell its sockets from an earlier start's.</summary>
@@ -269,7 +270,8 @@ internal sealed partial class GrpcLogic(
                 }
 
                 // A call that never left costs no attempt: nothing of it was done, so any call may go on to the next node.
-                if (!neverSent && --attempts == 0)
+                // One that took its time is answered "try again" rather than kept waiting on yet another node.
+                if (!neverSent && (--attempts == 0 || sitOuts.Since(now) >= _answerWithin))
                 {
                     return null;
                 }

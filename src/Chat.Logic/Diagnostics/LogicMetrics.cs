@@ -19,6 +19,8 @@ internal sealed class LogicMetrics
     private readonly Counter<long> _unchecked;
     private readonly UpDownCounter<long> _trackedAddresses;
     private readonly Counter<long> _reports;
+    private readonly Counter<long> _filtered;
+    private readonly Counter<long> _webhookFailures;
 
     // Refusals by kind since the last TakeRefusals, for the cluster's tally of the last hour (the operator's page).
     private readonly ConcurrentDictionary<string, long> _untallied = new(StringComparer.Ordinal);
@@ -37,6 +39,8 @@ internal sealed class LogicMetrics
         _refusals = _meter.CreateCounter<long>("chat.abuse.refusals", "{refusal}", "Requests refused by a per-address or per-account limit or the bot challenge, by kind.");
         _unchecked = _meter.CreateCounter<long>("chat.abuse.unchecked", "{check}", "Limits that could not be checked (their grain did not answer in time) and let the request through, by kind.");
         _reports = _meter.CreateCounter<long>("chat.moderation.reports", "{report}", "Reports visitors filed against a partner, by reason.");
+        _filtered = _meter.CreateCounter<long>("chat.messages.filtered", "{message}", "Messages refused by the message filter before they were stored, by filter (links, words, webhook).");
+        _webhookFailures = _meter.CreateCounter<long>("chat.filter.webhook.failures", "{call}", "Calls to the filter webhook that failed (timeout, status, answer, unreachable); the message then went as Chat:Filter:Webhook:OnFailure says.");
         _trackedAddresses = _meter.CreateUpDownCounter<long>("chat.abuse.tracked_addresses", "{address}", "Addresses the address shards on this node remember (each is forgotten once it went quiet).");
     }
 
@@ -88,6 +92,10 @@ internal sealed class LogicMetrics
     public void Unchecked(string kind) => _unchecked.Add(1, new KeyValuePair<string, object?>("kind", kind));
 
     public void Reported(string reason) => _reports.Add(1, new KeyValuePair<string, object?>("reason", reason));
+
+    public void MessageFiltered(string filter) => _filtered.Add(1, new KeyValuePair<string, object?>("filter", filter));
+
+    public void FilterWebhookFailed(string reason) => _webhookFailures.Add(1, new KeyValuePair<string, object?>("reason", reason));
 
     public void AddressTracked() => _trackedAddresses.Add(1);
 

@@ -1,4 +1,5 @@
 using Chat.Logic.Diagnostics;
+using Chat.Logic.Filtering;
 using Chat.Logic.Ids;
 using Chat.Logic.Matching;
 using Chat.Logic.Moderation;
@@ -36,6 +37,7 @@ internal sealed partial class SessionGrain(
     LogicMetrics metrics,
     LogicNodeAddress node,
     TimeProvider time,
+    MessageFilters filters,
     ILogger<SessionGrain> logger) : Grain, ISessionGrain, IDisposable
 {
     private readonly LogicOptions _options = options.Value;
@@ -108,13 +110,148 @@ internal sealed partial class SessionGrain(
         return Task.FromResult(new OpenedSession(ResultCode.Success, partner.Id, partner.NickName));
     }
 
-    public async ValueTask<SendOutcome> Send(ulong senderId, string requestId, string content, string? viaBroker)
+    public ValueTask<SendOutcome> Send(ulong senderId, string requestId, string content, string? viaBroker)
     {
         if (!IsMember(senderId, viaBroker, out var sender, out var receiver))
         {
-            return Outcome(ResultCode.ParamErr, message: "not your session");
+            return new(Outcome(ResultCode.ParamErr, message: "not your session"));
         }
 
+        // A retry is answered as its first attempt was: stored, still being judged, or refused (each
+        // message is filtered once), and never filtered again if it is stored (StoreAsync, RefusedAsync).
+        if (sender.Sent?.TryGet(requestId, out var sentId, out var committing) == true)
+        {
+            return new(RetriedAsync(sentId, committing));
+        }
+
+        if (sender.Screening?.TryGetValue(requestId, out var judged) == true)
+        {
+            return new(judged);
+        }
+
+        if (sender.Refused?.TryGet(requestId, out var refusal) == true)
+        {
+            return new(Outcome(ResultCode.ParamErr, message: refusal));
+        }
+
+        if (_ended)
+        {
+            return new(EndedOutcome(sender, receiver));
+        }
+
+        // The filter, before the message has an id: a refused message leaves nothing behind.
+        var verdict = filters.Check(new FilteredMessage(_id, senderId, content, sender.SentCount), _deactivating.Token, out var pending);
+        var before = sender.ScreeningTail is { IsCompleted: false } tail ? tail : null;
+        if (verdict is { } judgedNow && before is null)
+        {
+            return judgedNow.Refused ? RefusedAsync(sender, requestId, judgedNow) : StoreAsync(sender, receiver, requestId, content, turn: null);
+        }
+
+        var turn = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        sender.Screening ??= [];
+        var outcome = JudgedAsync(sender, receiver, requestId, content, pending ?? Task.FromResult(verdict!.Value), before, turn);
+        if (!outcome.IsCompleted)
+        {
+            sender.Screening[requestId] = outcome;
+        }
+
+        if (!turn.Task.IsCompleted)
+        {
+            sender.ScreeningTail = turn.Task;
+        }
+
+        return new(outcome);
+    }
+
+    /// <summary>A message whose verdict is awaited (a webhook): it takes its id after the sender's earlier messages, in the order they were sent.</summary>
+    private async Task<SendOutcome> JudgedAsync(SessionMember sender, SessionMember receiver, string requestId, string content, Task<FilterVerdict> pending, Task? before, TaskCompletionSource turn)
+    {
+        try
+        {
+            FilterVerdict verdict;
+            try
+            {
+                verdict = await pending;
+            }
+            catch (Exception ex)
+            {
+                Log.FilterFailed(logger, _id, ex); // the client retries with the same requestId
+                return Outcome(ResultCode.InternalErr, message: "try again");
+            }
+            finally
+            {
+                if (before is not null)
+                {
+                    await before; // never faults: each turn is only ever set
+                }
+            }
+
+            if (verdict.Refused)
+            {
+                return await RefusedAsync(sender, requestId, verdict);
+            }
+
+            if (_ended)
+            {
+                return EndedOutcome(sender, receiver);
+            }
+
+            return await StoreAsync(sender, receiver, requestId, content, turn);
+        }
+        finally
+        {
+            turn.TrySetResult();
+            sender.Screening?.Remove(requestId);
+            if (sender.ScreeningTail == turn.Task)
+            {
+                sender.ScreeningTail = null;
+            }
+        }
+    }
+
+    /// <summary>
+    /// The filter refused the message. Unless the store holds it already under its requestId: an earlier
+    /// attempt may have been stored (passed by the filter then) without this grain knowing, when its
+    /// commit's answer was lost or more of the sender's messages came since than the grain remembers.
+    /// A stored message is never refused afterwards; its id is the answer.
+    /// </summary>
+    private async ValueTask<SendOutcome> RefusedAsync(SessionMember sender, string requestId, FilterVerdict verdict)
+    {
+        if (sender.MayHaveForgotten)
+        {
+            ulong? stored;
+            try
+            {
+                stored = await store.FindMessageIdAsync(_id, sender.Id, requestId, _deactivating.Token);
+            }
+            catch (Exception ex)
+            {
+                Log.StoreFailed(logger, _id, nameof(RefusedAsync), ex);
+                return Outcome(ResultCode.InternalErr, message: "store unavailable");
+            }
+
+            if (stored is { } msgId)
+            {
+                (sender.Sent ??= new RecentRequests()).Add(requestId, msgId, committing: null);
+                return Outcome(ResultCode.Success, msgId);
+            }
+        }
+
+        (sender.Refused ??= new RecentRefusals()).Add(requestId, verdict.Message);
+        Log.Filtered(logger, _id, sender.Id, verdict.Filter);
+        return Outcome(ResultCode.ParamErr, message: verdict.Message);
+    }
+
+    private SendOutcome EndedOutcome(SessionMember sender, SessionMember receiver)
+    {
+        // The seed's answer to a message into an ended session: an error code and a PartnerExit.
+        Enqueue(sender, new SignalPush(SignalKind.PartnerExit, 0, sender.Id, _id, receiver.Id));
+        return Outcome(ResultCode.NoDataFound, message: "the session has ended");
+    }
+
+    /// <param name="turn">Set once the message has its id, so the sender's next judged message may take the next.</param>
+    private async ValueTask<SendOutcome> StoreAsync(SessionMember sender, SessionMember receiver, string requestId, string content, TaskCompletionSource? turn)
+    {
         ulong msgId;
         while (true)
         {
@@ -126,9 +263,7 @@ internal sealed partial class SessionGrain(
 
             if (_ended)
             {
-                // The seed's answer to a message into an ended session: an error code and a PartnerExit.
-                Enqueue(sender, new SignalPush(SignalKind.PartnerExit, 0, sender.Id, _id, receiver.Id));
-                return Outcome(ResultCode.NoDataFound, message: "the session has ended");
+                return EndedOutcome(sender, receiver);
             }
 
             if (ids.TryTake(IdKind.Message, _lastMsgId, out msgId))
@@ -148,10 +283,11 @@ internal sealed partial class SessionGrain(
         }
 
         _lastMsgId = msgId;
-        var message = new MessageRecord(msgId, _id, senderId, requestId, content, time.GetUtcNow().ToUnixTimeMilliseconds());
+        var message = new MessageRecord(msgId, _id, sender.Id, requestId, content, time.GetUtcNow().ToUnixTimeMilliseconds());
         var committed = writer.AppendAsync(message);
         (sender.Sent ??= new RecentRequests()).Add(requestId, msgId, committed);
         receiver.Outbox.Enqueue(message, committed);
+        turn?.TrySetResult();
         WriteOutcome outcome;
         try
         {
@@ -161,6 +297,7 @@ internal sealed partial class SessionGrain(
         {
             Log.StoreFailed(logger, _id, nameof(Send), ex);
             sender.Sent.Failed(requestId, msgId);
+            sender.LostAnswer = true; // it may have committed all the same: a refusal of its retry asks the store first
             receiver.Outbox.Pump();
             return Outcome(ResultCode.InternalErr, message: "store unavailable");
         }
@@ -170,6 +307,7 @@ internal sealed partial class SessionGrain(
         {
             case WriteResult.Stored:
                 sender.Sent.Committed(requestId, msgId);
+                sender.SentCount++;
                 metrics.MessageStored();
                 return Outcome(ResultCode.Success, msgId);
             case WriteResult.AlreadyStored:
@@ -472,5 +610,11 @@ internal sealed partial class SessionGrain(
 
         [LoggerMessage(6, LogLevel.Error, "Session {SessionId}: the store refused message {MsgId}: {Reason}")]
         public static partial void MessageRefused(ILogger logger, ulong sessionId, ulong msgId, string? reason);
+
+        [LoggerMessage(7, LogLevel.Debug, "Session {SessionId}: the {Filter} filter refused a message of {AccountId}.")]
+        public static partial void Filtered(ILogger logger, ulong sessionId, ulong accountId, string? filter);
+
+        [LoggerMessage(8, LogLevel.Error, "Session {SessionId}: a message filter failed.")]
+        public static partial void FilterFailed(ILogger logger, ulong sessionId, Exception exception);
     }
 }

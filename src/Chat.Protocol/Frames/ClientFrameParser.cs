@@ -77,11 +77,14 @@ public static class ClientFrameParser
         Note,
     }
 
+    /// <summary>The longest known name, "confirmReceipt", with every character escaped (\u0063…): 6 bytes each.</summary>
+    private const int MaxEscapedNameBytes = 6 * 14;
+
     private static Field MatchField(ref Utf8JsonReader reader)
     {
         // Frames are parsed from one contiguous span, so names never span segments.
         scoped ReadOnlySpan<byte> name = reader.ValueSpan;
-        scoped Span<byte> scratch = stackalloc byte[64];
+        scoped Span<byte> scratch = stackalloc byte[MaxEscapedNameBytes];
         if (reader.ValueIsEscaped)
         {
             if (name.Length > scratch.Length)
@@ -89,7 +92,14 @@ public static class ClientFrameParser
                 return Field.Unknown;
             }
 
-            name = scratch[..reader.CopyString(scratch)];
+            try
+            {
+                name = scratch[..reader.CopyString(scratch)];
+            }
+            catch (InvalidOperationException)
+            {
+                return Field.Unknown; // a lone surrogate (\uD800): no name we know, skipped like any unknown key
+            }
         }
 
         return name.Length switch

@@ -489,7 +489,10 @@ export class ChatClient extends EventTarget {
     } else {
       this.unacked.delete(frame.requestId);
       message.status = 'failed';
-      message.problem = frame.code === Code.NoDataFound ? 'Not delivered: the chat has ended.' : 'Not delivered.';
+      // Code 1 with a msg: the server's filter refused the message (or said why it could not take it); the page shows why.
+      message.problem = frame.code === Code.NoDataFound ? 'Not delivered: the chat has ended.'
+        : frame.code === Code.ParamErr && typeof frame.msg === 'string' && frame.msg ? frame.msg.slice(0, 300)
+        : 'Not delivered.';
     }
     this.emit('item-updated', { item: message });
   }

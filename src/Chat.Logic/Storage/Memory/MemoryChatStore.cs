@@ -120,6 +120,11 @@ internal sealed partial class MemoryChatStore : IChatStore, IStoreWriteTarget, I
         return [.. s.Messages.Skip(low).Where(m => m.SenderId != receiverId).Take(limit)];
     });
 
+    public Task<ulong?> FindMessageIdAsync(ulong sessionId, ulong senderId, string requestId, CancellationToken cancellationToken) => Read<ulong?>(() =>
+        _sessions.TryGetValue(sessionId, out var s) && s.Messages.FindLast(m => m.SenderId == senderId && m.RequestId == requestId) is { } message
+            ? message.Id
+            : null);
+
     public Task<int> DeleteExpiredAsync(long beforeUnixMs, int limit, CancellationToken cancellationToken)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);

@@ -18,6 +18,7 @@ internal enum StoreQuery
     ReadCounts,
     FindBrokers,
     ReadMessagesFor,
+    FindMessageId,
     ReserveIds,
     ExpiredMessages,
     ExpiredSessions,
@@ -143,6 +144,9 @@ internal sealed class StoreQueries
         StoreQuery.FindBrokers => "SELECT DISTINCT broker FROM account WHERE broker IS NOT NULL ORDER BY broker;",
 
         StoreQuery.ReadMessagesFor => dialect.Messages(new(MessageColumns, "= @session", Above: "@after", Where: "m.sender_id <> @receiver", Order: MessageOrder.OldestFirst, Limit: "@limit")) + ";",
+
+        // A retry the filter would refuse: is it stored already? Rare (a refusal of a sender the grain may have forgotten), so a scan of the session will do.
+        StoreQuery.FindMessageId => dialect.Messages(new("", "= @session", Where: "m.sender_id = @sender AND m.request_id = @request", Limit: "1")) + ";",
 
         // Retention: the messages of sessions ended before the cutoff, in no order, a batch at a time.
         StoreQuery.ExpiredMessages => dialect.Messages(new(", m.session_id", "IN (SELECT id FROM session WHERE ended_at < @before)", Limit: "@limit")) + ";",
