@@ -90,6 +90,7 @@ public static class CommandLine
             string.Join(" ", aggregate.InnerExceptions.Select(inner => Refusal(inner))),
         OptionsValidationException validation => string.Join(" ", validation.Failures.Select(failure => failure.TrimEnd('.') + ".")),
         InvalidOperationException or IOException => ex.Message,
+        System.Data.Common.DbException => $"the store cannot be opened ({ex.Message}): is the database running and reachable? Chat:Store:ConnectionString names it.",
         System.Net.Sockets.SocketException { SocketErrorCode: System.Net.Sockets.SocketError.AddressNotAvailable } =>
             $"an address to listen on is not one of this machine's ({ex.Message}): check --urls, Chat:Cluster:GrpcUrl and Chat:Silo:ListenAddress.",
         _ => null,
