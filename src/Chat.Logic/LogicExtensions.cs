@@ -6,6 +6,8 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Routing;
 using Chat.Logic.Housekeeping;
 using Chat.Logic.Ids;
+using Chat.Logic.Matching;
+using Chat.Logic.Moderation;
 using Chat.Logic.Storage;
 using Chat.Logic.Storage.MariaDb;
 using Chat.Logic.Storage.Memory;
@@ -62,6 +64,7 @@ public static class LogicExtensions
             "mariadb" => ActivatorUtilities.CreateInstance<MariaDbChatStore>(sp),
             _ => ActivatorUtilities.CreateInstance<SqliteChatStore>(sp),
         });
+        services.AddChatModeration();
         services.TryAddSingleton<LogicMetrics>();
         services.TryAddSingleton<LogicTracing>();
         services.TryAddSingleton(new LogicNodeAddress(null));
@@ -96,6 +99,23 @@ public static class LogicExtensions
         services.TryAddSingleton<Altcha>();
         services.TryAddSingleton<Admissions>();
         services.AddHostedService<ChallengeKeyStartup>();
+        return services;
+    }
+
+    /// <summary>
+    /// Reports, bans and the audit log (<c>Chat:Moderation</c>), kept by the chat's own store (a store
+    /// that keeps none, such as a test's wrapper, gets a memory one of its own).
+    /// </summary>
+    private static IServiceCollection AddChatModeration(this IServiceCollection services)
+    {
+        services.AddOptions<ModerationOptions>().BindConfiguration(ModerationOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.TryAddSingleton<IModerationStore>(sp => sp.GetRequiredService<IChatStore>() as IModerationStore ?? new MemoryChatStore());
+        services.TryAddSingleton<AddressHashes>();
+        services.TryAddSingleton<ModerationWebhook>();
+        services.TryAddSingleton<IPartnerAvoidance, MatchmakerAvoidance>();
+        services.TryAddSingleton<ModerationDesk>();
+        services.AddHostedService(sp => sp.GetRequiredService<ModerationWebhook>());
+        services.AddHostedService<RefusalTally>();
         return services;
     }
 

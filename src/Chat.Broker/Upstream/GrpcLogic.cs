@@ -150,6 +150,21 @@ internal sealed partial class GrpcLogic(
         return answer?.FromProto() ?? Admission.Unchecked;
     }
 
+    public async ValueTask<ReportResult> ReportAsync(ulong accountId, ulong sessionId, string reason, string? note, string? address, CancellationToken cancellationToken)
+    {
+        var request = new ReportRequest { AccountId = accountId, SessionId = sessionId, Reason = reason, Note = note ?? string.Empty, Address = address ?? string.Empty };
+        var answer = await CallAsync((n, o) => n.Client.ReportAsync(request, o).ResponseAsync, retry: false, cancellationToken);
+        return answer is null ? new ReportResult(ResultCode.InternalErr, "try again") : new ReportResult(answer.Code.FromProto(), NullIfEmpty(answer.Msg));
+    }
+
+    /// <summary>The bans in force; on a failure of every node, the ones known stand (null: unchanged).</summary>
+    public async ValueTask<BanBook?> ReadBansAsync(long knownVersion, CancellationToken cancellationToken)
+    {
+        var request = new ReadBansRequest { KnownVersion = knownVersion };
+        var answer = await CallAsync((n, o) => n.Client.ReadBansAsync(request, o).ResponseAsync, retry: true, cancellationToken);
+        return answer?.FromProto();
+    }
+
     public async ValueTask<SendResult> SendAsync(ulong senderId, ulong sessionId, string requestId, string content, CancellationToken cancellationToken)
     {
         _owners.TryGetValue(sessionId, out var owner);

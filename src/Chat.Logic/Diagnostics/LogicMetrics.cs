@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
 
 namespace Chat.Logic.Diagnostics;
@@ -17,8 +18,12 @@ internal sealed class LogicMetrics
     private readonly Counter<long> _refusals;
     private readonly Counter<long> _unchecked;
     private readonly UpDownCounter<long> _trackedAddresses;
+    private readonly Counter<long> _reports;
     private readonly Counter<long> _filtered;
     private readonly Counter<long> _webhookFailures;
+
+    // Refusals by kind since the last TakeRefusals, for the cluster's tally of the last hour (the operator's page).
+    private readonly ConcurrentDictionary<string, long> _untallied = new(StringComparer.Ordinal);
 
     public LogicMetrics(IMeterFactory meters)
     {
@@ -33,6 +38,7 @@ internal sealed class LogicMetrics
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1] });
         _refusals = _meter.CreateCounter<long>("chat.abuse.refusals", "{refusal}", "Requests refused by a per-address or per-account limit or the bot challenge, by kind.");
         _unchecked = _meter.CreateCounter<long>("chat.abuse.unchecked", "{check}", "Limits that could not be checked (their grain did not answer in time) and let the request through, by kind.");
+        _reports = _meter.CreateCounter<long>("chat.moderation.reports", "{report}", "Reports visitors filed against a partner, by reason.");
         _filtered = _meter.CreateCounter<long>("chat.messages.filtered", "{message}", "Messages refused by the message filter before they were stored, by filter (links, words, webhook).");
         _webhookFailures = _meter.CreateCounter<long>("chat.filter.webhook.failures", "{call}", "Calls to the filter webhook that failed (timeout, status, answer, unreachable); the message then went as Chat:Filter:Webhook:OnFailure says.");
         _trackedAddresses = _meter.CreateUpDownCounter<long>("chat.abuse.tracked_addresses", "{address}", "Addresses the address shards on this node remember (each is forgotten once it went quiet).");
@@ -62,9 +68,30 @@ internal sealed class LogicMetrics
 
     public void SessionStarted() => _matches.Add(1);
 
-    public void Refused(string kind) => _refusals.Add(1, new KeyValuePair<string, object?>("kind", kind));
+    public void Refused(string kind)
+    {
+        _refusals.Add(1, new KeyValuePair<string, object?>("kind", kind));
+        _untallied.AddOrUpdate(kind, 1, static (_, count) => count + 1);
+    }
+
+    /// <summary>The refusals counted since the last call, by kind (and forgets them).</summary>
+    public Dictionary<string, long> TakeRefusals()
+    {
+        var taken = new Dictionary<string, long>(StringComparer.Ordinal);
+        foreach (var kind in _untallied.Keys)
+        {
+            if (_untallied.TryRemove(kind, out var count) && count > 0)
+            {
+                taken[kind] = count;
+            }
+        }
+
+        return taken;
+    }
 
     public void Unchecked(string kind) => _unchecked.Add(1, new KeyValuePair<string, object?>("kind", kind));
+
+    public void Reported(string reason) => _reports.Add(1, new KeyValuePair<string, object?>("reason", reason));
 
     public void MessageFiltered(string filter) => _filtered.Add(1, new KeyValuePair<string, object?>("filter", filter));
 

@@ -17,7 +17,11 @@ internal interface IMatchmakerGrain : IGrainWithIntegerKey
     /// <paramref name="address"/> has as many waiting as it may; ChallengeRequired when it has had
     /// new partners faster than a person would and <paramref name="solved"/> a challenge it has not.
     /// </summary>
-    Task<MatchTicket> Match(ulong callerId, string? address, bool solved);
+    /// <paramref name="reported"/>: the caller's address was reported lately, so it must have <paramref name="solved"/> a challenge to be matched or wait.
+    Task<MatchTicket> Match(ulong callerId, string? address, bool solved, bool reported);
+
+    /// <summary>The two accounts are not matched with each other for <paramref name="accountsFor"/>, nor the two addresses for <paramref name="addressesFor"/> (a report).</summary>
+    Task Avoid(ulong a, ulong b, string? addressA, string? addressB, TimeSpan accountsFor, TimeSpan addressesFor);
 
     /// <summary>The account is no longer waiting (its socket is gone).</summary>
     Task Leave(ulong accountId);
@@ -31,6 +35,7 @@ internal interface IMatchmakerGrain : IGrainWithIntegerKey
 }
 
 /// <param name="RetryAfter">With RateLimited: seconds until the caller may try again.</param>
+/// <param name="PartnerAddress">With Success: the partner's address, as its MATCH_REQ gave it (null: unknown).</param>
 /// <param name="Limit">With RateLimited: which limit (a <see cref="Abuse.Refusal"/> kind) and its value.</param>
 [GenerateSerializer, Immutable]
 internal readonly record struct MatchTicket(
@@ -39,4 +44,5 @@ internal readonly record struct MatchTicket(
     [property: Id(2)] ulong PartnerId = 0,
     [property: Id(3)] int RetryAfter = 0,
     [property: Id(4)] string? Refused = null,
-    [property: Id(5)] long Limit = 0);
+    [property: Id(5)] long Limit = 0,
+    [property: Id(6)] string? PartnerAddress = null);

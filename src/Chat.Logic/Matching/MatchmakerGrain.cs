@@ -35,6 +35,7 @@ internal sealed partial class MatchmakerGrain(
     private readonly int _maxSessions = options.Value.MaxActiveSessions;
     private readonly WaitingPool _pool = new();
     private readonly ActivePairs _pairs = new();
+    private readonly AvoidedPairs _avoided = new();
 
     // Per account that matched lately: its matches of the last minute, against the limit and against
     // the challenge's threshold. Both full, it is forgotten.
@@ -59,7 +60,7 @@ internal sealed partial class MatchmakerGrain(
         Log.Loaded(logger, _pool.Count, _pairs.Count);
     }
 
-    public async Task<MatchTicket> Match(ulong callerId, string? address, bool solved)
+    public async Task<MatchTicket> Match(ulong callerId, string? address, bool solved, bool reported)
     {
         if (_pool.Contains(callerId))
         {
@@ -71,13 +72,19 @@ internal sealed partial class MatchmakerGrain(
             return new MatchTicket(ResultCode.ParamErr); // no further session, nor a place in the pool
         }
 
+        if (reported && !solved)
+        {
+            return new MatchTicket(ResultCode.ChallengeRequired, Refused: Refusal.Reported);
+        }
+
         var now = time.GetUtcNow().ToUnixTimeMilliseconds();
         if (OutOfMatches(callerId, address, solved, now) is { } refused)
         {
             return refused;
         }
 
-        if (_pool.FindOldest(candidate => candidate != callerId && !_pairs.Contains(Pair(callerId, candidate)) && _pairs.SessionsOf(candidate) < _maxSessions) is not { } partnerId)
+        if (_pool.FindOldest(candidate => candidate != callerId && !_pairs.Contains(Pair(callerId, candidate)) && _pairs.SessionsOf(candidate) < _maxSessions
+            && !_avoided.Avoids(callerId, address, candidate, _pool.AddressOf(candidate), now)) is not { } partnerId)
         {
             if (address is not null && rules.For(address).Waiting is > 0 and var waiting && _pool.WaitingFrom(address) >= waiting)
             {
@@ -116,7 +123,7 @@ internal sealed partial class MatchmakerGrain(
             var left = writer.WriteAsync(new StoreWrite.WaitingRemoved(partnerId));
             var created = writer.WriteAsync(new StoreWrite.NewSession(new SessionRecord(sessionId, partnerId, callerId, time.GetUtcNow().ToUnixTimeMilliseconds())));
             await Task.WhenAll(left, created);
-            return new MatchTicket(ResultCode.Success, sessionId, partnerId);
+            return new MatchTicket(ResultCode.Success, sessionId, partnerId, PartnerAddress: partnerAddress);
         }
         catch (Exception ex)
         {
@@ -144,6 +151,13 @@ internal sealed partial class MatchmakerGrain(
         {
             _pool.Remove(accountId);
         }
+    }
+
+    public Task Avoid(ulong a, ulong b, string? addressA, string? addressB, TimeSpan accountsFor, TimeSpan addressesFor)
+    {
+        var now = time.GetUtcNow().ToUnixTimeMilliseconds();
+        _avoided.Add(a, b, addressA, addressB, now + (long)accountsFor.TotalMilliseconds, now + (long)addressesFor.TotalMilliseconds, now);
+        return Task.CompletedTask;
     }
 
     public Task PairEnded(ulong first, ulong second)

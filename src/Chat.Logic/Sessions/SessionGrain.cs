@@ -2,6 +2,7 @@ using Chat.Logic.Diagnostics;
 using Chat.Logic.Filtering;
 using Chat.Logic.Ids;
 using Chat.Logic.Matching;
+using Chat.Logic.Moderation;
 using Chat.Logic.Storage;
 using Chat.Protocol.Frames;
 using Chat.Protocol.Seams;
@@ -32,6 +33,7 @@ internal sealed partial class SessionGrain(
     IdAllocator ids,
     IPushChannel push,
     IOptions<LogicOptions> options,
+    IOptions<ModerationOptions> moderation,
     LogicMetrics metrics,
     LogicNodeAddress node,
     TimeProvider time,
@@ -47,6 +49,14 @@ internal sealed partial class SessionGrain(
     private SessionMember? _second;
     private ulong _lastMsgId;
     private bool _ended;
+    private long _endedAt;
+
+    // Where each member's MATCH_REQ came from, by account id (for a report); lost with the activation.
+    private (ulong Account, string? Address) _addressA;
+    private (ulong Account, string? Address) _addressB;
+
+    // Set while an ended session is kept for a late report (it knows its members' addresses).
+    private bool _keptForReports;
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -61,6 +71,7 @@ internal sealed partial class SessionGrain(
         _second = Member(state.Second);
         _lastMsgId = state.LastMsgId;
         _ended = state.Session.EndedAtUnixMs is not null;
+        _endedAt = state.Session.EndedAtUnixMs ?? 0;
         if (_ended)
         {
             return; // answered from the store's record, then it goes
@@ -86,12 +97,14 @@ internal sealed partial class SessionGrain(
 
     public void Dispose() => _deactivating.Dispose();
 
-    public Task<OpenedSession> Open(ulong callerId)
+    public Task<OpenedSession> Open(ulong callerId, string? callerAddress, string? partnerAddress)
     {
         if (!IsMember(callerId, out var caller, out var partner) || _ended)
         {
             return Task.FromResult(new OpenedSession(ResultCode.NoDataFound));
         }
+
+        (_addressA, _addressB) = ((caller.Id, callerAddress), (partner.Id, partnerAddress));
 
         Enqueue(partner, new SignalPush(SignalKind.NewSession, caller.Id, partner.Id, _id, caller.Id, caller.NickName));
         return Task.FromResult(new OpenedSession(ResultCode.Success, partner.Id, partner.NickName));
@@ -355,7 +368,39 @@ internal sealed partial class SessionGrain(
             return ResultCode.NoDataFound;
         }
 
+        await EndAsync(leaver, partner);
+        return ResultCode.Success;
+    }
+
+    public async Task<ReportedSession> Report(ulong reporterId, string? viaBroker)
+    {
+        // A member whose socket is gone (it was replaced, or is away) may still report: viaBroker is only checked while it has one.
+        if (!IsMember(reporterId, out var reporter, out var partner) || (viaBroker is not null && reporter.Endpoint is { } at && at.Broker != viaBroker))
+        {
+            return new ReportedSession(ResultCode.ParamErr);
+        }
+
+        if (_ended && time.GetUtcNow().ToUnixTimeMilliseconds() - _endedAt > moderation.Value.ReportableFor.TotalMilliseconds)
+        {
+            return new ReportedSession(ResultCode.NoDataFound);
+        }
+
+        if (!_ended)
+        {
+            await EndAsync(reporter, partner); // as END_SESSION_REQ: the partner hears PartnerExit, and nothing of the report
+        }
+
+        return new ReportedSession(ResultCode.Success, partner.Id, AddressOf(reporter.Id), AddressOf(partner.Id));
+    }
+
+    private string? AddressOf(ulong accountId) => _addressA.Account == accountId ? _addressA.Address : _addressB.Account == accountId ? _addressB.Address : null;
+
+    /// <summary>Ends the active session for both: kept in the store, the partner told, the pair free to match again.</summary>
+    private async Task EndAsync(SessionMember leaver, SessionMember partner)
+    {
+        var leaverId = leaver.Id;
         _ended = true;
+        _endedAt = time.GetUtcNow().ToUnixTimeMilliseconds();
         try
         {
             await writer.WriteAsync(new StoreWrite.SessionEnded(_id, time.GetUtcNow().ToUnixTimeMilliseconds()));
@@ -368,8 +413,22 @@ internal sealed partial class SessionGrain(
         Log.Ended(logger, _id, leaverId);
         Enqueue(partner, new SignalPush(SignalKind.PartnerExit, 0, partner.Id, _id, leaver.Id));
         grains.Matchmaker.PairEnded(_first!.Id, _second!.Id).Ignore();
+        if (_addressA.Address is not null || _addressB.Address is not null)
+        {
+            // A report comes after the end as often as not: keep the addresses until it can no longer come.
+            _keptForReports = true;
+            this.RegisterGrainTimer(
+                _ =>
+                {
+                    _keptForReports = false;
+                    DeactivateWhenDone();
+                    return Task.CompletedTask;
+                },
+                moderation.Value.ReportableFor,
+                Timeout.InfiniteTimeSpan);
+        }
+
         DeactivateWhenDone();
-        return ResultCode.Success;
     }
 
     public async Task<ResultCode> ConfirmDelivered(ulong accountId, ulong msgId, string? viaBroker)
@@ -535,7 +594,7 @@ internal sealed partial class SessionGrain(
     /// <summary>An ended session needs no activation once nothing waits in it any more.</summary>
     private void DeactivateWhenDone()
     {
-        if (!_first!.Outbox.Resuming && !_second!.Outbox.Resuming)
+        if (!_keptForReports && !_first!.Outbox.Resuming && !_second!.Outbox.Resuming)
         {
             DeactivateOnIdle();
         }

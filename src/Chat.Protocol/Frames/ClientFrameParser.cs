@@ -73,6 +73,8 @@ public static class ClientFrameParser
         Code,
         ConfirmReceipt,
         Altcha,
+        Reason,
+        Note,
     }
 
     /// <summary>The longest known name, "confirmReceipt", with every character escaped (\u0063…): 6 bytes each.</summary>
@@ -104,9 +106,11 @@ public static class ClientFrameParser
         {
             3 when Ascii.EqualsIgnoreCase(name, "cmd"u8) => Field.Cmd,
             4 when Ascii.EqualsIgnoreCase(name, "code"u8) => Field.Code,
+            4 when Ascii.EqualsIgnoreCase(name, "note"u8) => Field.Note,
             5 when Ascii.EqualsIgnoreCase(name, "msgId"u8) => Field.MsgId,
             5 when Ascii.EqualsIgnoreCase(name, "token"u8) => Field.Token,
             6 when Ascii.EqualsIgnoreCase(name, "altcha"u8) => Field.Altcha,
+            6 when Ascii.EqualsIgnoreCase(name, "reason"u8) => Field.Reason,
             7 when Ascii.EqualsIgnoreCase(name, "content"u8) => Field.Content,
             8 when Ascii.EqualsIgnoreCase(name, "nickName"u8) => Field.NickName,
             8 when Ascii.EqualsIgnoreCase(name, "senderId"u8) => Field.SenderId,
@@ -147,6 +151,12 @@ public static class ClientFrameParser
                 return;
             case Field.Altcha:
                 request.Altcha = ReadString(ref reader, request, "altcha");
+                return;
+            case Field.Reason:
+                request.Reason = ReadString(ref reader, request, "reason");
+                return;
+            case Field.Note:
+                request.Note = ReadString(ref reader, request, "note");
                 return;
             case Field.AccountId:
                 request.AccountId = ReadId(ref reader, request, "accountId");
@@ -235,6 +245,7 @@ public static class ClientFrameParser
         Commands.EndSessionReq => CommandKind.EndSession,
         Commands.TypingReq => CommandKind.Typing,
         Commands.StatsReq => CommandKind.Stats,
+        Commands.ReportReq => CommandKind.Report,
         _ => CommandKind.Unknown,
     };
 
@@ -248,6 +259,7 @@ public static class ClientFrameParser
         CommandKind.Reconnect => Commands.ReconnectResp,
         CommandKind.EndSession => Commands.EndSessionResp,
         CommandKind.Stats => Commands.StatsResp,
+        CommandKind.Report => Commands.ReportResp,
         CommandKind.Ping => Commands.PingResp,
         _ => Commands.ErrorResp,
     };

@@ -27,6 +27,12 @@ public sealed class ClientRequest
     /// <summary>Ours: a solved proof-of-work challenge, the base64 JSON payload an ALTCHA widget produces (CRT_ACCOUNT_REQ, MATCH_REQ).</summary>
     public string? Altcha { get; set; }
 
+    /// <summary>Ours: why a partner is reported (REPORT_REQ): spam, harassment, sexual, minor or other.</summary>
+    public string? Reason { get; set; }
+
+    /// <summary>Ours: the reporter's own words (REPORT_REQ, optional).</summary>
+    public string? Note { get; set; }
+
     /// <summary>The first known field whose JSON type was wrong, if any.</summary>
     public string? MistypedField { get; set; }
 
@@ -46,6 +52,8 @@ public sealed class ClientRequest
         Code = null;
         ConfirmReceipt = null;
         Altcha = null;
+        Reason = null;
+        Note = null;
         MistypedField = null;
     }
 }

@@ -128,6 +128,17 @@ public sealed class ProcessCluster : IAsyncDisposable
     }
 
     /// <summary>
+    /// Starts logic node <paramref name="name"/> (<c>logic3</c>, ...) of the plan beside the running ones, as an
+    /// operator adding a node would, and keeps it to be stopped with the cluster; throws if it does not become ready.
+    /// </summary>
+    public async Task<ChildNode> StartLogicAsync(string name, CancellationToken cancellationToken = default)
+    {
+        var node = await ChildNode.StartAsync(NodePlanOf(_plan, name, Etcd!.ClientUrl), cancellationToken: cancellationToken);
+        _logic.Add(node);
+        return node;
+    }
+
+    /// <summary>
     /// Waits until the Orleans cluster has declared <paramref name="logic"/> dead in its membership
     /// table (the living nodes' verdict, which nothing announces to an outsider, so the table is read).
     /// </summary>

@@ -12,7 +12,7 @@ namespace Chat.Logic.Storage.Memory;
 /// and for deployments that keep no history. One lock: a batch is applied whole before any read
 /// sees it; a refused write is refused before it changes anything, so no write needs undoing.
 /// </summary>
-internal sealed class MemoryChatStore : IChatStore, IStoreWriteTarget, IStoreFacts
+internal sealed partial class MemoryChatStore : IChatStore, IStoreWriteTarget, IStoreFacts
 {
     private readonly Lock _lock = new();
     private readonly Dictionary<ulong, Account> _accounts = [];
