@@ -139,6 +139,14 @@ internal sealed partial class AddressGate(
         }
     }
 
+    /// <summary>
+    /// Tells logic at once what this broker holds (it does so every report interval anyway): after a
+    /// start that logic heard of late, which made it forget every count of this broker, sockets opened
+    /// since then included.
+    /// </summary>
+    public Task ReportHeldAsync(CancellationToken cancellationToken) =>
+        options.Value.SocketsPerAddress <= 0 || _held.IsEmpty ? Task.CompletedTask : ReportAsync(cancellationToken);
+
     private async Task ReportAsync(CancellationToken stoppingToken)
     {
         var held = _held.Select(pair => new HeldSockets(pair.Key, pair.Value)).ToList();
