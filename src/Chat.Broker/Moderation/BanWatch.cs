@@ -46,17 +46,7 @@ internal sealed partial class BanWatch(
     public async Task RefuseSocketAsync(HttpContext context, Ban ban)
     {
         metrics.ClosedByServer((int)Banned);
-        using var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext { KeepAliveInterval = TimeSpan.Zero });
-        using var deadline = new CancellationTokenSource(options.Value.CloseTimeout, time);
-        try
-        {
-            await socket.SendAsync(Notice(ban), WebSocketMessageType.Text, endOfMessage: true, deadline.Token);
-            await socket.CloseAsync(Banned, CloseReason, deadline.Token);
-        }
-        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or IOException)
-        {
-            socket.Abort();
-        }
+        await RefusedSocket.CloseAsync(context, Banned, CloseReason, Notice(ban), options.Value.CloseTimeout, time);
     }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
