@@ -313,7 +313,7 @@ internal sealed partial class GrainLogic(
 
             counts.Changed();
             var from = address is null or ClientAddresses.Unknown ? reported.ReporterAddress : address;
-            await moderation.FileAsync(sessionId, accountId, reported.PartnerId, from, reported.PartnerAddress, reason, string.IsNullOrWhiteSpace(note) ? null : note);
+            await moderation.FileAsync(sessionId, accountId, reported.PartnerId, from, reported.ReporterAddress, reported.PartnerAddress, reason, string.IsNullOrWhiteSpace(note) ? null : note);
             return new ReportResult(ResultCode.Success);
         }
         catch (Exception ex) when (IsUnavailable(ex))
