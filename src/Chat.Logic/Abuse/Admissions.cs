@@ -143,6 +143,32 @@ internal sealed partial class Admissions(
         }
     }
 
+    /// <summary>Whether a report may be filed from <paramref name="address"/> (one is counted if so).</summary>
+    public async ValueTask<Admission> AdmitReportAsync(string address)
+    {
+        if (_options.ReportsPerHour <= 0)
+        {
+            return Admission.Admitted;
+        }
+
+        try
+        {
+            var verdict = await Shard(address).FileReport(address).WaitAsync(_options.CheckTimeout, time);
+            if (verdict.Is == AddressVerdict.Kind.Admitted)
+            {
+                return Admission.Admitted;
+            }
+
+            metrics.Refused(Refusal.Reports);
+            return new Admission(ResultCode.RateLimited, $"too many reports from your address (at most {verdict.Limit} an hour); try again later", verdict.RetryAfter);
+        }
+        catch (Exception ex) when (IsUnavailable(ex))
+        {
+            Unchecked(Refusal.Reports, ex);
+            return Admission.Admitted;
+        }
+    }
+
     /// <summary>
     /// The client's solution of a challenge that is not about an account (a match): checked and
     /// spent (once, in the whole cluster). Null if it solved one, else why not.
@@ -237,6 +263,9 @@ internal static class Refusal
     public const string Accounts = "accounts";
     public const string Waiting = "waiting";
     public const string Matches = "matches";
+
+    /// <summary>Code 5 to a REPORT_REQ: the address filed its reports of the hour.</summary>
+    public const string Reports = "reports";
 
     /// <summary>Code 6 to a MATCH_REQ from an address that was reported lately.</summary>
     public const string Reported = "reported";

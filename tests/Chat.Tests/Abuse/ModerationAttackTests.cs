@@ -51,10 +51,50 @@ public sealed class ModerationAttackTests
         Assert.Equal(0, (await victim.RequestAsync(new { cmd = "STATS_REQ" }, "STATS_RESP")).Code()); // still open
     }
 
-    /// <summary>A new visitor at <paramref name="address"/> in a chat with <paramref name="partner"/> (who solves the challenge if it must).</summary>
-    private static async Task<(TestClient Client, ulong SessionId)> ChatWithAsync(LimitedServer server, TestClient partner, string address, string nickName)
+    [Fact]
+    public async Task One_address_files_at_most_its_reports_an_hour_then_gets_code_5_its_chat_ends_and_nothing_is_kept()
     {
-        var client = await server.VisitorAsync(address, nickName);
+        await using var server = await LimitedServer.StartAsync("Chat:Limits:ReportsPerHour=3");
+        await using var reporter = await server.VisitorAsync(Reporting, "reporter");
+        for (var i = 0; i < 4; i++)
+        {
+            await using var partner = await server.VisitorAsync($"192.0.2.{100 + i}", $"p{i}");
+            var (_, sessionId) = await ChatWithAsync(partner, reporter);
+            var answer = await reporter.RequestAsync(new { cmd = "REPORT_REQ", sessionId, reason = "spam" }, "REPORT_RESP");
+            if (i < 3)
+            {
+                Assert.Equal(0, answer.Code());
+                continue;
+            }
+
+            Assert.Equal(5, answer.Code());
+            Assert.Contains("reports", answer.String("msg"), StringComparison.Ordinal);
+            Assert.True(answer.Root.GetProperty("retryAfter").GetInt32() > 0);
+            Assert.Contains("not kept", answer.String("msg"), StringComparison.Ordinal);
+            await partner.ExpectAsync("PUSH_SIGNAL_REQ", f => f.String("signalType") == "PartnerExit" && f.ULong("sessionId") == sessionId);
+        }
+
+        Assert.Equal(3, (await server.Server.Get<IModerationStore>().ListReportsAsync(openOnly: true, 10, CancellationToken.None)).Count);
+        Assert.Contains("kind=\"reports\"", await server.MetricsAsync(), StringComparison.Ordinal);
+
+        // Another address reports as usual, and this one again once the hour has refilled its allowance.
+        await using var other = await server.VisitorAsync("198.51.100.200", "other");
+        await using var next = await server.VisitorAsync("192.0.2.120", "next");
+        var (_, otherSession) = await ChatWithAsync(next, other);
+        Assert.Equal(0, (await other.RequestAsync(new { cmd = "REPORT_REQ", sessionId = otherSession, reason = "other" }, "REPORT_RESP")).Code());
+        server.Clock.Advance(TimeSpan.FromMinutes(20));
+        await using var last = await server.VisitorAsync("192.0.2.121", "last");
+        var (_, lastSession) = await ChatWithAsync(last, reporter);
+        Assert.Equal(0, (await reporter.RequestAsync(new { cmd = "REPORT_REQ", sessionId = lastSession, reason = "spam" }, "REPORT_RESP")).Code());
+    }
+
+    /// <summary>A new visitor at <paramref name="address"/> in a chat with <paramref name="partner"/> (who solves the challenge if it must).</summary>
+    private static async Task<(TestClient Client, ulong SessionId)> ChatWithAsync(LimitedServer server, TestClient partner, string address, string nickName) =>
+        await ChatWithAsync(partner, await server.VisitorAsync(address, nickName));
+
+    /// <summary><paramref name="client"/> in a chat with <paramref name="partner"/>, who waited (solving the challenge if it must).</summary>
+    private static async Task<(TestClient Client, ulong SessionId)> ChatWithAsync(TestClient partner, TestClient client)
+    {
         Assert.Equal(4, (await SolveIfChallengedAsync(partner)).Code());
         var matched = await MatchAsync(client);
         Assert.Equal(0, matched.Code());
