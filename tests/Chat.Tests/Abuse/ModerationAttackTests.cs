@@ -60,7 +60,7 @@ public sealed class ModerationAttackTests
         {
             await using var partner = await server.VisitorAsync($"192.0.2.{100 + i}", $"p{i}");
             var (_, sessionId) = await ChatWithAsync(partner, reporter);
-            var answer = await reporter.RequestAsync(new { cmd = "REPORT_REQ", sessionId, reason = "spam" }, "REPORT_RESP");
+            var answer = await ReportAsync(reporter, sessionId, "spam");
             if (i < 3)
             {
                 Assert.Equal(0, answer.Code());
@@ -81,12 +81,41 @@ public sealed class ModerationAttackTests
         await using var other = await server.VisitorAsync("198.51.100.200", "other");
         await using var next = await server.VisitorAsync("192.0.2.120", "next");
         var (_, otherSession) = await ChatWithAsync(next, other);
-        Assert.Equal(0, (await other.RequestAsync(new { cmd = "REPORT_REQ", sessionId = otherSession, reason = "other" }, "REPORT_RESP")).Code());
+        Assert.Equal(0, (await ReportAsync(other, otherSession, "other")).Code());
         server.Clock.Advance(TimeSpan.FromMinutes(20));
         await using var last = await server.VisitorAsync("192.0.2.121", "last");
         var (_, lastSession) = await ChatWithAsync(last, reporter);
-        Assert.Equal(0, (await reporter.RequestAsync(new { cmd = "REPORT_REQ", sessionId = lastSession, reason = "spam" }, "REPORT_RESP")).Code());
+        Assert.Equal(0, (await ReportAsync(reporter, lastSession, "spam")).Code());
     }
+
+    [Fact]
+    public async Task Odd_reasons_are_refused_and_a_note_is_counted_in_characters_kept_whole_and_reported_once()
+    {
+        await using var server = await LimitedServer.StartAsync();
+        await using var victim = await server.VisitorAsync(Victim, "victim");
+        var (reporter, sessionId) = await ChatWithAsync(server, victim, Chatted, "reporter");
+        await using var _ = reporter;
+        foreach (var reason in new[] { "SPAM", "Spam", "spam ", " spam", "spam\u0000", "spаm", "" })
+        {
+            Assert.Equal(1, (await ReportAsync(reporter, sessionId, reason)).Code());
+        }
+
+        var emoji = string.Concat(Enumerable.Repeat("😀", 501));
+        Assert.Equal(1, (await ReportAsync(reporter, sessionId, "other", emoji)).Code());
+        Assert.Equal(0, (await victim.SayAsync(sessionId, "not ended by a refused report")).Code());
+
+        var note = "\u0001\u001b[31m<b>bold</b>\u202E" + string.Concat(Enumerable.Repeat("😀", 482));
+        for (var i = 0; i < 3; i++)
+        {
+            Assert.Equal(0, (await ReportAsync(reporter, sessionId, "other", note)).Code());
+        }
+
+        var report = Assert.Single(await server.Server.Get<IModerationStore>().ListReportsAsync(openOnly: true, 10, CancellationToken.None));
+        Assert.Equal(note, report.Note);
+    }
+
+    private static Task<Frame> ReportAsync(TestClient client, ulong sessionId, string reason, string? note = null) =>
+        client.RequestAsync(new { cmd = "REPORT_REQ", sessionId, reason, note }, "REPORT_RESP");
 
     /// <summary>A new visitor at <paramref name="address"/> in a chat with <paramref name="partner"/> (who solves the challenge if it must).</summary>
     private static async Task<(TestClient Client, ulong SessionId)> ChatWithAsync(LimitedServer server, TestClient partner, string address, string nickName) =>
@@ -108,7 +137,7 @@ public sealed class ModerationAttackTests
         var moved = await server.ConnectAsync(address);
         moved.Adopt(client.AccountId, client.Token);
         Assert.Equal(0, (await moved.ReconnectAsync()).Code());
-        Assert.Equal(0, (await moved.RequestAsync(new { cmd = "REPORT_REQ", sessionId, reason = "spam" }, "REPORT_RESP")).Code());
+        Assert.Equal(0, (await ReportAsync(moved, sessionId, "spam")).Code());
         return moved;
     }
 
