@@ -52,6 +52,23 @@ public sealed class OperatorApiAttackTests
         Assert.Equal(HttpStatusCode.BadRequest, empty.StatusCode);
     }
 
+    [Theory]
+    [InlineData("2001:db8:5:6::1", "2001:db8:5:6:abcd::9", "2001:db8:5:7::1")] // a ban of an address bans its /64
+    [InlineData("::ffff:203.0.113.50", "203.0.113.50", "203.0.113.51")] // IPv4 written as IPv6
+    public async Task A_ban_covers_every_spelling_of_the_address_and_no_other(string banned, string visitor, string neighbour)
+    {
+        await using var server = await StartAsync();
+        using var api = Client(server, Alice.Token);
+        await using var inside = await server.VisitorAsync(visitor, "inside");
+        await using var outside = await server.VisitorAsync(neighbour, "outside");
+        using var made = await api.PostAsJsonAsync("/api/bans", new { target = "address", value = banned, minutes = 60, reason = "spam" });
+        Assert.Equal(HttpStatusCode.Created, made.StatusCode);
+        server.Clock.Advance(TimeSpan.FromSeconds(1)); // the broker's next read of the bans
+        Assert.Equal(7, (await inside.ExpectAsync("ERROR_RESP", f => f.Code() == 7)).Code());
+        Assert.Equal((System.Net.WebSockets.WebSocketCloseStatus)4003, await inside.Closed.WaitAsync(TestClient.Timeout));
+        Assert.Equal(0, (await outside.RequestAsync(new { cmd = "STATS_REQ" }, "STATS_RESP")).Code());
+    }
+
     [Fact]
     public async Task Evidence_and_notes_with_markup_come_back_as_escaped_json_text()
     {
