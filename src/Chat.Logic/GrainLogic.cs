@@ -300,6 +300,14 @@ internal sealed partial class GrainLogic(
             return new ReportResult(ResultCode.ParamErr, "not your session");
         }
 
+        // Each report kept costs a month of storage and an avoided pair: past its allowance the address's chat
+        // ends all the same (the reporter wants out, and its page has left already), and nothing is kept.
+        if (address is not null and not ClientAddresses.Unknown && await admissions.AdmitReportAsync(address) is { IsRefused: true } refused)
+        {
+            await EndSessionAsync(accountId, sessionId, viaBroker, cancellationToken);
+            return new ReportResult(refused.Code, $"{refused.Message} (the chat was ended, the report not kept)", refused.RetryAfter);
+        }
+
         try
         {
             var reported = await Session(sessionId).Report(accountId, viaBroker);
@@ -313,7 +321,7 @@ internal sealed partial class GrainLogic(
 
             counts.Changed();
             var from = address is null or ClientAddresses.Unknown ? reported.ReporterAddress : address;
-            await moderation.FileAsync(sessionId, accountId, reported.PartnerId, from, reported.PartnerAddress, reason, string.IsNullOrWhiteSpace(note) ? null : note);
+            await moderation.FileAsync(sessionId, accountId, reported.PartnerId, from, reported.ReporterAddress, reported.PartnerAddress, reason, string.IsNullOrWhiteSpace(note) ? null : note);
             return new ReportResult(ResultCode.Success);
         }
         catch (Exception ex) when (IsUnavailable(ex))

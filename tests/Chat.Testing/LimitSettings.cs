@@ -13,6 +13,7 @@ public static class LimitSettings
         "Chat:Limits:SocketsPerAddress=0",
         "Chat:Limits:WaitingPerAddress=0",
         "Chat:Limits:MatchesPerMinute=0",
+        "Chat:Limits:ReportsPerHour=0",
         "Chat:Limits:Challenge:AfterAccounts=0",
         "Chat:Limits:Challenge:Always=false",
         "Chat:Limits:Challenge:AfterMatches=0",
@@ -26,6 +27,7 @@ public static class LimitSettings
         "Chat:Limits:SocketsPerAddress=30",
         "Chat:Limits:WaitingPerAddress=3",
         "Chat:Limits:MatchesPerMinute=20",
+        "Chat:Limits:ReportsPerHour=20",
         "Chat:Limits:Challenge:AfterAccounts=5",
         "Chat:Limits:Challenge:AfterMatches=10",
     ];

@@ -75,7 +75,7 @@ internal sealed class RequestDispatcher(ILogic logic, ConnectionRegistry registr
                 if (RequireOwnAccount(connection, request, request.AccountId) && RequireSession(connection, request) && Require(connection, request, request.Reason, "reason"))
                 {
                     var reported = await logic.ReportAsync(connection.AccountId, request.SessionId!.Value, request.Reason!, request.Note, connection.Address, cancellationToken);
-                    Reply(connection, new StatusResponse(Commands.ReportResp, reported.Code, reported.Message, SessionId: request.SessionId));
+                    Reply(connection, new StatusResponse(Commands.ReportResp, reported.Code, reported.Message, SessionId: request.SessionId, RetryAfter: reported.RetryAfter));
                 }
 
                 break;

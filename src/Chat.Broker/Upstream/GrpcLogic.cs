@@ -154,7 +154,7 @@ internal sealed partial class GrpcLogic(
     {
         var request = new ReportRequest { AccountId = accountId, SessionId = sessionId, Reason = reason, Note = note ?? string.Empty, Address = address ?? string.Empty };
         var answer = await CallAsync((n, o) => n.Client.ReportAsync(request, o).ResponseAsync, retry: false, cancellationToken);
-        return answer is null ? new ReportResult(ResultCode.InternalErr, "try again") : new ReportResult(answer.Code.FromProto(), NullIfEmpty(answer.Msg));
+        return answer is null ? new ReportResult(ResultCode.InternalErr, "try again") : new ReportResult(answer.Code.FromProto(), NullIfEmpty(answer.Msg), answer.RetryAfter > 0 ? answer.RetryAfter : null);
     }
 
     /// <summary>The bans in force; on a failure of every node, the ones known stand (null: unchanged).</summary>

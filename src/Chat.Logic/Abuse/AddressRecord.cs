@@ -14,6 +14,9 @@ internal sealed class AddressRecord
     /// <summary>New accounts that need no challenge (<see cref="ChallengeOptions.AfterAccounts"/>).</summary>
     public Allowance Unchallenged;
 
+    /// <summary>Reports filed from the address (<see cref="LimitOptions.ReportsPerHour"/>).</summary>
+    public Allowance Reports;
+
     private List<BrokerSockets>? _sockets;
     private Dictionary<string, long>? _spent;
 
@@ -80,7 +83,8 @@ internal sealed class AddressRecord
         return _sockets is null or { Count: 0 }
             && _spent is null or { Count: 0 }
             && (limits.AccountsPerMinute <= 0 || Accounts.IsFull(now, limits.AccountsPerMinute))
-            && (limits.ChallengeAfter <= 0 || Unchallenged.IsFull(now, limits.ChallengeAfter));
+            && (limits.ChallengeAfter <= 0 || Unchallenged.IsFull(now, limits.ChallengeAfter))
+            && (limits.ReportsPerHour <= 0 || Reports.IsFull(now, limits.ReportsPerHour / 60));
     }
 
     private BrokerSockets On(string broker)

@@ -45,9 +45,10 @@ internal sealed class AddressRules
             (long)_options.SocketsPerAddress * factor,
             (long)_options.WaitingPerAddress * factor,
             (double)_options.Challenge.AfterAccounts * factor,
-            _options.Challenge.Always);
+            _options.Challenge.Always,
+            (double)_options.ReportsPerHour * factor);
     }
 }
 
 /// <summary>The limits of one address (0: off).</summary>
-internal readonly record struct AddressLimits(double AccountsPerMinute, double AccountsBurst, long Sockets, long Waiting, double ChallengeAfter, bool AlwaysChallenge);
+internal readonly record struct AddressLimits(double AccountsPerMinute, double AccountsBurst, long Sockets, long Waiting, double ChallengeAfter, bool AlwaysChallenge, double ReportsPerHour);

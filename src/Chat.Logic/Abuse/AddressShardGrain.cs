@@ -104,6 +104,19 @@ internal sealed class AddressShardGrain(AddressRules rules, LogicMetrics metrics
         return Task.FromResult(AddressVerdict.Admitted);
     }
 
+    public Task<AddressVerdict> FileReport(string address)
+    {
+        var limits = rules.For(address);
+        var now = Now;
+        var record = Record(address);
+        var perMinute = limits.ReportsPerHour / 60;
+        var verdict = limits.ReportsPerHour <= 0 || record.Reports.TryTake(now, perMinute, limits.ReportsPerHour)
+            ? AddressVerdict.Admitted
+            : new AddressVerdict(AddressVerdict.Kind.RateLimited, record.Reports.SecondsUntilOne(now, perMinute, limits.ReportsPerHour), (long)limits.ReportsPerHour);
+        ForgetIfQuiet(address, record, now);
+        return Task.FromResult(verdict);
+    }
+
     public Task<bool> Spend(string address, SolvedChallenge solved)
     {
         var record = Record(address);

@@ -30,30 +30,10 @@ internal sealed partial class Admissions(
 
     public bool TracksAddresses => _options.AnyAddressLimit;
 
-    public async ValueTask<Admission> AdmitSocketAsync(string address, string broker)
-    {
-        if (_options.SocketsPerAddress <= 0)
-        {
-            return Admission.Admitted;
-        }
-
-        try
-        {
-            var verdict = await Shard(address).OpenSocket(address, broker).WaitAsync(_options.CheckTimeout, time);
-            if (verdict.Is == AddressVerdict.Kind.Admitted)
-            {
-                return Admission.Admitted;
-            }
-
-            metrics.Refused(Refusal.Sockets);
-            return new Admission(ResultCode.RateLimited, $"too many connections from your address (at most {verdict.Limit} at once)", verdict.RetryAfter);
-        }
-        catch (Exception ex) when (IsUnavailable(ex))
-        {
-            Unchecked(Refusal.Sockets, ex);
-            return Admission.Admitted;
-        }
-    }
+    public ValueTask<Admission> AdmitSocketAsync(string address, string broker) =>
+        _options.SocketsPerAddress <= 0
+            ? ValueTask.FromResult(Admission.Admitted)
+            : CountAsync(address, Refusal.Sockets, shard => shard.OpenSocket(address, broker), limit => $"too many connections from your address (at most {limit} at once)");
 
     public async ValueTask SocketClosedAsync(string address, string broker)
     {
@@ -143,6 +123,12 @@ internal sealed partial class Admissions(
         }
     }
 
+    /// <summary>Whether a report may be filed from <paramref name="address"/> (one is counted if so).</summary>
+    public ValueTask<Admission> AdmitReportAsync(string address) =>
+        _options.ReportsPerHour <= 0
+            ? ValueTask.FromResult(Admission.Admitted)
+            : CountAsync(address, Refusal.Reports, shard => shard.FileReport(address), limit => $"too many reports from your address (at most {limit} an hour); try again later");
+
     /// <summary>
     /// The client's solution of a challenge that is not about an account (a match): checked and
     /// spent (once, in the whole cluster). Null if it solved one, else why not.
@@ -196,6 +182,27 @@ internal sealed partial class Admissions(
         return tracked.Sum();
     }
 
+    /// <summary>Asks the address's shard to count one of <paramref name="kind"/>: admitted, refused (code 5, <paramref name="refusal"/> of the limit), or admitted unchecked when the shard does not answer.</summary>
+    private async ValueTask<Admission> CountAsync(string address, string kind, Func<IAddressShardGrain, Task<AddressVerdict>> ask, Func<long, string> refusal)
+    {
+        try
+        {
+            var verdict = await ask(Shard(address)).WaitAsync(_options.CheckTimeout, time);
+            if (verdict.Is == AddressVerdict.Kind.Admitted)
+            {
+                return Admission.Admitted;
+            }
+
+            metrics.Refused(kind);
+            return new Admission(ResultCode.RateLimited, refusal(verdict.Limit), verdict.RetryAfter);
+        }
+        catch (Exception ex) when (IsUnavailable(ex))
+        {
+            Unchecked(kind, ex);
+            return Admission.Admitted;
+        }
+    }
+
     private IAddressShardGrain Shard(string address) => grains.GetGrain<IAddressShardGrain>(ShardOf(address));
 
     private static string Why(Altcha.Verdict check) => check switch
@@ -237,6 +244,9 @@ internal static class Refusal
     public const string Accounts = "accounts";
     public const string Waiting = "waiting";
     public const string Matches = "matches";
+
+    /// <summary>Code 5 to a REPORT_REQ: the address filed its reports of the hour.</summary>
+    public const string Reports = "reports";
 
     /// <summary>Code 6 to a MATCH_REQ from an address that was reported lately.</summary>
     public const string Reported = "reported";

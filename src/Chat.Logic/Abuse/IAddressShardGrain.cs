@@ -22,6 +22,9 @@ internal interface IAddressShardGrain : IGrainWithIntegerKey
     /// <summary>May the address create an account? <paramref name="solved"/>: a challenge it answered correctly, if any.</summary>
     Task<AddressVerdict> AdmitAccount(string address, SolvedChallenge? solved);
 
+    /// <summary>May the address file a report? One is counted if so.</summary>
+    Task<AddressVerdict> FileReport(string address);
+
     /// <summary>Spends a challenge the address solved for something other than an account (a match); false if it was spent before.</summary>
     Task<bool> Spend(string address, SolvedChallenge solved);
 

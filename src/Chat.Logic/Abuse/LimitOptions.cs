@@ -32,6 +32,10 @@ internal sealed class LimitOptions : IValidatableObject
     [Range(0, 1_000_000)]
     public int MatchesPerMinute { get; set; } = 20;
 
+    /// <summary>Reports one address may file per hour (a token bucket of this size): each is kept a month with its evidence, and keeps a pair apart; 0: no limit.</summary>
+    [Range(0, 1_000_000)]
+    public int ReportsPerHour { get; set; } = 20;
+
     /// <summary>Addresses and ranges (CIDR, comma-separated) whose per-address limits are multiplied by <see cref="AllowListFactor"/>: a known carrier-grade NAT, an office.</summary>
     public string? AllowList { get; set; }
 
@@ -50,7 +54,7 @@ internal sealed class LimitOptions : IValidatableObject
     public ChallengeOptions Challenge { get; set; } = new();
 
     /// <summary>Whether any per-address rule is on; with none, no address is tracked at all.</summary>
-    public bool AnyAddressLimit => AccountsPerMinute > 0 || SocketsPerAddress > 0 || Challenge.IsOn;
+    public bool AnyAddressLimit => AccountsPerMinute > 0 || SocketsPerAddress > 0 || ReportsPerHour > 0 || Challenge.IsOn;
 
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {

@@ -1,4 +1,3 @@
-using System.Text;
 using System.Text.RegularExpressions;
 using Microsoft.Extensions.Options;
 
@@ -25,7 +24,7 @@ internal sealed partial class ContactLinkRule(IOptions<FilterOptions> options) :
     /// <summary>Whether the text carries a link, an e-mail address or a contact handle.</summary>
     public static bool Contains(string content)
     {
-        var text = content.IsNormalized(NormalizationForm.FormKC) ? content : content.Normalize(NormalizationForm.FormKC);
+        var text = FoldedText.Of(content);
         return Links().IsMatch(text) || Handles().IsMatch(text);
     }
 

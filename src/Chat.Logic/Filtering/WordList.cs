@@ -1,4 +1,3 @@
-using System.Text;
 using System.Text.RegularExpressions;
 
 namespace Chat.Logic.Filtering;
@@ -9,8 +8,8 @@ namespace Chat.Logic.Filtering;
 /// list can make a message cost more than a scan). The file's format (README, "Running it in public"):
 /// one entry a line; <c>#</c> starts a comment line; a line <c>/…/</c> is a .NET pattern; any other
 /// line is a word or phrase matched as whole words (any white space between a phrase's words).
-/// All of it case-insensitive, on the text in Unicode compatibility form (NFKC), so full-width
-/// and other look-alike forms of letters match their plain ones.
+/// All of it case-insensitive, on the text as a reader sees it (<see cref="FoldedText"/>), so
+/// invisible characters do not split a word and full-width and other look-alike letters match plain ones.
 /// </summary>
 internal sealed class WordList
 {
@@ -36,7 +35,7 @@ internal sealed class WordList
             return false;
         }
 
-        var text = content.IsNormalized(NormalizationForm.FormKC) ? content : content.Normalize(NormalizationForm.FormKC);
+        var text = FoldedText.Of(content);
         try
         {
             return _regex.IsMatch(text);
@@ -96,7 +95,7 @@ internal sealed class WordList
             }
             else
             {
-                alternative = Phrase(line.Normalize(NormalizationForm.FormKC));
+                alternative = Phrase(FoldedText.Of(line));
             }
 
             alternatives.Add(alternative);

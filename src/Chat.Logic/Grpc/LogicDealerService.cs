@@ -103,7 +103,7 @@ internal sealed class LogicDealerService(GrainLogic logic, INodeLinks links, Log
         var reported = await logic.ReportAsync(
             request.AccountId, request.SessionId, request.Reason, request.Note.Length == 0 ? null : request.Note, request.Address.Length == 0 ? null : request.Address,
             ViaBroker(context), context.CancellationToken);
-        return new ReportResponse { Code = reported.Code.ToProto(), Msg = reported.Message ?? string.Empty };
+        return new ReportResponse { Code = reported.Code.ToProto(), Msg = reported.Message ?? string.Empty, RetryAfter = reported.RetryAfter ?? 0 };
     }
 
     public override async Task<ReadBansResponse> ReadBans(ReadBansRequest request, ServerCallContext context) =>

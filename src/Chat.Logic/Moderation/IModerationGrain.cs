@@ -20,11 +20,11 @@ internal interface IModerationGrain : IGrainWithIntegerKey
     Task<bool> Unban(string id, string actor, string why);
 
     /// <summary>
-    /// <paramref name="reporterId"/> reported the visitor at <paramref name="address"/>: the address
-    /// must solve the challenge for a while, and with enough different reporters lately it is banned
-    /// (the ban is returned).
+    /// <paramref name="reporter"/> (the reporter's address, or its account when that is unknown) reported
+    /// the visitor at <paramref name="address"/>: the address must solve the challenge for a while, and
+    /// with enough different reporters lately it is banned (the ban is returned).
     /// </summary>
-    Task<BanRecord?> Reported(string address, ulong reporterId, string reason);
+    Task<BanRecord?> Reported(string address, string reporter, string reason);
 
     /// <summary>A node's refusals since its last tally, by kind (<see cref="Refusals"/> sums the last hour's of every node).</summary>
     Task Tally(Dictionary<string, long> refusals);

@@ -54,8 +54,10 @@ internal sealed partial class ModerationDesk(
     /// <summary>
     /// Files a report the session has accepted: keeps it with the evidence, keeps the pair apart, and
     /// tells the book of bans about the reported address. False: this reporter reported this session before.
+    /// <paramref name="reporterAddress"/> is where the report comes from, <paramref name="reporterAddressInChat"/>
+    /// where the reporter chatted from (they differ when it reconnected elsewhere): both are kept apart from the reported.
     /// </summary>
-    public async Task<bool> FileAsync(ulong sessionId, ulong reporterId, ulong reportedId, string? reporterAddress, string? reportedAddress, string reason, string? note)
+    public async Task<bool> FileAsync(ulong sessionId, ulong reporterId, ulong reportedId, string? reporterAddress, string? reporterAddressInChat, string? reportedAddress, string reason, string? note)
     {
         var evidence = _options.EvidenceMessages > 0
             ? (await store.ReadLastMessagesAsync(sessionId, _options.EvidenceMessages, CancellationToken.None)).Select(m => new EvidenceLine(m.Id, m.SenderId, m.Content, m.CreatedAtUnixMs)).ToList()
@@ -70,9 +72,17 @@ internal sealed partial class ModerationDesk(
         metrics.Reported(reason);
         webhook.Post(WebhookEvent.ForReport(report));
         await avoidance.AvoidAsync(reporterId, reportedId, reporterAddress, reportedAddress, Never, _options.AvoidAddressesFor);
+        if (reporterAddressInChat is not null && reporterAddressInChat != reporterAddress)
+        {
+            // Else the reporter's next account at the address it chatted from meets the reported again, and reports again.
+            await avoidance.AvoidAsync(reporterId, reportedId, reporterAddressInChat, reportedAddress, Never, _options.AvoidAddressesFor);
+        }
+
         if (reportedAddress is not null && reportedAddress != ClientAddresses.Unknown)
         {
-            if (await Book.Reported(reportedAddress, reporterId, reason) is { } autoBan)
+            // A reporter is its address (its account if that is unknown): many accounts of one address are one reporter to the auto-ban.
+            var reporter = reporterAddress is null or ClientAddresses.Unknown ? $"account {reporterId}" : reporterAddress;
+            if (await Book.Reported(reportedAddress, reporter, reason) is { } autoBan)
             {
                 Log.AutoBanned(logger, autoBan.Id);
             }

@@ -26,7 +26,7 @@ internal sealed partial class ModerationGrain(
     private readonly ModerationOptions _options = options.Value;
     private readonly Dictionary<string, BanRecord> _bans = new(StringComparer.Ordinal);
     private readonly Dictionary<string, long> _challenged = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, List<(ulong Reporter, long At)>> _reports = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, List<(string Reporter, long At)>> _reports = new(StringComparer.Ordinal);
     private long _version;
 
     // The cluster's refusals per minute of the last hour (the minute's number since the epoch), by kind.
@@ -77,7 +77,7 @@ internal sealed partial class ModerationGrain(
         return true;
     }
 
-    public async Task<BanRecord?> Reported(string address, ulong reporterId, string reason)
+    public async Task<BanRecord?> Reported(string address, string reporter, string reason)
     {
         var now = Now;
         Expire(now);
@@ -97,8 +97,8 @@ internal sealed partial class ModerationGrain(
             _reports[address] = reports = [];
         }
 
-        reports.RemoveAll(r => r.At <= now - window || r.Reporter == reporterId);
-        reports.Add((reporterId, now));
+        reports.RemoveAll(r => r.At <= now - window || r.Reporter == reporter);
+        reports.Add((reporter, now));
         if (reports.Count < _options.AutoBanReports || _bans.Values.Any(b => b.Target == BanTarget.Address && b.Value == address))
         {
             return null;

@@ -40,7 +40,8 @@ internal sealed partial class ModerationWebhook(IOptions<ModerationOptions> opti
             return;
         }
 
-        using var client = new HttpClient(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(5) }) { Timeout = Timeout.InfiniteTimeSpan };
+        // No redirects: a receiver that points elsewhere would have the signed post and its note sent on there (a 3xx is logged as a refusal).
+        using var client = new HttpClient(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(5), AllowAutoRedirect = false }) { Timeout = Timeout.InfiniteTimeSpan };
         var key = Encoding.UTF8.GetBytes(_options.WebhookSecret ?? string.Empty);
         try
         {
@@ -55,7 +56,7 @@ internal sealed partial class ModerationWebhook(IOptions<ModerationOptions> opti
                 timeout.CancelAfter(_options.WebhookTimeout);
                 try
                 {
-                    using var response = await client.SendAsync(request, timeout.Token);
+                    using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token); // its body is not ours to read
                     if (!response.IsSuccessStatusCode)
                     {
                         Log.Refused(logger, posted.Type, (int)response.StatusCode);

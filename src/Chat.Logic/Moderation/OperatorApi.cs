@@ -1,10 +1,13 @@
 using System.Globalization;
 using System.Net;
+using System.Text.Json;
 using System.Text.Json.Serialization;
+using System.Text.Json.Serialization.Metadata;
 using Chat.Logic.Diagnostics;
 using Chat.Protocol.Seams;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
@@ -21,6 +24,9 @@ public static class OperatorApi
 {
     private const int MostListed = 500;
     private const int MaxReasonLength = 500;
+
+    /// <summary>The largest body a request may carry (a ban or a reason is a few hundred bytes).</summary>
+    private const int MaxBodyBytes = 16 * 1024;
     private const string OperatorItem = "chat.operator";
 
     /// <summary>The JSON of the API's bodies, for the listener's serializer options (no reflection).</summary>
@@ -45,6 +51,12 @@ public static class OperatorApi
                 return Results.Json(new ApiError("a valid operator token is required (Authorization: Bearer TOKEN)"), OperatorJsonContext.Default.ApiError, statusCode: StatusCodes.Status401Unauthorized);
             }
 
+            // Only now may a body be read (the handlers read their own): nothing of a stranger's request is parsed.
+            if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } size)
+            {
+                size.MaxRequestBodySize = MaxBodyBytes;
+            }
+
             http.Items[OperatorItem] = name;
             return await next(context);
         });
@@ -63,9 +75,10 @@ public static class OperatorApi
             return Results.Json([.. reports.Select(ReportView.Of)], OperatorJsonContext.Default.ListReportView);
         });
 
-        api.MapPost("/reports/{id}/close", async (string id, ReasonBody? body, HttpContext http) =>
+        api.MapPost("/reports/{id}/close", async (string id, HttpContext http) =>
         {
-            if (Because(body?.Reason) is { } bad)
+            var (body, unread) = await ReadAsync(http, OperatorJsonContext.Default.ReasonBody);
+            if ((unread ?? Because(body?.Reason)) is { } bad)
             {
                 return bad;
             }
@@ -77,8 +90,14 @@ public static class OperatorApi
 
         api.MapGet("/bans", async () => Results.Json([.. (await desk.BansAsync()).Bans.Select(BanView.Of)], OperatorJsonContext.Default.ListBanView));
 
-        api.MapPost("/bans", async (BanBody? body, HttpContext http, CancellationToken ct) =>
+        api.MapPost("/bans", async (HttpContext http, CancellationToken ct) =>
         {
+            var (body, unread) = await ReadAsync(http, OperatorJsonContext.Default.BanBody);
+            if (unread is not null)
+            {
+                return unread;
+            }
+
             if (body is null)
             {
                 return Refused("send {\"target\": \"address\"|\"account\", \"value\" (or \"report\"), \"minutes\", \"reason\"}");
@@ -128,9 +147,10 @@ public static class OperatorApi
             return Results.Json(BanView.Of(ban.ToBan()), OperatorJsonContext.Default.BanView, statusCode: StatusCodes.Status201Created);
         });
 
-        api.MapPost("/bans/{id}/lift", async (string id, ReasonBody? body, HttpContext http) =>
+        api.MapPost("/bans/{id}/lift", async (string id, HttpContext http) =>
         {
-            if (Because(body?.Reason) is { } bad)
+            var (body, unread) = await ReadAsync(http, OperatorJsonContext.Default.ReasonBody);
+            if ((unread ?? Because(body?.Reason)) is { } bad)
             {
                 return bad;
             }
@@ -149,6 +169,33 @@ public static class OperatorApi
     }
 
     private static string Operator(HttpContext http) => (string)http.Items[OperatorItem]!;
+
+    /// <summary>The request's JSON body (null when it has none), or the refusal of a body too big or not JSON of that shape.</summary>
+    private static async Task<(T? Body, IResult? Refusal)> ReadAsync<T>(HttpContext http, JsonTypeInfo<T> type) where T : class
+    {
+        if (http.Request.ContentLength is 0 || (http.Request.ContentLength is null && !http.Request.Headers.ContainsKey("Transfer-Encoding")))
+        {
+            return (null, null);
+        }
+
+        if (!http.Request.HasJsonContentType())
+        {
+            return (null, Results.Json(new ApiError("send the body as application/json"), OperatorJsonContext.Default.ApiError, statusCode: StatusCodes.Status415UnsupportedMediaType));
+        }
+
+        try
+        {
+            return (await JsonSerializer.DeserializeAsync(http.Request.Body, type, http.RequestAborted), null);
+        }
+        catch (JsonException)
+        {
+            return (null, Refused("the body is not JSON of the documented shape"));
+        }
+        catch (BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            return (null, Results.Json(new ApiError($"the body is larger than {MaxBodyBytes} bytes"), OperatorJsonContext.Default.ApiError, statusCode: StatusCodes.Status413PayloadTooLarge));
+        }
+    }
 
     private static IResult? Because(string? reason) =>
         string.IsNullOrWhiteSpace(reason) || reason.Length > MaxReasonLength ? Refused($"reason is required (1-{MaxReasonLength} characters): the audit log keeps why") : null;

@@ -109,7 +109,7 @@ public sealed record StatsResponse(ResultCode Code, int Online, int Waiting)
 /// Any response that carries only a code: VIEWED_ACK_RESP, END_SESSION_RESP, error replies to
 /// the other commands, and ERROR_RESP for frames whose command is unknown or unreadable.
 /// </summary>
-public sealed record StatusResponse([property: JsonPropertyOrder(-1)] string Cmd, ResultCode Code, string? Msg = null, string? RequestId = null, ulong? SessionId = null);
+public sealed record StatusResponse([property: JsonPropertyOrder(-1)] string Cmd, ResultCode Code, string? Msg = null, string? RequestId = null, ulong? SessionId = null, int? RetryAfter = null);
 
 [JsonSourceGenerationOptions(
     PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,

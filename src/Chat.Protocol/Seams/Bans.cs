@@ -45,5 +45,5 @@ public sealed record BanBook(long Version, IReadOnlyList<Ban> Bans)
     }
 }
 
-/// <summary>The answer to a report: 0, 1 (a bad reason or note, not your session), 4 (the session ended too long ago, or never was), 2 (try again).</summary>
-public readonly record struct ReportResult(Frames.ResultCode Code, string? Message = null);
+/// <summary>The answer to a report: 0, 1 (a bad reason or note, not your session), 4 (the session ended too long ago, or never was), 5 (too many reports from the address: <paramref name="RetryAfter"/> seconds), 2 (try again).</summary>
+public readonly record struct ReportResult(Frames.ResultCode Code, string? Message = null, int? RetryAfter = null);

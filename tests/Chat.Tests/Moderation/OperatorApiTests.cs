@@ -15,12 +15,12 @@ public sealed class OperatorApiTests
 {
     private const string Address = "203.0.113.20";
 
-    private static readonly (string Token, string Line) Alice = OperatorOptions.NewToken("alice");
+    internal static readonly (string Token, string Line) Alice = OperatorOptions.NewToken("alice");
 
-    private static Task<LimitedServer> StartAsync(params string[] more) =>
+    internal static Task<LimitedServer> StartAsync(params string[] more) =>
         LimitedServer.StartAsync(["Chat:Operator:Url=http://127.0.0.1:0", $"Chat:Operator:Tokens:alice={Alice.Line[(Alice.Line.IndexOf('=') + 1)..]}", .. more]);
 
-    private static HttpClient Client(LimitedServer server, string? token = null)
+    internal static HttpClient Client(LimitedServer server, string? token = null)
     {
         var address = server.Server.Get<OperatorServer>().Address ?? throw new InvalidOperationException("the operator API is off");
         var client = new HttpClient { BaseAddress = address, Timeout = TestClient.Timeout };
