@@ -68,6 +68,14 @@ internal abstract record StoreWrite
     /// <summary>Applies this write through the engine's method for its kind; returns its outcome.</summary>
     internal abstract WriteOutcome ApplyTo(IStoreWriteTarget target);
 
+    /// <summary>
+    /// False for a write whose loss in a power cut costs no message: a delivery mark (a replay
+    /// sends again what the mark had passed; clients drop a msgId they have) or a read mark (a read
+    /// receipt shown again). An engine may commit a batch of only those without waiting for the disk;
+    /// it is still atomic and in order, and the next durable commit makes it durable too.
+    /// </summary>
+    internal virtual bool MustBeDurable => true;
+
     /// <summary>A new account, bound to the socket it was created on. Refused if its id is used or out of range.</summary>
     public sealed record NewAccount(AccountRecord Account) : StoreWrite
     {
@@ -123,12 +131,16 @@ internal abstract record StoreWrite
     public sealed record ViewedUpTo(ulong SessionId, ulong AccountId, ulong MsgId, long AtUnixMs) : StoreWrite
     {
         internal override WriteOutcome ApplyTo(IStoreWriteTarget target) => target.ViewedUpTo(this);
+
+        internal override bool MustBeDurable => false;
     }
 
     /// <summary>Raise the receiver's delivered-up-to mark; never lowers it.</summary>
     public sealed record DeliveredUpTo(ulong SessionId, ulong AccountId, ulong MsgId) : StoreWrite
     {
         internal override WriteOutcome ApplyTo(IStoreWriteTarget target) => target.DeliveredUpTo(this);
+
+        internal override bool MustBeDurable => false;
     }
 
     /// <summary>The account waits for a partner since then; an account already waiting keeps its first entry.</summary>

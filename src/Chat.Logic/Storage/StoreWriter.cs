@@ -27,10 +27,8 @@ namespace Chat.Logic.Storage;
 /// </remarks>
 internal partial class StoreWriter(IChatStore store, IOptions<StoreOptions> options, LogicMetrics metrics, TimeProvider time, ILogger<StoreWriter> logger) : BackgroundService
 {
-    // Synchronous continuations: a writer that finds the loop asleep wakes its thread directly,
-    // with no pool work item in between.
     private readonly Channel<PendingWrite> _queue = Channel.CreateUnbounded<PendingWrite>(
-        new UnboundedChannelOptions { SingleReader = true, AllowSynchronousContinuations = true });
+        new UnboundedChannelOptions { SingleReader = true });
 
     private readonly int _maxBatch = options.Value.MaxBatch;
 
@@ -39,6 +37,9 @@ internal partial class StoreWriter(IChatStore store, IOptions<StoreOptions> opti
 
     // Only the writer's thread reads and writes it.
     private bool _failing;
+
+    // The writer's thread sleeps on it when the queue is empty (spin count 0: see WaitToRead); set after each write is queued.
+    private readonly ManualResetEventSlim _woken = new(initialState: false, spinCount: 0);
 
     /// <summary>
     /// Queues a write; the task completes when it is committed, and fails if the store refuses it
@@ -69,6 +70,7 @@ internal partial class StoreWriter(IChatStore store, IOptions<StoreOptions> opti
             return kind == PendingWrite.Kind.Posted ? null : Task.FromException<WriteOutcome>(closed);
         }
 
+        _woken.Set();
         return pending.Completion?.Task;
     }
 
@@ -118,16 +120,43 @@ internal partial class StoreWriter(IChatStore store, IOptions<StoreOptions> opti
     }
 
     /// <summary>True when there is something to read; blocks this thread until there is; false once the queue is completed and empty.</summary>
-    private static bool WaitToRead(ChannelReader<PendingWrite> reader)
+    /// <remarks>
+    /// The wait sleeps at once, without spinning. A task's blocking wait (and a default
+    /// <see cref="ManualResetEventSlim"/>) first spins with <c>sched_yield</c> and short sleeps, and at a
+    /// human pace the writer waits after every lone commit: that spin was two thirds of the server's
+    /// <c>sched_yield</c> calls (docs/benchmarks.md, "Wake-ups"). Whoever queues a write sets the event.
+    /// </remarks>
+    private bool WaitToRead(ChannelReader<PendingWrite> reader)
     {
-        var ready = reader.WaitToReadAsync(CancellationToken.None);
-        return ready.IsCompletedSuccessfully ? ready.Result : ready.AsTask().GetAwaiter().GetResult();
+        while (true)
+        {
+            // Reset before looking: a write queued after the look sets the event again, so it is never missed.
+            _woken.Reset();
+            if (reader.TryPeek(out _))
+            {
+                return true;
+            }
+
+            if (reader.Completion.IsCompleted)
+            {
+                return false;
+            }
+
+            _woken.Wait();
+        }
     }
 
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
         _queue.Writer.TryComplete();
+        _woken.Set();
         await base.StopAsync(cancellationToken);
+    }
+
+    public override void Dispose()
+    {
+        base.Dispose();
+        _woken.Dispose();
     }
 
     private void Commit(List<PendingWrite> batch, List<StoreWrite> writes)

@@ -65,7 +65,7 @@ internal sealed partial class SqliteDialect(StoreOptions options, TimeProvider t
 
     public override IBatchWriter OpenWriter()
     {
-        var writer = new SqliteWriter(_writeConnection ?? throw new InvalidOperationException("The store is not migrated."), time, options.IndexDelay);
+        var writer = new SqliteWriter(_writeConnection ?? throw new InvalidOperationException("The store is not migrated."), time, options.IndexDelay, options.Synchronous);
         writer.IndexEverything();
         return writer;
     }

@@ -27,6 +27,13 @@ internal sealed class SqliteWriter : IBatchWriter, IStoreWriteTarget, IStoreFact
     private readonly sqlite3 _db;
     private readonly List<sqlite3_stmt> _all = [];
     private readonly sqlite3_stmt _begin;
+
+    // With synchronous=FULL, a batch of only marks (StoreWrite.MustBeDurable false) commits with
+    // NORMAL: no fsync of its own. At a human pace a lone delivery or read mark was a commit and an
+    // fsync of its own, a third of all fsyncs (docs/benchmarks.md, "Wake-ups"). Null otherwise.
+    private readonly sqlite3_stmt? _syncFull;
+    private readonly sqlite3_stmt? _syncNormal;
+    private bool _relaxed;
     private readonly sqlite3_stmt _commit;
     private readonly sqlite3_stmt _rollback;
     private readonly sqlite3_stmt _insertMessage;
@@ -81,7 +88,7 @@ internal sealed class SqliteWriter : IBatchWriter, IStoreWriteTarget, IStoreFact
     /// <summary>Sessions are indexed in this many groups (by session id), one group at a time.</summary>
     public const int IndexSlices = 16;
 
-    public SqliteWriter(SqliteConnection connection, TimeProvider time, TimeSpan indexDelay)
+    public SqliteWriter(SqliteConnection connection, TimeProvider time, TimeSpan indexDelay, string synchronous = "FULL")
     {
         _time = time;
         _sliceInterval = indexDelay / IndexSlices;
@@ -89,6 +96,12 @@ internal sealed class SqliteWriter : IBatchWriter, IStoreWriteTarget, IStoreFact
         Array.Fill(_indexFrom, NothingToIndex);
         _db = connection.Handle ?? throw new InvalidOperationException("The write connection is not open.");
         _begin = Prepare("BEGIN IMMEDIATE;");
+        if (synchronous.Equals("FULL", StringComparison.OrdinalIgnoreCase))
+        {
+            _syncFull = Prepare("PRAGMA synchronous=FULL;");
+            _syncNormal = Prepare("PRAGMA synchronous=NORMAL;");
+        }
+
         _commit = Prepare("COMMIT;");
         _rollback = Prepare("ROLLBACK;");
         _insertMessage = Prepare("INSERT INTO message (id, session_id, sender_id, request_id, content, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6);");
@@ -136,6 +149,27 @@ internal sealed class SqliteWriter : IBatchWriter, IStoreWriteTarget, IStoreFact
     /// so the reads that rely on <c>message_index</c> (active sessions, their last ids and requestIds)
     /// find every message.
     /// </summary>
+    /// <summary>Between transactions: FULL for a batch with anything that must be durable, NORMAL for marks only.</summary>
+    private void SyncFor(IReadOnlyList<StoreWrite> batch)
+    {
+        if (_syncFull is null || _syncNormal is null)
+        {
+            return;
+        }
+
+        var relax = true;
+        for (var i = 0; i < batch.Count && relax; i++)
+        {
+            relax = !batch[i].MustBeDurable;
+        }
+
+        if (relax != _relaxed)
+        {
+            Step(relax ? _syncNormal : _syncFull);
+            _relaxed = relax;
+        }
+    }
+
     public void IndexEverything()
     {
         Step(_begin);
@@ -156,6 +190,7 @@ internal sealed class SqliteWriter : IBatchWriter, IStoreWriteTarget, IStoreFact
     /// <summary>Commits the batch in one transaction, in order; each write's outcome goes to <paramref name="outcomes"/>.</summary>
     public void Write(IReadOnlyList<StoreWrite> batch, WriteOutcome[] outcomes)
     {
+        SyncFor(batch);
         Step(_begin);
         _batchLastMsgIds.Clear();
         _batchEnded.Clear();
