@@ -30,8 +30,14 @@ internal sealed class LogicOptions : IValidatableObject
     /// <summary>How often the brokers that hold accounts' sockets are asked whether they are alive (a cluster's brokers).</summary>
     public TimeSpan BrokerCheckInterval { get; set; } = TimeSpan.FromSeconds(3);
 
-    /// <summary>A broker that has not answered for this long is gone: its accounts are dropped (their grace periods start).</summary>
+    /// <summary>A broker that has not answered for this long is taken for gone: its accounts are away (their grace periods start) but keep their sockets, for its return.</summary>
     public TimeSpan BrokerDeadAfter { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// A broker taken for gone that stays silent this much longer is dead: its accounts' bindings are released and it
+    /// is checked no more. Until then it reclaims its accounts if it answers again with the same start (a partition healed).
+    /// </summary>
+    public TimeSpan BrokerForgetAfter { get; set; } = TimeSpan.FromMinutes(5);
 
     /// <summary>How long a broker's answer to one of those checks is waited for; no answer in time counts as silent.</summary>
     public TimeSpan BrokerCheckTimeout { get; set; } = TimeSpan.FromSeconds(2);
@@ -71,7 +77,7 @@ internal sealed class LogicOptions : IValidatableObject
         }
 
         // Each drives a timer or a deadline: zero or less would spin or fire at once.
-        foreach (var refusal in Durations.MustBePositive(Section, (nameof(BrokerCheckInterval), BrokerCheckInterval), (nameof(BrokerDeadAfter), BrokerDeadAfter), (nameof(SweepInterval), SweepInterval), (nameof(ReconnectInterval), ReconnectInterval))
+        foreach (var refusal in Durations.MustBePositive(Section, (nameof(BrokerCheckInterval), BrokerCheckInterval), (nameof(BrokerDeadAfter), BrokerDeadAfter), (nameof(BrokerForgetAfter), BrokerForgetAfter), (nameof(SweepInterval), SweepInterval), (nameof(ReconnectInterval), ReconnectInterval))
             .Concat(Durations.MustBeTimeouts(Section, (nameof(BrokerCheckTimeout), BrokerCheckTimeout))))
         {
             yield return refusal;

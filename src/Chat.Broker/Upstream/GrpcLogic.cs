@@ -42,6 +42,7 @@ internal sealed partial class GrpcLogic(
     private readonly ResiliencePipeline _call = pipelines.GetPipeline(UpstreamResilience.LogicCall);
     private readonly int _maxOwners = options.Value.MaxRememberedOwners;
     private readonly TimeSpan _answerWithin = options.Value.AnswerWithin;
+    private readonly TimeSpan _callTimeout = options.Value.CallTimeout;
     private readonly ConcurrentDictionary<string, Lazy<LogicNode>> _nodes = new();
 
     /// <summary>This start of the broker, named with every binding so that logic can tell its sockets from an earlier start's.</summary>
@@ -263,7 +264,14 @@ internal sealed partial class GrpcLogic(
                     continue;
                 }
 
-                var (answer, failed, neverSent) = await TryCallAsync(call, node, cancellationToken);
+                // The whole walk is bounded by AnswerWithin, once: a node tried after another took its time gets only what is left.
+                var left = _answerWithin - sitOuts.Since(now);
+                if (left <= TimeSpan.Zero)
+                {
+                    return null;
+                }
+
+                var (answer, failed, neverSent) = await TryCallAsync(call, node, failedNow is not null && left < _callTimeout ? left : null, cancellationToken);
                 if (!failed)
                 {
                     return answer;
@@ -271,7 +279,7 @@ internal sealed partial class GrpcLogic(
 
                 // A call that never left costs no attempt: nothing of it was done, so any call may go on to the next node.
                 // One that took its time is answered "try again" rather than kept waiting on yet another node.
-                if (!neverSent && (--attempts == 0 || sitOuts.Since(now) >= _answerWithin))
+                if ((!neverSent && --attempts == 0) || sitOuts.Since(now) >= _answerWithin)
                 {
                     return null;
                 }
@@ -287,17 +295,32 @@ internal sealed partial class GrpcLogic(
     /// The call on one node, within its timeout; failed if that node did not answer (it then sits out a while),
     /// and never sent if it failed before the request could leave (no connection, or the handshake refused it).
     /// </summary>
-    private async Task<(T? Answer, bool Failed, bool NeverSent)> TryCallAsync<T>(Func<LogicNode, CallOptions, Task<T>> call, string node, CancellationToken cancellationToken)
+    /// <param name="within">Shorter than the call's own timeout: what is left of the request's <see cref="UpstreamOptions.AnswerWithin"/>.</param>
+    private async Task<(T? Answer, bool Failed, bool NeverSent)> TryCallAsync<T>(Func<LogicNode, CallOptions, Task<T>> call, string node, TimeSpan? within, CancellationToken cancellationToken)
         where T : class
     {
+        using var left = within is not null ? CancellationTokenSource.CreateLinkedTokenSource(cancellationToken) : null;
+        left?.CancelAfter(within!.Value);
         try
         {
             var answer = await _call.ExecuteAsync(
                 static (state, token) => GrpcTimeouts.WithinAsync(state.call(state.node, new CallOptions(state.headers, cancellationToken: token)), token),
                 (call, node: NodeAt(node), headers: links.Headers),
-                cancellationToken);
+                left?.Token ?? cancellationToken);
             sitOuts.Answered(node);
             return (answer, false, false);
+        }
+        catch (OperationCanceledException ex) when (left is { IsCancellationRequested: true } && !cancellationToken.IsCancellationRequested)
+        {
+            sitOuts.Failed(node);
+            Log.NodeFailed(logger, node, StatusCode.DeadlineExceeded, ex); // what was left of the request's time ran out
+            return (null, true, false);
+        }
+        catch (RpcException ex) when (ex.StatusCode == StatusCode.Cancelled && left is { IsCancellationRequested: true } && !cancellationToken.IsCancellationRequested)
+        {
+            sitOuts.Failed(node);
+            Log.NodeFailed(logger, node, StatusCode.DeadlineExceeded, ex);
+            return (null, true, false);
         }
         catch (RpcException ex) when (ex.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.Internal or StatusCode.Unknown or StatusCode.PermissionDenied or StatusCode.Unauthenticated)
         {

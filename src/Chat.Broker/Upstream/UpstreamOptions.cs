@@ -15,9 +15,10 @@ public sealed class UpstreamOptions : IValidatableObject
     public TimeSpan CallTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>
-    /// A visitor's request is answered within about this long: once a call has taken it, no further node is tried and
-    /// the client hears code 2 ("try again") instead of waiting through every node's timeout (a broker cut off from logic).
-    /// A node that refuses at once (dead) still passes the call on to the next.
+    /// A visitor's request is answered within about this long, however many logic nodes it tries: a node tried after
+    /// another gets only what is left of it, and once it has passed the client hears code 2 ("try again") instead of
+    /// waiting through every node's timeout (a broker cut off from logic). A node that refuses at once (dead) still
+    /// passes the call on to the next.
     /// </summary>
     public TimeSpan AnswerWithin { get; set; } = TimeSpan.FromSeconds(5);
 

@@ -1,3 +1,4 @@
+using System.Net.Sockets;
 using System.Net.Security;
 using System.Runtime.CompilerServices;
 using System.Security.Authentication;
@@ -27,6 +28,26 @@ internal abstract class NodeGate : INodeLinks
     /// <summary>Why this call is not let in; null if it is.</summary>
     public abstract Status? Refusal(ServerCallContext context);
 
+    /// <summary>
+    /// How a link's TCP connection is made: closed abortively (RST, linger 0). A link closed while its peer does not
+    /// answer (a partition) must not leave its unsent requests in the kernel to be delivered once the network heals:
+    /// pushes cancelled long ago would then reach their sockets after a gap, or behind the replay that replaced them.
+    /// </summary>
+    protected static async ValueTask<Stream> ConnectAbortiveAsync(SocketsHttpConnectionContext context, CancellationToken cancellationToken)
+    {
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true, LingerState = new LingerOption(true, 0) };
+        try
+        {
+            await socket.ConnectAsync(context.DnsEndPoint, cancellationToken);
+            return new NetworkStream(socket, ownsSocket: true);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
     /// <summary>The role a method's caller must have: a broker calls logic's LogicDealer, logic calls a broker's Broker service; null for the rest (health, reflection).</summary>
     protected static NodeRole? RoleFor(string method) =>
         method.StartsWith(LogicDealerMethods, StringComparison.Ordinal) ? NodeRole.Broker
@@ -45,7 +66,12 @@ internal sealed class PlainNodeLinks(ClusterSecret secret) : NodeGate
 
     public override Metadata Headers => secret.Headers;
 
-    public override GrpcChannel ChannelTo(string address, NodeRole role) => GrpcChannel.ForAddress($"http://{address}");
+    public override GrpcChannel ChannelTo(string address, NodeRole role) =>
+        GrpcChannel.ForAddress($"http://{address}", new GrpcChannelOptions
+        {
+            HttpHandler = new SocketsHttpHandler { EnableMultipleHttp2Connections = true, ConnectCallback = ConnectAbortiveAsync },
+            DisposeHttpClient = true,
+        });
 
     public override NodeCaller CallerOf(ServerCallContext context) => NodeCaller.HolderOfTheSecret;
 
@@ -77,6 +103,7 @@ internal sealed partial class TlsNodeLinks(NodeCertificates certificates, ILogge
         var handler = new SocketsHttpHandler
         {
             EnableMultipleHttp2Connections = true,
+            ConnectCallback = ConnectAbortiveAsync,
             SslOptions = new SslClientAuthenticationOptions
             {
                 EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,

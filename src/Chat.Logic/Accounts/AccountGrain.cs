@@ -66,8 +66,10 @@ internal sealed partial class AccountGrain(
             return new Reconnected(ResultCode.RateLimited, string.Empty, [], (int)Math.Ceiling(retryAfter.TotalSeconds));
         }
 
-        var replaced = _account.Endpoint is { } old && old != endpoint ? old : (ClientEndpoint?)null;
         var wasAway = _account.AwaySinceUnixMs is not null;
+
+        // An away account's old socket is on a broker taken for gone: closing it there would wait on that broker.
+        var replaced = _account.Endpoint is { } old && old != endpoint && !wasAway ? old : (ClientEndpoint?)null;
 
         // Queued, not awaited: a reconnect must not wait behind a slow commit (the client would
         // think the server gone). Whatever the client does next commits after it, in queue order.
@@ -76,7 +78,9 @@ internal sealed partial class AccountGrain(
         _account = _account with { Endpoint = endpoint, AwaySinceUnixMs = null };
         if (replaced is { } oldEndpoint)
         {
-            await push.DisconnectAsync(oldEndpoint, CancellationToken.None);
+            // Bounded: a broker that is cut off but not yet taken for gone must not hold up the visitor's return elsewhere.
+            using var bounded = new CancellationTokenSource(_options.BrokerCheckTimeout, time);
+            await push.DisconnectAsync(oldEndpoint, bounded.Token);
         }
 
         var sessionIds = await store.FindActiveSessionsAsync(_id, CancellationToken.None);
@@ -152,10 +156,55 @@ internal sealed partial class AccountGrain(
         }
     }
 
+    public async Task BrokerSilent(string broker, long atUnixMs)
+    {
+        await ReloadAsync();
+        if (_account is not { Endpoint: { } endpoint } || endpoint.Broker != broker)
+        {
+            return; // resumed elsewhere meanwhile
+        }
+
+        await grains.Matchmaker.Leave(_id);
+        var sessionIds = await store.FindActiveSessionsAsync(_id, CancellationToken.None);
+        if (sessionIds.Count == 0 || _options.GracePeriod <= TimeSpan.Zero)
+        {
+            return; // nothing to be away from: the binding stays for the broker's return
+        }
+
+        await writer.WriteAsync(new StoreWrite.AccountAway(_id, atUnixMs));
+        _account = _account with { AwaySinceUnixMs = _account.AwaySinceUnixMs ?? atUnixMs };
+        _attached = [];
+        foreach (var sessionId in sessionIds)
+        {
+            await Session(sessionId).Away(_id, endpoint);
+        }
+    }
+
+    public async Task Reclaim(string broker, long incarnation)
+    {
+        await ReloadAsync();
+        if (_account is not { Endpoint: { } endpoint, AwaySinceUnixMs: not null } || endpoint.Broker != broker || endpoint.Incarnation != incarnation)
+        {
+            return; // not away, resumed elsewhere, or bound to an earlier start of the broker (whose sockets died with it)
+        }
+
+        await writer.WriteAsync(new StoreWrite.AccountBound(_id, endpoint));
+        _account = _account with { AwaySinceUnixMs = null };
+        foreach (var sessionId in await store.FindActiveSessionsAsync(_id, CancellationToken.None))
+        {
+            if (await Session(sessionId).Attach(_id, endpoint) is not null)
+            {
+                await Session(sessionId).Resume(_id, endpoint);
+            }
+        }
+
+        Log.Reclaimed(logger, _id, endpoint);
+    }
+
     public async Task ExpireGrace()
     {
         await ReloadAsync();
-        if (_account is not { Endpoint: null, AwaySinceUnixMs: { } since })
+        if (_account is not { AwaySinceUnixMs: { } since })
         {
             return; // back, or never away
         }
@@ -175,7 +224,10 @@ internal sealed partial class AccountGrain(
 
         try
         {
-            await writer.WriteAsync(new StoreWrite.AccountUnbound(_id, null, time.GetUtcNow().ToUnixTimeMilliseconds()));
+            // A socket on a broker taken for gone keeps its binding: if the broker comes back with it, the account goes on.
+            await writer.WriteAsync(_account.Endpoint is { } kept
+                ? new StoreWrite.AccountBound(_id, kept)
+                : new StoreWrite.AccountUnbound(_id, null, time.GetUtcNow().ToUnixTimeMilliseconds()));
             _account = _account with { AwaySinceUnixMs = null };
             DeactivateOnIdle();
         }
@@ -240,6 +292,9 @@ internal sealed partial class AccountGrain(
 
         [LoggerMessage(4, LogLevel.Debug, "Grace period of account {AccountId} ran out; {Sessions} sessions end.")]
         public static partial void GraceExpired(ILogger logger, ulong accountId, int sessions);
+
+        [LoggerMessage(6, LogLevel.Debug, "Account {AccountId} reclaimed on {Endpoint}: its broker answers again.")]
+        public static partial void Reclaimed(ILogger logger, ulong accountId, ClientEndpoint endpoint);
 
         [LoggerMessage(5, LogLevel.Information, "Account {AccountId} reconnects too often; refused for {RetryAfter}.")]
         public static partial void ReconnectsLimited(ILogger logger, ulong accountId, TimeSpan retryAfter);

@@ -26,6 +26,19 @@ internal interface IAccountGrain : IGrainWithIntegerKey
     /// <summary>Ends the account's sessions if it has been away for the whole grace period.</summary>
     Task ExpireGrace();
 
+    /// <summary>
+    /// Its socket's broker has not answered for a while (logic cannot tell dead from cut off): if it is still bound
+    /// there, it leaves the waiting pool and, in sessions, is away from <paramref name="atUnixMs"/> (its partners are
+    /// told; the grace period runs), keeping the binding for <see cref="Reclaim"/>.
+    /// </summary>
+    Task BrokerSilent(string broker, long atUnixMs);
+
+    /// <summary>
+    /// The broker answers again as the same start (<paramref name="incarnation"/>): an account still bound to that
+    /// start's socket and away is back on it, its sessions replaying what it missed; its partners hear it is back.
+    /// </summary>
+    Task Reclaim(string broker, long incarnation);
+
     /// <summary>Whether the account's socket is on <paramref name="broker"/> (a broker may ask for its own visitors only).</summary>
     Task<bool> IsBoundTo(string broker);
 }

@@ -76,6 +76,15 @@ internal sealed partial class GrpcPushChannel : IPushChannel, IBrokerProbe, IAsy
         return ValueTask.FromResult(Enqueue(to.Broker, new Push { Signal = push.ToProto(to.ConnectionId), Traceparent = TraceParent.OfCurrent() }));
     }
 
+    public void Recall(ClientEndpoint to)
+    {
+        if (to.ConnectionId != 0 && _links.TryGetValue(to.Broker, out var link) && link.IsValueCreated)
+        {
+            link.Value.Recall(to.ConnectionId); // no link: nothing waits for that broker
+            link.Value.ResetIfStuck(); // what the kernel still holds of its unanswered calls must never arrive
+        }
+    }
+
     public async ValueTask DisconnectAsync(ClientEndpoint to, CancellationToken cancellationToken)
     {
         if (to.ConnectionId != 0 && LinkTo(to.Broker) is { } link)
@@ -88,29 +97,34 @@ internal sealed partial class GrpcPushChannel : IPushChannel, IBrokerProbe, IAsy
     /// Whether the broker answers its health check in time (<see cref="LogicOptions.BrokerCheckTimeout"/>). Any
     /// failure is "no": a check that threw would stop the housekeeper's checks of every other broker too.
     /// </summary>
-    public async Task<bool> IsReachableAsync(string broker, CancellationToken cancellationToken)
+    public async Task<long?> AnswerAsync(string broker, CancellationToken cancellationToken)
     {
         try
         {
             if (LinkTo(broker) is not { } link)
             {
-                return false;
+                return null;
             }
 
             var answer = await _checks.ExecuteAsync(
                 static (state, token) => GrpcTimeouts.WithinAsync(state.Client.HealthCheckAsync(new HealthCheckReq { Asker = "logic" }, state.Headers, cancellationToken: token).ResponseAsync, token),
                 (link.Client, _nodes.Headers),
                 cancellationToken);
-            return answer.Code == CodeEnum.Success;
+            if (answer.Code != CodeEnum.Success)
+            {
+                return null;
+            }
+
+            return long.TryParse(answer.Incarnation, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var incarnation) ? incarnation : 0;
         }
         catch (Exception ex) when (ex is RpcException or TimeoutRejectedException or ObjectDisposedException)
         {
-            return false;
+            return null;
         }
         catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
         {
             Log.CheckFailed(_logger, broker, ex);
-            return false;
+            return null;
         }
     }
 
@@ -214,8 +228,14 @@ internal sealed partial class GrpcPushChannel : IPushChannel, IBrokerProbe, IAsy
         private readonly ILogger _logger;
         private readonly ResiliencePipeline _pushes;
         private readonly int _maxBatch;
-        private readonly GrpcChannel _channel;
-        private readonly Channel<Push> _queue;
+        private readonly GrpcPushChannel _owner;
+        private GrpcChannel _channel;
+        private long _attemptStartedAt; // a Deliver sent and not answered yet (a timestamp; 0: none)
+        private readonly Channel<(Push Push, long Seq)> _queue;
+
+        // Sockets whose pushes are dropped (Recall): those handed over up to the number kept here.
+        private readonly ConcurrentDictionary<ulong, long> _recalled = new();
+        private long _seq;
         private readonly CancellationTokenSource _stopping = new();
         private readonly Task _sending;
         private long _usedAt;
@@ -228,18 +248,39 @@ internal sealed partial class GrpcPushChannel : IPushChannel, IBrokerProbe, IAsy
             _logger = owner._logger;
             _pushes = owner._pushes;
             _maxBatch = owner._options.MaxBatch;
-            _queue = Channel.CreateBounded<Push>(new BoundedChannelOptions(owner._options.MaxWaiting)
+            _queue = Channel.CreateBounded<(Push, long)>(new BoundedChannelOptions(owner._options.MaxWaiting)
             {
                 SingleReader = true,
                 FullMode = BoundedChannelFullMode.DropWrite,
             });
+            _owner = owner;
             _channel = owner._nodes.ChannelTo(broker, NodeRole.Broker);
             Client = new BrokerClient(_channel);
             _usedAt = owner._time.GetTimestamp();
             _sending = TraceParent.Detached(SendAsync); // the loop outlives the push that started it
         }
 
-        public BrokerClient Client { get; }
+        public BrokerClient Client { get; private set; }
+
+        /// <summary>
+        /// A call has waited for the broker's answer for a second or more (it does not answer: cut off, or dead): the
+        /// connection is dropped (abortively, so nothing it still holds leaves once the network heals) and the next
+        /// attempt dials afresh.
+        /// </summary>
+        public void ResetIfStuck()
+        {
+            var started = Volatile.Read(ref _attemptStartedAt);
+            if (started == 0 || _owner._time.GetElapsedTime(started) < TimeSpan.FromSeconds(1) || _closed)
+            {
+                return;
+            }
+
+            Volatile.Write(ref _attemptStartedAt, 0);
+            var old = _channel;
+            _channel = _owner._nodes.ChannelTo(_broker, NodeRole.Broker);
+            Client = new BrokerClient(_channel);
+            old.Dispose(); // its calls fail and are tried again on the new connection
+        }
 
         /// <summary>Disposed: take a new link.</summary>
         public bool Closed => _closed;
@@ -249,7 +290,9 @@ internal sealed partial class GrpcPushChannel : IPushChannel, IBrokerProbe, IAsy
         /// <summary>How long since it was last used, while nothing waits in its queue.</summary>
         public TimeSpan IdleFor(long now, TimeProvider time) => _queue.Reader.Count > 0 ? TimeSpan.Zero : time.GetElapsedTime(Volatile.Read(ref _usedAt), now);
 
-        public bool Enqueue(Push push) => _queue.Writer.TryWrite(push);
+        public bool Enqueue(Push push) => _queue.Writer.TryWrite((push, Interlocked.Increment(ref _seq)));
+
+        public void Recall(ulong connectionId) => _recalled[connectionId] = Interlocked.Read(ref _seq);
 
         public async ValueTask<bool> ReplayAsync(PushDialogue push, CancellationToken cancellationToken)
         {
@@ -306,42 +349,70 @@ internal sealed partial class GrpcPushChannel : IPushChannel, IBrokerProbe, IAsy
         private async Task SendAllAsync()
         {
             var reader = _queue.Reader;
-            var batch = new PushBatch();
+            var batch = new Batch();
             while (await reader.WaitToReadAsync(_stopping.Token))
             {
-                batch.Pushes.Clear();
-                while (batch.Pushes.Count < _maxBatch && reader.TryPeek(out var next))
+                batch.Clear();
+                while (batch.Count < _maxBatch && reader.TryPeek(out var next))
                 {
-                    if (IsForSeedsBroker(next))
+                    if (IsForSeedsBroker(next.Push))
                     {
-                        if (batch.Pushes.Count > 0)
+                        if (batch.Count > 0)
                         {
                             break; // what came before it leaves first
                         }
 
                         reader.TryRead(out _);
-                        await SendOneAsync(next);
+                        await SendOneAsync(next.Push);
                         continue;
                     }
 
                     reader.TryRead(out _);
-                    batch.Pushes.Add(next);
+                    if (!IsRecalled(next.Push, next.Seq))
+                    {
+                        batch.Add(next.Push, next.Seq);
+                    }
                 }
 
-                if (batch.Pushes.Count > 0)
+                if (batch.Count > 0)
                 {
                     await SendBatchAsync(batch);
                 }
             }
         }
 
-        private static bool IsForSeedsBroker(Push push) =>
-            (push.KindCase == Push.KindOneofCase.Dialogue ? push.Dialogue.ConnectionId : push.Signal.ConnectionId) == 0;
+        private static bool IsForSeedsBroker(Push push) => ConnectionOf(push) == 0;
 
-        private Task SendBatchAsync(PushBatch batch) => WithRetriesAsync(
-            static (link, batch, token) => link.Client.DeliverAsync(batch, link._headers, cancellationToken: token).ResponseAsync,
+        private static ulong ConnectionOf(Push push) => push.KindCase == Push.KindOneofCase.Dialogue ? push.Dialogue.ConnectionId : push.Signal.ConnectionId;
+
+        /// <summary>Whether the push (handed over as number <paramref name="seq"/>) was for a socket recalled since.</summary>
+        private bool IsRecalled(Push push, long seq) =>
+            !_recalled.IsEmpty && _recalled.TryGetValue(ConnectionOf(push), out var upTo) && seq <= upTo;
+
+        /// <summary>A batch as each attempt sends it: a retry leaves out what was recalled meanwhile (a socket taken for gone while the broker did not answer).</summary>
+        private Task SendBatchAsync(Batch batch) => WithRetriesAsync(
+            static async (link, batch, token) =>
+            {
+                batch.LeaveOut(link.IsRecalled);
+                if (batch.Request.Pushes.Count == 0)
+                {
+                    return new PushBatchResult();
+                }
+
+                Volatile.Write(ref link._attemptStartedAt, link._owner._time.GetTimestamp());
+                try
+                {
+                    var delivered = await link.Client.DeliverAsync(batch.Request, link._headers, cancellationToken: token).ResponseAsync;
+                    Volatile.Write(ref link._attemptStartedAt, 0);
+                    return delivered;
+                }
+                catch (ObjectDisposedException ex)
+                {
+                    throw new RpcException(new Status(StatusCode.Unavailable, "the connection was reset"), ex.Message); // tried again
+                }
+            },
             batch,
-            batch.Pushes.Count);
+            batch.Count);
 
         private Task SendOneAsync(Push push) => WithRetriesAsync(
             static (link, push, token) => push.KindCase == Push.KindOneofCase.Dialogue
@@ -363,6 +434,40 @@ internal sealed partial class GrpcPushChannel : IPushChannel, IBrokerProbe, IAsy
             catch (TimeoutRejectedException ex)
             {
                 Log.GaveUp(_logger, pushes, _broker, ex);
+            }
+        }
+    }
+
+    /// <summary>The pushes of one <c>Deliver</c> call, each with its number in the link's queue.</summary>
+    private sealed class Batch
+    {
+        private readonly List<long> _seqs = [];
+
+        public PushBatch Request { get; } = new();
+
+        public int Count => _seqs.Count;
+
+        public void Add(Push push, long seq)
+        {
+            Request.Pushes.Add(push);
+            _seqs.Add(seq);
+        }
+
+        public void Clear()
+        {
+            Request.Pushes.Clear();
+            _seqs.Clear();
+        }
+
+        public void LeaveOut(Func<Push, long, bool> recalled)
+        {
+            for (var i = _seqs.Count - 1; i >= 0; i--)
+            {
+                if (recalled(Request.Pushes[i], _seqs[i]))
+                {
+                    Request.Pushes.RemoveAt(i);
+                    _seqs.RemoveAt(i);
+                }
             }
         }
     }

@@ -114,6 +114,14 @@ internal sealed partial class SessionGrain(
     {
         if (!IsMember(senderId, viaBroker, out var sender, out var receiver))
         {
+            // Away because its broker was taken for gone, and that broker speaks for it again: it is back (a partition
+            // healed) and about to reclaim the account (the housekeeper's next check), so the client tries again; or
+            // the session ended meanwhile (the grace period ran out), which it hears now.
+            if (IsMember(senderId, out var away, out var partner) && away.Endpoint is null && viaBroker is not null && away.AwayFrom == viaBroker)
+            {
+                return new(_ended ? EndedOutcome(away, partner) : Outcome(ResultCode.InternalErr, message: "reconnecting, try again"));
+            }
+
             return new(Outcome(ResultCode.ParamErr, message: "not your session"));
         }
 
@@ -493,6 +501,8 @@ internal sealed partial class SessionGrain(
         }
 
         member.Away = true;
+        member.AwayFrom = endpoint.Broker;
+        push.Recall(endpoint); // live pushes still on their way there must not arrive after a gap, or behind a reclaim's replay
         if (!_ended)
         {
             Enqueue(partner, new SignalPush(SignalKind.PartnerAway, 0, partner.Id, _id, member.Id));

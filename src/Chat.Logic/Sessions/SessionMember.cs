@@ -19,6 +19,9 @@ internal sealed class SessionMember(MemberState state, MemberOutbox outbox)
     /// <summary>The socket was lost and the grace period runs.</summary>
     public bool Away { get; set; } = state.Account.AwaySinceUnixMs is not null;
 
+    /// <summary>The broker of the socket it was last away from (this activation's knowledge; null if none).</summary>
+    public string? AwayFrom { get; set; }
+
     /// <summary>Highest msgId of its partner's this member said it has read (VIEWED_ACK).</summary>
     public ulong ViewedUpTo { get; set; } = state.ViewedUpTo;
 

@@ -75,6 +75,9 @@ internal interface IChatStore : IAsyncDisposable
     /// <summary>Accounts away since <paramref name="awaySinceUnixMs"/> or earlier, longest away first (then by id), at most <paramref name="limit"/>.</summary>
     Task<IReadOnlyList<ulong>> FindAwaySinceAsync(long awaySinceUnixMs, int limit, CancellationToken cancellationToken);
 
+    /// <summary>Accounts bound to a socket of <paramref name="broker"/>, by id, at most <paramref name="limit"/>.</summary>
+    Task<IReadOnlyList<ulong>> FindOnBrokerAsync(string broker, int limit, CancellationToken cancellationToken);
+
     /// <summary>Accounts with a socket, accounts waiting, sessions not ended.</summary>
     Task<ChatCounts> ReadCountsAsync(CancellationToken cancellationToken);
 

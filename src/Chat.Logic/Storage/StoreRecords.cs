@@ -98,6 +98,16 @@ internal abstract record StoreWrite
     }
 
     /// <summary>
+    /// The account's broker fell silent (cut off, or dead: logic cannot tell): the account is away from
+    /// <paramref name="AwaySinceUnixMs"/> (unless it was already) and keeps its binding, so that the broker, if it comes
+    /// back with the socket, reclaims it; a reconnect elsewhere rebinds it, and the grace period runs meanwhile.
+    /// </summary>
+    public sealed record AccountAway(ulong AccountId, long AwaySinceUnixMs) : StoreWrite
+    {
+        internal override WriteOutcome ApplyTo(IStoreWriteTarget target) => target.AccountAway(this);
+    }
+
+    /// <summary>
     /// A broker went away with its sockets (or restarted): every account bound to it loses its
     /// socket and leaves the waiting pool; those in active sessions are away from then on. A
     /// restarted broker names its own start (<see cref="KeepIncarnation"/>, the incarnation its
@@ -163,6 +173,8 @@ internal interface IStoreWriteTarget
     WriteOutcome AccountBound(StoreWrite.AccountBound write);
 
     WriteOutcome AccountUnbound(StoreWrite.AccountUnbound write);
+
+    WriteOutcome AccountAway(StoreWrite.AccountAway write);
 
     WriteOutcome BrokerGone(StoreWrite.BrokerGone write);
 

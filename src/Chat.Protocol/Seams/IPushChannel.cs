@@ -13,6 +13,15 @@ public interface IPushChannel
 
     /// <summary>Closes the socket at <paramref name="to"/>: its account was bound to another socket.</summary>
     ValueTask DisconnectAsync(ClientEndpoint to, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// The socket's account was taken away from it (its broker fell silent): live pushes for it handed over until now and
+    /// still waiting are dropped, so that none arrives later, after a gap or behind the replay that follows a return (the
+    /// session hands over nothing more for it while it is away). In one process nothing waits, so nothing is to be done.
+    /// </summary>
+    void Recall(ClientEndpoint to)
+    {
+    }
 }
 
 /// <param name="Replay">

@@ -243,6 +243,7 @@ public sealed class NodeTrustTests : IDisposable
             "Chat:Logic:BrokerCheckInterval=00:00:00.500",
             "Chat:Logic:BrokerCheckTimeout=00:00:00.500",
             "Chat:Logic:BrokerDeadAfter=00:00:02",
+            "Chat:Logic:BrokerForgetAfter=00:00:02",
             "Chat:Logic:GracePeriod=00:00:01",
             "Chat:Logic:Push:IdleLinkTimeout=00:00:01",
         ], secret);

@@ -17,6 +17,7 @@ internal sealed class ChatLoad : IAsyncDisposable
 
     private readonly ConcurrentDictionary<TestClient, List<(ulong MsgId, string Content)>> _acknowledged = new();
     private readonly ConcurrentBag<Answer> _answers = [];
+    private readonly ConcurrentDictionary<TestClient, bool> _ended = new();
     private readonly CancellationTokenSource _stop = new();
     private readonly Stopwatch _clock = Stopwatch.StartNew();
     private List<Task> _talkers = [];
@@ -24,7 +25,7 @@ internal sealed class ChatLoad : IAsyncDisposable
     private ChatLoad(List<(TestClient A, TestClient B, ulong SessionId)> pairs) => Pairs = pairs;
 
     /// <summary>One answer to a send: when it was asked (since the load began), how long it took, its code and msg.</summary>
-    public readonly record struct Answer(TimeSpan AskedAt, TimeSpan Took, int Code, string? Msg);
+    public readonly record struct Answer(TimeSpan AskedAt, TimeSpan Took, int Code, string? Msg, ulong From = 0);
 
     public IReadOnlyList<(TestClient A, TestClient B, ulong SessionId)> Pairs { get; }
 
@@ -96,6 +97,29 @@ internal sealed class ChatLoad : IAsyncDisposable
         }
     }
 
+    /// <summary>Whether <paramref name="sender"/> stopped because its session had ended.</summary>
+    public bool SawEnd(TestClient sender) => _ended.ContainsKey(sender);
+
+    /// <summary>The messages <paramref name="sender"/> had acknowledged, in order.</summary>
+    public IReadOnlyList<(ulong MsgId, string Content)> AcknowledgedBy(TestClient sender) => Snapshot(_acknowledged[sender]);
+
+    /// <summary>
+    /// What <paramref name="receiver"/> has had of <paramref name="expected"/> (after a barrier): a beginning of it, in order, once
+    /// each, and at most one more (the sender's last message, stored although its answer was lost in the cut, and refused
+    /// when tried again because the session had ended); the count of the acknowledged ones. For a session that ended while
+    /// the receiver was away: the rest is in the history only.
+    /// </summary>
+    public static async Task<int> ReceivedBeginningOfAsync(TestClient receiver, IReadOnlyList<(ulong MsgId, string Content)> expected)
+    {
+        await receiver.BarrierAsync();
+        var got = receiver.TakeAll("PUSH_DIALOGUE_REQ").Select(p => (p.ULong("msgId"), p.String("content")!)).ToList();
+        Assert.True(got.Count <= expected.Count + 1, $"{got.Count} messages received, {expected.Count} acknowledged");
+        var acknowledged = Math.Min(got.Count, expected.Count);
+        Assert.Equal(expected.Take(acknowledged), got.Take(acknowledged));
+        Assert.Equal(got.Count, got.Select(m => m.Item1).Distinct().Count());
+        return acknowledged;
+    }
+
     /// <summary>The acknowledged messages of every sender: how many, and how many msgIds came twice.</summary>
     public (int Acknowledged, int Doubled) Totals()
     {
@@ -141,8 +165,17 @@ internal sealed class ChatLoad : IAsyncDisposable
             while (true)
             {
                 var asked = Now;
-                var answer = await from.SayAsync(sessionId, content, $"p{m}");
-                _answers.Add(new Answer(asked, Now - asked, answer.Code(), answer.String("msg")));
+                Frame answer;
+                try
+                {
+                    answer = await from.SayAsync(sessionId, content, $"p{m}");
+                }
+                catch (TimeoutException ex)
+                {
+                    throw new TimeoutException($"account {from.AccountId}, p{m} asked at {asked.TotalSeconds:0.0} s: {ex.Message[..Math.Min(200, ex.Message.Length)]}", ex);
+                }
+
+                _answers.Add(new Answer(asked, Now - asked, answer.Code(), answer.String("msg"), from.AccountId));
                 if (answer.Code() == 0)
                 {
                     lock (acknowledged)
@@ -151,6 +184,12 @@ internal sealed class ChatLoad : IAsyncDisposable
                     }
 
                     break;
+                }
+
+                if (answer.Code() == 4)
+                {
+                    _ended[from] = true; // the session has ended (the partner's grace period ran out): nothing more to say in it
+                    return;
                 }
 
                 Assert.Equal(2, answer.Code());

@@ -61,6 +61,50 @@ public sealed class FuzzFindingsTests
         Assert.Empty(alice.TakeAll("ERROR_RESP"));
     }
 
+    // Finding 5: a RECONNECT_REQ with a wrong token (or for an id nobody has) activated the account's grain and left
+    // it in memory with its record until Orleans' idle collection, hours later: a stranger could fill the heap with them.
+    [Fact]
+    public async Task Reconnects_with_wrong_tokens_leave_no_account_grains_in_memory()
+    {
+        await using var server = await ChatServer.StartAsync("Chat:Broker:RateLimit:PerSecond=100000", "Chat:Broker:RateLimit:Burst=100000");
+        await using var alice = await server.NewVisitorAsync("alice");
+        await using var stranger = await server.ConnectAsync();
+        var grains = server.Get<IGrainFactory>().GetGrain<IManagementGrain>(0);
+        var before = await AccountActivationsAsync(grains);
+
+        const int Tries = 300;
+        for (var i = 0; i < Tries; i++)
+        {
+            var id = i % 3 == 0 ? alice.AccountId : 1_000_000UL + (ulong)i; // alice's with a wrong token, and ids nobody has
+            var answer = await stranger.RequestAsync(new { cmd = "RECONNECT_REQ", accountId = id, token = "not-the-token" }, "RECONNECT_RESP");
+            Assert.Equal(4, answer.Code());
+        }
+
+        // Each goes once it has answered (DeactivateOnIdle): the count comes back down to where it was.
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        int now;
+        while ((now = await AccountActivationsAsync(grains)) > before + 1)
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"{now} account grains active after {Tries} wrong reconnects, {before} before");
+            await Task.Delay(100); // deactivation is Orleans' own, announced to nobody: polled
+        }
+
+        // Alice's own account (whose grain may stay: she is bound to her socket) still works.
+        Assert.Equal(4, (await alice.RequestAsync(new { cmd = "MATCH_REQ", accountId = alice.AccountId }, "MATCH_RESP")).Code());
+    }
+
+    // Finding 6: Orleans' directory cache kept an entry for every grain ever activated (the fuzzer's random ids too):
+    // Chat:Silo:DirectoryCacheSize bounds it, and reaches Orleans.
+    [Fact]
+    public async Task Chat_Silo_DirectoryCacheSize_is_the_bound_of_Orleans_directory_cache()
+    {
+        await using var server = await ChatServer.StartAsync("Chat:Silo:DirectoryCacheSize=1234");
+        Assert.Equal(1234, server.Get<Microsoft.Extensions.Options.IOptions<Orleans.Configuration.GrainDirectoryOptions>>().Value.CacheSize);
+    }
+
+    private static async Task<int> AccountActivationsAsync(IManagementGrain grains) =>
+        (await grains.GetSimpleGrainStatistics()).Where(g => g.GrainType.Contains("Account", StringComparison.Ordinal)).Sum(g => g.ActivationCount);
+
     // A partner that left just as it was matched (its socket closed between the matchmaker's pairing
     // and the session's start) ended the new session first, and the caller got InternalErr ("the
     // session could not start") as if the server had failed. It is matched again instead.

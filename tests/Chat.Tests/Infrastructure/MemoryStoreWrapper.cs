@@ -30,6 +30,8 @@ internal abstract class MemoryStoreWrapper(IChatStore? inner = null) : IChatStor
 
     public Task<IReadOnlyList<string>> FindBrokersAsync(CancellationToken cancellationToken) => Inner.FindBrokersAsync(cancellationToken);
 
+    public Task<IReadOnlyList<ulong>> FindOnBrokerAsync(string broker, int limit, CancellationToken cancellationToken) => Inner.FindOnBrokerAsync(broker, limit, cancellationToken);
+
     public Task<int> DeleteExpiredAsync(long beforeUnixMs, int limit, CancellationToken cancellationToken) => Inner.DeleteExpiredAsync(beforeUnixMs, limit, cancellationToken);
 
     public Task<IReadOnlyList<MessageRecord>> ReadMessagesForAsync(ulong sessionId, ulong receiverId, ulong afterMsgId, int limit, CancellationToken cancellationToken) =>

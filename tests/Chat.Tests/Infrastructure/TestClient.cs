@@ -16,7 +16,9 @@ public sealed class TestClient : IAsyncDisposable
 
     private readonly ClientWebSocket _socket;
     private readonly List<Frame> _inbox = [];
-    private readonly Channel<bool> _arrivals = Channel.CreateUnbounded<bool>();
+    // Completed (and replaced) at each frame that arrives, so every waiter wakes: a fault test waits for a signal while
+    // the same visitor's sender waits for its answer, and a wake-up taken by one must not be lost to the other.
+    private TaskCompletionSource<bool> _arrived = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly SemaphoreSlim _sendLock = new(1, 1);
     private readonly Task _reader;
     private TaskCompletionSource? _frozen;
@@ -134,8 +136,10 @@ public sealed class TestClient : IAsyncDisposable
         using var cts = new CancellationTokenSource(timeout ?? Timeout);
         while (true)
         {
+            Task<bool> arrival;
             lock (_inbox)
             {
+                arrival = _arrived.Task;
                 var index = _inbox.FindIndex(f => f.Cmd == cmd && (match is null || match(f)));
                 if (index >= 0)
                 {
@@ -147,7 +151,10 @@ public sealed class TestClient : IAsyncDisposable
 
             try
             {
-                await _arrivals.Reader.ReadAsync(cts.Token);
+                if (!await arrival.WaitAsync(cts.Token))
+                {
+                    throw new ChannelClosedException();
+                }
             }
             catch (OperationCanceledException)
             {
@@ -257,12 +264,15 @@ public sealed class TestClient : IAsyncDisposable
                     continue;
                 }
 
+                TaskCompletionSource<bool> arrived;
                 lock (_inbox)
                 {
                     _inbox.Add(frame);
+                    arrived = _arrived;
+                    _arrived = new(TaskCreationOptions.RunContinuationsAsynchronously);
                 }
 
-                _arrivals.Writer.TryWrite(true);
+                arrived.TrySetResult(true);
             }
         }
         catch (Exception ex) when (ex is WebSocketException or ObjectDisposedException or OperationCanceledException)
@@ -271,7 +281,10 @@ public sealed class TestClient : IAsyncDisposable
         }
         finally
         {
-            _arrivals.Writer.TryComplete();
+            lock (_inbox)
+            {
+                _arrived.TrySetResult(false); // the socket is closed: no frame comes any more
+            }
         }
     }
 }

@@ -632,6 +632,29 @@ public abstract class StoreContractTests
     }
 
     [Fact]
+    public async Task An_account_whose_broker_fell_silent_is_away_from_then_keeps_its_socket_and_is_found_on_that_broker()
+    {
+        await using var store = await OpenAsync();
+        await WriteAsync(
+            store,
+            new StoreWrite.NewAccount(Account(Alice, OnNorth)), new StoreWrite.NewAccount(Account(Bob, new ClientEndpoint("north", 43), awaySince: 400)),
+            new StoreWrite.NewAccount(Account(Carol, OnSouth)));
+
+        await WriteAsync(store, new StoreWrite.AccountAway(Alice, 1_000), new StoreWrite.AccountAway(Bob, 1_000));
+
+        Assert.Equal(new AccountState(OnNorth, 1_000), await StateOfAsync(store, Alice));
+        Assert.Equal(new AccountState(new ClientEndpoint("north", 43), 400), await StateOfAsync(store, Bob)); // away since earlier: kept
+        Assert.Equal([Alice, Bob], await store.FindOnBrokerAsync("north", 10, None));
+        Assert.Equal([Alice], await store.FindOnBrokerAsync("north", 1, None));
+        Assert.Equal([Carol], await store.FindOnBrokerAsync("south", 10, None));
+        Assert.Empty(await store.FindOnBrokerAsync("east", 10, None));
+
+        // Reclaimed on the same socket: no longer away.
+        await WriteAsync(store, new StoreWrite.AccountBound(Alice, OnNorth));
+        Assert.Equal(new AccountState(OnNorth, null), await StateOfAsync(store, Alice));
+    }
+
+    [Fact]
     public async Task A_restarted_broker_keeps_the_sockets_of_its_own_start_and_releases_the_earlier_ones()
     {
         // Connection ids are random: which start a socket belongs to is only in its binding's incarnation.

@@ -456,6 +456,9 @@ internal sealed class MariaDbWriter(string connectionString, ResiliencePipeline 
     public WriteOutcome AccountUnbound(StoreWrite.AccountUnbound write) =>
         Single("UPDATE account SET broker = NULL, connection_id = NULL, broker_incarnation = NULL, away_since = ?, left_at = ? WHERE id = ?;", write.AwaySinceUnixMs, write.AtUnixMs, write.AccountId);
 
+    public WriteOutcome AccountAway(StoreWrite.AccountAway write) =>
+        Single("UPDATE account SET away_since = ? WHERE id = ? AND away_since IS NULL;", write.AwaySinceUnixMs, write.AccountId);
+
     public WriteOutcome BrokerGone(StoreWrite.BrokerGone g)
     {
         // The broker's sockets of an earlier start only: KeepIncarnation is this start's, as its bindings carry it (0: all).

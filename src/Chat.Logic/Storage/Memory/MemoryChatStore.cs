@@ -99,6 +99,9 @@ internal sealed partial class MemoryChatStore : IChatStore, IStoreWriteTarget, I
         _waiting.Count,
         _sessions.Values.Count(s => s.Record.EndedAtUnixMs is null)));
 
+    public Task<IReadOnlyList<ulong>> FindOnBrokerAsync(string broker, int limit, CancellationToken cancellationToken) => Read<IReadOnlyList<ulong>>(() =>
+        [.. _accounts.Values.Where(a => a.Record.Endpoint?.Broker == broker).Select(a => a.Record.Id).Order().Take(limit)]);
+
     public Task<IReadOnlyList<string>> FindBrokersAsync(CancellationToken cancellationToken) => Read<IReadOnlyList<string>>(() =>
         [.. _accounts.Values.Select(a => a.Record.Endpoint?.Broker).OfType<string>().Distinct().Order(StringComparer.Ordinal)]);
 
@@ -186,6 +189,9 @@ internal sealed partial class MemoryChatStore : IChatStore, IStoreWriteTarget, I
 
     public WriteOutcome AccountUnbound(StoreWrite.AccountUnbound write) =>
         Change(write.AccountId, a => (a.Record with { Endpoint = null, AwaySinceUnixMs = write.AwaySinceUnixMs }, write.AtUnixMs));
+
+    public WriteOutcome AccountAway(StoreWrite.AccountAway write) =>
+        Change(write.AccountId, a => (a.Record with { AwaySinceUnixMs = a.Record.AwaySinceUnixMs ?? write.AwaySinceUnixMs }, a.LeftAtUnixMs));
 
     public WriteOutcome BrokerGone(StoreWrite.BrokerGone g)
     {

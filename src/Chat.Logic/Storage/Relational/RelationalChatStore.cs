@@ -183,6 +183,9 @@ internal abstract partial class RelationalChatStore : IChatStore
     public async Task<ChatCounts> ReadCountsAsync(CancellationToken cancellationToken) =>
         (await ReadListAsync(StoreQuery.ReadCounts, static reader => new ChatCounts((int)reader.GetInt64(0), (int)reader.GetInt64(1), (int)reader.GetInt64(2)), cancellationToken))[0];
 
+    public Task<IReadOnlyList<ulong>> FindOnBrokerAsync(string broker, int limit, CancellationToken cancellationToken) =>
+        ReadIdsAsync(StoreQuery.FindOnBroker, cancellationToken, ("@broker", broker), ("@limit", limit));
+
     public Task<IReadOnlyList<string>> FindBrokersAsync(CancellationToken cancellationToken) =>
         ReadListAsync(StoreQuery.FindBrokers, static reader => reader.GetString(0), cancellationToken);
 

@@ -17,6 +17,7 @@ internal enum StoreQuery
     FindAwaySince,
     ReadCounts,
     FindBrokers,
+    FindOnBroker,
     ReadMessagesFor,
     FindMessageId,
     ReserveIds,
@@ -142,6 +143,7 @@ internal sealed class StoreQueries
             """,
 
         StoreQuery.FindBrokers => "SELECT DISTINCT broker FROM account WHERE broker IS NOT NULL ORDER BY broker;",
+        StoreQuery.FindOnBroker => "SELECT id FROM account WHERE broker = @broker ORDER BY id LIMIT @limit;",
 
         StoreQuery.ReadMessagesFor => dialect.Messages(new(MessageColumns, "= @session", Above: "@after", Where: "m.sender_id <> @receiver", Order: MessageOrder.OldestFirst, Limit: "@limit")) + ";",
 

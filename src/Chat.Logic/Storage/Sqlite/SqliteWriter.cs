@@ -49,6 +49,7 @@ internal sealed class SqliteWriter : IBatchWriter, IStoreWriteTarget, IStoreFact
     private readonly sqlite3_stmt _setIndexFrom;
     private readonly sqlite3_stmt _bindAccount;
     private readonly sqlite3_stmt _unbindAccount;
+    private readonly sqlite3_stmt _accountAway;
     private readonly sqlite3_stmt _brokerGoneWaiting;
     private readonly sqlite3_stmt _brokerGoneAway;
     private readonly sqlite3_stmt _brokerGoneUnbind;
@@ -109,6 +110,7 @@ internal sealed class SqliteWriter : IBatchWriter, IStoreWriteTarget, IStoreFact
         _accountExists = Prepare("SELECT 1 FROM account WHERE id = ?1;");
         _bindAccount = Prepare("UPDATE account SET broker = ?2, connection_id = ?3, broker_incarnation = ?4, away_since = NULL, left_at = NULL WHERE id = ?1;");
         _unbindAccount = Prepare("UPDATE account SET broker = NULL, connection_id = NULL, broker_incarnation = NULL, away_since = ?2, left_at = ?3 WHERE id = ?1;");
+        _accountAway = Prepare("UPDATE account SET away_since = ?2 WHERE id = ?1 AND away_since IS NULL;");
         const string OnBroker = "broker = ?1 AND (?3 = 0 OR IFNULL(broker_incarnation, 0) <> ?3)";
         _brokerGoneWaiting = Prepare($"DELETE FROM waiting WHERE account_id IN (SELECT id FROM account WHERE {OnBroker});");
         _brokerGoneAway = Prepare($"""
@@ -312,6 +314,12 @@ internal sealed class SqliteWriter : IBatchWriter, IStoreWriteTarget, IStoreFact
         BindNullableInt(_unbindAccount, 2, write.AwaySinceUnixMs);
         BindInt(_unbindAccount, 3, write.AtUnixMs);
         return Run(_unbindAccount, (long)write.AccountId);
+    }
+
+    public WriteOutcome AccountAway(StoreWrite.AccountAway write)
+    {
+        BindInt(_accountAway, 2, write.AwaySinceUnixMs);
+        return Run(_accountAway, (long)write.AccountId);
     }
 
     public WriteOutcome BrokerGone(StoreWrite.BrokerGone write)
