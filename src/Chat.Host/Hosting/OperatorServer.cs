@@ -1,16 +1,25 @@
 using Chat.Logic.Moderation;
+using Microsoft.Extensions.FileProviders;
 using Microsoft.Extensions.Options;
 
 namespace Chat.Host.Hosting;
 
 /// <summary>
-/// The operator's API on a listener of its own (<c>Chat:Operator:Url</c>, loopback by default), in a
+/// The operator's API and page (<c>/admin</c>) on a listener of its own (<c>Chat:Operator:Url</c>, loopback by default), in a
 /// process that runs logic: a second, small web server beside the chat's, so nothing of it is ever
 /// reachable through the port visitors use, whatever a proxy in front forwards. Off (nothing listens)
 /// unless operator tokens are configured.
 /// </summary>
 internal sealed partial class OperatorServer(IServiceProvider services, IOptions<OperatorOptions> options, ILogger<OperatorServer> logger) : IHostedService, IAsyncDisposable
 {
+    /// <summary>
+    /// The operator page's own policy, stricter than the visitors' (nothing but its own scripts, styles
+    /// and calls back to this listener; no frames, no images, forms only to itself).
+    /// </summary>
+    public const string ContentSecurityPolicy =
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; " +
+        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'";
+
     private WebApplication? _app;
 
     /// <summary>Where the API listens once started (null while off).</summary>
@@ -30,15 +39,34 @@ internal sealed partial class OperatorServer(IServiceProvider services, IOptions
         var app = builder.Build();
         app.Use(async (context, next) =>
         {
-            context.Response.Headers.XContentTypeOptions = "nosniff";
-            context.Response.Headers["Referrer-Policy"] = "no-referrer";
+            var headers = context.Response.Headers;
+            headers.ContentSecurityPolicy = ContentSecurityPolicy;
+            headers.XContentTypeOptions = "nosniff";
+            headers["Referrer-Policy"] = "no-referrer";
+            headers.XFrameOptions = "DENY";
             await next(context);
         });
+        var page = new PhysicalFileProvider(PageFolder(services.GetRequiredService<IWebHostEnvironment>()));
+        app.UseDefaultFiles(new DefaultFilesOptions { FileProvider = page, RequestPath = OperatorPage.Root });
+        app.UseStaticFiles(new StaticFileOptions
+        {
+            FileProvider = page,
+            RequestPath = OperatorPage.Root,
+            OnPrepareResponse = file => file.Context.Response.Headers.CacheControl = "no-cache",
+        });
         app.MapOperatorApi(services);
+        app.MapOperatorPage(services);
         await app.StartAsync(cancellationToken);
         _app = app;
         Address = new Uri(app.Urls.First());
         Log.Listening(logger, Address, options.Value.Tokens.Count);
+    }
+
+    /// <summary>The page's files: the <c>admin</c> folder beside the visitors' web root (never inside it, so the visitors' port cannot serve them).</summary>
+    private static string PageFolder(IWebHostEnvironment environment)
+    {
+        var webRoot = string.IsNullOrEmpty(environment.WebRootPath) ? Path.Combine(environment.ContentRootPath, "wwwroot") : environment.WebRootPath;
+        return Path.Combine(Path.GetDirectoryName(Path.TrimEndingDirectorySeparator(webRoot))!, "admin");
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)
@@ -60,7 +88,7 @@ internal sealed partial class OperatorServer(IServiceProvider services, IOptions
 
     private static partial class Log
     {
-        [LoggerMessage(1, LogLevel.Information, "Operator API listening on {Address} for {Operators} operators.")]
+        [LoggerMessage(1, LogLevel.Information, "Operator API and page (/admin) listening on {Address} for {Operators} operators.")]
         public static partial void Listening(ILogger logger, Uri address, int operators);
     }
 }
@@ -71,6 +99,7 @@ internal static class OperatorServerExtensions
     public static IServiceCollection AddOperatorApi(this IServiceCollection services)
     {
         services.AddOptions<OperatorOptions>().BindConfiguration(OperatorOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<OperatorSessions>();
         services.AddSingleton<OperatorServer>();
         services.AddHostedService(sp => sp.GetRequiredService<OperatorServer>());
         return services;
