@@ -152,6 +152,17 @@ internal sealed class Visitor : IAsyncDisposable
         await Expect(Composer).ToHaveValueAsync(string.Empty);
     }
 
+    /// <summary>Reports the partner with the reason labelled <paramref name="reason"/>; the chat ends and the page says the report was sent.</summary>
+    public async Task ReportPartnerAsync(string reason)
+    {
+        await Page.GetByRole(AriaRole.Button, new() { Name = "Report" }).ClickAsync();
+        var dialog = Page.GetByRole(AriaRole.Dialog, new() { Name = "Report this stranger" });
+        await dialog.GetByRole(AriaRole.Radio, new() { Name = reason }).CheckAsync();
+        await dialog.GetByRole(AriaRole.Button, new() { Name = "Report and leave" }).ClickAsync();
+        await Expect(dialog).ToBeHiddenAsync();
+        await Expect(Page.Locator("#announcer")).ToContainTextAsync("your report was sent");
+    }
+
     public async Task ExpectToReceiveAsync(string text) =>
         await Expect(PartnerMessages.Last.Locator(".text")).ToHaveTextAsync(text);
 

@@ -12,14 +12,6 @@ namespace Chat.Host.Hosting;
 /// </summary>
 internal sealed partial class OperatorServer(IServiceProvider services, IOptions<OperatorOptions> options, ILogger<OperatorServer> logger) : IHostedService, IAsyncDisposable
 {
-    /// <summary>
-    /// The operator page's own policy, stricter than the visitors' (nothing but its own scripts, styles
-    /// and calls back to this listener; no frames, no images, forms only to itself).
-    /// </summary>
-    public const string ContentSecurityPolicy =
-        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; " +
-        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'";
-
     private WebApplication? _app;
 
     /// <summary>Where the API listens once started (null while off).</summary>
@@ -40,7 +32,7 @@ internal sealed partial class OperatorServer(IServiceProvider services, IOptions
         app.Use(async (context, next) =>
         {
             var headers = context.Response.Headers;
-            headers.ContentSecurityPolicy = ContentSecurityPolicy;
+            headers.ContentSecurityPolicy = SecurityHeaders.OperatorContentSecurityPolicy;
             headers.XContentTypeOptions = "nosniff";
             headers["Referrer-Policy"] = "no-referrer";
             headers.XFrameOptions = "DENY";

@@ -60,9 +60,10 @@ public static partial class OperatorPage
             return Results.Json(SessionView.Of(opened), OperatorJsonContext.Default.SessionView);
         });
 
+        // No sign-in is an answer, not an error: 204, so a page that opens signed out logs nothing.
         session.MapGet("", (HttpContext http) => sessions.Find(http.Request.Cookies[CookieName]) is { } found
             ? Results.Json(SessionView.Of(found), OperatorJsonContext.Default.SessionView)
-            : SignedOut());
+            : Results.NoContent());
 
         session.MapPost("/end", (HttpContext http) =>
         {

@@ -73,8 +73,8 @@ public sealed class OperatorPageTests
         using var page = await http.GetAsync("/admin/");
         Assert.Equal(HttpStatusCode.OK, page.StatusCode);
         Assert.Contains("Operator token", await page.Content.ReadAsStringAsync(), StringComparison.Ordinal);
-        Assert.Equal(OperatorServer.ContentSecurityPolicy, page.Headers.GetValues("Content-Security-Policy").Single());
-        Assert.Contains("default-src 'none'", OperatorServer.ContentSecurityPolicy, StringComparison.Ordinal);
+        Assert.Equal(SecurityHeaders.OperatorContentSecurityPolicy, page.Headers.GetValues("Content-Security-Policy").Single());
+        Assert.Contains("default-src 'none'", SecurityHeaders.OperatorContentSecurityPolicy, StringComparison.Ordinal);
         Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/admin/js/main.js")).StatusCode);
 
         using var visitors = new HttpClient { BaseAddress = server.Server.HttpUri, Timeout = TestClient.Timeout };

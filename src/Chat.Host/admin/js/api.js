@@ -10,7 +10,7 @@ export class OperatorApi {
   /** The current sign-in ({name, csrf, until}) or null. */
   async session() {
     const response = await fetch('session', { cache: 'no-store', credentials: 'same-origin' });
-    if (response.status === 401) return null;
+    if (response.status === 204) return null;
     const session = await this.#read(response);
     this.#csrf = session.csrf;
     return session;
