@@ -46,7 +46,7 @@ internal sealed partial class WebhookFilter(
             new ClassifierQuestion(message.SessionId, message.SenderId, message.SenderMessages, message.Content), WebhookJson.Default.ClassifierQuestion);
         using var request = new HttpRequestMessage(HttpMethod.Post, _url) { Content = new ByteArrayContent(body) };
         request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
-        request.Headers.Add(WebhookSignature.Header, WebhookSignature.Sign(body, _secret));
+        WebhookSignature.Stamp(request, body, _secret, time);
 
         using var deadline = new CancellationTokenSource(_options.Timeout, time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token, cancellationToken);

@@ -147,9 +147,9 @@ public sealed class MessageFilterTests
         Assert.Equal(0, fine.Code());
         Assert.Equal("hello", (await bob.ExpectAsync("PUSH_DIALOGUE_REQ")).String("content"));
 
-        Assert.Equal(2, stub.Asked.Count);
-        Assert.Equal(0, stub.BadSignatures);
-        var question = stub.Asked.First();
+        Assert.Equal(2, stub.Posts.Count);
+        Assert.All(stub.Posts, post => Assert.True(post.Signed, "the signature (of the timestamp and the body) did not check out"));
+        var question = stub.Posts.First().Body;
         Assert.Equal("buy my spam", question.GetProperty("text").GetString());
         Assert.Equal(sessionId, question.GetProperty("sessionId").GetUInt64());
         Assert.Equal(alice.AccountId, question.GetProperty("senderId").GetUInt64());
@@ -199,6 +199,6 @@ public sealed class MessageFilterTests
         Assert.Contains("Chat:Filter:Webhook:Secret", unsigned.ToString(), StringComparison.Ordinal);
     }
 
-    private static string[] Webhook(ClassifierStub stub, string onFailure) =>
+    private static string[] Webhook(WebhookReceiver stub, string onFailure) =>
         [$"Chat:Filter:Webhook:Url={stub.Url}", $"Chat:Filter:Webhook:Secret={ClassifierStub.Secret}", $"Chat:Filter:Webhook:OnFailure={onFailure}"];
 }
