@@ -80,7 +80,7 @@ internal sealed partial class OperatorServer(IServiceProvider services, IOptions
 
     private static partial class Log
     {
-        [LoggerMessage(1, LogLevel.Information, "Operator API and page (/admin) listening on {Address} for {Operators} operators.")]
+        [LoggerMessage(1, LogLevel.Information, "Operator API listening on {Address} for {Operators} operators (the page: /admin).")]
         public static partial void Listening(ILogger logger, Uri address, int operators);
     }
 }
