@@ -7,6 +7,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Polly;
 using Polly.CircuitBreaker;
+using Polly.Registry;
 
 namespace Chat.Logic.Filtering;
 
@@ -22,11 +23,15 @@ namespace Chat.Logic.Filtering;
 internal sealed partial class WebhookFilter(
     IHttpClientFactory clients,
     IOptions<FilterOptions> options,
+    ResiliencePipelineProvider<string> pipelines,
     LogicMetrics metrics,
     TimeProvider time,
     ILogger<WebhookFilter> logger) : IMessageFilter
 {
     public const string FilterName = "webhook";
+
+    /// <summary>The breaker's pipeline in the registry, and in Polly's metrics (<c>pipeline.name</c>).</summary>
+    public const string BreakerName = "chat.filter.webhook";
 
     /// <summary>The named HttpClient the webhook posts with.</summary>
     public const string ClientName = "chat.filter.webhook";
@@ -39,7 +44,7 @@ internal sealed partial class WebhookFilter(
     private readonly WebhookFilterOptions _options = options.Value.Webhook;
     private readonly Uri _url = new(options.Value.Webhook.Url!);
     private readonly string _secret = options.Value.Webhook.ResolveSecret()!;
-    private readonly ResiliencePipeline<ClassifierAsk> _breaker = BuildBreaker(options.Value.Webhook, time, logger);
+    private readonly ResiliencePipeline<ClassifierAsk> _breaker = pipelines.GetPipeline<ClassifierAsk>(BreakerName);
     private int _failing;
 
 
@@ -74,12 +79,11 @@ internal sealed partial class WebhookFilter(
     }
 
     /// <summary>
-    /// The breaker (Polly) around the asks: failures are answers, not exceptions (<see cref="ClassifierAsk.Failure"/>),
-    /// counted in a sliding window on the injected clock.
+    /// The breaker (Polly, registered as <see cref="BreakerName"/>) around the asks: failures are answers, not
+    /// exceptions (<see cref="ClassifierAsk.Failure"/>), counted in a sliding window on the injected clock.
     /// </summary>
-    private static ResiliencePipeline<ClassifierAsk> BuildBreaker(WebhookFilterOptions options, TimeProvider time, ILogger logger)
+    public static void ConfigureBreaker(ResiliencePipelineBuilder<ClassifierAsk> builder, WebhookFilterOptions options, ILogger logger)
     {
-        var builder = new ResiliencePipelineBuilder<ClassifierAsk> { TimeProvider = time };
         if (options.BreakAfter > 0)
         {
             builder.AddCircuitBreaker(new CircuitBreakerStrategyOptions<ClassifierAsk>
@@ -96,8 +100,6 @@ internal sealed partial class WebhookFilter(
                 },
             });
         }
-
-        return builder.Build();
     }
 
     private async ValueTask<ClassifierAsk> AskAsync(FilteredMessage message, CancellationToken cancellationToken)
