@@ -1,5 +1,4 @@
 using Chat.Logic.Moderation;
-using Chat.Testing.Network;
 using Microsoft.Playwright;
 using static Microsoft.Playwright.Assertions;
 
@@ -19,20 +18,14 @@ public sealed class OperatorPageInBrowserTests(BrowserFixture browser)
     [Fact]
     public async Task A_report_shows_up_on_the_operator_page_and_a_ban_made_there_closes_the_reported_visitors_page_with_the_reason()
     {
-        var (token, line) = OperatorOptions.NewToken("ops");
-        var port = LoopbackPort.ForListening();
-        await using var server = await BrowserServer.StartAsync($"Chat:Operator:Url=http://127.0.0.1:{port}", $"Chat:Operator:Tokens:ops={line[(line.IndexOf('=') + 1)..]}");
-        await using var troll = await Visitor.OpenAsync(browser, server, "Troll");
-        await using var bob = await Visitor.OpenAsync(browser, server, "Bob");
-        await troll.EnterAsync();
-        await troll.ExpectWaitingAsync();
-        await bob.EnterAsync();
-        await bob.ExpectChattingWithAsync("Troll");
-        await troll.SayAsync(Markup);
-        await bob.ExpectToReceiveAsync(Markup);
+        var (server, token, page) = await BrowserServer.StartWithOperatorAsync();
+        await using var _ = server;
+        var (troll, bob) = await ChattingAsync(server, Markup);
+        await using var __ = troll;
+        await using var ___ = bob;
 
         // The operator signs in first and watches the queue: the report arrives while the page is open.
-        await using var desk = await OperatorDesk.OpenAsync(browser, new Uri($"http://127.0.0.1:{port}/admin/"), ColorScheme.Light, bypassCsp: false);
+        await using var desk = await OperatorDesk.OpenAsync(browser, page, ColorScheme.Light, bypassCsp: false);
         await desk.SignInAsync(token);
         await Expect(desk.Page.Locator("#reports-empty")).ToBeVisibleAsync();
 
@@ -89,20 +82,14 @@ public sealed class OperatorPageInBrowserTests(BrowserFixture browser)
     public async Task The_operator_page_has_no_WCAG_21_AA_violation(ColorScheme scheme)
     {
         var where = scheme.ToString().ToLowerInvariant();
-        var (token, line) = OperatorOptions.NewToken("ops");
-        var port = LoopbackPort.ForListening();
-        await using var server = await BrowserServer.StartAsync($"Chat:Operator:Url=http://127.0.0.1:{port}", $"Chat:Operator:Tokens:ops={line[(line.IndexOf('=') + 1)..]}");
-        await using var troll = await Visitor.OpenAsync(browser, server, "Troll");
-        await using var bob = await Visitor.OpenAsync(browser, server, "Bob");
-        await troll.EnterAsync();
-        await troll.ExpectWaitingAsync();
-        await bob.EnterAsync();
-        await bob.ExpectChattingWithAsync("Troll");
-        await troll.SayAsync("buy cheap followers now");
-        await bob.ExpectToReceiveAsync("buy cheap followers now");
+        var (server, token, page) = await BrowserServer.StartWithOperatorAsync();
+        await using var _ = server;
+        var (troll, bob) = await ChattingAsync(server, "buy cheap followers now");
+        await using var __ = troll;
+        await using var ___ = bob;
         await bob.ReportPartnerAsync("Spam or advertising");
 
-        await using var desk = await OperatorDesk.OpenAsync(browser, new Uri($"http://127.0.0.1:{port}/admin/"), scheme, bypassCsp: true);
+        await using var desk = await OperatorDesk.OpenAsync(browser, page, scheme, bypassCsp: true);
         await AxeScan.ExpectNoViolationsAsync(desk.Page, $"operator sign-in ({where})", "#signin-title", "#token-hint");
         await desk.Page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
         await Expect(desk.Page.Locator("#signin-error")).ToBeVisibleAsync();
@@ -124,6 +111,20 @@ public sealed class OperatorPageInBrowserTests(BrowserFixture browser)
         await desk.ScreenshotAsync($"operator-desk-{where}");
     }
 
+    /// <summary>Troll and Bob in a chat, in browsers of their own; Troll has said <paramref name="trollSays"/>.</summary>
+    private async Task<(Visitor Troll, Visitor Bob)> ChattingAsync(ChatServer server, string trollSays)
+    {
+        var troll = await Visitor.OpenAsync(browser, server, "Troll");
+        var bob = await Visitor.OpenAsync(browser, server, "Bob");
+        await troll.EnterAsync();
+        await troll.ExpectWaitingAsync();
+        await bob.EnterAsync();
+        await bob.ExpectChattingWithAsync("Troll");
+        await troll.SayAsync(trollSays);
+        await bob.ExpectToReceiveAsync(trollSays);
+        return (troll, bob);
+    }
+
     /// <summary>The operator's browser: its own context on the operator listener, its errors kept.</summary>
     private sealed class OperatorDesk : IAsyncDisposable
     {
@@ -131,23 +132,7 @@ public sealed class OperatorPageInBrowserTests(BrowserFixture browser)
         {
             Context = context;
             Page = page;
-            page.PageError += (_, error) =>
-            {
-                lock (PageErrors)
-                {
-                    PageErrors.Add(error);
-                }
-            };
-            page.Console += (_, message) =>
-            {
-                if (message.Type == "error")
-                {
-                    lock (PageErrors)
-                    {
-                        PageErrors.Add(message.Text);
-                    }
-                }
-            };
+            BrowserTests.PageErrors.CollectInto(page, PageErrors);
         }
 
         public IBrowserContext Context { get; }

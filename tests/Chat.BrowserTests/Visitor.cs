@@ -30,23 +30,7 @@ internal sealed class Visitor : IAsyncDisposable
 
             _ = dialog.DismissAsync();
         };
-        page.PageError += (_, error) =>
-        {
-            lock (PageErrors)
-            {
-                PageErrors.Add(error);
-            }
-        };
-        page.Console += (_, message) =>
-        {
-            if (message.Type == "error")
-            {
-                lock (PageErrors)
-                {
-                    PageErrors.Add(message.Text);
-                }
-            }
-        };
+        BrowserTests.PageErrors.CollectInto(page, PageErrors);
     }
 
     public string NickName { get; }
