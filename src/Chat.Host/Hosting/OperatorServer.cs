@@ -38,14 +38,23 @@ internal sealed partial class OperatorServer(IServiceProvider services, IOptions
             headers.XFrameOptions = "DENY";
             await next(context);
         });
-        var page = new PhysicalFileProvider(PageFolder(services.GetRequiredService<IWebHostEnvironment>()));
-        app.UseDefaultFiles(new DefaultFilesOptions { FileProvider = page, RequestPath = OperatorPage.Root });
-        app.UseStaticFiles(new StaticFileOptions
+        var folder = PageFolder(services.GetRequiredService<IWebHostEnvironment>());
+        if (Directory.Exists(folder))
         {
-            FileProvider = page,
-            RequestPath = OperatorPage.Root,
-            OnPrepareResponse = file => file.Context.Response.Headers.CacheControl = "no-cache",
-        });
+            var page = new PhysicalFileProvider(folder);
+            app.UseDefaultFiles(new DefaultFilesOptions { FileProvider = page, RequestPath = OperatorPage.Root });
+            app.UseStaticFiles(new StaticFileOptions
+            {
+                FileProvider = page,
+                RequestPath = OperatorPage.Root,
+                OnPrepareResponse = file => file.Context.Response.Headers.CacheControl = "no-cache",
+            });
+        }
+        else
+        {
+            Log.NoPage(logger, folder); // the API still answers
+        }
+
         app.MapOperatorApi(services);
         app.MapOperatorPage(services);
         await app.StartAsync(cancellationToken);
@@ -82,6 +91,9 @@ internal sealed partial class OperatorServer(IServiceProvider services, IOptions
     {
         [LoggerMessage(1, LogLevel.Information, "Operator API listening on {Address} for {Operators} operators (the page: /admin).")]
         public static partial void Listening(ILogger logger, Uri address, int operators);
+
+        [LoggerMessage(2, LogLevel.Warning, "The operator page's files are not in {Folder}: /admin is not served (the operator API is).")]
+        public static partial void NoPage(ILogger logger, string folder);
     }
 }
 
