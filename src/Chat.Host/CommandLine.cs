@@ -21,7 +21,7 @@ public static class CommandLine
                                            state in the shared database), the LogicDealer gRPC
                                            service for brokers; registers itself in etcd
           chat admin-token NAME            print a new operator token for NAME and the setting that
-                                           lets it in (the operator API: docs/operators.md)
+                                           lets it in (the operator page and API: docs/operators.md)
           chat --help                      show this text
 
         The broker and logic roles talk to each other over gRPC: over TLS with certificates from the
@@ -116,7 +116,7 @@ public static class CommandLine
         output.WriteLine();
         var hash = line[(line.IndexOf('=', StringComparison.Ordinal) + 1)..];
         output.WriteLine("or in appsettings.json: \"Chat\": { \"Operator\": { \"Tokens\": { \"" + name + "\": \"" + hash + "\" } } }");
-        output.WriteLine("Then call the API with: Authorization: Bearer <token> (docs/operators.md).");
+        output.WriteLine("Then sign in with it on the operator page (http://127.0.0.1:18227/admin/ by default), or call the API with: Authorization: Bearer <token> (docs/operators.md).");
         return 0;
     }
 

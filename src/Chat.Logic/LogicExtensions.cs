@@ -18,7 +18,9 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Polly;
 
 namespace Chat.Logic;
 
@@ -130,6 +132,14 @@ public static class LogicExtensions
         services.AddHttpClient(WebhookFilter.ClientName)
             .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler { AllowAutoRedirect = false, PooledConnectionLifetime = TimeSpan.FromMinutes(2) })
             .ConfigureHttpClient(client => client.Timeout = Timeout.InfiniteTimeSpan); // the filter's own deadline, on the injected clock
+        services.AddResiliencePipeline<string, ClassifierAsk>(WebhookFilter.BreakerName, static (builder, context) =>
+        {
+            builder.TimeProvider = context.ServiceProvider.GetRequiredService<TimeProvider>();
+            WebhookFilter.ConfigureBreaker(
+                builder,
+                context.ServiceProvider.GetRequiredService<IOptions<FilterOptions>>().Value.Webhook,
+                context.ServiceProvider.GetRequiredService<ILogger<WebhookFilter>>());
+        });
         services.TryAddSingleton<WordListFilter>();
         services.TryAddSingleton(sp =>
         {

@@ -1,8 +1,6 @@
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
-using Chat.Logic.Moderation;
-using Chat.Testing.Network;
 using Microsoft.Playwright;
 using static Microsoft.Playwright.Assertions;
 
@@ -19,9 +17,8 @@ public sealed class ReportInBrowserTests(BrowserFixture browser)
     [Fact]
     public async Task A_report_reaches_the_operator_and_a_ban_made_from_it_closes_the_reported_page_which_says_why()
     {
-        var (token, line) = OperatorOptions.NewToken("ops");
-        var port = LoopbackPort.ForListening();
-        await using var server = await BrowserServer.StartAsync($"Chat:Operator:Url=http://127.0.0.1:{port}", $"Chat:Operator:Tokens:ops={line[(line.IndexOf('=') + 1)..]}");
+        var (server, token, operatorPage) = await BrowserServer.StartWithOperatorAsync();
+        await using var _ = server;
         await using var troll = await Visitor.OpenAsync(browser, server, "Troll");
         await using var bob = await Visitor.OpenAsync(browser, server, "Bob");
         await troll.EnterAsync();
@@ -43,7 +40,7 @@ public sealed class ReportInBrowserTests(BrowserFixture browser)
         await Expect(dialog).ToBeHiddenAsync();
         await Expect(troll.Notices.Last).ToContainTextAsync("left");
 
-        using var api = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+        using var api = new HttpClient { BaseAddress = operatorPage };
         api.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
         await Expect(bob.Page.Locator("#announcer")).ToContainTextAsync("your report was sent"); // REPORT_RESP code 0
         var report = JsonDocument.Parse(await api.GetStringAsync("/api/reports")).RootElement[0];

@@ -30,23 +30,7 @@ internal sealed class Visitor : IAsyncDisposable
 
             _ = dialog.DismissAsync();
         };
-        page.PageError += (_, error) =>
-        {
-            lock (PageErrors)
-            {
-                PageErrors.Add(error);
-            }
-        };
-        page.Console += (_, message) =>
-        {
-            if (message.Type == "error")
-            {
-                lock (PageErrors)
-                {
-                    PageErrors.Add(message.Text);
-                }
-            }
-        };
+        BrowserTests.PageErrors.CollectInto(page, PageErrors);
     }
 
     public string NickName { get; }
@@ -150,6 +134,17 @@ internal sealed class Visitor : IAsyncDisposable
         await Composer.FillAsync(text);
         await Composer.PressAsync("Enter");
         await Expect(Composer).ToHaveValueAsync(string.Empty);
+    }
+
+    /// <summary>Reports the partner with the reason labelled <paramref name="reason"/>; the chat ends and the page says the report was sent.</summary>
+    public async Task ReportPartnerAsync(string reason)
+    {
+        await Page.GetByRole(AriaRole.Button, new() { Name = "Report" }).ClickAsync();
+        var dialog = Page.GetByRole(AriaRole.Dialog, new() { Name = "Report this stranger" });
+        await dialog.GetByRole(AriaRole.Radio, new() { Name = reason }).CheckAsync();
+        await dialog.GetByRole(AriaRole.Button, new() { Name = "Report and leave" }).ClickAsync();
+        await Expect(dialog).ToBeHiddenAsync();
+        await Expect(Page.Locator("#announcer")).ToContainTextAsync("your report was sent");
     }
 
     public async Task ExpectToReceiveAsync(string text) =>

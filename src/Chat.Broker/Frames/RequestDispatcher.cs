@@ -179,9 +179,11 @@ internal sealed class RequestDispatcher(ILogic logic, ConnectionRegistry registr
             return;
         }
 
-        if (bans.Find(connection.Address, accountId) is { } ban)
+        // The caller's own address first: saying it is banned tells nothing about the account. An account's
+        // ban only once logic has checked the token, so an id alone never tells who is banned.
+        if (bans.Find(connection.Address, accountId: 0) is { } addressBan)
         {
-            Reply(connection, new ReconnectResponse(ResultCode.Banned, Msg: BanWatch.Message(ban)) { Until = ban.UntilUnixMs, Ref = ban.Ref });
+            Reply(connection, Banned(addressBan));
             return;
         }
 
@@ -190,6 +192,9 @@ internal sealed class RequestDispatcher(ILogic logic, ConnectionRegistry registr
         {
             Reply(connection, result.Code switch
             {
+                ResultCode.Banned => bans.Find(string.Empty, accountId) is { } accountBan
+                    ? Banned(accountBan)
+                    : new ReconnectResponse(result.Code, Msg: "this account is banned"), // this broker has not read that ban yet
                 ResultCode.RateLimited => new ReconnectResponse(result.Code, Msg: "too many reconnects: try again later", RetryAfter: result.RetryAfterSeconds),
                 ResultCode.NoDataFound => new ReconnectResponse(result.Code, Msg: "unknown account or wrong token"),
                 _ => new ReconnectResponse(result.Code, Msg: "try again"),
@@ -206,6 +211,8 @@ internal sealed class RequestDispatcher(ILogic logic, ConnectionRegistry registr
         Reply(connection, new ReconnectResponse(ResultCode.Success, accountId, result.NickName, result.Sessions));
         await logic.ResumeAsync(accountId, connection.Endpoint, cancellationToken);
     }
+
+    private static ReconnectResponse Banned(Ban ban) => new(ResultCode.Banned, Msg: BanWatch.Message(ban)) { Until = ban.UntilUnixMs, Ref = ban.Ref };
 
     private async ValueTask SendDialogueAsync(ClientConnection connection, ClientRequest request, CancellationToken cancellationToken)
     {

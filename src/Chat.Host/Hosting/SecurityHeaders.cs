@@ -10,6 +10,15 @@ public static class SecurityHeaders
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
         "frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
+    /// <summary>
+    /// The operator page's own policy (<c>/admin</c> on the operator's listener), stricter than the
+    /// visitors': nothing but its own scripts, styles and calls back to that listener; no frames, no
+    /// images, forms only to itself.
+    /// </summary>
+    public const string OperatorContentSecurityPolicy =
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; " +
+        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'";
+
     public static IApplicationBuilder UseSecurityHeaders(this IApplicationBuilder app) => app.Use((context, next) =>
     {
         var headers = context.Response.Headers;

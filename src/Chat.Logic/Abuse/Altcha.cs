@@ -204,24 +204,34 @@ internal sealed class AltchaKey
         // The data folder is the user's alone (as the SQLite store makes it), whichever of the two makes it first.
         _ = OperatingSystem.IsWindows() ? Directory.CreateDirectory(folder) : Directory.CreateDirectory(folder, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         var path = Path.Combine(folder, FileName);
+        if (File.Exists(path))
+        {
+            return File.ReadAllText(path).Trim();
+        }
+
+        // Written whole under a name of its own, then linked in place (no overwrite): another start at the
+        // same moment reads a complete key, never the empty file a create-then-write would show it.
         var made = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32));
+        var draft = Path.Combine(folder, $"{FileName}.{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8))}.new");
+        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
+        if (!OperatingSystem.IsWindows())
+        {
+            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        }
+
+        using (var file = new StreamWriter(draft, Encoding.ASCII, options))
+        {
+            file.Write(made);
+        }
+
         try
         {
-            var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
-            if (!OperatingSystem.IsWindows())
-            {
-                options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-            }
-
-            using (var file = new StreamWriter(path, Encoding.ASCII, options))
-            {
-                file.Write(made);
-            }
-
+            File.Move(draft, path, overwrite: false);
             return made;
         }
         catch (IOException) when (File.Exists(path))
         {
+            File.Delete(draft);
             return File.ReadAllText(path).Trim(); // made before (or by another start at the same moment)
         }
     }

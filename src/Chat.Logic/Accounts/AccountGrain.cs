@@ -1,4 +1,5 @@
 using Chat.Logic.Matching;
+using Chat.Logic.Moderation;
 using Chat.Logic.Sessions;
 using Chat.Logic.Storage;
 using Chat.Protocol.Frames;
@@ -19,6 +20,7 @@ internal sealed partial class AccountGrain(
     IChatStore store,
     StoreWriter writer,
     IPushChannel push,
+    ModerationDesk moderation,
     IOptions<LogicOptions> options,
     TimeProvider time,
     ILogger<AccountGrain> logger) : Grain, IAccountGrain
@@ -56,6 +58,12 @@ internal sealed partial class AccountGrain(
             }
 
             return new Reconnected(ResultCode.NoDataFound, string.Empty, []);
+        }
+
+        // Only with the right token: nobody who merely knows the id learns that the account is banned.
+        if ((await moderation.BansAsync()).Find(string.Empty, _id, time.GetUtcNow().ToUnixTimeMilliseconds()) is not null)
+        {
+            return new Reconnected(ResultCode.Banned, string.Empty, []);
         }
 
         // Counted only with the right token, so nobody who merely knows the id can lock the account out.

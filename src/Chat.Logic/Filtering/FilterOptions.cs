@@ -63,6 +63,11 @@ internal sealed class FilterOptions : IValidatableObject
                 yield return refusal;
             }
 
+            if (Webhook.BreakAfter > 0 && (Webhook.BreakFor < TimeSpan.FromSeconds(1) || Webhook.BreakFor > TimeSpan.FromHours(1)))
+            {
+                yield return new ValidationResult($"{Section}:Webhook:BreakFor must be 00:00:01 to 01:00:00, not {Webhook.BreakFor}.", [nameof(Webhook)]);
+            }
+
             if (Webhook.Timeout > WebhookFilterOptions.LongestTimeout)
             {
                 yield return new ValidationResult(
@@ -112,6 +117,18 @@ internal sealed class WebhookFilterOptions
 
     /// <summary>How long a message waits for the classifier's answer.</summary>
     public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// The circuit breaker: once this many asks in <see cref="BreakWindow"/> were made and half of them or more
+    /// failed, the classifier is not asked for <see cref="BreakFor"/> (each message gets <see cref="OnFailure"/>
+    /// at once instead of waiting <see cref="Timeout"/>); then one message tries it again. 0: no breaker.
+    /// </summary>
+    [Range(0, 1000)]
+    public int BreakAfter { get; set; } = 5;
+
+    public TimeSpan BreakFor { get; set; } = TimeSpan.FromSeconds(30);
+
+    public static readonly TimeSpan BreakWindow = TimeSpan.FromSeconds(30);
 
     /// <summary>What a message gets when the classifier did not answer in time or answered nonsense: <c>allow</c> (fail open) or <c>refuse</c> (fail closed).</summary>
     public string OnFailure { get; set; } = "allow";

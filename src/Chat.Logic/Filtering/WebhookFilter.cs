@@ -5,6 +5,9 @@ using Chat.Logic.Diagnostics;
 using Chat.Logic.Webhooks;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Polly;
+using Polly.CircuitBreaker;
+using Polly.Registry;
 
 namespace Chat.Logic.Filtering;
 
@@ -14,16 +17,21 @@ namespace Chat.Logic.Filtering;
 /// and waits at most <c>Timeout</c> for <c>{"allow": true}</c> or <c>{"allow": false, "msg": "…"}</c>. No answer
 /// in time, an error status or an answer that says neither counts as a failure (metric
 /// <c>chat_filter_webhook_failures_total{reason}</c>), and the message is then let through or refused
-/// as <c>OnFailure</c> says.
+/// as <c>OnFailure</c> says. A classifier that keeps failing is not asked for a while (a circuit breaker,
+/// <c>BreakAfter</c>/<c>BreakFor</c>; failure reason <c>open</c>), so a down classifier does not make every message wait its timeout.
 /// </summary>
 internal sealed partial class WebhookFilter(
     IHttpClientFactory clients,
     IOptions<FilterOptions> options,
+    ResiliencePipelineProvider<string> pipelines,
     LogicMetrics metrics,
     TimeProvider time,
     ILogger<WebhookFilter> logger) : IMessageFilter
 {
     public const string FilterName = "webhook";
+
+    /// <summary>The breaker's pipeline in the registry, and in Polly's metrics (<c>pipeline.name</c>).</summary>
+    public const string BreakerName = "chat.filter.webhook";
 
     /// <summary>The named HttpClient the webhook posts with.</summary>
     public const string ClientName = "chat.filter.webhook";
@@ -36,45 +44,29 @@ internal sealed partial class WebhookFilter(
     private readonly WebhookFilterOptions _options = options.Value.Webhook;
     private readonly Uri _url = new(options.Value.Webhook.Url!);
     private readonly string _secret = options.Value.Webhook.ResolveSecret()!;
+    private readonly ResiliencePipeline<ClassifierAsk> _breaker = pipelines.GetPipeline<ClassifierAsk>(BreakerName);
     private int _failing;
+
 
     public string Name => FilterName;
 
     public async ValueTask<FilterVerdict> CheckAsync(FilteredMessage message, CancellationToken cancellationToken)
     {
-        var body = JsonSerializer.SerializeToUtf8Bytes(
-            new ClassifierQuestion(message.SessionId, message.SenderId, message.SenderMessages, message.Content), WebhookJson.Default.ClassifierQuestion);
-        using var request = new HttpRequestMessage(HttpMethod.Post, _url) { Content = new ByteArrayContent(body) };
-        request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
-        request.Headers.Add(WebhookSignature.Header, WebhookSignature.Sign(body, _secret));
-
-        using var deadline = new CancellationTokenSource(_options.Timeout, time);
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token, cancellationToken);
         string reason;
         try
         {
-            using var response = await clients.CreateClient(ClientName).SendAsync(request, HttpCompletionOption.ResponseHeadersRead, linked.Token);
-            if (!response.IsSuccessStatusCode)
-            {
-                reason = "status";
-            }
-            else if (await ReadAnswerAsync(response, linked.Token) is { } answer)
+            var asked = await _breaker.ExecuteAsync(static (state, ct) => state.Filter.AskAsync(state.Message, ct), (Filter: this, Message: message), cancellationToken);
+            if (asked.Verdict is { } verdict)
             {
                 Recovered();
-                return answer.IsAllowed ? FilterVerdict.Pass : FilterVerdict.Refuse(Shorten(answer.Msg) ?? _options.Message);
+                return verdict;
             }
-            else
-            {
-                reason = "answer";
-            }
+
+            reason = asked.Failure!;
         }
-        catch (OperationCanceledException) when (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        catch (BrokenCircuitException)
         {
-            reason = "timeout";
-        }
-        catch (HttpRequestException)
-        {
-            reason = "unreachable";
+            reason = "open"; // not asked: it failed too often just now
         }
 
         metrics.FilterWebhookFailed(reason);
@@ -84,6 +76,62 @@ internal sealed partial class WebhookFilter(
         }
 
         return _options.FailClosed ? FilterVerdict.Refuse(_options.UnavailableMessage) : FilterVerdict.Pass;
+    }
+
+    /// <summary>
+    /// The breaker (Polly, registered as <see cref="BreakerName"/>) around the asks: failures are answers, not
+    /// exceptions (<see cref="ClassifierAsk.Failure"/>), counted in a sliding window on the injected clock.
+    /// </summary>
+    public static void ConfigureBreaker(ResiliencePipelineBuilder<ClassifierAsk> builder, WebhookFilterOptions options, ILogger logger)
+    {
+        if (options.BreakAfter > 0)
+        {
+            builder.AddCircuitBreaker(new CircuitBreakerStrategyOptions<ClassifierAsk>
+            {
+                ShouldHandle = args => ValueTask.FromResult(args.Outcome.Result is { Failure: not null }),
+                FailureRatio = 0.5,
+                MinimumThroughput = Math.Max(2, options.BreakAfter),
+                SamplingDuration = WebhookFilterOptions.BreakWindow,
+                BreakDuration = options.BreakFor,
+                OnOpened = _ =>
+                {
+                    Log.Opened(logger, options.BreakFor);
+                    return ValueTask.CompletedTask;
+                },
+            });
+        }
+    }
+
+    private async ValueTask<ClassifierAsk> AskAsync(FilteredMessage message, CancellationToken cancellationToken)
+    {
+        var body = JsonSerializer.SerializeToUtf8Bytes(
+            new ClassifierQuestion(message.SessionId, message.SenderId, message.SenderMessages, message.Content), WebhookJson.Default.ClassifierQuestion);
+        using var request = new HttpRequestMessage(HttpMethod.Post, _url) { Content = new ByteArrayContent(body) };
+        request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+        WebhookSignature.Stamp(request, body, _secret, time);
+
+        using var deadline = new CancellationTokenSource(_options.Timeout, time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token, cancellationToken);
+        try
+        {
+            using var response = await clients.CreateClient(ClientName).SendAsync(request, HttpCompletionOption.ResponseHeadersRead, linked.Token);
+            if (!response.IsSuccessStatusCode)
+            {
+                return ClassifierAsk.Failed("status");
+            }
+
+            return await ReadAnswerAsync(response, linked.Token) is { } answer
+                ? new ClassifierAsk(answer.IsAllowed ? FilterVerdict.Pass : FilterVerdict.Refuse(Shorten(answer.Msg) ?? _options.Message), null)
+                : ClassifierAsk.Failed("answer");
+        }
+        catch (OperationCanceledException) when (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            return ClassifierAsk.Failed("timeout");
+        }
+        catch (HttpRequestException)
+        {
+            return ClassifierAsk.Failed("unreachable");
+        }
     }
 
     private void Recovered()
@@ -137,7 +185,16 @@ internal sealed partial class WebhookFilter(
 
         [LoggerMessage(2, LogLevel.Information, "The filter webhook answers again.")]
         public static partial void Recovered(ILogger logger);
+
+        [LoggerMessage(3, LogLevel.Warning, "The filter webhook failed too often: it is not asked for {BreakFor} (Chat:Filter:Webhook:BreakFor); messages get OnFailure's outcome at once.")]
+        public static partial void Opened(ILogger logger, TimeSpan breakFor);
     }
+}
+
+/// <summary>One ask of the classifier: its verdict, or why there is none (a failure the breaker counts).</summary>
+internal sealed record ClassifierAsk(FilterVerdict? Verdict, string? Failure)
+{
+    public static ClassifierAsk Failed(string reason) => new(null, reason);
 }
 
 internal sealed record ClassifierQuestion(ulong SessionId, ulong SenderId, int SenderMessages, string Text);

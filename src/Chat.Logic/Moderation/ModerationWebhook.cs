@@ -1,9 +1,8 @@
-using System.Globalization;
-using System.Security.Cryptography;
-using System.Text;
+using System.Net.Http.Headers;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using System.Threading.Channels;
+using Chat.Logic.Webhooks;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -12,9 +11,8 @@ namespace Chat.Logic.Moderation;
 
 /// <summary>
 /// Posts each new report and each moderation action to the operator's URL
-/// (<see cref="ModerationOptions.WebhookUrl"/>), one JSON object per request, signed: header
-/// <c>X-Chat-Signature: sha256=HEX</c>, the HMAC-SHA256 under <see cref="ModerationOptions.WebhookSecret"/>
-/// of <c>X-Chat-Timestamp</c> (Unix seconds), a dot and the body. Posts wait in a bounded queue and
+/// (<see cref="ModerationOptions.WebhookUrl"/>), one JSON object per request, signed under
+/// <see cref="ModerationOptions.WebhookSecret"/> as every webhook of the chat is (<see cref="WebhookSignature"/>). Posts wait in a bounded queue and
 /// leave one at a time; one that fails or takes longer than <see cref="ModerationOptions.WebhookTimeout"/>
 /// is logged and dropped (the store has the record; the webhook is a notice).
 /// </summary>
@@ -42,16 +40,15 @@ internal sealed partial class ModerationWebhook(IOptions<ModerationOptions> opti
 
         // No redirects: a receiver that points elsewhere would have the signed post and its note sent on there (a 3xx is logged as a refusal).
         using var client = new HttpClient(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(5), AllowAutoRedirect = false }) { Timeout = Timeout.InfiniteTimeSpan };
-        var key = Encoding.UTF8.GetBytes(_options.WebhookSecret ?? string.Empty);
+        var secret = _options.WebhookSecret ?? string.Empty;
         try
         {
             await foreach (var posted in _queue.Reader.ReadAllAsync(stoppingToken))
             {
-                var body = JsonSerializer.Serialize(posted, WebhookJsonContext.Default.WebhookEvent);
-                var timestamp = time.GetUtcNow().ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture);
-                using var request = new HttpRequestMessage(HttpMethod.Post, url) { Content = new StringContent(body, Encoding.UTF8, "application/json") };
-                request.Headers.Add("X-Chat-Timestamp", timestamp);
-                request.Headers.Add("X-Chat-Signature", "sha256=" + Sign(key, timestamp, body));
+                var body = JsonSerializer.SerializeToUtf8Bytes(posted, WebhookJsonContext.Default.WebhookEvent);
+                using var request = new HttpRequestMessage(HttpMethod.Post, url) { Content = new ByteArrayContent(body) };
+                request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+                WebhookSignature.Stamp(request, body, secret, time);
                 using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
                 timeout.CancelAfter(_options.WebhookTimeout);
                 try
@@ -72,10 +69,6 @@ internal sealed partial class ModerationWebhook(IOptions<ModerationOptions> opti
         {
         }
     }
-
-    /// <summary>The signature a receiver computes to check a post: HMAC-SHA256(secret, timestamp + "." + body), lower-case hex.</summary>
-    public static string Sign(byte[] key, string timestamp, string body) =>
-        Convert.ToHexStringLower(HMACSHA256.HashData(key, Encoding.UTF8.GetBytes(timestamp + "." + body)));
 
     private static partial class Log
     {

@@ -32,13 +32,10 @@ public static class OperatorApi
     /// <summary>The JSON of the API's bodies, for the listener's serializer options (no reflection).</summary>
     public static System.Text.Json.Serialization.Metadata.IJsonTypeInfoResolver JsonResolver => OperatorJsonContext.Default;
 
-    /// <summary>Maps the API under <c>/api</c>; its handlers use <paramref name="logic"/>'s services (the chat's own container).</summary>
+    /// <summary>Maps the API for scripts under <c>/api</c> (bearer token only, never a cookie); its handlers use <paramref name="logic"/>'s services (the chat's own container).</summary>
     public static IEndpointRouteBuilder MapOperatorApi(this IEndpointRouteBuilder endpoints, IServiceProvider logic)
     {
         var options = logic.GetRequiredService<IOptions<OperatorOptions>>().Value;
-        var desk = logic.GetRequiredService<ModerationDesk>();
-        var store = logic.GetRequiredService<IModerationStore>();
-        var counts = logic.GetRequiredService<LiveCounts>();
         var api = endpoints.MapGroup("/api").AddEndpointFilter(async (context, next) =>
         {
             var http = context.HttpContext;
@@ -60,6 +57,22 @@ public static class OperatorApi
             http.Items[OperatorItem] = name;
             return await next(context);
         });
+        api.MapOperatorCalls(logic);
+        return endpoints;
+    }
+
+    /// <summary>Marks the request as made by <paramref name="name"/>: the operator the audit log names for what the calls do.</summary>
+    public static void ActAs(HttpContext http, string name) => http.Items[OperatorItem] = name;
+
+    /// <summary>
+    /// The calls themselves, on a group whose filter has already said who the operator is (<see cref="ActAs"/>):
+    /// the bearer API for scripts and the operator page's cookie session share them, so both do exactly the same.
+    /// </summary>
+    public static RouteGroupBuilder MapOperatorCalls(this RouteGroupBuilder api, IServiceProvider logic)
+    {
+        var desk = logic.GetRequiredService<ModerationDesk>();
+        var store = logic.GetRequiredService<IModerationStore>();
+        var counts = logic.GetRequiredService<LiveCounts>();
 
         api.MapGet("/counts", async (CancellationToken ct) =>
         {
@@ -165,7 +178,7 @@ public static class OperatorApi
         api.MapGet("/audit", async (CancellationToken ct) =>
             Results.Json([.. (await store.ListAuditAsync(MostListed, ct)).Select(e => new AuditView(e.AtUnixMs, e.Actor, e.Action, e.Target, e.Reason))], OperatorJsonContext.Default.ListAuditView));
 
-        return endpoints;
+        return api;
     }
 
     private static string Operator(HttpContext http) => (string)http.Items[OperatorItem]!;
@@ -246,6 +259,8 @@ internal sealed record AuditView(long At, string Actor, string Action, string Ta
 [JsonSerializable(typeof(ApiError))]
 [JsonSerializable(typeof(CountsView))]
 [JsonSerializable(typeof(ReasonBody))]
+[JsonSerializable(typeof(SignInBody))]
+[JsonSerializable(typeof(SessionView))]
 [JsonSerializable(typeof(BanBody))]
 [JsonSerializable(typeof(BanView))]
 [JsonSerializable(typeof(List<BanView>))]

@@ -20,6 +20,9 @@ public sealed class OperatorOptions : IValidatableObject
     /// <summary>Operator name → the SHA-256 (hex) of that operator's token, as <c>chat admin-token NAME</c> prints it.</summary>
     public Dictionary<string, string> Tokens { get; set; } = new(StringComparer.Ordinal);
 
+    /// <summary>How long a sign-in to the operator page (<c>/admin</c>) lasts; then the operator signs in again.</summary>
+    public TimeSpan SessionLifetime { get; set; } = TimeSpan.FromHours(1);
+
     public bool IsOn => Tokens.Count > 0;
 
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
@@ -30,6 +33,11 @@ public sealed class OperatorOptions : IValidatableObject
             {
                 yield return new ValidationResult($"{Section}:Tokens:{name} must be the 64 hex digits `chat admin-token {name}` printed (the token's SHA-256), not the token itself.", [nameof(Tokens)]);
             }
+        }
+
+        if (SessionLifetime <= TimeSpan.Zero || SessionLifetime > TimeSpan.FromHours(24))
+        {
+            yield return new ValidationResult($"{Section}:SessionLifetime must be more than 0 and at most 1.00:00:00 (a day), not {SessionLifetime}.", [nameof(SessionLifetime)]);
         }
 
         if (IsOn && !(Uri.TryCreate(Url, UriKind.Absolute, out var url) && url.Scheme == "http"))

@@ -147,9 +147,9 @@ public sealed class MessageFilterTests
         Assert.Equal(0, fine.Code());
         Assert.Equal("hello", (await bob.ExpectAsync("PUSH_DIALOGUE_REQ")).String("content"));
 
-        Assert.Equal(2, stub.Asked.Count);
-        Assert.Equal(0, stub.BadSignatures);
-        var question = stub.Asked.First();
+        Assert.Equal(2, stub.Posts.Count);
+        Assert.All(stub.Posts, post => Assert.True(post.Signed, "the signature (of the timestamp and the body) did not check out"));
+        var question = stub.Posts.First().Body;
         Assert.Equal("buy my spam", question.GetProperty("text").GetString());
         Assert.Equal(sessionId, question.GetProperty("sessionId").GetUInt64());
         Assert.Equal(alice.AccountId, question.GetProperty("senderId").GetUInt64());
@@ -186,6 +186,39 @@ public sealed class MessageFilterTests
     }
 
     [Fact]
+    public async Task A_classifier_that_keeps_failing_is_not_asked_for_a_while_and_is_asked_again_after_the_break()
+    {
+        var healthy = false;
+        await using var stub = await WebhookReceiver.StartAsync(answer: _ => Volatile.Read(ref healthy) ? """{"allow": true}""" : "{}"); // {}: says neither
+        var clock = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var server = await ChatServer.StartWithClockAsync(clock, [.. Webhook(stub, "refuse"), "Chat:Filter:Webhook:BreakAfter=3", "Chat:Filter:Webhook:BreakFor=00:00:30", "Chat:Broker:SilenceTimeout=01:00:00"]);
+        var (alice, bob, sessionId) = await server.NewPairAsync();
+        await using var a = alice;
+        await using var b = bob;
+
+        for (var i = 0; i < 3; i++)
+        {
+            Assert.Equal(1, (await alice.SayAsync(sessionId, $"failing {i}")).Code());
+        }
+
+        Assert.Equal(3, stub.Posts.Count);
+        var unasked = await alice.SayAsync(sessionId, "while it is broken");
+        Assert.Equal(1, unasked.Code()); // the policy's answer, at once
+        Assert.Contains("could not check", unasked.String("msg"), StringComparison.Ordinal);
+        Assert.Equal(3, stub.Posts.Count); // not asked
+        var metrics = await ReadAsync(server.HttpUri);
+        Assert.Equal(3, Value(metrics, "chat_filter_webhook_failures_total", "reason=\"answer\""));
+        Assert.Equal(1, Value(metrics, "chat_filter_webhook_failures_total", "reason=\"open\""));
+
+        Volatile.Write(ref healthy, true);
+        clock.Advance(TimeSpan.FromSeconds(31));
+        Assert.Equal(0, (await alice.SayAsync(sessionId, "after the break")).Code());
+        Assert.Equal(0, (await alice.SayAsync(sessionId, "and again")).Code());
+        Assert.Equal(5, stub.Posts.Count);
+        Assert.Equal("after the break", (await bob.ExpectAsync("PUSH_DIALOGUE_REQ")).String("content"));
+    }
+
+    [Fact]
     public async Task Start_refuses_a_word_list_that_does_not_compile_and_a_webhook_without_a_secret_naming_the_setting()
     {
         using var folder = TempFolder.Create("chat-words-");
@@ -199,6 +232,6 @@ public sealed class MessageFilterTests
         Assert.Contains("Chat:Filter:Webhook:Secret", unsigned.ToString(), StringComparison.Ordinal);
     }
 
-    private static string[] Webhook(ClassifierStub stub, string onFailure) =>
+    private static string[] Webhook(WebhookReceiver stub, string onFailure) =>
         [$"Chat:Filter:Webhook:Url={stub.Url}", $"Chat:Filter:Webhook:Secret={ClassifierStub.Secret}", $"Chat:Filter:Webhook:OnFailure={onFailure}"];
 }

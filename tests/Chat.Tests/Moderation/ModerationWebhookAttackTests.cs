@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Text;
 using System.Text.Json;
 using Chat.Logic.Moderation;
+using Chat.Logic.Webhooks;
 using Chat.Tests.Abuse;
 using Chat.Tests.Infrastructure;
 using Microsoft.AspNetCore.Builder;
@@ -29,7 +30,7 @@ public sealed class ModerationWebhookAttackTests
 
         var post = await receiver.Posts.Reader.ReadAsync().AsTask().WaitAsync(TestClient.Timeout);
         Assert.Equal("/hook", post.Path);
-        var expected = "sha256=" + ModerationWebhook.Sign(Encoding.UTF8.GetBytes(Secret), post.Timestamp, post.Body);
+        var expected = WebhookSignature.Sign(post.Timestamp, Encoding.UTF8.GetBytes(post.Body), Secret);
         Assert.Equal(expected, post.Signature);
         var body = JsonDocument.Parse(post.Body).RootElement;
         Assert.Equal("report", body.GetProperty("type").GetString());

@@ -114,6 +114,40 @@ public sealed class OperatorApiTests
     }
 
     [Fact]
+    public async Task A_reconnect_to_a_banned_account_with_a_wrong_token_is_answered_as_any_wrong_token_and_says_nothing_of_the_ban()
+    {
+        await using var server = await StartAsync();
+        using var api = Client(server, Alice.Token);
+        var visitor = await server.VisitorAsync(Address, "troll");
+        await visitor.CloseAsync();
+        await using var someone = await server.VisitorAsync("192.0.2.98", "someone"); // not banned
+        await using var probe = await server.ConnectAsync("192.0.2.98");
+        probe.Adopt(someone.AccountId, "not-" + someone.Token);
+        var unknown = await probe.ReconnectAsync(); // what a wrong token looks like
+
+        var made = await api.PostAsJsonAsync("/api/bans", new { target = "account", value = visitor.AccountId.ToString(System.Globalization.CultureInfo.InvariantCulture), minutes = 10, reason = "spam" });
+        Assert.Equal(HttpStatusCode.Created, made.StatusCode);
+        server.Clock.Advance(TimeSpan.FromSeconds(1));
+
+        await using var guess = await server.ConnectAsync("192.0.2.99");
+        guess.Adopt(visitor.AccountId, "not-" + visitor.Token);
+        var wrong = await guess.ReconnectAsync();
+        Assert.Equal(unknown.Code(), wrong.Code());
+        Assert.Equal(4, wrong.Code());
+        Assert.Equal(unknown.String("msg"), wrong.String("msg"));
+        Assert.False(wrong.Has("ref"));
+        Assert.False(wrong.Has("until"));
+
+        // With its token, the account's holder is told of the ban (and the socket stays unbound).
+        await using var owner = await server.ConnectAsync("192.0.2.99");
+        owner.Adopt(visitor.AccountId, visitor.Token);
+        var banned = await owner.ReconnectAsync();
+        Assert.Equal(7, banned.Code());
+        Assert.Equal(JsonDocument.Parse(await made.Content.ReadAsStringAsync()).RootElement.GetProperty("ref").GetString(), banned.String("ref"));
+        Assert.NotEqual(0, (await owner.RequestAsync(new { cmd = "MATCH_REQ", accountId = visitor.AccountId }, "MATCH_RESP")).Code());
+    }
+
+    [Fact]
     public async Task The_report_queue_shows_the_evidence_and_closing_a_report_is_audited()
     {
         await using var server = await StartAsync();

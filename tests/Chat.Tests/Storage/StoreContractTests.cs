@@ -9,7 +9,7 @@ namespace Chat.Tests.Storage;
 /// each at its edge): the grains rebuild themselves from these reads, so each behaviour here is one
 /// they rely on. A subclass per engine runs it: SQLite on a file, MariaDB on a real mariadbd, memory.
 /// </summary>
-public abstract class StoreContractTests
+public abstract partial class StoreContractTests
 {
     private const ulong Alice = 1, Bob = 2, Carol = 3, Dave = 4, Erin = 5;
     private const ulong Talk = 10, Other = 11, Third = 12, Fourth = 13;
