@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Routing;
 using Chat.Logic.Housekeeping;
 using Chat.Logic.Ids;
+using Chat.Logic.Matching;
 using Chat.Logic.Storage;
 using Chat.Logic.Storage.MariaDb;
 using Chat.Logic.Storage.Memory;
@@ -44,6 +45,7 @@ public static class LogicExtensions
     public static IServiceCollection AddChatLogic(this IServiceCollection services)
     {
         services.AddOptions<LogicOptions>().BindConfiguration(LogicOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<MatchingOptions>().BindConfiguration(MatchingOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<StoreOptions>().BindConfiguration(StoreOptions.Section).ValidateDataAnnotations()
             .Validate(o => o.Kind is "sqlite" or "mariadb" or "memory", "Chat:Store:Kind must be sqlite, mariadb or memory")
             .Validate(o => o.IndexDelay > TimeSpan.Zero, "Chat:Store:IndexDelay must be positive")
@@ -67,6 +69,7 @@ public static class LogicExtensions
         services.TryAddSingleton<StoreWriter>();
         services.TryAddSingleton<IdAllocator>();
         services.TryAddSingleton<ChatGrains>();
+        services.TryAddSingleton<IMatchAvoidance, MatchAvoidance>();
         services.TryAddSingleton<IBrokerProbe, LocalBrokerProbe>();
         services.TryAddSingleton<GrainLogic>();
         services.TryAddSingleton<ILogic>(sp => sp.GetRequiredService<GrainLogic>());
@@ -77,6 +80,7 @@ public static class LogicExtensions
         services.AddHostedService(sp => sp.GetRequiredService<StoreWriter>());
         services.AddHostedService<HistorySweeper>();
         services.AddHostedService<LogicSweeper>();
+        services.AddHostedService<MatchSweeper>();
         services.AddHostedService<AddressSweeper>();
         services.AddHostedService<GaugeStartup>();
         return services;

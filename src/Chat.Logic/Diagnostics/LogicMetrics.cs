@@ -17,6 +17,8 @@ internal sealed class LogicMetrics
     private readonly Counter<long> _refusals;
     private readonly Counter<long> _unchecked;
     private readonly UpDownCounter<long> _trackedAddresses;
+    private readonly Counter<long> _matchesByKind;
+    private readonly Histogram<double> _waitSeconds;
 
     public LogicMetrics(IMeterFactory meters)
     {
@@ -31,6 +33,9 @@ internal sealed class LogicMetrics
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1] });
         _refusals = _meter.CreateCounter<long>("chat.abuse.refusals", "{refusal}", "Requests refused by a per-address or per-account limit or the bot challenge, by kind.");
         _unchecked = _meter.CreateCounter<long>("chat.abuse.unchecked", "{check}", "Limits that could not be checked (their grain did not answer in time) and let the request through, by kind.");
+        _matchesByKind = _meter.CreateCounter<long>("chat.matching.matches", "{match}", "Pairs made, by kind: interest (a shared interest), fallback (none shared, after the fallback delay), plain (neither asked for interests).");
+        _waitSeconds = _meter.CreateHistogram<double>("chat.matching.wait.duration", "s", "How long a visitor waited in the pool before it was paired.",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 7.5, 10, 30, 60, 300] });
         _trackedAddresses = _meter.CreateUpDownCounter<long>("chat.abuse.tracked_addresses", "{address}", "Addresses the address shards on this node remember (each is forgotten once it went quiet).");
     }
 
@@ -57,6 +62,13 @@ internal sealed class LogicMetrics
     }
 
     public void SessionStarted() => _matches.Add(1);
+
+    /// <summary>A pair made, of <paramref name="kind"/> (a <see cref="Matching.MatchKind"/> name), and how long the one that waited had waited.</summary>
+    public void Matched(string kind, TimeSpan waited)
+    {
+        _matchesByKind.Add(1, new KeyValuePair<string, object?>("kind", kind));
+        _waitSeconds.Record(Math.Max(0, waited.TotalSeconds));
+    }
 
     public void Refused(string kind) => _refusals.Add(1, new KeyValuePair<string, object?>("kind", kind));
 

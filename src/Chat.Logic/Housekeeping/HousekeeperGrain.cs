@@ -82,7 +82,7 @@ internal sealed partial class HousekeeperGrain(
             {
                 Log.BrokerGone(logger, broker, _options.BrokerDeadAfter);
                 await writer.WriteAsync(new StoreWrite.BrokerGone(broker, time.GetUtcNow().ToUnixTimeMilliseconds()));
-                await grains.Matchmaker.Prune();
+                await grains.EveryMatchmaker(shard => shard.Prune());
                 _silentSince.Remove(broker);
             }
         }

@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using Chat.Logic.Abuse;
+using Chat.Logic.Diagnostics;
 using Chat.Logic.Ids;
 using Chat.Logic.Storage;
 using Chat.Protocol.Frames;
@@ -10,14 +11,14 @@ using Orleans.Concurrency;
 namespace Chat.Logic.Matching;
 
 /// <summary>
-/// First come, first served. Reentrant: a match changes the pool before its first await, so two
-/// matches never take the same waiting visitor, and one waiting for its commit does not hold up
-/// the next. Its writes keep their order in the store writer's queue. The cap on an account's
-/// sessions is checked here, in the same turn that pairs it: nowhere else sees every new session
-/// before it exists, so two matches at once cannot both slip under it. It also holds the two limits
-/// that are about matching, counted here because every match of the cluster is made here: visitors
-/// waiting per address, and matches per account per minute (matches made: a MATCH_REQ repeated while
-/// waiting costs nothing).
+/// One matchmaker shard. A visitor is taken out of a pool in one turn, before any await, and only by
+/// the shard it waits in (a request here, or <see cref="Take"/> for another shard's seeker), so no
+/// two matches ever get the same visitor. Reentrant: one match waiting for its commit does not hold up
+/// the next; its writes keep their order in the store writer's queue. The cap on an account's
+/// sessions, the partners it has, and its matches of the last minute are kept in the account's own
+/// shard (a pair across shards is known to both), and checked in the turn that pairs it. The limit
+/// of visitors waiting per address is counted in the address's <see cref="IAddressShardGrain"/>,
+/// once for the cluster.
 /// </summary>
 [Reentrant]
 internal sealed partial class MatchmakerGrain(
@@ -25,16 +26,22 @@ internal sealed partial class MatchmakerGrain(
     StoreWriter writer,
     IdAllocator ids,
     AddressRules rules,
+    ChatGrains grains,
     IOptions<LogicOptions> options,
+    IOptions<MatchingOptions> matching,
+    LogicMetrics metrics,
     TimeProvider time,
     ILogger<MatchmakerGrain> logger) : Grain, IMatchmakerGrain
 {
     /// <summary>What a visitor refused for waiting is told to wait before asking again.</summary>
     private const int WaitingRetryAfterSeconds = 5;
 
+    private readonly MatchingOptions _matching = matching.Value;
     private readonly int _maxSessions = options.Value.MaxActiveSessions;
-    private readonly WaitingPool _pool = new();
+    private readonly WaitingPool _pool = new(matching.Value.FallbackDelay, matching.Value.CandidatesPerInterest);
     private readonly ActivePairs _pairs = new();
+    private readonly AvoidList _avoid = new();
+    private int _shard;
 
     // Per account that matched lately: its matches of the last minute, against the limit and against
     // the challenge's threshold. Both full, it is forgotten.
@@ -44,26 +51,53 @@ internal sealed partial class MatchmakerGrain(
     // Added to the pool, the store write not yet committed: a prune must not take them for gone.
     private readonly HashSet<ulong> _adding = [];
 
+    // Callers with a request under way: a second request of theirs meanwhile only waits.
+    private readonly HashSet<ulong> _seeking = [];
+
+    // Visitors handed to another shard's seeker, not yet paired; true once they left meanwhile.
+    private readonly Dictionary<ulong, bool> _handedOut = [];
+
+    // Visitors holding a place in their address's count of visitors waiting.
+    private readonly Dictionary<ulong, string> _holding = [];
+
+    private bool _sweeping;
+    private long _sweptAt = long.MinValue;
+
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
+        _shard = (int)this.GetPrimaryKeyLong();
         foreach (var pair in await store.LoadActivePairsAsync(cancellationToken))
         {
-            _pairs.Add(pair);
+            if (IsMine(pair.First) || IsMine(pair.Second))
+            {
+                _pairs.Add(pair);
+            }
         }
 
+        var now = Now;
         foreach (var waiting in await store.LoadWaitingAsync(cancellationToken))
         {
-            _pool.Add(waiting.AccountId);
+            if (IsMine(waiting.AccountId))
+            {
+                _pool.Add(WaitingVisitor.FromStore(waiting.AccountId, waiting.SinceUnixMs, waiting.Profile), now);
+            }
         }
 
-        Log.Loaded(logger, _pool.Count, _pairs.Count);
+        Log.Loaded(logger, _shard, _pool.Count, _pairs.Count);
     }
 
-    public async Task<MatchTicket> Match(ulong callerId, string? address, bool solved)
+    public async Task<MatchTicket> Match(MatchCall call)
     {
-        if (_pool.Contains(callerId))
+        var now = Now;
+        var callerId = call.CallerId;
+        if (_pool.Get(callerId) is { } waiting)
         {
-            return new MatchTicket(ResultCode.NoDataFound); // keeps its place
+            return await MatchWaitingAsync(waiting, call, now); // keeps its place and its fallback clock
+        }
+
+        if (_seeking.Contains(callerId))
+        {
+            return new MatchTicket(ResultCode.NoDataFound); // its first request is still looking
         }
 
         if (_pairs.SessionsOf(callerId) >= _maxSessions)
@@ -71,66 +105,57 @@ internal sealed partial class MatchmakerGrain(
             return new MatchTicket(ResultCode.ParamErr); // no further session, nor a place in the pool
         }
 
-        var now = time.GetUtcNow().ToUnixTimeMilliseconds();
-        if (OutOfMatches(callerId, address, solved, now) is { } refused)
+        if (OutOfMatches(callerId, call.Address, call.Solved, now) is { } refused)
         {
             return refused;
         }
 
-        if (_pool.FindOldest(candidate => candidate != callerId && !_pairs.Contains(Pair(callerId, candidate)) && _pairs.SessionsOf(candidate) < _maxSessions) is not { } partnerId)
+        var caller = new WaitingVisitor(callerId, call.Address, call.Interests, call.Lang, call.Fallback, now);
+        if (_pool.FindFor(caller, now, Eligible(caller, now)) is { } found)
         {
-            if (address is not null && rules.For(address).Waiting is > 0 and var waiting && _pool.WaitingFrom(address) >= waiting)
-            {
-                return new MatchTicket(ResultCode.RateLimited, RetryAfter: WaitingRetryAfterSeconds, Refused: Refusal.Waiting, Limit: waiting);
-            }
-
-            _pool.Add(callerId, address);
-            _adding.Add(callerId);
-            try
-            {
-                await writer.WriteAsync(new StoreWrite.WaitingAdded(callerId, time.GetUtcNow().ToUnixTimeMilliseconds()));
-            }
-            catch (Exception ex)
-            {
-                Log.StoreFailed(logger, ex);
-                _pool.Remove(callerId);
-                return new MatchTicket(ResultCode.InternalErr);
-            }
-            finally
-            {
-                _adding.Remove(callerId);
-            }
-
-            return new MatchTicket(ResultCode.NoDataFound);
+            _pool.Remove(found.Partner.AccountId);
+            return await PairAsync(caller, found.Partner, found.Shared, callerWasWaiting: false, partnerShard: _shard);
         }
 
-        var partnerAddress = _pool.AddressOf(partnerId);
-        _pool.Remove(partnerId);
-        var pair = Pair(callerId, partnerId);
-        _pairs.Add(pair);
-        CountMatch(callerId, now);
-        CountMatch(partnerId, now);
+        _seeking.Add(callerId);
         try
         {
-            var sessionId = await ids.NextAsync(IdKind.Session);
-            var left = writer.WriteAsync(new StoreWrite.WaitingRemoved(partnerId));
-            var created = writer.WriteAsync(new StoreWrite.NewSession(new SessionRecord(sessionId, partnerId, callerId, time.GetUtcNow().ToUnixTimeMilliseconds())));
-            await Task.WhenAll(left, created);
-            return new MatchTicket(ResultCode.Success, sessionId, partnerId);
+            // Nobody here: look in the other shards (work stealing), then wait here.
+            for (var step = 1; step < _matching.Shards; step++)
+            {
+                var shard = (_shard + step) % _matching.Shards;
+                if (await TakeFromAsync(shard, caller) is not { } partner)
+                {
+                    continue;
+                }
+
+                if (_pairs.SessionsOf(callerId) >= _maxSessions || _pool.Contains(callerId))
+                {
+                    GiveBack(shard, callerId, partner); // it got a partner (or a place) some other way meanwhile
+                    return new MatchTicket(ResultCode.NoDataFound);
+                }
+
+                return await PairAsync(caller, partner, Interests.Shared(caller.Interests, partner.Interests), callerWasWaiting: false, partnerShard: shard);
+            }
+
+            return await WaitAsync(caller);
         }
-        catch (Exception ex)
+        finally
         {
-            Log.StoreFailed(logger, ex);
-            _pairs.Remove(pair);
-            _pool.AddFirst(partnerId, partnerAddress); // it waited longest; its waiting row may be gone, the pool in memory still has it
-            return new MatchTicket(ResultCode.InternalErr);
+            _seeking.Remove(callerId);
         }
     }
 
     public async Task Leave(ulong accountId)
     {
-        if (_pool.Remove(accountId))
+        if (_handedOut.ContainsKey(accountId))
         {
+            _handedOut[accountId] = true; // its seeker's shard decides; if it gives it back, it is gone
+        }
+
+        if (_pool.Remove(accountId) is not null)
+        {
+            Release(accountId);
             await writer.WriteAsync(new StoreWrite.WaitingRemoved(accountId));
         }
     }
@@ -138,11 +163,14 @@ internal sealed partial class MatchmakerGrain(
     public async Task Prune()
     {
         // Only who was waiting, written to the store, before the read began can be missing from it for good.
-        var written = _pool.Where(id => !_adding.Contains(id)).ToList();
+        var written = _pool.Visitors.Select(v => v.AccountId).Where(id => !_adding.Contains(id)).ToList();
         var waiting = (await store.LoadWaitingAsync(CancellationToken.None)).Select(w => w.AccountId).ToHashSet();
         foreach (var accountId in written.Where(id => !waiting.Contains(id)))
         {
-            _pool.Remove(accountId);
+            if (_pool.Remove(accountId) is not null)
+            {
+                Release(accountId);
+            }
         }
     }
 
@@ -150,6 +178,354 @@ internal sealed partial class MatchmakerGrain(
     {
         _pairs.Remove(Pair(first, second));
         return Task.CompletedTask;
+    }
+
+    public Task<WaitingVisitor?[]> Take(WaitingVisitor[] seekers)
+    {
+        var now = Now;
+        var taken = new WaitingVisitor?[seekers.Length];
+        for (var i = 0; i < seekers.Length; i++)
+        {
+            var seeker = seekers[i];
+            if (_pool.FindFor(seeker, now, Eligible(seeker, now)) is not { } found)
+            {
+                continue;
+            }
+
+            var partner = found.Partner;
+            _pool.Remove(partner.AccountId);
+            Release(partner.AccountId);
+            _pairs.Add(Pair(seeker.AccountId, partner.AccountId));
+            _handedOut[partner.AccountId] = false;
+            CountMatch(partner.AccountId, now);
+            taken[i] = partner;
+        }
+
+        return Task.FromResult(taken);
+    }
+
+    public Task GiveBack(ulong seekerId, WaitingVisitor visitor)
+    {
+        _pairs.Remove(Pair(seekerId, visitor.AccountId));
+        if (_handedOut.Remove(visitor.AccountId, out var left) && !left)
+        {
+            _pool.Add(visitor with { Address = null }, Now); // its place is its since; its address no longer counted
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public async Task Sweep()
+    {
+        var now = Now;
+        if (_sweeping || now - _sweptAt < (long)_matching.SweepInterval.TotalMilliseconds / 2)
+        {
+            return; // every node's sweeper calls every shard: one sweep per interval is enough
+        }
+
+        _sweeping = true;
+        _sweptAt = now;
+        var pairing = new List<Task>();
+        try
+        {
+            _avoid.Sweep(now);
+            _pool.Advance(now);
+            var seekers = new List<WaitingVisitor>();
+            foreach (var offered in _pool.TakeToOffer(_matching.OffersPerSweep))
+            {
+                if (!_pool.Contains(offered.AccountId))
+                {
+                    continue; // taken by an earlier pair of this sweep
+                }
+
+                if (_pool.FindFor(offered, now, Eligible(offered, now)) is { } found)
+                {
+                    _pool.Remove(offered.AccountId);
+                    _pool.Remove(found.Partner.AccountId);
+                    pairing.Add(PairBothAsync(offered, found.Partner, _shard, now));
+                }
+                else
+                {
+                    seekers.Add(offered);
+                }
+            }
+
+            for (var step = 1; step < _matching.Shards && seekers.Count > 0; step++)
+            {
+                var shard = (_shard + step) % _matching.Shards;
+                WaitingVisitor?[] taken;
+                try
+                {
+                    taken = await grains.Matchmaker(shard).Take([.. seekers]);
+                }
+                catch (Exception ex) when (ex is OrleansException or TimeoutException)
+                {
+                    Log.ShardUnreachable(logger, _shard, shard, ex);
+                    continue;
+                }
+
+                var still = new List<WaitingVisitor>(seekers.Count);
+                for (var i = 0; i < seekers.Count; i++)
+                {
+                    var seeker = _pool.Get(seekers[i].AccountId);
+                    if (taken[i] is { } partner)
+                    {
+                        if (seeker is null || _pairs.SessionsOf(seeker.AccountId) >= _maxSessions || _pairs.Contains(Pair(seeker.AccountId, partner.AccountId)))
+                        {
+                            GiveBack(shard, seekers[i].AccountId, partner);
+                            continue;
+                        }
+
+                        _pool.Remove(seeker.AccountId);
+                        pairing.Add(PairBothAsync(seeker, partner, shard, Now));
+                    }
+                    else if (seeker is not null)
+                    {
+                        still.Add(seeker);
+                    }
+                }
+
+                seekers = still;
+            }
+        }
+        finally
+        {
+            _sweeping = false;
+        }
+
+        await Task.WhenAll(pairing);
+    }
+
+    public Task Avoid(Avoidance avoidance)
+    {
+        if (avoidance.AccountsUntilUnixMs > 0)
+        {
+            _avoid.AvoidAccounts(avoidance.First, avoidance.Second, avoidance.AccountsUntilUnixMs);
+        }
+
+        if (avoidance is { FirstAddress: { } a, SecondAddress: { } b, AddressesUntilUnixMs: > 0 })
+        {
+            _avoid.AvoidAddresses(a, b, avoidance.AddressesUntilUnixMs);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    /// <summary>A repeated request of a waiting visitor: a changed wish takes effect (its place and clock kept), and it may fit someone now.</summary>
+    private async Task<MatchTicket> MatchWaitingAsync(WaitingVisitor waiting, MatchCall call, long now)
+    {
+        if (!waiting.Interests.AsSpan().SequenceEqual(call.Interests) || waiting.Lang != call.Lang || waiting.Fallback != call.Fallback)
+        {
+            _pool.Remove(waiting.AccountId);
+            waiting = waiting with { Interests = call.Interests, Lang = call.Lang, Fallback = call.Fallback };
+            _pool.Add(waiting, now);
+        }
+
+        if (_pool.FindFor(waiting, now, Eligible(waiting, now)) is not { } found)
+        {
+            return new MatchTicket(ResultCode.NoDataFound);
+        }
+
+        _pool.Remove(waiting.AccountId);
+        _pool.Remove(found.Partner.AccountId);
+        return await PairAsync(waiting, found.Partner, found.Shared, callerWasWaiting: true, partnerShard: _shard);
+    }
+
+    private async Task<MatchTicket> WaitAsync(WaitingVisitor caller)
+    {
+        if (caller.Address is { } address && rules.For(address).Waiting is > 0 and var limit)
+        {
+            if (!await HoldWaitingAsync(address, caller.AccountId, limit))
+            {
+                return new MatchTicket(ResultCode.RateLimited, RetryAfter: WaitingRetryAfterSeconds, Refused: Refusal.Waiting, Limit: limit);
+            }
+        }
+
+        if (_pool.Contains(caller.AccountId) || _pairs.SessionsOf(caller.AccountId) >= _maxSessions)
+        {
+            return new MatchTicket(ResultCode.NoDataFound);
+        }
+
+        _pool.Add(caller, Now);
+        _adding.Add(caller.AccountId);
+        try
+        {
+            await writer.WriteAsync(new StoreWrite.WaitingAdded(caller.AccountId, caller.SinceUnixMs, caller.Profile()));
+        }
+        catch (Exception ex)
+        {
+            Log.StoreFailed(logger, ex);
+            _pool.Remove(caller.AccountId);
+            Release(caller.AccountId);
+            return new MatchTicket(ResultCode.InternalErr);
+        }
+        finally
+        {
+            _adding.Remove(caller.AccountId);
+        }
+
+        return new MatchTicket(ResultCode.NoDataFound);
+    }
+
+    /// <summary>
+    /// Pairs a caller (out of the pool) with <paramref name="partner"/> (out of its shard's pool, and
+    /// counted there when that is another shard) and creates their session; the caller hears it in
+    /// its MATCH_RESP, the partner from the session (NewSession).
+    /// </summary>
+    private async Task<MatchTicket> PairAsync(WaitingVisitor caller, WaitingVisitor partner, int shared, bool callerWasWaiting, int partnerShard)
+    {
+        var now = Now;
+        var pair = Pair(caller.AccountId, partner.AccountId);
+        _pairs.Add(pair);
+        CountMatch(caller.AccountId, now);
+        if (partnerShard == _shard)
+        {
+            CountMatch(partner.AccountId, now);
+        }
+
+        try
+        {
+            var sessionId = await ids.NextAsync(IdKind.Session);
+            var writes = new List<Task>(3) { writer.WriteAsync(new StoreWrite.WaitingRemoved(partner.AccountId)) };
+            if (callerWasWaiting)
+            {
+                writes.Add(writer.WriteAsync(new StoreWrite.WaitingRemoved(caller.AccountId)));
+            }
+
+            writes.Add(writer.WriteAsync(new StoreWrite.NewSession(new SessionRecord(sessionId, partner.AccountId, caller.AccountId, now))));
+            await Task.WhenAll(writes);
+            Matched(caller, partner, shared, partnerShard, now);
+            return new MatchTicket(ResultCode.Success, sessionId, partner.AccountId, CommonInterests: Interests.Common(caller.Interests, partner.Interests));
+        }
+        catch (Exception ex)
+        {
+            Log.StoreFailed(logger, ex);
+            _pairs.Remove(pair);
+            PutBack(partner, partnerShard, caller.AccountId);
+            if (callerWasWaiting)
+            {
+                _pool.Add(caller, Now);
+            }
+
+            return new MatchTicket(ResultCode.InternalErr);
+        }
+    }
+
+    /// <summary>A pair this shard made on its own (a sweep): the session tells both (NewSession).</summary>
+    private async Task PairBothAsync(WaitingVisitor seeker, WaitingVisitor partner, int partnerShard, long now)
+    {
+        var pair = Pair(seeker.AccountId, partner.AccountId);
+        _pairs.Add(pair);
+        CountMatch(seeker.AccountId, now);
+        if (partnerShard == _shard)
+        {
+            CountMatch(partner.AccountId, now);
+        }
+
+        var (first, second) = seeker.SinceUnixMs <= partner.SinceUnixMs ? (seeker, partner) : (partner, seeker);
+        ulong sessionId;
+        try
+        {
+            sessionId = await ids.NextAsync(IdKind.Session);
+            await Task.WhenAll(
+                writer.WriteAsync(new StoreWrite.WaitingRemoved(seeker.AccountId)),
+                writer.WriteAsync(new StoreWrite.WaitingRemoved(partner.AccountId)),
+                writer.WriteAsync(new StoreWrite.NewSession(new SessionRecord(sessionId, first.AccountId, second.AccountId, Now))));
+        }
+        catch (Exception ex)
+        {
+            Log.StoreFailed(logger, ex);
+            _pairs.Remove(pair);
+            PutBack(partner, partnerShard, seeker.AccountId);
+            _pool.Add(seeker, Now);
+            return;
+        }
+
+        var shared = Interests.Shared(seeker.Interests, partner.Interests);
+        Matched(first, second, shared, partnerShard, now);
+        metrics.SessionStarted();
+        try
+        {
+            await grains.Session(sessionId).OpenBoth(Interests.Common(seeker.Interests, partner.Interests));
+        }
+        catch (Exception ex) when (ex is OrleansException or TimeoutException)
+        {
+            Log.OpenFailed(logger, sessionId, ex); // the session exists: both find it on their next reconnect
+        }
+    }
+
+    private void Matched(WaitingVisitor caller, WaitingVisitor partner, int shared, int partnerShard, long now)
+    {
+        if (partnerShard == _shard)
+        {
+            Release(partner.AccountId);
+        }
+
+        Release(caller.AccountId);
+        var waited = now - Math.Min(caller.SinceUnixMs, partner.SinceUnixMs);
+        metrics.Matched(MatchKind.Of(caller, partner, shared), TimeSpan.FromMilliseconds(waited));
+    }
+
+    private void PutBack(WaitingVisitor partner, int partnerShard, ulong seekerId)
+    {
+        if (partnerShard == _shard)
+        {
+            _pool.Add(partner, Now); // it keeps its place (its since); its waiting row is still there
+        }
+        else
+        {
+            GiveBack(partnerShard, seekerId, partner);
+        }
+    }
+
+    private async Task<WaitingVisitor?> TakeFromAsync(int shard, WaitingVisitor seeker)
+    {
+        try
+        {
+            return (await grains.Matchmaker(shard).Take([seeker]))[0];
+        }
+        catch (Exception ex) when (ex is OrleansException or TimeoutException)
+        {
+            Log.ShardUnreachable(logger, _shard, shard, ex);
+            return null; // the visitors there wait for the shard's rebuild; this one waits here
+        }
+    }
+
+    private void GiveBack(int shard, ulong seekerId, WaitingVisitor partner) =>
+        grains.Matchmaker(shard).GiveBack(seekerId, partner).Ignore(); // lost with its shard's node, the store has it waiting still
+
+    /// <summary>Whom <paramref name="seeker"/> may be paired with: not itself, not a partner, not a pair to avoid, not someone at the cap.</summary>
+    private Func<WaitingVisitor, bool> Eligible(WaitingVisitor seeker, long now) => candidate =>
+        !_pairs.Contains(Pair(seeker.AccountId, candidate.AccountId))
+        && _pairs.SessionsOf(candidate.AccountId) < _maxSessions
+        && !_avoid.Forbids(seeker, candidate, now);
+
+    private async Task<bool> HoldWaitingAsync(string address, ulong accountId, long limit)
+    {
+        try
+        {
+            var held = await GrainFactory.GetGrain<IAddressShardGrain>(Admissions.ShardOf(address)).HoldWaiting(address, accountId, limit);
+            if (held)
+            {
+                _holding[accountId] = address;
+            }
+
+            return held;
+        }
+        catch (Exception ex) when (ex is OrleansException or TimeoutException)
+        {
+            metrics.Unchecked(Refusal.Waiting);
+            Log.WaitingUnchecked(logger, ex);
+            return true; // fail open, loudly
+        }
+    }
+
+    private void Release(ulong accountId)
+    {
+        if (_holding.Remove(accountId, out var address))
+        {
+            GrainFactory.GetGrain<IAddressShardGrain>(Admissions.ShardOf(address)).ReleaseWaiting(address, accountId).Ignore();
+        }
     }
 
     /// <summary>
@@ -217,14 +593,27 @@ internal sealed partial class MatchmakerGrain(
         public Allowance Unchallenged;
     }
 
+    private long Now => time.GetUtcNow().ToUnixTimeMilliseconds();
+
+    private bool IsMine(ulong accountId) => MatchShards.Of(accountId, _matching.Shards) == _shard;
+
     private static ActivePair Pair(ulong a, ulong b) => a < b ? new ActivePair(a, b) : new ActivePair(b, a);
 
     private static partial class Log
     {
-        [LoggerMessage(1, LogLevel.Information, "Matchmaker ready: {Waiting} waiting, {Pairs} pairs talking.")]
-        public static partial void Loaded(ILogger logger, int waiting, int pairs);
+        [LoggerMessage(1, LogLevel.Information, "Matchmaker shard {Shard} ready: {Waiting} waiting, {Pairs} pairs talking.")]
+        public static partial void Loaded(ILogger logger, int shard, int waiting, int pairs);
 
         [LoggerMessage(2, LogLevel.Error, "Matchmaker: a store write failed.")]
         public static partial void StoreFailed(ILogger logger, Exception exception);
+
+        [LoggerMessage(3, LogLevel.Warning, "Matchmaker shard {Shard}: shard {Other} did not answer; its visitors wait for its rebuild.")]
+        public static partial void ShardUnreachable(ILogger logger, int shard, int other, Exception exception);
+
+        [LoggerMessage(4, LogLevel.Warning, "Matchmaker: session {SessionId} was made but could not tell its members; they find it when they reconnect.")]
+        public static partial void OpenFailed(ILogger logger, ulong sessionId, Exception exception);
+
+        [LoggerMessage(5, LogLevel.Warning, "Matchmaker: the count of visitors waiting per address could not be checked; the visitor waits unchecked.")]
+        public static partial void WaitingUnchecked(ILogger logger, Exception exception);
     }
 }

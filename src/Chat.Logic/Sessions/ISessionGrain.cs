@@ -10,8 +10,11 @@ namespace Chat.Logic.Sessions;
 /// </summary>
 internal interface ISessionGrain : IGrainWithIntegerKey
 {
-    /// <summary>The matchmaker has just created the session with <paramref name="callerId"/>: tell the partner (NewSession).</summary>
-    Task<OpenedSession> Open(ulong callerId);
+    /// <summary>The matchmaker has just created the session with <paramref name="callerId"/>: tell the partner (NewSession, with the interests both share).</summary>
+    Task<OpenedSession> Open(ulong callerId, string[] commonInterests);
+
+    /// <summary>The matchmaker has just created the session on its own (neither member is waiting for an answer): tell both (NewSession).</summary>
+    Task OpenBoth(string[] commonInterests);
 
     // viaBroker, on every request a broker makes for a member: the calling broker's address as its
     // certificate names it (null without TLS, and in one process). A member whose socket is on another

@@ -31,12 +31,15 @@ internal sealed partial class SessionGrain(
     IdAllocator ids,
     IPushChannel push,
     IOptions<LogicOptions> options,
+    IOptions<MatchingOptions> matching,
+    IMatchAvoidance avoidance,
     LogicMetrics metrics,
     LogicNodeAddress node,
     TimeProvider time,
     ILogger<SessionGrain> logger) : Grain, ISessionGrain, IDisposable
 {
     private readonly LogicOptions _options = options.Value;
+    private readonly TimeSpan _rematchAfter = matching.Value.RematchAfter;
     private readonly CancellationTokenSource _deactivating = new();
     private readonly List<Task> _replays = [];
     private readonly ReadMissedMessages _readMissed = store.ReadMessagesForAsync;
@@ -84,15 +87,26 @@ internal sealed partial class SessionGrain(
 
     public void Dispose() => _deactivating.Dispose();
 
-    public Task<OpenedSession> Open(ulong callerId)
+    public Task<OpenedSession> Open(ulong callerId, string[] commonInterests)
     {
         if (!IsMember(callerId, out var caller, out var partner) || _ended)
         {
             return Task.FromResult(new OpenedSession(ResultCode.NoDataFound));
         }
 
-        Enqueue(partner, new SignalPush(SignalKind.NewSession, caller.Id, partner.Id, _id, caller.Id, caller.NickName));
+        Enqueue(partner, new SignalPush(SignalKind.NewSession, caller.Id, partner.Id, _id, caller.Id, caller.NickName, CommonInterests: commonInterests));
         return Task.FromResult(new OpenedSession(ResultCode.Success, partner.Id, partner.NickName));
+    }
+
+    public Task OpenBoth(string[] commonInterests)
+    {
+        if (_first is not null && _second is not null && !_ended)
+        {
+            Enqueue(_first, new SignalPush(SignalKind.NewSession, _second.Id, _first.Id, _id, _second.Id, _second.NickName, CommonInterests: commonInterests));
+            Enqueue(_second, new SignalPush(SignalKind.NewSession, _first.Id, _second.Id, _id, _first.Id, _first.NickName, CommonInterests: commonInterests));
+        }
+
+        return Task.CompletedTask;
     }
 
     public async ValueTask<SendOutcome> Send(ulong senderId, string requestId, string content, string? viaBroker)
@@ -229,7 +243,7 @@ internal sealed partial class SessionGrain(
 
         Log.Ended(logger, _id, leaverId);
         Enqueue(partner, new SignalPush(SignalKind.PartnerExit, 0, partner.Id, _id, leaver.Id));
-        grains.Matchmaker.PairEnded(_first!.Id, _second!.Id).Ignore();
+        EndPair(_first!.Id, _second!.Id);
         DeactivateWhenDone();
         return ResultCode.Success;
     }
@@ -340,6 +354,21 @@ internal sealed partial class SessionGrain(
 
         (member, partner) = (null!, null!);
         return false;
+    }
+
+    /// <summary>
+    /// The pair's shards hear the session ended (it no longer counts against the cap), and the two are
+    /// not matched again for <see cref="MatchingOptions.RematchAfter"/>, however the chat ended.
+    /// </summary>
+    private void EndPair(ulong first, ulong second)
+    {
+        grains.MatchmakerOf(first).PairEnded(first, second).Ignore();
+        if (MatchShards.Of(first, grains.MatchmakerShards) != MatchShards.Of(second, grains.MatchmakerShards))
+        {
+            grains.MatchmakerOf(second).PairEnded(first, second).Ignore();
+        }
+
+        avoidance.Avoid(first, second, null, null, _rematchAfter, TimeSpan.Zero).Ignore();
     }
 
     /// <summary>An answer to a send, naming this node as the session's (brokers send its next messages here).</summary>

@@ -52,7 +52,7 @@ public sealed class ClusterVisitor
     }
 
     public async Task<MatchResult> MatchAsync() =>
-        await Logic.MatchAsync(AccountId, null, null, CancellationToken.None).AsTask().Within(Timeout, "Match");
+        await Logic.MatchAsync(AccountId, null, null, MatchWish.Anyone, CancellationToken.None).AsTask().Within(Timeout, "Match");
 
     /// <summary>Sends a message, trying again with the same requestId while logic answers InternalErr (a silo died), as the web client does.</summary>
     public async Task<SendResult> SayAsync(ulong sessionId, string content, string? requestId = null)
