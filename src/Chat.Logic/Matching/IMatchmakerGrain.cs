@@ -39,6 +39,15 @@ internal interface IMatchmakerGrain : IGrainWithIntegerKey
     /// </summary>
     Task<WaitingVisitor?[]> Take(WaitingVisitor[] seekers);
 
+    /// <summary>The visitor of this shard that fits <paramref name="seeker"/> best, and how many interests they share, left in the pool (null: none).</summary>
+    Task<Candidate?> Peek(WaitingVisitor seeker);
+
+    /// <summary>
+    /// Takes <paramref name="candidateId"/> out of this pool for <paramref name="seeker"/> if it still
+    /// waits here and may be paired with it (as <see cref="Take"/> does); null otherwise.
+    /// </summary>
+    Task<WaitingVisitor?> TakeExactly(WaitingVisitor seeker, ulong candidateId);
+
     /// <summary>A visitor <see cref="Take"/> handed out for <paramref name="seekerId"/> that was not paired after all: it waits again, in its place.</summary>
     Task GiveBack(ulong seekerId, WaitingVisitor visitor);
 
@@ -49,6 +58,10 @@ internal interface IMatchmakerGrain : IGrainWithIntegerKey
     [OneWay]
     Task Avoid(Avoidance avoidance);
 }
+
+/// <summary>A visitor another shard could pair a seeker with, and how many interests they share.</summary>
+[GenerateSerializer, Immutable]
+internal sealed record Candidate([property: Id(0)] WaitingVisitor Visitor, [property: Id(1)] int Shared);
 
 /// <param name="Solved">The caller solved a challenge with this request.</param>
 /// <param name="Interests">Folded, sorted, distinct.</param>

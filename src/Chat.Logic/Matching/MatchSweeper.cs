@@ -24,7 +24,9 @@ internal sealed partial class MatchSweeper(
             return;
         }
 
-        await time.EveryAsync(options.Value.SweepInterval, () => grains.EveryMatchmaker(shard => shard.Sweep()), ex => Log.SweepFailed(logger, ex), stoppingToken);
+        // Not while the node stops: a sweep's calls between shards would hold up their deactivation.
+        using var stopping = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, lifetime.ApplicationStopping);
+        await time.EveryAsync(options.Value.SweepInterval, () => grains.EveryMatchmaker(shard => shard.Sweep()), ex => Log.SweepFailed(logger, ex), stopping.Token);
     }
 
     private static partial class Log

@@ -36,6 +36,12 @@ internal sealed partial class MatchmakerGrain(
     /// <summary>What a visitor refused for waiting is told to wait before asking again.</summary>
     private const int WaitingRetryAfterSeconds = 5;
 
+    /// <summary>
+    /// How long a shard waits for another's answer: two shards asking each other while their silo
+    /// stops would otherwise each hold up the other's deactivation until the call's own timeout.
+    /// </summary>
+    private static readonly TimeSpan ShardCallTimeout = TimeSpan.FromSeconds(2);
+
     private readonly MatchingOptions _matching = matching.Value;
     private readonly int _maxSessions = options.Value.MaxActiveSessions;
     private readonly WaitingPool _pool = new(matching.Value.FallbackDelay, matching.Value.CandidatesPerInterest);
@@ -90,14 +96,14 @@ internal sealed partial class MatchmakerGrain(
     {
         var now = Now;
         var callerId = call.CallerId;
-        if (_pool.Get(callerId) is { } waiting)
-        {
-            return await MatchWaitingAsync(waiting, call, now); // keeps its place and its fallback clock
-        }
-
         if (_seeking.Contains(callerId))
         {
             return new MatchTicket(ResultCode.NoDataFound); // its first request is still looking
+        }
+
+        if (_pool.Get(callerId) is { } waiting)
+        {
+            return await MatchWaitingAsync(waiting, call, now); // keeps its place and its fallback clock
         }
 
         if (_pairs.SessionsOf(callerId) >= _maxSessions)
@@ -111,39 +117,43 @@ internal sealed partial class MatchmakerGrain(
         }
 
         var caller = new WaitingVisitor(callerId, call.Address, call.Interests, call.Lang, call.Fallback, now);
-        if (_pool.FindFor(caller, now, Eligible(caller, now)) is { } found)
+        var local = _pool.FindFor(caller, now, Eligible(caller, now));
+        if (local is { } found && (_matching.Shards == 1 || caller.Interests.Length == 0 || found.Shared == caller.Interests.Length))
         {
+            // Nobody elsewhere can do better (all its interests shared), or it asked for none: first come, first served in its shard.
             _pool.Remove(found.Partner.AccountId);
             return await PairAsync(caller, found.Partner, found.Shared, callerWasWaiting: false, partnerShard: _shard);
+        }
+
+        if (_matching.Shards == 1)
+        {
+            return await WaitAsync(caller);
         }
 
         _seeking.Add(callerId);
         try
         {
-            // Nobody here: look in the other shards (work stealing), then wait here.
-            for (var step = 1; step < _matching.Shards; step++)
-            {
-                var shard = (_shard + step) % _matching.Shards;
-                if (await TakeFromAsync(shard, caller) is not { } partner)
-                {
-                    continue;
-                }
-
-                if (_pairs.SessionsOf(callerId) >= _maxSessions || _pool.Contains(callerId))
-                {
-                    GiveBack(shard, callerId, partner); // it got a partner (or a place) some other way meanwhile
-                    return new MatchTicket(ResultCode.NoDataFound);
-                }
-
-                return await PairAsync(caller, partner, Interests.Shared(caller.Interests, partner.Interests), callerWasWaiting: false, partnerShard: shard);
-            }
-
-            return await WaitAsync(caller);
+            return await MatchAcrossShardsAsync(caller, callerWaits: false);
         }
         finally
         {
             _seeking.Remove(callerId);
         }
+    }
+
+    public Task<Candidate?> Peek(WaitingVisitor seeker) =>
+        Task.FromResult(_pool.FindFor(seeker, Now, Eligible(seeker, Now)) is { } found ? new Candidate(found.Partner, found.Shared) : null);
+
+    public Task<WaitingVisitor?> TakeExactly(WaitingVisitor seeker, ulong candidateId)
+    {
+        var now = Now;
+        if (_pool.Get(candidateId) is not { } candidate || candidate.AccountId == seeker.AccountId || !Eligible(seeker, now)(candidate))
+        {
+            return Task.FromResult<WaitingVisitor?>(null);
+        }
+
+        HandOut(seeker.AccountId, candidate, now);
+        return Task.FromResult<WaitingVisitor?>(candidate);
     }
 
     public async Task Leave(ulong accountId)
@@ -177,6 +187,8 @@ internal sealed partial class MatchmakerGrain(
     public Task PairEnded(ulong first, ulong second)
     {
         _pairs.Remove(Pair(first, second));
+        _handedOut.Remove(first);
+        _handedOut.Remove(second);
         return Task.CompletedTask;
     }
 
@@ -192,13 +204,8 @@ internal sealed partial class MatchmakerGrain(
                 continue;
             }
 
-            var partner = found.Partner;
-            _pool.Remove(partner.AccountId);
-            Release(partner.AccountId);
-            _pairs.Add(Pair(seeker.AccountId, partner.AccountId));
-            _handedOut[partner.AccountId] = false;
-            CountMatch(partner.AccountId, now);
-            taken[i] = partner;
+            HandOut(seeker.AccountId, found.Partner, now);
+            taken[i] = found.Partner;
         }
 
         return Task.FromResult(taken);
@@ -253,14 +260,8 @@ internal sealed partial class MatchmakerGrain(
             for (var step = 1; step < _matching.Shards && seekers.Count > 0; step++)
             {
                 var shard = (_shard + step) % _matching.Shards;
-                WaitingVisitor?[] taken;
-                try
+                if (await TakeFromAsync(shard, [.. seekers]) is not { } taken)
                 {
-                    taken = await grains.Matchmaker(shard).Take([.. seekers]);
-                }
-                catch (Exception ex) when (ex is OrleansException or TimeoutException)
-                {
-                    Log.ShardUnreachable(logger, _shard, shard, ex);
                     continue;
                 }
 
@@ -311,6 +312,113 @@ internal sealed partial class MatchmakerGrain(
         return Task.CompletedTask;
     }
 
+    /// <summary>
+    /// The best partner for a caller in any shard: every other shard is asked at once for its best,
+    /// the best of all (most interests shared, then longest waiting; the caller's own shard's on a tie)
+    /// is taken, and with nobody anywhere the caller waits here.
+    /// </summary>
+    private async Task<MatchTicket> MatchAcrossShardsAsync(WaitingVisitor caller, bool callerWaits)
+    {
+        var others = Enumerable.Range(1, _matching.Shards - 1).Select(step => (_shard + step) % _matching.Shards).ToArray();
+        var peeks = await Task.WhenAll(others.Select(shard => PeekAsync(shard, caller)));
+        var now = Now;
+        var order = others.Select((shard, i) => (Shard: shard, Candidate: peeks[i]))
+            .Where(p => p.Candidate is not null)
+            .OrderByDescending(p => p.Candidate!.Shared)
+            .ThenBy(p => p.Candidate!.Visitor.SinceUnixMs)
+            .ToList();
+
+        foreach (var (shard, candidate) in order)
+        {
+            // The caller's own shard first, when its best is as good (its pool may have changed meanwhile).
+            if (!Available(caller, callerWaits))
+            {
+                return new MatchTicket(ResultCode.NoDataFound); // paired by someone else meanwhile
+            }
+
+            if (BestHere(caller, now) is { } here && (here.Shared > candidate!.Shared || (here.Shared == candidate.Shared && here.Partner.SinceUnixMs <= candidate.Visitor.SinceUnixMs)))
+            {
+                return await PairHereAsync(caller, here, callerWaits);
+            }
+
+            WaitingVisitor? partner;
+            try
+            {
+                partner = await grains.Matchmaker(shard).TakeExactly(caller, candidate!.Visitor.AccountId).WaitAsync(ShardCallTimeout);
+            }
+            catch (Exception ex) when (ex is OrleansException or TimeoutException)
+            {
+                Log.ShardUnreachable(logger, _shard, shard, ex);
+                continue; // (a late answer may have handed one out: its shard has it back on its next rebuild at worst, the store keeps it waiting)
+            }
+
+            if (partner is null)
+            {
+                continue; // taken meanwhile
+            }
+
+            if (!Available(caller, callerWaits) || _pairs.Contains(Pair(caller.AccountId, partner.AccountId)))
+            {
+                GiveBack(shard, caller.AccountId, partner); // it got a partner (or a place) some other way meanwhile
+                return new MatchTicket(ResultCode.NoDataFound);
+            }
+
+            if (callerWaits)
+            {
+                _pool.Remove(caller.AccountId);
+            }
+
+            return await PairAsync(caller, partner, Interests.Shared(caller.Interests, partner.Interests), callerWaits, partnerShard: shard);
+        }
+
+        if (Available(caller, callerWaits) && BestHere(caller, Now) is { } last)
+        {
+            return await PairHereAsync(caller, last, callerWaits);
+        }
+
+        return callerWaits ? new MatchTicket(ResultCode.NoDataFound) : await WaitAsync(caller);
+    }
+
+    /// <summary>Still free to be paired after an await: under its cap, and waiting (or not yet waiting) as it was.</summary>
+    private bool Available(WaitingVisitor caller, bool callerWaits) =>
+        _pairs.SessionsOf(caller.AccountId) < _maxSessions && _pool.Contains(caller.AccountId) == callerWaits;
+
+    private (WaitingVisitor Partner, int Shared)? BestHere(WaitingVisitor caller, long now) => _pool.FindFor(caller, now, Eligible(caller, now));
+
+    private Task<MatchTicket> PairHereAsync(WaitingVisitor caller, (WaitingVisitor Partner, int Shared) here, bool callerWaits)
+    {
+        if (callerWaits)
+        {
+            _pool.Remove(caller.AccountId);
+        }
+
+        _pool.Remove(here.Partner.AccountId);
+        return PairAsync(caller, here.Partner, here.Shared, callerWaits, partnerShard: _shard);
+    }
+
+    private async Task<Candidate?> PeekAsync(int shard, WaitingVisitor seeker)
+    {
+        try
+        {
+            return await grains.Matchmaker(shard).Peek(seeker).WaitAsync(ShardCallTimeout);
+        }
+        catch (Exception ex) when (ex is OrleansException or TimeoutException)
+        {
+            Log.ShardUnreachable(logger, _shard, shard, ex);
+            return null;
+        }
+    }
+
+    /// <summary>A visitor of this shard given to another shard's seeker: out of the pool, counted as the seeker's partner until paired or given back.</summary>
+    private void HandOut(ulong seekerId, WaitingVisitor partner, long now)
+    {
+        _pool.Remove(partner.AccountId);
+        Release(partner.AccountId);
+        _pairs.Add(Pair(seekerId, partner.AccountId));
+        _handedOut[partner.AccountId] = false;
+        CountMatch(partner.AccountId, now);
+    }
+
     /// <summary>A repeated request of a waiting visitor: a changed wish takes effect (its place and clock kept), and it may fit someone now.</summary>
     private async Task<MatchTicket> MatchWaitingAsync(WaitingVisitor waiting, MatchCall call, long now)
     {
@@ -321,14 +429,26 @@ internal sealed partial class MatchmakerGrain(
             _pool.Add(waiting, now);
         }
 
-        if (_pool.FindFor(waiting, now, Eligible(waiting, now)) is not { } found)
+        var local = _pool.FindFor(waiting, now, Eligible(waiting, now));
+        if (local is { } found && (_matching.Shards == 1 || waiting.Interests.Length == 0 || found.Shared == waiting.Interests.Length))
+        {
+            return await PairHereAsync(waiting, found, callerWaits: true);
+        }
+
+        if (_matching.Shards == 1)
         {
             return new MatchTicket(ResultCode.NoDataFound);
         }
 
-        _pool.Remove(waiting.AccountId);
-        _pool.Remove(found.Partner.AccountId);
-        return await PairAsync(waiting, found.Partner, found.Shared, callerWasWaiting: true, partnerShard: _shard);
+        _seeking.Add(waiting.AccountId);
+        try
+        {
+            return await MatchAcrossShardsAsync(waiting, callerWaits: true);
+        }
+        finally
+        {
+            _seeking.Remove(waiting.AccountId);
+        }
     }
 
     private async Task<MatchTicket> WaitAsync(WaitingVisitor caller)
@@ -346,6 +466,7 @@ internal sealed partial class MatchmakerGrain(
             return new MatchTicket(ResultCode.NoDataFound);
         }
 
+        _handedOut.Remove(caller.AccountId); // paired by another shard before, and back
         _pool.Add(caller, Now);
         _adding.Add(caller.AccountId);
         try
@@ -478,16 +599,42 @@ internal sealed partial class MatchmakerGrain(
         }
     }
 
-    private async Task<WaitingVisitor?> TakeFromAsync(int shard, WaitingVisitor seeker)
+    /// <summary>Another shard's visitors for these seekers (null: it did not answer in time; whatever it hands out later goes back to it).</summary>
+    private async Task<WaitingVisitor?[]?> TakeFromAsync(int shard, WaitingVisitor[] seekers)
     {
+        var take = grains.Matchmaker(shard).Take(seekers);
         try
         {
-            return (await grains.Matchmaker(shard).Take([seeker]))[0];
+            return await take.WaitAsync(ShardCallTimeout);
         }
         catch (Exception ex) when (ex is OrleansException or TimeoutException)
         {
             Log.ShardUnreachable(logger, _shard, shard, ex);
-            return null; // the visitors there wait for the shard's rebuild; this one waits here
+            if (ex is TimeoutException)
+            {
+                GiveBackWhenAnsweredAsync(shard, seekers, take).Ignore();
+            }
+
+            return null; // the visitors there wait for the shard's rebuild; these wait here
+        }
+    }
+
+    private async Task GiveBackWhenAnsweredAsync(int shard, WaitingVisitor[] seekers, Task<WaitingVisitor?[]> take)
+    {
+        try
+        {
+            var taken = await take;
+            for (var i = 0; i < seekers.Length; i++)
+            {
+                if (taken[i] is { } partner)
+                {
+                    GiveBack(shard, seekers[i].AccountId, partner);
+                }
+            }
+        }
+        catch (Exception ex) when (ex is OrleansException or TimeoutException)
+        {
+            Log.ShardUnreachable(logger, _shard, shard, ex); // nothing was handed out, or its shard died with it (the store has them waiting)
         }
     }
 
