@@ -54,8 +54,7 @@ internal interface IMatchmakerGrain : IGrainWithIntegerKey
     /// <summary>Lets visitors whose fallback delay passed fall back, and offers the visitors that wait here to the other shards.</summary>
     Task Sweep();
 
-    /// <summary>Accounts (and addresses) that must not be paired until a moment (<see cref="IMatchAvoidance"/>).</summary>
-    [OneWay]
+    /// <summary>Accounts (and addresses) that must not be paired until a moment (<see cref="IMatchAvoidance"/>); in force once it returns.</summary>
     Task Avoid(Avoidance avoidance);
 }
 

@@ -8,7 +8,7 @@ namespace Chat.Logic.Matching;
 /// <summary>
 /// This node's timer for the matchmaker shards: every <see cref="MatchingOptions.SweepInterval"/> it
 /// asks each shard to sweep (fallbacks that fell due, offers to the other shards). Every node asks
-/// every shard, so a shard keeps sweeping while any node lives; a shard sweeps once per interval however often it is asked.
+/// every shard, so a shard keeps sweeping while any node lives (one sweep at a time; one that finds nothing to do is a short turn).
 /// </summary>
 internal sealed partial class MatchSweeper(
     ChatGrains grains,

@@ -67,7 +67,6 @@ internal sealed partial class MatchmakerGrain(
     private readonly Dictionary<ulong, string> _holding = [];
 
     private bool _sweeping;
-    private long _sweptAt = long.MinValue;
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -225,13 +224,12 @@ internal sealed partial class MatchmakerGrain(
     public async Task Sweep()
     {
         var now = Now;
-        if (_sweeping || now - _sweptAt < (long)_matching.SweepInterval.TotalMilliseconds / 2)
+        if (_sweeping)
         {
-            return; // every node's sweeper calls every shard: one sweep per interval is enough
+            return; // one at a time (every node's sweeper calls every shard)
         }
 
         _sweeping = true;
-        _sweptAt = now;
         var pairing = new List<Task>();
         try
         {

@@ -243,7 +243,7 @@ internal sealed partial class SessionGrain(
 
         Log.Ended(logger, _id, leaverId);
         Enqueue(partner, new SignalPush(SignalKind.PartnerExit, 0, partner.Id, _id, leaver.Id));
-        EndPair(_first!.Id, _second!.Id);
+        await EndPairAsync(_first!.Id, _second!.Id);
         DeactivateWhenDone();
         return ResultCode.Success;
     }
@@ -360,15 +360,23 @@ internal sealed partial class SessionGrain(
     /// The pair's shards hear the session ended (it no longer counts against the cap), and the two are
     /// not matched again for <see cref="MatchingOptions.RematchAfter"/>, however the chat ended.
     /// </summary>
-    private void EndPair(ulong first, ulong second)
+    private async Task EndPairAsync(ulong first, ulong second)
     {
+        // The rule is in place before the end is answered: the two cannot be paired by a MATCH_REQ that follows it.
+        try
+        {
+            await avoidance.Avoid(first, second, null, null, _rematchAfter, TimeSpan.Zero);
+        }
+        catch (Exception ex) when (ex is OrleansException or TimeoutException)
+        {
+            Log.AvoidFailed(logger, _id, ex);
+        }
+
         grains.MatchmakerOf(first).PairEnded(first, second).Ignore();
         if (MatchShards.Of(first, grains.MatchmakerShards) != MatchShards.Of(second, grains.MatchmakerShards))
         {
             grains.MatchmakerOf(second).PairEnded(first, second).Ignore();
         }
-
-        avoidance.Avoid(first, second, null, null, _rematchAfter, TimeSpan.Zero).Ignore();
     }
 
     /// <summary>An answer to a send, naming this node as the session's (brokers send its next messages here).</summary>
@@ -439,6 +447,9 @@ internal sealed partial class SessionGrain(
 
         [LoggerMessage(3, LogLevel.Debug, "Session {SessionId} ended by {AccountId}.")]
         public static partial void Ended(ILogger logger, ulong sessionId, ulong accountId);
+
+        [LoggerMessage(7, LogLevel.Warning, "Session {SessionId} ended, but its members' matchmaker shards did not take the rule against an instant rematch.")]
+        public static partial void AvoidFailed(ILogger logger, ulong sessionId, Exception exception);
 
         [LoggerMessage(6, LogLevel.Error, "Session {SessionId}: the store refused message {MsgId}: {Reason}")]
         public static partial void MessageRefused(ILogger logger, ulong sessionId, ulong msgId, string? reason);
