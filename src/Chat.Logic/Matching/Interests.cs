@@ -65,36 +65,16 @@ internal static class Interests
     /// <summary>The interests both sorted lists have, in order.</summary>
     public static string[] Common(string[] a, string[] b)
     {
-        if (a.Length == 0 || b.Length == 0)
-        {
-            return [];
-        }
-
         var common = new List<string>(Math.Min(a.Length, b.Length));
-        for (int i = 0, j = 0; i < a.Length && j < b.Length;)
-        {
-            var order = string.CompareOrdinal(a[i], b[j]);
-            if (order == 0)
-            {
-                common.Add(a[i]);
-                i++;
-                j++;
-            }
-            else if (order < 0)
-            {
-                i++;
-            }
-            else
-            {
-                j++;
-            }
-        }
-
+        Walk(a, b, common);
         return [.. common];
     }
 
     /// <summary>How many interests the two sorted lists share.</summary>
-    public static int Shared(string[] a, string[] b)
+    public static int Shared(string[] a, string[] b) => Walk(a, b, common: null);
+
+    /// <summary>Walks two sorted lists side by side: how many they share, each added to <paramref name="common"/> if given.</summary>
+    private static int Walk(string[] a, string[] b, List<string>? common)
     {
         var shared = 0;
         for (int i = 0, j = 0; i < a.Length && j < b.Length;)
@@ -102,6 +82,7 @@ internal static class Interests
             var order = string.CompareOrdinal(a[i], b[j]);
             if (order == 0)
             {
+                common?.Add(a[i]);
                 shared++;
                 i++;
                 j++;
