@@ -5,6 +5,7 @@
 #
 #   bench/run.sh [--targets "relay server"] [--runs 3] [--quick] [--only "chat-closed idle"] [--sources N] [--out DIR]
 #   bench/run.sh --report DIR [--targets …] [--only …]   (the table again, from the JSON files in DIR)
+#   bench/run.sh --fuzz 1000000   (the hostile-bytes fuzz test with that many frames; nothing else runs)
 #
 # targets: relay | server (SQLite store) | server-limits (the same with the per-address limits
 #   and the bot challenge on, as shipped; the other server targets and cluster run with them off) |
@@ -26,6 +27,10 @@
 #   failover (2,000 msg/s offered, one logic node killed with SIGKILL 15 s after the bench starts, some 8 s into the measured run; refused sends are
 #   sent again with their requestId) and soak (the same load for 10 minutes, no kill; counts the
 #   logic nodes the cluster declared dead anyway). They are not in the default list.
+#   crowd (not in the default list either: 4,000 visitors in pairs at a human pace, a message every 5 s
+#   each on average, typing before each, pushes confirmed and read as the web client does, the heartbeat
+#   on, 30 s measured after 10 s of warm-up; --quick: 200 visitors, 20 s after 5 s) comes from at
+#   least 200 source addresses whatever --sources says.
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -36,8 +41,10 @@ only="chat-closed chat-open idle match-storm resume"
 out=""
 sources=""
 report_only=0
+fuzz=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
+    --fuzz) fuzz="${2:-1000000}"; shift 2 ;;
     --targets) targets="$2"; shift 2 ;;
     --runs) runs="$2"; shift 2 ;;
     --quick) quick=1; shift ;;
@@ -48,6 +55,14 @@ while [[ $# -gt 0 ]]; do
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
+
+if [[ $fuzz != 0 ]]; then
+  # The hostile-bytes fuzz test with a long budget: FUZZ frames (or 20 minutes) against an
+  # in-process server, which is how it can measure that server's heap (docs/benchmarks.md, "Fuzz").
+  ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+  CHAT_FUZZ_FRAMES="$fuzz" CHAT_FUZZ_SECONDS=1200 exec dotnet test "$root/tests/Chat.Tests" -c Release \
+    --filter "FullyQualifiedName~WebSocketEndpointFuzzTests" --logger "console;verbosity=detailed"
+fi
 
 out="${out:-$(mktemp -d /tmp/chat-bench.XXXXXX)}"
 if [[ -z $sources ]]; then
@@ -70,6 +85,7 @@ if [[ $quick == 1 ]]; then
   storm_visitors=1000
   failover_seconds=20
   soak_seconds=60
+  crowd_args=(--visitors 200 --interval 5 --duration 20 --warmup 5 --drain 15)
 else
   # 3000 each: the relay delivers 200,000 messages in 2-3 s, too short a window on a busy machine.
   # Warm-up 3 s: a cluster's four .NET processes take longer than one to tier up their JIT; the
@@ -84,6 +100,9 @@ else
   storm_visitors=10000
   failover_seconds=40
   soak_seconds=600
+  # 4,000 visitors: the operator's sizing question of issue 23 (800 msg/s at 5 s each). Warm-up 10 s
+  # as for chat-open; 30 s measured is ten heartbeat intervals.
+  crowd_args=(--visitors 4000 --interval 5 --duration 30 --warmup 10 --drain 30)
 fi
 
 # A target's name as part of a file name (a revision may contain '/').
@@ -131,6 +150,16 @@ figures = {
              ("end-to-end p99 ms", lambda r: r["endToEnd"]["p99"]),
              ("server+db CPU µs/msg", both),
              ("false verdicts", lambda r: r.get("declaredDead"))],
+    "crowd": [("visitors", lambda r: r["chat"]["visitors"]),
+              ("msg/s delivered", lambda r: r["figures"]["messagesPerSecond"]),
+              ("CPU % of a core", lambda r: 100 * r["figures"]["coreShare"]),
+              ("CPU %/1000 visitors", lambda r: r["figures"]["percentOfCorePer1000Visitors"]),
+              ("CPU µs/chat msg", lambda r: r["figures"]["cpuMicrosPerMessage"]),
+              ("RSS KiB/visitor", lambda r: r["figures"]["kiBPerVisitor"]),
+              ("visitors per core", lambda r: r["figures"]["visitorsPerCore"]),
+              ("end-to-end p50 ms", lambda r: r["chat"]["endToEnd"]["p50"]),
+              ("end-to-end p99 ms", lambda r: r["chat"]["endToEnd"]["p99"]),
+              ("clean", lambda r: int(r["clean"] and r["chat"]["settled"]))],
     "resume": [("sent while away", lambda r: r["sentWhileAway"]),
                ("replayed", lambda r: r["replayed"]),
                ("lost", lambda r: r["lost"])],
@@ -358,6 +387,7 @@ run_scenario() { # target scenario run
     idle) args=(idle --connections "$idle_connections" --hold 10) ;;
     match-storm) args=(match-storm --visitors "$storm_visitors") ;;
     resume) args=(resume --pairs 20 --drops 10 --rate 5) ;;
+    crowd) args=(crowd "${crowd_args[@]}") ;;
     failover | soak)
       # 100 pairs at 10 msg/s per visitor: 2,000 msg/s offered. Refused sends go again, as the web
       # client's do; a drain long enough for every chat to catch up after the failover.
@@ -372,9 +402,11 @@ run_scenario() { # target scenario run
       ;;
   esac
   echo "== $target $scenario (run $run): ${args[*]}" >&2
-  local store_pid=()
+  local store_pid=() from=$sources
   [[ -n $db_pid ]] && store_pid=(--store-pid "$db_pid")
-  DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1 "${bench[@]}" "${args[@]}" --sources "$sources" --url "$url" \
+  # A crowd is many households: at least 200 addresses (the limits are off but for server-limits).
+  [[ $scenario == crowd ]] && (( from < 200 )) && from=200
+  DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1 "${bench[@]}" "${args[@]}" --sources "$from" --url "$url" \
     --server-pid "$server_pids" "${store_pid[@]}" --json "$out/$(slug "$target").$scenario.$run.json" | tee -a "$out/summary.txt" >&2 || true
   if [[ -n $killer ]]; then wait "$killer" || true; fi
   if [[ -n $cluster ]]; then verdicts "$target" "$scenario" "$run"; fi

@@ -7,6 +7,7 @@ const string Usage = """
     usage: Chat.Bench <scenario> --url ws://127.0.0.1:PORT/ws[,ws://…] [options] [--server-pid PID[,PID…]] [--store-pid PID] [--json FILE|-]
 
       chat         --pairs 100 --messages 1000 [--window 1] | --rate 10 --duration 30   [--warmup 2] [--size 64] [--drain 10] [--retry-refused]
+      crowd        --visitors 200 --interval 5 --typing-lead 1 --duration 30 --warmup 10 [--size 64] [--drain 30] [--seed 1]   (people at a human pace; --sources at least 200 by default)
       idle         --connections 1000 --hold 10
       match-storm  --visitors 1000
       resume       --pairs 20 --drops 10 --rate 5 --before 2 --away 2 --after 3
@@ -79,6 +80,27 @@ Func<Task<(string Text, string Json, bool Ok)>>? run = arguments.Scenario switch
         };
         var r = await ChatScenario.RunAsync(options, stop.Token);
         return (Summary.Of(r), JsonSerializer.Serialize(r, ResultJsonContext.Default.ChatResult), r.Clean);
+    },
+    "crowd" => async () =>
+    {
+        var r = await CrowdScenario.RunAsync(new CrowdOptions
+        {
+            Server = server,
+            MoreServers = servers[1..],
+            Visitors = arguments.Int("visitors", 200),
+            MeanInterval = arguments.Seconds("interval", 5),
+            TypingLead = arguments.Seconds("typing-lead", 1),
+            Duration = arguments.Seconds("duration", 30),
+            Warmup = arguments.Seconds("warmup", 10),
+            ContentBytes = arguments.Int("size", 64),
+            SourceAddresses = arguments.Int("sources", 200),
+            ConnectConcurrency = concurrency,
+            ServerPids = serverPid,
+            StorePid = arguments.OptionalInt("store-pid"),
+            Seed = arguments.Int("seed", 1),
+            Drain = arguments.Seconds("drain", 30),
+        }, stop.Token);
+        return (Summary.Of(r), JsonSerializer.Serialize(r, ResultJsonContext.Default.CrowdResult), r.Clean);
     },
     "idle" => async () =>
     {

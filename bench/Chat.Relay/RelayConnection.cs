@@ -7,7 +7,7 @@ using Microsoft.AspNetCore.Connections;
 namespace Chat.Relay;
 
 /// <summary>Kestrel hands every accepted socket straight to this handler: no HTTP pipeline, no middleware.</summary>
-public sealed class RelayConnectionHandler(Lobby lobby) : ConnectionHandler
+public sealed class RelayConnectionHandler(Lobby lobby, RelayHeartbeat heartbeat) : ConnectionHandler
 {
     public override async Task OnConnectedAsync(ConnectionContext connection)
     {
@@ -23,7 +23,7 @@ public sealed class RelayConnectionHandler(Lobby lobby) : ConnectionHandler
             return;
         }
 
-        await new RelayConnection(connection, lobby).RunAsync();
+        await new RelayConnection(connection, lobby, heartbeat).RunAsync();
     }
 }
 
@@ -33,7 +33,7 @@ public sealed class RelayConnectionHandler(Lobby lobby) : ConnectionHandler
 /// into the receiver's output pipe under that connection's lock and flushed at once, with no queue
 /// and no hop. Nothing is held between frames but Kestrel's own buffers.
 /// </summary>
-public sealed class RelayConnection(ConnectionContext context, Lobby lobby)
+public sealed class RelayConnection(ConnectionContext context, Lobby lobby, RelayHeartbeat heartbeat)
 {
     /// <summary>The largest text message, as the server's <c>Chat:Broker:MaxFrameBytes</c>.</summary>
     public const int MaxMessageBytes = 16 * 1024;
@@ -46,15 +46,31 @@ public sealed class RelayConnection(ConnectionContext context, Lobby lobby)
     private Member? member;
     private byte[]? fragments;
     private int fragmentsLength;
+    private int slice = -1;
+    private long lastSeen;
+
+    /// <summary>When the client last sent anything (a <see cref="TimeProvider"/> timestamp).</summary>
+    public long LastSeen => Volatile.Read(ref lastSeen);
 
     public async Task RunAsync()
     {
         var input = context.Transport.Input;
+        lastSeen = heartbeat.Timestamp();
+        if (heartbeat.Enabled)
+        {
+            slice = heartbeat.Add(this);
+        }
+
         try
         {
             while (true)
             {
                 var result = await input.ReadAsync();
+                if (slice >= 0)
+                {
+                    Volatile.Write(ref lastSeen, heartbeat.Timestamp());
+                }
+
                 var buffer = result.Buffer;
                 var stop = ReadFrames(ref buffer);
                 input.AdvanceTo(buffer.Start, buffer.End);
@@ -73,8 +89,8 @@ public sealed class RelayConnection(ConnectionContext context, Lobby lobby)
         }
     }
 
-    /// <summary>Drops the socket (its account was bound to another one).</summary>
-    public void Abort() => context.Abort(new ConnectionAbortedException("replaced by another connection"));
+    /// <summary>Drops the socket (its account was bound to another one, or it fell silent).</summary>
+    public void Abort(string why = "replaced by another connection") => context.Abort(new ConnectionAbortedException(why));
 
     /// <summary>Handles every whole frame at the start of <paramref name="buffer"/>; true when the connection ends.</summary>
     private bool ReadFrames(ref ReadOnlySequence<byte> buffer)
@@ -214,7 +230,26 @@ public sealed class RelayConnection(ConnectionContext context, Lobby lobby)
                 Match(caller);
                 break;
             case RelayCommand.Ping:
-                SendPingResp(member?.Id ?? 0);
+                SendPing("{\"cmd\":\"PING_RESP\",\"accountId\":"u8);
+                break;
+            case RelayCommand.Typing when member is { } typist:
+                // No response, as the server's; the partner's page shows "typing…".
+                if (lobby.FindSession(request.SessionId)?.PartnerOf(typist.Id) is { } listener)
+                {
+                    listener.Connection?.SendTyping(typist.Id, listener.Id, request.SessionId);
+                }
+
+                break;
+            case RelayCommand.ViewedAck when member is { } reader:
+                if (lobby.FindSession(request.SessionId)?.PartnerOf(reader.Id) is not { } writer || request.MsgId == 0)
+                {
+                    SendCode("VIEWED_ACK_RESP"u8, 1);
+                    break;
+                }
+
+                // No read mark is kept: the relay has no store and no reconnect that would report it.
+                SendCode("VIEWED_ACK_RESP"u8, 0);
+                writer.Connection?.SendPushViewedAck(request.SessionId, reader.Id, request.MsgId);
                 break;
             case RelayCommand.Ignored:
                 break;
@@ -226,6 +261,11 @@ public sealed class RelayConnection(ConnectionContext context, Lobby lobby)
                 break;
             case RelayCommand.Dialogue:
                 SendCode("DIALOGUE_RESP"u8, 1);
+                break;
+            case RelayCommand.ViewedAck:
+                SendCode("VIEWED_ACK_RESP"u8, 1);
+                break;
+            case RelayCommand.Typing:
                 break;
             default:
                 SendCode("ERROR_RESP"u8, 1);
@@ -373,7 +413,11 @@ public sealed class RelayConnection(ConnectionContext context, Lobby lobby)
         Commit(span, text.Length);
     }
 
-    private void SendPingResp(ulong accountId)
+    /// <summary>The heartbeat's PING_REQ to this socket.</summary>
+    public void SendPing() => SendPing("{\"cmd\":\"PING_REQ\",\"accountId\":"u8);
+
+    /// <summary>PING_REQ or PING_RESP (<paramref name="head"/>) with this socket's account.</summary>
+    private void SendPing(ReadOnlySpan<byte> head)
     {
         using var scope = gate.EnterScope();
         if (closed)
@@ -382,8 +426,48 @@ public sealed class RelayConnection(ConnectionContext context, Lobby lobby)
         }
 
         var span = Begin(0, out var text);
-        text.Raw("{\"cmd\":\"PING_RESP\",\"accountId\":"u8);
-        text.Number(accountId);
+        text.Raw(head);
+        text.Number(member?.Id ?? 0);
+        text.Raw("}"u8);
+        Commit(span, text.Length);
+    }
+
+    private void SendTyping(ulong typistId, ulong receiverId, ulong sessionId)
+    {
+        using var scope = gate.EnterScope();
+        if (closed)
+        {
+            return;
+        }
+
+        var span = Begin(0, out var text);
+        text.Raw("{\"cmd\":\"PUSH_SIGNAL_REQ\",\"senderId\":"u8);
+        text.Number(typistId);
+        text.Raw(",\"sessionId\":"u8);
+        text.Number(sessionId);
+        text.Raw(",\"receiverId\":"u8);
+        text.Number(receiverId);
+        text.Raw(",\"signalType\":\"Typing\",\"data\":{\"accountId\":"u8);
+        text.Number(typistId);
+        text.Raw("}}"u8);
+        Commit(span, text.Length);
+    }
+
+    private void SendPushViewedAck(ulong sessionId, ulong readerId, ulong msgId)
+    {
+        using var scope = gate.EnterScope();
+        if (closed)
+        {
+            return;
+        }
+
+        var span = Begin(0, out var text);
+        text.Raw("{\"cmd\":\"PUSH_VIEWED_ACK_REQ\",\"sessionId\":"u8);
+        text.Number(sessionId);
+        text.Raw(",\"accountId\":"u8);
+        text.Number(readerId);
+        text.Raw(",\"msgId\":"u8);
+        text.Number(msgId);
         text.Raw("}"u8);
         Commit(span, text.Length);
     }
@@ -476,6 +560,11 @@ public sealed class RelayConnection(ConnectionContext context, Lobby lobby)
 
     private void Leave()
     {
+        if (slice >= 0)
+        {
+            heartbeat.Remove(this, slice);
+        }
+
         if (member is { } m)
         {
             lobby.Leave(m);

@@ -11,6 +11,8 @@ public enum RelayCommand
     Match,
     Dialogue,
     Ping,
+    Typing,
+    ViewedAck,
 
     /// <summary>Commands the relay accepts and does nothing with (PING_RESP, PUSH_*_RESP, …).</summary>
     Ignored,
@@ -25,6 +27,7 @@ public struct RelayRequest
     public RelayCommand Command;
     public ulong AccountId;
     public ulong SessionId;
+    public ulong MsgId;
     public string? NickName;
     public string? Token;
     public Range RequestId;
@@ -56,6 +59,10 @@ public struct RelayRequest
                 else if (Ascii.EqualsIgnoreCase(name, "sessionId"u8) && reader.TokenType == JsonTokenType.Number)
                 {
                     request.SessionId = reader.GetUInt64();
+                }
+                else if (Ascii.EqualsIgnoreCase(name, "msgId"u8) && reader.TokenType == JsonTokenType.Number)
+                {
+                    request.MsgId = reader.GetUInt64();
                 }
                 else if (Ascii.EqualsIgnoreCase(name, "nickName"u8) && reader.TokenType == JsonTokenType.String)
                 {
@@ -100,6 +107,8 @@ public struct RelayRequest
         _ when cmd.SequenceEqual("MATCH_REQ"u8) => RelayCommand.Match,
         _ when cmd.SequenceEqual("RECONNECT_REQ"u8) => RelayCommand.Reconnect,
         _ when cmd.SequenceEqual("PING_REQ"u8) => RelayCommand.Ping,
+        _ when cmd.SequenceEqual("TYPING_REQ"u8) => RelayCommand.Typing,
+        _ when cmd.SequenceEqual("VIEWED_ACK_REQ"u8) => RelayCommand.ViewedAck,
         _ when cmd.SequenceEqual("PING_RESP"u8) || cmd.SequenceEqual("PUSH_DIALOGUE_RESP"u8) || cmd.SequenceEqual("PUSH_SIGNAL_RESP"u8) => RelayCommand.Ignored,
         _ => RelayCommand.Unknown,
     };

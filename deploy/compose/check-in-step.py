@@ -29,6 +29,7 @@ OPTION_FILES = [
     "src/Chat.Host/Hosting/SiloExtensions.cs",
     "src/Chat.Host/Hosting/SiloTls.cs",
     "src/Chat.Logic/Storage/StoreOptions.cs",
+    "src/Chat.Logic/Abuse/LimitOptions.cs",
 ]
 # The settings each node gets under the same names, with a file of its own behind them (compose's secret targets).
 NODE_FILES = {"tls-cert", "tls-key", "tls-ca", "etcd-password"}

@@ -47,6 +47,8 @@ public static class BrokerExtensions
         services.AddSingleton<Heartbeat.Heartbeat>();
         services.AddSingleton<DeliveryReports>();
         services.AddSingleton<AddressGate>();
+        services.AddSingleton<Moderation.BanWatch>();
+        services.AddHostedService(sp => sp.GetRequiredService<Moderation.BanWatch>());
         services.AddHostedService(sp => sp.GetRequiredService<AddressGate>());
         services.AddHostedService<BrokerStartup>();
         services.AddHostedService(sp => sp.GetRequiredService<Heartbeat.Heartbeat>());

@@ -62,6 +62,9 @@ public sealed class BrokerOptions : IValidatableObject
 
     public RateLimitOptions RateLimit { get; set; } = new();
 
+    /// <summary>How often the broker reads the cluster's bans from logic (and closes the sockets a new ban covers): a ban is in force everywhere within this and logic's Chat:Moderation:BanRefresh.</summary>
+    public TimeSpan BanRefresh { get; set; } = TimeSpan.FromMilliseconds(500);
+
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
         // Each drives a timer or a deadline: zero or less would spin or fire at once.
@@ -73,7 +76,8 @@ public sealed class BrokerOptions : IValidatableObject
             (nameof(CloseTimeout), CloseTimeout),
             (nameof(FrameDeadline), FrameDeadline),
             (nameof(ConfirmTimeout), ConfirmTimeout),
-            (nameof(DeliveryReportInterval), DeliveryReportInterval));
+            (nameof(DeliveryReportInterval), DeliveryReportInterval),
+            (nameof(BanRefresh), BanRefresh));
     }
 }
 

@@ -31,6 +31,7 @@ public static class ChatRoles
         ServerUrls.AddServerUrlsCheck(builder.Services);
 
         builder.Services.AddChatLogic();
+        builder.Services.AddOperatorApi();
         builder.AddChatSilo(ChatRole.All);
         builder.Services.AddChatBroker();
         builder.Services.AddTrustedProxies(builder.Configuration); // behind nginx on the same host, as a broker is
@@ -59,6 +60,7 @@ public static class ChatRoles
         services.AddChatLogic();
         services.AddChallengeKeyFrom(sp => sp.GetRequiredService<IOptions<ClusterOptions>>().Value is { Tls.Wanted: false } plain ? plain.ReadSecret() : null);
         services.AddChatLogicPushesOverGrpc();
+        services.AddOperatorApi();
         builder.AddChatSilo(ChatRole.Logic);
         services.AddEtcdRegistration(builder.Configuration);
         services.AddChatHealth(grpc: true).AddStoreCheck(HealthExtensions.Ready);

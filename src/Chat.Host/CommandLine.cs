@@ -20,6 +20,8 @@ public static class CommandLine
           chat logic [--key=value ...]     a logic node of a cluster: an Orleans silo (membership and
                                            state in the shared database), the LogicDealer gRPC
                                            service for brokers; registers itself in etcd
+          chat admin-token NAME            print a new operator token for NAME and the setting that
+                                           lets it in (the operator API: docs/operators.md)
           chat --help                      show this text
 
         The broker and logic roles talk to each other over gRPC: over TLS with certificates from the
@@ -88,10 +90,35 @@ public static class CommandLine
             string.Join(" ", aggregate.InnerExceptions.Select(inner => Refusal(inner))),
         OptionsValidationException validation => string.Join(" ", validation.Failures.Select(failure => failure.TrimEnd('.') + ".")),
         InvalidOperationException or IOException => ex.Message,
+        System.Data.Common.DbException => $"the store cannot be opened ({ex.Message}): is the database running and reachable? Chat:Store:ConnectionString names it.",
         System.Net.Sockets.SocketException { SocketErrorCode: System.Net.Sockets.SocketError.AddressNotAvailable } =>
             $"an address to listen on is not one of this machine's ({ex.Message}): check --urls, Chat:Cluster:GrpcUrl and Chat:Silo:ListenAddress.",
         _ => null,
     };
+
+    /// <summary><c>chat admin-token NAME</c>: a new operator token and the configuration line that holds its hash.</summary>
+    public static int PrintAdminToken(string[] args, TextWriter output, TextWriter error)
+    {
+        if (args is not [var name] || name.Length is 0 or > 64 || !name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.'))
+        {
+            error.WriteLine("chat: usage: chat admin-token NAME (NAME: letters, digits, '-', '_' or '.', at most 64; the audit log records it)");
+            return 2;
+        }
+
+        var (token, line) = Chat.Logic.Moderation.OperatorOptions.NewToken(name);
+        output.WriteLine($"Token for operator {name} (shown once; the server keeps only its hash):");
+        output.WriteLine();
+        output.WriteLine($"  {token}");
+        output.WriteLine();
+        output.WriteLine("Add this line to the environment of every process that runs logic (all-in-one, logic nodes):");
+        output.WriteLine();
+        output.WriteLine($"  {line}");
+        output.WriteLine();
+        var hash = line[(line.IndexOf('=', StringComparison.Ordinal) + 1)..];
+        output.WriteLine("or in appsettings.json: \"Chat\": { \"Operator\": { \"Tokens\": { \"" + name + "\": \"" + hash + "\" } } }");
+        output.WriteLine("Then call the API with: Authorization: Bearer <token> (docs/operators.md).");
+        return 0;
+    }
 
     public static bool WantsHelp(string[] args) => args.Any(a => a is "--help" or "-h" or "-?" or "help");
 

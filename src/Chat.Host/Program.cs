@@ -6,6 +6,11 @@ if (CommandLine.WantsHelp(args))
     return 0;
 }
 
+if (args is ["admin-token", ..])
+{
+    return CommandLine.PrintAdminToken(args[1..], Console.Out, Console.Error);
+}
+
 if (CommandLine.UnknownRole(args) is { } role)
 {
     Console.Error.WriteLine($"chat: unknown role '{role}'. Run 'chat --help'.");

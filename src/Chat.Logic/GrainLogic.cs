@@ -3,6 +3,7 @@ using Chat.Logic.Accounts;
 using Chat.Logic.Diagnostics;
 using Chat.Logic.Ids;
 using Chat.Logic.Matching;
+using Chat.Logic.Moderation;
 using Chat.Logic.Sessions;
 using Chat.Logic.Storage;
 using Chat.Protocol.Frames;
@@ -23,12 +24,16 @@ internal sealed partial class GrainLogic(
     IdAllocator ids,
     LiveCounts counts,
     Admissions admissions,
+    ModerationDesk moderation,
     IOptions<LogicOptions> options,
     IOptions<MatchingOptions> matching,
     LogicMetrics metrics,
     TimeProvider time,
     ILogger<GrainLogic> logger) : ILogic
 {
+    // Pairings tried for one MATCH_REQ whose partner left before the session started (each such partner is gone from the pool).
+    private const int MatchAttempts = 3;
+
     private readonly LogicOptions _options = options.Value;
     private readonly MatchingOptions _matching = matching.Value;
 
@@ -144,26 +149,36 @@ internal sealed partial class GrainLogic(
 
             // A solution is spent before the matchmaker hears of it: it counts once, whatever follows.
             var failed = altcha is not null && address is not null ? await admissions.SpendAsync(address, altcha) : null;
+            var reported = address is not null && await moderation.IsChallengedAsync(address);
             var solved = altcha is not null && address is not null && failed is null;
-            ticket = await grains.MatchmakerOf(accountId).Match(new MatchCall(accountId, address, solved, interests, lang, wish.Fallback));
-            counts.Changed();
-            if (ticket.Code != ResultCode.Success)
+            var attempts = 0;
+            do
             {
-                return ticket.Code switch
+                ticket = await grains.MatchmakerOf(accountId).Match(new MatchCall(accountId, address, solved, interests, lang, wish.Fallback, reported));
+                counts.Changed();
+                if (ticket.Code != ResultCode.Success)
                 {
-                    ResultCode.NoDataFound => new MatchResult(ResultCode.NoDataFound, Message: "waiting for a partner"),
-                    ResultCode.RateLimited => Refused(ticket),
-                    ResultCode.ChallengeRequired => Challenged(admissions.Challenge(address!, failed, $"be matched again (more than {ticket.Limit} new partners in a minute)")),
-                    ResultCode.ParamErr => new MatchResult(ResultCode.ParamErr, Message: _options.MaxActiveSessions == 1
-                        ? "you are in a chat already: end it to meet someone new"
-                        : $"you are in {_options.MaxActiveSessions} chats already: end one to meet someone new"),
-                    _ => new MatchResult(ticket.Code, Message: "store unavailable"),
-                };
-            }
+                    return ticket.Code switch
+                    {
+                        ResultCode.NoDataFound => new MatchResult(ResultCode.NoDataFound, Message: "waiting for a partner"),
+                        ResultCode.RateLimited => Refused(ticket),
+                        ResultCode.ChallengeRequired => Challenged(admissions.Challenge(
+                            address!, failed, ticket.Refused == Refusal.Reported ? "be matched (your address was reported lately)" : $"be matched again (more than {ticket.Limit} new partners in a minute)")),
+                        ResultCode.ParamErr => new MatchResult(ResultCode.ParamErr, Message: _options.MaxActiveSessions == 1
+                            ? "you are in a chat already: end it to meet someone new"
+                            : $"you are in {_options.MaxActiveSessions} chats already: end one to meet someone new"),
+                        _ => new MatchResult(ticket.Code, Message: "store unavailable"),
+                    };
+                }
 
-            // The session tells the partner (NewSession) before the caller hears of it, so nothing
-            // the caller sends can reach the partner before the session does.
-            opened = await Session(ticket.SessionId).Open(accountId, ticket.CommonInterests ?? []);
+                // The session tells the partner (NewSession) before the caller hears of it, so nothing
+                // the caller sends can reach the partner before the session does.
+                opened = await Session(ticket.SessionId).Open(accountId, address, ticket.PartnerAddress, ticket.CommonInterests ?? []);
+
+                // NoDataFound: the partner left between the pairing and the start, ending the session
+                // first. Not the caller's failure: it is matched again (with the next, or it waits).
+            }
+            while (opened.Code == ResultCode.NoDataFound && ++attempts < MatchAttempts);
         }
         catch (Exception ex) when (IsUnavailable(ex))
         {
@@ -276,6 +291,60 @@ internal sealed partial class GrainLogic(
 
     public ValueTask<Admission> AdmitAccountAsync(string address, string? altcha, CancellationToken cancellationToken) =>
         admissions.AdmitAccountAsync(address, altcha);
+
+    public ValueTask<ReportResult> ReportAsync(ulong accountId, ulong sessionId, string reason, string? note, string? address, CancellationToken cancellationToken) =>
+        ReportAsync(accountId, sessionId, reason, note, address, viaBroker: null, cancellationToken);
+
+    public async ValueTask<ReportResult> ReportAsync(ulong accountId, ulong sessionId, string reason, string? note, string? address, string? viaBroker, CancellationToken cancellationToken)
+    {
+        if (!ModerationOptions.Reasons.Contains(reason))
+        {
+            return new ReportResult(ResultCode.ParamErr, "reason must be one of spam, harassment, sexual, minor, other");
+        }
+
+        if (note is not null && (note.Length > ModerationOptions.MaxNoteLength * 2 || CountCharacters(note) > ModerationOptions.MaxNoteLength))
+        {
+            return new ReportResult(ResultCode.ParamErr, $"note must be at most {ModerationOptions.MaxNoteLength} characters");
+        }
+
+        if (!IsId(sessionId))
+        {
+            return new ReportResult(ResultCode.ParamErr, "not your session");
+        }
+
+        try
+        {
+            var reported = await Session(sessionId).Report(accountId, viaBroker);
+            switch (reported.Code)
+            {
+                case ResultCode.ParamErr:
+                    return new ReportResult(ResultCode.ParamErr, "not your session");
+                case ResultCode.NoDataFound:
+                    return new ReportResult(ResultCode.NoDataFound, "that chat ended too long ago to be reported");
+            }
+
+            counts.Changed();
+            var from = address is null or ClientAddresses.Unknown ? reported.ReporterAddress : address;
+            await moderation.FileAsync(sessionId, accountId, reported.PartnerId, from, reported.PartnerAddress, reason, string.IsNullOrWhiteSpace(note) ? null : note);
+            return new ReportResult(ResultCode.Success);
+        }
+        catch (Exception ex) when (IsUnavailable(ex))
+        {
+            Log.GrainFailed(logger, nameof(ReportAsync), ex);
+            return new ReportResult(ResultCode.InternalErr, "try again");
+        }
+        catch (StoreUnavailableException ex)
+        {
+            Log.StoreFailed(logger, nameof(ReportAsync), ex);
+            return new ReportResult(ResultCode.InternalErr, "try again");
+        }
+    }
+
+    public async ValueTask<BanBook?> ReadBansAsync(long knownVersion, CancellationToken cancellationToken)
+    {
+        var book = await moderation.BansAsync();
+        return book.Version == knownVersion ? null : book;
+    }
 
     /// <summary>A session's answer to a request about it; InternalErr when its grain cannot be reached.</summary>
     private async ValueTask<ResultCode> AskSessionAsync(ulong sessionId, Func<ISessionGrain, Task<ResultCode>> ask, string operation)

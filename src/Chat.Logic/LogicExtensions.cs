@@ -1,11 +1,13 @@
 using Chat.Logic.Abuse;
 using Chat.Logic.Diagnostics;
+using Chat.Logic.Filtering;
 using Chat.Logic.Grpc;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Routing;
 using Chat.Logic.Housekeeping;
 using Chat.Logic.Ids;
 using Chat.Logic.Matching;
+using Chat.Logic.Moderation;
 using Chat.Logic.Storage;
 using Chat.Logic.Storage.MariaDb;
 using Chat.Logic.Storage.Memory;
@@ -55,6 +57,7 @@ public static class LogicExtensions
             .ValidateOnStart();
         services.TryAddSingleton(TimeProvider.System);
         services.AddChatLimits();
+        services.AddMessageFilters();
         services.AddStoreResilience();
         services.TryAddSingleton<IChatStore>(sp => sp.GetRequiredService<IOptions<StoreOptions>>().Value.Kind switch
         {
@@ -62,6 +65,7 @@ public static class LogicExtensions
             "mariadb" => ActivatorUtilities.CreateInstance<MariaDbChatStore>(sp),
             _ => ActivatorUtilities.CreateInstance<SqliteChatStore>(sp),
         });
+        services.AddChatModeration();
         services.TryAddSingleton<LogicMetrics>();
         services.TryAddSingleton<LogicTracing>();
         services.TryAddSingleton(new LogicNodeAddress(null));
@@ -98,6 +102,60 @@ public static class LogicExtensions
         services.TryAddSingleton<Altcha>();
         services.TryAddSingleton<Admissions>();
         services.AddHostedService<ChallengeKeyStartup>();
+        return services;
+    }
+
+    /// <summary>
+    /// Reports, bans and the audit log (<c>Chat:Moderation</c>), kept by the chat's own store (a store
+    /// that keeps none, such as a test's wrapper, gets a memory one of its own).
+    /// </summary>
+    private static IServiceCollection AddChatModeration(this IServiceCollection services)
+    {
+        services.AddOptions<ModerationOptions>().BindConfiguration(ModerationOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.TryAddSingleton<IModerationStore>(sp => sp.GetRequiredService<IChatStore>() as IModerationStore ?? new MemoryChatStore());
+        services.TryAddSingleton<AddressHashes>();
+        services.TryAddSingleton<ModerationWebhook>();
+        services.TryAddSingleton<ModerationDesk>();
+        services.AddHostedService(sp => sp.GetRequiredService<ModerationWebhook>());
+        services.AddHostedService<RefusalTally>();
+        return services;
+    }
+
+    /// <summary>
+    /// The message filter (<c>Chat:Filter</c>): the links rule, the word list and the webhook as
+    /// configured, then any other <see cref="IMessageFilter"/> registered, in one <see cref="MessageFilters"/>
+    /// the session grains ask. Made at start, so the word list's file is read and watched from then on.
+    /// </summary>
+    private static IServiceCollection AddMessageFilters(this IServiceCollection services)
+    {
+        services.AddOptions<FilterOptions>().BindConfiguration(FilterOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddHttpClient(WebhookFilter.ClientName)
+            .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler { AllowAutoRedirect = false, PooledConnectionLifetime = TimeSpan.FromMinutes(2) })
+            .ConfigureHttpClient(client => client.Timeout = Timeout.InfiniteTimeSpan); // the filter's own deadline, on the injected clock
+        services.TryAddSingleton<WordListFilter>();
+        services.TryAddSingleton(sp =>
+        {
+            var options = sp.GetRequiredService<IOptions<FilterOptions>>().Value;
+            var filters = new List<IMessageFilter>();
+            if (options.Links.FirstMessages > 0)
+            {
+                filters.Add(ActivatorUtilities.CreateInstance<ContactLinkRule>(sp));
+            }
+
+            if (!string.IsNullOrEmpty(options.Words.File))
+            {
+                filters.Add(sp.GetRequiredService<WordListFilter>());
+            }
+
+            filters.AddRange(sp.GetServices<IMessageFilter>());
+            if (!string.IsNullOrEmpty(options.Webhook.Url))
+            {
+                filters.Add(ActivatorUtilities.CreateInstance<WebhookFilter>(sp));
+            }
+
+            return new MessageFilters(filters, sp.GetRequiredService<LogicMetrics>());
+        });
+        services.AddHostedService<FilterStartup>();
         return services;
     }
 
@@ -178,6 +236,13 @@ public static class LogicExtensions
     private sealed class StoreStartup(IChatStore store) : IHostedService
     {
         public Task StartAsync(CancellationToken cancellationToken) => store.InitializeAsync(cancellationToken);
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    }
+
+    private sealed class FilterStartup(MessageFilters filters) : IHostedService
+    {
+        public Task StartAsync(CancellationToken cancellationToken) => filters is null ? throw new InvalidOperationException("no message filters") : Task.CompletedTask;
 
         public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
     }

@@ -11,7 +11,8 @@ namespace Chat.Bench.Tests;
 public sealed class RelayProtocolTests : IAsyncLifetime
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
-    private readonly WebApplication relay = RelayApp.Build(port: 0);
+    // No heartbeat: these tests read the replies in order, and a PING_REQ would come between them.
+    private readonly WebApplication relay = RelayApp.Build(port: 0, pingInterval: TimeSpan.Zero);
     private Uri http = null!;
 
     public async Task InitializeAsync()

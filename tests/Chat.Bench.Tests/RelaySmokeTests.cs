@@ -33,6 +33,18 @@ public sealed class RelaySmokeTests
     }
 
     [Fact]
+    public async Task A_crowd_at_a_human_pace_types_chats_and_reads_as_pages_do()
+    {
+        await using var relay = RelayApp.Build(port: 0, pingInterval: TimeSpan.FromMilliseconds(500));
+        await relay.StartAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+
+        var result = await CrowdScenario.RunAsync(SmokeRun.Crowd(SmokeRun.WebSocketUri(relay.Urls)), timeout.Token);
+
+        SmokeRun.AssertTheCrowdBehavedAsPages(result);
+    }
+
+    [Fact]
     public async Task Match_storm_pairs_each_visitor_once()
     {
         await using var relay = RelayApp.Build(port: 0);

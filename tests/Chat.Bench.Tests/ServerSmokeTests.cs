@@ -62,6 +62,17 @@ public sealed class ServerSmokeTests
     }
 
     [Fact]
+    public async Task A_crowd_at_a_human_pace_types_chats_and_reads_as_pages_do()
+    {
+        await using var server = await StartServerAsync("Chat:Broker:PingInterval=00:00:00.5");
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+
+        var result = await CrowdScenario.RunAsync(SmokeRun.Crowd(server.WebSocketUri), timeout.Token);
+
+        SmokeRun.AssertTheCrowdBehavedAsPages(result);
+    }
+
+    [Fact]
     public async Task Match_storm_pairs_each_visitor_once()
     {
         await using var server = await StartServerAsync();

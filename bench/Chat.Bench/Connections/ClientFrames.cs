@@ -13,11 +13,53 @@ public static class ClientFrames
     /// <summary>Content is <c>b.&lt;sender index&gt;.&lt;seq&gt;.&lt;timestamp&gt;.</c> padded with 'x'.</summary>
     public static ReadOnlySpan<byte> ContentMark => "b."u8;
 
-    public static byte[] CreateAccount(string nickName) => Json(w =>
+    /// <param name="confirmReceipt">As the web client: it answers every push with PUSH_DIALOGUE_RESP.</param>
+    public static byte[] CreateAccount(string nickName, bool confirmReceipt = false) => Json(w =>
     {
         w.WriteString("cmd"u8, "CRT_ACCOUNT_REQ"u8);
         w.WriteString("nickName"u8, nickName);
+        if (confirmReceipt)
+        {
+            w.WriteBoolean("confirmReceipt"u8, true);
+        }
     });
+
+    public static byte[] Typing(ulong sessionId) => Json(w =>
+    {
+        w.WriteString("cmd"u8, "TYPING_REQ"u8);
+        w.WriteNumber("sessionId"u8, sessionId);
+    });
+
+    /// <summary>The largest frame <see cref="WritePushDialogueResp"/> or <see cref="WriteViewedAck"/> writes.</summary>
+    public const int AckCapacity = 160;
+
+    /// <summary>The web client's confirmation of a push, as it sends it for every one: <c>{cmd, code: 0, msgId, sessionId}</c>.</summary>
+    public static int WritePushDialogueResp(Span<byte> buffer, ulong sessionId, ulong msgId)
+    {
+        var n = Raw(buffer, 0, "{\"cmd\":\"PUSH_DIALOGUE_RESP\",\"code\":0,\"msgId\":"u8);
+        n += Number(buffer[n..], msgId);
+        n = Raw(buffer, n, ",\"sessionId\":"u8);
+        n += Number(buffer[n..], sessionId);
+        return Raw(buffer, n, "}"u8);
+    }
+
+    /// <summary>The web client's read receipt for the open, visible conversation: read up to <paramref name="msgId"/>.</summary>
+    public static int WriteViewedAck(Span<byte> buffer, ulong sessionId, ulong accountId, ulong msgId)
+    {
+        var n = Raw(buffer, 0, "{\"cmd\":\"VIEWED_ACK_REQ\",\"sessionId\":"u8);
+        n += Number(buffer[n..], sessionId);
+        n = Raw(buffer, n, ",\"accountId\":"u8);
+        n += Number(buffer[n..], accountId);
+        n = Raw(buffer, n, ",\"msgId\":"u8);
+        n += Number(buffer[n..], msgId);
+        return Raw(buffer, n, "}"u8);
+    }
+
+    private static int Raw(Span<byte> buffer, int at, ReadOnlySpan<byte> text)
+    {
+        text.CopyTo(buffer[at..]);
+        return at + text.Length;
+    }
 
     public static byte[] Match(ulong accountId) => Json(w =>
     {
@@ -118,6 +160,12 @@ public static class ClientFrames
 
         rest = rest[(used + 1)..];
         return Utf8Parser.TryParse(rest, out timestamp, out _);
+    }
+
+    private static int Number(Span<byte> into, ulong value)
+    {
+        Utf8Formatter.TryFormat(value, into, out var written);
+        return written;
     }
 
     private static int Number(Span<byte> into, long value)

@@ -14,6 +14,8 @@ public enum ServerCommand
     PingReq,
     ReconnectResp,
     ErrorResp,
+    ViewedAckResp,
+    PushViewedAck,
 }
 
 public enum SignalKind
@@ -21,6 +23,7 @@ public enum SignalKind
     Other,
     NewSession,
     PartnerExit,
+    Typing,
 }
 
 /// <summary>
@@ -132,6 +135,7 @@ public struct ServerFrame
                 case 10 when Is(name, "signalType"u8):
                     frame.Signal = reader.ValueTextEquals("NewSession"u8) ? SignalKind.NewSession
                         : reader.ValueTextEquals("PartnerExit"u8) ? SignalKind.PartnerExit
+                        : reader.ValueTextEquals("Typing"u8) ? SignalKind.Typing
                         : SignalKind.Other;
                     break;
                 default:
@@ -168,6 +172,8 @@ public struct ServerFrame
         _ when cmd.SequenceEqual("MATCH_RESP"u8) => ServerCommand.MatchResp,
         _ when cmd.SequenceEqual("RECONNECT_RESP"u8) => ServerCommand.ReconnectResp,
         _ when cmd.SequenceEqual("ERROR_RESP"u8) => ServerCommand.ErrorResp,
+        _ when cmd.SequenceEqual("VIEWED_ACK_RESP"u8) => ServerCommand.ViewedAckResp,
+        _ when cmd.SequenceEqual("PUSH_VIEWED_ACK_REQ"u8) => ServerCommand.PushViewedAck,
         _ => ServerCommand.Other,
     };
 }

@@ -23,6 +23,13 @@ public sealed class Traffic
 
     public int ContentBytes { get; init; } = 64;
 
+    /// <summary>
+    /// Each visitor does what the web client's page does with a conversation open: it creates its
+    /// account with <c>confirmReceipt</c>, confirms every push with PUSH_DIALOGUE_RESP and sends a
+    /// read receipt (VIEWED_ACK_REQ) for each new message.
+    /// </summary>
+    public bool ActsAsPage { get; init; }
+
     /// <summary>A send refused with InternalErr goes again with the same requestId (see ChatOptions.RetryRefused).</summary>
     public bool RetryRefused { get; init; }
 

@@ -21,6 +21,11 @@ public sealed class Visitor(int index, VisitorConnector connector, Traffic traff
     private byte[] sendBuffer = [];
     private byte[] dialogueHead = [];
     private byte[] pingResp = [];
+    private byte[] typingReq = [];
+
+    /// <summary>Where the receive loop writes a page's confirmation and read receipt (it alone uses it).</summary>
+    private readonly byte[] ackScratch = new byte[ClientFrames.AckCapacity];
+    private ulong lastViewedAck;
     private TaskCompletionSource<ServerFrame>? pendingReply;
     private ServerCommand pendingCommand;
     private readonly TaskCompletionSource paired = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -54,6 +59,26 @@ public sealed class Visitor(int index, VisitorConnector connector, Traffic traff
     public long Unexpected { get; private set; }
     public long LastDeliveryAt { get; private set; }
 
+    /// <summary>TYPING_REQ sent (the pacer's typing lead).</summary>
+    public long TypingSent { get; private set; }
+
+    /// <summary>Typing signals received from the partner.</summary>
+    public long TypingSignals { get; private set; }
+
+    /// <summary>PUSH_DIALOGUE_RESP sent (as a page: one per push).</summary>
+    public long PushesConfirmed { get; private set; }
+
+    /// <summary>VIEWED_ACK_REQ sent, and their VIEWED_ACK_RESP with code 0 and with another code.</summary>
+    public long ViewedAcksSent { get; private set; }
+    public long ViewedAcksOk { get; private set; }
+    public long ViewedAcksRefused { get; private set; }
+
+    /// <summary>The partner's read receipts (PUSH_VIEWED_ACK_REQ) received.</summary>
+    public long ReadReceipts { get; private set; }
+
+    /// <summary>The server's PING_REQ answered with PING_RESP.</summary>
+    public long PingsAnswered { get; private set; }
+
     /// <summary>Refused sends sent again.</summary>
     public long Retried { get; private set; }
 
@@ -77,7 +102,7 @@ public sealed class Visitor(int index, VisitorConnector connector, Traffic traff
 
     public async Task<ServerFrame> CreateAccountAsync(string nickName, TimeSpan timeout, CancellationToken cancellationToken)
     {
-        var reply = await RequestAsync(ClientFrames.CreateAccount(nickName), ServerCommand.CreateAccountResp, timeout, cancellationToken);
+        var reply = await RequestAsync(ClientFrames.CreateAccount(nickName, confirmReceipt: traffic.ActsAsPage), ServerCommand.CreateAccountResp, timeout, cancellationToken);
         if (reply.Code == 0)
         {
             AccountId = reply.AccountId;
@@ -102,6 +127,25 @@ public sealed class Visitor(int index, VisitorConnector connector, Traffic traff
 
     /// <summary>Sends the next message, stamped with <paramref name="timestamp"/> (a <see cref="Stopwatch"/> timestamp).</summary>
     public ValueTask SendMessageAsync(long timestamp, CancellationToken cancellationToken) => SendMessageAsync(0, timestamp, cancellationToken);
+
+    /// <summary>Tells the partner this visitor is typing (TYPING_REQ), as the page does when a person starts a message.</summary>
+    public async ValueTask SendTypingAsync(CancellationToken cancellationToken)
+    {
+        if (typingReq.Length == 0 || !Online)
+        {
+            return;
+        }
+
+        TypingSent++;
+        try
+        {
+            await SendRawAsync(typingReq, cancellationToken);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException or IOException)
+        {
+            // The socket went; the receive loop notices and marks the visitor offline.
+        }
+    }
 
     /// <summary>Sends message <paramref name="again"/> again (its requestId, its first stamp) after a pause, as a client whose send was refused does.</summary>
     private async Task SendAgainAsync(long again, long timestamp, CancellationToken cancellationToken)
@@ -280,11 +324,31 @@ public sealed class Visitor(int index, VisitorConnector connector, Traffic traff
         {
             case ServerCommand.PushDialogue:
                 OnPushDialogue(frameBytes, in frame, now);
-                return ValueTask.CompletedTask;
+                return traffic.ActsAsPage ? SendPageAcksAsync(frame.SessionId, frame.MsgId, cancellationToken) : ValueTask.CompletedTask;
             case ServerCommand.DialogueResp:
                 return OnDialogueRespAsync(frameBytes, frame, now, cancellationToken);
             case ServerCommand.PingReq:
-                return pingResp.Length == 0 ? ValueTask.CompletedTask : SendRawAsync(pingResp, cancellationToken);
+                if (pingResp.Length == 0)
+                {
+                    return ValueTask.CompletedTask;
+                }
+
+                PingsAnswered++;
+                return SendRawAsync(pingResp, cancellationToken);
+            case ServerCommand.ViewedAckResp:
+                if (frame.Code == 0)
+                {
+                    ViewedAcksOk++;
+                }
+                else
+                {
+                    ViewedAcksRefused++;
+                }
+
+                return ValueTask.CompletedTask;
+            case ServerCommand.PushViewedAck:
+                ReadReceipts++;
+                return ValueTask.CompletedTask;
             case ServerCommand.PushSignal:
                 if (frame.Signal == SignalKind.NewSession)
                 {
@@ -293,6 +357,10 @@ public sealed class Visitor(int index, VisitorConnector connector, Traffic traff
                 else if (frame.Signal == SignalKind.PartnerExit)
                 {
                     PartnerExits++;
+                }
+                else if (frame.Signal == SignalKind.Typing)
+                {
+                    TypingSignals++;
                 }
 
                 return ValueTask.CompletedTask;
@@ -328,8 +396,28 @@ public sealed class Visitor(int index, VisitorConnector connector, Traffic traff
         PairedAt = now;
         PartnerIndex = traffic.IndexOfAccount.TryGetValue(partnerId, out var i) ? i : -1;
         dialogueHead = ClientFrames.DialogueHead(AccountId, sessionId);
+        typingReq = ClientFrames.Typing(sessionId);
         sendBuffer = new byte[VisitorSocket.HeaderRoom + ClientFrames.DialogueCapacity(dialogueHead.Length, traffic.ContentBytes)];
         paired.TrySetResult();
+    }
+
+    /// <summary>
+    /// What the web client does with a push in the open, visible conversation: it confirms it
+    /// (every push, shown or not), then sends a read receipt if the message is newer than the last
+    /// one it acknowledged. Two frames, as the page sends them.
+    /// </summary>
+    private async ValueTask SendPageAcksAsync(ulong sessionId, ulong msgId, CancellationToken cancellationToken)
+    {
+        var length = ClientFrames.WritePushDialogueResp(ackScratch, sessionId, msgId);
+        PushesConfirmed++;
+        await SendRawAsync(ackScratch.AsMemory(0, length), cancellationToken);
+        if (msgId > lastViewedAck)
+        {
+            lastViewedAck = msgId;
+            length = ClientFrames.WriteViewedAck(ackScratch, sessionId, AccountId, msgId);
+            ViewedAcksSent++;
+            await SendRawAsync(ackScratch.AsMemory(0, length), cancellationToken);
+        }
     }
 
     private void OnPushDialogue(ReadOnlySpan<byte> frameBytes, in ServerFrame frame, long now)

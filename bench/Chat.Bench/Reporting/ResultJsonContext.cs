@@ -5,6 +5,7 @@ namespace Chat.Bench.Reporting;
 
 [JsonSourceGenerationOptions(WriteIndented = true, PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]
 [JsonSerializable(typeof(ChatResult))]
+[JsonSerializable(typeof(CrowdResult))]
 [JsonSerializable(typeof(IdleResult))]
 [JsonSerializable(typeof(MatchStormResult))]
 [JsonSerializable(typeof(ResumeResult))]

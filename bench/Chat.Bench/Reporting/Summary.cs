@@ -44,6 +44,25 @@ public static class Summary
         return text.ToString();
     }
 
+    public static string Of(CrowdResult r)
+    {
+        var text = new StringBuilder();
+        var c = r.Chat;
+        text.AppendLine($"crowd: {c.Visitors} visitors in pairs, a message every {r.MeanIntervalSeconds:0.###} s on average each (Poisson), typing {r.TypingLeadSeconds:0.###} s before");
+        if (r.Figures is { } f)
+        {
+            text.AppendLine($"  server (all processes): {f.CpuSeconds:0.###} s CPU in {f.Seconds:0.###} s = {100 * f.CoreShare:0.##} % of a core; {f.PercentOfCorePer1000Visitors:0.##} % of a core per 1,000 visitors");
+            text.AppendLine($"  per chat message (the whole visit's cost / {f.Messages} messages, {f.MessagesPerSecond:0.#} msg/s): {f.CpuMicrosPerMessage:0.#} µs CPU");
+            text.AppendLine($"  RSS added per visitor: {f.KiBPerVisitor:0.##} KiB; visitors per core at this pace: {f.VisitorsPerCore:0}");
+        }
+
+        text.AppendLine($"  end-to-end p50 {c.EndToEnd.P50:0.###} ms, p99 {c.EndToEnd.P99:0.###} ms; ack p50 {c.Ack.P50:0.###} ms, p99 {c.Ack.P99:0.###} ms");
+        var p = c.Frames;
+        text.AppendLine($"  frames besides messages (whole run): typing sent {p.TypingSent}, typing signals got {p.TypingSignals}, pushes confirmed {p.PushesConfirmed}, read receipts sent {p.ViewedAcksSent} (ok {p.ViewedAcksOk}, refused {p.ViewedAcksRefused}), got {p.ReadReceipts}, pings answered {p.PingsAnswered}");
+        text.Append(Of(c));
+        return text.ToString();
+    }
+
     public static string Of(IdleResult r) =>
         $"""
         idle: {r.Connections} connections with accounts, held {r.HeldSeconds:0.#} s

@@ -19,6 +19,19 @@ public sealed record ChatOptions
     /// <summary>Messages a second per visitor (open loop); 0 for a closed loop.</summary>
     public double Rate { get; init; }
 
+    /// <summary>
+    /// Open loop at a person's pace: each visitor's messages a Poisson process with this mean gap
+    /// (instead of <see cref="Rate"/>), drawn from generators seeded with <see cref="Seed"/>.
+    /// </summary>
+    public TimeSpan? MeanInterval { get; init; }
+    public int Seed { get; init; } = 1;
+
+    /// <summary>Open loop: a TYPING_REQ this long before each message (zero: none).</summary>
+    public TimeSpan TypingLead { get; init; }
+
+    /// <summary>Visitors confirm every push and send read receipts, as the web client does (see <see cref="Traffic.ActsAsPage"/>).</summary>
+    public bool ActsAsPage { get; init; }
+
     /// <summary>Closed loop: messages a visitor keeps outstanding (sent, not yet acknowledged).</summary>
     public int Window { get; init; } = 1;
     public TimeSpan Warmup { get; init; }
@@ -91,6 +104,15 @@ public sealed record ChatResult
     public double LongestSilenceSeconds { get; init; }
     public long Disconnected { get; init; }
     public long Unpaired { get; init; }
+
+    /// <summary>The other frames of the whole run (not only the measured window), as the page sends and gets them.</summary>
+    public PageFrames Frames { get; init; } = new();
+
+    /// <summary>The server's processes' RSS before the first visitor arrived (summed over a cluster's nodes).</summary>
+    public long ServerRssBeforeArrivalBytes { get; init; }
+
+    /// <summary>The database process's RSS before the first visitor arrived (with <c>--store-pid</c>).</summary>
+    public long StoreRssBeforeArrivalBytes { get; init; }
     public ServerUsage? Server { get; init; }
 
     /// <summary>The server's database process (with <c>--store-pid</c>): add it to <see cref="Server"/> for what a message costs in all.</summary>
@@ -105,6 +127,19 @@ public sealed record ChatResult
     public bool AllDelivered => Sent > 0 && AckedOk == Sent && Delivered == Sent;
 }
 
+/// <summary>A visit's frames besides the messages and their DIALOGUE_RESP, over the whole run.</summary>
+public sealed record PageFrames
+{
+    public long TypingSent { get; init; }
+    public long TypingSignals { get; init; }
+    public long PushesConfirmed { get; init; }
+    public long ViewedAcksSent { get; init; }
+    public long ViewedAcksOk { get; init; }
+    public long ViewedAcksRefused { get; init; }
+    public long ReadReceipts { get; init; }
+    public long PingsAnswered { get; init; }
+}
+
 /// <summary>
 /// Pairs of visitors talk: prepare (arrive, match), run (closed or open loop, warm-up not counted),
 /// complete (drain, check every message arrived once, in order, at the right partner).
@@ -115,7 +150,8 @@ public static class ChatScenario
     {
         var traffic = new Traffic
         {
-            ClosedLoop = options.Rate <= 0,
+            ClosedLoop = options.Rate <= 0 && options.MeanInterval is null,
+            ActsAsPage = options.ActsAsPage,
             RetryRefused = options.RetryRefused,
             MessageLimit = options.Messages,
             ContentBytes = options.ContentBytes,
@@ -125,6 +161,8 @@ public static class ChatScenario
         var visitors = crowd.Visitors;
 
         // Prepare.
+        var baseline = ProcessSample.TryRead(options.ServerPids);
+        var storeBaseline = ProcessSample.TryRead(options.StorePid);
         var setupStart = Stopwatch.GetTimestamp();
         await crowd.ArriveAsync(options.ConnectConcurrency, options.ReplyTimeout, cancellationToken);
         await crowd.MatchAsync(options.ConnectConcurrency, options.ReplyTimeout, cancellationToken);
@@ -141,7 +179,7 @@ public static class ChatScenario
 
         Task[] senders = traffic.ClosedLoop
             ? [.. visitors.Select(v => StartWindowAsync(v, options.Window, cancellationToken))]
-            : [OpenLoopPacer.RunAsync(visitors, options.Rate, runStart, traffic, cancellationToken)];
+            : [OpenLoopPacer.RunAsync(visitors, ScheduleOf(options), options.TypingLead, runStart, traffic, cancellationToken)];
 
         Snapshot? last = null;
         var runBound = options.Duration is { } d ? options.Warmup + d : options.MaxRun;
@@ -187,7 +225,27 @@ public static class ChatScenario
             last = end with { Timestamp = lastDelivery > 0 ? lastDelivery : end.Timestamp };
         }
 
-        return Summarize(options, traffic, visitors, setup, first, last.Value, settled);
+        return Summarize(options, traffic, visitors, setup, first, last.Value, settled) with
+        {
+            ServerRssBeforeArrivalBytes = baseline?.RssBytes ?? 0,
+            StoreRssBeforeArrivalBytes = storeBaseline?.RssBytes ?? 0,
+        };
+    }
+
+    private static SendSchedule ScheduleOf(ChatOptions options) =>
+        options.MeanInterval is { } mean ? new PoissonSchedule(mean, options.Seed) : new FixedRateSchedule(options.Rate);
+
+    private static string ModeOf(ChatOptions options, Traffic traffic)
+    {
+        var mode = traffic.ClosedLoop ? $"closed loop, window {options.Window}"
+            : options.MeanInterval is { } mean ? $"human pace, a Poisson process per visitor, mean gap {mean.TotalSeconds:0.###} s"
+            : $"open loop, {options.Rate} msg/s per visitor";
+        if (!traffic.ClosedLoop && options.TypingLead > TimeSpan.Zero)
+        {
+            mode += $", typing {options.TypingLead.TotalSeconds:0.###} s before each message";
+        }
+
+        return options.ActsAsPage ? mode + ", pushes confirmed and read as the web client does" : mode;
     }
 
     private static async Task StartWindowAsync(Visitor visitor, int window, CancellationToken cancellationToken)
@@ -252,7 +310,7 @@ public static class ChatScenario
 
         return new ChatResult
         {
-            Mode = traffic.ClosedLoop ? $"closed loop, window {options.Window}" : $"open loop, {options.Rate} msg/s per visitor",
+            Mode = ModeOf(options, traffic),
             Visitors = visitors.Length,
             SetupSeconds = Math.Round(setup.TotalSeconds, 3),
             MeasuredSeconds = Math.Round(seconds, 3),
@@ -279,6 +337,17 @@ public static class ChatScenario
             LongestSilenceSeconds = Math.Round(visitors.Max(v => v.LongestSilence).TotalSeconds, 3),
             Disconnected = visitors.Count(v => !v.Online),
             Unpaired = visitors.Count(v => v.Pairings != 1),
+            Frames = new PageFrames
+            {
+                TypingSent = visitors.Sum(v => v.TypingSent),
+                TypingSignals = visitors.Sum(v => v.TypingSignals),
+                PushesConfirmed = visitors.Sum(v => v.PushesConfirmed),
+                ViewedAcksSent = visitors.Sum(v => v.ViewedAcksSent),
+                ViewedAcksOk = visitors.Sum(v => v.ViewedAcksOk),
+                ViewedAcksRefused = visitors.Sum(v => v.ViewedAcksRefused),
+                ReadReceipts = visitors.Sum(v => v.ReadReceipts),
+                PingsAnswered = visitors.Sum(v => v.PingsAnswered),
+            },
             Server = ServerUsage.Between(start, last, measured),
             Store = ServerUsage.Between(start.Store, last.Store, measured),
             BenchCpuMicrosPerMessage = measured == 0 ? 0 : Math.Round((last.Self.Cpu - start.Self.Cpu).TotalMicroseconds / measured, 2),

@@ -27,6 +27,7 @@ internal sealed partial class ConnectionLoop(
     ILogic logic,
     DeliveryReports deliveries,
     AddressGate addresses,
+    Moderation.BanWatch bans,
     IOptions<BrokerOptions> options,
     BrokerMetrics metrics,
     IHostApplicationLifetime lifetime,
@@ -44,6 +45,12 @@ internal sealed partial class ConnectionLoop(
     public async Task AcceptAsync(HttpContext context)
     {
         var address = addresses.AddressOf(context);
+        if (bans.Find(address, 0) is { } ban)
+        {
+            await bans.RefuseSocketAsync(context, ban);
+            return;
+        }
+
         if (await addresses.AdmitSocketAsync(address) is { IsRefused: true } refused)
         {
             await addresses.RefuseSocketAsync(context, refused);

@@ -28,4 +28,6 @@ internal static class FrameSerializer
     public static byte[] Serialize(StatsResponse frame) => JsonSerializer.SerializeToUtf8Bytes(frame, Context.StatsResponse);
 
     public static byte[] Serialize(StatusResponse frame) => JsonSerializer.SerializeToUtf8Bytes(frame, Context.StatusResponse);
+
+    public static byte[] Serialize(BannedResponse frame) => JsonSerializer.SerializeToUtf8Bytes(frame, Context.BannedResponse);
 }

@@ -2,6 +2,7 @@ using Chat.Broker.Connections;
 using Chat.Broker.Delivery;
 using Chat.Broker.Diagnostics;
 using Chat.Broker.Limits;
+using Chat.Broker.Moderation;
 using Chat.Protocol.Frames;
 using Chat.Protocol.Seams;
 
@@ -11,7 +12,7 @@ namespace Chat.Broker.Frames;
 /// Carries out one parsed client request: checks the fields the command needs, checks that any id
 /// the client names about itself is the socket's own account, asks logic, and queues the response.
 /// </summary>
-internal sealed class RequestDispatcher(ILogic logic, ConnectionRegistry registry, DeliveryReports deliveries, AddressGate addresses, BrokerMetrics metrics)
+internal sealed class RequestDispatcher(ILogic logic, ConnectionRegistry registry, DeliveryReports deliveries, AddressGate addresses, BanWatch bans, BrokerMetrics metrics)
 {
     public ValueTask DispatchAsync(ClientConnection connection, ClientRequest request, CancellationToken cancellationToken) =>
         // A chat message (the hot path) goes straight to its handler, without an async frame of this method's own.
@@ -71,11 +72,20 @@ internal sealed class RequestDispatcher(ILogic logic, ConnectionRegistry registr
                 }
 
                 break;
-            case CommandKind.Typing:
-                // No response: typing is a hint, and answering each one would double the traffic.
-                if (connection.AccountId != 0 && request.SessionId is { } typingIn && (request.AccountId ?? connection.AccountId) == connection.AccountId)
+            case CommandKind.Report:
+                if (RequireOwnAccount(connection, request, request.AccountId) && RequireSession(connection, request) && Require(connection, request, request.Reason, "reason"))
                 {
-                    await logic.TypingAsync(connection.AccountId, typingIn, cancellationToken);
+                    var reported = await logic.ReportAsync(connection.AccountId, request.SessionId!.Value, request.Reason!, request.Note, connection.Address, cancellationToken);
+                    Reply(connection, new StatusResponse(Commands.ReportResp, reported.Code, reported.Message, SessionId: request.SessionId));
+                }
+
+                break;
+            case CommandKind.Typing:
+                // No response when it is carried out: typing is a hint, and answering each one would double
+                // the traffic. A malformed one is refused like any request (ERROR_RESP code 1).
+                if (RequireOwnAccount(connection, request, request.AccountId) && RequireSession(connection, request))
+                {
+                    await logic.TypingAsync(connection.AccountId, request.SessionId!.Value, cancellationToken);
                 }
 
                 break;
@@ -126,6 +136,12 @@ internal sealed class RequestDispatcher(ILogic logic, ConnectionRegistry registr
             return;
         }
 
+        if (bans.Find(connection.Address, 0) is { } ban)
+        {
+            Reply(connection, new CreateAccountResponse(ResultCode.Banned, Msg: BanWatch.Message(ban)) { Until = ban.UntilUnixMs, Ref = ban.Ref });
+            return;
+        }
+
         if (await addresses.AdmitAccountAsync(connection.Address, request.Altcha) is { IsRefused: true } refused)
         {
             Reply(connection, Refusals.CreateAccount(refused));
@@ -161,6 +177,12 @@ internal sealed class RequestDispatcher(ILogic logic, ConnectionRegistry registr
         if (connection.AccountId != 0)
         {
             Refuse(connection, request, ResultCode.ParamErr, connection.AccountId == accountId ? "this socket has that account already" : "this socket already has another account");
+            return;
+        }
+
+        if (bans.Find(connection.Address, accountId) is { } ban)
+        {
+            Reply(connection, new ReconnectResponse(ResultCode.Banned, Msg: BanWatch.Message(ban)) { Until = ban.UntilUnixMs, Ref = ban.Ref });
             return;
         }
 

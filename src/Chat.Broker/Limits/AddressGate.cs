@@ -1,3 +1,4 @@
+using Chat.Broker.Connections;
 using System.Collections.Concurrent;
 using System.Net.WebSockets;
 using System.Text;
@@ -103,16 +104,7 @@ internal sealed partial class AddressGate(
     public async Task RefuseSocketAsync(HttpContext context, Admission refusal)
     {
         metrics.ClosedByServer((int)WebSocketCloseStatus.PolicyViolation);
-        using var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext { KeepAliveInterval = TimeSpan.Zero });
-        using var deadline = new CancellationTokenSource(broker.Value.CloseTimeout, time);
-        try
-        {
-            await socket.CloseAsync(WebSocketCloseStatus.PolicyViolation, CloseReason(refusal.Message ?? "refused"), deadline.Token);
-        }
-        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or IOException)
-        {
-            socket.Abort();
-        }
+        await RefusedSocket.CloseAsync(context, WebSocketCloseStatus.PolicyViolation, CloseReason(refusal.Message ?? "refused"), notice: null, broker.Value.CloseTimeout, time);
     }
 
     /// <summary>Whether this socket may create an account now (CRT_ACCOUNT_REQ), with the client's solved challenge if it sent one.</summary>
@@ -138,6 +130,14 @@ internal sealed partial class AddressGate(
         {
         }
     }
+
+    /// <summary>
+    /// Tells logic at once what this broker holds (it does so every report interval anyway): after a
+    /// start that logic heard of late, which made it forget every count of this broker, sockets opened
+    /// since then included.
+    /// </summary>
+    public Task ReportHeldAsync(CancellationToken cancellationToken) =>
+        options.Value.SocketsPerAddress <= 0 || _held.IsEmpty ? Task.CompletedTask : ReportAsync(cancellationToken);
 
     private async Task ReportAsync(CancellationToken stoppingToken)
     {

@@ -1,4 +1,5 @@
 using Chat.Broker.Connections;
+using Chat.Broker.Limits;
 using Chat.Protocol.Seams;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -11,11 +12,14 @@ namespace Chat.Broker.Upstream;
 /// A broker that starts holds no socket yet: whatever logic had bound to its address belongs to
 /// an earlier start. It tells logic, again until logic answers (in a cluster, logic may come up
 /// after it; the <see cref="UpstreamResilience.BrokerStart"/> pipeline spaces the attempts); its
-/// own new sockets are kept whenever the message arrives.
+/// own new sockets are kept whenever the message arrives, and so are their counts for the limits:
+/// a start logic hears of late makes it forget this broker's counts, so the broker reports what it
+/// holds right after.
 /// </summary>
 internal sealed partial class BrokerStartup(
     ILogic logic,
     ConnectionRegistry registry,
+    AddressGate addresses,
     IOptions<BrokerOptions> options,
     ResiliencePipelineProvider<string> pipelines,
     ILogger<BrokerStartup> logger) : BackgroundService
@@ -55,6 +59,8 @@ internal sealed partial class BrokerStartup(
             Log.NotTold(logger, ex.Message); // expected while logic is still starting: no stack trace
             throw;
         }
+
+        await addresses.ReportHeldAsync(cancellationToken);
     }
 
     private static partial class Log

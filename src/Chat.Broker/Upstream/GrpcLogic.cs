@@ -41,6 +41,7 @@ internal sealed partial class GrpcLogic(
 {
     private readonly ResiliencePipeline _call = pipelines.GetPipeline(UpstreamResilience.LogicCall);
     private readonly int _maxOwners = options.Value.MaxRememberedOwners;
+    private readonly TimeSpan _answerWithin = options.Value.AnswerWithin;
     private readonly ConcurrentDictionary<string, Lazy<LogicNode>> _nodes = new();
 
     /// <summary>This start of the broker, named with every binding so that logic can tell its sockets from an earlier start's.</summary>
@@ -154,6 +155,21 @@ internal sealed partial class GrpcLogic(
         return answer?.FromProto() ?? Admission.Unchecked;
     }
 
+    public async ValueTask<ReportResult> ReportAsync(ulong accountId, ulong sessionId, string reason, string? note, string? address, CancellationToken cancellationToken)
+    {
+        var request = new ReportRequest { AccountId = accountId, SessionId = sessionId, Reason = reason, Note = note ?? string.Empty, Address = address ?? string.Empty };
+        var answer = await CallAsync((n, o) => n.Client.ReportAsync(request, o).ResponseAsync, retry: false, cancellationToken);
+        return answer is null ? new ReportResult(ResultCode.InternalErr, "try again") : new ReportResult(answer.Code.FromProto(), NullIfEmpty(answer.Msg));
+    }
+
+    /// <summary>The bans in force; on a failure of every node, the ones known stand (null: unchanged).</summary>
+    public async ValueTask<BanBook?> ReadBansAsync(long knownVersion, CancellationToken cancellationToken)
+    {
+        var request = new ReadBansRequest { KnownVersion = knownVersion };
+        var answer = await CallAsync((n, o) => n.Client.ReadBansAsync(request, o).ResponseAsync, retry: true, cancellationToken);
+        return answer?.FromProto();
+    }
+
     public async ValueTask<SendResult> SendAsync(ulong senderId, ulong sessionId, string requestId, string content, CancellationToken cancellationToken)
     {
         _owners.TryGetValue(sessionId, out var owner);
@@ -259,7 +275,8 @@ internal sealed partial class GrpcLogic(
                 }
 
                 // A call that never left costs no attempt: nothing of it was done, so any call may go on to the next node.
-                if (!neverSent && --attempts == 0)
+                // One that took its time is answered "try again" rather than kept waiting on yet another node.
+                if (!neverSent && (--attempts == 0 || sitOuts.Since(now) >= _answerWithin))
                 {
                     return null;
                 }

@@ -17,6 +17,9 @@ internal sealed class SitOuts(TimeProvider time, IOptions<UpstreamOptions> optio
     /// <summary>Now, as <see cref="IsSittingOut"/> takes it (one reading serves a whole walk over the nodes).</summary>
     public long Now => time.GetTimestamp();
 
+    /// <summary>How long ago <paramref name="then"/> (a reading of <see cref="Now"/>) was.</summary>
+    public TimeSpan Since(long then) => time.GetElapsedTime(then);
+
     public bool IsSittingOut(string node, long now) =>
         !_failedAt.IsEmpty && _failedAt.TryGetValue(node, out var failed) && time.GetElapsedTime(failed, now) < _sitOut;
 

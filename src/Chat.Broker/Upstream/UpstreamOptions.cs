@@ -14,6 +14,13 @@ public sealed class UpstreamOptions : IValidatableObject
     /// </summary>
     public TimeSpan CallTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// A visitor's request is answered within about this long: once a call has taken it, no further node is tried and
+    /// the client hears code 2 ("try again") instead of waiting through every node's timeout (a broker cut off from logic).
+    /// A node that refuses at once (dead) still passes the call on to the next.
+    /// </summary>
+    public TimeSpan AnswerWithin { get; set; } = TimeSpan.FromSeconds(5);
+
     /// <summary>How long a logic node that failed a call is tried last.</summary>
     public TimeSpan SitOut { get; set; } = TimeSpan.FromSeconds(10);
 
@@ -32,6 +39,7 @@ public sealed class UpstreamOptions : IValidatableObject
         foreach (var refusal in Durations.MustBeTimeouts(Section, (nameof(CallTimeout), CallTimeout)).Concat(Durations.MustBePositive(
             Section,
             (nameof(SitOut), SitOut),
+            (nameof(AnswerWithin), AnswerWithin),
             (nameof(StartRetryDelay), StartRetryDelay),
             (nameof(StartRetryMaxDelay), StartRetryMaxDelay))))
         {

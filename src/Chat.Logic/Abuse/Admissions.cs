@@ -238,6 +238,12 @@ internal static class Refusal
     public const string Waiting = "waiting";
     public const string Matches = "matches";
 
+    /// <summary>Code 6 to a MATCH_REQ from an address that was reported lately.</summary>
+    public const string Reported = "reported";
+
+    /// <summary>Code 7: a banned visitor's request or socket.</summary>
+    public const string Banned = "banned";
+
     /// <summary>Code 6 to a request without a solution: the challenge was demanded.</summary>
     public const string Challenge = "challenge";
 

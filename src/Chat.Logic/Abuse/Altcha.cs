@@ -201,7 +201,8 @@ internal sealed class AltchaKey
     /// <summary>The key kept in <paramref name="folder"/>, made there first if there is none.</summary>
     private static string KeptIn(string folder)
     {
-        Directory.CreateDirectory(folder);
+        // The data folder is the user's alone (as the SQLite store makes it), whichever of the two makes it first.
+        _ = OperatingSystem.IsWindows() ? Directory.CreateDirectory(folder) : Directory.CreateDirectory(folder, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         var path = Path.Combine(folder, FileName);
         var made = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32));
         try

@@ -102,6 +102,8 @@ internal sealed class LimitOptions : IValidatableObject
 /// <summary>The proof of work a new account needs once its address has made many (<c>Chat:Limits:Challenge</c>).</summary>
 internal sealed class ChallengeOptions
 {
+    public const string Section = "Chat:Limits:Challenge";
+
     /// <summary>Accounts an address may create per minute without a challenge; each one beyond needs a solved one. 0: never, unless <see cref="Always"/>.</summary>
     [Range(0, 1_000_000)]
     public int AfterAccounts { get; set; } = 5;

@@ -48,9 +48,11 @@ internal sealed partial class AccountGrain(
         await ReloadAsync();
         if (_account is null || !AccountTokens.Matches(token, _account.TokenHash))
         {
-            if (_account is null)
+            if (_account is null or { Endpoint: null, AwaySinceUnixMs: null })
             {
-                DeactivateOnIdle(); // an id nobody created: answer, then go
+                // An id nobody created, or an account with no socket and no chats waiting: answer, then
+                // go (a wrong token must not keep an activation, and its record, in memory).
+                DeactivateOnIdle();
             }
 
             return new Reconnected(ResultCode.NoDataFound, string.Empty, []);

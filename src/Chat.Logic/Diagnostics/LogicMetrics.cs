@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
 
 namespace Chat.Logic.Diagnostics;
@@ -19,6 +20,12 @@ internal sealed class LogicMetrics
     private readonly UpDownCounter<long> _trackedAddresses;
     private readonly Counter<long> _matchesByKind;
     private readonly Histogram<double> _waitSeconds;
+    private readonly Counter<long> _reports;
+    private readonly Counter<long> _filtered;
+    private readonly Counter<long> _webhookFailures;
+
+    // Refusals by kind since the last TakeRefusals, for the cluster's tally of the last hour (the operator's page).
+    private readonly ConcurrentDictionary<string, long> _untallied = new(StringComparer.Ordinal);
 
     public LogicMetrics(IMeterFactory meters)
     {
@@ -36,6 +43,9 @@ internal sealed class LogicMetrics
         _matchesByKind = _meter.CreateCounter<long>("chat.matching.matches", "{match}", "Pairs made, by kind: interest (a shared interest), fallback (none shared, after the fallback delay), plain (neither asked for interests).");
         _waitSeconds = _meter.CreateHistogram<double>("chat.matching.wait.duration", "s", "How long a visitor waited in the pool before it was paired.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 7.5, 10, 30, 60, 300] });
+        _reports = _meter.CreateCounter<long>("chat.moderation.reports", "{report}", "Reports visitors filed against a partner, by reason.");
+        _filtered = _meter.CreateCounter<long>("chat.messages.filtered", "{message}", "Messages refused by the message filter before they were stored, by filter (links, words, webhook).");
+        _webhookFailures = _meter.CreateCounter<long>("chat.filter.webhook.failures", "{call}", "Calls to the filter webhook that failed (timeout, status, answer, unreachable); the message then went as Chat:Filter:Webhook:OnFailure says.");
         _trackedAddresses = _meter.CreateUpDownCounter<long>("chat.abuse.tracked_addresses", "{address}", "Addresses the address shards on this node remember (each is forgotten once it went quiet).");
     }
 
@@ -70,9 +80,34 @@ internal sealed class LogicMetrics
         _waitSeconds.Record(Math.Max(0, waited.TotalSeconds));
     }
 
-    public void Refused(string kind) => _refusals.Add(1, new KeyValuePair<string, object?>("kind", kind));
+    public void Refused(string kind)
+    {
+        _refusals.Add(1, new KeyValuePair<string, object?>("kind", kind));
+        _untallied.AddOrUpdate(kind, 1, static (_, count) => count + 1);
+    }
+
+    /// <summary>The refusals counted since the last call, by kind (and forgets them).</summary>
+    public Dictionary<string, long> TakeRefusals()
+    {
+        var taken = new Dictionary<string, long>(StringComparer.Ordinal);
+        foreach (var kind in _untallied.Keys)
+        {
+            if (_untallied.TryRemove(kind, out var count) && count > 0)
+            {
+                taken[kind] = count;
+            }
+        }
+
+        return taken;
+    }
 
     public void Unchecked(string kind) => _unchecked.Add(1, new KeyValuePair<string, object?>("kind", kind));
+
+    public void Reported(string reason) => _reports.Add(1, new KeyValuePair<string, object?>("reason", reason));
+
+    public void MessageFiltered(string filter) => _filtered.Add(1, new KeyValuePair<string, object?>("filter", filter));
+
+    public void FilterWebhookFailed(string reason) => _webhookFailures.Add(1, new KeyValuePair<string, object?>("reason", reason));
 
     public void AddressTracked() => _trackedAddresses.Add(1);
 

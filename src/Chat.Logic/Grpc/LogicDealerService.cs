@@ -105,6 +105,17 @@ internal sealed class LogicDealerService(GrainLogic logic, INodeLinks links, Log
             ? new AdmissionResponse { Code = CodeEnum.ParamErr, Msg = "address is required" }
             : (await logic.AdmitAccountAsync(request.Address, request.Altcha.Length == 0 ? null : request.Altcha, context.CancellationToken)).ToProto();
 
+    public override async Task<ReportResponse> Report(ReportRequest request, ServerCallContext context)
+    {
+        var reported = await logic.ReportAsync(
+            request.AccountId, request.SessionId, request.Reason, request.Note.Length == 0 ? null : request.Note, request.Address.Length == 0 ? null : request.Address,
+            ViaBroker(context), context.CancellationToken);
+        return new ReportResponse { Code = reported.Code.ToProto(), Msg = reported.Message ?? string.Empty };
+    }
+
+    public override async Task<ReadBansResponse> ReadBans(ReadBansRequest request, ServerCallContext context) =>
+        (await logic.ReadBansAsync(request.KnownVersion, context.CancellationToken)).ToProto();
+
     public override Task<SendMsgResponse> SendMsg(SendMsgRequest request, ServerCallContext context) =>
         SendAsync(request, ViaBroker(context), context.CancellationToken);
 

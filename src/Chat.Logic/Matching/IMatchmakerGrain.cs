@@ -18,7 +18,7 @@ internal interface IMatchmakerGrain : IGrainWithIntegerKey
     /// pair, the caller waits (NoDataFound) and is offered to the other shards on the next sweep.
     /// Refused (RateLimited) when the caller has made its matches of the minute, or would wait while
     /// its address has as many waiting as it may; ChallengeRequired when it has had new partners
-    /// faster than a person would and has not solved a challenge.
+    /// faster than a person would, or its address was reported lately, and it has not solved a challenge.
     /// </summary>
     Task<MatchTicket> Match(MatchCall call);
 
@@ -63,6 +63,7 @@ internal interface IMatchmakerGrain : IGrainWithIntegerKey
 internal sealed record Candidate([property: Id(0)] WaitingVisitor Visitor, [property: Id(1)] int Shared);
 
 /// <param name="Solved">The caller solved a challenge with this request.</param>
+/// <param name="Reported">The caller's address was reported lately: it must have solved a challenge to be matched or wait.</param>
 /// <param name="Interests">Folded, sorted, distinct.</param>
 /// <param name="Lang">A primary language subtag; null: any.</param>
 [GenerateSerializer, Immutable]
@@ -72,7 +73,8 @@ internal sealed record MatchCall(
     [property: Id(2)] bool Solved,
     [property: Id(3)] string[] Interests,
     [property: Id(4)] string? Lang,
-    [property: Id(5)] bool Fallback);
+    [property: Id(5)] bool Fallback,
+    [property: Id(6)] bool Reported = false);
 
 /// <summary>Two accounts that must not meet until <paramref name="AccountsUntilUnixMs"/> (0: no such rule), and two addresses until <paramref name="AddressesUntilUnixMs"/>.</summary>
 [GenerateSerializer, Immutable]
@@ -85,6 +87,7 @@ internal sealed record Avoidance(
     [property: Id(5)] long AddressesUntilUnixMs = 0);
 
 /// <param name="RetryAfter">With RateLimited: seconds until the caller may try again.</param>
+/// <param name="PartnerAddress">With Success: the partner's address, as its MATCH_REQ gave it (null: unknown).</param>
 /// <param name="Limit">With RateLimited: which limit (a <see cref="Abuse.Refusal"/> kind) and its value.</param>
 /// <param name="CommonInterests">With Success: the interests the two share (folded).</param>
 [GenerateSerializer, Immutable]
@@ -95,4 +98,5 @@ internal readonly record struct MatchTicket(
     [property: Id(3)] int RetryAfter = 0,
     [property: Id(4)] string? Refused = null,
     [property: Id(5)] long Limit = 0,
-    [property: Id(6)] string[]? CommonInterests = null);
+    [property: Id(6)] string[]? CommonInterests = null,
+    [property: Id(7)] string? PartnerAddress = null);

@@ -110,6 +110,11 @@ internal sealed partial class MatchmakerGrain(
             return new MatchTicket(ResultCode.ParamErr); // no further session, nor a place in the pool
         }
 
+        if (call.Reported && !call.Solved)
+        {
+            return new MatchTicket(ResultCode.ChallengeRequired, Refused: Refusal.Reported); // its address was reported lately
+        }
+
         if (OutOfMatches(callerId, call.Address, call.Solved, now) is { } refused)
         {
             return refused;
@@ -215,7 +220,7 @@ internal sealed partial class MatchmakerGrain(
         _pairs.Remove(Pair(seekerId, visitor.AccountId));
         if (_handedOut.Remove(visitor.AccountId, out var left) && !left)
         {
-            _pool.Add(visitor with { Address = null }, Now); // its place is its since; its address no longer counted
+            _pool.Add(visitor, Now); // its place is its since (its place in its address's count was released when it was handed out)
         }
 
         return Task.CompletedTask;
@@ -514,7 +519,7 @@ internal sealed partial class MatchmakerGrain(
             writes.Add(writer.WriteAsync(new StoreWrite.NewSession(new SessionRecord(sessionId, partner.AccountId, caller.AccountId, now))));
             await Task.WhenAll(writes);
             Matched(caller, partner, shared, partnerShard, now);
-            return new MatchTicket(ResultCode.Success, sessionId, partner.AccountId, CommonInterests: Interests.Common(caller.Interests, partner.Interests));
+            return new MatchTicket(ResultCode.Success, sessionId, partner.AccountId, PartnerAddress: partner.Address, CommonInterests: Interests.Common(caller.Interests, partner.Interests));
         }
         catch (Exception ex)
         {
@@ -565,7 +570,7 @@ internal sealed partial class MatchmakerGrain(
         metrics.SessionStarted();
         try
         {
-            await grains.Session(sessionId).OpenBoth(Interests.Common(seeker.Interests, partner.Interests));
+            await grains.Session(sessionId).OpenBoth(seeker.AccountId, seeker.Address, partner.Address, Interests.Common(seeker.Interests, partner.Interests));
         }
         catch (Exception ex) when (ex is OrleansException or TimeoutException)
         {

@@ -24,7 +24,6 @@ internal sealed class WaitingPool(TimeSpan fallbackDelay, int candidatesPerList)
     private readonly Dictionary<string, Dictionary<string, SortedSet<Entry>>> _byInterest = new(StringComparer.Ordinal);
     private readonly Dictionary<string, SortedSet<Entry>> _open = new(StringComparer.Ordinal);
     private readonly SortedSet<Entry> _fallingBack = new(LongestWaitingFirst);
-    private readonly Dictionary<string, int> _fromAddress = new(StringComparer.Ordinal);
     private readonly Queue<ulong> _toOffer = new();
 
     public int Count => _entries.Count;
@@ -32,9 +31,6 @@ internal sealed class WaitingPool(TimeSpan fallbackDelay, int candidatesPerList)
     public bool Contains(ulong accountId) => _entries.ContainsKey(accountId);
 
     public WaitingVisitor? Get(ulong accountId) => _entries.GetValueOrDefault(accountId)?.Visitor;
-
-    /// <summary>Accounts waiting from <paramref name="address"/>.</summary>
-    public int WaitingFrom(string address) => _fromAddress.GetValueOrDefault(address);
 
     /// <summary>The waiting visitors (no order).</summary>
     public IEnumerable<WaitingVisitor> Visitors => _entries.Values.Select(e => e.Visitor);
@@ -69,11 +65,6 @@ internal sealed class WaitingPool(TimeSpan fallbackDelay, int candidatesPerList)
             _fallingBack.Add(entry);
         }
 
-        if (visitor.Address is { } address)
-        {
-            _fromAddress[address] = _fromAddress.GetValueOrDefault(address) + 1;
-        }
-
         _toOffer.Enqueue(visitor.AccountId);
         return true;
     }
@@ -103,11 +94,6 @@ internal sealed class WaitingPool(TimeSpan fallbackDelay, int candidatesPerList)
         }
 
         _fallingBack.Remove(entry);
-        if (visitor.Address is { } address && --_fromAddress[address] == 0)
-        {
-            _fromAddress.Remove(address);
-        }
-
         return visitor;
     }
 

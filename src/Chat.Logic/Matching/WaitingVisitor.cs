@@ -6,7 +6,7 @@ namespace Chat.Logic.Matching;
 /// A visitor in the waiting pool and who it would like to meet: its folded interests (sorted,
 /// distinct), its language (a primary subtag; null: any), whether it falls back to anyone after the
 /// fallback delay, and since when it waits (the fallback clock, kept across repeated MATCH_REQs and
-/// a move of its shard, since the store keeps it). <paramref name="Address"/> only for the limit per address.
+/// a move of its shard, since the store keeps it). <paramref name="Address"/> (null: unknown) for the limit per address, the pairs of addresses kept apart after a report, and a report's record.
 /// </summary>
 [GenerateSerializer, Immutable]
 internal sealed record WaitingVisitor(

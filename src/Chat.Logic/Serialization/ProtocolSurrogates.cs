@@ -49,3 +49,17 @@ internal sealed class LeaveKindConverter : IConverter<LeaveKind, LeaveKindSurrog
 
     public LeaveKindSurrogate ConvertToSurrogate(in LeaveKind value) => new((int)value);
 }
+
+[GenerateSerializer, Immutable]
+internal readonly struct BanTargetSurrogate(int value)
+{
+    [Id(0)] public readonly int Value = value;
+}
+
+[RegisterConverter]
+internal sealed class BanTargetConverter : IConverter<BanTarget, BanTargetSurrogate>
+{
+    public BanTarget ConvertFromSurrogate(in BanTargetSurrogate surrogate) => (BanTarget)surrogate.Value;
+
+    public BanTargetSurrogate ConvertToSurrogate(in BanTarget value) => new((int)value);
+}

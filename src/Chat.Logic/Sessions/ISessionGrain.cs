@@ -10,11 +10,24 @@ namespace Chat.Logic.Sessions;
 /// </summary>
 internal interface ISessionGrain : IGrainWithIntegerKey
 {
-    /// <summary>The matchmaker has just created the session with <paramref name="callerId"/>: tell the partner (NewSession, with the interests both share).</summary>
-    Task<OpenedSession> Open(ulong callerId, string[] commonInterests);
+    /// <summary>
+    /// The matchmaker has just created the session with <paramref name="callerId"/>: tell the partner
+    /// (NewSession, with the interests both share). The two addresses (null: unknown) are kept in memory for a report.
+    /// </summary>
+    Task<OpenedSession> Open(ulong callerId, string? callerAddress, string? partnerAddress, string[] commonInterests);
 
-    /// <summary>The matchmaker has just created the session on its own (neither member is waiting for an answer): tell both (NewSession).</summary>
-    Task OpenBoth(string[] commonInterests);
+    /// <summary>
+    /// The matchmaker has just created the session on its own (neither member is waiting for an
+    /// answer): tell both (NewSession). The addresses of <paramref name="firstId"/> and of the other are kept for a report.
+    /// </summary>
+    Task OpenBoth(ulong firstId, string? firstAddress, string? secondAddress, string[] commonInterests);
+
+    /// <summary>
+    /// The member reports its partner: the session ends (the partner hears only PartnerExit), if it
+    /// had not; an ended session may be reported for <c>Chat:Moderation:ReportableFor</c> after its end
+    /// (an ended session that knows its members' addresses stays in memory that long, for such a report).
+    /// </summary>
+    Task<ReportedSession> Report(ulong reporterId, string? viaBroker);
 
     // viaBroker, on every request a broker makes for a member: the calling broker's address as its
     // certificate names it (null without TLS, and in one process). A member whose socket is on another
@@ -53,3 +66,12 @@ internal readonly record struct SendOutcome([property: Id(0)] ResultCode Code, [
 /// <param name="PartnerReadUpTo">How far the partner has read the member's messages (its read-up-to mark).</param>
 [GenerateSerializer, Immutable]
 internal sealed record AttachedSession([property: Id(0)] ulong SessionId, [property: Id(1)] ulong PartnerId, [property: Id(2)] string PartnerName, [property: Id(3)] bool PartnerOnline, [property: Id(4)] ulong PartnerReadUpTo = 0);
+
+/// <param name="Code">Success; ParamErr: not the reporter's session; NoDataFound: it ended too long ago.</param>
+/// <param name="ReporterAddress">The reporter's address when the session began (null: unknown, such as after the session's node died).</param>
+[GenerateSerializer, Immutable]
+internal sealed record ReportedSession(
+    [property: Id(0)] ResultCode Code,
+    [property: Id(1)] ulong PartnerId = 0,
+    [property: Id(2)] string? ReporterAddress = null,
+    [property: Id(3)] string? PartnerAddress = null);

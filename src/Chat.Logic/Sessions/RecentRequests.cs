@@ -89,7 +89,7 @@ internal sealed class RecentRequests
     }
 
     // Two 32-bit hashes with the process's random seed (HashCode), the second over a different prefix.
-    private static ulong KeyOf(string requestId)
+    internal static ulong KeyOf(string requestId)
     {
         var bytes = MemoryMarshal.AsBytes(requestId.AsSpan());
         var low = new HashCode();

@@ -1,6 +1,8 @@
 using Chat.Logic.Diagnostics;
+using Chat.Logic.Filtering;
 using Chat.Logic.Ids;
 using Chat.Logic.Matching;
+using Chat.Logic.Moderation;
 using Chat.Logic.Storage;
 using Chat.Protocol.Frames;
 using Chat.Protocol.Seams;
@@ -33,9 +35,11 @@ internal sealed partial class SessionGrain(
     IOptions<LogicOptions> options,
     IOptions<MatchingOptions> matching,
     IMatchAvoidance avoidance,
+    IOptions<ModerationOptions> moderation,
     LogicMetrics metrics,
     LogicNodeAddress node,
     TimeProvider time,
+    MessageFilters filters,
     ILogger<SessionGrain> logger) : Grain, ISessionGrain, IDisposable
 {
     private readonly LogicOptions _options = options.Value;
@@ -48,6 +52,14 @@ internal sealed partial class SessionGrain(
     private SessionMember? _second;
     private ulong _lastMsgId;
     private bool _ended;
+    private long _endedAt;
+
+    // Where each member's MATCH_REQ came from, by account id (for a report); lost with the activation.
+    private (ulong Account, string? Address) _addressA;
+    private (ulong Account, string? Address) _addressB;
+
+    // Set while an ended session is kept for a late report (it knows its members' addresses).
+    private bool _keptForReports;
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -62,6 +74,7 @@ internal sealed partial class SessionGrain(
         _second = Member(state.Second);
         _lastMsgId = state.LastMsgId;
         _ended = state.Session.EndedAtUnixMs is not null;
+        _endedAt = state.Session.EndedAtUnixMs ?? 0;
         if (_ended)
         {
             return; // answered from the store's record, then it goes
@@ -87,21 +100,25 @@ internal sealed partial class SessionGrain(
 
     public void Dispose() => _deactivating.Dispose();
 
-    public Task<OpenedSession> Open(ulong callerId, string[] commonInterests)
+    public Task<OpenedSession> Open(ulong callerId, string? callerAddress, string? partnerAddress, string[] commonInterests)
     {
         if (!IsMember(callerId, out var caller, out var partner) || _ended)
         {
             return Task.FromResult(new OpenedSession(ResultCode.NoDataFound));
         }
 
+        (_addressA, _addressB) = ((caller.Id, callerAddress), (partner.Id, partnerAddress));
+
         Enqueue(partner, new SignalPush(SignalKind.NewSession, caller.Id, partner.Id, _id, caller.Id, caller.NickName, CommonInterests: commonInterests));
         return Task.FromResult(new OpenedSession(ResultCode.Success, partner.Id, partner.NickName));
     }
 
-    public Task OpenBoth(string[] commonInterests)
+    public Task OpenBoth(ulong firstId, string? firstAddress, string? secondAddress, string[] commonInterests)
     {
-        if (_first is not null && _second is not null && !_ended)
+        if (_first is not null && _second is not null && !_ended && (_first.Id == firstId || _second.Id == firstId))
         {
+            var (first, second) = _first.Id == firstId ? (_first, _second) : (_second, _first);
+            (_addressA, _addressB) = ((first.Id, firstAddress), (second.Id, secondAddress));
             Enqueue(_first, new SignalPush(SignalKind.NewSession, _second.Id, _first.Id, _id, _second.Id, _second.NickName, CommonInterests: commonInterests));
             Enqueue(_second, new SignalPush(SignalKind.NewSession, _first.Id, _second.Id, _id, _first.Id, _first.NickName, CommonInterests: commonInterests));
         }
@@ -109,13 +126,148 @@ internal sealed partial class SessionGrain(
         return Task.CompletedTask;
     }
 
-    public async ValueTask<SendOutcome> Send(ulong senderId, string requestId, string content, string? viaBroker)
+    public ValueTask<SendOutcome> Send(ulong senderId, string requestId, string content, string? viaBroker)
     {
         if (!IsMember(senderId, viaBroker, out var sender, out var receiver))
         {
-            return Outcome(ResultCode.ParamErr, message: "not your session");
+            return new(Outcome(ResultCode.ParamErr, message: "not your session"));
         }
 
+        // A retry is answered as its first attempt was: stored, still being judged, or refused (each
+        // message is filtered once), and never filtered again if it is stored (StoreAsync, RefusedAsync).
+        if (sender.Sent?.TryGet(requestId, out var sentId, out var committing) == true)
+        {
+            return new(RetriedAsync(sentId, committing));
+        }
+
+        if (sender.Screening?.TryGetValue(requestId, out var judged) == true)
+        {
+            return new(judged);
+        }
+
+        if (sender.Refused?.TryGet(requestId, out var refusal) == true)
+        {
+            return new(Outcome(ResultCode.ParamErr, message: refusal));
+        }
+
+        if (_ended)
+        {
+            return new(EndedOutcome(sender, receiver));
+        }
+
+        // The filter, before the message has an id: a refused message leaves nothing behind.
+        var verdict = filters.Check(new FilteredMessage(_id, senderId, content, sender.SentCount), _deactivating.Token, out var pending);
+        var before = sender.ScreeningTail is { IsCompleted: false } tail ? tail : null;
+        if (verdict is { } judgedNow && before is null)
+        {
+            return judgedNow.Refused ? RefusedAsync(sender, requestId, judgedNow) : StoreAsync(sender, receiver, requestId, content, turn: null);
+        }
+
+        var turn = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        sender.Screening ??= [];
+        var outcome = JudgedAsync(sender, receiver, requestId, content, pending ?? Task.FromResult(verdict!.Value), before, turn);
+        if (!outcome.IsCompleted)
+        {
+            sender.Screening[requestId] = outcome;
+        }
+
+        if (!turn.Task.IsCompleted)
+        {
+            sender.ScreeningTail = turn.Task;
+        }
+
+        return new(outcome);
+    }
+
+    /// <summary>A message whose verdict is awaited (a webhook): it takes its id after the sender's earlier messages, in the order they were sent.</summary>
+    private async Task<SendOutcome> JudgedAsync(SessionMember sender, SessionMember receiver, string requestId, string content, Task<FilterVerdict> pending, Task? before, TaskCompletionSource turn)
+    {
+        try
+        {
+            FilterVerdict verdict;
+            try
+            {
+                verdict = await pending;
+            }
+            catch (Exception ex)
+            {
+                Log.FilterFailed(logger, _id, ex); // the client retries with the same requestId
+                return Outcome(ResultCode.InternalErr, message: "try again");
+            }
+            finally
+            {
+                if (before is not null)
+                {
+                    await before; // never faults: each turn is only ever set
+                }
+            }
+
+            if (verdict.Refused)
+            {
+                return await RefusedAsync(sender, requestId, verdict);
+            }
+
+            if (_ended)
+            {
+                return EndedOutcome(sender, receiver);
+            }
+
+            return await StoreAsync(sender, receiver, requestId, content, turn);
+        }
+        finally
+        {
+            turn.TrySetResult();
+            sender.Screening?.Remove(requestId);
+            if (sender.ScreeningTail == turn.Task)
+            {
+                sender.ScreeningTail = null;
+            }
+        }
+    }
+
+    /// <summary>
+    /// The filter refused the message. Unless the store holds it already under its requestId: an earlier
+    /// attempt may have been stored (passed by the filter then) without this grain knowing, when its
+    /// commit's answer was lost or more of the sender's messages came since than the grain remembers.
+    /// A stored message is never refused afterwards; its id is the answer.
+    /// </summary>
+    private async ValueTask<SendOutcome> RefusedAsync(SessionMember sender, string requestId, FilterVerdict verdict)
+    {
+        if (sender.MayHaveForgotten)
+        {
+            ulong? stored;
+            try
+            {
+                stored = await store.FindMessageIdAsync(_id, sender.Id, requestId, _deactivating.Token);
+            }
+            catch (Exception ex)
+            {
+                Log.StoreFailed(logger, _id, nameof(RefusedAsync), ex);
+                return Outcome(ResultCode.InternalErr, message: "store unavailable");
+            }
+
+            if (stored is { } msgId)
+            {
+                (sender.Sent ??= new RecentRequests()).Add(requestId, msgId, committing: null);
+                return Outcome(ResultCode.Success, msgId);
+            }
+        }
+
+        (sender.Refused ??= new RecentRefusals()).Add(requestId, verdict.Message);
+        Log.Filtered(logger, _id, sender.Id, verdict.Filter);
+        return Outcome(ResultCode.ParamErr, message: verdict.Message);
+    }
+
+    private SendOutcome EndedOutcome(SessionMember sender, SessionMember receiver)
+    {
+        // The seed's answer to a message into an ended session: an error code and a PartnerExit.
+        Enqueue(sender, new SignalPush(SignalKind.PartnerExit, 0, sender.Id, _id, receiver.Id));
+        return Outcome(ResultCode.NoDataFound, message: "the session has ended");
+    }
+
+    /// <param name="turn">Set once the message has its id, so the sender's next judged message may take the next.</param>
+    private async ValueTask<SendOutcome> StoreAsync(SessionMember sender, SessionMember receiver, string requestId, string content, TaskCompletionSource? turn)
+    {
         ulong msgId;
         while (true)
         {
@@ -127,9 +279,7 @@ internal sealed partial class SessionGrain(
 
             if (_ended)
             {
-                // The seed's answer to a message into an ended session: an error code and a PartnerExit.
-                Enqueue(sender, new SignalPush(SignalKind.PartnerExit, 0, sender.Id, _id, receiver.Id));
-                return Outcome(ResultCode.NoDataFound, message: "the session has ended");
+                return EndedOutcome(sender, receiver);
             }
 
             if (ids.TryTake(IdKind.Message, _lastMsgId, out msgId))
@@ -149,10 +299,11 @@ internal sealed partial class SessionGrain(
         }
 
         _lastMsgId = msgId;
-        var message = new MessageRecord(msgId, _id, senderId, requestId, content, time.GetUtcNow().ToUnixTimeMilliseconds());
+        var message = new MessageRecord(msgId, _id, sender.Id, requestId, content, time.GetUtcNow().ToUnixTimeMilliseconds());
         var committed = writer.AppendAsync(message);
         (sender.Sent ??= new RecentRequests()).Add(requestId, msgId, committed);
         receiver.Outbox.Enqueue(message, committed);
+        turn?.TrySetResult();
         WriteOutcome outcome;
         try
         {
@@ -162,6 +313,7 @@ internal sealed partial class SessionGrain(
         {
             Log.StoreFailed(logger, _id, nameof(Send), ex);
             sender.Sent.Failed(requestId, msgId);
+            sender.LostAnswer = true; // it may have committed all the same: a refusal of its retry asks the store first
             receiver.Outbox.Pump();
             return Outcome(ResultCode.InternalErr, message: "store unavailable");
         }
@@ -171,6 +323,7 @@ internal sealed partial class SessionGrain(
         {
             case WriteResult.Stored:
                 sender.Sent.Committed(requestId, msgId);
+                sender.SentCount++;
                 metrics.MessageStored();
                 return Outcome(ResultCode.Success, msgId);
             case WriteResult.AlreadyStored:
@@ -231,7 +384,39 @@ internal sealed partial class SessionGrain(
             return ResultCode.NoDataFound;
         }
 
+        await EndAsync(leaver, partner);
+        return ResultCode.Success;
+    }
+
+    public async Task<ReportedSession> Report(ulong reporterId, string? viaBroker)
+    {
+        // A member whose socket is gone (it was replaced, or is away) may still report: viaBroker is only checked while it has one.
+        if (!IsMember(reporterId, out var reporter, out var partner) || (viaBroker is not null && reporter.Endpoint is { } at && at.Broker != viaBroker))
+        {
+            return new ReportedSession(ResultCode.ParamErr);
+        }
+
+        if (_ended && time.GetUtcNow().ToUnixTimeMilliseconds() - _endedAt > moderation.Value.ReportableFor.TotalMilliseconds)
+        {
+            return new ReportedSession(ResultCode.NoDataFound);
+        }
+
+        if (!_ended)
+        {
+            await EndAsync(reporter, partner); // as END_SESSION_REQ: the partner hears PartnerExit, and nothing of the report
+        }
+
+        return new ReportedSession(ResultCode.Success, partner.Id, AddressOf(reporter.Id), AddressOf(partner.Id));
+    }
+
+    private string? AddressOf(ulong accountId) => _addressA.Account == accountId ? _addressA.Address : _addressB.Account == accountId ? _addressB.Address : null;
+
+    /// <summary>Ends the active session for both: kept in the store, the partner told, the pair free to match again.</summary>
+    private async Task EndAsync(SessionMember leaver, SessionMember partner)
+    {
+        var leaverId = leaver.Id;
         _ended = true;
+        _endedAt = time.GetUtcNow().ToUnixTimeMilliseconds();
         try
         {
             await writer.WriteAsync(new StoreWrite.SessionEnded(_id, time.GetUtcNow().ToUnixTimeMilliseconds()));
@@ -244,8 +429,22 @@ internal sealed partial class SessionGrain(
         Log.Ended(logger, _id, leaverId);
         Enqueue(partner, new SignalPush(SignalKind.PartnerExit, 0, partner.Id, _id, leaver.Id));
         await EndPairAsync(_first!.Id, _second!.Id);
+        if (_addressA.Address is not null || _addressB.Address is not null)
+        {
+            // A report comes after the end as often as not: keep the addresses until it can no longer come.
+            _keptForReports = true;
+            this.RegisterGrainTimer(
+                _ =>
+                {
+                    _keptForReports = false;
+                    DeactivateWhenDone();
+                    return Task.CompletedTask;
+                },
+                moderation.Value.ReportableFor,
+                Timeout.InfiniteTimeSpan);
+        }
+
         DeactivateWhenDone();
-        return ResultCode.Success;
     }
 
     public async Task<ResultCode> ConfirmDelivered(ulong accountId, ulong msgId, string? viaBroker)
@@ -434,7 +633,7 @@ internal sealed partial class SessionGrain(
     /// <summary>An ended session needs no activation once nothing waits in it any more.</summary>
     private void DeactivateWhenDone()
     {
-        if (!_first!.Outbox.Resuming && !_second!.Outbox.Resuming)
+        if (!_keptForReports && !_first!.Outbox.Resuming && !_second!.Outbox.Resuming)
         {
             DeactivateOnIdle();
         }
@@ -448,10 +647,16 @@ internal sealed partial class SessionGrain(
         [LoggerMessage(3, LogLevel.Debug, "Session {SessionId} ended by {AccountId}.")]
         public static partial void Ended(ILogger logger, ulong sessionId, ulong accountId);
 
-        [LoggerMessage(7, LogLevel.Warning, "Session {SessionId} ended, but its members' matchmaker shards did not take the rule against an instant rematch.")]
+        [LoggerMessage(9, LogLevel.Warning, "Session {SessionId} ended, but its members' matchmaker shards did not take the rule against an instant rematch.")]
         public static partial void AvoidFailed(ILogger logger, ulong sessionId, Exception exception);
 
         [LoggerMessage(6, LogLevel.Error, "Session {SessionId}: the store refused message {MsgId}: {Reason}")]
         public static partial void MessageRefused(ILogger logger, ulong sessionId, ulong msgId, string? reason);
+
+        [LoggerMessage(7, LogLevel.Debug, "Session {SessionId}: the {Filter} filter refused a message of {AccountId}.")]
+        public static partial void Filtered(ILogger logger, ulong sessionId, ulong accountId, string? filter);
+
+        [LoggerMessage(8, LogLevel.Error, "Session {SessionId}: a message filter failed.")]
+        public static partial void FilterFailed(ILogger logger, ulong sessionId, Exception exception);
     }
 }

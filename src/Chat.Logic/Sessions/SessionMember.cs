@@ -28,6 +28,31 @@ internal sealed class SessionMember(MemberState state, MemberOutbox outbox)
     /// <summary>This member's recent requestIds, created on its first message.</summary>
     public RecentRequests? Sent { get; set; } = Restore(state.RecentRequests);
 
+    /// <summary>
+    /// How many messages this member has stored in the session (what the links rule counts). Exact up to
+    /// <see cref="RecentRequests.Capacity"/>: the store gives back at most that many requestIds, and a
+    /// sender that had sent that many is past every first-messages rule.
+    /// </summary>
+    public int SentCount { get; set; } = state.RecentRequests.Count;
+
+    /// <summary>A write of this member's may have been stored without this grain knowing (its commit's answer was lost).</summary>
+    public bool LostAnswer { get; set; }
+
+    /// <summary>
+    /// Whether the store may hold a message of this member whose requestId <see cref="Sent"/> does not
+    /// know: one older than its last <see cref="RecentRequests.Capacity"/>, or one whose commit's answer was lost.
+    /// </summary>
+    public bool MayHaveForgotten => LostAnswer || SentCount >= RecentRequests.Capacity;
+
+    /// <summary>Requests of this member the filter refused lately, created on its first refusal.</summary>
+    public RecentRefusals? Refused { get; set; }
+
+    /// <summary>Messages of this member the filter is still judging (a webhook), by requestId; null while there are none.</summary>
+    public Dictionary<string, Task<SendOutcome>>? Screening { get; set; }
+
+    /// <summary>Done when this member's latest message under judgement has its id (or was refused): the next one waits for it, so ids keep the order of sending.</summary>
+    public Task? ScreeningTail { get; set; }
+
     private static RecentRequests? Restore(IReadOnlyList<SentRequest> sent)
     {
         if (sent.Count == 0)

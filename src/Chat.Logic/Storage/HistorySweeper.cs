@@ -10,7 +10,14 @@ namespace Chat.Logic.Storage;
 /// then accounts that are gone and in no session), <see cref="BatchSize"/> rows per transaction so the
 /// store writer never waits long behind it. A retention of zero keeps everything.
 /// </summary>
-internal sealed partial class HistorySweeper(IChatStore store, IOptions<StoreOptions> options, TimeProvider time, ILogger<HistorySweeper> logger) : BackgroundService
+/// <remarks>Moderation's records (reports with their evidence, bans that ended, the audit log) are swept on the same tick after their own retention, <see cref="Moderation.ModerationOptions.Retention"/>.</remarks>
+internal sealed partial class HistorySweeper(
+    IChatStore store,
+    Moderation.IModerationStore moderation,
+    IOptions<StoreOptions> options,
+    IOptions<Moderation.ModerationOptions> moderationOptions,
+    TimeProvider time,
+    ILogger<HistorySweeper> logger) : BackgroundService
 {
     /// <summary>Rows deleted per transaction: a few milliseconds of work, however much has expired.</summary>
     public const int BatchSize = 500;
@@ -18,7 +25,8 @@ internal sealed partial class HistorySweeper(IChatStore store, IOptions<StoreOpt
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var retention = options.Value.Retention;
-        if (retention <= TimeSpan.Zero)
+        var kept = moderationOptions.Value.Retention;
+        if (retention <= TimeSpan.Zero && kept <= TimeSpan.Zero)
         {
             return;
         }
@@ -30,7 +38,12 @@ internal sealed partial class HistorySweeper(IChatStore store, IOptions<StoreOpt
             {
                 try
                 {
-                    var deleted = await SweepAsync(time.GetUtcNow() - retention, stoppingToken);
+                    var deleted = retention > TimeSpan.Zero ? await SweepAsync(time.GetUtcNow() - retention, stoppingToken) : 0;
+                    if (kept > TimeSpan.Zero)
+                    {
+                        deleted += await moderation.DeleteExpiredModerationAsync((time.GetUtcNow() - kept).ToUnixTimeMilliseconds(), stoppingToken);
+                    }
+
                     if (deleted > 0)
                     {
                         Log.Swept(logger, deleted);

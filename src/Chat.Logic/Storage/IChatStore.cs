@@ -91,6 +91,9 @@ internal interface IChatStore : IAsyncDisposable
     /// </summary>
     Task<int> DeleteExpiredAsync(long beforeUnixMs, int limit, CancellationToken cancellationToken);
 
+    /// <summary>The msgId of the message <paramref name="senderId"/> stored in the session under <paramref name="requestId"/> (compared exactly), or null if there is none.</summary>
+    Task<ulong?> FindMessageIdAsync(ulong sessionId, ulong senderId, string requestId, CancellationToken cancellationToken);
+
     /// <summary>Messages of the session with an id above <paramref name="afterMsgId"/> not sent by <paramref name="receiverId"/>, oldest first, at most <paramref name="limit"/>.</summary>
     Task<IReadOnlyList<MessageRecord>> ReadMessagesForAsync(ulong sessionId, ulong receiverId, ulong afterMsgId, int limit, CancellationToken cancellationToken);
 }

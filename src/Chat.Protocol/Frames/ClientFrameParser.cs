@@ -79,13 +79,18 @@ public static class ClientFrameParser
         Interests,
         Lang,
         Fallback,
+        Reason,
+        Note,
     }
+
+    /// <summary>The longest known name, "confirmReceipt", with every character escaped (\u0063…): 6 bytes each.</summary>
+    private const int MaxEscapedNameBytes = 6 * 14;
 
     private static Field MatchField(ref Utf8JsonReader reader)
     {
         // Frames are parsed from one contiguous span, so names never span segments.
         scoped ReadOnlySpan<byte> name = reader.ValueSpan;
-        scoped Span<byte> scratch = stackalloc byte[64];
+        scoped Span<byte> scratch = stackalloc byte[MaxEscapedNameBytes];
         if (reader.ValueIsEscaped)
         {
             if (name.Length > scratch.Length)
@@ -93,7 +98,14 @@ public static class ClientFrameParser
                 return Field.Unknown;
             }
 
-            name = scratch[..reader.CopyString(scratch)];
+            try
+            {
+                name = scratch[..reader.CopyString(scratch)];
+            }
+            catch (InvalidOperationException)
+            {
+                return Field.Unknown; // a lone surrogate (\uD800): no name we know, skipped like any unknown key
+            }
         }
 
         return name.Length switch
@@ -103,9 +115,11 @@ public static class ClientFrameParser
             4 when Ascii.EqualsIgnoreCase(name, "lang"u8) => Field.Lang,
             8 when Ascii.EqualsIgnoreCase(name, "fallback"u8) => Field.Fallback,
             9 when Ascii.EqualsIgnoreCase(name, "interests"u8) => Field.Interests,
+            4 when Ascii.EqualsIgnoreCase(name, "note"u8) => Field.Note,
             5 when Ascii.EqualsIgnoreCase(name, "msgId"u8) => Field.MsgId,
             5 when Ascii.EqualsIgnoreCase(name, "token"u8) => Field.Token,
             6 when Ascii.EqualsIgnoreCase(name, "altcha"u8) => Field.Altcha,
+            6 when Ascii.EqualsIgnoreCase(name, "reason"u8) => Field.Reason,
             7 when Ascii.EqualsIgnoreCase(name, "content"u8) => Field.Content,
             8 when Ascii.EqualsIgnoreCase(name, "nickName"u8) => Field.NickName,
             8 when Ascii.EqualsIgnoreCase(name, "senderId"u8) => Field.SenderId,
@@ -146,6 +160,12 @@ public static class ClientFrameParser
                 return;
             case Field.Altcha:
                 request.Altcha = ReadString(ref reader, request, "altcha");
+                return;
+            case Field.Reason:
+                request.Reason = ReadString(ref reader, request, "reason");
+                return;
+            case Field.Note:
+                request.Note = ReadString(ref reader, request, "note");
                 return;
             case Field.AccountId:
                 request.AccountId = ReadId(ref reader, request, "accountId");
@@ -292,6 +312,7 @@ public static class ClientFrameParser
         Commands.EndSessionReq => CommandKind.EndSession,
         Commands.TypingReq => CommandKind.Typing,
         Commands.StatsReq => CommandKind.Stats,
+        Commands.ReportReq => CommandKind.Report,
         _ => CommandKind.Unknown,
     };
 
@@ -305,6 +326,7 @@ public static class ClientFrameParser
         CommandKind.Reconnect => Commands.ReconnectResp,
         CommandKind.EndSession => Commands.EndSessionResp,
         CommandKind.Stats => Commands.StatsResp,
+        CommandKind.Report => Commands.ReportResp,
         CommandKind.Ping => Commands.PingResp,
         _ => Commands.ErrorResp,
     };

@@ -35,6 +35,11 @@ public sealed class ClientRequest
 
     /// <summary>Ours: <c>fallback: false</c> asks never to be paired with someone who shares no interest.</summary>
     public bool? Fallback { get; set; }
+    /// <summary>Ours: why a partner is reported (REPORT_REQ): spam, harassment, sexual, minor or other.</summary>
+    public string? Reason { get; set; }
+
+    /// <summary>Ours: the reporter's own words (REPORT_REQ, optional).</summary>
+    public string? Note { get; set; }
 
     /// <summary>The first known field whose JSON type was wrong, if any.</summary>
     public string? MistypedField { get; set; }
@@ -58,6 +63,8 @@ public sealed class ClientRequest
         Interests = null;
         Lang = null;
         Fallback = null;
+        Reason = null;
+        Note = null;
         MistypedField = null;
     }
 }

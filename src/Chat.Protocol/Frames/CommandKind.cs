@@ -16,4 +16,5 @@ public enum CommandKind
     EndSession,
     Typing,
     Stats,
+    Report,
 }

@@ -28,6 +28,8 @@ public static class Commands
     public const string StatsReq = "STATS_REQ";
     public const string StatsResp = "STATS_RESP";
     public const string ErrorResp = "ERROR_RESP";
+    public const string ReportReq = "REPORT_REQ";
+    public const string ReportResp = "REPORT_RESP";
 }
 
 /// <summary>The <c>signalType</c> values of PUSH_SIGNAL_REQ.</summary>

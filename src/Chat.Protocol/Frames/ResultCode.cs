@@ -14,4 +14,7 @@ public enum ResultCode
 
     /// <summary>Ours: the request must carry a solved proof-of-work challenge (the one offered in the response); nothing was done.</summary>
     ChallengeRequired = 6,
+
+    /// <summary>Ours: the visitor's address or account is banned by the operator (the response's <c>msg</c>, <c>until</c> and <c>ref</c> say why, how long, and which ban).</summary>
+    Banned = 7,
 }

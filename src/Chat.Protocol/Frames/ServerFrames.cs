@@ -15,6 +15,12 @@ public sealed record CreateAccountResponse(ResultCode Code, string? NickName = n
 
     /// <summary>Ours, with code 6: the challenge whose solution the next CRT_ACCOUNT_REQ must carry.</summary>
     public ChallengeFrame? Challenge { get; init; }
+
+    /// <summary>Ours, with code 7: when the ban ends, Unix milliseconds.</summary>
+    public long? Until { get; init; }
+
+    /// <summary>Ours, with code 7: the ban's reference, to quote to the operator.</summary>
+    public string? Ref { get; init; }
 }
 
 public sealed record MatchResponse(ResultCode Code, ulong? PartnerId = null, string? PartnerName = null, ulong? SessionId = null, string? Msg = null)
@@ -81,6 +87,19 @@ public sealed record ReconnectResponse(ResultCode Code, ulong? AccountId = null,
 {
     [JsonPropertyOrder(-1)]
     public string Cmd => Commands.ReconnectResp;
+
+    /// <summary>Ours, with code 7: when the ban ends, Unix milliseconds.</summary>
+    public long? Until { get; init; }
+
+    /// <summary>Ours, with code 7: the ban's reference.</summary>
+    public string? Ref { get; init; }
+}
+
+/// <summary>Ours: code 7 on a response that carries only a code (ERROR_RESP to an open socket that was banned, MATCH_RESP, REPORT_RESP): why, until when (Unix ms), and the ban's reference.</summary>
+public sealed record BannedResponse([property: JsonPropertyOrder(-1)] string Cmd, string Msg, long Until, string Ref)
+{
+    [JsonPropertyOrder(0)]
+    public ResultCode Code => ResultCode.Banned;
 }
 
 /// <summary>Ours: online accounts and accounts waiting for a match.</summary>
@@ -111,4 +130,5 @@ public sealed record StatusResponse([property: JsonPropertyOrder(-1)] string Cmd
 [JsonSerializable(typeof(ReconnectResponse))]
 [JsonSerializable(typeof(StatsResponse))]
 [JsonSerializable(typeof(StatusResponse))]
+[JsonSerializable(typeof(BannedResponse))]
 public sealed partial class ServerFrameJsonContext : JsonSerializerContext;

@@ -91,4 +91,27 @@ public static class GrpcMapping
 
     /// <summary>The signals the seed's own broker knows (its SignalTypeEnum); ours are not sent to it.</summary>
     public static bool IsSeeds(this SignalKind kind) => kind is SignalKind.PartnerExit or SignalKind.NewSession or SignalKind.DeleteMsg or SignalKind.ViewedAck;
+
+    public static ReadBansResponse ToProto(this BanBook? book)
+    {
+        if (book is null)
+        {
+            return new ReadBansResponse { Unchanged = true };
+        }
+
+        var response = new ReadBansResponse { Version = book.Version };
+        response.Bans.AddRange(book.Bans.Select(b => new BanEntry
+        {
+            Ref = b.Ref,
+            Target = b.Target == BanTarget.Account ? BanTargetEnum.BanAccount : BanTargetEnum.BanAddress,
+            Value = b.Value,
+            Until = b.UntilUnixMs,
+            Reason = b.Reason,
+        }));
+        return response;
+    }
+
+    public static BanBook? FromProto(this ReadBansResponse response) => response.Unchanged
+        ? null
+        : new BanBook(response.Version, [.. response.Bans.Select(b => new Ban(b.Ref, b.Target == BanTargetEnum.BanAccount ? BanTarget.Account : BanTarget.Address, b.Value, b.Until, b.Reason))]);
 }

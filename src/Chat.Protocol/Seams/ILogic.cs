@@ -69,6 +69,19 @@ public interface ILogic
     /// the client's solution, if it sent one). Admitted, the account may be created.
     /// </summary>
     ValueTask<Admission> AdmitAccountAsync(string address, string? altcha, CancellationToken cancellationToken);
+
+    // Moderation (ours).
+
+    /// <summary>
+    /// The account reports its partner in the session (active, or ended at most
+    /// <c>Chat:Moderation:ReportableFor</c> ago): the session ends for both (the partner hears only
+    /// PartnerExit), the two are not matched again, and the report is kept with the session's last
+    /// messages. <paramref name="address"/> is the reporter's socket's, for the report.
+    /// </summary>
+    ValueTask<ReportResult> ReportAsync(ulong accountId, ulong sessionId, string reason, string? note, string? address, CancellationToken cancellationToken);
+
+    /// <summary>The bans in force, or null when they are still those of <paramref name="knownVersion"/> (brokers ask about once a second).</summary>
+    ValueTask<BanBook?> ReadBansAsync(long knownVersion, CancellationToken cancellationToken);
 }
 
 public enum LeaveKind

@@ -32,13 +32,16 @@ public sealed class ChildNode : IAsyncDisposable
 
     public NodePorts Ports { get; }
 
-    /// <summary>The HTTP/1.1 side: health, metrics; on a broker the web client and the WebSocket.</summary>
-    public Uri HttpUri => new($"http://127.0.0.1:{Ports.Http}/");
+    /// <summary>Where it runs (loopback, or a host of a fault network).</summary>
+    public NetworkPlace Place => _plan.Place;
+
+    /// <summary>The HTTP/1.1 side as this process reaches it: health, metrics; on a broker the web client and the WebSocket.</summary>
+    public Uri HttpUri => new($"http://{Place.Door(Ports.Http)}/");
 
     public Uri WebSocketUri => new UriBuilder(HttpUri) { Scheme = "ws", Path = "/ws" }.Uri;
 
     /// <summary>host:port of its gRPC service (TLS, or h2c).</summary>
-    public string GrpcAddress => $"127.0.0.1:{Ports.Grpc}";
+    public string GrpcAddress => $"{Place.Host}:{Ports.Grpc}";
 
     public bool IsRunning => _process is { HasExited: false };
 
@@ -111,12 +114,13 @@ public sealed class ChildNode : IAsyncDisposable
         [
             _plan.Dll,
             Role.ToString().ToLowerInvariant(),
-            .. NodeSettings.Ports(Ports.Http, Ports.Grpc, _plan.Tls)
-                .Concat(Role == ChatRole.Logic ? NodeSettings.SiloPort(Ports.Silo) : [])
+            .. NodeSettings.Ports(Place.Host, Ports.Http, Ports.Grpc, _plan.Tls)
+                .Concat(Role == ChatRole.Logic ? NodeSettings.SiloPort(Place.Host, Ports.Silo) : [])
                 .Concat(_plan.Settings)
                 .Select(setting => "--" + setting),
         ];
-        var process = OwnedProcess.StartLogged(Name, _plan.Log, _plan.Dotnet, arguments, _plan.Environment);
+        var (program, launched) = Place.Launch(_plan.Dotnet, arguments);
+        var process = OwnedProcess.StartLogged(Name, _plan.Log, program, launched, _plan.Environment);
         _process = process;
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
         await process.WaitUntilReadyAsync(token => Readiness.IsReadyAsync(http, HttpUri, token), StartLimit, $"ready ({HttpUri}readyz)", cancellationToken);
@@ -180,6 +184,9 @@ public sealed record NodePlan(ChatRole Role, string Name, string Log, IReadOnlyL
 
     /// <summary>Runs before each start, once its ports are chosen (its certificate names its gRPC address).</summary>
     public Func<NodePorts, CancellationToken, Task>? BeforeStart { get; init; }
+
+    /// <summary>Where it runs: loopback, or a host of a fault network (it listens on the host's address).</summary>
+    public NetworkPlace Place { get; init; } = NetworkPlace.Loopback;
 }
 
 /// <summary>A node's ports on 127.0.0.1: HTTP/1.1, gRPC, and the silo's (logic nodes only; 0 on a broker).</summary>

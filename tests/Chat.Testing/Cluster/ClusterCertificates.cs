@@ -23,11 +23,11 @@ public sealed class ClusterCertificates(string folder)
 
     public string KeyOf(string name) => Path.Combine(folder, name + ".key");
 
-    /// <summary>The CA (kept if it exists), etcd's certificate for 127.0.0.1 and the admin's client certificate.</summary>
-    public async Task MakeAsync(CancellationToken cancellationToken)
+    /// <summary>The CA (kept if it exists), etcd's certificate for 127.0.0.1 (and <paramref name="etcdHost"/>) and the admin's client certificate.</summary>
+    public async Task MakeAsync(CancellationToken cancellationToken, string etcdHost = "127.0.0.1")
     {
         await RunAsync(["ca", folder], cancellationToken);
-        await RunAsync(["etcd", folder, Etcd, "127.0.0.1", "localhost"], cancellationToken);
+        await RunAsync(["etcd", folder, Etcd, .. new[] { "127.0.0.1", etcdHost }.Distinct(), "localhost"], cancellationToken);
         await RunAsync(["client", folder, Admin], cancellationToken);
     }
 

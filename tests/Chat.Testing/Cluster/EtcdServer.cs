@@ -29,7 +29,7 @@ public sealed class EtcdServer : IAsyncDisposable
     private readonly int _peerPort;
     private OwnedProcess? _process;
 
-    private EtcdServer(string folder, TempFolder? temporary, string log, int clientPort, int peerPort, EtcdSecurity? security)
+    private EtcdServer(string folder, TempFolder? temporary, string log, int clientPort, int peerPort, EtcdSecurity? security, NetworkPlace place)
     {
         _folder = folder;
         _temporary = temporary;
@@ -37,15 +37,24 @@ public sealed class EtcdServer : IAsyncDisposable
         ClientPort = clientPort;
         _peerPort = peerPort;
         Security = security;
+        Place = place;
     }
+
+    /// <summary>Where it runs: loopback, or a host of a fault network.</summary>
+    public NetworkPlace Place { get; }
 
     public int ClientPort { get; }
 
     /// <summary>TLS, client certificates and users; null: plain, anyone may do anything.</summary>
     public EtcdSecurity? Security { get; }
 
-    /// <summary>Where clients talk to it.</summary>
-    public string ClientUrl => $"{(Security is null ? "http" : "https")}://127.0.0.1:{ClientPort}";
+    /// <summary>Where the nodes talk to it.</summary>
+    public string ClientUrl => $"{Scheme}://{Place.Host}:{ClientPort}";
+
+    /// <summary>Where this process talks to it (the same, on loopback; a door into its namespace, in a fault network).</summary>
+    public string DoorUrl => $"{Scheme}://{Place.Door(ClientPort)}";
+
+    private string Scheme => Security is null ? "http" : "https";
 
     public int PeerPort => _peerPort;
 
@@ -58,7 +67,7 @@ public sealed class EtcdServer : IAsyncDisposable
         var temporary = TempFolder.Create("chat-etcd-");
         try
         {
-            return await StartAsync(temporary.Path, temporary.File("etcd.log"), temporary, null, security, CancellationToken.None);
+            return await StartAsync(temporary.Path, temporary.File("etcd.log"), temporary, null, security, NetworkPlace.Loopback, CancellationToken.None);
         }
         catch
         {
@@ -71,8 +80,8 @@ public sealed class EtcdServer : IAsyncDisposable
     /// An etcd with its data in <paramref name="folder"/> (emptied first: it holds only leases that end
     /// within seconds, and users made again at each start), on <paramref name="ports"/> or new free ones.
     /// </summary>
-    public static Task<EtcdServer> StartAsync(string folder, string log, (int Client, int Peer)? ports, CancellationToken cancellationToken, EtcdSecurity? security = null) =>
-        StartAsync(folder, log, null, ports, security, cancellationToken);
+    public static Task<EtcdServer> StartAsync(string folder, string log, (int Client, int Peer)? ports, CancellationToken cancellationToken, EtcdSecurity? security = null, NetworkPlace? place = null) =>
+        StartAsync(folder, log, null, ports, security, place ?? NetworkPlace.Loopback, cancellationToken);
 
     /// <summary>
     /// A client of this etcd as <paramref name="user"/> (root by default, with TLS); plain etcd: a client
@@ -82,10 +91,10 @@ public sealed class EtcdServer : IAsyncDisposable
     {
         if (Security is not { } security)
         {
-            return new EtcdClient(ClientUrl);
+            return new EtcdClient(DoorUrl);
         }
 
-        var client = new EtcdClient(ClientUrl, ssl => security.ConfigureClient(ssl));
+        var client = new EtcdClient(DoorUrl, ssl => security.ConfigureClient(ssl));
         var name = user ?? EtcdSecurity.Root;
         client.SetCredentials(name, name == EtcdSecurity.Root ? security.RootPassword : security.Users.Single(u => u.Name == name).Password);
         return client;
@@ -111,8 +120,8 @@ public sealed class EtcdServer : IAsyncDisposable
         }
 
         Directory.CreateDirectory(_folder);
-        var peer = $"http://127.0.0.1:{_peerPort}";
-        var process = OwnedProcess.StartLogged("etcd", _log, Binary,
+        var peer = $"http://127.0.0.1:{_peerPort}"; // its own loopback, wherever it runs: it is a cluster of one
+        var (program, arguments) = Place.Launch(Binary,
         [
             "--name", "default",
             "--data-dir", Path.Combine(_folder, "data"),
@@ -126,6 +135,7 @@ public sealed class EtcdServer : IAsyncDisposable
                 ? ["--cert-file", security.CertificatePath, "--key-file", security.KeyPath, "--trusted-ca-file", security.CaPath, "--client-cert-auth"]
                 : Array.Empty<string>(),
         ]);
+        var process = OwnedProcess.StartLogged("etcd", _log, program, arguments);
         _process = process;
         using var handler = new HttpClientHandler();
         if (Security is { } tls)
@@ -139,7 +149,7 @@ public sealed class EtcdServer : IAsyncDisposable
         {
             // {"health":"true"} once it has a leader; "false" (or no answer) before.
             await process.WaitUntilReadyAsync(
-                async token => (await http.GetStringAsync(new Uri($"{ClientUrl}/health"), token)).Contains("\"true\"", StringComparison.Ordinal),
+                async token => (await http.GetStringAsync(new Uri($"{DoorUrl}/health"), token)).Contains("\"true\"", StringComparison.Ordinal),
                 StartTimeout,
                 "healthy",
                 cancellationToken);
@@ -153,7 +163,7 @@ public sealed class EtcdServer : IAsyncDisposable
 
         if (Security is { } secured)
         {
-            await secured.EnableAuthenticationAsync(ClientUrl, cancellationToken);
+            await secured.EnableAuthenticationAsync(DoorUrl, cancellationToken);
         }
     }
 
@@ -163,7 +173,7 @@ public sealed class EtcdServer : IAsyncDisposable
         _temporary?.Dispose();
     }
 
-    private static Task<EtcdServer> StartAsync(string folder, string log, TempFolder? temporary, (int Client, int Peer)? ports, EtcdSecurity? security, CancellationToken cancellationToken) =>
+    private static Task<EtcdServer> StartAsync(string folder, string log, TempFolder? temporary, (int Client, int Peer)? ports, EtcdSecurity? security, NetworkPlace place, CancellationToken cancellationToken) =>
         PortTakenException.RetryAsync(ports is not null, async () =>
         {
             // Each attempt starts empty, so no member data names the ports of one that failed.
@@ -172,7 +182,7 @@ public sealed class EtcdServer : IAsyncDisposable
                 Directory.Delete(Path.Combine(folder, "data"), recursive: true);
             }
 
-            var etcd = new EtcdServer(folder, temporary, log, ports?.Client ?? LoopbackPort.ForListening(), ports?.Peer ?? LoopbackPort.ForListening(), security);
+            var etcd = new EtcdServer(folder, temporary, log, ports?.Client ?? LoopbackPort.ForListening(), ports?.Peer ?? LoopbackPort.ForListening(), security, place);
             try
             {
                 await etcd.StartAgainAsync(cancellationToken);

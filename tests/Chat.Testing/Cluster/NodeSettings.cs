@@ -11,15 +11,22 @@ public static class NodeSettings
     /// <summary>Where logic nodes register in etcd (the default of <c>Chat:Cluster:EtcdPrefix</c>, the seed's).</summary>
     public const string EtcdPrefix = "services/logic/";
 
-    /// <summary>Where a node listens: HTTP/1.1 (web client, /ws, health, metrics) and gRPC (https:// with TLS).</summary>
-    public static string[] Ports(int httpPort, int grpcPort, bool tls) =>
+    /// <summary>Where a node listens, on <paramref name="host"/> (127.0.0.1, or a network namespace's address in the fault tests): HTTP/1.1 (web client, /ws, health, metrics) and gRPC (https:// with TLS).</summary>
+    public static string[] Ports(string host, int httpPort, int grpcPort, bool tls) =>
     [
-        $"urls=http://127.0.0.1:{httpPort}",
-        $"Chat:Cluster:GrpcUrl={(tls ? "https" : "http")}://127.0.0.1:{grpcPort}",
+        $"urls=http://{host}:{httpPort}",
+        $"Chat:Cluster:GrpcUrl={(tls ? "https" : "http")}://{host}:{grpcPort}",
     ];
+
+    /// <summary>The same on 127.0.0.1.</summary>
+    public static string[] Ports(int httpPort, int grpcPort, bool tls) => Ports("127.0.0.1", httpPort, grpcPort, tls);
 
     /// <summary>Where a logic node's silo listens (fixed, so that its row in the membership table is known).</summary>
     public static string[] SiloPort(int siloPort) => [$"Chat:Silo:Port={siloPort}"];
+
+    /// <summary>The same, on <paramref name="host"/> (the silo's advertised address; loopback unless said).</summary>
+    public static string[] SiloPort(string host, int siloPort) =>
+        host == "127.0.0.1" ? SiloPort(siloPort) : [.. SiloPort(siloPort), $"Chat:Silo:AdvertisedAddress={host}"];
 
     /// <summary>What both roles get: etcd, and log lines with UTC timestamps.</summary>
     public static string[] Common(string etcdUrl) =>

@@ -3,6 +3,7 @@ using System.Text.Json;
 using Chat.Host;
 using Chat.Testing.Databases;
 using Chat.Testing.Files;
+using Chat.Testing.Network;
 using Chat.Testing.Processes;
 using dotnet_etcd;
 using MySqlConnector;
@@ -75,11 +76,16 @@ public sealed class ProcessCluster : IAsyncDisposable
 
     /// <summary>
     /// What node <paramref name="name"/> (logic1, broker2, ...) of <paramref name="plan"/> runs as, with etcd at its
-    /// client port <paramref name="etcdPort"/>. On TLS its certificate is issued before each start, for the gRPC
+    /// client port <paramref name="etcdPort"/> on 127.0.0.1. On TLS its certificate is issued before each start, for the gRPC
     /// address it then listens on; a logic node's silo uses the same one.
     /// </summary>
-    public static NodePlan NodePlanOf(ClusterPlan plan, string name, int etcdPort)
+    public static NodePlan NodePlanOf(ClusterPlan plan, string name, int etcdPort) =>
+        NodePlanOf(plan, name, $"{(plan.Tls ? "https" : "http")}://127.0.0.1:{etcdPort}");
+
+    /// <summary>The same, with etcd at <paramref name="etcdUrl"/>, the node where <see cref="ClusterPlan.PlaceOf"/> puts it.</summary>
+    public static NodePlan NodePlanOf(ClusterPlan plan, string name, string etcdUrl)
     {
+        var place = plan.PlaceOf(name);
         var role = name.StartsWith("logic", StringComparison.Ordinal) ? ChatRole.Logic : ChatRole.Broker;
         var folder = plan.Folder;
         var certificates = new ClusterCertificates(folder.Tls);
@@ -87,7 +93,7 @@ public sealed class ProcessCluster : IAsyncDisposable
         var etcdUser = role == ChatRole.Logic ? LogicEtcdUser : BrokerEtcdUser;
         string[] settings =
         [
-            .. NodeSettings.Common($"{(plan.Tls ? "https" : "http")}://127.0.0.1:{etcdPort}"),
+            .. NodeSettings.Common(etcdUrl),
             .. plan.Tls ? NodeSettings.Tls(certificate, key, certificates.CaPath, etcdUser, folder.EtcdPasswordFile(etcdUser)) : NodeSettings.Plain(folder.SecretFile),
             .. plan.Tls && role == ChatRole.Logic ? NodeSettings.SiloTls(certificate, key, certificates.CaPath) : [],
             .. role == ChatRole.Logic ? NodeSettings.Logic(folder.ConnectionFile, folder.ChallengeKeyFile) : NodeSettings.Broker(),
@@ -96,8 +102,9 @@ public sealed class ProcessCluster : IAsyncDisposable
         return new NodePlan(role, name, folder.Log(name), settings, NodeSettings.Environment(), plan.Dll, plan.Dotnet)
         {
             Tls = plan.Tls,
+            Place = place,
             BeforeStart = plan.Tls
-                ? (ports, token) => certificates.IssueNodeAsync(name, role == ChatRole.Logic ? "logic" : "broker", $"127.0.0.1:{ports.Grpc}", token)
+                ? (ports, token) => certificates.IssueNodeAsync(name, role == ChatRole.Logic ? "logic" : "broker", $"{place.Host}:{ports.Grpc}", token)
                 : null,
         };
     }
@@ -121,6 +128,17 @@ public sealed class ProcessCluster : IAsyncDisposable
     }
 
     /// <summary>
+    /// Starts logic node <paramref name="name"/> (<c>logic3</c>, ...) of the plan beside the running ones, as an
+    /// operator adding a node would, and keeps it to be stopped with the cluster; throws if it does not become ready.
+    /// </summary>
+    public async Task<ChildNode> StartLogicAsync(string name, CancellationToken cancellationToken = default)
+    {
+        var node = await ChildNode.StartAsync(NodePlanOf(_plan, name, Etcd!.ClientUrl), cancellationToken: cancellationToken);
+        _logic.Add(node);
+        return node;
+    }
+
+    /// <summary>
     /// Waits until the Orleans cluster has declared <paramref name="logic"/> dead in its membership
     /// table (the living nodes' verdict, which nothing announces to an outsider, so the table is read).
     /// </summary>
@@ -128,7 +146,7 @@ public sealed class ProcessCluster : IAsyncDisposable
     {
         const int Dead = 6;
         var deadline = DateTime.UtcNow + limit;
-        await using var connection = new MySqlConnection(Database.ConnectionString);
+        await using var connection = new MySqlConnection(Database.DoorConnectionString);
         await connection.OpenAsync();
         await using var status = new MySqlCommand("SELECT Status FROM OrleansMembershipTable WHERE Port = @port ORDER BY Generation DESC LIMIT 1;", connection);
         status.Parameters.AddWithValue("@port", logic.Ports.Silo);
@@ -194,7 +212,7 @@ public sealed class ProcessCluster : IAsyncDisposable
         if (_plan.Tls && nodes > 0)
         {
             // New passwords for etcd's users at each start (its data, users included, is made anew), the CA kept.
-            await new ClusterCertificates(folder.Tls).MakeAsync(cancellationToken);
+            await new ClusterCertificates(folder.Tls).MakeAsync(cancellationToken, _plan.PlaceOf("etcd").Host);
             foreach (var user in new[] { EtcdSecurity.Root, LogicEtcdUser, BrokerEtcdUser })
             {
                 ClusterFolder.WriteSecret(folder.EtcdPasswordFile(user), Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(24)) + "\n");
@@ -207,7 +225,7 @@ public sealed class ProcessCluster : IAsyncDisposable
 
         ClusterFolder.WriteSecret(folder.ChallengeKeyFile, Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32)) + "\n");
 
-        var etcd = nodes > 0 ? EtcdServer.StartAsync(folder.Etcd, folder.Log("etcd"), null, cancellationToken, EtcdSecurityOf(_plan)) : null;
+        var etcd = nodes > 0 ? EtcdServer.StartAsync(folder.Etcd, folder.Log("etcd"), null, cancellationToken, EtcdSecurityOf(_plan), _plan.PlaceOf("etcd")) : null;
         try
         {
             await StartDatabaseAsync(cancellationToken);
@@ -224,9 +242,9 @@ public sealed class ProcessCluster : IAsyncDisposable
 
         // All nodes at once: brokers wait for logic nodes by themselves, and the logic nodes migrate
         // the database one after the other under a lock.
-        var etcdPort = Etcd!.ClientPort;
-        var logic = Enumerable.Range(1, _plan.LogicNodes).Select(n => ChildNode.StartAsync(NodePlanOf(_plan, $"logic{n}", etcdPort), cancellationToken: cancellationToken)).ToList();
-        var brokers = Enumerable.Range(1, _plan.Brokers).Select(n => ChildNode.StartAsync(NodePlanOf(_plan, $"broker{n}", etcdPort), cancellationToken: cancellationToken)).ToList();
+        var etcdUrl = Etcd!.ClientUrl;
+        var logic = Enumerable.Range(1, _plan.LogicNodes).Select(n => ChildNode.StartAsync(NodePlanOf(_plan, $"logic{n}", etcdUrl), cancellationToken: cancellationToken)).ToList();
+        var brokers = Enumerable.Range(1, _plan.Brokers).Select(n => ChildNode.StartAsync(NodePlanOf(_plan, $"broker{n}", etcdUrl), cancellationToken: cancellationToken)).ToList();
         try
         {
             await Task.WhenAll(logic.Concat(brokers));
@@ -251,12 +269,17 @@ public sealed class ProcessCluster : IAsyncDisposable
     {
         if (_plan.OwnDatabase)
         {
-            MariaDb = await MariaDbServer.StartAsync(_plan.Folder.MariaDb, _plan.Folder.Log("mariadb"), _plan.MariaDbOptions, null, cancellationToken);
+            MariaDb = await MariaDbServer.StartAsync(_plan.Folder.MariaDb, _plan.Folder.Log("mariadb"), _plan.MariaDbOptions, null, cancellationToken, _plan.PlaceOf("mariadb"));
             Database = await MariaDb.CreateDatabaseAsync("chat", "chat", cancellationToken);
             DatabasePort = MariaDb.Port;
         }
         else
         {
+            if (!_plan.PlaceOf("mariadb").IsLoopback)
+            {
+                throw new InvalidOperationException("a cluster whose database is placed in a fault network needs a mariadbd of its own (OwnDatabase)");
+            }
+
             var shared = await MariaDbServer.Shared;
             Database = await shared.CreateDatabaseAsync();
             DatabasePort = shared.Port;
@@ -324,4 +347,9 @@ public sealed record ClusterPlan(ClusterFolder Folder, string Dll, string Dotnet
     /// the shared secret and etcd open to anyone, as allowed on loopback.
     /// </summary>
     public bool Tls { get; init; } = true;
+
+    /// <summary>Where each part (mariadb, etcd, logic1, broker2, ...) runs; null: all on loopback.</summary>
+    public Func<string, NetworkPlace>? Places { get; init; }
+
+    public NetworkPlace PlaceOf(string part) => Places?.Invoke(part) ?? NetworkPlace.Loopback;
 }

@@ -32,14 +32,18 @@ public sealed class MariaDbServer : IAsyncDisposable
     private readonly string[] _options;
     private OwnedProcess? _process;
 
-    private MariaDbServer(string folder, TempFolder? temporary, string log, int port, string[] options)
+    private MariaDbServer(string folder, TempFolder? temporary, string log, int port, string[] options, NetworkPlace place)
     {
         _folder = folder;
         _temporary = temporary;
         Log = log;
         Port = port;
         _options = options;
+        Place = place;
     }
+
+    /// <summary>Where it runs: loopback, or a host of a fault network (its Unix socket, a file, is reached from anywhere).</summary>
+    public NetworkPlace Place { get; }
 
     /// <summary>The server every test of this process may share (a database each); started on first use.</summary>
     public static Task<MariaDbServer> Shared => SharedServer.Value;
@@ -73,7 +77,7 @@ public sealed class MariaDbServer : IAsyncDisposable
         var temporary = TempFolder.Create("chat-mariadb-");
         try
         {
-            return await StartAsync(temporary.Path, temporary.File("mariadb.log"), [], temporary, null, CancellationToken.None);
+            return await StartAsync(temporary.Path, temporary.File("mariadb.log"), [], temporary, null, NetworkPlace.Loopback, CancellationToken.None);
         }
         catch
         {
@@ -88,8 +92,8 @@ public sealed class MariaDbServer : IAsyncDisposable
     /// <paramref name="options"/> go to mariadbd after this class's own, so they win. Waits until it
     /// accepts connections.
     /// </summary>
-    public static Task<MariaDbServer> StartAsync(string folder, string log, IEnumerable<string> options, int? port, CancellationToken cancellationToken) =>
-        StartAsync(folder, log, [.. options], null, port, cancellationToken);
+    public static Task<MariaDbServer> StartAsync(string folder, string log, IEnumerable<string> options, int? port, CancellationToken cancellationToken, NetworkPlace? place = null) =>
+        StartAsync(folder, log, [.. options], null, port, place ?? NetworkPlace.Loopback, cancellationToken);
 
     /// <summary>
     /// A new empty database for a test and a user of its own for it, made by the bootstrap script
@@ -102,31 +106,33 @@ public sealed class MariaDbServer : IAsyncDisposable
     }
 
     /// <summary>
-    /// Database <paramref name="name"/> and user <paramref name="user"/>@127.0.0.1 with a new random
-    /// password, by deploy/mariadb/chat-database.sql; an existing database keeps its data.
+    /// Database <paramref name="name"/> and user <paramref name="user"/>@127.0.0.1 (in a fault network: any host
+    /// of its subnet) with a new random password, by deploy/mariadb/chat-database.sql; an existing database keeps its data.
     /// </summary>
     public async Task<MariaDbDatabase> CreateDatabaseAsync(string name, string user, CancellationToken cancellationToken)
     {
+        var from = Place.IsLoopback ? "127.0.0.1" : string.Join('.', Place.Host.Split('.')[..3]) + ".%";
         var password = Convert.ToHexString(RandomNumberGenerator.GetBytes(18));
         await using (var connection = new MySqlConnection(AdminConnectionString))
         {
             await connection.OpenAsync(cancellationToken);
-            await using var command = new MySqlCommand("SET @chat_database = @database, @chat_user = @user, @chat_host = '127.0.0.1', @chat_password = @password;\n" + DeployFiles.DatabaseBootstrap, connection);
+            await using var command = new MySqlCommand("SET @chat_database = @database, @chat_user = @user, @chat_host = @from, @chat_password = @password;\n" + DeployFiles.DatabaseBootstrap, connection);
             command.Parameters.AddWithValue("@database", name);
             command.Parameters.AddWithValue("@user", user);
             command.Parameters.AddWithValue("@password", password);
+            command.Parameters.AddWithValue("@from", from);
             await command.ExecuteNonQueryAsync(cancellationToken);
         }
 
-        var connectionString = new MySqlConnectionStringBuilder
+        string ConnectionString(System.Net.IPEndPoint at) => new MySqlConnectionStringBuilder
         {
-            Server = "127.0.0.1",
-            Port = (uint)Port,
+            Server = at.Address.ToString(),
+            Port = (uint)at.Port,
             UserID = user,
             Password = password,
             Database = name,
         }.ConnectionString;
-        return new MariaDbDatabase(name, password, connectionString);
+        return new MariaDbDatabase(name, password, ConnectionString(new(Place.Address, Port))) { DoorConnectionString = ConnectionString(Place.Door(Port)) };
     }
 
     /// <summary>Runs SQL as root (Unix socket) and returns the first column of the first row, if any.</summary>
@@ -168,7 +174,8 @@ public sealed class MariaDbServer : IAsyncDisposable
         }
 
         File.WriteAllText(Path.Combine(_folder, "chat.cnf"), DeployFiles.MariaDbSettings);
-        var process = OwnedProcess.StartLogged("mariadb", Log, Find("mariadbd"), ServerArguments());
+        var (program, arguments) = Place.Launch(Find("mariadbd"), ServerArguments());
+        var process = OwnedProcess.StartLogged("mariadb", Log, program, arguments);
         _process = process;
         try
         {
@@ -210,12 +217,12 @@ public sealed class MariaDbServer : IAsyncDisposable
         }
     }
 
-    private static Task<MariaDbServer> StartAsync(string folder, string log, string[] options, TempFolder? temporary, int? port, CancellationToken cancellationToken)
+    private static Task<MariaDbServer> StartAsync(string folder, string log, string[] options, TempFolder? temporary, int? port, NetworkPlace place, CancellationToken cancellationToken)
     {
         Directory.CreateDirectory(folder);
         return PortTakenException.RetryAsync(port is not null, async () =>
         {
-            var server = new MariaDbServer(folder, temporary, log, port ?? LoopbackPort.ForListening(), options);
+            var server = new MariaDbServer(folder, temporary, log, port ?? LoopbackPort.ForListening(), options, place);
             try
             {
                 await server.InstallAsync(cancellationToken);
@@ -295,7 +302,7 @@ public sealed class MariaDbServer : IAsyncDisposable
         $"--datadir={DataDirectory}",
         $"--socket={SocketPath}",
         $"--port={Port}",
-        "--bind-address=127.0.0.1",
+        $"--bind-address={Place.Host}",
         $"--pid-file={Path.Combine(_folder, "mariadbd.pid")}",
         $"--log-error={Log}",
         "--innodb-buffer-pool-size=64M",
@@ -326,5 +333,9 @@ public sealed class MariaDbServer : IAsyncDisposable
     }
 }
 
-/// <summary>A database made for one test, with its own user.</summary>
-public sealed record MariaDbDatabase(string Name, string Password, string ConnectionString);
+/// <summary>A database made for one test, with its own user: <see cref="ConnectionString"/> as the nodes reach it.</summary>
+public sealed record MariaDbDatabase(string Name, string Password, string ConnectionString)
+{
+    /// <summary>As this process reaches it (the same on loopback; through a door into its namespace in a fault network).</summary>
+    public string DoorConnectionString { get; init; } = ConnectionString;
+}

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
+using System.Threading.Channels;
 
 namespace Chat.Testing.Network;
 
@@ -8,29 +9,28 @@ namespace Chat.Testing.Network;
 /// A TCP relay on a free 127.0.0.1 port in front of a server, bytes passed on untouched. <see cref="CutAsync"/>
 /// resets every connection through it on both sides at once and sends nothing more either way, so the
 /// client and the server each see their connection die as on a network loss, with no WebSocket close
-/// frame. Connections made after a cut are relayed as before.
+/// frame. Connections made after a cut are relayed as before. With <see cref="Delay"/> every chunk of
+/// bytes waits a while in each direction (a slow link), still in order. The fault fixture also runs it
+/// between network namespaces (<see cref="Between"/>): listening on a socket made in one, dialing from another.
 /// </summary>
 public sealed class TcpRelay : IAsyncDisposable
 {
     public static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(10);
     public static readonly TimeSpan EndTimeout = TimeSpan.FromSeconds(10);
 
-    private readonly Socket _listener = new(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+    private readonly Socket _listener;
     private readonly IPEndPoint _server;
+    private readonly Func<IPEndPoint, CancellationToken, Task<Socket>> _dial;
     private readonly CancellationTokenSource _closing = new();
     private readonly ConcurrentDictionary<Link, byte> _links = new();
     private readonly Task _accepting;
     private int _cuts;
 
-    private TcpRelay(IPEndPoint server)
+    private TcpRelay(IPEndPoint server, Socket listener, Func<IPEndPoint, CancellationToken, Task<Socket>> dial)
     {
-        if (!IPAddress.IsLoopback(server.Address))
-        {
-            throw new ArgumentException("the relay only forwards to loopback addresses", nameof(server));
-        }
-
         _server = server;
-        _listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        _listener = listener;
+        _dial = dial;
         _listener.Listen(128);
         EndPoint = (IPEndPoint)_listener.LocalEndPoint!;
         _accepting = AcceptAsync();
@@ -42,13 +42,32 @@ public sealed class TcpRelay : IAsyncDisposable
     /// <summary>Connections through the relay now.</summary>
     public int OpenConnections => _links.Count;
 
-    public static TcpRelay Start(IPEndPoint server) => new(server);
+    /// <summary>The delay each chunk of bytes waits in each direction from now on (null: none), for connections old and new.</summary>
+    public LinkDelay? Delay { get; set; }
+
+    public static TcpRelay Start(IPEndPoint server)
+    {
+        if (!IPAddress.IsLoopback(server.Address))
+        {
+            throw new ArgumentException("the relay only forwards to loopback addresses", nameof(server));
+        }
+
+        var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        return new TcpRelay(server, listener, DialAsync);
+    }
+
+    /// <summary>
+    /// A relay that accepts on <paramref name="listener"/> (bound already, in whatever network namespace it was
+    /// made) and reaches <paramref name="server"/> through <paramref name="dial"/> (a socket of another namespace).
+    /// </summary>
+    public static TcpRelay Between(Socket listener, IPEndPoint server, Func<IPEndPoint, CancellationToken, Task<Socket>> dial) => new(server, listener, dial);
 
     /// <summary>A relay to the host and port of <paramref name="server"/> (127.0.0.1 or localhost).</summary>
     public static TcpRelay Start(Uri server)
     {
         var address = server.IsLoopback && !IPAddress.TryParse(server.Host, out _) ? IPAddress.Loopback : IPAddress.Parse(server.Host);
-        return new TcpRelay(new IPEndPoint(address, server.Port));
+        return Start(new IPEndPoint(address, server.Port));
     }
 
     /// <summary><paramref name="uri"/> with the relay's address in place of the server's: where a client goes to pass through the relay.</summary>
@@ -103,9 +122,9 @@ public sealed class TcpRelay : IAsyncDisposable
             }
 
             var cutsBefore = Volatile.Read(ref _cuts);
-            var link = new Link(client, ended: link => _links.TryRemove(link, out _));
+            var link = new Link(this, client, ended: link => _links.TryRemove(link, out _));
             _links.TryAdd(link, 0);
-            link.Start(_server, _closing.Token);
+            link.Start(_closing.Token);
             // A cut that ran while this connection was being added missed it: it was made before the cut.
             if (Volatile.Read(ref _cuts) != cutsBefore)
             {
@@ -114,21 +133,36 @@ public sealed class TcpRelay : IAsyncDisposable
         }
     }
 
+    private static async Task<Socket> DialAsync(IPEndPoint server, CancellationToken cancellationToken)
+    {
+        // Dual-mode where the OS has IPv6, so [::1] and 127.0.0.1 both work.
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            await socket.ConnectAsync(server, cancellationToken);
+            return socket;
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
     private static bool IsConnectionEnd(Exception ex) =>
         ex is SocketException or IOException or ObjectDisposedException or OperationCanceledException;
 
     /// <summary>One client connection and its connection to the server, copied both ways.</summary>
-    private sealed class Link(Socket client, Action<Link> ended)
+    private sealed class Link(TcpRelay relay, Socket client, Action<Link> ended)
     {
-        // Dual-mode where the OS has IPv6, so [::1] and 127.0.0.1 both work.
-        private readonly Socket _server = new(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         private readonly TaskCompletionSource _ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private Socket? _server;
         private int _cut;
 
         /// <summary>Completes once both sockets are closed; faults only on an error that is not a connection ending.</summary>
         public Task Ended => _ended.Task;
 
-        public void Start(IPEndPoint server, CancellationToken closing) => _ = RunAsync(server, closing);
+        public void Start(CancellationToken closing) => _ = RunAsync(closing);
 
         /// <summary>RST to both sides: linger 0 makes the close abortive, so neither gets an orderly end.</summary>
         public void Cut()
@@ -139,22 +173,33 @@ public sealed class TcpRelay : IAsyncDisposable
             }
 
             Abort(client);
-            Abort(_server);
+            if (Volatile.Read(ref _server) is { } server)
+            {
+                Abort(server);
+            }
         }
 
-        private async Task RunAsync(IPEndPoint server, CancellationToken closing)
+        private async Task RunAsync(CancellationToken closing)
         {
             Exception? failure = null;
             try
             {
                 client.NoDelay = true;
+                Socket server;
                 using (var connecting = CancellationTokenSource.CreateLinkedTokenSource(closing))
                 {
                     connecting.CancelAfter(ConnectTimeout);
-                    await _server.ConnectAsync(server, connecting.Token);
+                    server = await relay._dial(relay._server, connecting.Token);
+                    Volatile.Write(ref _server, server);
                 }
 
-                await Task.WhenAll(PumpAsync(client, _server), PumpAsync(_server, client));
+                if (Volatile.Read(ref _cut) == 1)
+                {
+                    Abort(server); // cut while it was connecting
+                    return;
+                }
+
+                await Task.WhenAll(PumpAsync(client, server), PumpAsync(server, client));
             }
             catch (Exception ex) when (IsConnectionEnd(ex))
             {
@@ -169,7 +214,7 @@ public sealed class TcpRelay : IAsyncDisposable
             finally
             {
                 client.Dispose();
-                _server.Dispose();
+                _server?.Dispose();
                 ended(this);
             }
 
@@ -185,7 +230,11 @@ public sealed class TcpRelay : IAsyncDisposable
 
         private async Task PumpAsync(Socket from, Socket to)
         {
+            // Chunks read wait in a queue until their time, so a delay holds back bytes without holding back reading.
+            var queue = Channel.CreateUnbounded<(long Due, byte[]? Bytes)>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+            var writing = WriteAsync(queue.Reader, to);
             var buffer = new byte[16 * 1024];
+            var lastDue = 0L;
             try
             {
                 while (true)
@@ -193,15 +242,13 @@ public sealed class TcpRelay : IAsyncDisposable
                     var read = await from.ReceiveAsync(buffer, SocketFlags.None);
                     if (read == 0)
                     {
-                        // An orderly end on one side is passed on as one, so HTTP keep-alive ends as it would without us.
-                        to.Shutdown(SocketShutdown.Send);
-                        return;
+                        queue.Writer.TryWrite((lastDue, null));
+                        break;
                     }
 
-                    for (var sent = 0; sent < read;)
-                    {
-                        sent += await to.SendAsync(buffer.AsMemory(sent, read - sent), SocketFlags.None);
-                    }
+                    // Never before the chunk ahead of it: a link may be slow, but TCP keeps the order.
+                    lastDue = Math.Max(lastDue, relay.Delay is { } delay ? Environment.TickCount64 + (long)delay.Next().TotalMilliseconds : 0);
+                    queue.Writer.TryWrite((lastDue, buffer.AsSpan(0, read).ToArray()));
                 }
             }
             catch
@@ -209,6 +256,42 @@ public sealed class TcpRelay : IAsyncDisposable
                 // The other direction must not wait on a connection that is gone.
                 Cut();
                 throw;
+            }
+            finally
+            {
+                queue.Writer.TryComplete();
+                await writing;
+            }
+        }
+
+        private async Task WriteAsync(ChannelReader<(long Due, byte[]? Bytes)> queue, Socket to)
+        {
+            try
+            {
+                await foreach (var (due, bytes) in queue.ReadAllAsync())
+                {
+                    var wait = due - Environment.TickCount64;
+                    if (wait > 0)
+                    {
+                        await Task.Delay(TimeSpan.FromMilliseconds(wait)); // the link's delay itself, not a wait for an event
+                    }
+
+                    if (bytes is null)
+                    {
+                        // An orderly end on one side is passed on as one, so HTTP keep-alive ends as it would without us.
+                        to.Shutdown(SocketShutdown.Send);
+                        return;
+                    }
+
+                    for (var sent = 0; sent < bytes.Length;)
+                    {
+                        sent += await to.SendAsync(bytes.AsMemory(sent), SocketFlags.None);
+                    }
+                }
+            }
+            catch (Exception ex) when (IsConnectionEnd(ex))
+            {
+                Cut();
             }
         }
 
@@ -225,4 +308,10 @@ public sealed class TcpRelay : IAsyncDisposable
             socket.Dispose();
         }
     }
+}
+
+/// <summary>How long a chunk of bytes takes over a slow link: <see cref="Mean"/> give or take up to <see cref="Jitter"/>, evenly spread.</summary>
+public sealed record LinkDelay(TimeSpan Mean, TimeSpan Jitter)
+{
+    public TimeSpan Next() => Mean + (Jitter * ((Random.Shared.NextDouble() * 2) - 1));
 }

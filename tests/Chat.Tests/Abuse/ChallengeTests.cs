@@ -143,7 +143,8 @@ public sealed class ChallengeTests
     [Fact]
     public async Task An_account_taking_new_partners_faster_than_a_person_must_solve_a_challenge_to_be_matched_again()
     {
-        await using var server = await LimitedServer.StartAsync(["Chat:Limits:Challenge:AfterMatches=2", .. EasyChallenges]);
+        // Alice keeps her chats (the session cap, 3, is BoundedWorkTests' business, not this test's).
+        await using var server = await LimitedServer.StartAsync(["Chat:Limits:Challenge:AfterMatches=2", "Chat:Logic:MaxActiveSessions=10", .. EasyChallenges]);
         await using var alice = await server.VisitorAsync(Address, "alice");
         var partners = new List<TestClient>();
         async Task MatchWithNewPartnerAsync()

@@ -16,7 +16,7 @@ internal abstract class MemoryStoreWrapper(IChatStore? inner = null) : IChatStor
 
     public Task<AccountRecord?> FindAccountAsync(ulong accountId, CancellationToken cancellationToken) => Inner.FindAccountAsync(accountId, cancellationToken);
 
-    public Task<SessionState?> LoadSessionAsync(ulong sessionId, CancellationToken cancellationToken) => Inner.LoadSessionAsync(sessionId, cancellationToken);
+    public virtual Task<SessionState?> LoadSessionAsync(ulong sessionId, CancellationToken cancellationToken) => Inner.LoadSessionAsync(sessionId, cancellationToken);
 
     public Task<IReadOnlyList<ulong>> FindActiveSessionsAsync(ulong accountId, CancellationToken cancellationToken) => Inner.FindActiveSessionsAsync(accountId, cancellationToken);
 
@@ -34,6 +34,9 @@ internal abstract class MemoryStoreWrapper(IChatStore? inner = null) : IChatStor
 
     public Task<IReadOnlyList<MessageRecord>> ReadMessagesForAsync(ulong sessionId, ulong receiverId, ulong afterMsgId, int limit, CancellationToken cancellationToken) =>
         Inner.ReadMessagesForAsync(sessionId, receiverId, afterMsgId, limit, cancellationToken);
+
+    public Task<ulong?> FindMessageIdAsync(ulong sessionId, ulong senderId, string requestId, CancellationToken cancellationToken) =>
+        Inner.FindMessageIdAsync(sessionId, senderId, requestId, cancellationToken);
 
     public virtual ValueTask DisposeAsync() => Inner.DisposeAsync();
 }

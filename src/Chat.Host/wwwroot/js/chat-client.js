@@ -180,6 +180,15 @@ export class ChatClient extends EventTarget {
     this.markEnded(session, 'you-left', 'You left the chat.');
   }
 
+  /** Reports the partner of a conversation (spam, harassment, sexual, minor, other) and leaves it; the partner only sees that you left. */
+  report(sessionId, reason, note) {
+    const session = this.sessions.get(sessionId);
+    if (!session || !this.ready) return false;
+    const sent = this.connection.send({ cmd: Cmd.ReportReq, sessionId, reason, note: note || undefined });
+    if (sent && !session.ended) this.markEnded(session, 'you-left', 'You reported this stranger and left the chat.');
+    return sent;
+  }
+
   /** Ends this conversation (if it is still on), closes its tab and looks for someone new. */
   newStranger(sessionId) {
     if (sessionId) {
@@ -242,10 +251,14 @@ export class ChatClient extends EventTarget {
       case Cmd.PingReq:
         this.connection.send({ cmd: Cmd.PingResp, accountId: this.account?.accountId ?? '0' });
         return undefined;
+      case Cmd.ReportResp:
+        return this.emit('reported', { code: frame.code, msg: frame.msg, sessionId: frame.sessionId });
+      case Cmd.ErrorResp:
+        if (frame.code === Code.Banned) return this.emit('banned', { msg: frame.msg, until: frame.until, ref: frame.ref });
+        return undefined;
       case Cmd.EndSessionResp:
       case Cmd.ViewedAckResp:
       case Cmd.PingResp:
-      case Cmd.ErrorResp:
       default:
         return undefined;
     }
@@ -258,6 +271,9 @@ export class ChatClient extends EventTarget {
       return;
     }
     this.setChecking(false);
+    if (frame.code === Code.Banned) {
+      this.emit('banned', { msg: frame.msg, until: frame.until, ref: frame.ref });
+    }
     if (frame.code !== Code.Success) {
       this.emit('account-error', { code: frame.code, msg: frame.msg, retryAfter: frame.retryAfter });
       return;
@@ -293,6 +309,11 @@ export class ChatClient extends EventTarget {
   }
 
   onReconnect(frame) {
+    if (frame.code === Code.Banned) {
+      this.connection.stop();
+      this.emit('banned', { msg: frame.msg, until: frame.until, ref: frame.ref });
+      return;
+    }
     if (frame.code === Code.NoDataFound) {
       // The account is gone (or the token is wrong): start over.
       this.forgetCredentials();
@@ -468,7 +489,10 @@ export class ChatClient extends EventTarget {
     } else {
       this.unacked.delete(frame.requestId);
       message.status = 'failed';
-      message.problem = frame.code === Code.NoDataFound ? 'Not delivered: the chat has ended.' : 'Not delivered.';
+      // Code 1 with a msg: the server's filter refused the message (or said why it could not take it); the page shows why.
+      message.problem = frame.code === Code.NoDataFound ? 'Not delivered: the chat has ended.'
+        : frame.code === Code.ParamErr && typeof frame.msg === 'string' && frame.msg ? frame.msg.slice(0, 300)
+        : 'Not delivered.';
     }
     this.emit('item-updated', { item: message });
   }

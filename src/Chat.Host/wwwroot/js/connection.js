@@ -6,6 +6,8 @@ import { decode, encode } from './protocol.js';
 
 /** Close status the server uses when a newer socket took the account ("replaced by another connection"). */
 export const ClosedReplaced = 4001;
+/** Close status of a banned visitor's socket (ours): reconnecting would only be refused again. */
+export const ClosedBanned = 4003;
 
 export const ConnectionState = Object.freeze({
   Idle: 'idle',
@@ -115,6 +117,10 @@ export class Connection {
     this.socket = null;
     if (info.code === ClosedReplaced) {
       this.setState(ConnectionState.Stopped, { ...info, replaced: true });
+      return;
+    }
+    if (info.code === ClosedBanned) {
+      this.setState(ConnectionState.Stopped, { ...info, banned: true });
       return;
     }
     this.scheduleRetry(info);

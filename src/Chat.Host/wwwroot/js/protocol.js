@@ -20,6 +20,8 @@ export const Cmd = Object.freeze({
   PingResp: 'PING_RESP',
   EndSessionReq: 'END_SESSION_REQ',
   EndSessionResp: 'END_SESSION_RESP',
+  ReportReq: 'REPORT_REQ',
+  ReportResp: 'REPORT_RESP',
   TypingReq: 'TYPING_REQ',
   StatsReq: 'STATS_REQ',
   StatsResp: 'STATS_RESP',
@@ -42,6 +44,7 @@ export const Code = Object.freeze({
   NoDataFound: 4,
   RateLimited: 5,
   ChallengeRequired: 6,
+  Banned: 7,
 });
 
 /** Nicknames are trimmed, then 1 to 30 characters with no control characters. */

@@ -60,6 +60,10 @@ export class ChatView {
     this.partnerDot = $('partner-dot');
     this.newStrangerButton = $('new-stranger');
     this.endButton = $('end-chat');
+    this.reportButton = $('report-chat');
+    this.reportDialog = $('report-dialog');
+    this.reportForm = $('report-form');
+    this.reportError = $('report-error');
     this.matching = $('matching');
     this.logsBox = $('logs');
     this.typing = $('typing');
@@ -94,6 +98,9 @@ export class ChatView {
       this.render();
       this.newStrangerButton.focus();
     });
+    this.reportButton.addEventListener('click', () => this.openReport());
+    $('report-cancel').addEventListener('click', () => this.reportDialog.close());
+    this.reportForm.addEventListener('submit', (e) => this.onReportSubmit(e));
     this.retryButton.addEventListener('click', () => this.client.reconnectNow());
     this.tabList.addEventListener('keydown', (e) => this.onTabKey(e));
     document.addEventListener('visibilitychange', () => {
@@ -116,6 +123,8 @@ export class ChatView {
     c.addEventListener('item', (e) => this.onItem(e.detail));
     c.addEventListener('item-updated', (e) => this.onItemUpdated(e.detail));
     c.addEventListener('typing', (e) => this.onTyping(e.detail));
+    c.addEventListener('banned', (e) => this.onBanned(e.detail));
+    c.addEventListener('reported', (e) => this.onReported(e.detail));
 
     if (c.hasStoredAccount) {
       this.restoring = true;
@@ -124,6 +133,46 @@ export class ChatView {
     }
     this.render();
     if (this.body.dataset.view === 'start') this.nickInput.focus();
+  }
+
+  // ---- reports and bans ----
+
+  openReport() {
+    this.reportTarget = this.client.activeId;
+    if (!this.reportTarget) return;
+    this.reportForm.reset();
+    this.reportError.hidden = true;
+    this.reportDialog.showModal();
+  }
+
+  onReportSubmit(e) {
+    e.preventDefault();
+    const data = new FormData(this.reportForm);
+    const reason = data.get('reason');
+    if (!reason) {
+      this.reportError.hidden = false;
+      return;
+    }
+    this.client.report(this.reportTarget, String(reason), String(data.get('note') ?? '').trim());
+    this.reportDialog.close();
+    this.render();
+    this.newStrangerButton.focus();
+  }
+
+  onReported({ code, msg }) {
+    this.announce(code === 0 ? 'Thank you: your report was sent.' : `The report was not sent${msg ? `: ${msg}` : ''}.`);
+  }
+
+  /** A ban (code 7): the reason, until when and the reference, and no more reconnecting. */
+  onBanned({ msg, until, ref }) {
+    const end = until ? new Date(until).toLocaleString() : '';
+    const text = msg || `You are banned${end ? ` until ${end}` : ''}${ref ? ` (reference ${ref})` : ''}.`;
+    this.bannedText = text;
+    this.banner.hidden = false;
+    this.bannerText.textContent = text;
+    this.retryButton.hidden = true;
+    this.body.dataset.banned = 'true';
+    this.announce(text);
   }
 
   // ---- nickname ----
@@ -410,9 +459,12 @@ export class ChatView {
     } else if (detail.state === ConnectionState.Stopped && detail.replaced) {
       text = 'This chat was opened in another window or tab.';
       this.retryButton.textContent = 'Use it here';
+    } else if (detail.state === ConnectionState.Stopped && detail.banned) {
+      text = this.bannedText ?? 'You are banned from this chat.';
+      canRetry = false;
     }
     if (detail.state !== ConnectionState.Stopped) this.retryButton.textContent = 'Reconnect now';
-    const show = involved && text !== null;
+    const show = (involved || detail.banned === true) && text !== null;
     this.banner.hidden = !show;
     this.retryButton.hidden = !canRetry;
     if (show) this.bannerText.textContent = text;

@@ -12,7 +12,7 @@ namespace Chat.Logic.Storage.Memory;
 /// and for deployments that keep no history. One lock: a batch is applied whole before any read
 /// sees it; a refused write is refused before it changes anything, so no write needs undoing.
 /// </summary>
-internal sealed class MemoryChatStore : IChatStore, IStoreWriteTarget, IStoreFacts
+internal sealed partial class MemoryChatStore : IChatStore, IStoreWriteTarget, IStoreFacts
 {
     private readonly Lock _lock = new();
     private readonly Dictionary<ulong, Account> _accounts = [];
@@ -119,6 +119,11 @@ internal sealed class MemoryChatStore : IChatStore, IStoreWriteTarget, IStoreFac
 
         return [.. s.Messages.Skip(low).Where(m => m.SenderId != receiverId).Take(limit)];
     });
+
+    public Task<ulong?> FindMessageIdAsync(ulong sessionId, ulong senderId, string requestId, CancellationToken cancellationToken) => Read<ulong?>(() =>
+        _sessions.TryGetValue(sessionId, out var s) && s.Messages.FindLast(m => m.SenderId == senderId && m.RequestId == requestId) is { } message
+            ? message.Id
+            : null);
 
     public Task<int> DeleteExpiredAsync(long beforeUnixMs, int limit, CancellationToken cancellationToken)
     {

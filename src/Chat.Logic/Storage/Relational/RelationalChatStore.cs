@@ -196,6 +196,12 @@ internal abstract partial class RelationalChatStore : IChatStore
             ("@receiver", (long)receiverId),
             ("@limit", limit));
 
+    public async Task<ulong?> FindMessageIdAsync(ulong sessionId, ulong senderId, string requestId, CancellationToken cancellationToken)
+    {
+        var found = await ReadIdsAsync(StoreQuery.FindMessageId, cancellationToken, ("@session", (long)sessionId), ("@sender", (long)senderId), ("@request", requestId));
+        return found.Count > 0 ? found[0] : null;
+    }
+
     public Task<int> DeleteExpiredAsync(long beforeUnixMs, int limit, CancellationToken cancellationToken)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);

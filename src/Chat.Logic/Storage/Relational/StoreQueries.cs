@@ -18,6 +18,7 @@ internal enum StoreQuery
     ReadCounts,
     FindBrokers,
     ReadMessagesFor,
+    FindMessageId,
     ReserveIds,
     ExpiredMessages,
     ExpiredSessions,
@@ -25,6 +26,20 @@ internal enum StoreQuery
     DeleteMessages,
     DeleteSessions,
     DeleteAccounts,
+
+    // Moderation (IModerationStore).
+    FindReportOf,
+    InsertReport,
+    ListReports,
+    FindReport,
+    CloseReport,
+    InsertBan,
+    LiftBan,
+    LoadBans,
+    InsertAudit,
+    ListAudit,
+    DeleteExpiredModeration,
+    ReadLastMessages,
 }
 
 internal sealed class StoreQueries
@@ -37,6 +52,9 @@ internal sealed class StoreQueries
 
     /// <summary>The account columns every read of an account selects, in <see cref="RelationalChatStore"/>'s reading order.</summary>
     public const string AccountColumns = "a.id, a.nickname, a.token_hash, a.created_at, a.broker, a.connection_id, a.away_since, a.broker_incarnation";
+
+    /// <summary>The report columns every read of a report selects, in <see cref="RelationalChatStore"/>'s reading order.</summary>
+    public const string ReportColumns = "id, session_id, reporter_id, reported_id, reporter_address, reported_address, reason, note, evidence, created_at, closed_at, closed_by";
 
     /// <summary>The message columns after the id, in the reading order.</summary>
     public const string MessageColumns = ", m.session_id, m.sender_id, m.request_id, m.content, m.created_at";
@@ -127,6 +145,9 @@ internal sealed class StoreQueries
 
         StoreQuery.ReadMessagesFor => dialect.Messages(new(MessageColumns, "= @session", Above: "@after", Where: "m.sender_id <> @receiver", Order: MessageOrder.OldestFirst, Limit: "@limit")) + ";",
 
+        // A retry the filter would refuse: is it stored already? Rare (a refusal of a sender the grain may have forgotten), so a scan of the session will do.
+        StoreQuery.FindMessageId => dialect.Messages(new("", "= @session", Where: "m.sender_id = @sender AND m.request_id = @request", Limit: "1")) + ";",
+
         // Retention: the messages of sessions ended before the cutoff, in no order, a batch at a time.
         StoreQuery.ExpiredMessages => dialect.Messages(new(", m.session_id", "IN (SELECT id FROM session WHERE ended_at < @before)", Limit: "@limit")) + ";",
 
@@ -150,6 +171,40 @@ internal sealed class StoreQueries
             """,
 
         StoreQuery.DeleteAccounts => $"DELETE FROM account WHERE id IN ({Ids});",
+
+        StoreQuery.FindReportOf => "SELECT 1 FROM report WHERE session_id = @session AND reporter_id = @reporter;",
+
+        StoreQuery.InsertReport => """
+            INSERT INTO report (id, session_id, reporter_id, reported_id, reporter_address, reported_address, reason, note, evidence, created_at)
+            VALUES (@id, @session, @reporter, @reported, @reporterAddress, @reportedAddress, @reason, @note, @evidence, @at);
+            """,
+
+        StoreQuery.ListReports => $"SELECT {ReportColumns} FROM report WHERE @open = 0 OR closed_at IS NULL ORDER BY created_at DESC, id LIMIT @limit;",
+
+        StoreQuery.FindReport => $"SELECT {ReportColumns} FROM report WHERE id = @id;",
+
+        StoreQuery.CloseReport => "UPDATE report SET closed_at = @at, closed_by = @by WHERE id = @id AND closed_at IS NULL;",
+
+        StoreQuery.InsertBan => """
+            INSERT INTO ban (id, target, value, reason, created_at, created_by, until)
+            VALUES (@id, @target, @value, @reason, @at, @by, @until);
+            """,
+
+        StoreQuery.LiftBan => "UPDATE ban SET lifted_at = @at, lifted_by = @by WHERE id = @id AND lifted_at IS NULL AND until > @at;",
+
+        StoreQuery.LoadBans => "SELECT id, target, value, reason, created_at, created_by, until FROM ban WHERE lifted_at IS NULL AND until > @now ORDER BY created_at, id;",
+
+        StoreQuery.InsertAudit => "INSERT INTO audit_log (at, actor, action, target, reason) VALUES (@at, @actor, @action, @target, @reason);",
+
+        StoreQuery.ListAudit => "SELECT at, actor, action, target, reason FROM audit_log ORDER BY at DESC, id DESC LIMIT @limit;",
+
+        StoreQuery.DeleteExpiredModeration => """
+            DELETE FROM report WHERE created_at < @before;
+            DELETE FROM audit_log WHERE at < @before;
+            DELETE FROM ban WHERE until < @before OR lifted_at < @before;
+            """,
+
+        StoreQuery.ReadLastMessages => dialect.Messages(new(MessageColumns, "= @session", Order: MessageOrder.NewestFirst, Limit: "@limit")) + ";",
 
         _ => null, // ReserveIds, DeleteMessages: each engine words them itself
     };
