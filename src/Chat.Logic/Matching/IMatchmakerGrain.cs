@@ -51,6 +51,9 @@ internal interface IMatchmakerGrain : IGrainWithIntegerKey
     /// <summary>A visitor <see cref="Take"/> handed out for <paramref name="seekerId"/> that was not paired after all: it waits again, in its place.</summary>
     Task GiveBack(ulong seekerId, WaitingVisitor visitor);
 
+    /// <summary>Whether this shard paired (or is pairing) <paramref name="seekerId"/> with <paramref name="partnerId"/>, a visitor another shard handed out to it.</summary>
+    Task<bool> Holds(ulong seekerId, ulong partnerId);
+
     /// <summary>Lets visitors whose fallback delay passed fall back, and offers the visitors that wait here to the other shards.</summary>
     Task Sweep();
 

@@ -42,6 +42,9 @@ internal sealed partial class MatchmakerGrain(
     /// </summary>
     private static readonly TimeSpan ShardCallTimeout = TimeSpan.FromSeconds(2);
 
+    /// <summary>How long a visitor handed out to another shard may stay neither paired nor given back before this shard asks (<see cref="ReclaimAsync"/>).</summary>
+    private static readonly TimeSpan ReclaimAfter = 5 * ShardCallTimeout;
+
     private readonly MatchingOptions _matching = matching.Value;
     private readonly int _maxSessions = options.Value.MaxActiveSessions;
     private readonly WaitingPool _pool = new(matching.Value.FallbackDelay, matching.Value.CandidatesPerInterest);
@@ -60,8 +63,8 @@ internal sealed partial class MatchmakerGrain(
     // Callers with a request under way: a second request of theirs meanwhile only waits.
     private readonly HashSet<ulong> _seeking = [];
 
-    // Visitors handed to another shard's seeker, not yet paired; true once they left meanwhile.
-    private readonly Dictionary<ulong, bool> _handedOut = [];
+    // Visitors handed to another shard's seeker, not yet known to be paired (kept until their pair ends).
+    private readonly Dictionary<ulong, HandedOut> _handedOut = [];
 
     // Visitors holding a place in their address's count of visitors waiting.
     private readonly Dictionary<ulong, string> _holding = [];
@@ -162,9 +165,9 @@ internal sealed partial class MatchmakerGrain(
 
     public async Task Leave(ulong accountId)
     {
-        if (_handedOut.ContainsKey(accountId))
+        if (_handedOut.TryGetValue(accountId, out var handedOut))
         {
-            _handedOut[accountId] = true; // its seeker's shard decides; if it gives it back, it is gone
+            handedOut.Left = true; // its seeker's shard decides; if it gives it back, it is gone
         }
 
         if (_pool.Remove(accountId) is not null)
@@ -218,7 +221,7 @@ internal sealed partial class MatchmakerGrain(
     public Task GiveBack(ulong seekerId, WaitingVisitor visitor)
     {
         _pairs.Remove(Pair(seekerId, visitor.AccountId));
-        if (_handedOut.Remove(visitor.AccountId, out var left) && !left)
+        if (_handedOut.Remove(visitor.AccountId, out var handedOut) && !handedOut.Left)
         {
             _pool.Add(visitor, Now); // its place is its since (its place in its address's count was released when it was handed out)
         }
@@ -239,9 +242,11 @@ internal sealed partial class MatchmakerGrain(
         try
         {
             _avoid.Sweep(now);
+            await ReclaimAsync();
             _pool.Advance(now);
             var seekers = new List<WaitingVisitor>();
-            foreach (var offered in _pool.TakeToOffer(_matching.OffersPerSweep))
+            var offers = _pool.TakeToOffer(_matching.OffersPerSweep);
+            foreach (var offered in offers)
             {
                 if (!_pool.Contains(offered.AccountId))
                 {
@@ -260,9 +265,13 @@ internal sealed partial class MatchmakerGrain(
                 }
             }
 
-            for (var step = 1; step < _matching.Shards && seekers.Count > 0; step++)
+            // Only the shards after this one: a pair of shards is looked at by the lower one's sweep
+            // alone, so two sweeps never each hand out the other's seeker (both would give back what
+            // they took). Every visitor waiting here is offered again and again, a batch per sweep, so a
+            // pair of visitors that missed each other (each asked the other's shard before the other
+            // waited there) is found on a following sweep.
+            for (var shard = _shard + 1; shard < _matching.Shards && seekers.Count > 0; shard++)
             {
-                var shard = (_shard + step) % _matching.Shards;
                 if (await TakeFromAsync(shard, [.. seekers]) is not { } taken)
                 {
                     continue;
@@ -291,6 +300,17 @@ internal sealed partial class MatchmakerGrain(
 
                 seekers = still;
             }
+
+            if (_shard + 1 < _matching.Shards)
+            {
+                foreach (var offered in offers)
+                {
+                    if (_pool.Contains(offered.AccountId))
+                    {
+                        _pool.Offer(offered.AccountId);
+                    }
+                }
+            }
         }
         finally
         {
@@ -299,6 +319,8 @@ internal sealed partial class MatchmakerGrain(
 
         await Task.WhenAll(pairing);
     }
+
+    public Task<bool> Holds(ulong seekerId, ulong partnerId) => Task.FromResult(_pairs.Contains(Pair(seekerId, partnerId)));
 
     public Task Avoid(Avoidance avoidance)
     {
@@ -345,14 +367,20 @@ internal sealed partial class MatchmakerGrain(
             }
 
             WaitingVisitor? partner;
+            var take = grains.Matchmaker(shard).TakeExactly(caller, candidate!.Visitor.AccountId);
             try
             {
-                partner = await grains.Matchmaker(shard).TakeExactly(caller, candidate!.Visitor.AccountId).WaitAsync(ShardCallTimeout);
+                partner = await take.WaitAsync(ShardCallTimeout);
             }
             catch (Exception ex) when (ex is OrleansException or TimeoutException)
             {
                 Log.ShardUnreachable(logger, _shard, shard, ex);
-                continue; // (a late answer may have handed one out: its shard has it back on its next rebuild at worst, the store keeps it waiting)
+                if (ex is TimeoutException)
+                {
+                    GiveBackWhenAnsweredAsync(shard, caller.AccountId, take).Ignore(); // a late answer is never paired here
+                }
+
+                continue;
             }
 
             if (partner is null)
@@ -412,13 +440,63 @@ internal sealed partial class MatchmakerGrain(
         }
     }
 
+    /// <summary>
+    /// Visitors handed out to another shard's seeker long ago that it neither paired nor gave back: its
+    /// silo died between the two, or it stopped waiting for the answer that handed them out (it waits
+    /// <see cref="ShardCallTimeout"/> at most, then never pairs them). Once the seeker's shard says it
+    /// holds no such pair (its new activation knows the pairs the store has), they wait here again, in
+    /// their place. Ages are in real time, as the call timeout that makes this safe is.
+    /// </summary>
+    private async Task ReclaimAsync()
+    {
+        List<HandedOut>? stale = null;
+        var tick = Environment.TickCount64;
+        foreach (var handedOut in _handedOut.Values)
+        {
+            if (!handedOut.Paired && tick - handedOut.AtTick > ReclaimAfter.TotalMilliseconds)
+            {
+                (stale ??= []).Add(handedOut);
+            }
+        }
+
+        foreach (var handedOut in stale ?? [])
+        {
+            var visitorId = handedOut.Visitor.AccountId;
+            bool held;
+            try
+            {
+                held = await grains.MatchmakerOf(handedOut.SeekerId).Holds(handedOut.SeekerId, visitorId).WaitAsync(ShardCallTimeout);
+            }
+            catch (Exception ex) when (ex is OrleansException or TimeoutException)
+            {
+                Log.ShardUnreachable(logger, _shard, MatchShards.Of(handedOut.SeekerId, _matching.Shards), ex);
+                continue; // asked again on the next sweep
+            }
+
+            if (held)
+            {
+                handedOut.Paired = true; // a chat: PairEnded forgets it
+            }
+            else if (_handedOut.TryGetValue(visitorId, out var still) && still == handedOut)
+            {
+                _handedOut.Remove(visitorId);
+                _pairs.Remove(Pair(handedOut.SeekerId, visitorId));
+                if (!handedOut.Left && !_pool.Contains(visitorId))
+                {
+                    Log.Reclaimed(logger, _shard, visitorId);
+                    _pool.Add(handedOut.Visitor, Now);
+                }
+            }
+        }
+    }
+
     /// <summary>A visitor of this shard given to another shard's seeker: out of the pool, counted as the seeker's partner until paired or given back.</summary>
     private void HandOut(ulong seekerId, WaitingVisitor partner, long now)
     {
         _pool.Remove(partner.AccountId);
         Release(partner.AccountId);
         _pairs.Add(Pair(seekerId, partner.AccountId));
-        _handedOut[partner.AccountId] = false;
+        _handedOut[partner.AccountId] = new HandedOut(seekerId, partner, Environment.TickCount64);
         CountMatch(partner.AccountId, now);
     }
 
@@ -641,6 +719,21 @@ internal sealed partial class MatchmakerGrain(
         }
     }
 
+    private async Task GiveBackWhenAnsweredAsync(int shard, ulong seekerId, Task<WaitingVisitor?> take)
+    {
+        try
+        {
+            if (await take is { } partner)
+            {
+                GiveBack(shard, seekerId, partner);
+            }
+        }
+        catch (Exception ex) when (ex is OrleansException or TimeoutException)
+        {
+            Log.ShardUnreachable(logger, _shard, shard, ex); // nothing was handed out, or its shard died with it (the store has it waiting)
+        }
+    }
+
     private void GiveBack(int shard, ulong seekerId, WaitingVisitor partner) =>
         grains.Matchmaker(shard).GiveBack(seekerId, partner).Ignore(); // lost with its shard's node, the store has it waiting still
 
@@ -745,6 +838,22 @@ internal sealed partial class MatchmakerGrain(
 
     private long Now => time.GetUtcNow().ToUnixTimeMilliseconds();
 
+    /// <summary>A visitor handed to another shard's seeker (<see cref="HandOut"/>), when (<see cref="Environment.TickCount64"/>), and what became of it.</summary>
+    private sealed class HandedOut(ulong seekerId, WaitingVisitor visitor, long atTick)
+    {
+        public ulong SeekerId { get; } = seekerId;
+
+        public WaitingVisitor Visitor { get; } = visitor;
+
+        public long AtTick { get; } = atTick;
+
+        /// <summary>Its socket is gone: given back, it does not wait again.</summary>
+        public bool Left { get; set; }
+
+        /// <summary>Its seeker's shard said it paired them.</summary>
+        public bool Paired { get; set; }
+    }
+
     private bool IsMine(ulong accountId) => MatchShards.Of(accountId, _matching.Shards) == _shard;
 
     private static ActivePair Pair(ulong a, ulong b) => a < b ? new ActivePair(a, b) : new ActivePair(b, a);
@@ -765,5 +874,8 @@ internal sealed partial class MatchmakerGrain(
 
         [LoggerMessage(5, LogLevel.Warning, "Matchmaker: the count of visitors waiting per address could not be checked; the visitor waits unchecked.")]
         public static partial void WaitingUnchecked(ILogger logger, Exception exception);
+
+        [LoggerMessage(6, LogLevel.Warning, "Matchmaker shard {Shard}: account {AccountId}, handed to another shard that neither paired it nor gave it back, waits here again.")]
+        public static partial void Reclaimed(ILogger logger, int shard, ulong accountId);
     }
 }

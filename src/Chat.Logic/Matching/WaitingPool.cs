@@ -25,6 +25,7 @@ internal sealed class WaitingPool(TimeSpan fallbackDelay, int candidatesPerList)
     private readonly Dictionary<string, SortedSet<Entry>> _open = new(StringComparer.Ordinal);
     private readonly SortedSet<Entry> _fallingBack = new(LongestWaitingFirst);
     private readonly Queue<ulong> _toOffer = new();
+    private readonly HashSet<ulong> _queued = [];
 
     public int Count => _entries.Count;
 
@@ -65,7 +66,7 @@ internal sealed class WaitingPool(TimeSpan fallbackDelay, int candidatesPerList)
             _fallingBack.Add(entry);
         }
 
-        _toOffer.Enqueue(visitor.AccountId);
+        Offer(visitor.AccountId);
         return true;
     }
 
@@ -112,7 +113,16 @@ internal sealed class WaitingPool(TimeSpan fallbackDelay, int candidatesPerList)
                 ListOf(_open, entry.Visitor.Lang ?? AnyLanguage).Add(entry);
             }
 
-            _toOffer.Enqueue(entry.Visitor.AccountId);
+            Offer(entry.Visitor.AccountId);
+        }
+    }
+
+    /// <summary>Queues a waiting visitor to be offered to the other shards again (once: it is queued at most once).</summary>
+    public void Offer(ulong accountId)
+    {
+        if (_queued.Add(accountId))
+        {
+            _toOffer.Enqueue(accountId);
         }
     }
 
@@ -120,10 +130,10 @@ internal sealed class WaitingPool(TimeSpan fallbackDelay, int candidatesPerList)
     public List<WaitingVisitor> TakeToOffer(int most)
     {
         var offered = new List<WaitingVisitor>(Math.Min(most, _toOffer.Count));
-        var seen = new HashSet<ulong>();
         while (offered.Count < most && _toOffer.TryDequeue(out var accountId))
         {
-            if (seen.Add(accountId) && Get(accountId) is { } visitor)
+            _queued.Remove(accountId);
+            if (Get(accountId) is { } visitor)
             {
                 offered.Add(visitor);
             }
