@@ -367,6 +367,7 @@ internal sealed partial class MatchmakerGrain(
             }
 
             WaitingVisitor? partner;
+            await OutOfTurnAsync();
             var take = grains.Matchmaker(shard).TakeExactly(caller, candidate!.Visitor.AccountId);
             try
             {
@@ -431,6 +432,7 @@ internal sealed partial class MatchmakerGrain(
     {
         try
         {
+            await OutOfTurnAsync();
             return await grains.Matchmaker(shard).Peek(seeker).WaitAsync(ShardCallTimeout);
         }
         catch (Exception ex) when (ex is OrleansException or TimeoutException)
@@ -465,6 +467,7 @@ internal sealed partial class MatchmakerGrain(
             bool held;
             try
             {
+                await OutOfTurnAsync();
                 held = await grains.MatchmakerOf(handedOut.SeekerId).Holds(handedOut.SeekerId, visitorId).WaitAsync(ShardCallTimeout);
             }
             catch (Exception ex) when (ex is OrleansException or TimeoutException)
@@ -683,6 +686,7 @@ internal sealed partial class MatchmakerGrain(
     /// <summary>Another shard's visitors for these seekers (null: it did not answer in time; whatever it hands out later goes back to it).</summary>
     private async Task<WaitingVisitor?[]?> TakeFromAsync(int shard, WaitingVisitor[] seekers)
     {
+        await OutOfTurnAsync();
         var take = grains.Matchmaker(shard).Take(seekers);
         try
         {
@@ -734,8 +738,22 @@ internal sealed partial class MatchmakerGrain(
         }
     }
 
-    private void GiveBack(int shard, ulong seekerId, WaitingVisitor partner) =>
-        grains.Matchmaker(shard).GiveBack(seekerId, partner).Ignore(); // lost with its shard's node, the store has it waiting still
+    private void GiveBack(int shard, ulong seekerId, WaitingVisitor partner) => GiveBackAsync(shard, seekerId, partner).Ignore();
+
+    private async Task GiveBackAsync(int shard, ulong seekerId, WaitingVisitor partner)
+    {
+        await OutOfTurnAsync();
+        await grains.Matchmaker(shard).GiveBack(seekerId, partner); // lost with its shard's node, the store has it waiting still
+    }
+
+    /// <summary>
+    /// Every call to another shard starts after this: Orleans runs the first, synchronous part of a
+    /// request while it holds the activation's lock, and a call to a grain of the same silo takes that
+    /// grain's lock right there, so two shards of one silo calling each other from the first part of a
+    /// request each waited for the other's lock for good (the 200-visitor cluster test's hang). A
+    /// continuation runs on the activation's scheduler, outside that lock.
+    /// </summary>
+    private static async Task OutOfTurnAsync() => await Task.Yield();
 
     /// <summary>Whom <paramref name="seeker"/> may be paired with: not itself, not a partner, not a pair to avoid, not someone at the cap.</summary>
     private Func<WaitingVisitor, bool> Eligible(WaitingVisitor seeker, long now) => candidate =>
