@@ -18,7 +18,7 @@ public sealed class InterestsInBrowserTests(BrowserFixture browser)
         await using var alice = await Visitor.OpenAsync(browser, server, "Alice", bypassCsp: true);
         await using var bob = await Visitor.OpenAsync(browser, server, "Bob");
         var interest = alice.Page.Locator("#interest-input");
-        var chips = alice.Page.Locator("#interest-chips .chip");
+        var chips = alice.Page.Locator("#interest-chips .chip-name");
 
         // The language follows the browser's (en-GB: English); interests are added with Enter, folded as the server folds them.
         await Expect(alice.Page.Locator("#lang")).ToHaveValueAsync("en");
@@ -30,22 +30,22 @@ public sealed class InterestsInBrowserTests(BrowserFixture browser)
         }
 
         await Expect(alice.Page.Locator("body")).ToHaveAttributeAsync("data-view", "start"); // Enter with text added a chip, it did not start
-        await Expect(chips).ToHaveTextAsync(["jazz×", "chess×", "tennis×"]);
+        await Expect(chips).ToHaveTextAsync(["jazz", "chess", "tennis"]);
 
         // By keyboard alone: back from the field to the last chip's button, Enter removes it, focus stays on a chip.
         await interest.FocusAsync();
         await alice.Page.Keyboard.PressAsync("Shift+Tab");
         await Expect(alice.Page.Locator("#interest-chips button").Last).ToBeFocusedAsync();
-        await Expect(alice.Page.Locator("#interest-chips button").Last).ToHaveAttributeAsync("aria-label", "Remove tennis");
+        await Expect(alice.Page.Locator("#interest-chips button").Last).ToHaveAccessibleNameAsync("Remove tennis");
         await alice.Page.Keyboard.PressAsync("Enter");
-        await Expect(chips).ToHaveTextAsync(["jazz×", "chess×"]);
+        await Expect(chips).ToHaveTextAsync(["jazz", "chess"]);
         await Expect(alice.Page.Locator("#interest-chips button").Last).ToBeFocusedAsync();
-        await AxeScan.ExpectNoViolationsAsync(alice.Page, "start with interests", "#interest-hint", "#interest-chips .chip span");
+        await AxeScan.ExpectNoViolationsAsync(alice.Page, "start with interests", "#interest-hint", "#interest-chips .chip-name");
 
         // A reload of the tab keeps them.
         await alice.Page.ReloadAsync();
         await Expect(alice.Page.Locator("#view-start")).ToBeVisibleAsync();
-        await Expect(chips).ToHaveTextAsync(["jazz×", "chess×"]);
+        await Expect(chips).ToHaveTextAsync(["jazz", "chess"]);
 
         // Waiting: whom Alice looks for, then, once the fallback delay is over with nobody there, that nobody shares them.
         await alice.EnterAsync();

@@ -148,12 +148,19 @@ export class WishPicker {
       const chip = document.createElement('li');
       chip.className = 'chip';
       const name = document.createElement('span');
+      name.className = 'chip-name';
       name.textContent = interest;
       const remove = document.createElement('button');
       remove.type = 'button';
       remove.className = 'chip-remove';
-      remove.textContent = '×';
-      remove.setAttribute('aria-label', `Remove ${interest}`);
+      // Named by its text ("Remove jazz"), the × only shown: a name that contains what is seen.
+      const mark = document.createElement('span');
+      mark.setAttribute('aria-hidden', 'true');
+      mark.textContent = '×';
+      const label = document.createElement('span');
+      label.className = 'visually-hidden';
+      label.textContent = `Remove ${interest}`;
+      remove.append(mark, label);
       remove.addEventListener('click', () => this.remove(interest));
       chip.append(name, remove);
       this.chips.append(chip);
