@@ -3,7 +3,7 @@
 # process per scenario run, runs the bench against it, stops it by PID, and prints medians and
 # ratios to the first target. See docs/benchmarks.md.
 #
-#   bench/run.sh [--targets "relay server"] [--runs 3] [--quick] [--only "chat-closed idle"] [--sources N] [--out DIR]
+#   bench/run.sh [--targets "relay server"] [--runs 3] [--quick] [--only "chat-closed idle"] [--sources N] [--shards N] [--out DIR]
 #   bench/run.sh --report DIR [--targets …] [--only …]   (the table again, from the JSON files in DIR)
 #   bench/run.sh --fuzz 1000000   (the hostile-bytes fuzz test with that many frames; nothing else runs)
 #
@@ -31,6 +31,11 @@
 #   each on average, typing before each, pushes confirmed and read as the web client does, the heartbeat
 #   on, 30 s measured after 10 s of warm-up; --quick: 200 visitors, 20 s after 5 s) comes from at
 #   least 200 source addresses whatever --sources says.
+#   match-storm-zipf (not in the default list: match-storm's visitors each asking for 3 interests drawn
+#   from 500 tags with Zipf weights, s = 1, the server's fallback delay 0.5 s; it reports the sessions
+#   whose two share no interest, paired by the fallback, apart).
+# --shards N: the server targets' matchmaker shards (Chat:Matching:Shards; default 4), to compare one
+#   shard with several (every node of the cluster target gets the same).
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -40,6 +45,7 @@ quick=0
 only="chat-closed chat-open idle match-storm resume"
 out=""
 sources=""
+shards=""
 report_only=0
 fuzz=0
 while [[ $# -gt 0 ]]; do
@@ -50,6 +56,7 @@ while [[ $# -gt 0 ]]; do
     --quick) quick=1; shift ;;
     --only) only="$2"; shift 2 ;;
     --sources) sources="$2"; shift 2 ;;
+    --shards) shards="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
     --report) out="$2"; report_only=1; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
@@ -139,6 +146,9 @@ figures = {
     "match-storm": [("pair-all s", lambda r: r["pairAllSeconds"]),
                     ("arrive s", lambda r: r["arriveSeconds"]),
                     ("clean", lambda r: int(r["unpaired"] == r["pairedMoreThanOnce"] == r["partnersDisagree"] == 0))],
+    "match-storm-zipf": [("pair-all s", lambda r: r["pairAllSeconds"]),
+                         ("sessions by fallback", lambda r: r.get("sessionsByFallback")),
+                         ("clean", lambda r: int(r["unpaired"] == r["pairedMoreThanOnce"] == r["partnersDisagree"] == 0))],
     "failover": [("lost", lambda r: r["lost"]),
                  ("sends sent again", lambda r: r["retried"]),
                  ("longest silence s", lambda r: r["longestSilenceSeconds"]),
@@ -310,7 +320,10 @@ start_target() { # target port
       # The whole cluster, as deploy/local-cluster.sh starts it for people; its PIDs and addresses
       # come back in cluster.env. The rate limit is lifted through the environment the nodes inherit.
       cluster="$(mktemp -d /tmp/chat-bench-cluster.XXXXXX)"
+      local fallback=00:00:05
+      [[ $scenario == match-storm-zipf ]] && fallback=00:00:00.500
       if ! Chat__Broker__RateLimit__PerSecond=1000000 Chat__Broker__RateLimit__Burst=1000000 CHAT_DLL="${dll[$target]}" \
+          Chat__Matching__FallbackDelay="$fallback" Chat__Matching__Shards="${shards:-4}" \
           Chat__Limits__AccountsPerMinute=0 Chat__Limits__SocketsPerAddress=0 Chat__Limits__WaitingPerAddress=0 \
           Chat__Limits__MatchesPerMinute=0 Chat__Limits__Challenge__AfterAccounts=0 Chat__Limits__Challenge__AfterMatches=0 \
           "$root/deploy/local-cluster.sh" up "$cluster" >"$log" 2>&1; then
@@ -330,7 +343,8 @@ start_target() { # target port
       ;;
     server | server-limits | server-memory | server-mariadb)
       store="$(mktemp -d /tmp/chat-bench-db.XXXXXX)"
-      local store_kind=() limits=("${limits_off[@]}")
+      local store_kind=() limits=("${limits_off[@]}") matching=("${scenario_flags[@]}")
+      [[ -n $shards ]] && matching+=("--Chat:Matching:Shards=$shards")
       db_connection=""
       [[ $kind == server-memory ]] && store_kind=(--Chat:Store:Kind=memory)
       [[ $kind == server-limits ]] && limits=() # as shipped
@@ -342,7 +356,7 @@ start_target() { # target port
       # connection string goes by environment, not on the command line, where ps would show it.
       Chat__Store__ConnectionString="$db_connection" dotnet "${dll[$target]}" --urls="http://127.0.0.1:$port" \
         --Chat:Store:Path="$store/chat.db" "${store_kind[@]}" \
-        --Chat:Broker:RateLimit:PerSecond=1000000 --Chat:Broker:RateLimit:Burst=1000000 "${limits[@]}" \
+        --Chat:Broker:RateLimit:PerSecond=1000000 --Chat:Broker:RateLimit:Burst=1000000 "${limits[@]}" "${matching[@]}" \
         --Logging:LogLevel:Default=Warning >"$log" 2>&1 &
       ;;
   esac
@@ -380,12 +394,15 @@ run_scenario() { # target scenario run
     return 0 # a single process has no node to lose
   fi
   port="$(free_port)"
+  scenario_flags=()
+  [[ $scenario == match-storm-zipf ]] && scenario_flags=(--Chat:Matching:FallbackDelay=00:00:00.500)
   start_target "$target" "$port"
   case "$scenario" in
     chat-closed) args=(chat "${closed_args[@]}") ;;
     chat-open) args=(chat "${open_args[@]}") ;;
     idle) args=(idle --connections "$idle_connections" --hold 10) ;;
     match-storm) args=(match-storm --visitors "$storm_visitors") ;;
+    match-storm-zipf) args=(match-storm --visitors "$storm_visitors" --interests 3 --tags 500) ;;
     resume) args=(resume --pairs 20 --drops 10 --rate 5) ;;
     crowd) args=(crowd "${crowd_args[@]}") ;;
     failover | soak)

@@ -2,6 +2,7 @@ using Chat.Logic.Accounts;
 using Chat.Logic.Housekeeping;
 using Chat.Logic.Matching;
 using Chat.Logic.Sessions;
+using Microsoft.Extensions.Options;
 
 namespace Chat.Logic;
 
@@ -11,18 +12,28 @@ namespace Chat.Logic;
 /// message's allocations, docs/benchmarks.md); here that is done once per grain kind, and a
 /// reference costs only its id.
 /// </summary>
-internal sealed class ChatGrains(IGrainFactory factory)
+internal sealed class ChatGrains(IGrainFactory factory, IOptions<MatchingOptions> matching)
 {
+    private readonly IMatchmakerGrain[] _matchmakers = new IMatchmakerGrain[matching.Value.Shards];
     private Kind? _account;
     private Kind? _session;
-    private IMatchmakerGrain? _matchmaker;
     private IHousekeeperGrain? _housekeeper;
 
     public ISessionGrain Session(ulong sessionId) => Get<ISessionGrain>(ref _session, sessionId);
 
     public IAccountGrain Account(ulong accountId) => Get<IAccountGrain>(ref _account, accountId);
 
-    public IMatchmakerGrain Matchmaker => _matchmaker ??= factory.GetGrain<IMatchmakerGrain>(0);
+    /// <summary>The matchmaker shards of the cluster.</summary>
+    public int MatchmakerShards => _matchmakers.Length;
+
+    /// <summary>Matchmaker shard <paramref name="shard"/>.</summary>
+    public IMatchmakerGrain Matchmaker(int shard) => _matchmakers[shard] ??= factory.GetGrain<IMatchmakerGrain>(shard);
+
+    /// <summary>The matchmaker shard the account waits in.</summary>
+    public IMatchmakerGrain MatchmakerOf(ulong accountId) => Matchmaker(MatchShards.Of(accountId, _matchmakers.Length));
+
+    /// <summary>Asks every matchmaker shard, all at once.</summary>
+    public Task EveryMatchmaker(Func<IMatchmakerGrain, Task> ask) => Task.WhenAll(Enumerable.Range(0, _matchmakers.Length).Select(shard => ask(Matchmaker(shard))));
 
     public IHousekeeperGrain Housekeeper => _housekeeper ??= factory.GetGrain<IHousekeeperGrain>(0);
 

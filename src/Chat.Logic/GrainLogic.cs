@@ -26,6 +26,7 @@ internal sealed partial class GrainLogic(
     Admissions admissions,
     ModerationDesk moderation,
     IOptions<LogicOptions> options,
+    IOptions<MatchingOptions> matching,
     LogicMetrics metrics,
     TimeProvider time,
     ILogger<GrainLogic> logger) : ILogic
@@ -34,11 +35,12 @@ internal sealed partial class GrainLogic(
     private const int MatchAttempts = 3;
 
     private readonly LogicOptions _options = options.Value;
+    private readonly MatchingOptions _matching = matching.Value;
 
     public async ValueTask BrokerStartedAsync(string broker, long incarnation, CancellationToken cancellationToken)
     {
         await writer.WriteAsync(new StoreWrite.BrokerGone(broker, time.GetUtcNow().ToUnixTimeMilliseconds(), incarnation));
-        await grains.Matchmaker.Prune(); // visitors who were waiting on the old incarnation's sockets are no one's partners now
+        await grains.EveryMatchmaker(shard => shard.Prune()); // visitors who were waiting on the old incarnation's sockets are no one's partners now
         await admissions.BrokerStartedAsync(broker); // and the sockets it held count against no address
         counts.Changed();
     }
@@ -121,11 +123,21 @@ internal sealed partial class GrainLogic(
     public async ValueTask<ResultCode> ConfirmDeliveredAsync(ulong accountId, ulong sessionId, ulong msgId, string? viaBroker, CancellationToken cancellationToken) =>
         IsId(sessionId) ? await Session(sessionId).ConfirmDelivered(accountId, msgId, viaBroker) : ResultCode.ParamErr;
 
-    public ValueTask<MatchResult> MatchAsync(ulong accountId, string? address, string? altcha, CancellationToken cancellationToken) =>
-        MatchAsync(accountId, address, altcha, viaBroker: null, cancellationToken);
+    public ValueTask<MatchResult> MatchAsync(ulong accountId, string? address, string? altcha, MatchWish wish, CancellationToken cancellationToken) =>
+        MatchAsync(accountId, address, altcha, wish, viaBroker: null, cancellationToken);
 
-    public async ValueTask<MatchResult> MatchAsync(ulong accountId, string? address, string? altcha, string? viaBroker, CancellationToken cancellationToken)
+    public async ValueTask<MatchResult> MatchAsync(ulong accountId, string? address, string? altcha, MatchWish wish, string? viaBroker, CancellationToken cancellationToken)
     {
+        if (!Interests.TryFold(wish.Interests, _matching.MaxInterests, _matching.MaxInterestLength, out var interests, out var refusal))
+        {
+            return new MatchResult(ResultCode.ParamErr, Message: refusal);
+        }
+
+        if (!Interests.TryFoldLanguage(wish.Lang, out var lang))
+        {
+            return new MatchResult(ResultCode.ParamErr, Message: "lang must be a BCP 47 language tag, such as en or en-US");
+        }
+
         MatchTicket ticket;
         OpenedSession opened;
         try
@@ -142,7 +154,7 @@ internal sealed partial class GrainLogic(
             var attempts = 0;
             do
             {
-                ticket = await grains.Matchmaker.Match(accountId, address, solved, reported);
+                ticket = await grains.MatchmakerOf(accountId).Match(new MatchCall(accountId, address, solved, interests, lang, wish.Fallback, reported));
                 counts.Changed();
                 if (ticket.Code != ResultCode.Success)
                 {
@@ -161,7 +173,7 @@ internal sealed partial class GrainLogic(
 
                 // The session tells the partner (NewSession) before the caller hears of it, so nothing
                 // the caller sends can reach the partner before the session does.
-                opened = await Session(ticket.SessionId).Open(accountId, address, ticket.PartnerAddress);
+                opened = await Session(ticket.SessionId).Open(accountId, address, ticket.PartnerAddress, ticket.CommonInterests ?? []);
 
                 // NoDataFound: the partner left between the pairing and the start, ending the session
                 // first. Not the caller's failure: it is matched again (with the next, or it waits).
@@ -181,7 +193,7 @@ internal sealed partial class GrainLogic(
 
         metrics.SessionStarted();
         Log.Matched(logger, ticket.SessionId, ticket.PartnerId, accountId);
-        return new MatchResult(ResultCode.Success, opened.PartnerId, opened.PartnerName, ticket.SessionId);
+        return new MatchResult(ResultCode.Success, opened.PartnerId, opened.PartnerName, ticket.SessionId, CommonInterests: ticket.CommonInterests ?? []);
     }
 
     private static MatchResult Challenged(Admission challenge) =>

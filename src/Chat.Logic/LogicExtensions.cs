@@ -49,6 +49,7 @@ public static class LogicExtensions
     public static IServiceCollection AddChatLogic(this IServiceCollection services)
     {
         services.AddOptions<LogicOptions>().BindConfiguration(LogicOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<MatchingOptions>().BindConfiguration(MatchingOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<StoreOptions>().BindConfiguration(StoreOptions.Section).ValidateDataAnnotations()
             .Validate(o => o.Kind is "sqlite" or "mariadb" or "memory", "Chat:Store:Kind must be sqlite, mariadb or memory")
             .Validate(o => o.IndexDelay > TimeSpan.Zero, "Chat:Store:IndexDelay must be positive")
@@ -74,6 +75,7 @@ public static class LogicExtensions
         services.TryAddSingleton<StoreWriter>();
         services.TryAddSingleton<IdAllocator>();
         services.TryAddSingleton<ChatGrains>();
+        services.TryAddSingleton<IMatchAvoidance, MatchAvoidance>();
         services.TryAddSingleton<IBrokerProbe, LocalBrokerProbe>();
         services.TryAddSingleton<GrainLogic>();
         services.TryAddSingleton<ILogic>(sp => sp.GetRequiredService<GrainLogic>());
@@ -84,6 +86,7 @@ public static class LogicExtensions
         services.AddHostedService(sp => sp.GetRequiredService<StoreWriter>());
         services.AddHostedService<HistorySweeper>();
         services.AddHostedService<LogicSweeper>();
+        services.AddHostedService<MatchSweeper>();
         services.AddHostedService<AddressSweeper>();
         services.AddHostedService<GaugeStartup>();
         return services;
@@ -114,7 +117,6 @@ public static class LogicExtensions
         services.TryAddSingleton<IModerationStore>(sp => sp.GetRequiredService<IChatStore>() as IModerationStore ?? new MemoryChatStore());
         services.TryAddSingleton<AddressHashes>();
         services.TryAddSingleton<ModerationWebhook>();
-        services.TryAddSingleton<IPartnerAvoidance, MatchmakerAvoidance>();
         services.TryAddSingleton<ModerationDesk>();
         services.AddHostedService(sp => sp.GetRequiredService<ModerationWebhook>());
         services.AddHostedService<RefusalTally>();

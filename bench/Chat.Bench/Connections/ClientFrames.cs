@@ -61,10 +61,20 @@ public static class ClientFrames
         return at + text.Length;
     }
 
-    public static byte[] Match(ulong accountId) => Json(w =>
+    public static byte[] Match(ulong accountId, IReadOnlyList<string>? interests = null) => Json(w =>
     {
         w.WriteString("cmd"u8, "MATCH_REQ"u8);
         w.WriteNumber("accountId"u8, accountId);
+        if (interests is { Count: > 0 })
+        {
+            w.WriteStartArray("interests"u8);
+            foreach (var interest in interests)
+            {
+                w.WriteStringValue(interest);
+            }
+
+            w.WriteEndArray();
+        }
     });
 
     public static byte[] Reconnect(ulong accountId, string token) => Json(w =>

@@ -115,8 +115,8 @@ public sealed class Visitor(int index, VisitorConnector connector, Traffic traff
     }
 
     /// <summary>Asks to be matched; the reply is code 0 (paired now) or 4 (waiting for a NewSession signal).</summary>
-    public Task<ServerFrame> MatchAsync(TimeSpan timeout, CancellationToken cancellationToken) =>
-        RequestAsync(ClientFrames.Match(AccountId), ServerCommand.MatchResp, timeout, cancellationToken);
+    public Task<ServerFrame> MatchAsync(TimeSpan timeout, CancellationToken cancellationToken, IReadOnlyList<string>? interests = null) =>
+        RequestAsync(ClientFrames.Match(AccountId, interests), ServerCommand.MatchResp, timeout, cancellationToken);
 
     /// <summary>Binds the account to a new socket (after <see cref="Abort"/>).</summary>
     public async Task<ServerFrame> ReconnectAsync(TimeSpan timeout, CancellationToken cancellationToken)

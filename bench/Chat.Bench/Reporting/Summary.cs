@@ -77,6 +77,7 @@ public static class Summary
           arrive (connect + account): {r.ArriveSeconds:0.###} s
           time to pair all: {r.PairAllSeconds:0.###} s; per visitor: {r.TimeToPair}
           paired {r.Paired}, unpaired {r.Unpaired}, paired more than once {r.PairedMoreThanOnce}, partners disagree {r.PartnersDisagree}, sessions {r.Sessions}
+          {(r.Interests > 0 ? $"interests: {r.Interests} each (Zipf); sessions sharing none (paired by the fallback): {r.SessionsByFallback}" : "no interests asked for")}
           server CPU: {r.Server?.CpuSeconds ?? 0:0.###} s
           {(r.Clean ? "OK: every visitor paired exactly once, partners agree" : "FAILED: see the counts above")}
         """;

@@ -13,6 +13,11 @@ public sealed record MatchStormOptions
     /// <summary>The server's processes (several for a cluster), measured together.</summary>
     public IReadOnlyList<int>? ServerPids { get; init; }
     public TimeSpan ReplyTimeout { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>Interests each visitor's MATCH_REQ carries (0: none, as the seed's client), drawn from <see cref="Tags"/> tags with Zipf weights (s = 1).</summary>
+    public int Interests { get; init; }
+
+    public int Tags { get; init; } = 500;
 }
 
 public sealed record MatchStormResult
@@ -29,6 +34,12 @@ public sealed record MatchStormResult
     public int Unpaired { get; init; }
     public int PartnersDisagree { get; init; }
     public int Sessions { get; init; }
+
+    /// <summary>Interests per visitor (0: none asked for).</summary>
+    public int Interests { get; init; }
+
+    /// <summary>Sessions whose two visitors share no interest: paired by the fallback (with interests only).</summary>
+    public int SessionsByFallback { get; init; }
     public ServerUsage? Server { get; init; }
 
     public bool Clean => Unpaired == 0 && PairedMoreThanOnce == 0 && PartnersDisagree == 0 && Sessions * 2 == Visitors;
@@ -50,7 +61,8 @@ public static class MatchStormScenario
 
         var first = Snapshot.Take(visitors, options.ServerPids);
         var t0 = Stopwatch.GetTimestamp();
-        var asks = visitors.Select(v => v.MatchAsync(options.ReplyTimeout, cancellationToken)).ToArray();
+        var wishes = Zipf.Draw(visitors.Length, options.Interests, options.Tags, seed: 22);
+        var asks = visitors.Select((v, i) => v.MatchAsync(options.ReplyTimeout, cancellationToken, wishes[i])).ToArray();
         var allPaired = await crowd.WhenPairedAsync(options.ReplyTimeout, cancellationToken);
         var last = Snapshot.Take(visitors, options.ServerPids);
         try
@@ -87,7 +99,46 @@ public static class MatchStormScenario
             Unpaired = visitors.Count(v => v.Pairings == 0),
             PartnersDisagree = disagree,
             Sessions = visitors.Where(v => v.Pairings > 0).Select(v => v.SessionId).Distinct().Count(),
+            Interests = options.Interests,
+            SessionsByFallback = options.Interests == 0 ? 0 : visitors.Select((v, i) => (v, i))
+                .Count(p => p.v.Pairings > 0 && p.v.PartnerIndex > p.i && !wishes[p.i].Intersect(wishes[p.v.PartnerIndex]).Any()),
             Server = ServerUsage.Between(first, last, visitors.Length),
         };
+    }
+}
+
+/// <summary>Interests as people have them: a few popular, a long tail (Zipf weights, s = 1), drawn the same for the same seed.</summary>
+internal static class Zipf
+{
+    public static string[][] Draw(int visitors, int each, int tags, int seed)
+    {
+        if (each <= 0)
+        {
+            return [.. Enumerable.Repeat(Array.Empty<string>(), visitors)];
+        }
+
+        var cumulative = new double[tags];
+        var sum = 0.0;
+        for (var k = 0; k < tags; k++)
+        {
+            sum += 1.0 / (k + 1);
+            cumulative[k] = sum;
+        }
+
+        var random = new Random(seed);
+        var drawn = new string[visitors][];
+        for (var v = 0; v < visitors; v++)
+        {
+            var set = new HashSet<string>();
+            while (set.Count < Math.Min(each, tags))
+            {
+                var at = Array.BinarySearch(cumulative, random.NextDouble() * sum);
+                set.Add($"tag{(at < 0 ? ~at : at)}");
+            }
+
+            drawn[v] = [.. set];
+        }
+
+        return drawn;
     }
 }

@@ -45,9 +45,10 @@ internal sealed class RequestDispatcher(ILogic logic, ConnectionRegistry registr
             case CommandKind.Match:
                 if (RequireOwnAccount(connection, request, request.AccountId))
                 {
-                    var match = await logic.MatchAsync(connection.AccountId, connection.Address, request.Altcha, cancellationToken);
+                    var wish = new MatchWish(request.Interests, request.Lang, request.Fallback ?? true);
+                    var match = await logic.MatchAsync(connection.AccountId, connection.Address, request.Altcha, wish, cancellationToken);
                     Reply(connection, match.Code == ResultCode.Success
-                        ? new MatchResponse(match.Code, match.PartnerId, match.PartnerName, match.SessionId)
+                        ? new MatchResponse(match.Code, match.PartnerId, match.PartnerName, match.SessionId) { CommonInterests = match.CommonInterests ?? [] }
                         : Refusals.Match(match));
                 }
 

@@ -14,7 +14,7 @@ internal static class SignalFrames
             push.SessionId,
             push.ReceiverId,
             NameOf(push.Kind),
-            new SignalData(push.AccountId, push.NickName))),
+            new SignalData(push.AccountId, push.NickName, push.Kind == SignalKind.NewSession ? push.CommonInterests ?? [] : null))),
     };
 
     public static string NameOf(SignalKind kind) => kind switch

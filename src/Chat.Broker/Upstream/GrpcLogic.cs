@@ -110,15 +110,20 @@ internal sealed partial class GrpcLogic(
         await CallAsync((n, o) => n.Client.ConfirmDeliveredAsync(request, o).ResponseAsync, retry: true, cancellationToken);
     }
 
-    public async ValueTask<MatchResult> MatchAsync(ulong accountId, string? address, string? altcha, CancellationToken cancellationToken)
+    public async ValueTask<MatchResult> MatchAsync(ulong accountId, string? address, string? altcha, MatchWish wish, CancellationToken cancellationToken)
     {
-        var request = new MatchRequest { AccountId = accountId, Address = address ?? string.Empty, Altcha = altcha ?? string.Empty };
+        var request = new MatchRequest { AccountId = accountId, Address = address ?? string.Empty, Altcha = altcha ?? string.Empty, Lang = wish.Lang ?? string.Empty, NoFallback = !wish.Fallback };
+        if (wish.Interests is { } interests)
+        {
+            request.Interests.Add(interests);
+        }
+
         var match = await CallAsync((n, o) => n.Client.MatchAsync(request, o).ResponseAsync, retry: false, cancellationToken);
         return match is null
             ? new MatchResult(ResultCode.InternalErr, Message: "try again")
             : new MatchResult(
                 match.Code.FromProto(), match.PartnerId, NullIfEmpty(match.PartnerName), match.SessionId, NullIfEmpty(match.Msg),
-                match.RetryAfter > 0 ? match.RetryAfter : null, match.Challenge?.FromProto());
+                match.RetryAfter > 0 ? match.RetryAfter : null, match.Challenge?.FromProto(), [.. match.CommonInterests]);
     }
 
     // The limits: a call that counts (a socket, an account) is not tried twice, so a node that

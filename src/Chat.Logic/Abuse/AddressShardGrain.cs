@@ -14,6 +14,50 @@ internal sealed class AddressShardGrain(AddressRules rules, LogicMetrics metrics
     private readonly Dictionary<string, AddressRecord> _addresses = new(StringComparer.Ordinal);
     private readonly LimitOptions _options = rules.Options;
 
+    /// <summary>How long a visitor's place in its address's count of visitors waiting lasts without a new MATCH_REQ (one a lost node never released then stops counting).</summary>
+    public static readonly TimeSpan WaitingHoldLifetime = TimeSpan.FromMinutes(10);
+
+    // Per address: the accounts waiting from it, and since when each holds its place.
+    private readonly Dictionary<string, Dictionary<ulong, long>> _waiting = new(StringComparer.Ordinal);
+
+    public Task<bool> HoldWaiting(string address, ulong accountId, long limit)
+    {
+        var now = Now;
+        if (!_waiting.TryGetValue(address, out var holds))
+        {
+            _waiting[address] = holds = [];
+        }
+
+        if (!holds.ContainsKey(accountId))
+        {
+            foreach (var (held, since) in holds)
+            {
+                if (now - since > (long)WaitingHoldLifetime.TotalMilliseconds)
+                {
+                    holds.Remove(held);
+                }
+            }
+
+            if (holds.Count >= limit)
+            {
+                return Task.FromResult(false);
+            }
+        }
+
+        holds[accountId] = now;
+        return Task.FromResult(true);
+    }
+
+    public Task ReleaseWaiting(string address, ulong accountId)
+    {
+        if (_waiting.TryGetValue(address, out var holds) && holds.Remove(accountId) && holds.Count == 0)
+        {
+            _waiting.Remove(address);
+        }
+
+        return Task.CompletedTask;
+    }
+
     public Task<AddressVerdict> OpenSocket(string address, string broker)
     {
         var limits = rules.For(address);
@@ -139,6 +183,22 @@ internal sealed class AddressShardGrain(AddressRules rules, LogicMetrics metrics
             {
                 _addresses.Remove(address);
                 metrics.AddressForgotten();
+            }
+        }
+
+        foreach (var (address, holds) in _waiting)
+        {
+            foreach (var (held, since) in holds)
+            {
+                if (now - since > (long)WaitingHoldLifetime.TotalMilliseconds)
+                {
+                    holds.Remove(held);
+                }
+            }
+
+            if (holds.Count == 0)
+            {
+                _waiting.Remove(address);
             }
         }
 

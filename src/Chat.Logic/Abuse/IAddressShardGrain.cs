@@ -28,6 +28,17 @@ internal interface IAddressShardGrain : IGrainWithIntegerKey
     /// <summary>Spends a challenge the address solved for something other than an account (a match); false if it was spent before.</summary>
     Task<bool> Spend(string address, SolvedChallenge solved);
 
+    /// <summary>
+    /// The account is about to wait for a partner: true (and counted until <see cref="ReleaseWaiting"/>)
+    /// unless <paramref name="limit"/> others from the address wait already. A count lost with a
+    /// matchmaker shard's node expires after <see cref="AddressShardGrain.WaitingHoldLifetime"/>.
+    /// </summary>
+    Task<bool> HoldWaiting(string address, ulong accountId, long limit);
+
+    /// <summary>The account no longer waits (paired, or gone).</summary>
+    [Orleans.Concurrency.OneWay]
+    Task ReleaseWaiting(string address, ulong accountId);
+
     /// <summary>Forgets addresses that hold nothing any more; returns how many it still tracks.</summary>
     Task<int> Sweep();
 }

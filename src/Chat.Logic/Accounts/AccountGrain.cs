@@ -129,7 +129,7 @@ internal sealed partial class AccountGrain(
             return; // a socket that was replaced by RECONNECT: the account lives on elsewhere
         }
 
-        await grains.Matchmaker.Leave(_id);
+        await grains.MatchmakerOf(_id).Leave(_id);
         var sessionIds = await store.FindActiveSessionsAsync(_id, CancellationToken.None);
         var away = how == LeaveKind.Lost && _options.GracePeriod > TimeSpan.Zero && sessionIds.Count > 0;
         var now = time.GetUtcNow().ToUnixTimeMilliseconds();
@@ -172,7 +172,7 @@ internal sealed partial class AccountGrain(
             return; // resumed elsewhere meanwhile
         }
 
-        await grains.Matchmaker.Leave(_id);
+        await grains.MatchmakerOf(_id).Leave(_id);
         var sessionIds = await store.FindActiveSessionsAsync(_id, CancellationToken.None);
         if (sessionIds.Count == 0 || _options.GracePeriod <= TimeSpan.Zero)
         {

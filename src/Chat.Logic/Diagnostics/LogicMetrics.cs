@@ -18,6 +18,8 @@ internal sealed class LogicMetrics
     private readonly Counter<long> _refusals;
     private readonly Counter<long> _unchecked;
     private readonly UpDownCounter<long> _trackedAddresses;
+    private readonly Counter<long> _matchesByKind;
+    private readonly Histogram<double> _waitSeconds;
     private readonly Counter<long> _reports;
     private readonly Counter<long> _filtered;
     private readonly Counter<long> _webhookFailures;
@@ -38,6 +40,9 @@ internal sealed class LogicMetrics
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1] });
         _refusals = _meter.CreateCounter<long>("chat.abuse.refusals", "{refusal}", "Requests refused by a per-address or per-account limit or the bot challenge, by kind.");
         _unchecked = _meter.CreateCounter<long>("chat.abuse.unchecked", "{check}", "Limits that could not be checked (their grain did not answer in time) and let the request through, by kind.");
+        _matchesByKind = _meter.CreateCounter<long>("chat.matching.matches", "{match}", "Pairs made, by kind: interest (a shared interest), fallback (none shared, after the fallback delay), plain (neither asked for interests).");
+        _waitSeconds = _meter.CreateHistogram<double>("chat.matching.wait.duration", "s", "How long a visitor waited in the pool before it was paired.",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 7.5, 10, 30, 60, 300] });
         _reports = _meter.CreateCounter<long>("chat.moderation.reports", "{report}", "Reports visitors filed against a partner, by reason.");
         _filtered = _meter.CreateCounter<long>("chat.messages.filtered", "{message}", "Messages refused by the message filter before they were stored, by filter (links, words, webhook).");
         _webhookFailures = _meter.CreateCounter<long>("chat.filter.webhook.failures", "{call}", "Calls to the filter webhook that failed (timeout, status, answer, unreachable); the message then went as Chat:Filter:Webhook:OnFailure says.");
@@ -67,6 +72,13 @@ internal sealed class LogicMetrics
     }
 
     public void SessionStarted() => _matches.Add(1);
+
+    /// <summary>A pair made, of <paramref name="kind"/> (a <see cref="Matching.MatchKind"/> name), and how long the one that waited had waited.</summary>
+    public void Matched(string kind, TimeSpan waited)
+    {
+        _matchesByKind.Add(1, new KeyValuePair<string, object?>("kind", kind));
+        _waitSeconds.Record(Math.Max(0, waited.TotalSeconds));
+    }
 
     public void Refused(string kind)
     {

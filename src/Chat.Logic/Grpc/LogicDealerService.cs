@@ -47,8 +47,9 @@ internal sealed class LogicDealerService(GrainLogic logic, INodeLinks links, Log
     {
         var match = await logic.MatchAsync(
             request.AccountId, request.Address.Length == 0 ? null : request.Address, request.Altcha.Length == 0 ? null : request.Altcha,
+            new MatchWish(request.Interests.Count == 0 ? null : request.Interests, request.Lang.Length == 0 ? null : request.Lang, !request.NoFallback),
             ViaBroker(context), context.CancellationToken);
-        return new MatchResponse
+        var response = new MatchResponse
         {
             Code = match.Code.ToProto(),
             Msg = match.Message ?? string.Empty,
@@ -58,6 +59,12 @@ internal sealed class LogicDealerService(GrainLogic logic, INodeLinks links, Log
             RetryAfter = match.RetryAfter ?? 0,
             Challenge = match.Challenge?.ToProto(),
         };
+        if (match.CommonInterests is { } common)
+        {
+            response.CommonInterests.Add(common);
+        }
+
+        return response;
     }
 
     public override async Task<AdmissionResponse> AdmitSocket(AdmitSocketRequest request, ServerCallContext context)

@@ -95,7 +95,7 @@ internal sealed partial class HousekeeperGrain(
                     // Silent all this while: dead, not cut off. Its bindings go, and it is checked no more.
                     Log.BrokerForgotten(logger, broker, _options.BrokerForgetAfter);
                     await writer.WriteAsync(new StoreWrite.BrokerGone(broker, time.GetUtcNow().ToUnixTimeMilliseconds()));
-                    await grains.Matchmaker.Prune();
+                    await grains.EveryMatchmaker(shard => shard.Prune());
                     _takenForGone.Remove(broker);
                 }
 

@@ -4,24 +4,23 @@ using Orleans.Concurrency;
 namespace Chat.Logic.Matching;
 
 /// <summary>
-/// The one matchmaker of the cluster (key 0): the waiting pool and the pairs that are talking.
-/// Rebuilt from the store on activation, so visitors waiting when its node dies still get a partner.
-/// It calls no other grain, so no call into it can be part of a cycle.
+/// One shard of the cluster's matchmaker (key: its number, 0 to <see cref="MatchingOptions.Shards"/> − 1;
+/// an account always waits in <see cref="MatchShards.Of"/> its id): the visitors waiting in it, and the
+/// pairs talking that one of its accounts is in. Rebuilt from the store on activation, so visitors
+/// waiting when its node dies still get a partner. It calls other shards (work stealing, avoid lists)
+/// and, for a pair it makes on its own, the new session; shards are reentrant, so no call cycle can block.
 /// </summary>
 internal interface IMatchmakerGrain : IGrainWithIntegerKey
 {
     /// <summary>
-    /// Pairs the caller with whoever has waited longest (never itself, never a current partner)
-    /// and creates their session; with nobody to pair, the caller waits (NoDataFound). Refused
-    /// (RateLimited) when the caller has made its matches of the minute, or would wait while its
-    /// <paramref name="address"/> has as many waiting as it may; ChallengeRequired when it has had
-    /// new partners faster than a person would and <paramref name="solved"/> a challenge it has not.
+    /// Pairs the caller with the visitor of this shard that fits it best (never itself, a current
+    /// partner, or a pair that must not meet again yet) and creates their session; with nobody to
+    /// pair, the caller waits (NoDataFound) and is offered to the other shards on the next sweep.
+    /// Refused (RateLimited) when the caller has made its matches of the minute, or would wait while
+    /// its address has as many waiting as it may; ChallengeRequired when it has had new partners
+    /// faster than a person would, or its address was reported lately, and it has not solved a challenge.
     /// </summary>
-    /// <paramref name="reported"/>: the caller's address was reported lately, so it must have <paramref name="solved"/> a challenge to be matched or wait.
-    Task<MatchTicket> Match(ulong callerId, string? address, bool solved, bool reported);
-
-    /// <summary>The two accounts are not matched with each other for <paramref name="accountsFor"/>, nor the two addresses for <paramref name="addressesFor"/> (a report).</summary>
-    Task Avoid(ulong a, ulong b, string? addressA, string? addressB, TimeSpan accountsFor, TimeSpan addressesFor);
+    Task<MatchTicket> Match(MatchCall call);
 
     /// <summary>The account is no longer waiting (its socket is gone).</summary>
     Task Leave(ulong accountId);
@@ -29,14 +28,71 @@ internal interface IMatchmakerGrain : IGrainWithIntegerKey
     /// <summary>Drops from the pool whoever the store no longer has waiting (their broker was declared gone).</summary>
     Task Prune();
 
-    /// <summary>The two accounts' session ended: they may be matched again.</summary>
+    /// <summary>The two accounts' session ended: it no longer counts against their cap, nor makes them partners.</summary>
     [OneWay]
     Task PairEnded(ulong first, ulong second);
+
+    /// <summary>
+    /// Work stealing: for each seeker of another shard, the visitor of this shard that fits it best,
+    /// taken out of this pool (and counted as that seeker's partner), or null. The seeker's shard then
+    /// pairs them, or gives the visitor back (<see cref="GiveBack"/>) if the seeker was taken meanwhile.
+    /// </summary>
+    Task<WaitingVisitor?[]> Take(WaitingVisitor[] seekers);
+
+    /// <summary>The visitor of this shard that fits <paramref name="seeker"/> best, and how many interests they share, left in the pool (null: none).</summary>
+    Task<Candidate?> Peek(WaitingVisitor seeker);
+
+    /// <summary>
+    /// Takes <paramref name="candidateId"/> out of this pool for <paramref name="seeker"/> if it still
+    /// waits here and may be paired with it (as <see cref="Take"/> does); null otherwise.
+    /// </summary>
+    Task<WaitingVisitor?> TakeExactly(WaitingVisitor seeker, ulong candidateId);
+
+    /// <summary>A visitor <see cref="Take"/> handed out for <paramref name="seekerId"/> that was not paired after all: it waits again, in its place.</summary>
+    Task GiveBack(ulong seekerId, WaitingVisitor visitor);
+
+    /// <summary>Whether this shard paired (or is pairing) <paramref name="seekerId"/> with <paramref name="partnerId"/>, a visitor another shard handed out to it.</summary>
+    Task<bool> Holds(ulong seekerId, ulong partnerId);
+
+    /// <summary>Lets visitors whose fallback delay passed fall back, and offers the visitors that wait here to the other shards.</summary>
+    Task Sweep();
+
+    /// <summary>Accounts (and addresses) that must not be paired until a moment (<see cref="IMatchAvoidance"/>); in force once it returns.</summary>
+    Task Avoid(Avoidance avoidance);
 }
+
+/// <summary>A visitor another shard could pair a seeker with, and how many interests they share.</summary>
+[GenerateSerializer, Immutable]
+internal sealed record Candidate([property: Id(0)] WaitingVisitor Visitor, [property: Id(1)] int Shared);
+
+/// <param name="Solved">The caller solved a challenge with this request.</param>
+/// <param name="Reported">The caller's address was reported lately: it must have solved a challenge to be matched or wait.</param>
+/// <param name="Interests">Folded, sorted, distinct.</param>
+/// <param name="Lang">A primary language subtag; null: any.</param>
+[GenerateSerializer, Immutable]
+internal sealed record MatchCall(
+    [property: Id(0)] ulong CallerId,
+    [property: Id(1)] string? Address,
+    [property: Id(2)] bool Solved,
+    [property: Id(3)] string[] Interests,
+    [property: Id(4)] string? Lang,
+    [property: Id(5)] bool Fallback,
+    [property: Id(6)] bool Reported = false);
+
+/// <summary>Two accounts that must not meet until <paramref name="AccountsUntilUnixMs"/> (0: no such rule), and two addresses until <paramref name="AddressesUntilUnixMs"/>.</summary>
+[GenerateSerializer, Immutable]
+internal sealed record Avoidance(
+    [property: Id(0)] ulong First,
+    [property: Id(1)] ulong Second,
+    [property: Id(2)] long AccountsUntilUnixMs,
+    [property: Id(3)] string? FirstAddress = null,
+    [property: Id(4)] string? SecondAddress = null,
+    [property: Id(5)] long AddressesUntilUnixMs = 0);
 
 /// <param name="RetryAfter">With RateLimited: seconds until the caller may try again.</param>
 /// <param name="PartnerAddress">With Success: the partner's address, as its MATCH_REQ gave it (null: unknown).</param>
 /// <param name="Limit">With RateLimited: which limit (a <see cref="Abuse.Refusal"/> kind) and its value.</param>
+/// <param name="CommonInterests">With Success: the interests the two share (folded).</param>
 [GenerateSerializer, Immutable]
 internal readonly record struct MatchTicket(
     [property: Id(0)] ResultCode Code,
@@ -45,4 +101,5 @@ internal readonly record struct MatchTicket(
     [property: Id(3)] int RetryAfter = 0,
     [property: Id(4)] string? Refused = null,
     [property: Id(5)] long Limit = 0,
-    [property: Id(6)] string? PartnerAddress = null);
+    [property: Id(6)] string[]? CommonInterests = null,
+    [property: Id(7)] string? PartnerAddress = null);

@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using Chat.Logic.Abuse;
+using Chat.Logic.Diagnostics;
 using Chat.Logic.Ids;
 using Chat.Logic.Storage;
 using Chat.Protocol.Frames;
@@ -10,14 +11,14 @@ using Orleans.Concurrency;
 namespace Chat.Logic.Matching;
 
 /// <summary>
-/// First come, first served. Reentrant: a match changes the pool before its first await, so two
-/// matches never take the same waiting visitor, and one waiting for its commit does not hold up
-/// the next. Its writes keep their order in the store writer's queue. The cap on an account's
-/// sessions is checked here, in the same turn that pairs it: nowhere else sees every new session
-/// before it exists, so two matches at once cannot both slip under it. It also holds the two limits
-/// that are about matching, counted here because every match of the cluster is made here: visitors
-/// waiting per address, and matches per account per minute (matches made: a MATCH_REQ repeated while
-/// waiting costs nothing).
+/// One matchmaker shard. A visitor is taken out of a pool in one turn, before any await, and only by
+/// the shard it waits in (a request here, or <see cref="Take"/> for another shard's seeker), so no
+/// two matches ever get the same visitor. Reentrant: one match waiting for its commit does not hold up
+/// the next; its writes keep their order in the store writer's queue. The cap on an account's
+/// sessions, the partners it has, and its matches of the last minute are kept in the account's own
+/// shard (a pair across shards is known to both), and checked in the turn that pairs it. The limit
+/// of visitors waiting per address is counted in the address's <see cref="IAddressShardGrain"/>,
+/// once for the cluster.
 /// </summary>
 [Reentrant]
 internal sealed partial class MatchmakerGrain(
@@ -25,17 +26,31 @@ internal sealed partial class MatchmakerGrain(
     StoreWriter writer,
     IdAllocator ids,
     AddressRules rules,
+    ChatGrains grains,
     IOptions<LogicOptions> options,
+    IOptions<MatchingOptions> matching,
+    LogicMetrics metrics,
     TimeProvider time,
     ILogger<MatchmakerGrain> logger) : Grain, IMatchmakerGrain
 {
     /// <summary>What a visitor refused for waiting is told to wait before asking again.</summary>
     private const int WaitingRetryAfterSeconds = 5;
 
+    /// <summary>
+    /// How long a shard waits for another's answer: two shards asking each other while their silo
+    /// stops would otherwise each hold up the other's deactivation until the call's own timeout.
+    /// </summary>
+    private static readonly TimeSpan ShardCallTimeout = TimeSpan.FromSeconds(2);
+
+    /// <summary>How long a visitor handed out to another shard may stay neither paired nor given back before this shard asks (<see cref="ReclaimAsync"/>).</summary>
+    private static readonly TimeSpan ReclaimAfter = 5 * ShardCallTimeout;
+
+    private readonly MatchingOptions _matching = matching.Value;
     private readonly int _maxSessions = options.Value.MaxActiveSessions;
-    private readonly WaitingPool _pool = new();
+    private readonly WaitingPool _pool = new(matching.Value.FallbackDelay, matching.Value.CandidatesPerInterest);
     private readonly ActivePairs _pairs = new();
-    private readonly AvoidedPairs _avoided = new();
+    private readonly AvoidList _avoid = new();
+    private int _shard;
 
     // Per account that matched lately: its matches of the last minute, against the limit and against
     // the challenge's threshold. Both full, it is forgotten.
@@ -45,26 +60,52 @@ internal sealed partial class MatchmakerGrain(
     // Added to the pool, the store write not yet committed: a prune must not take them for gone.
     private readonly HashSet<ulong> _adding = [];
 
+    // Callers with a request under way: a second request of theirs meanwhile only waits.
+    private readonly HashSet<ulong> _seeking = [];
+
+    // Visitors handed to another shard's seeker, not yet known to be paired (kept until their pair ends).
+    private readonly Dictionary<ulong, HandedOut> _handedOut = [];
+
+    // Visitors holding a place in their address's count of visitors waiting.
+    private readonly Dictionary<ulong, string> _holding = [];
+
+    private bool _sweeping;
+
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
+        _shard = (int)this.GetPrimaryKeyLong();
         foreach (var pair in await store.LoadActivePairsAsync(cancellationToken))
         {
-            _pairs.Add(pair);
+            if (IsMine(pair.First) || IsMine(pair.Second))
+            {
+                _pairs.Add(pair);
+            }
         }
 
+        var now = Now;
         foreach (var waiting in await store.LoadWaitingAsync(cancellationToken))
         {
-            _pool.Add(waiting.AccountId);
+            if (IsMine(waiting.AccountId))
+            {
+                _pool.Add(WaitingVisitor.FromStore(waiting.AccountId, waiting.SinceUnixMs, waiting.Profile), now);
+            }
         }
 
-        Log.Loaded(logger, _pool.Count, _pairs.Count);
+        Log.Loaded(logger, _shard, _pool.Count, _pairs.Count);
     }
 
-    public async Task<MatchTicket> Match(ulong callerId, string? address, bool solved, bool reported)
+    public async Task<MatchTicket> Match(MatchCall call)
     {
-        if (_pool.Contains(callerId))
+        var now = Now;
+        var callerId = call.CallerId;
+        if (_seeking.Contains(callerId))
         {
-            return new MatchTicket(ResultCode.NoDataFound); // keeps its place
+            return new MatchTicket(ResultCode.NoDataFound); // its first request is still looking
+        }
+
+        if (_pool.Get(callerId) is { } waiting)
+        {
+            return await MatchWaitingAsync(waiting, call, now); // keeps its place and its fallback clock
         }
 
         if (_pairs.SessionsOf(callerId) >= _maxSessions)
@@ -72,72 +113,66 @@ internal sealed partial class MatchmakerGrain(
             return new MatchTicket(ResultCode.ParamErr); // no further session, nor a place in the pool
         }
 
-        if (reported && !solved)
+        if (call.Reported && !call.Solved)
         {
-            return new MatchTicket(ResultCode.ChallengeRequired, Refused: Refusal.Reported);
+            return new MatchTicket(ResultCode.ChallengeRequired, Refused: Refusal.Reported); // its address was reported lately
         }
 
-        var now = time.GetUtcNow().ToUnixTimeMilliseconds();
-        if (OutOfMatches(callerId, address, solved, now) is { } refused)
+        if (OutOfMatches(callerId, call.Address, call.Solved, now) is { } refused)
         {
             return refused;
         }
 
-        if (_pool.FindOldest(candidate => candidate != callerId && !_pairs.Contains(Pair(callerId, candidate)) && _pairs.SessionsOf(candidate) < _maxSessions
-            && !_avoided.Avoids(callerId, address, candidate, _pool.AddressOf(candidate), now)) is not { } partnerId)
+        var caller = new WaitingVisitor(callerId, call.Address, call.Interests, call.Lang, call.Fallback, now);
+        var local = _pool.FindFor(caller, now, Eligible(caller, now));
+        if (local is { } found && (_matching.Shards == 1 || caller.Interests.Length == 0 || found.Shared == caller.Interests.Length))
         {
-            if (address is not null && rules.For(address).Waiting is > 0 and var waiting && _pool.WaitingFrom(address) >= waiting)
-            {
-                return new MatchTicket(ResultCode.RateLimited, RetryAfter: WaitingRetryAfterSeconds, Refused: Refusal.Waiting, Limit: waiting);
-            }
-
-            _pool.Add(callerId, address);
-            _adding.Add(callerId);
-            try
-            {
-                await writer.WriteAsync(new StoreWrite.WaitingAdded(callerId, time.GetUtcNow().ToUnixTimeMilliseconds()));
-            }
-            catch (Exception ex)
-            {
-                Log.StoreFailed(logger, ex);
-                _pool.Remove(callerId);
-                return new MatchTicket(ResultCode.InternalErr);
-            }
-            finally
-            {
-                _adding.Remove(callerId);
-            }
-
-            return new MatchTicket(ResultCode.NoDataFound);
+            // Nobody elsewhere can do better (all its interests shared), or it asked for none: first come, first served in its shard.
+            _pool.Remove(found.Partner.AccountId);
+            return await PairAsync(caller, found.Partner, found.Shared, callerWasWaiting: false, partnerShard: _shard);
         }
 
-        var partnerAddress = _pool.AddressOf(partnerId);
-        _pool.Remove(partnerId);
-        var pair = Pair(callerId, partnerId);
-        _pairs.Add(pair);
-        CountMatch(callerId, now);
-        CountMatch(partnerId, now);
+        if (_matching.Shards == 1)
+        {
+            return await WaitAsync(caller);
+        }
+
+        _seeking.Add(callerId);
         try
         {
-            var sessionId = await ids.NextAsync(IdKind.Session);
-            var left = writer.WriteAsync(new StoreWrite.WaitingRemoved(partnerId));
-            var created = writer.WriteAsync(new StoreWrite.NewSession(new SessionRecord(sessionId, partnerId, callerId, time.GetUtcNow().ToUnixTimeMilliseconds())));
-            await Task.WhenAll(left, created);
-            return new MatchTicket(ResultCode.Success, sessionId, partnerId, PartnerAddress: partnerAddress);
+            return await MatchAcrossShardsAsync(caller, callerWaits: false);
         }
-        catch (Exception ex)
+        finally
         {
-            Log.StoreFailed(logger, ex);
-            _pairs.Remove(pair);
-            _pool.AddFirst(partnerId, partnerAddress); // it waited longest; its waiting row may be gone, the pool in memory still has it
-            return new MatchTicket(ResultCode.InternalErr);
+            _seeking.Remove(callerId);
         }
+    }
+
+    public Task<Candidate?> Peek(WaitingVisitor seeker) =>
+        Task.FromResult(_pool.FindFor(seeker, Now, Eligible(seeker, Now)) is { } found ? new Candidate(found.Partner, found.Shared) : null);
+
+    public Task<WaitingVisitor?> TakeExactly(WaitingVisitor seeker, ulong candidateId)
+    {
+        var now = Now;
+        if (_pool.Get(candidateId) is not { } candidate || candidate.AccountId == seeker.AccountId || !Eligible(seeker, now)(candidate))
+        {
+            return Task.FromResult<WaitingVisitor?>(null);
+        }
+
+        HandOut(seeker.AccountId, candidate, now);
+        return Task.FromResult<WaitingVisitor?>(candidate);
     }
 
     public async Task Leave(ulong accountId)
     {
-        if (_pool.Remove(accountId))
+        if (_handedOut.TryGetValue(accountId, out var handedOut))
         {
+            handedOut.Left = true; // its seeker's shard decides; if it gives it back, it is gone
+        }
+
+        if (_pool.Remove(accountId) is not null)
+        {
+            Release(accountId);
             await writer.WriteAsync(new StoreWrite.WaitingRemoved(accountId));
         }
     }
@@ -145,25 +180,613 @@ internal sealed partial class MatchmakerGrain(
     public async Task Prune()
     {
         // Only who was waiting, written to the store, before the read began can be missing from it for good.
-        var written = _pool.Where(id => !_adding.Contains(id)).ToList();
+        var written = _pool.Visitors.Select(v => v.AccountId).Where(id => !_adding.Contains(id)).ToList();
         var waiting = (await store.LoadWaitingAsync(CancellationToken.None)).Select(w => w.AccountId).ToHashSet();
         foreach (var accountId in written.Where(id => !waiting.Contains(id)))
         {
-            _pool.Remove(accountId);
+            if (_pool.Remove(accountId) is not null)
+            {
+                Release(accountId);
+            }
         }
-    }
-
-    public Task Avoid(ulong a, ulong b, string? addressA, string? addressB, TimeSpan accountsFor, TimeSpan addressesFor)
-    {
-        var now = time.GetUtcNow().ToUnixTimeMilliseconds();
-        _avoided.Add(a, b, addressA, addressB, now + (long)accountsFor.TotalMilliseconds, now + (long)addressesFor.TotalMilliseconds, now);
-        return Task.CompletedTask;
     }
 
     public Task PairEnded(ulong first, ulong second)
     {
         _pairs.Remove(Pair(first, second));
+        _handedOut.Remove(first);
+        _handedOut.Remove(second);
         return Task.CompletedTask;
+    }
+
+    public Task<WaitingVisitor?[]> Take(WaitingVisitor[] seekers)
+    {
+        var now = Now;
+        var taken = new WaitingVisitor?[seekers.Length];
+        for (var i = 0; i < seekers.Length; i++)
+        {
+            var seeker = seekers[i];
+            if (_pool.FindFor(seeker, now, Eligible(seeker, now)) is not { } found)
+            {
+                continue;
+            }
+
+            HandOut(seeker.AccountId, found.Partner, now);
+            taken[i] = found.Partner;
+        }
+
+        return Task.FromResult(taken);
+    }
+
+    public Task GiveBack(ulong seekerId, WaitingVisitor visitor)
+    {
+        _pairs.Remove(Pair(seekerId, visitor.AccountId));
+        if (_handedOut.Remove(visitor.AccountId, out var handedOut) && !handedOut.Left)
+        {
+            _pool.Add(visitor, Now); // its place is its since (its place in its address's count was released when it was handed out)
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public async Task Sweep()
+    {
+        var now = Now;
+        if (_sweeping)
+        {
+            return; // one at a time (every node's sweeper calls every shard)
+        }
+
+        _sweeping = true;
+        var pairing = new List<Task>();
+        try
+        {
+            _avoid.Sweep(now);
+            await ReclaimAsync();
+            _pool.Advance(now);
+            var seekers = new List<WaitingVisitor>();
+            var offers = _pool.TakeToOffer(_matching.OffersPerSweep);
+            foreach (var offered in offers)
+            {
+                if (!_pool.Contains(offered.AccountId))
+                {
+                    continue; // taken by an earlier pair of this sweep
+                }
+
+                if (_pool.FindFor(offered, now, Eligible(offered, now)) is { } found)
+                {
+                    _pool.Remove(offered.AccountId);
+                    _pool.Remove(found.Partner.AccountId);
+                    pairing.Add(PairBothAsync(offered, found.Partner, _shard, now));
+                }
+                else
+                {
+                    seekers.Add(offered);
+                }
+            }
+
+            // Only the shards after this one: a pair of shards is looked at by the lower one's sweep
+            // alone, so two sweeps never each hand out the other's seeker (both would give back what
+            // they took). Every visitor waiting here is offered again and again, a batch per sweep, so a
+            // pair of visitors that missed each other (each asked the other's shard before the other
+            // waited there) is found on a following sweep.
+            for (var shard = _shard + 1; shard < _matching.Shards && seekers.Count > 0; shard++)
+            {
+                if (await TakeFromAsync(shard, [.. seekers]) is not { } taken)
+                {
+                    continue;
+                }
+
+                var still = new List<WaitingVisitor>(seekers.Count);
+                for (var i = 0; i < seekers.Count; i++)
+                {
+                    var seeker = _pool.Get(seekers[i].AccountId);
+                    if (taken[i] is { } partner)
+                    {
+                        if (seeker is null || _pairs.SessionsOf(seeker.AccountId) >= _maxSessions || _pairs.Contains(Pair(seeker.AccountId, partner.AccountId)))
+                        {
+                            GiveBack(shard, seekers[i].AccountId, partner);
+                            continue;
+                        }
+
+                        _pool.Remove(seeker.AccountId);
+                        pairing.Add(PairBothAsync(seeker, partner, shard, Now));
+                    }
+                    else if (seeker is not null)
+                    {
+                        still.Add(seeker);
+                    }
+                }
+
+                seekers = still;
+            }
+
+            if (_shard + 1 < _matching.Shards)
+            {
+                foreach (var offered in offers)
+                {
+                    if (_pool.Contains(offered.AccountId))
+                    {
+                        _pool.Offer(offered.AccountId);
+                    }
+                }
+            }
+        }
+        finally
+        {
+            _sweeping = false;
+        }
+
+        await Task.WhenAll(pairing);
+    }
+
+    public Task<bool> Holds(ulong seekerId, ulong partnerId) => Task.FromResult(_pairs.Contains(Pair(seekerId, partnerId)));
+
+    public Task Avoid(Avoidance avoidance)
+    {
+        if (avoidance.AccountsUntilUnixMs > 0)
+        {
+            _avoid.AvoidAccounts(avoidance.First, avoidance.Second, avoidance.AccountsUntilUnixMs);
+        }
+
+        if (avoidance is { FirstAddress: { } a, SecondAddress: { } b, AddressesUntilUnixMs: > 0 })
+        {
+            _avoid.AvoidAddresses(a, b, avoidance.AddressesUntilUnixMs);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// The best partner for a caller in any shard: every other shard is asked at once for its best,
+    /// the best of all (most interests shared, then longest waiting; the caller's own shard's on a tie)
+    /// is taken, and with nobody anywhere the caller waits here.
+    /// </summary>
+    private async Task<MatchTicket> MatchAcrossShardsAsync(WaitingVisitor caller, bool callerWaits)
+    {
+        var others = Enumerable.Range(1, _matching.Shards - 1).Select(step => (_shard + step) % _matching.Shards).ToArray();
+        var peeks = await Task.WhenAll(others.Select(shard => PeekAsync(shard, caller)));
+        var now = Now;
+        var order = others.Select((shard, i) => (Shard: shard, Candidate: peeks[i]))
+            .Where(p => p.Candidate is not null)
+            .OrderByDescending(p => p.Candidate!.Shared)
+            .ThenBy(p => p.Candidate!.Visitor.SinceUnixMs)
+            .ToList();
+
+        foreach (var (shard, candidate) in order)
+        {
+            // The caller's own shard first, when its best is as good (its pool may have changed meanwhile).
+            if (!Available(caller, callerWaits))
+            {
+                return new MatchTicket(ResultCode.NoDataFound); // paired by someone else meanwhile
+            }
+
+            if (BestHere(caller, now) is { } here && (here.Shared > candidate!.Shared || (here.Shared == candidate.Shared && here.Partner.SinceUnixMs <= candidate.Visitor.SinceUnixMs)))
+            {
+                return await PairHereAsync(caller, here, callerWaits);
+            }
+
+            WaitingVisitor? partner;
+            await OutOfTurnAsync();
+            var take = grains.Matchmaker(shard).TakeExactly(caller, candidate!.Visitor.AccountId);
+            try
+            {
+                partner = await take.WaitAsync(ShardCallTimeout);
+            }
+            catch (Exception ex) when (ex is OrleansException or TimeoutException)
+            {
+                Log.ShardUnreachable(logger, _shard, shard, ex);
+                if (ex is TimeoutException)
+                {
+                    GiveBackWhenAnsweredAsync(shard, caller.AccountId, take).Ignore(); // a late answer is never paired here
+                }
+
+                continue;
+            }
+
+            if (partner is null)
+            {
+                continue; // taken meanwhile
+            }
+
+            if (!Available(caller, callerWaits) || _pairs.Contains(Pair(caller.AccountId, partner.AccountId)))
+            {
+                GiveBack(shard, caller.AccountId, partner); // it got a partner (or a place) some other way meanwhile
+                return new MatchTicket(ResultCode.NoDataFound);
+            }
+
+            if (callerWaits)
+            {
+                _pool.Remove(caller.AccountId);
+            }
+
+            return await PairAsync(caller, partner, Interests.Shared(caller.Interests, partner.Interests), callerWaits, partnerShard: shard);
+        }
+
+        if (Available(caller, callerWaits) && BestHere(caller, Now) is { } last)
+        {
+            return await PairHereAsync(caller, last, callerWaits);
+        }
+
+        return callerWaits ? new MatchTicket(ResultCode.NoDataFound) : await WaitAsync(caller);
+    }
+
+    /// <summary>Still free to be paired after an await: under its cap, and waiting (or not yet waiting) as it was.</summary>
+    private bool Available(WaitingVisitor caller, bool callerWaits) =>
+        _pairs.SessionsOf(caller.AccountId) < _maxSessions && _pool.Contains(caller.AccountId) == callerWaits;
+
+    private (WaitingVisitor Partner, int Shared)? BestHere(WaitingVisitor caller, long now) => _pool.FindFor(caller, now, Eligible(caller, now));
+
+    private Task<MatchTicket> PairHereAsync(WaitingVisitor caller, (WaitingVisitor Partner, int Shared) here, bool callerWaits)
+    {
+        if (callerWaits)
+        {
+            _pool.Remove(caller.AccountId);
+        }
+
+        _pool.Remove(here.Partner.AccountId);
+        return PairAsync(caller, here.Partner, here.Shared, callerWaits, partnerShard: _shard);
+    }
+
+    private async Task<Candidate?> PeekAsync(int shard, WaitingVisitor seeker)
+    {
+        try
+        {
+            await OutOfTurnAsync();
+            return await grains.Matchmaker(shard).Peek(seeker).WaitAsync(ShardCallTimeout);
+        }
+        catch (Exception ex) when (ex is OrleansException or TimeoutException)
+        {
+            Log.ShardUnreachable(logger, _shard, shard, ex);
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// Visitors handed out to another shard's seeker long ago that it neither paired nor gave back: its
+    /// silo died between the two, or it stopped waiting for the answer that handed them out (it waits
+    /// <see cref="ShardCallTimeout"/> at most, then never pairs them). Once the seeker's shard says it
+    /// holds no such pair (its new activation knows the pairs the store has), they wait here again, in
+    /// their place. Ages are in real time, as the call timeout that makes this safe is.
+    /// </summary>
+    private async Task ReclaimAsync()
+    {
+        List<HandedOut>? stale = null;
+        var tick = Environment.TickCount64;
+        foreach (var handedOut in _handedOut.Values)
+        {
+            if (!handedOut.Paired && tick - handedOut.AtTick > ReclaimAfter.TotalMilliseconds)
+            {
+                (stale ??= []).Add(handedOut);
+            }
+        }
+
+        foreach (var handedOut in stale ?? [])
+        {
+            var visitorId = handedOut.Visitor.AccountId;
+            bool held;
+            try
+            {
+                await OutOfTurnAsync();
+                held = await grains.MatchmakerOf(handedOut.SeekerId).Holds(handedOut.SeekerId, visitorId).WaitAsync(ShardCallTimeout);
+            }
+            catch (Exception ex) when (ex is OrleansException or TimeoutException)
+            {
+                Log.ShardUnreachable(logger, _shard, MatchShards.Of(handedOut.SeekerId, _matching.Shards), ex);
+                continue; // asked again on the next sweep
+            }
+
+            if (held)
+            {
+                handedOut.Paired = true; // a chat: PairEnded forgets it
+            }
+            else if (_handedOut.TryGetValue(visitorId, out var still) && still == handedOut)
+            {
+                _handedOut.Remove(visitorId);
+                _pairs.Remove(Pair(handedOut.SeekerId, visitorId));
+                if (!handedOut.Left && !_pool.Contains(visitorId))
+                {
+                    Log.Reclaimed(logger, _shard, visitorId);
+                    _pool.Add(handedOut.Visitor, Now);
+                }
+            }
+        }
+    }
+
+    /// <summary>A visitor of this shard given to another shard's seeker: out of the pool, counted as the seeker's partner until paired or given back.</summary>
+    private void HandOut(ulong seekerId, WaitingVisitor partner, long now)
+    {
+        _pool.Remove(partner.AccountId);
+        Release(partner.AccountId);
+        _pairs.Add(Pair(seekerId, partner.AccountId));
+        _handedOut[partner.AccountId] = new HandedOut(seekerId, partner, Environment.TickCount64);
+        CountMatch(partner.AccountId, now);
+    }
+
+    /// <summary>A repeated request of a waiting visitor: a changed wish takes effect (its place and clock kept), and it may fit someone now.</summary>
+    private async Task<MatchTicket> MatchWaitingAsync(WaitingVisitor waiting, MatchCall call, long now)
+    {
+        if (!waiting.Interests.AsSpan().SequenceEqual(call.Interests) || waiting.Lang != call.Lang || waiting.Fallback != call.Fallback)
+        {
+            _pool.Remove(waiting.AccountId);
+            waiting = waiting with { Interests = call.Interests, Lang = call.Lang, Fallback = call.Fallback };
+            _pool.Add(waiting, now);
+        }
+
+        var local = _pool.FindFor(waiting, now, Eligible(waiting, now));
+        if (local is { } found && (_matching.Shards == 1 || waiting.Interests.Length == 0 || found.Shared == waiting.Interests.Length))
+        {
+            return await PairHereAsync(waiting, found, callerWaits: true);
+        }
+
+        if (_matching.Shards == 1)
+        {
+            return new MatchTicket(ResultCode.NoDataFound);
+        }
+
+        _seeking.Add(waiting.AccountId);
+        try
+        {
+            return await MatchAcrossShardsAsync(waiting, callerWaits: true);
+        }
+        finally
+        {
+            _seeking.Remove(waiting.AccountId);
+        }
+    }
+
+    private async Task<MatchTicket> WaitAsync(WaitingVisitor caller)
+    {
+        if (caller.Address is { } address && rules.For(address).Waiting is > 0 and var limit)
+        {
+            if (!await HoldWaitingAsync(address, caller.AccountId, limit))
+            {
+                return new MatchTicket(ResultCode.RateLimited, RetryAfter: WaitingRetryAfterSeconds, Refused: Refusal.Waiting, Limit: limit);
+            }
+        }
+
+        if (_pool.Contains(caller.AccountId) || _pairs.SessionsOf(caller.AccountId) >= _maxSessions)
+        {
+            return new MatchTicket(ResultCode.NoDataFound);
+        }
+
+        _handedOut.Remove(caller.AccountId); // paired by another shard before, and back
+        _pool.Add(caller, Now);
+        _adding.Add(caller.AccountId);
+        try
+        {
+            await writer.WriteAsync(new StoreWrite.WaitingAdded(caller.AccountId, caller.SinceUnixMs, caller.Profile()));
+        }
+        catch (Exception ex)
+        {
+            Log.StoreFailed(logger, ex);
+            _pool.Remove(caller.AccountId);
+            Release(caller.AccountId);
+            return new MatchTicket(ResultCode.InternalErr);
+        }
+        finally
+        {
+            _adding.Remove(caller.AccountId);
+        }
+
+        return new MatchTicket(ResultCode.NoDataFound);
+    }
+
+    /// <summary>
+    /// Pairs a caller (out of the pool) with <paramref name="partner"/> (out of its shard's pool, and
+    /// counted there when that is another shard) and creates their session; the caller hears it in
+    /// its MATCH_RESP, the partner from the session (NewSession).
+    /// </summary>
+    private async Task<MatchTicket> PairAsync(WaitingVisitor caller, WaitingVisitor partner, int shared, bool callerWasWaiting, int partnerShard)
+    {
+        var now = Now;
+        var pair = Pair(caller.AccountId, partner.AccountId);
+        _pairs.Add(pair);
+        CountMatch(caller.AccountId, now);
+        if (partnerShard == _shard)
+        {
+            CountMatch(partner.AccountId, now);
+        }
+
+        try
+        {
+            var sessionId = await ids.NextAsync(IdKind.Session);
+            var writes = new List<Task>(3) { writer.WriteAsync(new StoreWrite.WaitingRemoved(partner.AccountId)) };
+            if (callerWasWaiting)
+            {
+                writes.Add(writer.WriteAsync(new StoreWrite.WaitingRemoved(caller.AccountId)));
+            }
+
+            writes.Add(writer.WriteAsync(new StoreWrite.NewSession(new SessionRecord(sessionId, partner.AccountId, caller.AccountId, now))));
+            await Task.WhenAll(writes);
+            Matched(caller, partner, shared, partnerShard, now);
+            return new MatchTicket(ResultCode.Success, sessionId, partner.AccountId, PartnerAddress: partner.Address, CommonInterests: Interests.Common(caller.Interests, partner.Interests));
+        }
+        catch (Exception ex)
+        {
+            Log.StoreFailed(logger, ex);
+            _pairs.Remove(pair);
+            PutBack(partner, partnerShard, caller.AccountId);
+            if (callerWasWaiting)
+            {
+                _pool.Add(caller, Now);
+            }
+
+            return new MatchTicket(ResultCode.InternalErr);
+        }
+    }
+
+    /// <summary>A pair this shard made on its own (a sweep): the session tells both (NewSession).</summary>
+    private async Task PairBothAsync(WaitingVisitor seeker, WaitingVisitor partner, int partnerShard, long now)
+    {
+        var pair = Pair(seeker.AccountId, partner.AccountId);
+        _pairs.Add(pair);
+        CountMatch(seeker.AccountId, now);
+        if (partnerShard == _shard)
+        {
+            CountMatch(partner.AccountId, now);
+        }
+
+        var (first, second) = seeker.SinceUnixMs <= partner.SinceUnixMs ? (seeker, partner) : (partner, seeker);
+        ulong sessionId;
+        try
+        {
+            sessionId = await ids.NextAsync(IdKind.Session);
+            await Task.WhenAll(
+                writer.WriteAsync(new StoreWrite.WaitingRemoved(seeker.AccountId)),
+                writer.WriteAsync(new StoreWrite.WaitingRemoved(partner.AccountId)),
+                writer.WriteAsync(new StoreWrite.NewSession(new SessionRecord(sessionId, first.AccountId, second.AccountId, Now))));
+        }
+        catch (Exception ex)
+        {
+            Log.StoreFailed(logger, ex);
+            _pairs.Remove(pair);
+            PutBack(partner, partnerShard, seeker.AccountId);
+            _pool.Add(seeker, Now);
+            return;
+        }
+
+        var shared = Interests.Shared(seeker.Interests, partner.Interests);
+        Matched(first, second, shared, partnerShard, now);
+        metrics.SessionStarted();
+        try
+        {
+            await grains.Session(sessionId).OpenBoth(seeker.AccountId, seeker.Address, partner.Address, Interests.Common(seeker.Interests, partner.Interests));
+        }
+        catch (Exception ex) when (ex is OrleansException or TimeoutException)
+        {
+            Log.OpenFailed(logger, sessionId, ex); // the session exists: both find it on their next reconnect
+        }
+    }
+
+    private void Matched(WaitingVisitor caller, WaitingVisitor partner, int shared, int partnerShard, long now)
+    {
+        if (partnerShard == _shard)
+        {
+            Release(partner.AccountId);
+        }
+
+        Release(caller.AccountId);
+        var waited = now - Math.Min(caller.SinceUnixMs, partner.SinceUnixMs);
+        metrics.Matched(MatchKind.Of(caller, partner, shared), TimeSpan.FromMilliseconds(waited));
+    }
+
+    private void PutBack(WaitingVisitor partner, int partnerShard, ulong seekerId)
+    {
+        if (partnerShard == _shard)
+        {
+            _pool.Add(partner, Now); // it keeps its place (its since); its waiting row is still there
+        }
+        else
+        {
+            GiveBack(partnerShard, seekerId, partner);
+        }
+    }
+
+    /// <summary>Another shard's visitors for these seekers (null: it did not answer in time; whatever it hands out later goes back to it).</summary>
+    private async Task<WaitingVisitor?[]?> TakeFromAsync(int shard, WaitingVisitor[] seekers)
+    {
+        await OutOfTurnAsync();
+        var take = grains.Matchmaker(shard).Take(seekers);
+        try
+        {
+            return await take.WaitAsync(ShardCallTimeout);
+        }
+        catch (Exception ex) when (ex is OrleansException or TimeoutException)
+        {
+            Log.ShardUnreachable(logger, _shard, shard, ex);
+            if (ex is TimeoutException)
+            {
+                GiveBackWhenAnsweredAsync(shard, seekers, take).Ignore();
+            }
+
+            return null; // the visitors there wait for the shard's rebuild; these wait here
+        }
+    }
+
+    private async Task GiveBackWhenAnsweredAsync(int shard, WaitingVisitor[] seekers, Task<WaitingVisitor?[]> take)
+    {
+        try
+        {
+            var taken = await take;
+            for (var i = 0; i < seekers.Length; i++)
+            {
+                if (taken[i] is { } partner)
+                {
+                    GiveBack(shard, seekers[i].AccountId, partner);
+                }
+            }
+        }
+        catch (Exception ex) when (ex is OrleansException or TimeoutException)
+        {
+            Log.ShardUnreachable(logger, _shard, shard, ex); // nothing was handed out, or its shard died with it (the store has them waiting)
+        }
+    }
+
+    private async Task GiveBackWhenAnsweredAsync(int shard, ulong seekerId, Task<WaitingVisitor?> take)
+    {
+        try
+        {
+            if (await take is { } partner)
+            {
+                GiveBack(shard, seekerId, partner);
+            }
+        }
+        catch (Exception ex) when (ex is OrleansException or TimeoutException)
+        {
+            Log.ShardUnreachable(logger, _shard, shard, ex); // nothing was handed out, or its shard died with it (the store has it waiting)
+        }
+    }
+
+    private void GiveBack(int shard, ulong seekerId, WaitingVisitor partner) => GiveBackAsync(shard, seekerId, partner).Ignore();
+
+    private async Task GiveBackAsync(int shard, ulong seekerId, WaitingVisitor partner)
+    {
+        await OutOfTurnAsync();
+        await grains.Matchmaker(shard).GiveBack(seekerId, partner); // lost with its shard's node, the store has it waiting still
+    }
+
+    /// <summary>
+    /// Every call to another shard starts after this: Orleans runs the first, synchronous part of a
+    /// request while it holds the activation's lock, and a call to a grain of the same silo takes that
+    /// grain's lock right there, so two shards of one silo calling each other from the first part of a
+    /// request each waited for the other's lock for good (the 200-visitor cluster test's hang). A
+    /// continuation runs on the activation's scheduler, outside that lock.
+    /// </summary>
+    private static async Task OutOfTurnAsync() => await Task.Yield();
+
+    /// <summary>Whom <paramref name="seeker"/> may be paired with: not itself, not a partner, not a pair to avoid, not someone at the cap.</summary>
+    private Func<WaitingVisitor, bool> Eligible(WaitingVisitor seeker, long now) => candidate =>
+        !_pairs.Contains(Pair(seeker.AccountId, candidate.AccountId))
+        && _pairs.SessionsOf(candidate.AccountId) < _maxSessions
+        && !_avoid.Forbids(seeker, candidate, now);
+
+    private async Task<bool> HoldWaitingAsync(string address, ulong accountId, long limit)
+    {
+        try
+        {
+            var held = await GrainFactory.GetGrain<IAddressShardGrain>(Admissions.ShardOf(address)).HoldWaiting(address, accountId, limit);
+            if (held)
+            {
+                _holding[accountId] = address;
+            }
+
+            return held;
+        }
+        catch (Exception ex) when (ex is OrleansException or TimeoutException)
+        {
+            metrics.Unchecked(Refusal.Waiting);
+            Log.WaitingUnchecked(logger, ex);
+            return true; // fail open, loudly
+        }
+    }
+
+    private void Release(ulong accountId)
+    {
+        if (_holding.Remove(accountId, out var address))
+        {
+            GrainFactory.GetGrain<IAddressShardGrain>(Admissions.ShardOf(address)).ReleaseWaiting(address, accountId).Ignore();
+        }
     }
 
     /// <summary>
@@ -231,14 +854,46 @@ internal sealed partial class MatchmakerGrain(
         public Allowance Unchallenged;
     }
 
+    private long Now => time.GetUtcNow().ToUnixTimeMilliseconds();
+
+    /// <summary>A visitor handed to another shard's seeker (<see cref="HandOut"/>), when (<see cref="Environment.TickCount64"/>), and what became of it.</summary>
+    private sealed class HandedOut(ulong seekerId, WaitingVisitor visitor, long atTick)
+    {
+        public ulong SeekerId { get; } = seekerId;
+
+        public WaitingVisitor Visitor { get; } = visitor;
+
+        public long AtTick { get; } = atTick;
+
+        /// <summary>Its socket is gone: given back, it does not wait again.</summary>
+        public bool Left { get; set; }
+
+        /// <summary>Its seeker's shard said it paired them.</summary>
+        public bool Paired { get; set; }
+    }
+
+    private bool IsMine(ulong accountId) => MatchShards.Of(accountId, _matching.Shards) == _shard;
+
     private static ActivePair Pair(ulong a, ulong b) => a < b ? new ActivePair(a, b) : new ActivePair(b, a);
 
     private static partial class Log
     {
-        [LoggerMessage(1, LogLevel.Information, "Matchmaker ready: {Waiting} waiting, {Pairs} pairs talking.")]
-        public static partial void Loaded(ILogger logger, int waiting, int pairs);
+        [LoggerMessage(1, LogLevel.Information, "Matchmaker shard {Shard} ready: {Waiting} waiting, {Pairs} pairs talking.")]
+        public static partial void Loaded(ILogger logger, int shard, int waiting, int pairs);
 
         [LoggerMessage(2, LogLevel.Error, "Matchmaker: a store write failed.")]
         public static partial void StoreFailed(ILogger logger, Exception exception);
+
+        [LoggerMessage(3, LogLevel.Warning, "Matchmaker shard {Shard}: shard {Other} did not answer; its visitors wait for its rebuild.")]
+        public static partial void ShardUnreachable(ILogger logger, int shard, int other, Exception exception);
+
+        [LoggerMessage(4, LogLevel.Warning, "Matchmaker: session {SessionId} was made but could not tell its members; they find it when they reconnect.")]
+        public static partial void OpenFailed(ILogger logger, ulong sessionId, Exception exception);
+
+        [LoggerMessage(5, LogLevel.Warning, "Matchmaker: the count of visitors waiting per address could not be checked; the visitor waits unchecked.")]
+        public static partial void WaitingUnchecked(ILogger logger, Exception exception);
+
+        [LoggerMessage(6, LogLevel.Warning, "Matchmaker shard {Shard}: account {AccountId}, handed to another shard that neither paired it nor gave it back, waits here again.")]
+        public static partial void Reclaimed(ILogger logger, int shard, ulong accountId);
     }
 }

@@ -1,85 +1,315 @@
 namespace Chat.Logic.Matching;
 
 /// <summary>
-/// Accounts waiting for a partner, longest waiting first, and how many wait from each address (for
-/// the limit per address; an account added without one, as those read back from the store after the
-/// matchmaker moved, is counted under none). Not thread-safe: the matchmaker's turns use it one at a time.
+/// One shard's waiting visitors, indexed so that finding a partner costs the same however many wait:
+/// per interest and language, the visitors who have it, longest waiting first; per language, those
+/// open to anyone (no interests, or their fallback delay passed). A search looks at the
+/// <see cref="MatchingOptions.CandidatesPerInterest"/> longest waiting of each list it reads, never
+/// the whole pool. It also counts visitors per address (the limit per address) and keeps the queue
+/// of visitors still to be offered to the other shards. Not thread-safe: the shard's turns use it one at a time.
 /// </summary>
-internal sealed class WaitingPool : IEnumerable<ulong>
+internal sealed class WaitingPool(TimeSpan fallbackDelay, int candidatesPerList)
 {
-    private readonly LinkedList<ulong> _queue = new();
-    private readonly Dictionary<ulong, LinkedListNode<ulong>> _nodes = [];
-    private readonly Dictionary<ulong, string> _addresses = [];
-    private readonly Dictionary<string, int> _fromAddress = new(StringComparer.Ordinal);
+    /// <summary>The key of visitors who named no language, in the per-language lists.</summary>
+    private const string AnyLanguage = "";
 
-    public int Count => _nodes.Count;
-
-    public bool Contains(ulong accountId) => _nodes.ContainsKey(accountId);
-
-    /// <summary>Accounts waiting from <paramref name="address"/>.</summary>
-    public int WaitingFrom(string address) => _fromAddress.GetValueOrDefault(address);
-
-    /// <summary>Adds the account at the back; an account already waiting keeps its place.</summary>
-    public bool Add(ulong accountId, string? address = null) => Place(accountId, address, front: false);
-
-    /// <summary>Puts an account back at the front: its match failed, and it had waited longest.</summary>
-    public bool AddFirst(ulong accountId, string? address = null) => Place(accountId, address, front: true);
-
-    /// <summary>The address the account waits from, if it was given one.</summary>
-    public string? AddressOf(ulong accountId) => _addresses.GetValueOrDefault(accountId);
-
-    public bool Remove(ulong accountId)
+    private static readonly IComparer<Entry> LongestWaitingFirst = Comparer<Entry>.Create(static (a, b) =>
     {
-        if (!_nodes.Remove(accountId, out var node))
+        var order = a.Visitor.SinceUnixMs.CompareTo(b.Visitor.SinceUnixMs);
+        return order != 0 ? order : a.Visitor.AccountId.CompareTo(b.Visitor.AccountId);
+    });
+
+    private readonly long _fallbackMs = (long)fallbackDelay.TotalMilliseconds;
+    private readonly Dictionary<ulong, Entry> _entries = [];
+    private readonly Dictionary<string, Dictionary<string, SortedSet<Entry>>> _byInterest = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, SortedSet<Entry>> _open = new(StringComparer.Ordinal);
+    private readonly SortedSet<Entry> _fallingBack = new(LongestWaitingFirst);
+    private readonly Queue<ulong> _toOffer = new();
+    private readonly HashSet<ulong> _queued = [];
+
+    public int Count => _entries.Count;
+
+    public bool Contains(ulong accountId) => _entries.ContainsKey(accountId);
+
+    public WaitingVisitor? Get(ulong accountId) => _entries.GetValueOrDefault(accountId)?.Visitor;
+
+    /// <summary>The waiting visitors (no order).</summary>
+    public IEnumerable<WaitingVisitor> Visitors => _entries.Values.Select(e => e.Visitor);
+
+    /// <summary>Visitors still to be offered to the other shards: new in the pool, or their fallback delay just passed.</summary>
+    public int ToOffer => _toOffer.Count;
+
+    /// <summary>Adds the visitor (its place is its <see cref="WaitingVisitor.SinceUnixMs"/>, so one put back keeps it); false if it waits already.</summary>
+    public bool Add(WaitingVisitor visitor, long nowUnixMs)
+    {
+        if (_entries.ContainsKey(visitor.AccountId))
         {
             return false;
         }
 
-        _queue.Remove(node);
-        if (_addresses.Remove(accountId, out var address))
+        var entry = new Entry(visitor);
+        _entries[visitor.AccountId] = entry;
+        var lang = visitor.Lang ?? AnyLanguage;
+        foreach (var interest in visitor.Interests)
         {
-            if (--_fromAddress[address] == 0)
-            {
-                _fromAddress.Remove(address);
-            }
+            ListOf(ListsOf(_byInterest, interest), lang).Add(entry);
         }
 
+        if (visitor.Interests.Length == 0 || (visitor.Fallback && IsDue(visitor, nowUnixMs)))
+        {
+            entry.Open = true;
+            ListOf(_open, lang).Add(entry);
+        }
+
+        if (visitor.Fallback && !visitor.WantsAnyone && !IsDue(visitor, nowUnixMs))
+        {
+            _fallingBack.Add(entry);
+        }
+
+        Offer(visitor.AccountId);
         return true;
     }
 
-    /// <summary>The longest-waiting account that <paramref name="eligible"/> accepts, if any.</summary>
-    public ulong? FindOldest(Func<ulong, bool> eligible)
+    public WaitingVisitor? Remove(ulong accountId)
     {
-        for (var node = _queue.First; node is not null; node = node.Next)
+        if (!_entries.Remove(accountId, out var entry))
         {
-            if (eligible(node.Value))
+            return null;
+        }
+
+        var visitor = entry.Visitor;
+        var lang = visitor.Lang ?? AnyLanguage;
+        foreach (var interest in visitor.Interests)
+        {
+            var lists = _byInterest[interest];
+            Drop(lists, lang, entry);
+            if (lists.Count == 0)
             {
-                return node.Value;
+                _byInterest.Remove(interest);
+            }
+        }
+
+        if (entry.Open)
+        {
+            Drop(_open, lang, entry);
+        }
+
+        _fallingBack.Remove(entry);
+        return visitor;
+    }
+
+    /// <summary>
+    /// Moves the visitors whose fallback delay has passed by <paramref name="nowUnixMs"/> into the lists
+    /// of those open to anyone, and queues them to be offered again (they may fit others now).
+    /// </summary>
+    public void Advance(long nowUnixMs)
+    {
+        while (_fallingBack.Min is { } entry && IsDue(entry.Visitor, nowUnixMs))
+        {
+            _fallingBack.Remove(entry);
+            if (!entry.Open)
+            {
+                entry.Open = true;
+                ListOf(_open, entry.Visitor.Lang ?? AnyLanguage).Add(entry);
+            }
+
+            Offer(entry.Visitor.AccountId);
+        }
+    }
+
+    /// <summary>Queues a waiting visitor to be offered to the other shards again (once: it is queued at most once).</summary>
+    public void Offer(ulong accountId)
+    {
+        if (_queued.Add(accountId))
+        {
+            _toOffer.Enqueue(accountId);
+        }
+    }
+
+    /// <summary>Up to <paramref name="most"/> visitors still waiting that are to be offered to the other shards, longest queued first.</summary>
+    public List<WaitingVisitor> TakeToOffer(int most)
+    {
+        var offered = new List<WaitingVisitor>(Math.Min(most, _toOffer.Count));
+        while (offered.Count < most && _toOffer.TryDequeue(out var accountId))
+        {
+            _queued.Remove(accountId);
+            if (Get(accountId) is { } visitor)
+            {
+                offered.Add(visitor);
+            }
+        }
+
+        return offered;
+    }
+
+    /// <summary>
+    /// The partner for <paramref name="seeker"/> among this pool's visitors that <paramref name="eligible"/>
+    /// accepts: the most shared interests (ties: longest waiting) in its language, then in another once
+    /// both may fall back; with none shared, once both are open to anyone, the longest waiting in its
+    /// language, then in another. Null: nobody fits now. <c>Shared</c>: how many interests they share.
+    /// </summary>
+    public (WaitingVisitor Partner, int Shared)? FindFor(WaitingVisitor seeker, long nowUnixMs, Func<WaitingVisitor, bool> eligible)
+    {
+        Advance(nowUnixMs);
+        var seekerLangOpen = IsLanguageOpen(seeker, nowUnixMs);
+
+        // Passes: its own language (and visitors of no language), then, once it may, any other.
+        for (var pass = 0; pass < 2; pass++)
+        {
+            if (pass == 1 && (seeker.Lang is null || !seekerLangOpen))
+            {
+                break;
+            }
+
+            Entry? best = null;
+            var bestShared = 0;
+            foreach (var interest in seeker.Interests)
+            {
+                if (!_byInterest.TryGetValue(interest, out var lists))
+                {
+                    continue;
+                }
+
+                foreach (var list in ListsFor(seeker, lists, pass))
+                {
+                    var looked = 0;
+                    foreach (var entry in list)
+                    {
+                        if (++looked > candidatesPerList)
+                        {
+                            break;
+                        }
+
+                        if (best is not null && LongestWaitingFirst.Compare(entry, best) >= 0 && bestShared == seeker.Interests.Length)
+                        {
+                            break; // nobody later in this list can do better
+                        }
+
+                        if (!Fits(seeker, entry.Visitor, nowUnixMs, eligible))
+                        {
+                            continue;
+                        }
+
+                        var shared = Interests.Shared(seeker.Interests, entry.Visitor.Interests);
+                        if (shared > bestShared || (shared == bestShared && (best is null || LongestWaitingFirst.Compare(entry, best) < 0)))
+                        {
+                            (best, bestShared) = (entry, shared);
+                        }
+                    }
+                }
+            }
+
+            if (best is not null)
+            {
+                return (best.Visitor, bestShared);
+            }
+        }
+
+        if (!IsOpen(seeker, nowUnixMs))
+        {
+            return null;
+        }
+
+        for (var pass = 0; pass < 2; pass++)
+        {
+            if (pass == 1 && (seeker.Lang is null || !seekerLangOpen))
+            {
+                break;
+            }
+
+            Entry? oldest = null;
+            foreach (var list in ListsFor(seeker, _open, pass))
+            {
+                var looked = 0;
+                foreach (var entry in list)
+                {
+                    if (++looked > candidatesPerList || (oldest is not null && LongestWaitingFirst.Compare(entry, oldest) >= 0))
+                    {
+                        break;
+                    }
+
+                    if (Fits(seeker, entry.Visitor, nowUnixMs, eligible))
+                    {
+                        oldest = entry;
+                        break;
+                    }
+                }
+            }
+
+            if (oldest is not null)
+            {
+                return (oldest.Visitor, 0);
             }
         }
 
         return null;
     }
 
-    /// <summary>The waiting accounts, longest waiting first.</summary>
-    public IEnumerator<ulong> GetEnumerator() => _queue.GetEnumerator();
+    /// <summary>Open to anyone: it named no interests, or may fall back and its delay has passed.</summary>
+    public bool IsOpen(WaitingVisitor visitor, long nowUnixMs) =>
+        visitor.Interests.Length == 0 || (visitor.Fallback && IsDue(visitor, nowUnixMs));
 
-    System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+    /// <summary>Open to any language: it named none, or may fall back and its delay has passed.</summary>
+    public bool IsLanguageOpen(WaitingVisitor visitor, long nowUnixMs) =>
+        visitor.Lang is null || (visitor.Fallback && IsDue(visitor, nowUnixMs));
 
-    private bool Place(ulong accountId, string? address, bool front)
+    private bool IsDue(WaitingVisitor visitor, long nowUnixMs) => nowUnixMs - visitor.SinceUnixMs >= _fallbackMs;
+
+    private bool Fits(WaitingVisitor seeker, WaitingVisitor candidate, long nowUnixMs, Func<WaitingVisitor, bool> eligible) =>
+        candidate.AccountId != seeker.AccountId
+        && (seeker.Lang is null || candidate.Lang is null || seeker.Lang == candidate.Lang || (IsLanguageOpen(seeker, nowUnixMs) && IsLanguageOpen(candidate, nowUnixMs)))
+        && (Interests.Shared(seeker.Interests, candidate.Interests) > 0 || (IsOpen(seeker, nowUnixMs) && IsOpen(candidate, nowUnixMs)))
+        && eligible(candidate);
+
+    /// <summary>Pass 0: the seeker's language and no language (every language for a seeker of none); pass 1: the other languages.</summary>
+    private static IEnumerable<SortedSet<Entry>> ListsFor(WaitingVisitor seeker, Dictionary<string, SortedSet<Entry>> lists, int pass)
     {
-        if (_nodes.ContainsKey(accountId))
+        if (seeker.Lang is null)
         {
-            return false;
+            return lists.Values;
         }
 
-        _nodes[accountId] = front ? _queue.AddFirst(accountId) : _queue.AddLast(accountId);
-        if (address is not null)
+        if (pass == 0)
         {
-            _addresses[accountId] = address;
-            _fromAddress[address] = _fromAddress.GetValueOrDefault(address) + 1;
+            return new[] { lists.GetValueOrDefault(seeker.Lang), lists.GetValueOrDefault(AnyLanguage) }.OfType<SortedSet<Entry>>();
         }
 
-        return true;
+        return lists.Where(l => l.Key != seeker.Lang && l.Key != AnyLanguage).Select(l => l.Value);
+    }
+
+    private static Dictionary<string, SortedSet<Entry>> ListsOf(Dictionary<string, Dictionary<string, SortedSet<Entry>>> index, string interest)
+    {
+        if (!index.TryGetValue(interest, out var lists))
+        {
+            index[interest] = lists = new Dictionary<string, SortedSet<Entry>>(StringComparer.Ordinal);
+        }
+
+        return lists;
+    }
+
+    private static SortedSet<Entry> ListOf(Dictionary<string, SortedSet<Entry>> lists, string lang)
+    {
+        if (!lists.TryGetValue(lang, out var list))
+        {
+            lists[lang] = list = new SortedSet<Entry>(LongestWaitingFirst);
+        }
+
+        return list;
+    }
+
+    private static void Drop(Dictionary<string, SortedSet<Entry>> lists, string lang, Entry entry)
+    {
+        if (lists.TryGetValue(lang, out var list) && list.Remove(entry) && list.Count == 0)
+        {
+            lists.Remove(lang);
+        }
+    }
+
+    private sealed class Entry(WaitingVisitor visitor)
+    {
+        public WaitingVisitor Visitor { get; } = visitor;
+
+        /// <summary>In the lists of those open to anyone.</summary>
+        public bool Open { get; set; }
     }
 }

@@ -17,7 +17,7 @@ namespace Chat.Logic.Moderation;
 internal sealed partial class ModerationDesk(
     IGrainFactory grains,
     IModerationStore store,
-    IPartnerAvoidance avoidance,
+    IMatchAvoidance avoidance,
     AddressHashes hashes,
     ModerationWebhook webhook,
     IOptions<ModerationOptions> options,
@@ -71,11 +71,11 @@ internal sealed partial class ModerationDesk(
 
         metrics.Reported(reason);
         webhook.Post(WebhookEvent.ForReport(report));
-        await avoidance.AvoidAsync(reporterId, reportedId, reporterAddress, reportedAddress, Never, _options.AvoidAddressesFor);
+        await avoidance.Avoid(reporterId, reportedId, reporterAddress, reportedAddress, Never, _options.AvoidAddressesFor);
         if (reporterAddressInChat is not null && reporterAddressInChat != reporterAddress)
         {
             // Else the reporter's next account at the address it chatted from meets the reported again, and reports again.
-            await avoidance.AvoidAsync(reporterId, reportedId, reporterAddressInChat, reportedAddress, Never, _options.AvoidAddressesFor);
+            await avoidance.Avoid(reporterId, reportedId, reporterAddressInChat, reportedAddress, Never, _options.AvoidAddressesFor);
         }
 
         if (reportedAddress is not null && reportedAddress != ClientAddresses.Unknown)

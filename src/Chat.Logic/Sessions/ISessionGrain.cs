@@ -12,9 +12,15 @@ internal interface ISessionGrain : IGrainWithIntegerKey
 {
     /// <summary>
     /// The matchmaker has just created the session with <paramref name="callerId"/>: tell the partner
-    /// (NewSession). The two addresses (null: unknown) are kept in memory for a report.
+    /// (NewSession, with the interests both share). The two addresses (null: unknown) are kept in memory for a report.
     /// </summary>
-    Task<OpenedSession> Open(ulong callerId, string? callerAddress, string? partnerAddress);
+    Task<OpenedSession> Open(ulong callerId, string? callerAddress, string? partnerAddress, string[] commonInterests);
+
+    /// <summary>
+    /// The matchmaker has just created the session on its own (neither member is waiting for an
+    /// answer): tell both (NewSession). The addresses of <paramref name="firstId"/> and of the other are kept for a report.
+    /// </summary>
+    Task OpenBoth(ulong firstId, string? firstAddress, string? secondAddress, string[] commonInterests);
 
     /// <summary>
     /// The member reports its partner: the session ends (the partner hears only PartnerExit), if it

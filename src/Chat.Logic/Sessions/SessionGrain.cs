@@ -33,6 +33,8 @@ internal sealed partial class SessionGrain(
     IdAllocator ids,
     IPushChannel push,
     IOptions<LogicOptions> options,
+    IOptions<MatchingOptions> matching,
+    IMatchAvoidance avoidance,
     IOptions<ModerationOptions> moderation,
     LogicMetrics metrics,
     LogicNodeAddress node,
@@ -41,6 +43,7 @@ internal sealed partial class SessionGrain(
     ILogger<SessionGrain> logger) : Grain, ISessionGrain, IDisposable
 {
     private readonly LogicOptions _options = options.Value;
+    private readonly TimeSpan _rematchAfter = matching.Value.RematchAfter;
     private readonly CancellationTokenSource _deactivating = new();
     private readonly List<Task> _replays = [];
     private readonly ReadMissedMessages _readMissed = store.ReadMessagesForAsync;
@@ -97,7 +100,7 @@ internal sealed partial class SessionGrain(
 
     public void Dispose() => _deactivating.Dispose();
 
-    public Task<OpenedSession> Open(ulong callerId, string? callerAddress, string? partnerAddress)
+    public Task<OpenedSession> Open(ulong callerId, string? callerAddress, string? partnerAddress, string[] commonInterests)
     {
         if (!IsMember(callerId, out var caller, out var partner) || _ended)
         {
@@ -106,8 +109,21 @@ internal sealed partial class SessionGrain(
 
         (_addressA, _addressB) = ((caller.Id, callerAddress), (partner.Id, partnerAddress));
 
-        Enqueue(partner, new SignalPush(SignalKind.NewSession, caller.Id, partner.Id, _id, caller.Id, caller.NickName));
+        Enqueue(partner, new SignalPush(SignalKind.NewSession, caller.Id, partner.Id, _id, caller.Id, caller.NickName, CommonInterests: commonInterests));
         return Task.FromResult(new OpenedSession(ResultCode.Success, partner.Id, partner.NickName));
+    }
+
+    public Task OpenBoth(ulong firstId, string? firstAddress, string? secondAddress, string[] commonInterests)
+    {
+        if (_first is not null && _second is not null && !_ended && (_first.Id == firstId || _second.Id == firstId))
+        {
+            var (first, second) = _first.Id == firstId ? (_first, _second) : (_second, _first);
+            (_addressA, _addressB) = ((first.Id, firstAddress), (second.Id, secondAddress));
+            Enqueue(_first, new SignalPush(SignalKind.NewSession, _second.Id, _first.Id, _id, _second.Id, _second.NickName, CommonInterests: commonInterests));
+            Enqueue(_second, new SignalPush(SignalKind.NewSession, _first.Id, _second.Id, _id, _first.Id, _first.NickName, CommonInterests: commonInterests));
+        }
+
+        return Task.CompletedTask;
     }
 
     public ValueTask<SendOutcome> Send(ulong senderId, string requestId, string content, string? viaBroker)
@@ -420,7 +436,7 @@ internal sealed partial class SessionGrain(
 
         Log.Ended(logger, _id, leaverId);
         Enqueue(partner, new SignalPush(SignalKind.PartnerExit, 0, partner.Id, _id, leaver.Id));
-        grains.Matchmaker.PairEnded(_first!.Id, _second!.Id).Ignore();
+        await EndPairAsync(_first!.Id, _second!.Id);
         if (_addressA.Address is not null || _addressB.Address is not null)
         {
             // A report comes after the end as often as not: keep the addresses until it can no longer come.
@@ -549,6 +565,29 @@ internal sealed partial class SessionGrain(
         return false;
     }
 
+    /// <summary>
+    /// The pair's shards hear the session ended (it no longer counts against the cap), and the two are
+    /// not matched again for <see cref="MatchingOptions.RematchAfter"/>, however the chat ended.
+    /// </summary>
+    private async Task EndPairAsync(ulong first, ulong second)
+    {
+        // The rule is in place before the end is answered: the two cannot be paired by a MATCH_REQ that follows it.
+        try
+        {
+            await avoidance.Avoid(first, second, null, null, _rematchAfter, TimeSpan.Zero);
+        }
+        catch (Exception ex) when (ex is OrleansException or TimeoutException)
+        {
+            Log.AvoidFailed(logger, _id, ex);
+        }
+
+        grains.MatchmakerOf(first).PairEnded(first, second).Ignore();
+        if (MatchShards.Of(first, grains.MatchmakerShards) != MatchShards.Of(second, grains.MatchmakerShards))
+        {
+            grains.MatchmakerOf(second).PairEnded(first, second).Ignore();
+        }
+    }
+
     /// <summary>An answer to a send, naming this node as the session's (brokers send its next messages here).</summary>
     private SendOutcome Outcome(ResultCode code, ulong msgId = 0, string? message = null) => new(code, msgId, message, node.GrpcAddress);
 
@@ -617,6 +656,9 @@ internal sealed partial class SessionGrain(
 
         [LoggerMessage(3, LogLevel.Debug, "Session {SessionId} ended by {AccountId}.")]
         public static partial void Ended(ILogger logger, ulong sessionId, ulong accountId);
+
+        [LoggerMessage(9, LogLevel.Warning, "Session {SessionId} ended, but its members' matchmaker shards did not take the rule against an instant rematch.")]
+        public static partial void AvoidFailed(ILogger logger, ulong sessionId, Exception exception);
 
         [LoggerMessage(6, LogLevel.Error, "Session {SessionId}: the store refused message {MsgId}: {Reason}")]
         public static partial void MessageRefused(ILogger logger, ulong sessionId, ulong msgId, string? reason);

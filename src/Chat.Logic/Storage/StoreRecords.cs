@@ -29,8 +29,8 @@ internal sealed record MemberState(AccountRecord Account, ulong DeliveredUpTo, I
 /// <summary>The message a sender stored under a requestId.</summary>
 internal readonly record struct SentRequest(string RequestId, ulong MsgId);
 
-/// <summary>A visitor in the waiting pool, since when (Unix ms).</summary>
-internal readonly record struct WaitingEntry(ulong AccountId, long SinceUnixMs);
+/// <summary>A visitor in the waiting pool, since when (Unix ms), and who it would like to meet (<see cref="Matching.WaitingVisitor.Profile"/>; null: anyone).</summary>
+internal readonly record struct WaitingEntry(ulong AccountId, long SinceUnixMs, string? Profile = null);
 
 /// <summary>Two accounts in an active session, the smaller id first.</summary>
 internal readonly record struct ActivePair(ulong First, ulong Second);
@@ -153,8 +153,8 @@ internal abstract record StoreWrite
         internal override bool MustBeDurable => false;
     }
 
-    /// <summary>The account waits for a partner since then; an account already waiting keeps its first entry.</summary>
-    public sealed record WaitingAdded(ulong AccountId, long SinceUnixMs) : StoreWrite
+    /// <summary>The account waits for a partner since then, wishing <paramref name="Profile"/> (null: anyone); an account already waiting keeps its first entry.</summary>
+    public sealed record WaitingAdded(ulong AccountId, long SinceUnixMs, string? Profile = null) : StoreWrite
     {
         internal override WriteOutcome ApplyTo(IStoreWriteTarget target) => target.WaitingAdded(this);
     }

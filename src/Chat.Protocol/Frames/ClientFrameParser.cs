@@ -12,6 +12,9 @@ public static class ClientFrameParser
 {
     private static readonly JsonReaderOptions ReaderOptions = new() { MaxDepth = 16 };
 
+    /// <summary>Interests read from one frame at most: past it the field is refused whole (logic allows fewer).</summary>
+    public const int MaxInterestsRead = 32;
+
     public enum Outcome
     {
         Ok,
@@ -73,6 +76,9 @@ public static class ClientFrameParser
         Code,
         ConfirmReceipt,
         Altcha,
+        Interests,
+        Lang,
+        Fallback,
         Reason,
         Note,
     }
@@ -106,6 +112,9 @@ public static class ClientFrameParser
         {
             3 when Ascii.EqualsIgnoreCase(name, "cmd"u8) => Field.Cmd,
             4 when Ascii.EqualsIgnoreCase(name, "code"u8) => Field.Code,
+            4 when Ascii.EqualsIgnoreCase(name, "lang"u8) => Field.Lang,
+            8 when Ascii.EqualsIgnoreCase(name, "fallback"u8) => Field.Fallback,
+            9 when Ascii.EqualsIgnoreCase(name, "interests"u8) => Field.Interests,
             4 when Ascii.EqualsIgnoreCase(name, "note"u8) => Field.Note,
             5 when Ascii.EqualsIgnoreCase(name, "msgId"u8) => Field.MsgId,
             5 when Ascii.EqualsIgnoreCase(name, "token"u8) => Field.Token,
@@ -170,6 +179,23 @@ public static class ClientFrameParser
             case Field.MsgId:
                 request.MsgId = ReadId(ref reader, request, "msgId");
                 return;
+            case Field.Lang:
+                request.Lang = ReadString(ref reader, request, "lang");
+                return;
+            case Field.Interests:
+                ReadInterests(ref reader, request);
+                return;
+            case Field.Fallback:
+                if (reader.TokenType is JsonTokenType.True or JsonTokenType.False)
+                {
+                    request.Fallback = reader.GetBoolean();
+                }
+                else if (reader.TokenType != JsonTokenType.Null)
+                {
+                    Mistyped(ref reader, request, "fallback");
+                }
+
+                return;
             case Field.ConfirmReceipt:
                 if (reader.TokenType is JsonTokenType.True or JsonTokenType.False)
                 {
@@ -192,6 +218,47 @@ public static class ClientFrameParser
                 }
 
                 return;
+        }
+    }
+
+    /// <summary>
+    /// An array of strings, kept as sent; anything else (a non-array, a non-string element, more than
+    /// <see cref="MaxInterestsRead"/>) is the mistyped field, so MATCH_RESP names it (code 1).
+    /// </summary>
+    private static void ReadInterests(ref Utf8JsonReader reader, ClientRequest request)
+    {
+        if (reader.TokenType == JsonTokenType.Null)
+        {
+            return;
+        }
+
+        if (reader.TokenType != JsonTokenType.StartArray)
+        {
+            Mistyped(ref reader, request, "interests");
+            return;
+        }
+
+        var interests = new List<string>();
+        var refused = false;
+        while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+        {
+            if (reader.TokenType != JsonTokenType.String || interests.Count == MaxInterestsRead)
+            {
+                refused = true;
+                reader.Skip();
+                continue;
+            }
+
+            interests.Add(reader.GetString()!);
+        }
+
+        if (refused)
+        {
+            request.MistypedField ??= "interests";
+        }
+        else
+        {
+            request.Interests = interests;
         }
     }
 

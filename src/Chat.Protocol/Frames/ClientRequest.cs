@@ -27,6 +27,14 @@ public sealed class ClientRequest
     /// <summary>Ours: a solved proof-of-work challenge, the base64 JSON payload an ALTCHA widget produces (CRT_ACCOUNT_REQ, MATCH_REQ).</summary>
     public string? Altcha { get; set; }
 
+    /// <summary>Ours: the interests MATCH_REQ asks for, as sent (logic folds and checks them); at most <see cref="ClientFrameParser.MaxInterestsRead"/> are kept.</summary>
+    public List<string>? Interests { get; set; }
+
+    /// <summary>Ours: the language MATCH_REQ asks for, a BCP 47 tag.</summary>
+    public string? Lang { get; set; }
+
+    /// <summary>Ours: <c>fallback: false</c> asks never to be paired with someone who shares no interest.</summary>
+    public bool? Fallback { get; set; }
     /// <summary>Ours: why a partner is reported (REPORT_REQ): spam, harassment, sexual, minor or other.</summary>
     public string? Reason { get; set; }
 
@@ -52,6 +60,9 @@ public sealed class ClientRequest
         Code = null;
         ConfirmReceipt = null;
         Altcha = null;
+        Interests = null;
+        Lang = null;
+        Fallback = null;
         Reason = null;
         Note = null;
         MistypedField = null;

@@ -33,6 +33,9 @@ public sealed record MatchResponse(ResultCode Code, ulong? PartnerId = null, str
 
     /// <summary>Ours, with code 6: the challenge whose solution the next MATCH_REQ must carry.</summary>
     public ChallengeFrame? Challenge { get; init; }
+
+    /// <summary>Ours, with code 0: the interests both share, folded (<c>[]</c> when none).</summary>
+    public IReadOnlyList<string>? CommonInterests { get; init; }
 }
 
 /// <summary>Ours: an ALTCHA challenge as its widget reads it (note <c>maxnumber</c>, all lower case, as ALTCHA spells it).</summary>
@@ -56,7 +59,8 @@ public sealed record PushDialogueRequest(ulong MsgId, ulong SenderId, ulong Sess
     public string Cmd => Commands.PushDialogueReq;
 }
 
-public sealed record SignalData(ulong AccountId, string? NickName = null);
+/// <param name="CommonInterests">Ours, with NewSession: the interests both share, folded (<c>[]</c> when none).</param>
+public sealed record SignalData(ulong AccountId, string? NickName = null, IReadOnlyList<string>? CommonInterests = null);
 
 public sealed record PushSignalRequest(ulong SenderId, ulong SessionId, ulong ReceiverId, string SignalType, SignalData Data)
 {

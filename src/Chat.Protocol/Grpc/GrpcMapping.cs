@@ -58,6 +58,11 @@ public static class GrpcMapping
         {
             case SignalKind.NewSession or SignalKind.PartnerBack:
                 signal.Partner = new AccountInfo { AccountId = push.AccountId, NickName = push.NickName ?? string.Empty };
+                if (push.CommonInterests is { } common)
+                {
+                    signal.Partner.CommonInterests.Add(common);
+                }
+
                 break;
             case SignalKind.ViewedAck:
                 signal.MsgId = push.MsgId;
@@ -75,7 +80,9 @@ public static class GrpcMapping
         var kind = (SignalKind)(int)push.SignalType;
         return push.DataCase switch
         {
-            PushSignal.DataOneofCase.Partner => new SignalPush(kind, push.SenderId, push.ReceiverId, push.SessionId, push.Partner.AccountId, push.Partner.NickName),
+            PushSignal.DataOneofCase.Partner => new SignalPush(
+                kind, push.SenderId, push.ReceiverId, push.SessionId, push.Partner.AccountId, push.Partner.NickName,
+                CommonInterests: kind == SignalKind.NewSession ? [.. push.Partner.CommonInterests] : null),
             // A ViewedAck's reader is its sender.
             PushSignal.DataOneofCase.MsgId => new SignalPush(kind, push.SenderId, push.ReceiverId, push.SessionId, push.SenderId, MsgId: push.MsgId),
             _ => new SignalPush(kind, push.SenderId, push.ReceiverId, push.SessionId, push.AccountId),

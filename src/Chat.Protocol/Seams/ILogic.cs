@@ -33,9 +33,10 @@ public interface ILogic
     /// Pairs the account or puts it in the waiting pool. <paramref name="address"/> is the socket's
     /// (<see cref="ClientAddresses.KeyOf"/>), for the limit on visitors waiting per address and the
     /// challenge of an account that takes new partners faster than a person would (null: neither);
-    /// <paramref name="altcha"/> the client's solution of that challenge, if it sent one.
+    /// <paramref name="altcha"/> the client's solution of that challenge, if it sent one; <paramref name="wish"/>
+    /// who the client would like to meet (its interests and language, as sent: logic folds and checks them).
     /// </summary>
-    ValueTask<MatchResult> MatchAsync(ulong accountId, string? address, string? altcha, CancellationToken cancellationToken);
+    ValueTask<MatchResult> MatchAsync(ulong accountId, string? address, string? altcha, MatchWish wish, CancellationToken cancellationToken);
 
     ValueTask<SendResult> SendAsync(ulong senderId, ulong sessionId, string requestId, string content, CancellationToken cancellationToken);
 
@@ -99,8 +100,19 @@ public readonly record struct ReconnectResult(ResultCode Code, ulong AccountId, 
 
 /// <param name="RetryAfter">With code 5 (a limit): seconds until MATCH_REQ may succeed.</param>
 /// <param name="Challenge">With code 6: the challenge whose solution the next MATCH_REQ must carry.</param>
+/// <param name="CommonInterests">With code 0: the interests both share, folded (empty: none).</param>
 public readonly record struct MatchResult(
-    ResultCode Code, ulong PartnerId = 0, string? PartnerName = null, ulong SessionId = 0, string? Message = null, int? RetryAfter = null, AltchaChallenge? Challenge = null);
+    ResultCode Code, ulong PartnerId = 0, string? PartnerName = null, ulong SessionId = 0, string? Message = null, int? RetryAfter = null, AltchaChallenge? Challenge = null,
+    IReadOnlyList<string>? CommonInterests = null);
+
+/// <summary>Who a visitor would like to meet, as its MATCH_REQ said (MATCH_REQ without these: anyone, as the seed matches).</summary>
+/// <param name="Interests">Its interests as sent (null: none).</param>
+/// <param name="Lang">Its language, a BCP 47 tag as sent (null: any).</param>
+/// <param name="Fallback">False: never paired with someone who shares no interest, nor speaks another language.</param>
+public readonly record struct MatchWish(IReadOnlyList<string>? Interests = null, string? Lang = null, bool Fallback = true)
+{
+    public static MatchWish Anyone => new(null, null, true);
+}
 
 /// <param name="Owner">In a cluster, the logic node that holds the session (its gRPC address): the best node for the session's next message.</param>
 public readonly record struct SendResult(ResultCode Code, ulong MsgId = 0, string? Message = null, string? Owner = null);

@@ -35,7 +35,8 @@ public sealed record DialoguePush(ulong SenderId, ulong SessionId, ulong Receive
 /// the signal is about (NewSession, PartnerExit, PartnerAway, PartnerBack, Typing);
 /// <see cref="MsgId"/> is the read-up-to id of a ViewedAck.
 /// </summary>
-public sealed record SignalPush(SignalKind Kind, ulong SenderId, ulong ReceiverId, ulong SessionId, ulong AccountId = 0, string? NickName = null, ulong MsgId = 0);
+/// <param name="CommonInterests">With NewSession: the interests both members share, folded (empty: none).</param>
+public sealed record SignalPush(SignalKind Kind, ulong SenderId, ulong ReceiverId, ulong SessionId, ulong AccountId = 0, string? NickName = null, ulong MsgId = 0, IReadOnlyList<string>? CommonInterests = null);
 
 /// <summary>Numbers follow the seed's SignalTypeEnum; ours start at 100.</summary>
 public enum SignalKind

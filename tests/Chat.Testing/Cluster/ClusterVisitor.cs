@@ -51,8 +51,11 @@ public sealed class ClusterVisitor
         return visitor;
     }
 
-    public async Task<MatchResult> MatchAsync() =>
-        await Logic.MatchAsync(AccountId, null, null, CancellationToken.None).AsTask().Within(Timeout, "Match");
+    public Task<MatchResult> MatchAsync() => MatchAsync(MatchWish.Anyone);
+
+    /// <summary>MATCH_REQ with interests and a language.</summary>
+    public async Task<MatchResult> MatchAsync(MatchWish wish) =>
+        await Logic.MatchAsync(AccountId, null, null, wish, CancellationToken.None).AsTask().Within(Timeout, "Match");
 
     /// <summary>Sends a message, trying again with the same requestId while logic answers InternalErr (a silo died), as the web client does.</summary>
     public async Task<SendResult> SayAsync(ulong sessionId, string content, string? requestId = null)

@@ -116,14 +116,19 @@ public sealed class LosslessTests
         Assert.Equal(sessionId, exit.ULong("sessionId"));
         Assert.Equal(4, (await alice.SayAsync(sessionId, "gone?")).Code());
 
-        // The account itself comes back and can match again; the old session does not.
+        // The account itself comes back and can match again (with someone new: not Alice within
+        // Chat:Matching:RematchAfter); the old session does not.
         var (bobAgain, resumed) = await bob.ReconnectOnNewSocketAsync(server.WebSocketUri);
         await using var b = bobAgain;
         Assert.Equal(0, resumed.Code());
         Assert.Equal(0, resumed.Root.GetProperty("sessions").GetArrayLength());
         Assert.Equal(4, (await bobAgain.SayAsync(sessionId, "hello?")).Code());
         Assert.Equal(4, (await bobAgain.RequestAsync(new { cmd = "MATCH_REQ" }, "MATCH_RESP")).Code());
-        Assert.Equal(0, (await alice.RequestAsync(new { cmd = "MATCH_REQ" }, "MATCH_RESP")).Code());
+        Assert.Equal(4, (await alice.RequestAsync(new { cmd = "MATCH_REQ" }, "MATCH_RESP")).Code());
+        await using var carol = await server.NewVisitorAsync("carol");
+        var match = await carol.RequestAsync(new { cmd = "MATCH_REQ" }, "MATCH_RESP");
+        Assert.Equal(0, match.Code());
+        Assert.Equal(bob.AccountId, match.ULong("partnerId")); // the longer waiting of the two
     }
 
     [Fact]

@@ -109,9 +109,9 @@ public sealed class ChatFlowTests
         try
         {
             var responses = await Task.WhenAll(clients.Select(c => c.RequestAsync(new { cmd = "MATCH_REQ" }, "MATCH_RESP")));
-            var matchedCallers = responses.Count(r => r.Code() == 0);
-            Assert.Equal(count / 2, matchedCallers);
-            Assert.Equal(count - matchedCallers, responses.Count(r => r.Code() == 4));
+            // Paired at once (0) or waiting (4). Two who arrive together in different matchmaker shards
+            // may both wait, and a sweep then pairs them: both are told by NewSession.
+            Assert.Equal(count, responses.Count(r => r.Code() is 0 or 4));
 
             // Every waiting client that got paired receives exactly one NewSession; collect every session's two members.
             var members = new Dictionary<ulong, List<ulong>>();

@@ -129,7 +129,7 @@ public sealed class MariaDbStoreTests
             }
         }
 
-        Assert.Equal([("1", 1L), ("2", 1L), ("3", 1L), ("4", 1L), ("5", 1L)], applied);
+        Assert.Equal([("1", 1L), ("2", 1L), ("3", 1L), ("4", 1L), ("5", 1L), ("6", 1L)], applied);
         foreach (var store in stores)
         {
             await store.DisposeAsync();

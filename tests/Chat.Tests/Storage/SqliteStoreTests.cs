@@ -143,7 +143,7 @@ public sealed class SqliteStoreTests : IDisposable
         await connection.OpenAsync();
         await using var command = connection.CreateCommand();
         command.CommandText = "SELECT COUNT(*) FROM schema_changelog;";
-        Assert.Equal(8L, await command.ExecuteScalarAsync()); // V0 (Evolve's own row) to V5 as it was, then V6 (the broker's incarnation) and V7 (moderation) applied
+        Assert.Equal(9L, await command.ExecuteScalarAsync()); // V0 (Evolve's own row) to V5 as it was, then V6 (the broker's incarnation), V7 (moderation) and V8 (the waiting visitor's profile) applied
     }
 
     public void Dispose()

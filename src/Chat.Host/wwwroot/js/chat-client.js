@@ -31,10 +31,12 @@ export class Message {
 }
 
 export class Session {
-  constructor(id, partnerId, partnerName) {
+  constructor(id, partnerId, partnerName, commonInterests = []) {
     this.id = id;
     this.partnerId = partnerId;
     this.partnerName = partnerName || 'Stranger';
+    /** The interests both share, as the server folded them (MATCH_RESP / NewSession's commonInterests). */
+    this.commonInterests = Array.isArray(commonInterests) ? commonInterests.filter((i) => typeof i === 'string') : [];
     this.ended = false;
     /** 'partner-left' | 'you-left' | 'lost' */
     this.endReason = null;
@@ -74,6 +76,10 @@ export class ChatClient extends EventTarget {
     this.altcha = null;
     this.ready = false;
     this.wantMatch = false;
+    /** Who MATCH_REQ asks for: interests (folded) and a language (null: any). */
+    this.wish = { interests: [], lang: null };
+    /** When the current wait for a partner began (ms), for the fallback's countdown; 0: not waiting. */
+    this.waitingSince = 0;
     /** Why the server will not start another chat now (MATCH_RESP code 1), until a chat ends. */
     this.matchRefused = null;
     this.matchTimer = 0;
@@ -105,7 +111,8 @@ export class ChatClient extends EventTarget {
   }
 
   /** Creates the temporary account, then looks for a partner. */
-  start(nickName) {
+  start(nickName, wish = null) {
+    if (wish) this.wish = wish;
     this.pendingNickName = nickName.trim();
     this.challenges = 0;
     this.altcha = null;
@@ -400,14 +407,17 @@ export class ChatClient extends EventTarget {
     if (!this.wantMatch || !this.ready) return;
     this.matchRefused = null;
     const frame = { cmd: Cmd.MatchReq, accountId: this.account.accountId };
+    if (this.wish.interests.length > 0) frame.interests = this.wish.interests;
+    if (this.wish.lang) frame.lang = this.wish.lang;
     if (altcha !== null) frame.altcha = altcha;
+    if (this.waitingSince === 0) this.waitingSince = Date.now();
     this.connection.send(frame);
     this.startStats();
   }
 
   onMatch(frame) {
     if (frame.code === Code.Success) {
-      this.matched(frame.sessionId, frame.partnerId, frame.partnerName);
+      this.matched(frame.sessionId, frame.partnerId, frame.partnerName, frame.commonInterests);
     } else if (frame.code === Code.ChallengeRequired && frame.challenge) {
       // Many new partners in a minute: the next match needs the browser check solved.
       if (this.checking) return;
@@ -423,6 +433,7 @@ export class ChatClient extends EventTarget {
       // Not now, and asking again changes nothing (in as many chats as one may be): say why and
       // stop; ending a chat makes room, and "New stranger" asks again.
       this.wantMatch = false;
+      this.waitingSince = 0;
       this.stopTimers();
       this.matchRefused = frame.msg || 'You cannot start another chat right now.';
       this.emit('waiting', { waiting: false });
@@ -434,18 +445,20 @@ export class ChatClient extends EventTarget {
     }
   }
 
-  matched(sessionId, partnerId, partnerName) {
+  matched(sessionId, partnerId, partnerName, commonInterests = []) {
     const wasWaiting = this.wantMatch;
     this.wantMatch = false;
+    this.waitingSince = 0;
     this.stopTimers();
     if (this.sessions.has(sessionId)) return;
-    this.addSession(sessionId, partnerId, partnerName, wasWaiting || this.activeId === null);
+    this.addSession(sessionId, partnerId, partnerName, wasWaiting || this.activeId === null, commonInterests);
     this.emit('waiting', { waiting: false });
   }
 
-  addSession(id, partnerId, partnerName, activate) {
-    const session = new Session(id, partnerId, partnerName);
+  addSession(id, partnerId, partnerName, activate, commonInterests = []) {
+    const session = new Session(id, partnerId, partnerName, commonInterests);
     this.sessions.set(id, session);
+    if (session.commonInterests.length > 0) this.notice(session, `You both like: ${session.commonInterests.join(', ')}`, 'common', false);
     this.notice(session, `You are now chatting with ${session.partnerName}. Say hi!`, 'start', false);
     this.emit('session-added', { session, activate });
     return session;
@@ -556,7 +569,7 @@ export class ChatClient extends EventTarget {
     const session = this.sessions.get(frame.sessionId);
     switch (frame.signalType) {
       case Signal.NewSession:
-        if (!this.removed.has(frame.sessionId)) this.matched(frame.sessionId, data.accountId, data.nickName);
+        if (!this.removed.has(frame.sessionId)) this.matched(frame.sessionId, data.accountId, data.nickName, data.commonInterests);
         break;
       case Signal.PartnerExit:
         if (session && !session.ended) this.markEnded(session, 'partner-left', `${session.partnerName} left the chat.`);

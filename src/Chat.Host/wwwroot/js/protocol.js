@@ -76,6 +76,7 @@ const knownKeys = [
   'cmd', 'code', 'msg', 'nickName', 'accountId', 'token', 'partnerId', 'partnerName', 'sessionId',
   'requestId', 'msgId', 'senderId', 'receiverId', 'content', 'sentAt', 'signalType', 'data',
   'sessions', 'partnerOnline', 'partnerReadUpTo', 'online', 'waiting', 'retryAfter', 'challenge',
+  'commonInterests',
 ];
 const canonical = new Map(knownKeys.map((k) => [k.toLowerCase(), k]));
 

@@ -4,6 +4,7 @@
 import { nickNameProblem } from './protocol.js';
 import { ConnectionState } from './connection.js';
 import { Message } from './chat-client.js';
+import { FallbackSeconds, WishPicker } from './interests.js';
 
 const TypingShownMs = 3000;
 const AnnouncerKeep = 5;
@@ -53,6 +54,8 @@ export class ChatView {
     this.bannerText = $('conn-text');
     this.retryButton = $('conn-retry');
     this.waitingTitle = $('waiting-title');
+    this.wishNote = $('wish-note');
+    this.wishTimer = 0;
     this.stats = $('stats');
     this.checkNote = $('check-note');
     this.tabList = $('tabs');
@@ -74,6 +77,15 @@ export class ChatView {
   }
 
   mount() {
+    this.picker = new WishPicker({
+      input: $('interest-input'),
+      chips: $('interest-chips'),
+      error: $('interest-error'),
+      lang: $('lang'),
+      storage: this.client.storage,
+      announce: (text) => this.announce(text),
+    });
+    this.client.wish = this.picker.wish;
     this.nickForm.addEventListener('submit', (e) => this.onNickSubmit(e));
     this.nickInput.addEventListener('input', () => this.showNickError(null));
     this.composer.addEventListener('submit', (e) => {
@@ -186,8 +198,9 @@ export class ChatView {
       return;
     }
     this.showNickError(null);
+    this.picker.addPending();
     this.nickSubmit.disabled = true;
-    this.client.start(this.nickInput.value);
+    this.client.start(this.nickInput.value, this.picker.wish);
     this.render();
   }
 
@@ -496,6 +509,7 @@ export class ChatView {
     this.body.dataset.checking = String(c.checking);
     $('view-waiting').setAttribute('aria-busy', String(c.checking));
     if (view !== 'waiting' || c.checking) this.stats.textContent = '';
+    this.renderWish(view === 'waiting' && !c.checking && !this.restoring && c.wantMatch);
     this.renderTabs();
 
     const session = c.sessions.get(c.activeId);
@@ -520,6 +534,30 @@ export class ChatView {
     this.sendButton.disabled = !live;
     this.input.placeholder = live ? 'Type a message…' : session ? 'This chat has ended.' : 'No conversation open.';
     this.renderTyping();
+  }
+
+  /** The waiting screen says whom it looks for, and, once the fallback delay is over, that nobody shares the interests yet. */
+  renderWish(waiting) {
+    clearTimeout(this.wishTimer);
+    this.wishTimer = 0;
+    const { interests, lang } = this.client.wish;
+    if (!waiting || (interests.length === 0 && !lang)) {
+      this.wishNote.hidden = true;
+      this.wishNote.textContent = '';
+      return;
+    }
+    const since = this.client.waitingSince || Date.now();
+    const left = since + FallbackSeconds * 1000 - Date.now();
+    let text;
+    if (left > 0) {
+      const whom = interests.length > 0 ? `someone who likes ${interests.join(', ')}` : `someone who speaks ${this.picker.lang.selectedOptions[0]?.textContent ?? lang}`;
+      text = `Looking for ${whom}; anyone after ${FallbackSeconds} s`;
+      this.wishTimer = setTimeout(() => this.render(), left + 50);
+    } else {
+      text = interests.length > 0 ? 'Nobody shares your interests yet; looking for anyone.' : 'Nobody who speaks your language yet; looking for anyone.';
+    }
+    if (this.wishNote.textContent !== text) this.wishNote.textContent = text;
+    this.wishNote.hidden = false;
   }
 
   renderTabs() {

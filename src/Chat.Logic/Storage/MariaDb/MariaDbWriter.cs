@@ -497,7 +497,7 @@ internal sealed class MariaDbWriter(string connectionString, ResiliencePipeline 
         write.AtUnixMs);
 
     public WriteOutcome WaitingAdded(StoreWrite.WaitingAdded write) =>
-        Single("INSERT INTO waiting (account_id, since) VALUES (?, ?) ON DUPLICATE KEY UPDATE account_id = account_id;", write.AccountId, write.SinceUnixMs);
+        Single("INSERT INTO waiting (account_id, since, profile) VALUES (?, ?, ?) ON DUPLICATE KEY UPDATE account_id = account_id;", write.AccountId, write.SinceUnixMs, write.Profile);
 
     public WriteOutcome WaitingRemoved(StoreWrite.WaitingRemoved write) =>
         Single("DELETE FROM waiting WHERE account_id = ?;", write.AccountId);

@@ -18,7 +18,7 @@ internal sealed partial class MemoryChatStore : IChatStore, IStoreWriteTarget, I
     private readonly Dictionary<ulong, Account> _accounts = [];
     private readonly Dictionary<ulong, Session> _sessions = [];
     private readonly HashSet<ulong> _messageIds = [];
-    private readonly Dictionary<ulong, long> _waiting = [];
+    private readonly Dictionary<ulong, (long Since, string? Profile)> _waiting = [];
     private readonly ulong[] _nextIds = [1, 1, 1];
 
     public Task InitializeAsync(CancellationToken cancellationToken) => Task.CompletedTask;
@@ -86,7 +86,7 @@ internal sealed partial class MemoryChatStore : IChatStore, IStoreWriteTarget, I
         _accounts.TryGetValue(accountId, out var a) ? [.. a.Sessions.Where(id => _sessions[id].Record.EndedAtUnixMs is null)] : []);
 
     public Task<IReadOnlyList<WaitingEntry>> LoadWaitingAsync(CancellationToken cancellationToken) => Read<IReadOnlyList<WaitingEntry>>(() =>
-        [.. _waiting.Select(w => new WaitingEntry(w.Key, w.Value)).OrderBy(w => w.SinceUnixMs).ThenBy(w => w.AccountId)]);
+        [.. _waiting.Select(w => new WaitingEntry(w.Key, w.Value.Since, w.Value.Profile)).OrderBy(w => w.SinceUnixMs).ThenBy(w => w.AccountId)]);
 
     public Task<IReadOnlyList<ActivePair>> LoadActivePairsAsync(CancellationToken cancellationToken) => Read<IReadOnlyList<ActivePair>>(() =>
         [.. _sessions.Values.Where(s => s.Record.EndedAtUnixMs is null).Select(s => new ActivePair(s.Record.FirstAccountId, s.Record.SecondAccountId))]);
@@ -257,7 +257,7 @@ internal sealed partial class MemoryChatStore : IChatStore, IStoreWriteTarget, I
 
     public WriteOutcome WaitingAdded(StoreWrite.WaitingAdded write)
     {
-        _waiting.TryAdd(write.AccountId, write.SinceUnixMs);
+        _waiting.TryAdd(write.AccountId, (write.SinceUnixMs, write.Profile));
         return WriteOutcome.Stored;
     }
 

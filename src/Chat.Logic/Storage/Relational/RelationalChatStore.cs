@@ -172,7 +172,7 @@ internal abstract partial class RelationalChatStore : IChatStore
         ReadIdsAsync(StoreQuery.FindActiveSessions, cancellationToken, ("@account", (long)accountId));
 
     public Task<IReadOnlyList<WaitingEntry>> LoadWaitingAsync(CancellationToken cancellationToken) =>
-        ReadListAsync(StoreQuery.LoadWaiting, static reader => new WaitingEntry((ulong)reader.GetInt64(0), reader.GetInt64(1)), cancellationToken);
+        ReadListAsync(StoreQuery.LoadWaiting, static reader => new WaitingEntry((ulong)reader.GetInt64(0), reader.GetInt64(1), reader.IsDBNull(2) ? null : reader.GetString(2)), cancellationToken);
 
     public Task<IReadOnlyList<ActivePair>> LoadActivePairsAsync(CancellationToken cancellationToken) =>
         ReadListAsync(StoreQuery.LoadActivePairs, static reader => new ActivePair((ulong)reader.GetInt64(0), (ulong)reader.GetInt64(1)), cancellationToken);

@@ -127,7 +127,7 @@ internal sealed class StoreQueries
             WHERE sa.account_id = @account AND s.ended_at IS NULL ORDER BY sa.session_id;
             """,
 
-        StoreQuery.LoadWaiting => "SELECT account_id, since FROM waiting ORDER BY since, account_id;",
+        StoreQuery.LoadWaiting => "SELECT account_id, since, profile FROM waiting ORDER BY since, account_id;",
 
         StoreQuery.LoadActivePairs => """
             SELECT MIN(sa.account_id), MAX(sa.account_id) FROM session s JOIN session_account sa ON sa.session_id = s.id

@@ -119,7 +119,7 @@ internal sealed class SqliteWriter : IBatchWriter, IStoreWriteTarget, IStoreFact
                 WHERE sa.account_id = account.id AND s.ended_at IS NULL);
             """);
         _brokerGoneUnbind = Prepare($"UPDATE account SET broker = NULL, connection_id = NULL, broker_incarnation = NULL, left_at = ?2 WHERE {OnBroker};");
-        _insertWaiting = Prepare("INSERT OR IGNORE INTO waiting (account_id, since) VALUES (?1, ?2);");
+        _insertWaiting = Prepare("INSERT OR IGNORE INTO waiting (account_id, since, profile) VALUES (?1, ?2, ?3);");
         _deleteWaiting = Prepare("DELETE FROM waiting WHERE account_id = ?1;");
         _lastMsgId = Prepare($"""
             SELECT (SELECT COUNT(*) FROM session WHERE id = ?1),
@@ -365,7 +365,21 @@ internal sealed class SqliteWriter : IBatchWriter, IStoreWriteTarget, IStoreFact
 
     public WriteOutcome DeliveredUpTo(StoreWrite.DeliveredUpTo write) => Run(_upsertDelivered, (long)write.SessionId, (long)write.AccountId, (long)write.MsgId);
 
-    public WriteOutcome WaitingAdded(StoreWrite.WaitingAdded write) => Run(_insertWaiting, (long)write.AccountId, write.SinceUnixMs);
+    public WriteOutcome WaitingAdded(StoreWrite.WaitingAdded write)
+    {
+        BindInts(_insertWaiting, (long)write.AccountId, write.SinceUnixMs);
+        if (write.Profile is { } profile)
+        {
+            BindText(_insertWaiting, 3, profile);
+        }
+        else
+        {
+            Check(raw.sqlite3_bind_null(_insertWaiting, 3));
+        }
+
+        Step(_insertWaiting);
+        return WriteOutcome.Stored;
+    }
 
     public WriteOutcome WaitingRemoved(StoreWrite.WaitingRemoved write) => Run(_deleteWaiting, (long)write.AccountId);
 

@@ -1,0 +1,131 @@
+using Chat.Logic;
+using Chat.Protocol.Frames;
+using Chat.Protocol.Seams;
+using Chat.Testing.Cluster;
+using Orleans.TestingHost;
+
+namespace Chat.Tests.Cluster;
+
+/// <summary>
+/// Issue 22: the silo holding a matchmaker shard dies in the middle of a match storm. Its shard comes
+/// back on another silo from the store; nobody ends up paired twice (in two sessions, or with two
+/// partners), and nobody is lost: everyone is paired in the end, asking again as a client does.
+/// </summary>
+public sealed class MatchStormSiloDeathTests
+{
+    private const int Visitors = 300;
+
+    [Fact]
+    public async Task A_shards_silo_killed_in_a_match_storm_loses_nobody_and_pairs_nobody_twice()
+    {
+        // The rules' clock is the test's: it sweeps the shards itself, from a silo that lives.
+        await using var cluster = await LogicCluster.StartAsync(3, "Chat:Matching:SweepInterval=01:00:00", "Chat:Matching:Shards=4", "Chat:Logic:MaxActiveSessions=1");
+        var grains0 = cluster.ServiceOn<ChatGrains>(cluster.Silos[0]);
+        await grains0.EveryMatchmaker(shard => shard.Sweep()); // every shard has an activation
+
+        // The doomed silo holds at least one shard (the primary silo stays: the test cluster's client talks through it).
+        InProcessSiloHandle? doomed = null;
+        for (var shard = 0; shard < grains0.MatchmakerShards && doomed is null; shard++)
+        {
+            var silo = await cluster.SiloOfAsync(grains0.Matchmaker(shard));
+            if (silo != cluster.Silos[0])
+            {
+                doomed = silo;
+            }
+        }
+
+        Assert.True(doomed is not null, "every shard landed on the first silo");
+        var survivors = cluster.Silos.Where(s => s != doomed).ToArray();
+        var grains = cluster.ServiceOn<ChatGrains>(survivors[0]);
+
+        var visitors = await Task.WhenAll(Enumerable.Range(0, Visitors).Select(i =>
+            ClusterVisitor.CreateAsync(cluster.Broker, cluster.LogicOn(survivors[i % survivors.Length]), $"v{i}")));
+        for (var i = 0; i < Visitors; i += 3)
+        {
+            visitors[i].Logic = cluster.LogicOn(doomed); // a third ask through the silo that dies
+        }
+
+        // The storm: everyone asks at once, and the silo dies while the answers are on their way.
+        var doomedLogic = cluster.LogicOn(doomed);
+        var settled = new HashSet<ulong>();
+        void Settle(ClusterVisitor visitor, MatchResult? answer)
+        {
+            // Paired: answered with a partner, told by NewSession, or refused as already in a chat (its answer was lost with the silo).
+            if (answer is { Code: ResultCode.Success or ResultCode.ParamErr }
+                || visitor.Received().OfType<SignalPush>().Any(s => s.Kind == SignalKind.NewSession))
+            {
+                settled.Add(visitor.AccountId);
+            }
+        }
+
+        var storm = visitors.Select(AskAsync).ToArray();
+        await Task.WhenAny(Task.WhenAll(storm), Task.Delay(TimeSpan.FromMilliseconds(50)));
+        await cluster.KillAsync(doomed);
+        var answers = await Task.WhenAll(storm);
+        foreach (var visitor in visitors.Where(v => v.Logic == doomedLogic))
+        {
+            visitor.Logic = cluster.LogicOn(survivors[0]); // its broker calls another logic node now
+        }
+
+        // Everyone not yet paired asks again, as the web client does, while the shards sweep.
+        for (var i = 0; i < Visitors; i++)
+        {
+            Settle(visitors[i], answers[i]);
+        }
+
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(90);
+        while (settled.Count < Visitors && DateTime.UtcNow < deadline)
+        {
+            await grains.EveryMatchmaker(shard => shard.Sweep());
+            var asking = visitors.Where(v => !settled.Contains(v.AccountId)).ToArray();
+            var again = await Task.WhenAll(asking.Select(AskAsync));
+            for (var i = 0; i < asking.Length; i++)
+            {
+                Settle(asking[i], again[i]);
+            }
+        }
+
+        // What each one's chat is, as a reconnect tells it: one at most (MaxActiveSessions=1), so a second pairing would show.
+        var sessionOf = await SessionsAsync(visitors);
+        Assert.Equal(Visitors, sessionOf.Count); // nobody lost
+        foreach (var (accountId, session) in sessionOf)
+        {
+            Assert.NotEqual(accountId, session.PartnerId);
+            Assert.Equal(accountId, sessionOf[session.PartnerId].PartnerId); // the partner's one session is this one
+            Assert.Equal(session.SessionId, sessionOf[session.PartnerId].SessionId);
+        }
+
+        Assert.Equal(Visitors / 2, sessionOf.Values.Select(s => s.SessionId).Distinct().Count());
+    }
+
+    /// <summary>MATCH_REQ; a logic node that died or answers "try again" is not an answer, nor a failure of the test.</summary>
+    private static async Task<MatchResult?> AskAsync(ClusterVisitor visitor)
+    {
+        try
+        {
+            return await visitor.MatchAsync();
+        }
+        catch (Exception ex) when (ex is OrleansException or TimeoutException or ObjectDisposedException or OperationCanceledException or InvalidOperationException)
+        {
+            return null; // the silo it asked through died: it asks again in the next round
+        }
+    }
+
+    /// <summary>Each visitor's active sessions as a reconnect tells them; none has more than one (Chat:Logic:MaxActiveSessions is 1).</summary>
+    private static async Task<Dictionary<ulong, SessionSummary>> SessionsAsync(ClusterVisitor[] visitors)
+    {
+        var found = new Dictionary<ulong, SessionSummary>();
+        foreach (var visitor in visitors)
+        {
+            var reconnected = await visitor.ReconnectAsync();
+            Assert.Equal(ResultCode.Success, reconnected.Code);
+            Assert.True(reconnected.Sessions.Count <= 1, $"{visitor.NickName} is in {reconnected.Sessions.Count} sessions");
+            if (reconnected.Sessions.Count == 1)
+            {
+                found[visitor.AccountId] = reconnected.Sessions[0];
+            }
+        }
+
+        return found;
+    }
+}
