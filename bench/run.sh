@@ -9,7 +9,8 @@
 #
 # targets: relay | server (SQLite store) | server-limits (the same with the per-address limits
 #   and the bot challenge on, as shipped; the other server targets and cluster run with them off) |
-#   server-memory (--Chat:Store:Kind=memory) |
+#   server-memory (--Chat:Store:Kind=memory) | server-1shard (the SQLite server with one matchmaker shard,
+#   Chat:Matching:Shards=1, to set beside server's shards in one run: `--targets "server-1shard server"`) |
 #   server-mariadb (the MariaDB store, on a private mariadbd started for each run by
 #   `deploy/local-cluster.sh up DIR mariadb` in the run's temp folder: a free port, deploy/mariadb's
 #   database and settings, MariaDB's own durable defaults otherwise), each of this
@@ -266,7 +267,7 @@ for target in $targets; do
   kind="${target%%@*}"
   case "$kind" in
     relay) project=bench/Chat.Relay/Chat.Relay.csproj ;;
-    server | server-limits | server-memory | server-mariadb | cluster) project=src/Chat.Host/Chat.Host.csproj ;;
+    server | server-limits | server-memory | server-mariadb | server-1shard | cluster) project=src/Chat.Host/Chat.Host.csproj ;;
     *) echo "unknown target $target" >&2; exit 2 ;;
   esac
   [[ -n ${dll[$target]:-} ]] && continue
@@ -341,10 +342,14 @@ start_target() { # target port
     relay)
       dotnet "${dll[$target]}" "$port" >"$log" 2>&1 &
       ;;
-    server | server-limits | server-memory | server-mariadb)
+    server | server-limits | server-memory | server-mariadb | server-1shard)
       store="$(mktemp -d /tmp/chat-bench-db.XXXXXX)"
       local store_kind=() limits=("${limits_off[@]}") matching=("${scenario_flags[@]}")
-      [[ -n $shards ]] && matching+=("--Chat:Matching:Shards=$shards")
+      if [[ $kind == server-1shard ]]; then
+        matching+=("--Chat:Matching:Shards=1")
+      elif [[ -n $shards ]]; then
+        matching+=("--Chat:Matching:Shards=$shards")
+      fi
       db_connection=""
       [[ $kind == server-memory ]] && store_kind=(--Chat:Store:Kind=memory)
       [[ $kind == server-limits ]] && limits=() # as shipped

@@ -15,12 +15,14 @@ internal sealed class WaitingPool(TimeSpan fallbackDelay, int candidatesPerList)
 
     private static readonly IComparer<Entry> LongestWaitingFirst = Comparer<Entry>.Create(static (a, b) =>
     {
+        // Two who asked within one millisecond are in the order they were added, not in the order of their ids.
         var order = a.Visitor.SinceUnixMs.CompareTo(b.Visitor.SinceUnixMs);
-        return order != 0 ? order : a.Visitor.AccountId.CompareTo(b.Visitor.AccountId);
+        return order != 0 ? order : a.Sequence.CompareTo(b.Sequence);
     });
 
     private readonly long _fallbackMs = (long)fallbackDelay.TotalMilliseconds;
     private readonly Dictionary<ulong, Entry> _entries = [];
+    private long _added;
     private readonly Dictionary<string, Dictionary<string, SortedSet<Entry>>> _byInterest = new(StringComparer.Ordinal);
     private readonly Dictionary<string, SortedSet<Entry>> _open = new(StringComparer.Ordinal);
     private readonly SortedSet<Entry> _fallingBack = new(LongestWaitingFirst);
@@ -47,7 +49,7 @@ internal sealed class WaitingPool(TimeSpan fallbackDelay, int candidatesPerList)
             return false;
         }
 
-        var entry = new Entry(visitor);
+        var entry = new Entry(visitor, _added++);
         _entries[visitor.AccountId] = entry;
         var lang = visitor.Lang ?? AnyLanguage;
         foreach (var interest in visitor.Interests)
@@ -305,9 +307,12 @@ internal sealed class WaitingPool(TimeSpan fallbackDelay, int candidatesPerList)
         }
     }
 
-    private sealed class Entry(WaitingVisitor visitor)
+    private sealed class Entry(WaitingVisitor visitor, long sequence)
     {
         public WaitingVisitor Visitor { get; } = visitor;
+
+        /// <summary>How many were added to the pool before it: unique, so two entries never compare equal.</summary>
+        public long Sequence { get; } = sequence;
 
         /// <summary>In the lists of those open to anyone.</summary>
         public bool Open { get; set; }

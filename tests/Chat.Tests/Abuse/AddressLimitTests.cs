@@ -87,7 +87,7 @@ public sealed class AddressLimitTests
     [Fact]
     public async Task Visitors_waiting_from_one_address_are_limited_and_a_repeated_match_request_keeps_its_place()
     {
-        await using var server = await LimitedServer.StartAsync("Chat:Limits:WaitingPerAddress=2");
+        await using var server = await LimitedServer.StartAsync("Chat:Limits:WaitingPerAddress=2", "Chat:Matching:Shards=1"); // "who waited longest" of one pool
         const string Home = "192.0.2.7";
 
         // Three visitors of one address who have each talked to the other two: none of them can be

@@ -107,7 +107,7 @@ public sealed class ReportTests
     [Fact]
     public async Task The_two_are_not_matched_again_and_the_addresses_not_for_a_while()
     {
-        await using var server = await LimitedServer.StartAsync("Chat:Moderation:AvoidAddressesFor=00:10:00");
+        await using var server = await LimitedServer.StartAsync("Chat:Moderation:AvoidAddressesFor=00:10:00", "Chat:Matching:Shards=1"); // "who waited longest" of one pool
         var (bad, good, sessionId) = await Pairing.PairAsync(server.VisitorAsync(Reported), server.VisitorAsync(Reporter));
         await using var __ = good;
         Assert.Equal(0, (await ReportAsync(good, sessionId, "harassment")).Code());

@@ -80,7 +80,7 @@ public sealed class ChatFlowTests
     [Fact]
     public async Task Two_accounts_already_chatting_are_not_matched_again()
     {
-        await using var server = await ChatServer.StartAsync();
+        await using var server = await ChatServer.StartAsync("Chat:Matching:Shards=1"); // "the longest waiting" of one pool
         var (alice, bob, _) = await server.NewPairAsync();
         await using var a = alice;
         await using var b = bob;
