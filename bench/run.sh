@@ -6,6 +6,8 @@
 #   bench/run.sh [--targets "relay server"] [--runs 3] [--quick] [--only "chat-closed idle"] [--sources N] [--shards N] [--out DIR]
 #   bench/run.sh --report DIR [--targets …] [--only …]   (the table again, from the JSON files in DIR)
 #   bench/run.sh --fuzz 1000000   (the hostile-bytes fuzz test with that many frames; nothing else runs)
+#   bench/run.sh --slowlink 300   (the slow-link fault test, 100 ms ± 50 ms and 2 % loss between a broker and
+#                                  logic, for that many seconds; needs root, iproute2, nftables; nothing else runs)
 #
 # targets: relay | server (SQLite store) | server-limits (the same with the per-address limits
 #   and the bot challenge on, as shipped; the other server targets and cluster run with them off) |
@@ -49,9 +51,11 @@ sources=""
 shards=""
 report_only=0
 fuzz=0
+slowlink=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --fuzz) fuzz="${2:-1000000}"; shift 2 ;;
+    --slowlink) slowlink="${2:-300}"; shift 2 ;;
     --targets) targets="$2"; shift 2 ;;
     --runs) runs="$2"; shift 2 ;;
     --quick) quick=1; shift ;;
@@ -70,6 +74,14 @@ if [[ $fuzz != 0 ]]; then
   ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
   CHAT_FUZZ_FRAMES="$fuzz" CHAT_FUZZ_SECONDS=1200 exec dotnet test "$root/tests/Chat.Tests" -c Release \
     --filter "FullyQualifiedName~WebSocketEndpointFuzzTests" --logger "console;verbosity=detailed"
+fi
+
+if [[ $slowlink != 0 ]]; then
+  # The slow and lossy link between a broker and the logic nodes held for SLOWLINK seconds instead of CI's 60, on the
+  # fault fixture's network namespaces (docs/benchmarks.md, "slowlink"); it prints acknowledged, lost, doubled, p50/p99.
+  ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+  CHAT_SLOWLINK_SECONDS="$slowlink" exec dotnet test "$root/tests/Chat.Tests" -c Release \
+    --filter "FullyQualifiedName~SlowLinkTests" --logger "console;verbosity=detailed"
 fi
 
 out="${out:-$(mktemp -d /tmp/chat-bench.XXXXXX)}"

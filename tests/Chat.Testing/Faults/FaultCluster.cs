@@ -30,9 +30,23 @@ public sealed class FaultCluster : IAsyncDisposable
 
     public NetworkNamespace HostOf(ChildNode node) => Hosts[node.Name];
 
+    /// <summary>The slow link between a broker and the logic nodes (<see cref="StartWithSlowLinkAsync"/>), or null.</summary>
+    public SlowLink? SlowLink { get; private set; }
+
+    /// <summary>
+    /// A cluster whose broker <paramref name="broker"/> (broker1, ...) reaches every logic node, and is reached by them, over a
+    /// <see cref="FaultNetwork.SlowLinkAsync"/> made before any node starts, so that all their connections pass through it
+    /// (without a delay until the test sets <see cref="SlowLink.Delay"/>).
+    /// </summary>
+    public static Task<FaultCluster> StartWithSlowLinkAsync(string broker, int logicNodes = 2, int brokers = 2, params string[] settings) =>
+        StartAsync(logicNodes, brokers, 0, broker, settings);
+
     /// <param name="settings">Configuration overrides every node gets.</param>
     /// <param name="spareLogic">Hosts for logic nodes started later (<c>logic3</c>, ...), beside the <paramref name="logicNodes"/> started now.</param>
-    public static async Task<FaultCluster> StartAsync(int logicNodes = 2, int brokers = 1, int spareLogic = 0, params string[] settings)
+    public static Task<FaultCluster> StartAsync(int logicNodes = 2, int brokers = 1, int spareLogic = 0, params string[] settings) =>
+        StartAsync(logicNodes, brokers, spareLogic, null, settings);
+
+    private static async Task<FaultCluster> StartAsync(int logicNodes, int brokers, int spareLogic, string? slowBroker, string[] settings)
     {
         var network = await FaultNetwork.CreateAsync();
         var folder = TempFolder.Create("chat-faults-");
@@ -49,6 +63,11 @@ public sealed class FaultCluster : IAsyncDisposable
             foreach (var part in parts)
             {
                 hosts[part] = await network.AddHostAsync(part);
+            }
+
+            if (slowBroker is not null)
+            {
+                cluster.SlowLink = await network.SlowLinkAsync(hosts[slowBroker], [.. hosts.Where(h => h.Key.StartsWith("logic", StringComparison.Ordinal)).Select(h => h.Value)]);
             }
 
             var plan = new ClusterPlan(new ClusterFolder(folder.Path), ChatExecutable.Dll, ChatExecutable.DotnetHost)

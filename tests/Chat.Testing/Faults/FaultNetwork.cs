@@ -16,8 +16,8 @@ namespace Chat.Testing.Faults;
 /// inside the host's namespace), which a cut of the host does not close, as a visitor's socket to a
 /// broker stays open while the broker is cut off from the rest. Faults: <see cref="CutAsync"/> (its
 /// link down), <see cref="LoseAsync"/> (an nft rule dropping a share of packets, <c>numgen random</c>:
-/// this kernel has no netem), and delay through a <see cref="TcpRelay"/> in a namespace of its own
-/// (<see cref="SlowLinkAsync"/>). Every namespace is named <c>chatf&lt;pid&gt;…</c>: namespaces of a run
+/// this kernel has no netem), and delay through transparent <see cref="TcpRelay"/>s that nft rules turn
+/// the connections between two sides to (<see cref="SlowLinkAsync"/>). Every namespace is named <c>chatf&lt;pid&gt;…</c>: namespaces of a run
 /// whose process is gone are removed, with what still runs in them, when the next network is made;
 /// disposing removes this one's, whatever the test's outcome.
 /// </summary>
@@ -137,22 +137,36 @@ public sealed class FaultNetwork : IAsyncDisposable
     private const string Clear = "add table inet chatfault\ndelete table inet chatfault";
 
     /// <summary>
-    /// A slow link in front of <paramref name="server"/>: a relay in a host of its own (<paramref name="name"/>) that
-    /// holds each chunk of bytes for <paramref name="delay"/> each way. Clients that dial the returned address pass through it.
+    /// A slow link between <paramref name="host"/> and <paramref name="peers"/>: from now on every TCP connection one side
+    /// opens to the other is turned (an nft <c>redirect</c> rule of the side dialled, <c>table ip chatslow</c>) to a
+    /// transparent relay in that side's namespace, which passes it on to the port dialled and holds its bytes for the
+    /// link's <see cref="SlowLink.Delay"/> in each direction. Both ends keep their addresses, so TLS checks names as it
+    /// does without the link; the side dialled sees the connection come from its own address. Connections opened
+    /// before stay direct: make the link before the nodes start.
     /// </summary>
-    public async Task<(IPEndPoint Address, TcpRelay Relay)> SlowLinkAsync(string name, IPEndPoint server, LinkDelay delay)
+    public async Task<SlowLink> SlowLinkAsync(NetworkNamespace host, IEnumerable<NetworkNamespace> peers)
     {
-        var at = await AddHostAsync(name);
-        var listener = at.OpenSocket();
-        listener.Bind(new IPEndPoint(at.Address, 0));
-        var relay = TcpRelay.Between(listener, server, at.ConnectAsync);
-        relay.Delay = delay;
-        lock (_relays)
+        var others = peers.ToList();
+        var relays = new List<(NetworkNamespace Side, TcpRelay Relay)>();
+        foreach (var (side, from) in others.Select(peer => (peer, (IEnumerable<NetworkNamespace>)[host])).Prepend((host, others)))
         {
-            _relays.Add(relay);
+            var listener = side.OpenSocket();
+            listener.Bind(new IPEndPoint(side.Address, 0));
+            var relay = TcpRelay.Transparent(listener, side.ConnectAsync);
+            lock (_relays)
+            {
+                _relays.Add(relay); // removed with the network
+            }
+
+            relays.Add((side, relay));
+            await NftAsync(side, $$"""
+                table ip chatslow {
+                  chain turn { type nat hook prerouting priority dstnat; ip saddr { {{string.Join(", ", from.Select(peer => peer.Address))}} } meta l4proto tcp redirect to :{{relay.EndPoint.Port}}; }
+                }
+                """);
         }
 
-        return (relay.EndPoint, relay);
+        return new SlowLink(relays);
     }
 
     /// <summary>Removes the relays, every host and the hub; what runs in a host must have been stopped before.</summary>

@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
@@ -11,7 +12,9 @@ namespace Chat.Testing.Network;
 /// client and the server each see their connection die as on a network loss, with no WebSocket close
 /// frame. Connections made after a cut are relayed as before. With <see cref="Delay"/> every chunk of
 /// bytes waits a while in each direction (a slow link), still in order. The fault fixture also runs it
-/// between network namespaces (<see cref="Between"/>): listening on a socket made in one, dialing from another.
+/// between network namespaces (<see cref="Between"/>): listening on a socket made in one, dialing from another;
+/// and as a transparent hop (<see cref="Transparent"/>) for connections an nft <c>redirect</c> rule sends to it, each
+/// passed on to the address its client dialled.
 /// </summary>
 public sealed class TcpRelay : IAsyncDisposable
 {
@@ -19,16 +22,16 @@ public sealed class TcpRelay : IAsyncDisposable
     public static readonly TimeSpan EndTimeout = TimeSpan.FromSeconds(10);
 
     private readonly Socket _listener;
-    private readonly IPEndPoint _server;
+    private readonly Func<Socket, IPEndPoint> _serverOf;
     private readonly Func<IPEndPoint, CancellationToken, Task<Socket>> _dial;
     private readonly CancellationTokenSource _closing = new();
     private readonly ConcurrentDictionary<Link, byte> _links = new();
     private readonly Task _accepting;
     private int _cuts;
 
-    private TcpRelay(IPEndPoint server, Socket listener, Func<IPEndPoint, CancellationToken, Task<Socket>> dial)
+    private TcpRelay(Func<Socket, IPEndPoint> serverOf, Socket listener, Func<IPEndPoint, CancellationToken, Task<Socket>> dial)
     {
-        _server = server;
+        _serverOf = serverOf;
         _listener = listener;
         _dial = dial;
         _listener.Listen(128);
@@ -54,14 +57,21 @@ public sealed class TcpRelay : IAsyncDisposable
 
         var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return new TcpRelay(server, listener, DialAsync);
+        return new TcpRelay(_ => server, listener, DialAsync);
     }
 
     /// <summary>
     /// A relay that accepts on <paramref name="listener"/> (bound already, in whatever network namespace it was
     /// made) and reaches <paramref name="server"/> through <paramref name="dial"/> (a socket of another namespace).
     /// </summary>
-    public static TcpRelay Between(Socket listener, IPEndPoint server, Func<IPEndPoint, CancellationToken, Task<Socket>> dial) => new(server, listener, dial);
+    public static TcpRelay Between(Socket listener, IPEndPoint server, Func<IPEndPoint, CancellationToken, Task<Socket>> dial) => new(_ => server, listener, dial);
+
+    /// <summary>
+    /// A relay for connections that an nft <c>redirect</c> rule of the listener's namespace turned to it: each is passed
+    /// on to the address and port its client dialled (the connection's original destination, <c>SO_ORIGINAL_DST</c>),
+    /// reached through <paramref name="dial"/>. Neither end sees a different address, so TLS names are checked as without it.
+    /// </summary>
+    public static TcpRelay Transparent(Socket listener, Func<IPEndPoint, CancellationToken, Task<Socket>> dial) => new(OriginalDestination, listener, dial);
 
     /// <summary>A relay to the host and port of <paramref name="server"/> (127.0.0.1 or localhost).</summary>
     public static TcpRelay Start(Uri server)
@@ -149,6 +159,23 @@ public sealed class TcpRelay : IAsyncDisposable
         }
     }
 
+    /// <summary>Where the client of a redirected connection meant to go: Linux's <c>SO_ORIGINAL_DST</c> (a <c>sockaddr_in</c>, port and address in network order).</summary>
+    private static IPEndPoint OriginalDestination(Socket accepted)
+    {
+        const int SolIp = 0, SoOriginalDst = 80;
+        Span<byte> address = stackalloc byte[16];
+        var length = accepted.GetRawSocketOption(SolIp, SoOriginalDst, address);
+        if (length < 8)
+        {
+            throw new InvalidOperationException($"no original destination for a connection from {accepted.RemoteEndPoint} ({length} bytes)");
+        }
+
+        var original = new IPEndPoint(new IPAddress(address.Slice(4, 4)), BinaryPrimitives.ReadUInt16BigEndian(address.Slice(2, 2)));
+        return original.Equals(accepted.LocalEndPoint)
+            ? throw new InvalidOperationException($"a connection from {accepted.RemoteEndPoint} dialled the relay itself, not redirected to it")
+            : original;
+    }
+
     private static bool IsConnectionEnd(Exception ex) =>
         ex is SocketException or IOException or ObjectDisposedException or OperationCanceledException;
 
@@ -189,7 +216,7 @@ public sealed class TcpRelay : IAsyncDisposable
                 using (var connecting = CancellationTokenSource.CreateLinkedTokenSource(closing))
                 {
                     connecting.CancelAfter(ConnectTimeout);
-                    server = await relay._dial(relay._server, connecting.Token);
+                    server = await relay._dial(relay._serverOf(client), connecting.Token);
                     Volatile.Write(ref _server, server);
                 }
 

@@ -4,6 +4,7 @@ using System.Net;
 using System.Net.Sockets;
 using Chat.Testing;
 using Chat.Testing.Faults;
+using Chat.Testing.Network;
 
 namespace Chat.Tests.Faults;
 
@@ -139,6 +140,67 @@ public sealed class FaultNetworkTests
 
         await network.ClearAsync(receiver);
         Assert.Equal(500, await ArrivedOfAsync(sender, 500).Within(Limit * 3, "datagrams after the rules were cleared"));
+    }
+
+    [SkippableFact]
+    public async Task A_slow_link_relays_both_ways_between_its_sides_holding_bytes_by_its_delay_in_order_and_leaves_others_direct()
+    {
+        Skip.If(FaultNetwork.Unavailable is not null, FaultNetwork.Unavailable);
+        await using var network = await FaultNetwork.CreateAsync();
+        var broker = await network.AddHostAsync("broker");
+        var logic = await network.AddHostAsync("logic");
+        var bystander = await network.AddHostAsync("bystander");
+        using var echoing = new CancellationTokenSource();
+        var echoes = new List<Task>();
+        foreach (var host in new[] { broker, logic })
+        {
+            var listener = host.OpenSocket();
+            listener.Bind(new IPEndPoint(host.Address, 7000));
+            listener.Listen(16);
+            echoes.Add(EchoAsync(listener, echoing.Token).ContinueWith(_ => listener.Dispose(), TaskScheduler.Default));
+        }
+
+        var link = await network.SlowLinkAsync(broker, [logic]);
+
+        // Each side dials the other's own address and port, and the connection goes through the relay of the side dialled.
+        using var call = await broker.ConnectAsync(new IPEndPoint(logic.Address, 7000), CancellationToken.None);
+        using var push = await logic.ConnectAsync(new IPEndPoint(broker.Address, 7000), CancellationToken.None);
+        Assert.Equal("call", await RoundTripAsync(call, "call"));
+        Assert.Equal("push", await RoundTripAsync(push, "push"));
+        Assert.Equal(new IPEndPoint(logic.Address, 7000), call.RemoteEndPoint); // what a TLS client checks the name against
+        Assert.Equal((1, 1), (link.ConnectionsInto(logic), link.ConnectionsInto(broker)));
+
+        // Delayed each way: a round trip holds at least twice the shortest delay (a little less, for the coarse clock it is timed on).
+        link.Delay = new LinkDelay(TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(50));
+        foreach (var socket in new[] { call, push })
+        {
+            var timer = Stopwatch.StartNew();
+            Assert.Equal("slow", await RoundTripAsync(socket, "slow"));
+            Assert.True(timer.Elapsed >= TimeSpan.FromMilliseconds(90), $"a round trip over the slow link in {timer.Elapsed.TotalMilliseconds:0} ms");
+        }
+
+        // Jitter never reorders a stream: 200 numbered writes, 2 ms apart, come back as they were sent.
+        var sent = string.Concat(Enumerable.Range(0, 200).Select(i => i.ToString("D4", CultureInfo.InvariantCulture)));
+        var back = ReadAsync(call, sent.Length);
+        for (var i = 0; i < sent.Length; i += 4)
+        {
+            await call.SendAsync(System.Text.Encoding.UTF8.GetBytes(sent.Substring(i, 4)));
+            await Task.Delay(2); // writes spread over the jitter, so that they would overtake each other if they could
+        }
+
+        Assert.Equal(sent, await back.Within(Limit, "the numbered writes back"));
+
+        // A host the link does not name still talks to either side directly.
+        using (var direct = await bystander.ConnectAsync(new IPEndPoint(logic.Address, 7000), CancellationToken.None))
+        {
+            Assert.Equal("direct", await RoundTripAsync(direct, "direct"));
+            Assert.Equal(1, link.ConnectionsInto(logic));
+        }
+
+        call.Dispose();
+        push.Dispose();
+        await echoing.CancelAsync();
+        await Task.WhenAll(echoes);
     }
 
     [SkippableFact]
