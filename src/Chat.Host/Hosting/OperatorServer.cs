@@ -26,6 +26,8 @@ internal sealed partial class OperatorServer(IServiceProvider services, IOptions
 
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseUrls(options.Value.Url);
+        // Every body on this listener is small, the sign-in's too, which anyone who reaches it may post.
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Limits.MaxRequestBodySize = OperatorApi.MaxBodyBytes);
         builder.Logging.ClearProviders();
         builder.Services.ConfigureHttpJsonOptions(json => json.SerializerOptions.TypeInfoResolverChain.Insert(0, OperatorApi.JsonResolver));
         var app = builder.Build();

@@ -26,7 +26,8 @@ public static class OperatorApi
     private const int MaxReasonLength = 500;
 
     /// <summary>The largest body a request may carry (a ban or a reason is a few hundred bytes).</summary>
-    private const int MaxBodyBytes = 16 * 1024;
+    /// <summary>The largest body the operator listener reads (a ban, a note, a sign-in are far smaller).</summary>
+    public const int MaxBodyBytes = 16 * 1024;
     private const string OperatorItem = "chat.operator";
 
     /// <summary>The JSON of the API's bodies, for the listener's serializer options (no reflection).</summary>

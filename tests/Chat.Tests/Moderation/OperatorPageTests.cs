@@ -163,6 +163,20 @@ public sealed class OperatorPageTests
     }
 
     [Fact]
+    public async Task A_sign_in_with_a_body_too_big_is_refused_with_413_before_it_is_read_and_the_listener_goes_on()
+    {
+        await using var server = await StartAsync();
+        using var http = Client(server);
+        // Anyone who reaches the listener may try to sign in: a megabyte is refused, not parsed.
+        using var big = await http.PostAsJsonAsync("/admin/session", new { token = new string('x', 1 << 20) });
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, big.StatusCode);
+        Assert.Empty(big.Headers.TryGetValues("Set-Cookie", out var cookies) ? cookies : []);
+
+        var (cookie, _, _) = await SignInAsync(http, Alice.Token);
+        Assert.Equal("alice", (await GetAsync(http, "/admin/session", cookie)).GetProperty("name").GetString());
+    }
+
+    [Fact]
     public async Task A_sign_in_ends_after_its_lifetime()
     {
         await using var server = await StartAsync();
