@@ -28,6 +28,9 @@ internal sealed partial class HousekeeperGrain(
     private readonly LogicOptions _options = options.Value;
     private readonly Dictionary<string, long> _silentSince = [];
 
+    // When each broker last answered a check: its silence is counted from there, not from the first check it failed.
+    private readonly Dictionary<string, long> _answeredAt = [];
+
     // Brokers taken for gone, and when, whose accounts a return reclaims (lost with the activation: a broker taken
     // for gone by an earlier one is taken for gone again after its silence, which finds its accounts away already).
     private readonly Dictionary<string, long> _takenForGone = [];
@@ -68,16 +71,19 @@ internal sealed partial class HousekeeperGrain(
     {
         var known = await store.FindBrokersAsync(CancellationToken.None);
         var answers = await Task.WhenAll(known.Select(async broker => (Broker: broker, Incarnation: await AnswersAsync(broker))));
-        foreach (var silent in _silentSince.Keys.Concat(_takenForGone.Keys).Except(known).ToList())
+        var answeredBy = time.GetTimestamp(); // every answer is in (or timed out) by now
+        foreach (var silent in _silentSince.Keys.Concat(_takenForGone.Keys).Concat(_answeredAt.Keys).Except(known).ToList())
         {
             _silentSince.Remove(silent); // nobody is bound to it any more
             _takenForGone.Remove(silent);
+            _answeredAt.Remove(silent);
         }
 
         foreach (var (broker, incarnation) in answers)
         {
             if (incarnation is { } back)
             {
+                _answeredAt[broker] = answeredBy;
                 _silentSince.Remove(broker);
                 if (_takenForGone.Remove(broker))
                 {
@@ -104,16 +110,19 @@ internal sealed partial class HousekeeperGrain(
 
             if (!_silentSince.TryGetValue(broker, out var since))
             {
-                _silentSince[broker] = now;
-                continue;
+                // Silent since its last answer: a cut just after a check is BrokerDeadAfter from that answer, not
+                // a check interval and a check's timeout later. A broker not yet heard from is silent from now.
+                since = _answeredAt.GetValueOrDefault(broker, now);
+                _silentSince[broker] = since;
             }
 
-            if (time.GetElapsedTime(since, now) >= _options.BrokerDeadAfter)
+            if (time.GetElapsedTime(since, answeredBy) >= _options.BrokerDeadAfter)
             {
                 Log.BrokerGone(logger, broker, _options.BrokerDeadAfter);
                 var at = time.GetUtcNow().ToUnixTimeMilliseconds();
                 await ForEachAccountAsync(broker, account => account.BrokerSilent(broker, at));
                 _silentSince.Remove(broker);
+                _answeredAt.Remove(broker);
                 _takenForGone[broker] = now;
             }
         }
