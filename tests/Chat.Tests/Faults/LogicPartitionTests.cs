@@ -22,6 +22,9 @@ public sealed class LogicPartitionTests(ITestOutputHelper output)
     private const int Pairs = 4;
     private const int Active = 3, Dead = 6; // Orleans' SiloStatus in OrleansMembershipTable
 
+    // A generous bound on the 2-core machine, shared (measured: 3-4 s after the verdict); the measured times are printed.
+    private static readonly TimeSpan FlowingAgainWithin = TimeSpan.FromSeconds(15);
+
     [SkippableFact]
     public async Task Partition_of_a_logic_node_from_the_other_and_MariaDB_moves_its_chats_stops_it_serving_and_it_rejoins_as_a_new_silo_with_no_msgId_issued_twice()
     {
@@ -52,7 +55,9 @@ public sealed class LogicPartitionTests(ITestOutputHelper output)
             // nothing (it cannot reach MariaDB), so whatever was acknowledged was stored by the healthy node. (Its
             // /metrics still answers: the live counts it cannot read from the store keep their last values.)
             var storedByCut = await StoredAsync(cut);
-            var flowing = await load.UntilEachAcknowledgedAfterAsync(cutAt, "every sender acknowledged through the healthy node");
+            // The brokers take a message the cut-off node could not store to the other node at once (within AnswerWithin),
+            // and that node holds the chats now: a few seconds after the verdict, not once the partition is over.
+            var flowing = await load.UntilEachAcknowledgedAfterAsync(cutAt, "every sender acknowledged through the healthy node", FlowingAgainWithin);
             await load.UntilEachHasAsync(3, "three more messages each during the partition");
             output.WriteLine($"every sender acknowledged again {flowing.TotalSeconds:0.0} s after the cut ({(load.Now - cutAt).TotalSeconds:0.0} s in, still cut)");
             Assert.Equal(storedByCut, await StoredAsync(cut));
