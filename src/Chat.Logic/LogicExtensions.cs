@@ -32,12 +32,23 @@ public static class LogicExtensions
     /// <summary>Logic's activity source, for the trace exporter.</summary>
     public const string ActivitySourceName = LogicTracing.SourceName;
 
-    /// <summary>Reads the live counts (online, waiting, sessions) the gauges report, if the last read is stale.</summary>
+    /// <summary>
+    /// Reads the live counts (online, waiting, sessions) the gauges report, if the last read is stale. When the store
+    /// cannot be read (down, or this node cut off from it) the gauges keep the last counts: the scrape still answers,
+    /// with the figures that matter most then (the store's refusals, its breaker), rather than failing whole.
+    /// </summary>
     public static async Task ReadLiveCountsAsync(this IServiceProvider services, CancellationToken cancellationToken)
     {
         if (services.GetService<LiveCounts>() is { } counts) // a broker of a cluster has no store to count from
         {
-            await counts.ReadAsync(cancellationToken);
+            try
+            {
+                await counts.ReadAsync(cancellationToken);
+            }
+            catch (StoreUnavailableException)
+            {
+                // the last counts stand; the store's own failures are logged and counted where they happen
+            }
         }
     }
 

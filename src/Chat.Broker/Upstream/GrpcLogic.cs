@@ -28,6 +28,8 @@ namespace Chat.Broker.Upstream;
 /// Each call on one node goes through the <see cref="UpstreamResilience.LogicCall"/> pipeline (its timeout).
 /// A call that never left (the node refused the connection, or its certificate was not a logic node's of
 /// the cluster, so the handshake failed) is tried on the next node whatever it is: nothing of it was sent.
+/// A message a node answers InternalErr (its store could not take it: a node cut off from the database,
+/// whose sessions the other nodes hold once they have declared it dead) goes on to the next node too.
 /// </summary>
 internal sealed partial class GrpcLogic(
     ILogicAddresses addresses,
@@ -181,7 +183,8 @@ internal sealed partial class GrpcLogic(
             (n, o) => n.Stream(links.Headers).SendAsync(new SendMsgRequest { SenderId = senderId, SessionId = sessionId, Msgtype = MsgTypeEnum.Dialogue, Content = content, RequestId = requestId, Traceparent = traceparent }, o.CancellationToken),
             retry: true,
             cancellationToken,
-            first: owner);
+            first: owner,
+            declined: static answer => answer.Code == CodeEnum.InternalErr);
         if (sent is { Owner.Length: > 0 } && sent.Owner != owner)
         {
             if (_owners.Count >= _maxOwners)
@@ -240,7 +243,12 @@ internal sealed partial class GrpcLogic(
     /// The call on the next node in turn, or on <paramref name="first"/> if it is known and has not failed
     /// lately; on a node that fails, on the next (if <paramref name="retry"/>); null if none answered.
     /// </summary>
-    private async Task<T?> CallAsync<T>(Func<LogicNode, CallOptions, Task<T>> call, bool retry, CancellationToken cancellationToken, string? first = null)
+    /// <param name="declined">
+    /// An answer by which a node says it could not do it itself (a message its store could not take: a node cut off
+    /// from the database, whose grains the other nodes have taken over by then): the next node is tried, as after a
+    /// failure, and the node sits out; if none does better, the last such answer is the result.
+    /// </param>
+    private async Task<T?> CallAsync<T>(Func<LogicNode, CallOptions, Task<T>> call, bool retry, CancellationToken cancellationToken, string? first = null, Func<T, bool>? declined = null)
         where T : class
     {
         var nodes = addresses.Current;
@@ -259,6 +267,7 @@ internal sealed partial class GrpcLogic(
         var preferred = first is not null && nodes.Contains(first) ? first : null;
         var attempts = retry ? nodes.Count : 1;
         List<string>? failedNow = null;
+        T? declinedAnswer = null;
         for (var pass = 0; pass < 2; pass++)
         {
             for (var i = preferred is null ? 0 : -1; i < nodes.Count; i++)
@@ -273,27 +282,33 @@ internal sealed partial class GrpcLogic(
                 var left = _answerWithin - sitOuts.Since(now);
                 if (left <= TimeSpan.Zero)
                 {
-                    return null;
+                    return declinedAnswer;
                 }
 
                 var (answer, failed, neverSent) = await TryCallAsync(call, node, failedNow is not null && left < _callTimeout ? left : null, cancellationToken);
-                if (!failed)
+                if (!failed && (declined is null || !declined(answer!)))
                 {
                     return answer;
+                }
+
+                if (!failed)
+                {
+                    declinedAnswer = answer;
+                    sitOuts.Failed(node);
                 }
 
                 // A call that never left costs no attempt: nothing of it was done, so any call may go on to the next node.
                 // One that took its time is answered "try again" rather than kept waiting on yet another node.
                 if ((!neverSent && --attempts == 0) || sitOuts.Since(now) >= _answerWithin)
                 {
-                    return null;
+                    return declinedAnswer;
                 }
 
                 (failedNow ??= []).Add(node);
             }
         }
 
-        return null;
+        return declinedAnswer;
     }
 
     /// <summary>

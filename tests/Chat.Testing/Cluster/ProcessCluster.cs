@@ -161,6 +161,26 @@ public sealed class ProcessCluster : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// <paramref name="logic"/>'s rows in the Orleans membership table, oldest start first: each start of its silo
+    /// is a new generation with a status of its own (Orleans' SiloStatus: 3 Active, 6 Dead).
+    /// </summary>
+    public async Task<IReadOnlyList<(int Generation, int Status)>> SiloRowsAsync(ChildNode logic)
+    {
+        await using var connection = new MySqlConnection(Database.DoorConnectionString);
+        await connection.OpenAsync();
+        await using var rows = new MySqlCommand("SELECT Generation, Status FROM OrleansMembershipTable WHERE Port = @port ORDER BY Generation;", connection);
+        rows.Parameters.AddWithValue("@port", logic.Ports.Silo);
+        await using var reader = await rows.ExecuteReaderAsync();
+        var found = new List<(int Generation, int Status)>();
+        while (await reader.ReadAsync())
+        {
+            found.Add((reader.GetInt32(0), reader.GetInt32(1)));
+        }
+
+        return found;
+    }
+
     /// <summary>Stops everything, clients first and the database last.</summary>
     public async ValueTask DisposeAsync()
     {

@@ -17,6 +17,7 @@ internal sealed class ChatLoad : IAsyncDisposable
 
     private readonly ConcurrentDictionary<TestClient, List<(ulong MsgId, string Content)>> _acknowledged = new();
     private readonly ConcurrentBag<Answer> _answers = [];
+    private readonly ConcurrentDictionary<ulong, ConcurrentBag<ulong>> _delivered = new();
     private readonly ConcurrentDictionary<TestClient, bool> _ended = new();
     private readonly CancellationTokenSource _stop = new();
     private readonly Stopwatch _clock = Stopwatch.StartNew();
@@ -90,11 +91,24 @@ internal sealed class ChatLoad : IAsyncDisposable
     public async Task StopAndCheckDeliveredAsync()
     {
         await StopAsync();
-        foreach (var (a, b, _) in Pairs)
+        foreach (var (a, b, sessionId) in Pairs)
         {
-            await ReceivesExactlyAsync(b, Snapshot(_acknowledged[a]));
-            await ReceivesExactlyAsync(a, Snapshot(_acknowledged[b]));
+            var delivered = _delivered.GetOrAdd(sessionId, _ => []);
+            await ReceivesExactlyAsync(b, Snapshot(_acknowledged[a]), delivered);
+            await ReceivesExactlyAsync(a, Snapshot(_acknowledged[b]), delivered);
         }
+    }
+
+    /// <summary>
+    /// Every msgId of a session seen in the run: those acknowledged to its two senders, and those pushed to its two
+    /// receivers (as <see cref="StopAndCheckDeliveredAsync"/> read them). A msgId issued twice comes twice in one of them.
+    /// </summary>
+    public (IReadOnlyList<ulong> Acknowledged, IReadOnlyList<ulong> Delivered) MsgIdsOf(ulong sessionId)
+    {
+        var (a, b, _) = Pairs.Single(p => p.SessionId == sessionId);
+        return (
+            [.. Snapshot(_acknowledged[a]).Concat(Snapshot(_acknowledged[b])).Select(m => m.MsgId)],
+            [.. _delivered.TryGetValue(sessionId, out var delivered) ? delivered : []]);
     }
 
     /// <summary>Whether <paramref name="sender"/> stopped because its session had ended.</summary>
@@ -132,7 +146,8 @@ internal sealed class ChatLoad : IAsyncDisposable
         await _stop.CancelAsync();
         try
         {
-            await Task.WhenAll(_talkers);
+            // A sender stops once its message is acknowledged; one refused on and on (a failed test) is left to its closed socket.
+            await Task.WhenAll(_talkers).WaitAsync(Generous);
         }
         catch (Exception)
         {
@@ -222,11 +237,12 @@ internal sealed class ChatLoad : IAsyncDisposable
         return client;
     }
 
-    private static async Task ReceivesExactlyAsync(TestClient receiver, IReadOnlyList<(ulong MsgId, string Content)> expected)
+    private static async Task ReceivesExactlyAsync(TestClient receiver, IReadOnlyList<(ulong MsgId, string Content)> expected, ConcurrentBag<ulong> delivered)
     {
         foreach (var (msgId, content) in expected)
         {
             var push = await receiver.ExpectAsync("PUSH_DIALOGUE_REQ", timeout: Generous);
+            delivered.Add(push.ULong("msgId"));
             Assert.Equal((msgId, content), (push.ULong("msgId"), push.String("content")));
         }
 
