@@ -19,6 +19,13 @@ internal abstract class NodeGate : INodeLinks
     private static readonly string LogicDealerMethods = "/" + LogicDealer.Descriptor.FullName + "/";
     private static readonly string BrokerMethods = "/" + global::Chat.Protocol.Grpc.Broker.Descriptor.FullName + "/";
 
+    /// <summary>
+    /// The longest wait between a channel's attempts to connect again (gRPC's own is 2 minutes, growing 1.6× an attempt):
+    /// after a minute's partition a channel could sit out half a minute more, past the 10 s a push is retried, so a push
+    /// to a broker that was back (a NewSession) was given up on.
+    /// </summary>
+    protected static readonly TimeSpan MaxReconnectBackoff = TimeSpan.FromSeconds(2);
+
     public abstract Metadata Headers { get; }
 
     public abstract GrpcChannel ChannelTo(string address, NodeRole role);
@@ -71,6 +78,7 @@ internal sealed class PlainNodeLinks(ClusterSecret secret) : NodeGate
         {
             HttpHandler = new SocketsHttpHandler { EnableMultipleHttp2Connections = true, ConnectCallback = ConnectAbortiveAsync },
             DisposeHttpClient = true,
+            MaxReconnectBackoff = MaxReconnectBackoff,
         });
 
     public override NodeCaller CallerOf(ServerCallContext context) => NodeCaller.HolderOfTheSecret;
@@ -112,7 +120,7 @@ internal sealed partial class TlsNodeLinks(NodeCertificates certificates, ILogge
                 RemoteCertificateValidationCallback = (_, certificate, chain, _) => Admits(certificate, chain, address, role),
             },
         };
-        return GrpcChannel.ForAddress($"https://{address}", new GrpcChannelOptions { HttpHandler = handler, DisposeHttpClient = true });
+        return GrpcChannel.ForAddress($"https://{address}", new GrpcChannelOptions { HttpHandler = handler, DisposeHttpClient = true, MaxReconnectBackoff = MaxReconnectBackoff });
     }
 
     public override NodeCaller CallerOf(ServerCallContext context) =>
