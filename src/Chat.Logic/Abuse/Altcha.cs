@@ -204,35 +204,40 @@ internal sealed class AltchaKey
         // The data folder is the user's alone (as the SQLite store makes it), whichever of the two makes it first.
         _ = OperatingSystem.IsWindows() ? Directory.CreateDirectory(folder) : Directory.CreateDirectory(folder, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         var path = Path.Combine(folder, FileName);
-        if (File.Exists(path))
-        {
-            return File.ReadAllText(path).Trim();
-        }
-
-        // Written whole under a name of its own, then linked in place (no overwrite): another start at the
-        // same moment reads a complete key, never the empty file a create-then-write would show it.
         var made = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32));
-        var draft = Path.Combine(folder, $"{FileName}.{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8))}.new");
         var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
         if (!OperatingSystem.IsWindows())
         {
             options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
         }
 
-        using (var file = new StreamWriter(draft, Encoding.ASCII, options))
-        {
-            file.Write(made);
-        }
-
         try
         {
-            File.Move(draft, path, overwrite: false);
+            // Created only if there is none (O_EXCL: of starts at the same moment exactly one makes it), in one write.
+            using var file = new FileStream(path, options);
+            file.Write(Encoding.ASCII.GetBytes(made));
+            file.Flush(flushToDisk: true);
             return made;
         }
         catch (IOException) when (File.Exists(path))
         {
-            File.Delete(draft);
-            return File.ReadAllText(path).Trim(); // made before (or by another start at the same moment)
+            return Written(path);
         }
+    }
+
+    /// <summary>
+    /// The key in <paramref name="path"/>; one another start has just created may not hold its key yet (it is written
+    /// right after), so an empty file is read again for a moment before it counts as empty.
+    /// </summary>
+    private static string Written(string path)
+    {
+        var text = File.ReadAllText(path).Trim();
+        for (var tries = 0; text.Length == 0 && tries < 100; tries++)
+        {
+            Thread.Sleep(10);
+            text = File.ReadAllText(path).Trim();
+        }
+
+        return text;
     }
 }
