@@ -27,14 +27,7 @@ public sealed class LogicClusterTests
         // the shards' sweeps pair them. The sweeper follows the rules' clock, which is the test's here,
         // so the test sweeps, as often as it takes for everyone waiting to hear of a partner (a visitor
         // handed out to a shard that gave up on the answer waits again some seconds later).
-        var grains = cluster.ServiceOn<ChatGrains>(cluster.Silos[0]);
-        var waiting = visitors.Where((_, i) => matches[i].Code == ResultCode.NoDataFound).ToList();
-        var deadline = DateTime.UtcNow + ClusterVisitor.Timeout;
-        while (waiting.Any(v => !v.Received().OfType<SignalPush>().Any(s => s.Kind == SignalKind.NewSession)))
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"{waiting.Count(v => !v.Received().OfType<SignalPush>().Any(s => s.Kind == SignalKind.NewSession))} visitors still waiting after {ClusterVisitor.Timeout.TotalSeconds} s of sweeps");
-            await grains.EveryMatchmaker(shard => shard.Sweep());
-        }
+        await SweepUntilPairedAsync(cluster, visitors.Where((_, i) => matches[i].Code == ResultCode.NoDataFound).ToList());
 
         // Whoever found a partner got it in MATCH_RESP; whoever waited hears of its partner by NewSession
         // (both of a pair do when their shards' sweep paired them, neither having asked last).
@@ -182,6 +175,7 @@ public sealed class LogicClusterTests
         var visitors = await Task.WhenAll(Enumerable.Range(0, 120).Select(i =>
             ClusterVisitor.CreateAsync(cluster.Broker, cluster.LogicOn(cluster.Silos[i % 3]), $"v{i}")));
         var matches = await Task.WhenAll(visitors.Select(v => v.MatchAsync()));
+        await SweepUntilPairedAsync(cluster, visitors.Where((_, i) => matches[i].Code == ResultCode.NoDataFound).ToList()); // as above
         var sessions = new Dictionary<ulong, ulong>();
         for (var i = 0; i < visitors.Length; i++)
         {
@@ -310,6 +304,22 @@ public sealed class LogicClusterTests
             catch (Exception ex) when (ex is OrleansException or TimeoutException && DateTime.UtcNow < deadline)
             {
             }
+        }
+    }
+
+    /// <summary>
+    /// Sweeps the matchmaker shards (whose sweeper follows the rules' clock, the test's here) as often as it takes for
+    /// every visitor of <paramref name="waiting"/> to hear of a partner: two who asked at the same moment in two shards
+    /// may each have found the other's shard empty, and the sweeps pair them.
+    /// </summary>
+    private static async Task SweepUntilPairedAsync(LogicCluster cluster, List<ClusterVisitor> waiting)
+    {
+        var grains = cluster.ServiceOn<ChatGrains>(cluster.Silos[0]);
+        var deadline = DateTime.UtcNow + ClusterVisitor.Timeout;
+        while (waiting.Any(v => !v.Received().OfType<SignalPush>().Any(s => s.Kind == SignalKind.NewSession)))
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"{waiting.Count(v => !v.Received().OfType<SignalPush>().Any(s => s.Kind == SignalKind.NewSession))} visitors still waiting after {ClusterVisitor.Timeout.TotalSeconds} s of sweeps");
+            await grains.EveryMatchmaker(shard => shard.Sweep());
         }
     }
 }
