@@ -22,6 +22,8 @@ internal sealed partial class EtcdLogicAddresses(EtcdConnection connection, IOpt
     private readonly Lock _lock = new();
     private readonly Dictionary<string, string> _byKey = [];
     private IReadOnlyList<string> _current = [];
+    private long _revision; // of the newest read or event applied to _byKey, under _lock
+    private Task? _watch;
 
     public IReadOnlyList<string> Current => Volatile.Read(ref _current);
 
@@ -43,7 +45,6 @@ internal sealed partial class EtcdLogicAddresses(EtcdConnection connection, IOpt
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        CancellationTokenSource? watching = null;
         try
         {
             while (!stoppingToken.IsCancellationRequested)
@@ -51,19 +52,17 @@ internal sealed partial class EtcdLogicAddresses(EtcdConnection connection, IOpt
                 try
                 {
                     var revision = await ReadAllAsync(stoppingToken);
-                    if (watching is null)
+                    _watch ??= WatchAsync(revision + 1, stoppingToken);
+                    if (_watch is { IsFaulted: true, Exception: { } failed })
                     {
-                        watching = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
-                        await WatchAsync(revision + 1, watching.Token);
+                        Log.Unreachable(logger, failed);
+                        _watch = null; // set up again after the next read
                     }
                 }
                 catch (Exception ex) when (ex is not OperationCanceledException)
                 {
                     connection.Failed(ex);
                     Log.Unreachable(logger, ex);
-                    watching?.Cancel(); // set up again once etcd answers
-                    watching?.Dispose();
-                    watching = null;
                 }
 
                 await Task.Delay(_readEvery, time, stoppingToken);
@@ -72,18 +71,20 @@ internal sealed partial class EtcdLogicAddresses(EtcdConnection connection, IOpt
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
         }
-        finally
-        {
-            watching?.Cancel();
-            watching?.Dispose();
-        }
     }
 
     private async Task<long> ReadAllAsync(CancellationToken cancellationToken)
     {
         var range = await _etcd.GetRangeAsync(_prefix, cancellationToken: cancellationToken);
+        var revision = range.Header.Revision;
         lock (_lock)
         {
+            if (revision < _revision)
+            {
+                return revision; // a watch event newer than this read is in already; the next read catches up
+            }
+
+            _revision = revision;
             _byKey.Clear();
             foreach (var entry in range.Kvs)
             {
@@ -96,9 +97,14 @@ internal sealed partial class EtcdLogicAddresses(EtcdConnection connection, IOpt
             Publish();
         }
 
-        return range.Header.Revision;
+        return revision;
     }
 
+    /// <summary>
+    /// Set up once and never awaited by the reading loop: etcd's client resumes a watch itself after etcd comes
+    /// back, and a watch that is slow to be set up again must not stop the reading (the list would stay as
+    /// the last read left it: an empty one if that read fell while no node had its lease renewed yet).
+    /// </summary>
     private Task WatchAsync(long fromRevision, CancellationToken cancellationToken) => _etcd.WatchAsync(
         new WatchRequest
         {
@@ -115,6 +121,12 @@ internal sealed partial class EtcdLogicAddresses(EtcdConnection connection, IOpt
             {
                 foreach (var change in response.Events)
                 {
+                    if (change.Kv.ModRevision <= _revision)
+                    {
+                        continue; // a read already saw it (a resumed watch replays)
+                    }
+
+                    _revision = change.Kv.ModRevision;
                     var key = change.Kv.Key.ToStringUtf8();
                     if (change.Type == Mvccpb.Event.Types.EventType.Put && AddressIn(change.Kv.Value) is { } address)
                     {
