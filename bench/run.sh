@@ -4,6 +4,7 @@
 # ratios to the first target. See docs/benchmarks.md.
 #
 #   bench/run.sh [--targets "relay server"] [--runs 3] [--quick] [--only "chat-closed idle"] [--sources N] [--shards N] [--out DIR]
+#   bench/run.sh --targets cluster --only many --runs 1 [--many-seconds 300] [--many-idle 46000]
 #   bench/run.sh --report DIR [--targets …] [--only …]   (the table again, from the JSON files in DIR)
 #   bench/run.sh --fuzz 1000000   (the hostile-bytes fuzz test with that many frames; nothing else runs)
 #   bench/run.sh --slowlink 300   (the slow-link fault test, 100 ms ± 50 ms and 2 % loss between a broker and
@@ -34,6 +35,11 @@
 #   each on average, typing before each, pushes confirmed and read as the web client does, the heartbeat
 #   on, 30 s measured after 10 s of warm-up; --quick: 200 visitors, 20 s after 5 s) comes from at
 #   least 200 source addresses whatever --sources says.
+#   many (cluster only, not in the default list: issue 23's "many visitors on one machine": the cluster
+#   with three brokers, 46,000 idle visitors with accounts held by three bench processes, one per broker
+#   (each process may open 20,000 files), and on top of them the crowd's 4,000 visitors at a human pace
+#   for --many-seconds (300) across the three; it reports the crowd's figures with the idle ones around
+#   it, and the idle sockets still open at the end; --many-idle N for another number of idle visitors).
 #   match-storm-zipf (not in the default list: match-storm's visitors each asking for 3 interests drawn
 #   from 500 tags with Zipf weights, s = 1, the server's fallback delay 0.5 s; it reports the sessions
 #   whose two share no interest, paired by the fallback, apart).
@@ -49,6 +55,8 @@ only="chat-closed chat-open idle match-storm resume"
 out=""
 sources=""
 shards=""
+many_seconds=300
+many_idle=46000
 report_only=0
 fuzz=0
 slowlink=0
@@ -62,6 +70,8 @@ while [[ $# -gt 0 ]]; do
     --only) only="$2"; shift 2 ;;
     --sources) sources="$2"; shift 2 ;;
     --shards) shards="$2"; shift 2 ;;
+    --many-seconds) many_seconds="$2"; shift 2 ;;
+    --many-idle) many_idle="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
     --report) out="$2"; report_only=1; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
@@ -187,6 +197,8 @@ figures = {
                ("replayed", lambda r: r["replayed"]),
                ("lost", lambda r: r["lost"])],
 }
+# many: the crowd's figures with 46,000 idle visitors around it (the idle processes' files have no "chat" and are skipped).
+figures["many"] = [("lost", lambda r: r["chat"]["lost"])] + figures["crowd"]
 print(f"\nmedians over runs ({out})")
 ratio_width = max([22] + [len(t) + len(targets[0]) + 1 for t in targets[1:]])
 print(f"{'scenario':<12} {'figure':<22} " + " ".join(f"{t:>{width}}" for t in targets) + "".join(f" {t + '/' + targets[0]:>{ratio_width}}" for t in targets[1:]))
@@ -335,7 +347,9 @@ start_target() { # target port
       cluster="$(mktemp -d /tmp/chat-bench-cluster.XXXXXX)"
       local fallback=00:00:05
       [[ $scenario == match-storm-zipf ]] && fallback=00:00:00.500
-      if ! Chat__Broker__RateLimit__PerSecond=1000000 Chat__Broker__RateLimit__Burst=1000000 CHAT_DLL="${dll[$target]}" \
+      local brokers=2
+      [[ $scenario == many ]] && brokers=3
+      if ! BROKERS=$brokers Chat__Broker__RateLimit__PerSecond=1000000 Chat__Broker__RateLimit__Burst=1000000 CHAT_DLL="${dll[$target]}" \
           Chat__Matching__FallbackDelay="$fallback" Chat__Matching__Shards="${shards:-4}" \
           Chat__Limits__AccountsPerMinute=0 Chat__Limits__SocketsPerAddress=0 Chat__Limits__WaitingPerAddress=0 \
           Chat__Limits__MatchesPerMinute=0 Chat__Limits__Challenge__AfterAccounts=0 Chat__Limits__Challenge__AfterMatches=0 \
@@ -407,7 +421,7 @@ verdicts() { # target scenario run
 
 run_scenario() { # target scenario run
   local target="$1" scenario="$2" run="$3" port args killer=""
-  if [[ $scenario == failover || $scenario == soak ]] && [[ ${target%%@*} != cluster ]]; then
+  if [[ $scenario == failover || $scenario == soak || $scenario == many ]] && [[ ${target%%@*} != cluster ]]; then
     return 0 # a single process has no node to lose
   fi
   port="$(free_port)"
@@ -422,6 +436,11 @@ run_scenario() { # target scenario run
     match-storm-zipf) args=(match-storm --visitors "$storm_visitors" --interests 3 --tags 500) ;;
     resume) args=(resume --pairs 20 --drops 10 --rate 5) ;;
     crowd) args=(crowd "${crowd_args[@]}") ;;
+    many)
+      run_many "$target" "$run"
+      stop_target
+      return 0
+      ;;
     failover | soak)
       # 100 pairs at 10 msg/s per visitor: 2,000 msg/s offered. Refused sends go again, as the web
       # client's do; a drain long enough for every chat to catch up after the failover.
@@ -445,6 +464,53 @@ run_scenario() { # target scenario run
   if [[ -n $killer ]]; then wait "$killer" || true; fi
   if [[ -n $cluster ]]; then verdicts "$target" "$scenario" "$run"; fi
   stop_target
+}
+
+# Issue 23's many visitors on one machine: 46,000 idle visitors (--many-idle) in three bench processes (one per broker,
+# 15,333 each, within a process's 20,000 files), then the crowd's 4,000 at a human pace over all three
+# brokers for many_seconds; the idle processes hold until the crowd is done (a file the script writes then).
+# Waits on the ready files the idle processes write once every visitor of theirs has an account.
+idle_summary() { # idle-result.json
+  python3 - "$1" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+print("%d of %d open at the end, setup %.1f s, held %.0f s" % (r["openAtEnd"], r["connections"], r["setupSeconds"], r["heldSeconds"]))
+EOF
+}
+
+run_many() { # target run
+  local target="$1" run="$2" urls i name idle_pids=() ready=() each hold done_file
+  IFS=, read -ra urls <<<"$url"
+  each=$(( many_idle / ${#urls[@]} ))
+  hold=$(( many_seconds + 600 ))
+  done_file="$out/$(slug "$target").many.$run.crowd-done"
+  for i in "${!urls[@]}"; do
+    name="$out/$(slug "$target").many.$run.idle$((i + 1))"
+    ready[i]="$name.ready"
+    "${bench[@]}" idle --connections "$each" --hold "$hold" --sources 64 --url "${urls[i]}" --ready-file "${ready[i]}" \
+      --until-file "$done_file" --server-pid "$server_pids" --json "$name.json" >"$name.log" 2>&1 &
+    idle_pids+=($!)
+  done
+  echo "== $target many (run $run): ${#urls[@]} x $each idle visitors arriving" >&2
+  for i in "${!urls[@]}"; do
+    while [[ ! -s ${ready[i]} ]]; do
+      if ! kill -0 "${idle_pids[i]}" 2>/dev/null; then
+        echo "the idle bench for ${urls[i]} ended before its visitors had arrived:" >&2
+        cat "$out/$(slug "$target").many.$run.idle$((i + 1)).log" >&2
+        return 1
+      fi
+      sleep 1
+    done
+  done
+  echo "== $target many (run $run): idle visitors in (setup $(cat "${ready[@]}" | tr '\n' ' ')s); the crowd of 4,000 for $many_seconds s" >&2
+  "${bench[@]}" crowd --visitors 4000 --interval 5 --duration "$many_seconds" --warmup 10 --drain 30 --sources 200 --url "$url" \
+    --server-pid "$server_pids" --store-pid "$db_pid" --json "$out/$(slug "$target").many.$run.json" | tee -a "$out/summary.txt" >&2 || true
+  touch "$done_file"
+  for i in "${!urls[@]}"; do
+    wait "${idle_pids[i]}" || true
+    echo "== idle on ${urls[i]}: $(idle_summary "$out/$(slug "$target").many.$run.idle$((i + 1)).json" 2>/dev/null || echo "no result")" | tee -a "$out/summary.txt" >&2
+  done
+  verdicts "$target" many "$run"
 }
 
 for scenario in $only; do

@@ -8,7 +8,7 @@ const string Usage = """
 
       chat         --pairs 100 --messages 1000 [--window 1] | --rate 10 --duration 30   [--warmup 2] [--size 64] [--drain 10] [--retry-refused]
       crowd        --visitors 200 --interval 5 --typing-lead 1 --duration 30 --warmup 10 [--size 64] [--drain 30] [--seed 1]   (people at a human pace; --sources at least 200 by default)
-      idle         --connections 1000 --hold 10
+      idle         --connections 1000 --hold 10 [--ready-file FILE] [--until-file FILE] (the first written once all have arrived; the hold ends once the second exists)
       match-storm  --visitors 1000 [--interests 3 --tags 500] (interests drawn with Zipf weights, s = 1)
       resume       --pairs 20 --drops 10 --rate 5 --before 2 --away 2 --after 3
 
@@ -109,6 +109,8 @@ Func<Task<(string Text, string Json, bool Ok)>>? run = arguments.Scenario switch
             Server = server,
             Connections = arguments.Int("connections", 1000),
             Hold = arguments.Seconds("hold", 10),
+            ReadyFile = arguments.Text("ready-file"),
+            UntilFile = arguments.Text("until-file"),
             SourceAddresses = sources,
             ConnectConcurrency = concurrency,
             ServerPids = serverPid,

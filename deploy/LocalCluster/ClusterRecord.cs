@@ -12,15 +12,21 @@ namespace Chat.LocalCluster;
 /// </summary>
 internal sealed class ClusterRecord(ClusterFolder folder)
 {
-    /// <summary>Every part, in the order they start; lists in cluster.env name node 1 before node 2.</summary>
-    public static readonly string[] Parts = ["mariadb", "etcd", "logic1", "logic2", "broker1", "broker2", "nginx"];
+    /// <summary>
+    /// Every part a cluster can have, in the order they start; lists in cluster.env name node 1 before node 2.
+    /// broker3 only in a cluster started with BROKERS=3.
+    /// </summary>
+    public static readonly string[] Parts = ["mariadb", "etcd", "logic1", "logic2", "broker1", "broker2", "broker3", "nginx"];
+
+    /// <summary>The brokers a cluster can have, first to last.</summary>
+    public static readonly string[] BrokerParts = [.. Parts.Where(part => part.StartsWith("broker", StringComparison.Ordinal))];
 
     /// <summary>Every port chosen, by its name in run/config.env and cluster.env.</summary>
     public static readonly string[] PortNames =
     [
         "MARIADB_PORT", "ETCD_PORT", "ETCD_PEER_PORT",
         "LOGIC1_HTTP_PORT", "LOGIC1_GRPC_PORT", "LOGIC1_SILO_PORT", "LOGIC2_HTTP_PORT", "LOGIC2_GRPC_PORT", "LOGIC2_SILO_PORT",
-        "BROKER1_HTTP_PORT", "BROKER1_GRPC_PORT", "BROKER2_HTTP_PORT", "BROKER2_GRPC_PORT", "NGINX_PORT",
+        "BROKER1_HTTP_PORT", "BROKER1_GRPC_PORT", "BROKER2_HTTP_PORT", "BROKER2_GRPC_PORT", "BROKER3_HTTP_PORT", "BROKER3_GRPC_PORT", "NGINX_PORT",
     ];
 
     private string ConfigFile => Path.Combine(folder.Run, "config.env");
@@ -30,6 +36,10 @@ internal sealed class ClusterRecord(ClusterFolder folder)
     public RecordedProcess? Process(string part) => RecordedProcess.Read(PidFile(part), folder.Root + "/");
 
     public bool IsRunning(string part) => Process(part) is { IsRunning: true };
+
+    /// <summary>Whether the cluster described by <paramref name="config"/> has that part (a third broker only if it was started with one).</summary>
+    public static bool Has(IReadOnlyDictionary<string, string> config, string part) =>
+        !part.StartsWith("broker", StringComparison.Ordinal) || config.ContainsKey(part.ToUpperInvariant() + "_HTTP_PORT");
 
     public void WritePid(string part, int pid) => File.WriteAllText(PidFile(part), pid.ToString(CultureInfo.InvariantCulture) + "\n");
 
@@ -55,6 +65,7 @@ internal sealed class ClusterRecord(ClusterFolder folder)
         string Url(string name) => config.ContainsKey(name) ? $"http://127.0.0.1:{Port(name)}" : "";
         var pids = Parts.ToDictionary(part => part, part => Process(part) is { IsRunning: true } running ? running.Pid.ToString(CultureInfo.InvariantCulture) : "");
         var front = Url("NGINX_PORT");
+        var brokers = BrokerParts.Where(broker => Has(config, broker)).ToList();
         var tls = new ClusterCertificates(folder.Tls);
         List<string> lines =
         [
@@ -64,17 +75,17 @@ internal sealed class ClusterRecord(ClusterFolder folder)
             $"CLUSTER_DIR={folder.Root}",
             $"CHAT_URL={front}/",
             $"FRONT_URL={front}/",
-            .. new[] { "BROKER1", "BROKER2", "LOGIC1", "LOGIC2" }.Select(node => $"{node}_URL={Url(node + "_HTTP_PORT")}/"),
+            .. new[] { "BROKER1", "BROKER2", "BROKER3", "LOGIC1", "LOGIC2" }.Where(node => config.ContainsKey(node + "_HTTP_PORT") || node != "BROKER3").Select(node => $"{node}_URL={Url(node + "_HTTP_PORT")}/"),
             $"ETCD_URL={(config.ContainsKey("ETCD_PORT") ? $"{(config.GetValueOrDefault("TLS") == "0" ? "http" : "https")}://127.0.0.1:{Port("ETCD_PORT")}" : "")}",
             $"MARIADB_SOCKET={Path.Combine(folder.MariaDb, "mariadb.sock")}",
             .. PortNames.Select(name => $"{name}={Port(name)}"),
             // Both nodes of a kind in one line each, in the same order in every list (1, then 2).
-            $"BROKER_URLS=ws://127.0.0.1:{Port("BROKER1_HTTP_PORT")}/ws,ws://127.0.0.1:{Port("BROKER2_HTTP_PORT")}/ws",
+            $"BROKER_URLS={string.Join(',', brokers.Select(broker => $"ws://127.0.0.1:{Port(broker.ToUpperInvariant() + "_HTTP_PORT")}/ws"))}",
             $"LOGIC_GRPC=127.0.0.1:{Port("LOGIC1_GRPC_PORT")},127.0.0.1:{Port("LOGIC2_GRPC_PORT")}",
             $"LOGIC_HTTP={Url("LOGIC1_HTTP_PORT")},{Url("LOGIC2_HTTP_PORT")}",
             .. Parts.Select(part => $"{part.ToUpperInvariant()}_PID={pids[part]}"),
             $"LOGIC_PIDS={pids["logic1"]},{pids["logic2"]}",
-            $"BROKER_PIDS={pids["broker1"]},{pids["broker2"]}",
+            $"BROKER_PIDS={string.Join(',', brokers.Select(broker => pids[broker]))}",
             // The cluster's certificates (deploy/cluster-certs.sh), for grpcurl and etcdctl: the CA, and
             // NAME.pem / NAME.key for each node and for etcd's admin client (chat-admin, with user root).
             $"TLS_DIR={tls.Folder}",

@@ -29,6 +29,7 @@ internal static partial class Commands
           deploy/local-cluster.sh status DIR       which parts are alive (exit 0 only if all are)
           deploy/local-cluster.sh stop DIR PART    stop one part; PART is one of:
                                                    mariadb etcd logic1 logic2 broker1 broker2 nginx
+                                                   (and broker3 in a cluster started with BROKERS=3)
           deploy/local-cluster.sh start DIR PART   start one part again on its ports, wait until ready
 
         Environment:
@@ -36,6 +37,8 @@ internal static partial class Commands
           DOTNET           the dotnet host to run it with (default: the one running this program)
           STOP_TIMEOUT     seconds a part gets to stop after SIGTERM before SIGKILL (default 30)
           MARIADB_OPTIONS  more mariadbd options, after the usual ones (e.g. a larger buffer pool)
+          BROKERS          2 (the default) or 3: how many brokers `up` starts (three: broker3 as
+                           well, behind nginx with the others; the bench's many-visitors run)
           PLAIN            1: the nodes talk plaintext h2c with a shared secret and etcd is open,
                            instead of TLS everywhere (loopback allows it; to compare, not to use)
 
@@ -44,7 +47,7 @@ internal static partial class Commands
         deploy/README.md explains the parts, the ports and what each setting is for.
         """;
 
-    private static readonly string[][] StopOrder = [["nginx"], ["broker1", "broker2"], ["logic1", "logic2"], ["etcd", "mariadb"]];
+    private static readonly string[][] StopOrder = [["nginx"], ClusterRecord.BrokerParts, ["logic1", "logic2"], ["etcd", "mariadb"]];
 
     public static async Task<int> RunAsync(string[] args)
     {
@@ -94,13 +97,14 @@ internal static partial class Commands
 
         ExpectInstalled(databaseOnly ? ["mariadbd", "mariadb-install-db"] : ["mariadbd", "mariadb-install-db", "etcd", "nginx"]);
         File.Delete(record.EnvFile);
+        var brokers = BrokerCount();
         var plan = PlanOf(folder, ProgramsOf()) with
         {
             LogicNodes = databaseOnly ? 0 : 2,
-            Brokers = databaseOnly ? 0 : 2,
+            Brokers = databaseOnly ? 0 : brokers,
             Nginx = !databaseOnly,
         };
-        Say(databaseOnly ? $"starting MariaDB in {folder.Root} ..." : $"starting MariaDB, etcd, two logic nodes, two brokers and nginx in {folder.Root} ...");
+        Say(databaseOnly ? $"starting MariaDB in {folder.Root} ..." : $"starting MariaDB, etcd, two logic nodes, {(brokers == 2 ? "two" : "three")} brokers and nginx in {folder.Root} ...");
         ProcessCluster cluster;
         try
         {
@@ -173,7 +177,7 @@ internal static partial class Commands
         var config = record.HasConfig ? record.ReadConfig() : [];
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(3) };
         var all = true;
-        foreach (var part in ClusterRecord.Parts)
+        foreach (var part in ClusterRecord.Parts.Where(part => ClusterRecord.Has(config, part)))
         {
             var process = record.Process(part);
             var state = "stopped";
@@ -230,7 +234,7 @@ internal static partial class Commands
             {
                 "mariadb" => (await MariaDbServer.StartAsync(folder.MariaDb, folder.Log("mariadb"), plan.MariaDbOptions, Port("MARIADB_PORT"), cancellationToken)).ProcessId,
                 "etcd" => (await EtcdServer.StartAsync(folder.Etcd, folder.Log("etcd"), (Port("ETCD_PORT"), Port("ETCD_PEER_PORT")), cancellationToken, ProcessCluster.EtcdSecurityOf(plan))).ProcessId,
-                "nginx" => (await NginxServer.StartAsync(folder.Nginx, folder.Logs, [$"127.0.0.1:{Port("BROKER1_HTTP_PORT")}", $"127.0.0.1:{Port("BROKER2_HTTP_PORT")}"], Port("NGINX_PORT"), cancellationToken)).ProcessId,
+                "nginx" => (await NginxServer.StartAsync(folder.Nginx, folder.Logs, [.. ClusterRecord.BrokerParts.Where(broker => ClusterRecord.Has(config, broker)).Select(broker => $"127.0.0.1:{Port(broker.ToUpperInvariant() + "_HTTP_PORT")}")], Port("NGINX_PORT"), cancellationToken)).ProcessId,
                 _ => await StartNodeAsync(plan, part, Port, cancellationToken),
             };
         }
@@ -300,6 +304,14 @@ internal static partial class Commands
             ["TLS"] = Environment.GetEnvironmentVariable("PLAIN") == "1" ? "0" : "1",
         };
     }
+
+    /// <summary>BROKERS from the environment: 2 unless it says 3.</summary>
+    private static int BrokerCount() => Environment.GetEnvironmentVariable("BROKERS") switch
+    {
+        null or "" or "2" => 2,
+        "3" => 3,
+        var other => throw new CommandException($"BROKERS={other}: a local cluster has 2 or 3 brokers"),
+    };
 
     private static void ExpectInstalled(string[] programs)
     {

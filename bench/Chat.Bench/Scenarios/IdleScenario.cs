@@ -14,6 +14,10 @@ public sealed record IdleOptions
     /// <summary>The server's processes (several for a cluster), measured together.</summary>
     public IReadOnlyList<int>? ServerPids { get; init; }
     public TimeSpan ReplyTimeout { get; init; } = TimeSpan.FromSeconds(30);
+    /// <summary>Written (the setup's seconds) once every visitor has its account, so a script can start more load on top of the idle crowd.</summary>
+    public string? ReadyFile { get; init; }
+    /// <summary>The hold ends early once this file exists (the script's load on top is done).</summary>
+    public string? UntilFile { get; init; }
 }
 
 public sealed record IdleResult
@@ -44,16 +48,22 @@ public static class IdleScenario
         var setupStart = Stopwatch.GetTimestamp();
         await crowd.ArriveAsync(options.ConnectConcurrency, options.ReplyTimeout, cancellationToken);
         var setup = Stopwatch.GetElapsedTime(setupStart);
+        if (options.ReadyFile is { } ready)
+        {
+            await File.WriteAllTextAsync(ready, $"{setup.TotalSeconds:0.000}\n", cancellationToken);
+        }
 
         var held = ProcessSample.TryRead(options.ServerPids);
-        await Task.Delay(options.Hold, cancellationToken);
+        var holdStart = Stopwatch.GetTimestamp();
+        await HoldAsync(options, cancellationToken);
+        var heldFor = Stopwatch.GetElapsedTime(holdStart);
         var after = ProcessSample.TryRead(options.ServerPids);
 
         return new IdleResult
         {
             Connections = options.Connections,
             SetupSeconds = Math.Round(setup.TotalSeconds, 3),
-            HeldSeconds = options.Hold.TotalSeconds,
+            HeldSeconds = Math.Round(heldFor.TotalSeconds, 1),
             OpenAtEnd = crowd.Visitors.Count(v => v.Online),
             ServerRssBeforeBytes = before?.RssBytes ?? 0,
             ServerRssAfterBytes = after?.RssBytes ?? 0,
@@ -61,5 +71,21 @@ public static class IdleScenario
             ServerCpuSecondsWhileHeld = held is { } h && after is { } e ? Math.Round((e.Cpu - h.Cpu).TotalSeconds, 3) : 0,
             BenchRssBytes = ProcessSample.Self().RssBytes,
         };
+    }
+
+    private static async Task HoldAsync(IdleOptions options, CancellationToken cancellationToken)
+    {
+        if (options.UntilFile is not { } until)
+        {
+            await Task.Delay(options.Hold, cancellationToken);
+            return;
+        }
+
+        // A file another process writes: looked for once a second (a run of minutes; no watcher needed).
+        var end = Stopwatch.GetTimestamp() + (long)(options.Hold.TotalSeconds * Stopwatch.Frequency);
+        while (!File.Exists(until) && Stopwatch.GetTimestamp() < end)
+        {
+            await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken);
+        }
     }
 }
