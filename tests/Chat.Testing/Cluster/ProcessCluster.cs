@@ -260,19 +260,31 @@ public sealed class ProcessCluster : IAsyncDisposable
             return;
         }
 
-        // All nodes at once: brokers wait for logic nodes by themselves, and the logic nodes migrate
-        // the database one after the other under a lock.
+        // The logic nodes at once (they migrate the database one after the other under a lock), then the
+        // brokers once every silo is Active: brokers could wait for logic by themselves, but their first calls
+        // then activated grains while the silos were still joining one another, and Orleans' directory lets two
+        // silos each hold an activation of a grain during such a change (an address's socket count split in two
+        // halves, each under the limit: LimitsClusterTests failed so in clean-clone runs).
         var etcdUrl = Etcd!.ClientUrl;
         var logic = Enumerable.Range(1, _plan.LogicNodes).Select(n => ChildNode.StartAsync(NodePlanOf(_plan, $"logic{n}", etcdUrl), cancellationToken: cancellationToken)).ToList();
-        var brokers = Enumerable.Range(1, _plan.Brokers).Select(n => ChildNode.StartAsync(NodePlanOf(_plan, $"broker{n}", etcdUrl), cancellationToken: cancellationToken)).ToList();
         try
         {
-            await Task.WhenAll(logic.Concat(brokers));
+            await Task.WhenAll(logic);
         }
         finally
         {
             // Every node that started is kept, so that all are stopped if one did not start.
             _logic.AddRange(Started(logic));
+        }
+
+        await WaitUntilActiveAsync(cancellationToken);
+        var brokers = Enumerable.Range(1, _plan.Brokers).Select(n => ChildNode.StartAsync(NodePlanOf(_plan, $"broker{n}", etcdUrl), cancellationToken: cancellationToken)).ToList();
+        try
+        {
+            await Task.WhenAll(brokers);
+        }
+        finally
+        {
             _brokers.AddRange(Started(brokers));
         }
 
@@ -310,6 +322,34 @@ public sealed class ProcessCluster : IAsyncDisposable
 
     private static IEnumerable<ChildNode> Started(List<Task<ChildNode>> starting) =>
         starting.Where(start => start.IsCompletedSuccessfully).Select(start => start.Result);
+
+    /// <summary>Waits until every logic node's silo is Active in the membership table (Orleans' SiloStatus 3), the table being what they all read.</summary>
+    private async Task WaitUntilActiveAsync(CancellationToken cancellationToken)
+    {
+        const int Active = 3;
+        var limit = TimeSpan.FromSeconds(60);
+        var deadline = DateTime.UtcNow + limit;
+        while (true)
+        {
+            var statuses = new List<int>();
+            foreach (var node in _logic)
+            {
+                statuses.Add(await SiloRowsAsync(node) is [.., var latest] ? latest.Status : 0);
+            }
+
+            if (statuses.All(status => status == Active))
+            {
+                return;
+            }
+
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"logic nodes not all Active within {limit.TotalSeconds:0} s (statuses {string.Join(", ", statuses)}):\n{Output}");
+            }
+
+            await Task.Delay(100, cancellationToken); // the table could be watched by no one but Orleans; a few polls during a start
+        }
+    }
 
     /// <summary>
     /// A logic node is ready (its store answers) a moment before it has written itself into etcd,
