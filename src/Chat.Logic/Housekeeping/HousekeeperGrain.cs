@@ -117,6 +117,7 @@ internal sealed partial class HousekeeperGrain(
     {
         if (watch.Check.IsCompleted)
         {
+            watch.AskedAt = time.GetTimestamp();
             watch.Check = CheckAsync(watch); // owned by the watch: the next check, and the deactivation, wait for it
         }
     }
@@ -141,6 +142,15 @@ internal sealed partial class HousekeeperGrain(
                 watch.GoneAt = null;
                 Log.BrokerBack(logger, watch.Broker);
                 await DecideAsync(watch, () => ForEachAccountAsync(watch.Broker, account => account.Reclaim(watch.Broker, back)));
+            }
+        }
+        else if (watch.GoneAt is null)
+        {
+            // Silent past the deadline, which found no check unanswered then (the clock had jumped) and asked this one.
+            var silentFor = time.GetElapsedTime(watch.HeardAt, at);
+            if (silentFor >= _options.BrokerDeadAfter)
+            {
+                await TakeForGoneAsync(watch, silentFor);
             }
         }
         else if (watch.GoneAt is { } gone && time.GetElapsedTime(gone, at) >= _options.BrokerForgetAfter && !watch.Forgetting)
@@ -209,6 +219,19 @@ internal sealed partial class HousekeeperGrain(
             return Task.CompletedTask;
         }
 
+        if (watch.AskedAt <= watch.HeardAt)
+        {
+            // Silent by the clock alone: no check has gone unanswered since its last answer (this node was paused, or
+            // its clock jumped). It is asked now, and taken for gone only if it does not answer.
+            StartCheck(watch);
+            return Task.CompletedTask;
+        }
+
+        return TakeForGoneAsync(watch, silentFor);
+    }
+
+    private Task TakeForGoneAsync(BrokerWatch watch, TimeSpan silentFor)
+    {
         watch.GoneAt = time.GetTimestamp();
         Log.BrokerGone(logger, watch.Broker, silentFor, watch.Answered ? "its last answer" : "logic learned of it");
         var at = time.GetUtcNow().ToUnixTimeMilliseconds();
@@ -292,6 +315,9 @@ internal sealed partial class HousekeeperGrain(
 
         /// <summary>When it last answered a check; until it has, when logic learned of it (its first binding, as the store's reads show it).</summary>
         public long HeardAt { get; set; } = heardAt;
+
+        /// <summary>When the last check of it was asked: after <see cref="HeardAt"/>, that check has not answered (yet).</summary>
+        public long AskedAt { get; set; }
 
         /// <summary>Whether it has answered a check yet.</summary>
         public bool Answered { get; set; }
