@@ -64,6 +64,15 @@ public sealed class ClusterOptions
     /// <summary>How often a broker reads the whole list of logic nodes again (a watch that died with etcd says nothing).</summary>
     public TimeSpan EtcdReadInterval { get; set; } = TimeSpan.FromSeconds(3);
 
+    /// <summary>How long a node waits for a TCP connection (and its TLS handshake) to another node before it gives the attempt up; the next call tries anew.</summary>
+    public TimeSpan LinkConnectTimeout { get; set; } = TimeSpan.FromSeconds(3);
+
+    /// <summary>A connection to another node is pinged (HTTP/2 PING) after this long without a frame from it, busy or idle.</summary>
+    public TimeSpan LinkPingAfter { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>A ping not answered within this long closes the connection; calls after it open a new one.</summary>
+    public TimeSpan LinkPingTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
     /// <summary>A broker without etcd: the logic nodes' gRPC addresses (host:port, comma-separated).</summary>
     public string? LogicAddresses { get; set; }
 
@@ -182,6 +191,7 @@ internal sealed class ClusterOptionsValidation(ClusterTransport transport) : IVa
         }
 
         refusals.AddRange(Durations.MustBePositive(S, (nameof(options.EtcdCheckInterval), options.EtcdCheckInterval), (nameof(options.EtcdReadInterval), options.EtcdReadInterval))
+            .Concat(Durations.MustBeTimeouts(S, (nameof(options.LinkConnectTimeout), options.LinkConnectTimeout), (nameof(options.LinkPingAfter), options.LinkPingAfter), (nameof(options.LinkPingTimeout), options.LinkPingTimeout)))
             .Select(refusal => refusal.ErrorMessage!));
         return refusals.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(refusals);
     }

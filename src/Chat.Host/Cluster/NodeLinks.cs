@@ -6,6 +6,7 @@ using System.Security.Cryptography.X509Certificates;
 using Chat.Protocol.Grpc;
 using Grpc.Core;
 using Grpc.Net.Client;
+using Microsoft.Extensions.Options;
 
 namespace Chat.Host.Cluster;
 
@@ -14,17 +15,10 @@ namespace Chat.Host.Cluster;
 /// (<see cref="NodeCallInterceptor"/> asks <see cref="Refusal"/> before every call). A broker's
 /// credential calls LogicDealer only, a logic node's the Broker service only.
 /// </summary>
-internal abstract class NodeGate : INodeLinks
+internal abstract class NodeGate(IOptions<ClusterOptions> options) : INodeLinks
 {
     private static readonly string LogicDealerMethods = "/" + LogicDealer.Descriptor.FullName + "/";
     private static readonly string BrokerMethods = "/" + global::Chat.Protocol.Grpc.Broker.Descriptor.FullName + "/";
-
-    /// <summary>
-    /// The longest wait between a channel's attempts to connect again (gRPC's own is 2 minutes, growing 1.6× an attempt):
-    /// after a minute's partition a channel could sit out half a minute more, past the 10 s a push is retried, so a push
-    /// to a broker that was back (a NewSession) was given up on.
-    /// </summary>
-    protected static readonly TimeSpan MaxReconnectBackoff = TimeSpan.FromSeconds(2);
 
     public abstract Metadata Headers { get; }
 
@@ -34,6 +28,26 @@ internal abstract class NodeGate : INodeLinks
 
     /// <summary>Why this call is not let in; null if it is.</summary>
     public abstract Status? Refusal(ServerCallContext context);
+
+    /// <summary>
+    /// A link's HTTP handler. Grpc.Net.Client leaves connections to a handler that has its own ConnectCallback (no
+    /// subchannels, no gRPC reconnect backoff: <c>GrpcChannelOptions.MaxReconnectBackoff</c> does nothing here), so the
+    /// handler bounds what a partition leaves behind: without pings a connection dead since the cut is used again after
+    /// the heal and waits on TCP's retransmission backoff (its timeout doubles with every retransmission: tens of seconds
+    /// after a minute's cut, past the 10 s a push is retried, the likely cause of a NewSession lost once to a broker that
+    /// was back in the 60 s partition test), and without a connect timeout so may an attempt started during the cut. A
+    /// connection that stops answering is closed within <see cref="ClusterOptions.LinkPingAfter"/> and
+    /// <see cref="ClusterOptions.LinkPingTimeout"/>; an attempt lasts <see cref="ClusterOptions.LinkConnectTimeout"/> at most.
+    /// </summary>
+    protected SocketsHttpHandler Handler() => new()
+    {
+        EnableMultipleHttp2Connections = true,
+        ConnectCallback = ConnectAbortiveAsync,
+        ConnectTimeout = options.Value.LinkConnectTimeout,
+        KeepAlivePingDelay = options.Value.LinkPingAfter,
+        KeepAlivePingTimeout = options.Value.LinkPingTimeout,
+        KeepAlivePingPolicy = HttpKeepAlivePingPolicy.Always,
+    };
 
     /// <summary>
     /// How a link's TCP connection is made: closed abortively (RST, linger 0). A link closed while its peer does not
@@ -67,7 +81,7 @@ internal abstract class NodeGate : INodeLinks
 /// loopback and development only. Every holder of the secret is every node at once, so roles cannot be
 /// told apart, and anyone who can read the traffic has the secret.
 /// </summary>
-internal sealed class PlainNodeLinks(ClusterSecret secret) : NodeGate
+internal sealed class PlainNodeLinks(ClusterSecret secret, IOptions<ClusterOptions> options) : NodeGate(options)
 {
     private const string HealthService = "/grpc.health.v1.Health/";
 
@@ -76,9 +90,8 @@ internal sealed class PlainNodeLinks(ClusterSecret secret) : NodeGate
     public override GrpcChannel ChannelTo(string address, NodeRole role) =>
         GrpcChannel.ForAddress($"http://{address}", new GrpcChannelOptions
         {
-            HttpHandler = new SocketsHttpHandler { EnableMultipleHttp2Connections = true, ConnectCallback = ConnectAbortiveAsync },
+            HttpHandler = Handler(),
             DisposeHttpClient = true,
-            MaxReconnectBackoff = MaxReconnectBackoff,
         });
 
     public override NodeCaller CallerOf(ServerCallContext context) => NodeCaller.HolderOfTheSecret;
@@ -96,7 +109,7 @@ internal sealed class PlainNodeLinks(ClusterSecret secret) : NodeGate
 /// broker's naming the address dialed), and takes calls only from certificates of the cluster that name
 /// a role; the role then decides which service it may call. No secret travels.
 /// </summary>
-internal sealed partial class TlsNodeLinks(NodeCertificates certificates, ILogger<TlsNodeLinks> logger) : NodeGate
+internal sealed partial class TlsNodeLinks(NodeCertificates certificates, IOptions<ClusterOptions> options, ILogger<TlsNodeLinks> logger) : NodeGate(options)
 {
     private static readonly Metadata None = [];
     private readonly ConditionalWeakTable<X509Certificate2, NodeCallerOrRefusal> _callers = [];
@@ -108,19 +121,15 @@ internal sealed partial class TlsNodeLinks(NodeCertificates certificates, ILogge
 
     public override GrpcChannel ChannelTo(string address, NodeRole role)
     {
-        var handler = new SocketsHttpHandler
+        var handler = Handler();
+        handler.SslOptions = new SslClientAuthenticationOptions
         {
-            EnableMultipleHttp2Connections = true,
-            ConnectCallback = ConnectAbortiveAsync,
-            SslOptions = new SslClientAuthenticationOptions
-            {
-                EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
-                CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
-                LocalCertificateSelectionCallback = (_, _, _, _, _) => certificates.Certificate,
-                RemoteCertificateValidationCallback = (_, certificate, chain, _) => Admits(certificate, chain, address, role),
-            },
+            EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
+            CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+            LocalCertificateSelectionCallback = (_, _, _, _, _) => certificates.Certificate,
+            RemoteCertificateValidationCallback = (_, certificate, chain, _) => Admits(certificate, chain, address, role),
         };
-        return GrpcChannel.ForAddress($"https://{address}", new GrpcChannelOptions { HttpHandler = handler, DisposeHttpClient = true, MaxReconnectBackoff = MaxReconnectBackoff });
+        return GrpcChannel.ForAddress($"https://{address}", new GrpcChannelOptions { HttpHandler = handler, DisposeHttpClient = true });
     }
 
     public override NodeCaller CallerOf(ServerCallContext context) =>

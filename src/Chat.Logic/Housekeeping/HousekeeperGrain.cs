@@ -25,17 +25,29 @@ internal sealed partial class HousekeeperGrain(
     TimeProvider time,
     ILogger<HousekeeperGrain> logger) : Grain, IHousekeeperGrain
 {
+    private const int AccountsAtOnce = 64;
+
     private readonly LogicOptions _options = options.Value;
-    private readonly Dictionary<string, long> _silentSince = [];
 
-    // When each broker last answered a check: its silence is counted from there, not from the first check it failed.
-    private readonly Dictionary<string, long> _answeredAt = [];
-
-    // Brokers taken for gone, and when, whose accounts a return reclaims (lost with the activation: a broker taken
-    // for gone by an earlier one is taken for gone again after its silence, which finds its accounts away already).
-    private readonly Dictionary<string, long> _takenForGone = [];
+    // The brokers accounts are bound to, as the last read of the store listed them, each with what logic knows of it.
+    private readonly Dictionary<string, BrokerWatch> _watches = new(StringComparer.Ordinal);
     private long _sweptAt;
     private long _brokersCheckedAt;
+
+    // When the last read of the brokers that succeeded began: a broker it did not list was bound after that.
+    private long _brokersReadAt;
+
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        _brokersReadAt = time.GetTimestamp(); // this activation has learned of no broker yet
+        return Task.CompletedTask;
+    }
+
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        // Checks and decisions under way finish (a check within BrokerCheckTimeout); the timers go with the activation.
+        await Task.WhenAll(_watches.Values.SelectMany(w => new[] { w.Check, w.Deciding }));
+    }
 
     public async Task Sweep()
     {
@@ -63,83 +75,222 @@ internal sealed partial class HousekeeperGrain(
         if (_brokersCheckedAt == 0 || time.GetElapsedTime(_brokersCheckedAt, now) >= _options.BrokerCheckInterval)
         {
             _brokersCheckedAt = now;
-            await CheckBrokersAsync(now);
+            await CheckBrokersAsync();
         }
     }
 
-    private async Task CheckBrokersAsync(long now)
+    /// <summary>
+    /// Reads which brokers accounts are bound to and asks each whether it is alive. The answers are not waited
+    /// for here: each is taken when it comes, and the verdict on a silent broker is its deadline timer's (see <see cref="Arm"/>).
+    /// </summary>
+    private async Task CheckBrokersAsync()
     {
+        var readAt = time.GetTimestamp();
         var known = await store.FindBrokersAsync(CancellationToken.None);
-        var answers = await Task.WhenAll(known.Select(async broker => (Broker: broker, Incarnation: await AnswersAsync(broker))));
-        var answeredBy = time.GetTimestamp(); // every answer is in (or timed out) by now
-        foreach (var silent in _silentSince.Keys.Concat(_takenForGone.Keys).Concat(_answeredAt.Keys).Except(known).ToList())
+
+        // A broker this read lists for the first time was bound after the last read began: logic has known of it since
+        // then at the latest, and its silence counts from there (never further back than the longest gap between two
+        // reads, so a read after a store outage does not find a broker silent for the outage's length).
+        var learnedAt = Math.Max(_brokersReadAt, readAt - Ticks(_options.BrokerCheckInterval + _options.SweepInterval));
+        foreach (var unbound in _watches.Keys.Except(known, StringComparer.Ordinal).ToList())
         {
-            _silentSince.Remove(silent); // nobody is bound to it any more
-            _takenForGone.Remove(silent);
-            _answeredAt.Remove(silent);
+            _watches[unbound].Deadline?.Dispose(); // nobody is bound to it any more
+            _watches.Remove(unbound);
         }
 
-        foreach (var (broker, incarnation) in answers)
+        foreach (var broker in known)
         {
-            if (incarnation is { } back)
+            if (!_watches.TryGetValue(broker, out var watch))
             {
-                _answeredAt[broker] = answeredBy;
-                _silentSince.Remove(broker);
-                if (_takenForGone.Remove(broker))
-                {
-                    Log.BrokerBack(logger, broker);
-                    await ForEachAccountAsync(broker, account => account.Reclaim(broker, back));
-                }
-
-                continue;
+                watch = new BrokerWatch(broker, learnedAt);
+                _watches.Add(broker, watch);
+                Arm(watch);
             }
 
-            if (_takenForGone.TryGetValue(broker, out var gone))
-            {
-                if (time.GetElapsedTime(gone, now) >= _options.BrokerForgetAfter)
-                {
-                    // Silent all this while: dead, not cut off. Its bindings go, and it is checked no more.
-                    Log.BrokerForgotten(logger, broker, _options.BrokerForgetAfter);
-                    await writer.WriteAsync(new StoreWrite.BrokerGone(broker, time.GetUtcNow().ToUnixTimeMilliseconds()));
-                    await grains.EveryMatchmaker(shard => shard.Prune());
-                    _takenForGone.Remove(broker);
-                }
+            StartCheck(watch);
+        }
 
-                continue;
-            }
+        _brokersReadAt = readAt;
+    }
 
-            if (!_silentSince.TryGetValue(broker, out var since))
-            {
-                // Silent since its last answer: a cut just after a check is BrokerDeadAfter from that answer, not
-                // a check interval and a check's timeout later. A broker not yet heard from is silent from now.
-                since = _answeredAt.GetValueOrDefault(broker, now);
-                _silentSince[broker] = since;
-            }
-
-            if (time.GetElapsedTime(since, answeredBy) >= _options.BrokerDeadAfter)
-            {
-                Log.BrokerGone(logger, broker, _options.BrokerDeadAfter);
-                var at = time.GetUtcNow().ToUnixTimeMilliseconds();
-                await ForEachAccountAsync(broker, account => account.BrokerSilent(broker, at));
-                _silentSince.Remove(broker);
-                _answeredAt.Remove(broker);
-                _takenForGone[broker] = now;
-            }
+    private void StartCheck(BrokerWatch watch)
+    {
+        if (watch.Check.IsCompleted)
+        {
+            watch.AskedAt = time.GetTimestamp();
+            watch.Check = CheckAsync(watch); // owned by the watch: the next check, and the deactivation, wait for it
         }
     }
 
-    private async Task ForEachAccountAsync(string broker, Func<IAccountGrain, Task> act)
+    /// <summary>One check of the broker, and what its answer (or its silence) decides.</summary>
+    private async Task CheckAsync(BrokerWatch watch)
     {
-        foreach (var accountId in await store.FindOnBrokerAsync(broker, int.MaxValue, CancellationToken.None))
+        var incarnation = await AnswersAsync(watch.Broker);
+        var at = time.GetTimestamp();
+        if (!IsWatched(watch))
+        {
+            return; // nobody is bound to it any more
+        }
+
+        if (incarnation is { } back)
+        {
+            watch.HeardAt = at; // its silence, if it falls silent now, counts from this answer
+            watch.Answered = true;
+            Arm(watch);
+            if (watch.GoneAt is not null)
+            {
+                watch.GoneAt = null;
+                Log.BrokerBack(logger, watch.Broker);
+                await DecideAsync(watch, () => ForEachAccountAsync(watch.Broker, account => account.Reclaim(watch.Broker, back)));
+            }
+        }
+        else if (watch.GoneAt is null)
+        {
+            // Silent past the deadline, which found no check unanswered then (the clock had jumped) and asked this one.
+            var silentFor = time.GetElapsedTime(watch.HeardAt, at);
+            if (silentFor >= _options.BrokerDeadAfter)
+            {
+                await TakeForGoneAsync(watch, silentFor);
+            }
+        }
+        else if (watch.GoneAt is { } gone && time.GetElapsedTime(gone, at) >= _options.BrokerForgetAfter && !watch.Forgetting)
+        {
+            // Silent all this while: dead, not cut off. Its bindings go, and it is checked no more.
+            watch.Forgetting = true;
+            Log.BrokerForgotten(logger, watch.Broker, _options.BrokerForgetAfter);
+            await DecideAsync(watch, async () =>
+            {
+                try
+                {
+                    await writer.WriteAsync(new StoreWrite.BrokerGone(watch.Broker, time.GetUtcNow().ToUnixTimeMilliseconds()));
+                    await grains.EveryMatchmaker(shard => shard.Prune());
+                    if (IsWatched(watch))
+                    {
+                        watch.Deadline?.Dispose();
+                        _watches.Remove(watch.Broker);
+                    }
+                }
+                finally
+                {
+                    watch.Forgetting = false; // failed: the next silent check tries again
+                }
+            });
+        }
+    }
+
+    /// <summary>
+    /// Sets the broker's deadline timer by its silence so far: one last check is started
+    /// <see cref="LogicOptions.BrokerCheckTimeout"/> before the deadline, so that it has had its full time when the
+    /// deadline comes; at <see cref="LogicOptions.BrokerDeadAfter"/> of silence the broker is taken for gone, then and there.
+    /// </summary>
+    private void Arm(BrokerWatch watch)
+    {
+        var silentFor = time.GetElapsedTime(watch.HeardAt);
+        var lastCheckIn = _options.BrokerDeadAfter - _options.BrokerCheckTimeout - silentFor;
+        var due = lastCheckIn > TimeSpan.Zero ? lastCheckIn : _options.BrokerDeadAfter - silentFor;
+        due = due > TimeSpan.Zero ? due : TimeSpan.Zero;
+        if (watch.Deadline is { } deadline)
+        {
+            deadline.Change(due, Timeout.InfiniteTimeSpan);
+        }
+        else
+        {
+            // Interleaved: a sweep or a check under way does not hold the verdict back.
+            watch.Deadline = this.RegisterGrainTimer(OnDeadline, watch, new GrainTimerCreationOptions(due, Timeout.InfiniteTimeSpan) { Interleave = true });
+        }
+    }
+
+    private Task OnDeadline(BrokerWatch watch, CancellationToken cancellationToken)
+    {
+        if (!IsWatched(watch) || watch.GoneAt is not null)
+        {
+            return Task.CompletedTask;
+        }
+
+        var silentFor = time.GetElapsedTime(watch.HeardAt);
+        if (silentFor < _options.BrokerDeadAfter)
+        {
+            if (silentFor >= _options.BrokerDeadAfter - _options.BrokerCheckTimeout)
+            {
+                StartCheck(watch); // the last check before the deadline
+            }
+
+            Arm(watch); // on to the deadline (or an answer moved it)
+            return Task.CompletedTask;
+        }
+
+        if (watch.AskedAt <= watch.HeardAt)
+        {
+            // Silent by the clock alone: no check has gone unanswered since its last answer (this node was paused, or
+            // its clock jumped). It is asked now, and taken for gone only if it does not answer.
+            StartCheck(watch);
+            return Task.CompletedTask;
+        }
+
+        return TakeForGoneAsync(watch, silentFor);
+    }
+
+    private Task TakeForGoneAsync(BrokerWatch watch, TimeSpan silentFor)
+    {
+        watch.GoneAt = time.GetTimestamp();
+        Log.BrokerGone(logger, watch.Broker, silentFor, watch.Answered ? "its last answer" : "logic learned of it");
+        var at = time.GetUtcNow().ToUnixTimeMilliseconds();
+        return DecideAsync(watch, async () =>
         {
             try
             {
-                await act(grains.Account(accountId));
+                await ForEachAccountAsync(watch.Broker, account => account.BrokerSilent(watch.Broker, at));
+            }
+            catch when (IsWatched(watch) && watch.GoneAt is not null)
+            {
+                // The accounts could not be listed (the store): not taken for gone yet; the verdict is tried again a check interval on.
+                watch.GoneAt = null;
+                watch.Deadline?.Change(_options.BrokerCheckInterval, Timeout.InfiniteTimeSpan);
+                throw;
+            }
+        });
+    }
+
+    /// <summary>Runs a decision on the broker (taken for gone, reclaimed, forgotten) after the ones before it, so a return just after the verdict reclaims what the verdict made away.</summary>
+    private Task DecideAsync(BrokerWatch watch, Func<Task> decision)
+    {
+        watch.Deciding = AfterAsync(watch.Deciding);
+        return watch.Deciding;
+
+        async Task AfterAsync(Task before)
+        {
+            await before; // never faults: each decision reports its own failure
+            try
+            {
+                await decision();
             }
             catch (Exception ex)
             {
-                Log.AccountFailed(logger, accountId, broker, ex); // the next verdict on the broker tries again
+                Log.DecisionFailed(logger, watch.Broker, ex);
             }
+        }
+    }
+
+    private bool IsWatched(BrokerWatch watch) => _watches.TryGetValue(watch.Broker, out var current) && current == watch;
+
+    private long Ticks(TimeSpan span) => (long)(span.TotalSeconds * time.TimestampFrequency);
+
+    /// <summary>The broker's accounts, a few at a time, so that a broker with many visitors has them all away (or back) soon.</summary>
+    private async Task ForEachAccountAsync(string broker, Func<IAccountGrain, Task> act)
+    {
+        foreach (var batch in (await store.FindOnBrokerAsync(broker, int.MaxValue, CancellationToken.None)).Chunk(AccountsAtOnce))
+        {
+            await Task.WhenAll(batch.Select(async accountId =>
+            {
+                try
+                {
+                    await act(grains.Account(accountId));
+                }
+                catch (Exception ex)
+                {
+                    Log.AccountFailed(logger, accountId, broker, ex); // the next verdict on the broker tries again
+                }
+            }));
         }
     }
 
@@ -157,13 +308,42 @@ internal sealed partial class HousekeeperGrain(
         }
     }
 
+    /// <summary>What the housekeeper knows of one broker accounts are bound to.</summary>
+    private sealed class BrokerWatch(string broker, long heardAt)
+    {
+        public string Broker { get; } = broker;
+
+        /// <summary>When it last answered a check; until it has, when logic learned of it (its first binding, as the store's reads show it).</summary>
+        public long HeardAt { get; set; } = heardAt;
+
+        /// <summary>When the last check of it was asked: after <see cref="HeardAt"/>, that check has not answered (yet).</summary>
+        public long AskedAt { get; set; }
+
+        /// <summary>Whether it has answered a check yet.</summary>
+        public bool Answered { get; set; }
+
+        /// <summary>When it was taken for gone, if it is: its accounts are away, a return reclaims them.</summary>
+        public long? GoneAt { get; set; }
+
+        public bool Forgetting { get; set; }
+
+        /// <summary>The check under way, or the last one.</summary>
+        public Task Check { get; set; } = Task.CompletedTask;
+
+        /// <summary>The last decision on it, the next one's turn after it.</summary>
+        public Task Deciding { get; set; } = Task.CompletedTask;
+
+        /// <summary>Fires at the last check before the deadline, then at the deadline.</summary>
+        public IGrainTimer? Deadline { get; set; }
+    }
+
     private static partial class Log
     {
         [LoggerMessage(3, LogLevel.Warning, "Checking broker {Broker} failed; it counts as silent.")]
         public static partial void CheckFailed(ILogger logger, string broker, Exception exception);
 
-        [LoggerMessage(2, LogLevel.Warning, "Broker {Broker} has not answered for {DeadAfter}: its accounts are away, their grace periods start.")]
-        public static partial void BrokerGone(ILogger logger, string broker, TimeSpan deadAfter);
+        [LoggerMessage(2, LogLevel.Warning, "Broker {Broker} has not answered for {SilentFor}, since {Since}: its accounts are away, their grace periods start.")]
+        public static partial void BrokerGone(ILogger logger, string broker, TimeSpan silentFor, string since);
 
         [LoggerMessage(4, LogLevel.Warning, "Broker {Broker} answers again: its accounts not resumed elsewhere are reclaimed.")]
         public static partial void BrokerBack(ILogger logger, string broker);
@@ -173,6 +353,9 @@ internal sealed partial class HousekeeperGrain(
 
         [LoggerMessage(5, LogLevel.Warning, "Account {AccountId} of broker {Broker} could not be made away or reclaimed.")]
         public static partial void AccountFailed(ILogger logger, ulong accountId, string broker, Exception exception);
+
+        [LoggerMessage(7, LogLevel.Warning, "A decision on broker {Broker} failed; its next check or deadline tries again.")]
+        public static partial void DecisionFailed(ILogger logger, string broker, Exception exception);
 
         [LoggerMessage(1, LogLevel.Warning, "Ending the sessions of account {AccountId} after its grace period failed.")]
         public static partial void ExpireFailed(ILogger logger, ulong accountId, Exception exception);
