@@ -105,7 +105,7 @@ public static class BrokerExtensions
     public static void UseChatHandshake(this Microsoft.AspNetCore.Server.Kestrel.Core.ListenOptions listen, long? maxWebSockets)
     {
         var handshake = listen.ApplicationServices.GetRequiredService<Handshake.BrokerHandshake>();
-        var count = new Handshake.WebSocketCount(maxWebSockets);
+        var count = handshake.CountUnder(maxWebSockets); // one count for every endpoint of the process
         listen.Use(next => connection => handshake.OnConnectionAsync(connection, next, count));
     }
 }

@@ -31,6 +31,18 @@ internal sealed partial class BrokerHandshake(
     private readonly ILogger _logger = loggers.CreateLogger<BrokerHandshake>();
     private readonly string _path = options.Value.Path;
     private readonly TimeSpan _timeout = options.Value.HandshakeTimeout;
+    private readonly byte[] _requestLine = System.Text.Encoding.ASCII.GetBytes("GET " + options.Value.Path);
+    private readonly Lock _countGate = new();
+    private WebSocketCount? _count;
+
+    /// <summary>The one count of WebSockets opened here, shared by every endpoint the handshake is added to.</summary>
+    public WebSocketCount CountUnder(long? maxWebSockets)
+    {
+        lock (_countGate)
+        {
+            return _count ??= new WebSocketCount(maxWebSockets);
+        }
+    }
 
     public async Task OnConnectionAsync(ConnectionContext connection, ConnectionDelegate next, WebSocketCount count)
     {
@@ -91,10 +103,15 @@ internal sealed partial class BrokerHandshake(
                 connection.Abort(new ConnectionAbortedException("no request head within the handshake timeout"));
                 return (null, false);
             }
+            catch (Exception ex) when (ex is IOException or ConnectionResetException or ConnectionAbortedException)
+            {
+                return (null, false); // the client went away mid-handshake: nothing to answer, nothing to log
+            }
 
             var buffer = result.Buffer;
-            var start = buffer.FirstSpan.Length >= 5 || buffer.IsSingleSegment ? buffer.FirstSpan : buffer.Slice(0, Math.Min(buffer.Length, 5)).ToArray();
-            if (!UpgradeRequest.MayBeOne(start))
+            var wanted = _requestLine.Length + 1;
+            var start = buffer.FirstSpan.Length >= wanted || buffer.IsSingleSegment ? buffer.FirstSpan : buffer.Slice(0, Math.Min(buffer.Length, wanted)).ToArray();
+            if (!UpgradeRequest.MayBeFor(start, _requestLine))
             {
                 input.AdvanceTo(buffer.Start);
                 return (null, true);

@@ -36,9 +36,21 @@ internal sealed class UpgradeRequest
     /// <summary>Sec-WebSocket-Key as sent (24 characters of base64).</summary>
     public string Key { get; }
 
-    /// <summary>Whether <paramref name="start"/> can still begin a request this class would take (so more bytes are worth reading).</summary>
-    public static bool MayBeOne(ReadOnlySpan<byte> start) =>
-        "GET /"u8.Length > start.Length ? "GET /"u8.StartsWith(start) : start.StartsWith("GET /"u8);
+    /// <summary>
+    /// Whether <paramref name="start"/> can still begin a request this class would take for the path in
+    /// <paramref name="requestLine"/> (<c>GET /ws</c>, the path compared without regard to case, then a space or
+    /// <c>?</c>): only then are more bytes worth waiting for; a request for another path goes to Kestrel at once.
+    /// </summary>
+    public static bool MayBeFor(ReadOnlySpan<byte> start, ReadOnlySpan<byte> requestLine)
+    {
+        var common = Math.Min(start.Length, requestLine.Length);
+        if (!start[..common].StartsWith("GET "u8[..Math.Min(common, 4)]) || !System.Text.Ascii.EqualsIgnoreCase(start[..common], requestLine[..common]))
+        {
+            return false;
+        }
+
+        return start.Length <= requestLine.Length || start[requestLine.Length] is (byte)' ' or (byte)'?';
+    }
 
     /// <summary>The handshake in <paramref name="head"/> (everything up to and including the blank line), or null.</summary>
     public static UpgradeRequest? Parse(ReadOnlySpan<byte> head)

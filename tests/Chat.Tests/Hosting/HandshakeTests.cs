@@ -3,6 +3,10 @@ using System.Text;
 using Chat.Testing.Network;
 using Chat.Testing.Servers;
 using Chat.Tests.Infrastructure;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 
 namespace Chat.Tests.Hosting;
 
@@ -109,6 +113,39 @@ public sealed class HandshakeTests
         await ws.SendAsync(Encoding.ASCII.GetBytes(request), timeout.Token);
         var head = await ws.ReadHttpHeadAsync(timeout.Token);
         Assert.True(head?.StartsWith("HTTP/1.1 400", StringComparison.Ordinal), $"{what}: {head?.Split("\r\n")[0] ?? "no answer"}");
+    }
+
+    [Fact]
+    public async Task Chat_Http_MaxWebSockets_holds_for_the_process_over_all_its_ports()
+    {
+        await using var server = await ChatServer.StartAsync("urls=http://127.0.0.1:0;http://127.0.0.1:0", "Chat:Http:MaxWebSockets=1");
+        var ports = server.Get<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Select(address => new Uri(address).Port).Distinct().ToList();
+        Assert.Equal(2, ports.Count);
+        using var timeout = new CancellationTokenSource(TestClient.Timeout);
+        using var first = await RawWebSocket.ConnectAsync(new UriBuilder(server.WebSocketUri) { Port = ports[0] }.Uri, timeout.Token);
+        var refused = await Assert.ThrowsAsync<IOException>(() => RawWebSocket.ConnectAsync(new UriBuilder(server.WebSocketUri) { Port = ports[1] }.Uri, timeout.Token));
+        Assert.Contains("503", refused.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_client_that_resets_in_the_middle_of_its_handshake_leaves_no_error_in_the_log()
+    {
+        var log = new CapturedLog();
+        await using var server = await ChatServer.StartWithServicesAsync(services => services.AddSingleton<ILoggerProvider>(log));
+        using var timeout = new CancellationTokenSource(TestClient.Timeout);
+        for (var i = 0; i < 5; i++)
+        {
+            using var socket = await RawWebSocket.ConnectTcpAsync(server.WebSocketUri, timeout.Token);
+            await socket.SendAsync(Encoding.ASCII.GetBytes("GET /ws HTTP/1.1\r\nHost: x\r\n"), System.Net.Sockets.SocketFlags.None, timeout.Token);
+            socket.LingerState = new System.Net.Sockets.LingerOption(true, 0); // closed with a reset
+            socket.Close();
+        }
+
+        // The server still answers a whole handshake afterwards, and has logged nothing at error level for the resets.
+        using var ws = await RawWebSocket.ConnectAsync(server.WebSocketUri, timeout.Token);
+        await ws.SendAsync(RawWebSocket.Frame(WireOpcode.Text, "{\"cmd\":\"CRT_ACCOUNT_REQ\",\"nickName\":\"after\"}"u8), timeout.Token);
+        Assert.Contains("\"CRT_ACCOUNT_RESP\"", (await ws.ReceiveAsync(timeout.Token))?.Text, StringComparison.Ordinal);
+        Assert.Empty(log.Errors);
     }
 
     private static string AcceptOf(string key)
