@@ -14,6 +14,8 @@
 #   and the bot challenge on, as shipped; the other server targets and cluster run with them off) |
 #   server-memory (--Chat:Store:Kind=memory) | server-1shard (the SQLite server with one matchmaker shard,
 #   Chat:Matching:Shards=1, to set beside server's shards in one run: `--targets "server-1shard server"`) |
+#   server-kestrel-upgrade (the SQLite server with Chat:Broker:OwnHandshake=false: Kestrel's HTTP/1.1 upgrades
+#   every socket, as before the broker read handshakes itself; `--targets "server-kestrel-upgrade server" --only idle`) |
 #   server-mariadb (the MariaDB store, on a private mariadbd started for each run by
 #   `deploy/local-cluster.sh up DIR mariadb` in the run's temp folder: a free port, deploy/mariadb's
 #   database and settings, MariaDB's own durable defaults otherwise), each of this
@@ -291,7 +293,7 @@ for target in $targets; do
   kind="${target%%@*}"
   case "$kind" in
     relay) project=bench/Chat.Relay/Chat.Relay.csproj ;;
-    server | server-limits | server-memory | server-mariadb | server-1shard | cluster) project=src/Chat.Host/Chat.Host.csproj ;;
+    server | server-limits | server-memory | server-mariadb | server-1shard | server-kestrel-upgrade | cluster) project=src/Chat.Host/Chat.Host.csproj ;;
     *) echo "unknown target $target" >&2; exit 2 ;;
   esac
   [[ -n ${dll[$target]:-} ]] && continue
@@ -368,13 +370,14 @@ start_target() { # target port
     relay)
       dotnet "${dll[$target]}" "$port" >"$log" 2>&1 &
       ;;
-    server | server-limits | server-memory | server-mariadb | server-1shard)
+    server | server-limits | server-memory | server-mariadb | server-1shard | server-kestrel-upgrade)
       store="$(mktemp -d /tmp/chat-bench-db.XXXXXX)"
-      local store_kind=() limits=("${limits_off[@]}") matching=("${scenario_flags[@]}")
+      local store_kind=() limits=("${limits_off[@]}") flags=("${scenario_flags[@]}")
+      [[ $kind == server-kestrel-upgrade ]] && flags+=("--Chat:Broker:OwnHandshake=false")
       if [[ $kind == server-1shard ]]; then
-        matching+=("--Chat:Matching:Shards=1")
+        flags+=("--Chat:Matching:Shards=1")
       elif [[ -n $shards ]]; then
-        matching+=("--Chat:Matching:Shards=$shards")
+        flags+=("--Chat:Matching:Shards=$shards")
       fi
       db_connection=""
       [[ $kind == server-memory ]] && store_kind=(--Chat:Store:Kind=memory)
@@ -387,7 +390,7 @@ start_target() { # target port
       # connection string goes by environment, not on the command line, where ps would show it.
       Chat__Store__ConnectionString="$db_connection" dotnet "${dll[$target]}" --urls="http://127.0.0.1:$port" \
         --Chat:Store:Path="$store/chat.db" "${store_kind[@]}" \
-        --Chat:Broker:RateLimit:PerSecond=1000000 --Chat:Broker:RateLimit:Burst=1000000 "${limits[@]}" "${matching[@]}" \
+        --Chat:Broker:RateLimit:PerSecond=1000000 --Chat:Broker:RateLimit:Burst=1000000 "${limits[@]}" "${flags[@]}" \
         --Logging:LogLevel:Default=Warning >"$log" 2>&1 &
       ;;
   esac

@@ -44,6 +44,8 @@ public static class BrokerExtensions
         services.TryAddSingleton<RequestDispatcher>();
         services.TryAddSingleton<ConnectionLoop>();
         services.TryAddSingleton<OriginPolicy>();
+        services.TryAddSingleton<BrokerEndpoint>();
+        services.TryAddSingleton<Handshake.BrokerHandshake>();
         services.AddSingleton<Heartbeat.Heartbeat>();
         services.AddSingleton<DeliveryReports>();
         services.AddSingleton<AddressGate>();
@@ -90,35 +92,20 @@ public static class BrokerExtensions
     public static IEndpointRouteBuilder MapChatBroker(this IEndpointRouteBuilder endpoints)
     {
         var options = endpoints.ServiceProvider.GetRequiredService<Microsoft.Extensions.Options.IOptions<BrokerOptions>>().Value;
-        var lifetime = endpoints.ServiceProvider.GetRequiredService<IHostApplicationLifetime>();
-
-        var loop = endpoints.ServiceProvider.GetRequiredService<ConnectionLoop>();
-        var origins = endpoints.ServiceProvider.GetRequiredService<OriginPolicy>();
-
-        // A plain RequestDelegate: it lives as long as the socket, so it should hold as little as possible.
-        // Not async itself: the socket's task is the loop's own, with no frame of this delegate kept beside it.
-        endpoints.Map(options.Path, context =>
-        {
-            if (!context.WebSockets.IsWebSocketRequest)
-            {
-                context.Response.StatusCode = StatusCodes.Status400BadRequest;
-                return context.Response.WriteAsync("WebSocket only");
-            }
-
-            if (!origins.IsAllowed(context.Request))
-            {
-                context.Response.StatusCode = StatusCodes.Status403Forbidden;
-                return Task.CompletedTask;
-            }
-
-            if (lifetime.ApplicationStopping.IsCancellationRequested)
-            {
-                context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
-                return Task.CompletedTask;
-            }
-
-            return loop.AcceptAsync(context);
-        });
+        var endpoint = endpoints.ServiceProvider.GetRequiredService<BrokerEndpoint>();
+        endpoints.Map(options.Path, endpoint.HandleAsync);
         return endpoints;
+    }
+
+    /// <summary>
+    /// Takes WebSocket handshakes for the broker's path off Kestrel's HTTP/1.1 on each endpoint it is added to
+    /// (<see cref="Handshake.BrokerHandshake"/>); every other request goes on to Kestrel as it came.
+    /// <paramref name="maxWebSockets"/>: <c>Chat:Http:MaxWebSockets</c> (null: no limit of its own).
+    /// </summary>
+    public static void UseChatHandshake(this Microsoft.AspNetCore.Server.Kestrel.Core.ListenOptions listen, long? maxWebSockets)
+    {
+        var handshake = listen.ApplicationServices.GetRequiredService<Handshake.BrokerHandshake>();
+        var count = handshake.CountUnder(maxWebSockets); // one count for every endpoint of the process
+        listen.Use(next => connection => handshake.OnConnectionAsync(connection, next, count));
     }
 }

@@ -15,6 +15,15 @@ public sealed class BrokerOptions : IValidatableObject
     [Required]
     public string Path { get; set; } = "/ws";
 
+    /// <summary>
+    /// Whether the broker answers the WebSocket handshake on its HTTP/1.1 endpoints itself (Chat.Broker/Handshake),
+    /// so a socket does not keep Kestrel's HTTP/1.1 request alive beneath it; false: Kestrel upgrades every socket.
+    /// </summary>
+    public bool OwnHandshake { get; set; } = true;
+
+    /// <summary>How long a new connection may take to send its WebSocket handshake's head before it is dropped (Kestrel's own request-header timeout is the same 30 s).</summary>
+    public TimeSpan HandshakeTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>How often the server sends PING_REQ.</summary>
     public TimeSpan PingInterval { get; set; } = TimeSpan.FromSeconds(3);
 
@@ -70,6 +79,7 @@ public sealed class BrokerOptions : IValidatableObject
         // Each drives a timer or a deadline: zero or less would spin or fire at once.
         return Durations.MustBePositive(
             Section,
+            (nameof(HandshakeTimeout), HandshakeTimeout),
             (nameof(PingInterval), PingInterval),
             (nameof(SilenceTimeout), SilenceTimeout),
             (nameof(SendTimeout), SendTimeout),

@@ -33,7 +33,7 @@ public static class ChatRoles
         builder.Services.AddChatLogic();
         builder.Services.AddOperatorApi();
         builder.AddChatSilo(ChatRole.All);
-        builder.Services.AddChatBroker();
+        builder.Services.AddChatBroker().AddVisitorHandshake();
         builder.Services.AddTrustedProxies(builder.Configuration); // behind nginx on the same host, as a broker is
         builder.Services.AddChatHealth(grpc: false).AddStoreCheck(HealthExtensions.Ready);
         return builder.AddChatDiagnostics("chat");
@@ -43,7 +43,7 @@ public static class ChatRoles
     public static WebApplicationBuilder AddBrokerNode(this WebApplicationBuilder builder)
     {
         var services = builder.Services;
-        services.AddClusterOptions(BrokerUrls, BrokerGrpcUrl).AddClusterNodeListeners().AddClusterGrpc(builder.Configuration, NodeRole.Broker).AddTrustedProxies();
+        services.AddClusterOptions(BrokerUrls, BrokerGrpcUrl).AddClusterNodeListeners(http1: VisitorHandshake.Use).AddClusterGrpc(builder.Configuration, NodeRole.Broker).AddTrustedProxies();
         services.AddLogicDiscovery(builder.Configuration);
         services.AddOptions<BrokerOptions>().PostConfigure<IOptions<ClusterOptions>>((broker, cluster) => broker.Address = cluster.Value.AdvertisedAddress);
         services.AddChatBrokerOfCluster();

@@ -14,16 +14,17 @@ public static class ClusterEndpoints
     /// is validated: <c>--urls</c> for HTTP/1.1 (a broker's web client and WebSocket; health and metrics
     /// on both) and <c>Chat:Cluster:GrpcUrl</c> for gRPC over HTTP/2, which only the cluster's own nodes
     /// (and health probes) call: over TLS that requires a client certificate of the cluster's
-    /// (<c>Chat:Cluster:Tls</c>), else as h2c.
+    /// (<c>Chat:Cluster:Tls</c>), else as h2c. <paramref name="http1"/>: more for each HTTP/1.1 endpoint (a
+    /// broker's own WebSocket handshake).
     /// </summary>
-    public static IServiceCollection AddClusterNodeListeners(this IServiceCollection services)
+    public static IServiceCollection AddClusterNodeListeners(this IServiceCollection services, Action<ListenOptions, IServiceProvider>? http1 = null)
     {
         services.AddOptions<KestrelServerOptions>().Configure<IOptions<ClusterOptions>, IServiceProvider>((kestrel, options, provider) =>
         {
             var cluster = options.Value;
             foreach (var url in cluster.HttpUrls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
             {
-                Listen(kestrel, ListenUrl.Parse(url), HttpProtocols.Http1);
+                Listen(kestrel, ListenUrl.Parse(url), HttpProtocols.Http1, more: http1 is null ? null : listen => http1(listen, provider));
             }
 
             var tls = provider.GetService<TlsNodeLinks>();
@@ -46,11 +47,12 @@ public static class ClusterEndpoints
         };
     }
 
-    private static void Listen(KestrelServerOptions kestrel, ListenUrl url, HttpProtocols protocols, TlsNodeLinks? tls = null)
+    private static void Listen(KestrelServerOptions kestrel, ListenUrl url, HttpProtocols protocols, TlsNodeLinks? tls = null, Action<ListenOptions>? more = null)
     {
         void Configure(ListenOptions listen)
         {
             listen.Protocols = protocols;
+            more?.Invoke(listen);
             if (tls is not null)
             {
                 // A stranger gets no further than the handshake: no certificate of the cluster's, no HTTP/2 at all.

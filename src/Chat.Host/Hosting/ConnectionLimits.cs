@@ -33,12 +33,14 @@ public static class ConnectionLimits
         services.AddOptions<ConnectionLimitsOptions>().BindConfiguration(ConnectionLimitsOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<KestrelServerOptions>().Configure<IOptions<ConnectionLimitsOptions>>((kestrel, options) =>
         {
-            var budget = DescriptorBudget(OpenFileLimit());
-            kestrel.Limits.MaxConcurrentConnections = options.Value.MaxConnections ?? budget;
-            kestrel.Limits.MaxConcurrentUpgradedConnections = options.Value.MaxWebSockets ?? budget;
+            kestrel.Limits.MaxConcurrentConnections = options.Value.MaxConnections ?? DescriptorBudget(OpenFileLimit());
+            kestrel.Limits.MaxConcurrentUpgradedConnections = MaxWebSockets(options.Value);
         });
         return services;
     }
+
+    /// <summary>WebSockets open at once: Kestrel's upgraded connections and the broker's own handshakes alike.</summary>
+    public static long? MaxWebSockets(ConnectionLimitsOptions options) => options.MaxWebSockets ?? DescriptorBudget(OpenFileLimit());
 
     /// <summary>The descriptor limit less the reserve (at least half the limit, for a small one); null (no limit) where it is unknown.</summary>
     public static long? DescriptorBudget(long? openFileLimit) =>

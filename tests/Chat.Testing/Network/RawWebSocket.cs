@@ -274,6 +274,21 @@ public sealed class RawWebSocket : IDisposable
         }
     }
 
+    /// <summary>Reads and drops <paramref name="count"/> bytes (an HTTP body); false when the server closed first.</summary>
+    public async Task<bool> ReadBytesAsync(int count, CancellationToken cancellationToken)
+    {
+        while (_end - _start < count)
+        {
+            if (!await FillAsync(cancellationToken))
+            {
+                return false;
+            }
+        }
+
+        _start += count;
+        return true;
+    }
+
     /// <summary>Reads an HTTP response head; what came when the server closed first, or null when nothing did.</summary>
     public async Task<string?> ReadHttpHeadAsync(CancellationToken cancellationToken)
     {
