@@ -52,6 +52,21 @@ public sealed class ChatNode : IAsyncDisposable
     /// <param name="tls">The cluster's certificates: the node gets one naming its role and gRPC address, and talks TLS; null: plain h2c with <see cref="Secret"/>.</param>
     public static async Task<ChatNode> StartAsync(ChatRole role, string[] settings, ClusterCertificates? tls = null)
     {
+        // A free port is only free when it is picked: a test running beside this one may take it before the node binds it.
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await StartOnceAsync(role, settings, tls);
+            }
+            catch (IOException ex) when (ex.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException && attempt < 3)
+            {
+            }
+        }
+    }
+
+    private static async Task<ChatNode> StartOnceAsync(ChatRole role, string[] settings, ClusterCertificates? tls)
+    {
         var node = new ChatNode(role, TempFolder.Create("chat-node-"), LoopbackPort.Free(), LoopbackPort.Free());
         string[] transport = [$"--Chat:Cluster:GrpcUrl=http://{node.GrpcAddress}", $"--Chat:Cluster:Secret={Secret}"];
         if (tls is not null)
