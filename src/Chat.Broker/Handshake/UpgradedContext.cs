@@ -157,8 +157,6 @@ internal sealed class WebSocketCount(long? max)
 {
     private long _open;
 
-    public long Open => Interlocked.Read(ref _open);
-
     public bool TryTake()
     {
         if (Interlocked.Increment(ref _open) <= (max ?? long.MaxValue))

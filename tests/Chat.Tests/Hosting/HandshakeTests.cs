@@ -24,8 +24,7 @@ public sealed class HandshakeTests
     {
         await using var server = await ChatServer.StartAsync($"Chat:Broker:OwnHandshake={ownHandshake}");
         using var timeout = new CancellationTokenSource(TestClient.Timeout);
-        using var socket = await RawWebSocket.ConnectTcpAsync(server.WebSocketUri, timeout.Token);
-        using var ws = RawWebSocket.Over(socket);
+        using var ws = RawWebSocket.Over(await RawWebSocket.ConnectTcpAsync(server.WebSocketUri, timeout.Token)); // it owns the socket
         var key = Convert.ToBase64String(RandomNumberGenerator.GetBytes(16));
         var frame = RawWebSocket.Frame(WireOpcode.Text, "{\"cmd\":\"CRT_ACCOUNT_REQ\",\"nickName\":\"early\"}"u8);
         byte[] both = [.. RawWebSocket.UpgradeRequest(server.WebSocketUri, key), .. frame];
@@ -56,8 +55,7 @@ public sealed class HandshakeTests
     {
         await using var server = await ChatServer.StartAsync();
         using var timeout = new CancellationTokenSource(TestClient.Timeout);
-        using var socket = await RawWebSocket.ConnectTcpAsync(server.WebSocketUri, timeout.Token);
-        using var ws = RawWebSocket.Over(socket);
+        using var ws = RawWebSocket.Over(await RawWebSocket.ConnectTcpAsync(server.WebSocketUri, timeout.Token)); // it owns the socket
         await ws.SendAsync(Encoding.ASCII.GetBytes($"GET / HTTP/1.1\r\nHost: {server.HttpUri.Authority}\r\n\r\n"), timeout.Token);
         var page = await ws.ReadHttpHeadAsync(timeout.Token);
         Assert.StartsWith("HTTP/1.1 200", page, StringComparison.Ordinal);
@@ -77,8 +75,7 @@ public sealed class HandshakeTests
         // Longer than the test waits, Kestrel's own header timeout (30 s) would not do it: the broker's does.
         await using var server = await ChatServer.StartAsync("Chat:Broker:HandshakeTimeout=00:00:01");
         using var timeout = new CancellationTokenSource(TestClient.Timeout);
-        using var socket = await RawWebSocket.ConnectTcpAsync(server.WebSocketUri, timeout.Token);
-        using var ws = RawWebSocket.Over(socket);
+        using var ws = RawWebSocket.Over(await RawWebSocket.ConnectTcpAsync(server.WebSocketUri, timeout.Token)); // it owns the socket
         await ws.SendAsync(Encoding.ASCII.GetBytes($"GET /ws HTTP/1.1\r\nHost: {server.HttpUri.Authority}\r\n"), timeout.Token);
         Assert.Null(await ws.ReadHttpHeadAsync(timeout.Token));
     }
@@ -88,8 +85,7 @@ public sealed class HandshakeTests
     {
         await using var server = await ChatServer.StartAsync();
         using var timeout = new CancellationTokenSource(TestClient.Timeout);
-        using var socket = await RawWebSocket.ConnectTcpAsync(server.WebSocketUri, timeout.Token);
-        using var ws = RawWebSocket.Over(socket);
+        using var ws = RawWebSocket.Over(await RawWebSocket.ConnectTcpAsync(server.WebSocketUri, timeout.Token)); // it owns the socket
         var request = Encoding.ASCII.GetString(RawWebSocket.UpgradeRequest(server.WebSocketUri, Convert.ToBase64String(RandomNumberGenerator.GetBytes(16))));
         await ws.SendAsync(Encoding.ASCII.GetBytes(request.Replace("\r\n\r\n", "\r\nOrigin: http://evil.example\r\n\r\n", StringComparison.Ordinal)), timeout.Token);
         var head = await ws.ReadHttpHeadAsync(timeout.Token);
@@ -106,8 +102,7 @@ public sealed class HandshakeTests
     {
         await using var server = await ChatServer.StartAsync();
         using var timeout = new CancellationTokenSource(TestClient.Timeout);
-        using var socket = await RawWebSocket.ConnectTcpAsync(server.WebSocketUri, timeout.Token);
-        using var ws = RawWebSocket.Over(socket);
+        using var ws = RawWebSocket.Over(await RawWebSocket.ConnectTcpAsync(server.WebSocketUri, timeout.Token)); // it owns the socket
         var request = $"GET /ws HTTP/1.1\r\n{headers.Replace("{host}", server.HttpUri.Authority, StringComparison.Ordinal)}" +
             $"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n";
         await ws.SendAsync(Encoding.ASCII.GetBytes(request), timeout.Token);
