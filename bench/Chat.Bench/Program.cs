@@ -9,7 +9,7 @@ const string Usage = """
       chat         --pairs 100 --messages 1000 [--window 1] | --rate 10 --duration 30   [--warmup 2] [--size 64] [--drain 10] [--retry-refused]
       crowd        --visitors 200 --interval 5 --typing-lead 1 --duration 30 --warmup 10 [--size 64] [--drain 30] [--seed 1]   (people at a human pace; --sources at least 200 by default)
       idle         --connections 1000 --hold 10 [--ready-file FILE] [--until-file FILE] (the first written once all have arrived; the hold ends once the second exists)
-      match-storm  --visitors 1000 [--interests 3 --tags 500] (interests drawn with Zipf weights, s = 1)
+      match-storm  --visitors 1000 [--interests 3 --tags 500] (interests drawn with Zipf weights, s = 1) [--warmup 2000] (an unmeasured storm of that many first)
       resume       --pairs 20 --drops 10 --rate 5 --before 2 --away 2 --after 3
 
     common: --sources 4 (source addresses 127.0.0.2.., up to 16,777,214 of them) --concurrency 64 (connects at a time)
@@ -128,6 +128,7 @@ Func<Task<(string Text, string Json, bool Ok)>>? run = arguments.Scenario switch
             ServerPids = serverPid,
             Interests = arguments.Int("interests", 0),
             Tags = arguments.Int("tags", 500),
+            Warmup = arguments.Int("warmup", 0),
         }, stop.Token);
         return (Summary.Of(r), JsonSerializer.Serialize(r, ResultJsonContext.Default.MatchStormResult), r.Clean);
     },

@@ -87,4 +87,22 @@ public sealed class ServerSmokeTests
         Assert.Equal(0, result.PartnersDisagree);
         Assert.Equal(20, result.Sessions);
     }
+
+    [Fact]
+    public async Task A_warmed_match_storm_pairs_the_warm_up_crowd_then_the_measured_one()
+    {
+        await using var server = await StartServerAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+
+        var result = await MatchStormScenario.RunAsync(
+            new MatchStormOptions { Server = server.WebSocketUri, Visitors = 40, Warmup = 20, ReplyTimeout = TimeSpan.FromSeconds(30) },
+            timeout.Token);
+
+        Assert.True(result.WarmupClean);
+        Assert.True(result.WarmupPairAllSeconds > 0);
+        Assert.Equal(0, result.Unpaired);
+        Assert.Equal(0, result.PairedMoreThanOnce);
+        Assert.Equal(20, result.Sessions); // the measured storm's sessions only
+        Assert.True(result.Clean);
+    }
 }

@@ -73,7 +73,7 @@ public static class Summary
 
     public static string Of(MatchStormResult r) =>
         $"""
-        match-storm: {r.Visitors} visitors
+        match-storm: {r.Visitors} visitors{(r.Warmup > 0 ? $" (after an unmeasured storm of {r.Warmup}, paired in {r.WarmupPairAllSeconds:0.###} s)" : " (the server's first storm)")}
           arrive (connect + account): {r.ArriveSeconds:0.###} s
           time to pair all: {r.PairAllSeconds:0.###} s; per visitor: {r.TimeToPair}
           paired {r.Paired}, unpaired {r.Unpaired}, paired more than once {r.PairedMoreThanOnce}, partners disagree {r.PartnersDisagree}, sessions {r.Sessions}
