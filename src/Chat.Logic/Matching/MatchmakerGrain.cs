@@ -154,7 +154,7 @@ internal sealed partial class MatchmakerGrain(
     public Task<WaitingVisitor?> TakeExactly(WaitingVisitor seeker, ulong candidateId)
     {
         var now = Now;
-        if (_pool.Get(candidateId) is not { } candidate || candidate.AccountId == seeker.AccountId || !Eligible(seeker, now)(candidate))
+        if (_pool.Get(candidateId) is not { } candidate || candidate.AccountId == seeker.AccountId || _adding.Contains(candidateId) || !Eligible(seeker, now)(candidate))
         {
             return Task.FromResult<WaitingVisitor?>(null);
         }
@@ -206,7 +206,8 @@ internal sealed partial class MatchmakerGrain(
         for (var i = 0; i < seekers.Length; i++)
         {
             var seeker = seekers[i];
-            if (_pool.FindFor(seeker, now, Eligible(seeker, now)) is not { } found)
+            // Not one whose waiting row is not committed yet: the seeker's shard claims it in the store.
+            if (_pool.FindFor(seeker, now, Eligible(seeker, now)) is not { } found || _adding.Contains(found.Partner.AccountId))
             {
                 continue;
             }
@@ -588,19 +589,13 @@ internal sealed partial class MatchmakerGrain(
             CountMatch(partner.AccountId, now);
         }
 
+        WriteOutcome outcome;
+        ulong sessionId;
         try
         {
-            var sessionId = await ids.NextAsync(IdKind.Session);
-            var writes = new List<Task>(3) { writer.WriteAsync(new StoreWrite.WaitingRemoved(partner.AccountId)) };
-            if (callerWasWaiting)
-            {
-                writes.Add(writer.WriteAsync(new StoreWrite.WaitingRemoved(caller.AccountId)));
-            }
-
-            writes.Add(writer.WriteAsync(new StoreWrite.NewSession(new SessionRecord(sessionId, partner.AccountId, caller.AccountId, now))));
-            await Task.WhenAll(writes);
-            Matched(caller, partner, shared, partnerShard, now);
-            return new MatchTicket(ResultCode.Success, sessionId, partner.AccountId, PartnerAddress: partner.Address, CommonInterests: Interests.Common(caller.Interests, partner.Interests));
+            sessionId = await ids.NextAsync(IdKind.Session);
+            ulong[] claims = callerWasWaiting ? [partner.AccountId, caller.AccountId] : [partner.AccountId];
+            outcome = await writer.DecideAsync(new StoreWrite.NewSession(new SessionRecord(sessionId, partner.AccountId, caller.AccountId, now), claims, _maxSessions));
         }
         catch (Exception ex)
         {
@@ -614,6 +609,36 @@ internal sealed partial class MatchmakerGrain(
 
             return new MatchTicket(ResultCode.InternalErr);
         }
+
+        if (outcome.Result != WriteResult.Stored)
+        {
+            // Another pairing took one of them first (a stale copy of a shard, on a silo declared dead
+            // that has not stopped yet), or the visitor left: the other waits on.
+            _pairs.Remove(pair);
+            Log.PairingRefused(logger, _shard, caller.AccountId, partner.AccountId, outcome.AccountId);
+            if (outcome.AccountId == caller.AccountId)
+            {
+                Release(caller.AccountId);
+                PutBack(partner, partnerShard, caller.AccountId);
+                return new MatchTicket(ResultCode.NoDataFound);
+            }
+
+            if (partnerShard == _shard)
+            {
+                Release(partner.AccountId);
+            }
+
+            if (callerWasWaiting)
+            {
+                _pool.Add(caller, Now);
+                return new MatchTicket(ResultCode.NoDataFound);
+            }
+
+            return await WaitAsync(caller);
+        }
+
+        Matched(caller, partner, shared, partnerShard, now);
+        return new MatchTicket(ResultCode.Success, sessionId, partner.AccountId, PartnerAddress: partner.Address, CommonInterests: Interests.Common(caller.Interests, partner.Interests));
     }
 
     /// <summary>A pair this shard made on its own (a sweep): the session tells both (NewSession).</summary>
@@ -629,13 +654,11 @@ internal sealed partial class MatchmakerGrain(
 
         var (first, second) = seeker.SinceUnixMs <= partner.SinceUnixMs ? (seeker, partner) : (partner, seeker);
         ulong sessionId;
+        WriteOutcome outcome;
         try
         {
             sessionId = await ids.NextAsync(IdKind.Session);
-            await Task.WhenAll(
-                writer.WriteAsync(new StoreWrite.WaitingRemoved(seeker.AccountId)),
-                writer.WriteAsync(new StoreWrite.WaitingRemoved(partner.AccountId)),
-                writer.WriteAsync(new StoreWrite.NewSession(new SessionRecord(sessionId, first.AccountId, second.AccountId, Now))));
+            outcome = await writer.DecideAsync(new StoreWrite.NewSession(new SessionRecord(sessionId, first.AccountId, second.AccountId, Now), [seeker.AccountId, partner.AccountId], _maxSessions));
         }
         catch (Exception ex)
         {
@@ -643,6 +666,32 @@ internal sealed partial class MatchmakerGrain(
             _pairs.Remove(pair);
             PutBack(partner, partnerShard, seeker.AccountId);
             _pool.Add(seeker, Now);
+            return;
+        }
+
+        if (outcome.Result != WriteResult.Stored)
+        {
+            // Taken by another pairing first, or gone: the other waits on, in its place.
+            _pairs.Remove(pair);
+            Log.PairingRefused(logger, _shard, seeker.AccountId, partner.AccountId, outcome.AccountId);
+            if (outcome.AccountId != partner.AccountId)
+            {
+                PutBack(partner, partnerShard, seeker.AccountId);
+            }
+            else if (partnerShard == _shard)
+            {
+                Release(partner.AccountId);
+            }
+
+            if (outcome.AccountId != seeker.AccountId)
+            {
+                _pool.Add(seeker, Now);
+            }
+            else
+            {
+                Release(seeker.AccountId);
+            }
+
             return;
         }
 
@@ -892,6 +941,9 @@ internal sealed partial class MatchmakerGrain(
 
         [LoggerMessage(5, LogLevel.Warning, "Matchmaker: the count of visitors waiting per address could not be checked; the visitor waits unchecked.")]
         public static partial void WaitingUnchecked(ILogger logger, Exception exception);
+
+        [LoggerMessage(7, LogLevel.Warning, "Matchmaker shard {Shard}: the store refused to pair {First} with {Second} (account {Taken} was no longer waiting, or in as many chats as it may be): another pairing took it first.")]
+        public static partial void PairingRefused(ILogger logger, int shard, ulong first, ulong second, ulong taken);
 
         [LoggerMessage(6, LogLevel.Warning, "Matchmaker shard {Shard}: account {AccountId}, handed to another shard that neither paired it nor gave it back, waits here again.")]
         public static partial void Reclaimed(ILogger logger, int shard, ulong accountId);

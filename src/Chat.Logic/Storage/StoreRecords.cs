@@ -119,9 +119,20 @@ internal abstract record StoreWrite
         internal override WriteOutcome ApplyTo(IStoreWriteTarget target) => target.BrokerGone(this);
     }
 
-    /// <summary>A new session of two different accounts that exist. Refused if its id is used or out of range.</summary>
-    public sealed record NewSession(SessionRecord Session) : StoreWrite
+    /// <summary>
+    /// A new session of two different accounts that exist. Refused if its id is used or out of range;
+    /// if one of <see cref="Claims"/> (accounts the pairing takes out of the waiting pool with it) is not
+    /// waiting, since another pairing took it; or, with <see cref="MaxSessions"/> above 0, if a member
+    /// has that many sessions not ended. A refused pairing changes nothing.
+    /// </summary>
+    public sealed record NewSession(SessionRecord Session, IReadOnlyList<ulong> Claims, int MaxSessions = 0) : StoreWrite
     {
+        /// <summary>A session nobody claims for (tests, imports): no waiting account taken, no cap.</summary>
+        public NewSession(SessionRecord session)
+            : this(session, [])
+        {
+        }
+
         internal override WriteOutcome ApplyTo(IStoreWriteTarget target) => target.NewSession(this);
     }
 
@@ -211,13 +222,14 @@ internal enum WriteResult
 /// exceptions). A store that cannot be reached is not an outcome: the batch's task fails.
 /// </summary>
 /// <param name="Reason">Why a write was refused, in the store's own words with ids only: never a database's error text, which may quote client data.</param>
-internal readonly record struct WriteOutcome(WriteResult Result, ulong MsgId = 0, string? Reason = null)
+/// <param name="AccountId">With a refused pairing: the account that made it fail (no longer waiting, or at its cap); 0 otherwise.</param>
+internal readonly record struct WriteOutcome(WriteResult Result, ulong MsgId = 0, string? Reason = null, ulong AccountId = 0)
 {
     public static WriteOutcome Stored { get; } = new(WriteResult.Stored);
 
     public static WriteOutcome AlreadyStoredAs(ulong msgId) => new(WriteResult.AlreadyStored, msgId);
 
-    public static WriteOutcome RefusedFor(string reason) => new(WriteResult.Refused, Reason: reason);
+    public static WriteOutcome RefusedFor(string reason, ulong accountId = 0) => new(WriteResult.Refused, Reason: reason, AccountId: accountId);
 }
 
 /// <summary>

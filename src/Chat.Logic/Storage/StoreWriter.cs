@@ -53,6 +53,12 @@ internal partial class StoreWriter(IChatStore store, IOptions<StoreOptions> opti
     /// </summary>
     public Task<WriteOutcome> AppendAsync(MessageRecord message) => Queue(new StoreWrite.NewMessage(message), PendingWrite.Kind.Outcome)!;
 
+    /// <summary>
+    /// Queues a write whose refusal is an outcome (a pairing the store's fence refuses, since another
+    /// took one of its visitors first); the task fails only if the store cannot be reached.
+    /// </summary>
+    public Task<WriteOutcome> DecideAsync(StoreWrite write) => Queue(write, PendingWrite.Kind.Outcome)!;
+
     /// <summary>Queues a write nobody waits for (a read mark): it commits in queue order like any other, and if it fails, the writer logs it.</summary>
     public void Post(StoreWrite write) => Queue(write, PendingWrite.Kind.Posted);
 

@@ -13,6 +13,12 @@ internal interface IStoreFacts
 
     /// <summary>The msgId the message's sender already stored under its requestId in its session (compared exactly), or 0.</summary>
     ulong StoredUnder(MessageRecord message);
+
+    /// <summary>The account is in the waiting pool (this batch's writes so far included).</summary>
+    bool IsWaiting(ulong accountId);
+
+    /// <summary>The account's sessions not ended (this batch's writes so far included).</summary>
+    int ActiveSessionsOf(ulong accountId);
 }
 
 /// <summary>
@@ -32,9 +38,10 @@ internal static class WriteRules
     /// <summary>The refusal of a text longer than an engine's column can keep (MariaDB's columns have sizes; SQLite's do not).</summary>
     public static WriteOutcome TooLong(string what, ulong id, int most, string unit) => WriteOutcome.RefusedFor($"the {what} of {id} is longer than the store keeps ({most} {unit})");
 
-    public static WriteOutcome? RefuseSession<TFacts>(SessionRecord session, TFacts facts)
+    public static WriteOutcome? RefuseSession<TFacts>(StoreWrite.NewSession write, TFacts facts)
         where TFacts : IStoreFacts
     {
+        var session = write.Session;
         if (OutOfRange("session", session.Id) is { } refused)
         {
             return refused;
@@ -43,6 +50,28 @@ internal static class WriteRules
         if (session.FirstAccountId == session.SecondAccountId || !facts.AccountExists(session.FirstAccountId) || !facts.AccountExists(session.SecondAccountId))
         {
             return WriteOutcome.RefusedFor($"session {session.Id} needs two different accounts that exist");
+        }
+
+        // The fence against a visitor paired twice (a matchmaker shard and a stale copy of it, on a
+        // silo declared dead that has not stopped yet, both pairing it): a pairing takes its waiting
+        // accounts out of the pool, and is refused if another pairing took one first.
+        foreach (var claimed in write.Claims)
+        {
+            if (!facts.IsWaiting(claimed))
+            {
+                return WriteOutcome.RefusedFor($"session {session.Id}: account {claimed} is no longer waiting", claimed);
+            }
+        }
+
+        if (write.MaxSessions > 0)
+        {
+            foreach (var member in (ReadOnlySpan<ulong>)[session.FirstAccountId, session.SecondAccountId])
+            {
+                if (facts.ActiveSessionsOf(member) >= write.MaxSessions)
+                {
+                    return WriteOutcome.RefusedFor($"session {session.Id}: account {member} has {write.MaxSessions} active sessions already", member);
+                }
+            }
         }
 
         return null;

@@ -535,6 +535,82 @@ public abstract partial class StoreContractTests
         Assert.Equal([new ActivePair(Alice, Bob), new ActivePair(Carol, Dave)], pairs.OrderBy(p => p.First));
     }
 
+    // Pairing: the store is the fence against pairing a visitor twice
+
+    [Fact]
+    public async Task A_pairing_takes_its_claimed_accounts_out_of_the_waiting_pool_with_the_new_session()
+    {
+        await using var store = await OpenAsync();
+        await WriteAsync(store, NewAccount(Alice), NewAccount(Bob), NewAccount(Carol), new StoreWrite.WaitingAdded(Alice, 500), new StoreWrite.WaitingAdded(Bob, 600), new StoreWrite.WaitingAdded(Carol, 700));
+
+        await WriteAsync(store, Pairing(Talk, Alice, Bob, claims: [Alice, Bob]));
+
+        Assert.Equal([new WaitingEntry(Carol, 700)], await store.LoadWaitingAsync(None));
+        Assert.Equal([Talk], await store.FindActiveSessionsAsync(Alice, None));
+    }
+
+    [Fact]
+    public async Task A_second_pairing_that_claims_an_account_already_taken_is_refused_in_the_same_batch_or_a_later_one()
+    {
+        await using var store = await OpenAsync();
+        await WriteAsync(store, NewAccount(Alice), NewAccount(Bob), NewAccount(Carol), NewAccount(Dave), new StoreWrite.WaitingAdded(Alice, 500), new StoreWrite.WaitingAdded(Bob, 600));
+
+        // Two matchmakers (a shard and its stale copy on a silo declared dead) both pair waiting Alice.
+        var outcomes = await OutcomesAsync(store, Pairing(Talk, Alice, Carol, claims: [Alice]), Pairing(Other, Alice, Dave, claims: [Alice]));
+        Assert.Equal([(WriteResult.Stored, 0UL), (WriteResult.Refused, Alice)], outcomes.Select(o => (o.Result, o.AccountId)));
+        Assert.Equal([WriteResult.Refused, WriteResult.Stored], await ResultsAsync(store, Pairing(Third, Alice, Dave, claims: [Alice]), Pairing(Fourth, Bob, Dave, claims: [Bob])));
+
+        Assert.Equal([Talk], await store.FindActiveSessionsAsync(Alice, None));
+        Assert.Equal([Fourth], await store.FindActiveSessionsAsync(Dave, None));
+        Assert.Null(await store.LoadSessionAsync(Other, None));
+        Assert.Empty(await store.LoadWaitingAsync(None));
+    }
+
+    [Fact]
+    public async Task A_pairing_of_a_member_at_its_cap_of_active_sessions_is_refused_until_one_ends()
+    {
+        await using var store = await OpenAsync();
+        await WriteAsync(store, NewAccount(Alice), NewAccount(Bob), NewAccount(Carol), new StoreWrite.WaitingAdded(Carol, 500));
+        await WriteAsync(store, Pairing(Talk, Alice, Bob, claims: [], maxSessions: 1));
+
+        // Carol still waits: a refused pairing takes nobody out of the pool, and it names who is at the cap.
+        var refused = (await OutcomesAsync(store, Pairing(Other, Carol, Alice, claims: [Carol], maxSessions: 1)))[0];
+        Assert.Equal((WriteResult.Refused, Alice), (refused.Result, refused.AccountId));
+        Assert.Equal([new WaitingEntry(Carol, 500)], await store.LoadWaitingAsync(None));
+
+        await WriteAsync(store, new StoreWrite.SessionEnded(Talk, 5_000));
+        await WriteAsync(store, Pairing(Other, Carol, Alice, claims: [Carol], maxSessions: 1));
+        Assert.Equal([Other], await store.FindActiveSessionsAsync(Alice, None));
+    }
+
+    [Fact]
+    public async Task A_pairing_refused_in_a_batch_leaves_its_neighbours_to_commit()
+    {
+        await using var store = await OpenAsync();
+        await WriteAsync(store, NewAccount(Alice), NewAccount(Bob), NewAccount(Carol), NewAccount(Dave), new StoreWrite.WaitingAdded(Bob, 500), new StoreWrite.WaitingAdded(Dave, 600));
+
+        Assert.Equal(
+            [WriteResult.Refused, WriteResult.Stored, WriteResult.Stored],
+            await ResultsAsync(store, Pairing(Talk, Alice, Bob, claims: [Alice, Bob]), Pairing(Other, Carol, Dave, claims: [Dave], maxSessions: 1), new StoreWrite.WaitingAdded(Alice, 900)));
+
+        Assert.Null(await store.LoadSessionAsync(Talk, None));
+        Assert.Equal([new WaitingEntry(Bob, 500), new WaitingEntry(Alice, 900)], await store.LoadWaitingAsync(None));
+        Assert.Equal([Other], await store.FindActiveSessionsAsync(Carol, None));
+    }
+
+    [Fact]
+    public async Task Two_stores_on_one_database_never_both_pair_the_same_waiting_account()
+    {
+        await using var first = await OpenAsync();
+        await using var second = await OpenAgainAsync();
+        await WriteAsync(first, NewAccount(Alice), NewAccount(Bob), NewAccount(Carol), new StoreWrite.WaitingAdded(Alice, 500));
+
+        var results = await Task.WhenAll(ResultsAsync(first, Pairing(Talk, Alice, Bob, claims: [Alice])), ResultsAsync(second, Pairing(Other, Alice, Carol, claims: [Alice])));
+
+        Assert.Equal(1, results.Count(r => r[0] == WriteResult.Stored));
+        Assert.Single(await first.FindActiveSessionsAsync(Alice, None));
+    }
+
     // Away accounts and counts
 
     [Fact]
@@ -990,6 +1066,9 @@ public abstract partial class StoreContractTests
     private static StoreWrite.NewAccount NewAccount(ulong id) => new(Account(id));
 
     private static StoreWrite.NewSession NewSession(ulong id, ulong first, ulong second) => new(new SessionRecord(id, first, second, 3_000));
+
+    private static StoreWrite.NewSession Pairing(ulong id, ulong first, ulong second, ulong[] claims, int maxSessions = 0) =>
+        new(new SessionRecord(id, first, second, 3_000), claims, maxSessions);
 
     private static MessageRecord MessageRecord(ulong id, ulong session, ulong sender) => new(id, session, sender, $"req-{id}", $"message {id} from {sender}", 10_000 + (long)id);
 

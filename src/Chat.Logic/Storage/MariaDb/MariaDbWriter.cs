@@ -133,9 +133,9 @@ internal sealed class MariaDbWriter(string connectionString, ResiliencePipeline 
                     outcome = WriteRules.OutOfRange("account", a.Id) ?? outcome;
                     holds &= outcome.Result != WriteResult.Stored || _assumed.Accounts.Add(a.Id);
                     break;
-                case StoreWrite.NewSession { Session: var s }:
-                    outcome = WriteRules.RefuseSession(s, _assumed) ?? outcome;
-                    holds &= outcome.Result != WriteResult.Stored || _assumed.Sessions.TryAdd(s.Id, 0);
+                case StoreWrite.NewSession { Session: var s } pairing:
+                    outcome = WriteRules.RefuseSession(pairing, _assumed) ?? outcome;
+                    holds &= outcome.Result != WriteResult.Stored || (_assumed.Sessions.TryAdd(s.Id, 0) && _assumed.Paired(pairing));
                     break;
                 case StoreWrite.NewMessage { Message: var m }:
                     outcome = WriteRules.JudgeMessage(m, _assumed);
@@ -165,6 +165,8 @@ internal sealed class MariaDbWriter(string connectionString, ResiliencePipeline 
         var messageIds = new List<ulong>();
         var accounts = new SortedSet<ulong>();
         var requestIds = new HashSet<string>(StringComparer.Ordinal);
+        var claims = new SortedSet<ulong>();
+        var capped = new SortedSet<ulong>();
         foreach (var write in batch)
         {
             switch (write)
@@ -172,10 +174,17 @@ internal sealed class MariaDbWriter(string connectionString, ResiliencePipeline 
                 case StoreWrite.NewAccount { Account: var a }:
                     accounts.Add(a.Id);
                     break;
-                case StoreWrite.NewSession { Session: var s }:
+                case StoreWrite.NewSession { Session: var s } pairing:
                     sessions.Add(s.Id);
                     accounts.Add(s.FirstAccountId);
                     accounts.Add(s.SecondAccountId);
+                    claims.UnionWith(pairing.Claims);
+                    if (pairing.MaxSessions > 0)
+                    {
+                        capped.Add(s.FirstAccountId);
+                        capped.Add(s.SecondAccountId);
+                    }
+
                     break;
                 case StoreWrite.NewMessage { Message: var m }:
                     sessions.Add(m.SessionId);
@@ -216,6 +225,18 @@ internal sealed class MariaDbWriter(string connectionString, ResiliencePipeline 
             _sql.Append("SELECT id FROM account WHERE id IN (").AppendJoin(", ", accounts).Append(");\n");
         }
 
+        var paired = new SortedSet<ulong>(claims);
+        paired.UnionWith(capped);
+        if (paired.Count > 0)
+        {
+            // Every pairing of an account locks its row first: two writers pairing one account (a shard
+            // and its stale copy) commit one after the other, and the second reads what the first did.
+            _sql.Append("SELECT id FROM account WHERE id IN (").AppendJoin(", ", paired).Append(") ORDER BY id FOR UPDATE;\n");
+            _sql.Append("SELECT account_id FROM waiting WHERE account_id IN (").AppendJoin(", ", claims.Count > 0 ? claims : paired).Append(");\n");
+            _sql.Append("SELECT sa.account_id, COUNT(*) FROM session_account sa JOIN session s ON s.id = sa.session_id WHERE s.ended_at IS NULL AND sa.account_id IN (")
+                .AppendJoin(", ", capped.Count > 0 ? capped : paired).Append(") GROUP BY sa.account_id;\n");
+        }
+
         _known.Clear();
         using var command = new MySqlCommand(_sql.ToString(), connection);
         command.Parameters.AddRange(_parameters.ToArray());
@@ -253,6 +274,23 @@ internal sealed class MariaDbWriter(string connectionString, ResiliencePipeline 
             {
                 _known.Accounts.Add(reader.GetUInt64(0));
             }
+
+            reader.NextResult();
+        }
+
+        if (paired.Count > 0)
+        {
+            reader.NextResult(); // the locked rows
+            while (reader.Read())
+            {
+                _known.Waiting.Add(reader.GetUInt64(0));
+            }
+
+            reader.NextResult();
+            while (reader.Read())
+            {
+                _known.Active[reader.GetUInt64(0)] = reader.GetInt32(1);
+            }
         }
     }
 
@@ -279,11 +317,12 @@ internal sealed class MariaDbWriter(string connectionString, ResiliencePipeline 
                 case StoreWrite.AccountBound b:
                     outcome = TooLong("broker", b.AccountId, b.Endpoint.Broker, BrokerChars) ?? outcome;
                     break;
-                case StoreWrite.NewSession { Session: var s }:
-                    outcome = WriteRules.RefuseSession(s, _known) ?? (_known.Sessions.ContainsKey(s.Id) ? WriteRules.IdUsed("session", s.Id) : (WriteOutcome?)null) ?? outcome;
+                case StoreWrite.NewSession { Session: var s } pairing:
+                    outcome = WriteRules.RefuseSession(pairing, _known) ?? (_known.Sessions.ContainsKey(s.Id) ? WriteRules.IdUsed("session", s.Id) : (WriteOutcome?)null) ?? outcome;
                     if (outcome.Result == WriteResult.Stored)
                     {
                         _known.Sessions[s.Id] = 0;
+                        _known.Paired(pairing);
                     }
 
                     break;
@@ -347,7 +386,8 @@ internal sealed class MariaDbWriter(string connectionString, ResiliencePipeline 
     {
         var firsts = _assumed.FirstMsgIds;
         var members = _assumed.Members;
-        if (firsts.Count == 0 && members.Count == 0)
+        var (claims, caps) = (_assumed.Claims, _assumed.Caps);
+        if (firsts.Count == 0 && members.Count == 0 && claims.Count == 0 && caps.Count == 0)
         {
             return;
         }
@@ -375,6 +415,35 @@ internal sealed class MariaDbWriter(string connectionString, ResiliencePipeline 
         {
             _sql.Append("  IF (SELECT COUNT(*) FROM account WHERE id IN (").AppendJoin(", ", members).Append(")) <> ").Append(members.Count)
                 .Append(" THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = '").Append(RefusedPrefix).Append("a session names an account that does not exist'; END IF;\n");
+        }
+
+        if (claims.Count > 0 || caps.Count > 0)
+        {
+            // The accounts of the pairings locked in id order (as ReadFacts does), then read: a pairing
+            // another writer committed first is seen, and its claim or the cap then refuses this one.
+            var locked = new SortedSet<ulong>(claims);
+            locked.UnionWith(caps.Keys);
+            _sql.Append("  SELECT COUNT(*) INTO found FROM (SELECT id FROM account WHERE id IN (").AppendJoin(", ", locked).Append(") ORDER BY id FOR UPDATE) locked;\n");
+            if (claims.Count > 0)
+            {
+                _sql.Append("  IF (SELECT COUNT(*) FROM waiting WHERE account_id IN (").AppendJoin(", ", claims).Append(")) <> ").Append(claims.Count)
+                    .Append(" THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = '").Append(RefusedPrefix).Append("a pairing claims an account that is no longer waiting'; END IF;\n");
+            }
+
+            if (caps.Count > 0)
+            {
+                _sql.Append("  IF EXISTS (SELECT 1 FROM JSON_TABLE('[");
+                var first = true;
+                foreach (var (accountId, most) in caps)
+                {
+                    (first ? _sql : _sql.Append(',')).Append('[').Append(accountId).Append(',').Append(most).Append(']');
+                    first = false;
+                }
+
+                _sql.Append("]', '$[*]' COLUMNS (account_id BIGINT UNSIGNED PATH '$[0]', most INT PATH '$[1]')) c")
+                    .Append(" WHERE (SELECT COUNT(*) FROM session_account sa JOIN session s ON s.id = sa.session_id WHERE sa.account_id = c.account_id AND s.ended_at IS NULL) >= c.most)")
+                    .Append(" THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = '").Append(RefusedPrefix).Append("a pairing names an account at its cap of sessions'; END IF;\n");
+            }
         }
 
         _sql.Append("END;\n");
@@ -479,7 +548,13 @@ internal sealed class MariaDbWriter(string connectionString, ResiliencePipeline 
     {
         var s = write.Session;
         Single("INSERT INTO session (id, created_at) VALUES (?, ?);", s.Id, s.CreatedAtUnixMs);
-        return Single("INSERT INTO session_account (session_id, account_id) VALUES (?, ?), (?, ?);", s.Id, s.FirstAccountId, s.Id, s.SecondAccountId);
+        Single("INSERT INTO session_account (session_id, account_id) VALUES (?, ?), (?, ?);", s.Id, s.FirstAccountId, s.Id, s.SecondAccountId);
+        if (write.Claims.Count > 0)
+        {
+            _sql.Append("DELETE FROM waiting WHERE account_id IN (").AppendJoin(", ", write.Claims).Append(");\n");
+        }
+
+        return WriteOutcome.Stored;
     }
 
     public WriteOutcome SessionEnded(StoreWrite.SessionEnded write) =>
@@ -602,13 +677,42 @@ internal sealed class MariaDbWriter(string connectionString, ResiliencePipeline 
         /// <summary>Members of new sessions the batch does not create: the check finds them.</summary>
         public SortedSet<ulong> Members { get; } = [];
 
+        /// <summary>Accounts the batch's pairings take out of the waiting pool: the check finds each waiting.</summary>
+        public SortedSet<ulong> Claims { get; } = [];
+
+        /// <summary>Members of capped pairings, with the cap: the check finds each under it.</summary>
+        public SortedDictionary<ulong, int> Caps { get; } = [];
+
         public void Clear()
         {
             Accounts.Clear();
             Sessions.Clear();
             FirstMsgIds.Clear();
             Members.Clear();
+            Claims.Clear();
+            Caps.Clear();
         }
+
+        /// <summary>A pairing the batch keeps; false when an outcome of the batch would depend on another of its pairings (the facts decide then).</summary>
+        public bool Paired(StoreWrite.NewSession pairing)
+        {
+            var holds = true;
+            foreach (var claimed in pairing.Claims)
+            {
+                holds &= Claims.Add(claimed);
+            }
+
+            if (pairing.MaxSessions > 0)
+            {
+                holds &= Caps.TryAdd(pairing.Session.FirstAccountId, pairing.MaxSessions) && Caps.TryAdd(pairing.Session.SecondAccountId, pairing.MaxSessions);
+            }
+
+            return holds;
+        }
+
+        public bool IsWaiting(ulong accountId) => !Claims.Contains(accountId);
+
+        public int ActiveSessionsOf(ulong accountId) => 0;
 
         public bool AccountExists(ulong accountId)
         {
@@ -653,12 +757,36 @@ internal sealed class MariaDbWriter(string connectionString, ResiliencePipeline 
 
         public HashSet<ulong> MessageIds { get; } = [];
 
+        /// <summary>Of the accounts the batch's pairings name, those waiting.</summary>
+        public HashSet<ulong> Waiting { get; } = [];
+
+        /// <summary>Of the accounts the batch's capped pairings name, their sessions not ended (none: absent).</summary>
+        public Dictionary<ulong, int> Active { get; } = [];
+
         public void Clear()
         {
             Accounts.Clear();
             Sessions.Clear();
             Requests.Clear();
             MessageIds.Clear();
+            Waiting.Clear();
+            Active.Clear();
+        }
+
+        public bool IsWaiting(ulong accountId) => Waiting.Contains(accountId);
+
+        public int ActiveSessionsOf(ulong accountId) => Active.GetValueOrDefault(accountId);
+
+        /// <summary>A pairing judged stored: its claims wait no more, its members have a session more.</summary>
+        public void Paired(StoreWrite.NewSession pairing)
+        {
+            foreach (var claimed in pairing.Claims)
+            {
+                Waiting.Remove(claimed);
+            }
+
+            Active[pairing.Session.FirstAccountId] = ActiveSessionsOf(pairing.Session.FirstAccountId) + 1;
+            Active[pairing.Session.SecondAccountId] = ActiveSessionsOf(pairing.Session.SecondAccountId) + 1;
         }
 
         public bool AccountExists(ulong accountId) => Accounts.Contains(accountId);

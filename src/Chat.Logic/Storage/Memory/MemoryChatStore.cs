@@ -210,9 +210,14 @@ internal sealed partial class MemoryChatStore : IChatStore, IStoreWriteTarget, I
     {
         // Kept smaller id first, as every store reads it back (the matchmaker names the waiting partner first).
         var s = write.Session.FirstAccountId < write.Session.SecondAccountId ? write.Session : write.Session with { FirstAccountId = write.Session.SecondAccountId, SecondAccountId = write.Session.FirstAccountId };
-        if ((WriteRules.RefuseSession(s, this) ?? (_sessions.ContainsKey(s.Id) ? WriteRules.IdUsed("session", s.Id) : (WriteOutcome?)null)) is { } refused)
+        if ((WriteRules.RefuseSession(write, this) ?? (_sessions.ContainsKey(s.Id) ? WriteRules.IdUsed("session", s.Id) : (WriteOutcome?)null)) is { } refused)
         {
             return refused;
+        }
+
+        foreach (var claimed in write.Claims)
+        {
+            _waiting.Remove(claimed);
         }
 
         _sessions.Add(s.Id, new Session(s));
@@ -268,6 +273,11 @@ internal sealed partial class MemoryChatStore : IChatStore, IStoreWriteTarget, I
     }
 
     public bool AccountExists(ulong accountId) => _accounts.ContainsKey(accountId);
+
+    public bool IsWaiting(ulong accountId) => _waiting.ContainsKey(accountId);
+
+    public int ActiveSessionsOf(ulong accountId) =>
+        _accounts.TryGetValue(accountId, out var a) ? a.Sessions.Count(id => _sessions[id].Record.EndedAtUnixMs is null) : 0;
 
     public bool TryGetLastMsgId(ulong sessionId, out ulong lastMsgId)
     {

@@ -39,6 +39,8 @@ internal sealed class SqliteWriter : IBatchWriter, IStoreWriteTarget, IStoreFact
     private readonly sqlite3_stmt _insertMessage;
     private readonly sqlite3_stmt _insertAccount;
     private readonly sqlite3_stmt _accountExists;
+    private readonly sqlite3_stmt _isWaiting;
+    private readonly sqlite3_stmt _activeSessionsOf;
     private readonly sqlite3_stmt _insertSession;
     private readonly sqlite3_stmt _insertSessionAccounts;
     private readonly sqlite3_stmt _endSession;
@@ -108,6 +110,8 @@ internal sealed class SqliteWriter : IBatchWriter, IStoreWriteTarget, IStoreFact
         _insertMessage = Prepare("INSERT INTO message (id, session_id, sender_id, request_id, content, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6);");
         _insertAccount = Prepare("INSERT INTO account (id, nickname, token_hash, created_at, broker, connection_id, broker_incarnation, away_since, left_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9);");
         _accountExists = Prepare("SELECT 1 FROM account WHERE id = ?1;");
+        _isWaiting = Prepare("SELECT 1 FROM waiting WHERE account_id = ?1;");
+        _activeSessionsOf = Prepare("SELECT COUNT(*) FROM session_account sa JOIN session s ON s.id = sa.session_id WHERE sa.account_id = ?1 AND s.ended_at IS NULL;");
         _bindAccount = Prepare("UPDATE account SET broker = ?2, connection_id = ?3, broker_incarnation = ?4, away_since = NULL, left_at = NULL WHERE id = ?1;");
         _unbindAccount = Prepare("UPDATE account SET broker = NULL, connection_id = NULL, broker_incarnation = NULL, away_since = ?2, left_at = ?3 WHERE id = ?1;");
         _accountAway = Prepare("UPDATE account SET away_since = ?2 WHERE id = ?1 AND away_since IS NULL;");
@@ -338,7 +342,7 @@ internal sealed class SqliteWriter : IBatchWriter, IStoreWriteTarget, IStoreFact
     public WriteOutcome NewSession(StoreWrite.NewSession write)
     {
         var s = write.Session;
-        if (WriteRules.RefuseSession(s, this) is { } refused)
+        if (WriteRules.RefuseSession(write, this) is { } refused)
         {
             return refused;
         }
@@ -350,6 +354,11 @@ internal sealed class SqliteWriter : IBatchWriter, IStoreWriteTarget, IStoreFact
         }
 
         Run(_insertSessionAccounts, (long)s.Id, (long)s.FirstAccountId, (long)s.SecondAccountId);
+        foreach (var claimed in write.Claims)
+        {
+            Run(_deleteWaiting, (long)claimed);
+        }
+
         _batchLastMsgIds[s.Id] = 0;
         _requestIds[s.Id] = new RequestIdSet(); // nothing stored in it yet; a rolled-back batch leaves it empty too
         return WriteOutcome.Stored;
@@ -387,6 +396,26 @@ internal sealed class SqliteWriter : IBatchWriter, IStoreWriteTarget, IStoreFact
     {
         BindInt(_accountExists, 1, (long)accountId);
         return HasRow(_accountExists);
+    }
+
+    // The batch's transaction sees its own earlier writes: a claim or a session earlier in it counts.
+    public bool IsWaiting(ulong accountId)
+    {
+        BindInt(_isWaiting, 1, (long)accountId);
+        return HasRow(_isWaiting);
+    }
+
+    public int ActiveSessionsOf(ulong accountId)
+    {
+        BindInt(_activeSessionsOf, 1, (long)accountId);
+        try
+        {
+            return raw.sqlite3_step(_activeSessionsOf) == raw.SQLITE_ROW ? raw.sqlite3_column_int(_activeSessionsOf, 0) : throw Error(raw.sqlite3_errcode(_db));
+        }
+        finally
+        {
+            raw.sqlite3_reset(_activeSessionsOf);
+        }
     }
 
     /// <summary>The session's last stored msgId (this batch's included), from memory once the writer has seen the session.</summary>
