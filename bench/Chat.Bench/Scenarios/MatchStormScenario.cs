@@ -85,16 +85,12 @@ public static class MatchStormScenario
         var first = Snapshot.Take(visitors, options.ServerPids);
         var t0 = Stopwatch.GetTimestamp();
         var wishes = Zipf.Draw(visitors.Length, options.Interests, options.Tags, seed: 22);
-        var asks = visitors.Select((v, i) => v.MatchAsync(options.ReplyTimeout, cancellationToken, wishes[i])).ToArray();
+        using var asking = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var asks = visitors.Select((v, i) => AskUntilPairedAsync(v, wishes[i], options.ReplyTimeout, asking.Token)).ToArray();
         var allPaired = await crowd.WhenPairedAsync(options.ReplyTimeout, cancellationToken);
         var last = Snapshot.Take(visitors, options.ServerPids);
-        try
-        {
-            await Task.WhenAll(asks).WaitAsync(options.ReplyTimeout, cancellationToken);
-        }
-        catch (Exception e) when (e is TimeoutException or System.Net.WebSockets.WebSocketException)
-        {
-        }
+        await asking.CancelAsync();
+        await Task.WhenAll(asks);
 
         // Let a late second NewSession (a visitor matched twice) show up before counting.
         await Task.Delay(TimeSpan.FromMilliseconds(500), cancellationToken);
@@ -131,6 +127,38 @@ public static class MatchStormScenario
             Server = ServerUsage.Between(first, last, visitors.Length),
         };
     }
+
+    /// <summary>
+    /// Asks as a page does: MATCH_REQ, and again after <see cref="MatchRetry"/> when the answer was
+    /// neither a partner nor "waiting" (a "try again" from a node in trouble), or when a wait lasts
+    /// <see cref="WaitBeforeAskingAgain"/>. A visitor that asked once and waited for good would count a
+    /// server's "try again" as a visitor never paired; one that asked again every few seconds while
+    /// waiting could be paired a second time (the server allows several chats) just as its first
+    /// partner came, and the run would count that as a double pairing.
+    /// </summary>
+    private static async Task AskUntilPairedAsync(Visitor visitor, IReadOnlyList<string> wish, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        while (visitor.Pairings == 0 && !cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                var reply = await visitor.MatchAsync(timeout, cancellationToken, wish);
+                await visitor.Paired.WaitAsync(reply.Code is Waiting or 0 ? WaitBeforeAskingAgain : MatchRetry, cancellationToken);
+            }
+            catch (Exception e) when (e is TimeoutException or OperationCanceledException or System.Net.WebSockets.WebSocketException or IOException)
+            {
+            }
+        }
+    }
+
+    /// <summary>MATCH_RESP's code for "waiting for a partner".</summary>
+    private const int Waiting = 4;
+
+    /// <summary>How soon the pages ask again after a refused or failed ask (the seed's client and ours: 3 s).</summary>
+    private static readonly TimeSpan MatchRetry = TimeSpan.FromSeconds(3);
+
+    /// <summary>How long a visitor told "waiting" waits for its partner before it asks again.</summary>
+    private static readonly TimeSpan WaitBeforeAskingAgain = TimeSpan.FromSeconds(10);
 }
 
 /// <summary>Interests as people have them: a few popular, a long tail (Zipf weights, s = 1), drawn the same for the same seed.</summary>
