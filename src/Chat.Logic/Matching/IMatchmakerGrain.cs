@@ -44,9 +44,25 @@ internal interface IMatchmakerGrain : IGrainWithIntegerKey
 
     /// <summary>
     /// Takes <paramref name="candidateId"/> out of this pool for <paramref name="seeker"/> if it still
-    /// waits here and may be paired with it (as <see cref="Take"/> does); null otherwise.
+    /// waits here, fits it, and may be paired with it (as <see cref="Take"/> does); null otherwise.
     /// </summary>
     Task<WaitingVisitor?> TakeExactly(WaitingVisitor seeker, ulong candidateId);
+
+    /// <summary>
+    /// For each seeker of another shard (visitors whose fallback delay passed, not yet searched for),
+    /// the visitor of this shard that fits it best, left in the pool (null: none). Read only; with
+    /// interests and not yet <see cref="WaitingVisitor.Searched"/>, a seeker fits only who shares one.
+    /// </summary>
+    Task<Candidate?[]> PeekEach(WaitingVisitor[] seekers);
+
+    /// <summary>
+    /// Seekers of a shard after this one and, for each, the visitor of this shard its shard found for
+    /// it (<see cref="PeekEach"/>): if that one still waits here and fits, this shard takes the seeker
+    /// from its shard (<see cref="TakeExactly"/>) and pairs them. Claims go one way, a shard taking
+    /// only from the shards after it, so two sweeps never hand out each other's seekers.
+    /// </summary>
+    [OneWay]
+    Task Claim(WaitingVisitor[] seekers, ulong[] partnerIds);
 
     /// <summary>A visitor <see cref="Take"/> handed out for <paramref name="seekerId"/> that was not paired after all: it waits again, in its place.</summary>
     Task GiveBack(ulong seekerId, WaitingVisitor visitor);

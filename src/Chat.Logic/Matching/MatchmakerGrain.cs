@@ -31,7 +31,7 @@ internal sealed partial class MatchmakerGrain(
     IOptions<MatchingOptions> matching,
     LogicMetrics metrics,
     TimeProvider time,
-    ILogger<MatchmakerGrain> logger) : Grain, IMatchmakerGrain
+    ILogger<MatchmakerGrain> logger) : Grain, IMatchmakerGrain, IPairRules
 {
     /// <summary>What a visitor refused for waiting is told to wait before asking again.</summary>
     private const int WaitingRetryAfterSeconds = 5;
@@ -47,10 +47,13 @@ internal sealed partial class MatchmakerGrain(
 
     private readonly MatchingOptions _matching = matching.Value;
     private readonly int _maxSessions = options.Value.MaxActiveSessions;
-    private readonly WaitingPool _pool = new(matching.Value.FallbackDelay, matching.Value.CandidatesPerInterest);
+    private readonly WaitingPool _pool = new(matching.Value.FallbackDelay, matching.Value.CandidatesPerInterest, otherShards: matching.Value.Shards > 1);
     private readonly ActivePairs _pairs = new();
     private readonly AvoidList _avoid = new();
     private int _shard;
+
+    // The other shards, the next one first.
+    private int[] _others = [];
 
     // Per account that matched lately: its matches of the last minute, against the limit and against
     // the challenge's threshold. Both full, it is forgotten.
@@ -74,6 +77,12 @@ internal sealed partial class MatchmakerGrain(
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
         _shard = (int)this.GetPrimaryKeyLong();
+        _others = new int[_matching.Shards - 1];
+        for (var step = 1; step < _matching.Shards; step++)
+        {
+            _others[step - 1] = (_shard + step) % _matching.Shards;
+        }
+
         foreach (var pair in await store.LoadActivePairsAsync(cancellationToken))
         {
             if (IsMine(pair.First) || IsMine(pair.Second))
@@ -124,7 +133,7 @@ internal sealed partial class MatchmakerGrain(
         }
 
         var caller = new WaitingVisitor(callerId, call.Address, call.Interests, call.Lang, call.Fallback, now);
-        var local = _pool.FindFor(caller, now, Eligible(caller, now));
+        var local = _pool.FindFor(caller, now, this);
         if (local is { } found && (_matching.Shards == 1 || caller.Interests.Length == 0 || found.Shared == caller.Interests.Length))
         {
             // Nobody elsewhere can do better (all its interests shared), or it asked for none: first come, first served in its shard.
@@ -149,12 +158,12 @@ internal sealed partial class MatchmakerGrain(
     }
 
     public Task<Candidate?> Peek(WaitingVisitor seeker) =>
-        Task.FromResult(_pool.FindFor(seeker, Now, Eligible(seeker, Now)) is { } found ? new Candidate(found.Partner, found.Shared) : null);
+        Task.FromResult(_pool.FindFor(seeker, Now, this) is { } found ? new Candidate(found.Partner, found.Shared) : null);
 
     public Task<WaitingVisitor?> TakeExactly(WaitingVisitor seeker, ulong candidateId)
     {
         var now = Now;
-        if (_pool.Get(candidateId) is not { } candidate || candidate.AccountId == seeker.AccountId || !Eligible(seeker, now)(candidate))
+        if (_pool.Fitting(seeker, candidateId, now, this) is not { } candidate)
         {
             return Task.FromResult<WaitingVisitor?>(null);
         }
@@ -206,7 +215,7 @@ internal sealed partial class MatchmakerGrain(
         for (var i = 0; i < seekers.Length; i++)
         {
             var seeker = seekers[i];
-            if (_pool.FindFor(seeker, now, Eligible(seeker, now)) is not { } found)
+            if (_pool.FindFor(seeker, now, this) is not { } found)
             {
                 continue;
             }
@@ -245,6 +254,7 @@ internal sealed partial class MatchmakerGrain(
             await ReclaimAsync();
             _pool.Advance(now);
             var seekers = new List<WaitingVisitor>();
+            var searching = new List<WaitingVisitor>();
             var offers = _pool.TakeToOffer(_matching.OffersPerSweep);
             foreach (var offered in offers)
             {
@@ -253,11 +263,18 @@ internal sealed partial class MatchmakerGrain(
                     continue; // taken by an earlier pair of this sweep
                 }
 
-                if (_pool.FindFor(offered, now, Eligible(offered, now)) is { } found)
+                var found = _pool.FindFor(offered, now, this);
+                if (_pool.AwaitsSearch(offered, now) && (found is null || found.Value.Shared < offered.Interests.Length))
+                {
+                    // Its delay passed: not paired with the first who fits here, but with whoever shares
+                    // the most anywhere, and with anyone only once no shard has someone sharing one.
+                    searching.Add(offered);
+                }
+                else if (found is { } here)
                 {
                     _pool.Remove(offered.AccountId);
-                    _pool.Remove(found.Partner.AccountId);
-                    pairing.Add(PairBothAsync(offered, found.Partner, _shard, now));
+                    _pool.Remove(here.Partner.AccountId);
+                    pairing.Add(PairBothAsync(offered, here.Partner, _shard, now));
                 }
                 else
                 {
@@ -301,11 +318,20 @@ internal sealed partial class MatchmakerGrain(
                 seekers = still;
             }
 
-            if (_shard + 1 < _matching.Shards)
+            if (searching.Count > 0 && await SearchOtherShardsAsync([.. searching], pairing) is { Length: > 0 } opened)
+            {
+                // Open to anyone now, with nobody here: the same search finds the first who fits in the
+                // other shards. Of two shards whose visitors opened in the same sweeps, the later one to
+                // open finds the other open, so they are paired in this sweep, not a later one.
+                await SearchOtherShardsAsync(opened, pairing);
+            }
+
+            if (_matching.Shards > 1)
             {
                 foreach (var offered in offers)
                 {
-                    if (_pool.Contains(offered.AccountId))
+                    // The top shard's visitors are found by the lower shards' sweeps, unless still to be searched for.
+                    if (_pool.Get(offered.AccountId) is { } waiting && (_shard + 1 < _matching.Shards || _pool.AwaitsSearch(waiting, Now)))
                     {
                         _pool.Offer(offered.AccountId);
                     }
@@ -318,6 +344,169 @@ internal sealed partial class MatchmakerGrain(
         }
 
         await Task.WhenAll(pairing);
+    }
+
+    public Task<Candidate?[]> PeekEach(WaitingVisitor[] seekers)
+    {
+        var now = Now;
+        var found = new Candidate?[seekers.Length];
+        for (var i = 0; i < seekers.Length; i++)
+        {
+            if (_pool.FindFor(seekers[i], now, this) is { } best)
+            {
+                found[i] = new Candidate(best.Partner, best.Shared);
+            }
+        }
+
+        return Task.FromResult(found);
+    }
+
+    public async Task Claim(WaitingVisitor[] seekers, ulong[] partnerIds)
+    {
+        await OutOfTurnAsync();
+        var now = Now;
+        var asked = new HashSet<ulong>();
+        var takes = new List<(WaitingVisitor Mine, int Shard, Task<WaitingVisitor?> Take)>(seekers.Length);
+        for (var i = 0; i < seekers.Length; i++)
+        {
+            // One seeker per visitor of this shard: a second would be handed out only to be given back.
+            if (_pool.Fitting(seekers[i], partnerIds[i], now, this) is { } mine && asked.Add(mine.AccountId))
+            {
+                var shard = MatchShards.Of(seekers[i].AccountId, _matching.Shards);
+                takes.Add((mine, shard, TakeExactlyFromAsync(shard, mine, seekers[i].AccountId)));
+            }
+        }
+
+        var pairing = new List<Task>(takes.Count);
+        foreach (var (mine, shard, take) in takes)
+        {
+            if (await take is not { } seeker)
+            {
+                continue; // paired meanwhile, or it no longer fits
+            }
+
+            if (!_pool.Contains(mine.AccountId) || _pairs.SessionsOf(mine.AccountId) >= _maxSessions || _pairs.Contains(Pair(mine.AccountId, seeker.AccountId)))
+            {
+                GiveBack(shard, mine.AccountId, seeker);
+                continue;
+            }
+
+            _pool.Remove(mine.AccountId);
+            pairing.Add(PairBothAsync(mine, seeker, shard, Now));
+        }
+
+        await Task.WhenAll(pairing);
+    }
+
+    /// <summary>
+    /// The search for visitors whose fallback delay passed (<see cref="WaitingPool.AwaitsSearch"/>): every
+    /// other shard is asked at once, for all of them, for its best partner sharing an interest (read only,
+    /// the same bound per interest as any search); each is paired with the best of all, its own shard's on
+    /// a tie. Claims keep the sweeps' one direction: from a shard after this one it is taken here
+    /// (<see cref="IMatchmakerGrain.TakeExactly"/>); from one before, that shard is asked to take it
+    /// (<see cref="IMatchmakerGrain.Claim"/>), so a shard never hands out a visitor to a seeker of a
+    /// shard after it. One that nobody anywhere shares an interest with, every shard having answered, is
+    /// open to anyone from then on, and paired with the first who fits here; the others opened are
+    /// returned (as they now wait), to be searched for again. Asked for visitors open to anyone, it
+    /// pairs them with the first who fits anywhere.
+    /// </summary>
+    private async Task<WaitingVisitor[]> SearchOtherShardsAsync(WaitingVisitor[] searching, List<Task> pairing)
+    {
+        var asks = new Task<Candidate?[]?>[_others.Length];
+        for (var j = 0; j < _others.Length; j++)
+        {
+            asks[j] = PeekEachAsync(_others[j], searching);
+        }
+
+        var answers = await Task.WhenAll(asks);
+        var now = Now;
+        var takes = new List<(WaitingVisitor Seeker, int Shard, Task<WaitingVisitor?> Take)>();
+        Dictionary<int, (List<WaitingVisitor> Seekers, List<ulong> Partners)>? claims = null;
+        List<WaitingVisitor>? opened = null;
+        for (var i = 0; i < searching.Length; i++)
+        {
+            var seeker = searching[i];
+            if (!ReferenceEquals(_pool.Get(seeker.AccountId), seeker) || _pairs.SessionsOf(seeker.AccountId) >= _maxSessions)
+            {
+                continue; // paired meanwhile, its wish changed (searched for anew), or at its cap
+            }
+
+            var (bestShard, best) = _pool.FindFor(seeker, now, this) is { } here ? (_shard, new Candidate(here.Partner, here.Shared)) : (-1, null);
+            var answered = true;
+            for (var j = 0; j < _others.Length; j++)
+            {
+                if (answers[j] is not { } answer)
+                {
+                    answered = false; // asked again on the next sweep
+                }
+                else if (answer[i] is { } there && (best is null || there.Shared > best.Shared || (there.Shared == best.Shared && there.Visitor.SinceUnixMs < best.Visitor.SinceUnixMs)))
+                {
+                    (bestShard, best) = (_others[j], there);
+                }
+            }
+
+            if (best is null)
+            {
+                if (answered && _pool.AwaitsSearch(seeker, now) && _pool.MarkSearched(seeker.AccountId, now) is { } open)
+                {
+                    if (_pool.FindFor(open, now, this) is { } anyone)
+                    {
+                        _pool.Remove(open.AccountId);
+                        _pool.Remove(anyone.Partner.AccountId);
+                        pairing.Add(PairBothAsync(open, anyone.Partner, _shard, now));
+                    }
+                    else
+                    {
+                        (opened ??= []).Add(open);
+                    }
+                }
+            }
+            else if (bestShard == _shard)
+            {
+                _pool.Remove(seeker.AccountId);
+                _pool.Remove(best.Visitor.AccountId);
+                pairing.Add(PairBothAsync(seeker, best.Visitor, _shard, now));
+            }
+            else if (bestShard > _shard)
+            {
+                takes.Add((seeker, bestShard, TakeExactlyFromAsync(bestShard, seeker, best.Visitor.AccountId)));
+            }
+            else
+            {
+                claims ??= [];
+                if (!claims.TryGetValue(bestShard, out var claim))
+                {
+                    claims[bestShard] = claim = ([], []);
+                }
+
+                claim.Seekers.Add(seeker);
+                claim.Partners.Add(best.Visitor.AccountId);
+            }
+        }
+
+        foreach (var (shard, claim) in claims ?? [])
+        {
+            ClaimAsync(shard, [.. claim.Seekers], [.. claim.Partners]).Ignore();
+        }
+
+        foreach (var (seeker, shard, take) in takes)
+        {
+            if (await take is not { } partner)
+            {
+                continue; // taken meanwhile: searched again on the next sweep
+            }
+
+            if (_pool.Get(seeker.AccountId) is not { } still || _pairs.SessionsOf(still.AccountId) >= _maxSessions || _pairs.Contains(Pair(still.AccountId, partner.AccountId)))
+            {
+                GiveBack(shard, seeker.AccountId, partner);
+                continue;
+            }
+
+            _pool.Remove(still.AccountId);
+            pairing.Add(PairBothAsync(still, partner, shard, Now));
+        }
+
+        return opened is null ? [] : [.. opened];
     }
 
     public Task<bool> Holds(ulong seekerId, ulong partnerId) => Task.FromResult(_pairs.Contains(Pair(seekerId, partnerId)));
@@ -344,14 +533,26 @@ internal sealed partial class MatchmakerGrain(
     /// </summary>
     private async Task<MatchTicket> MatchAcrossShardsAsync(WaitingVisitor caller, bool callerWaits)
     {
-        var others = Enumerable.Range(1, _matching.Shards - 1).Select(step => (_shard + step) % _matching.Shards).ToArray();
-        var peeks = await Task.WhenAll(others.Select(shard => PeekAsync(shard, caller)));
+        var asks = new Task<Candidate?>[_others.Length];
+        for (var j = 0; j < _others.Length; j++)
+        {
+            asks[j] = PeekAsync(_others[j], caller);
+        }
+
+        var peeks = await Task.WhenAll(asks);
         var now = Now;
-        var order = others.Select((shard, i) => (Shard: shard, Candidate: peeks[i]))
-            .Where(p => p.Candidate is not null)
-            .OrderByDescending(p => p.Candidate!.Shared)
-            .ThenBy(p => p.Candidate!.Visitor.SinceUnixMs)
-            .ToList();
+        var order = new List<(int Shard, Candidate Candidate)>(peeks.Length);
+        for (var j = 0; j < peeks.Length; j++)
+        {
+            if (peeks[j] is { } candidate)
+            {
+                order.Add((_others[j], candidate));
+            }
+        }
+
+        order.Sort(static (a, b) => a.Candidate.Shared != b.Candidate.Shared
+            ? b.Candidate.Shared.CompareTo(a.Candidate.Shared)
+            : a.Candidate.Visitor.SinceUnixMs.CompareTo(b.Candidate.Visitor.SinceUnixMs));
 
         foreach (var (shard, candidate) in order)
         {
@@ -361,32 +562,14 @@ internal sealed partial class MatchmakerGrain(
                 return new MatchTicket(ResultCode.NoDataFound); // paired by someone else meanwhile
             }
 
-            if (BestHere(caller, now) is { } here && (here.Shared > candidate!.Shared || (here.Shared == candidate.Shared && here.Partner.SinceUnixMs <= candidate.Visitor.SinceUnixMs)))
+            if (BestHere(caller, now) is { } here && (here.Shared > candidate.Shared || (here.Shared == candidate.Shared && here.Partner.SinceUnixMs <= candidate.Visitor.SinceUnixMs)))
             {
                 return await PairHereAsync(caller, here, callerWaits);
             }
 
-            WaitingVisitor? partner;
-            await OutOfTurnAsync();
-            var take = grains.Matchmaker(shard).TakeExactly(caller, candidate!.Visitor.AccountId);
-            try
+            if (await TakeExactlyFromAsync(shard, caller, candidate.Visitor.AccountId) is not { } partner)
             {
-                partner = await take.WaitAsync(ShardCallTimeout);
-            }
-            catch (Exception ex) when (ex is OrleansException or TimeoutException)
-            {
-                Log.ShardUnreachable(logger, _shard, shard, ex);
-                if (ex is TimeoutException)
-                {
-                    GiveBackWhenAnsweredAsync(shard, caller.AccountId, take).Ignore(); // a late answer is never paired here
-                }
-
-                continue;
-            }
-
-            if (partner is null)
-            {
-                continue; // taken meanwhile
+                continue; // taken meanwhile, or its shard did not answer
             }
 
             if (!Available(caller, callerWaits) || _pairs.Contains(Pair(caller.AccountId, partner.AccountId)))
@@ -415,7 +598,7 @@ internal sealed partial class MatchmakerGrain(
     private bool Available(WaitingVisitor caller, bool callerWaits) =>
         _pairs.SessionsOf(caller.AccountId) < _maxSessions && _pool.Contains(caller.AccountId) == callerWaits;
 
-    private (WaitingVisitor Partner, int Shared)? BestHere(WaitingVisitor caller, long now) => _pool.FindFor(caller, now, Eligible(caller, now));
+    private (WaitingVisitor Partner, int Shared)? BestHere(WaitingVisitor caller, long now) => _pool.FindFor(caller, now, this);
 
     private Task<MatchTicket> PairHereAsync(WaitingVisitor caller, (WaitingVisitor Partner, int Shared) here, bool callerWaits)
     {
@@ -439,6 +622,54 @@ internal sealed partial class MatchmakerGrain(
         {
             Log.ShardUnreachable(logger, _shard, shard, ex);
             return null;
+        }
+    }
+
+    private async Task<Candidate?[]?> PeekEachAsync(int shard, WaitingVisitor[] seekers)
+    {
+        try
+        {
+            await OutOfTurnAsync();
+            return await grains.Matchmaker(shard).PeekEach(seekers).WaitAsync(ShardCallTimeout);
+        }
+        catch (Exception ex) when (ex is OrleansException or TimeoutException)
+        {
+            Log.ShardUnreachable(logger, _shard, shard, ex);
+            return null;
+        }
+    }
+
+    /// <summary>Another shard's <paramref name="candidateId"/>, handed out for <paramref name="seeker"/> (null: gone, no longer fitting, or no answer in time; a late answer is given back).</summary>
+    private async Task<WaitingVisitor?> TakeExactlyFromAsync(int shard, WaitingVisitor seeker, ulong candidateId)
+    {
+        await OutOfTurnAsync();
+        var take = grains.Matchmaker(shard).TakeExactly(seeker, candidateId);
+        try
+        {
+            return await take.WaitAsync(ShardCallTimeout);
+        }
+        catch (Exception ex) when (ex is OrleansException or TimeoutException)
+        {
+            Log.ShardUnreachable(logger, _shard, shard, ex);
+            if (ex is TimeoutException)
+            {
+                GiveBackWhenAnsweredAsync(shard, seeker.AccountId, take).Ignore(); // a late answer is never paired here
+            }
+
+            return null;
+        }
+    }
+
+    private async Task ClaimAsync(int shard, WaitingVisitor[] seekers, ulong[] partnerIds)
+    {
+        try
+        {
+            await OutOfTurnAsync();
+            await grains.Matchmaker(shard).Claim(seekers, partnerIds); // one way: this sweep does not wait for the pairs
+        }
+        catch (Exception ex) when (ex is OrleansException or TimeoutException)
+        {
+            Log.ShardUnreachable(logger, _shard, shard, ex); // they are searched for again on the next sweep
         }
     }
 
@@ -509,11 +740,11 @@ internal sealed partial class MatchmakerGrain(
         if (!waiting.Interests.AsSpan().SequenceEqual(call.Interests) || waiting.Lang != call.Lang || waiting.Fallback != call.Fallback)
         {
             _pool.Remove(waiting.AccountId);
-            waiting = waiting with { Interests = call.Interests, Lang = call.Lang, Fallback = call.Fallback };
+            waiting = waiting with { Interests = call.Interests, Lang = call.Lang, Fallback = call.Fallback, Searched = false }; // a new wish is searched for anew
             _pool.Add(waiting, now);
         }
 
-        var local = _pool.FindFor(waiting, now, Eligible(waiting, now));
+        var local = _pool.FindFor(waiting, now, this);
         if (local is { } found && (_matching.Shards == 1 || waiting.Interests.Length == 0 || found.Shared == waiting.Interests.Length))
         {
             return await PairHereAsync(waiting, found, callerWaits: true);
@@ -756,10 +987,10 @@ internal sealed partial class MatchmakerGrain(
     private static async Task OutOfTurnAsync() => await Task.Yield();
 
     /// <summary>Whom <paramref name="seeker"/> may be paired with: not itself, not a partner, not a pair to avoid, not someone at the cap.</summary>
-    private Func<WaitingVisitor, bool> Eligible(WaitingVisitor seeker, long now) => candidate =>
+    bool IPairRules.MayPair(WaitingVisitor seeker, WaitingVisitor candidate, long nowUnixMs) =>
         !_pairs.Contains(Pair(seeker.AccountId, candidate.AccountId))
         && _pairs.SessionsOf(candidate.AccountId) < _maxSessions
-        && !_avoid.Forbids(seeker, candidate, now);
+        && !_avoid.Forbids(seeker, candidate, nowUnixMs);
 
     private async Task<bool> HoldWaitingAsync(string address, ulong accountId, long limit)
     {
