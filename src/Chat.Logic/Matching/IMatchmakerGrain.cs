@@ -70,6 +70,13 @@ internal interface IMatchmakerGrain : IGrainWithIntegerKey
     /// <summary>Whether this shard paired (or is pairing) <paramref name="seekerId"/> with <paramref name="partnerId"/>, a visitor another shard handed out to it.</summary>
     Task<bool> Holds(ulong seekerId, ulong partnerId);
 
+    /// <summary>
+    /// The pairs this shard holds (talking, being paired, or handed out by it) that one of these
+    /// accounts of another shard is in: a rebuilt shard asks it of its visitors, some of which its
+    /// previous activation may have just handed out here.
+    /// </summary>
+    Task<HeldPair[]> PairsOf(ulong[] accountIds);
+
     /// <summary>Lets visitors whose fallback delay passed fall back, and offers the visitors that wait here to the other shards.</summary>
     Task Sweep();
 
@@ -80,6 +87,10 @@ internal interface IMatchmakerGrain : IGrainWithIntegerKey
 /// <summary>A visitor another shard could pair a seeker with, and how many interests they share.</summary>
 [GenerateSerializer, Immutable]
 internal sealed record Candidate([property: Id(0)] WaitingVisitor Visitor, [property: Id(1)] int Shared);
+
+/// <summary>A pair a shard holds that <paramref name="AccountId"/> is in, with <paramref name="PartnerId"/>.</summary>
+[GenerateSerializer, Immutable]
+internal sealed record HeldPair([property: Id(0)] ulong AccountId, [property: Id(1)] ulong PartnerId);
 
 /// <param name="Solved">The caller solved a challenge with this request.</param>
 /// <param name="Reported">The caller's address was reported lately: it must have solved a challenge to be matched or wait.</param>

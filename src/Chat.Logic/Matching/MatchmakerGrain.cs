@@ -83,24 +83,108 @@ internal sealed partial class MatchmakerGrain(
             _others[step - 1] = (_shard + step) % _matching.Shards;
         }
 
+        // The pairs before and after the waiting rows: a pair written between the two reads (its session
+        // is written before its members' waiting rows go) was made of a visitor handed out by this
+        // shard's previous activation, whose row read here is a moment from going: it does not wait.
+        var before = new HashSet<ActivePair>();
+        foreach (var pair in await store.LoadActivePairsAsync(cancellationToken))
+        {
+            if (IsMine(pair.First) || IsMine(pair.Second))
+            {
+                before.Add(pair);
+            }
+        }
+
+        var waitingRows = await store.LoadWaitingAsync(cancellationToken);
+        var pairedMeanwhile = new HashSet<ulong>();
         foreach (var pair in await store.LoadActivePairsAsync(cancellationToken))
         {
             if (IsMine(pair.First) || IsMine(pair.Second))
             {
                 _pairs.Add(pair);
+                if (!before.Contains(pair))
+                {
+                    pairedMeanwhile.Add(pair.First);
+                    pairedMeanwhile.Add(pair.Second);
+                }
             }
         }
 
         var now = Now;
-        foreach (var waiting in await store.LoadWaitingAsync(cancellationToken))
+        foreach (var waiting in waitingRows)
         {
-            if (IsMine(waiting.AccountId))
+            if (IsMine(waiting.AccountId) && !pairedMeanwhile.Contains(waiting.AccountId))
             {
                 _pool.Add(WaitingVisitor.FromStore(waiting.AccountId, waiting.SinceUnixMs, waiting.Profile), now);
             }
         }
 
+        await AdoptHandedOutAsync();
+
         Log.Loaded(logger, _shard, _pool.Count, _pairs.Count);
+    }
+
+    /// <summary>
+    /// A shard rebuilt after its node died may load a visitor its previous activation had just handed
+    /// out to another shard's seeker: that shard's pair is not written yet, so the store still has the
+    /// visitor waiting. Paired here too, it would be in two chats. So every other shard is asked which
+    /// pairs it holds with the accounts loaded here; one the store does not have (its write is on the
+    /// way, or it ended a moment ago) is taken for a hand-out of this shard's: out of the pool, counted
+    /// against the cap, and reclaimed after <see cref="ReclaimAfter"/> if that shard then holds it no more.
+    /// </summary>
+    private async Task AdoptHandedOutAsync()
+    {
+        if (_others.Length == 0)
+        {
+            return;
+        }
+
+        var accounts = new List<ulong>(_pool.Count);
+        foreach (var visitor in _pool.Visitors)
+        {
+            accounts.Add(visitor.AccountId);
+        }
+
+        if (accounts.Count == 0)
+        {
+            return;
+        }
+
+        await OutOfTurnAsync();
+        var asks = new Task<HeldPair[]>[_others.Length];
+        for (var j = 0; j < _others.Length; j++)
+        {
+            asks[j] = PairsOfAsync(_others[j], [.. accounts]);
+        }
+
+        foreach (var answer in await Task.WhenAll(asks))
+        {
+            foreach (var held in answer)
+            {
+                var pair = Pair(held.AccountId, held.PartnerId);
+                if (!IsMine(held.AccountId) || _pairs.Contains(pair) || _pool.Remove(held.AccountId) is not { } visitor)
+                {
+                    continue; // a chat the store has
+                }
+
+                _pairs.Add(pair);
+                _handedOut[held.AccountId] = new HandedOut(held.PartnerId, visitor, Environment.TickCount64);
+                Log.Adopted(logger, _shard, held.AccountId);
+            }
+        }
+    }
+
+    private async Task<HeldPair[]> PairsOfAsync(int shard, ulong[] accountIds)
+    {
+        try
+        {
+            return await grains.Matchmaker(shard).PairsOf(accountIds).WaitAsync(ShardCallTimeout);
+        }
+        catch (Exception ex) when (ex is OrleansException or TimeoutException)
+        {
+            Log.ShardUnreachable(logger, _shard, shard, ex); // rebuilt too: it knows what the store knows
+            return [];
+        }
     }
 
     public async Task<MatchTicket> Match(MatchCall call)
@@ -366,36 +450,42 @@ internal sealed partial class MatchmakerGrain(
         await OutOfTurnAsync();
         var now = Now;
         var asked = new HashSet<ulong>();
-        var takes = new List<(WaitingVisitor Mine, int Shard, Task<WaitingVisitor?> Take)>(seekers.Length);
+        var takes = new List<Task>(seekers.Length);
+        var pairing = new List<Task>(seekers.Length);
         for (var i = 0; i < seekers.Length; i++)
         {
             // One seeker per visitor of this shard: a second would be handed out only to be given back.
             if (_pool.Fitting(seekers[i], partnerIds[i], now, this) is { } mine && asked.Add(mine.AccountId))
             {
                 var shard = MatchShards.Of(seekers[i].AccountId, _matching.Shards);
-                takes.Add((mine, shard, TakeExactlyFromAsync(shard, mine, seekers[i].AccountId)));
+                takes.Add(PairWhenHandedOutAsync(mine.AccountId, shard, TakeExactlyFromAsync(shard, mine, seekers[i].AccountId), pairing));
             }
         }
 
-        var pairing = new List<Task>(takes.Count);
-        foreach (var (mine, shard, take) in takes)
-        {
-            if (await take is not { } seeker)
-            {
-                continue; // paired meanwhile, or it no longer fits
-            }
-
-            if (!_pool.Contains(mine.AccountId) || _pairs.SessionsOf(mine.AccountId) >= _maxSessions || _pairs.Contains(Pair(mine.AccountId, seeker.AccountId)))
-            {
-                GiveBack(shard, mine.AccountId, seeker);
-                continue;
-            }
-
-            _pool.Remove(mine.AccountId);
-            pairing.Add(PairBothAsync(mine, seeker, shard, Now));
-        }
-
+        await Task.WhenAll(takes);
         await Task.WhenAll(pairing);
+    }
+
+    /// <summary>
+    /// Pairs <paramref name="mineId"/>, waiting here, with the visitor <paramref name="shard"/> hands out
+    /// for it as soon as the answer comes (the pair is counted at once, so a rebuilt shard asking
+    /// <see cref="PairsOf"/> learns of it), or gives that visitor back if this one is gone meanwhile.
+    /// </summary>
+    private async Task PairWhenHandedOutAsync(ulong mineId, int shard, Task<WaitingVisitor?> take, List<Task> pairing)
+    {
+        if (await take is not { } partner)
+        {
+            return; // taken meanwhile, no longer fitting, or no answer: searched again on a later sweep
+        }
+
+        if (_pool.Get(mineId) is not { } mine || _pairs.SessionsOf(mineId) >= _maxSessions || _pairs.Contains(Pair(mineId, partner.AccountId)))
+        {
+            GiveBack(shard, mineId, partner);
+            return;
+        }
+
+        _pool.Remove(mineId);
+        pairing.Add(PairBothAsync(mine, partner, shard, Now));
     }
 
     /// <summary>
@@ -420,7 +510,7 @@ internal sealed partial class MatchmakerGrain(
 
         var answers = await Task.WhenAll(asks);
         var now = Now;
-        var takes = new List<(WaitingVisitor Seeker, int Shard, Task<WaitingVisitor?> Take)>();
+        var takes = new List<Task>();
         Dictionary<int, (List<WaitingVisitor> Seekers, List<ulong> Partners)>? claims = null;
         List<WaitingVisitor>? opened = null;
         for (var i = 0; i < searching.Length; i++)
@@ -469,7 +559,7 @@ internal sealed partial class MatchmakerGrain(
             }
             else if (bestShard > _shard)
             {
-                takes.Add((seeker, bestShard, TakeExactlyFromAsync(bestShard, seeker, best.Visitor.AccountId)));
+                takes.Add(PairWhenHandedOutAsync(seeker.AccountId, bestShard, TakeExactlyFromAsync(bestShard, seeker, best.Visitor.AccountId), pairing));
             }
             else
             {
@@ -489,27 +579,30 @@ internal sealed partial class MatchmakerGrain(
             ClaimAsync(shard, [.. claim.Seekers], [.. claim.Partners]).Ignore();
         }
 
-        foreach (var (seeker, shard, take) in takes)
-        {
-            if (await take is not { } partner)
-            {
-                continue; // taken meanwhile: searched again on the next sweep
-            }
-
-            if (_pool.Get(seeker.AccountId) is not { } still || _pairs.SessionsOf(still.AccountId) >= _maxSessions || _pairs.Contains(Pair(still.AccountId, partner.AccountId)))
-            {
-                GiveBack(shard, seeker.AccountId, partner);
-                continue;
-            }
-
-            _pool.Remove(still.AccountId);
-            pairing.Add(PairBothAsync(still, partner, shard, Now));
-        }
-
+        await Task.WhenAll(takes);
         return opened is null ? [] : [.. opened];
     }
 
     public Task<bool> Holds(ulong seekerId, ulong partnerId) => Task.FromResult(_pairs.Contains(Pair(seekerId, partnerId)));
+
+    public Task<HeldPair[]> PairsOf(ulong[] accountIds)
+    {
+        var asked = new HashSet<ulong>(accountIds);
+        var held = new List<HeldPair>();
+        foreach (var pair in _pairs.All)
+        {
+            if (asked.Contains(pair.First))
+            {
+                held.Add(new HeldPair(pair.First, pair.Second));
+            }
+            else if (asked.Contains(pair.Second))
+            {
+                held.Add(new HeldPair(pair.Second, pair.First));
+            }
+        }
+
+        return Task.FromResult(held.ToArray());
+    }
 
     public Task Avoid(Avoidance avoidance)
     {
@@ -822,13 +915,17 @@ internal sealed partial class MatchmakerGrain(
         try
         {
             var sessionId = await ids.NextAsync(IdKind.Session);
-            var writes = new List<Task>(3) { writer.WriteAsync(new StoreWrite.WaitingRemoved(partner.AccountId)) };
+            // The session before the waiting rows go: whoever reads a row gone finds the session (a rebuilt shard, OnActivateAsync).
+            var writes = new List<Task>(3)
+            {
+                writer.WriteAsync(new StoreWrite.NewSession(new SessionRecord(sessionId, partner.AccountId, caller.AccountId, now))),
+                writer.WriteAsync(new StoreWrite.WaitingRemoved(partner.AccountId)),
+            };
             if (callerWasWaiting)
             {
                 writes.Add(writer.WriteAsync(new StoreWrite.WaitingRemoved(caller.AccountId)));
             }
 
-            writes.Add(writer.WriteAsync(new StoreWrite.NewSession(new SessionRecord(sessionId, partner.AccountId, caller.AccountId, now))));
             await Task.WhenAll(writes);
             Matched(caller, partner, shared, partnerShard, now);
             return new MatchTicket(ResultCode.Success, sessionId, partner.AccountId, PartnerAddress: partner.Address, CommonInterests: Interests.Common(caller.Interests, partner.Interests));
@@ -864,9 +961,9 @@ internal sealed partial class MatchmakerGrain(
         {
             sessionId = await ids.NextAsync(IdKind.Session);
             await Task.WhenAll(
+                writer.WriteAsync(new StoreWrite.NewSession(new SessionRecord(sessionId, first.AccountId, second.AccountId, Now))), // first, as in PairAsync
                 writer.WriteAsync(new StoreWrite.WaitingRemoved(seeker.AccountId)),
-                writer.WriteAsync(new StoreWrite.WaitingRemoved(partner.AccountId)),
-                writer.WriteAsync(new StoreWrite.NewSession(new SessionRecord(sessionId, first.AccountId, second.AccountId, Now))));
+                writer.WriteAsync(new StoreWrite.WaitingRemoved(partner.AccountId)));
         }
         catch (Exception ex)
         {
@@ -1126,5 +1223,8 @@ internal sealed partial class MatchmakerGrain(
 
         [LoggerMessage(6, LogLevel.Warning, "Matchmaker shard {Shard}: account {AccountId}, handed to another shard that neither paired it nor gave it back, waits here again.")]
         public static partial void Reclaimed(ILogger logger, int shard, ulong accountId);
+
+        [LoggerMessage(7, LogLevel.Information, "Matchmaker shard {Shard} rebuilt: account {AccountId}, waiting in the store, is being paired by another shard; it waits here only if that shard gives it up.")]
+        public static partial void Adopted(ILogger logger, int shard, ulong accountId);
     }
 }

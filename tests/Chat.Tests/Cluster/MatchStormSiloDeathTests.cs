@@ -1,6 +1,8 @@
 using Chat.Logic;
+using Chat.Logic.Matching;
 using Chat.Protocol.Frames;
 using Chat.Protocol.Seams;
+using Chat.Tests.Infrastructure;
 using Chat.Testing.Cluster;
 using Orleans.TestingHost;
 
@@ -102,6 +104,82 @@ public sealed class MatchStormSiloDeathTests
         }
 
         Assert.Equal(Visitors / 2, sessionOf.Values.Select(s => s.SessionId).Distinct().Count());
+    }
+
+    [Fact]
+    public async Task A_visitor_handed_out_just_before_its_shards_silo_died_is_not_paired_again_by_the_shard_rebuilt_from_the_store()
+    {
+        // The store holds writes back on demand: the pair made of a handed-out visitor is not written when the silo dies.
+        var store = new GatedStore();
+        await using var cluster = await LogicCluster.StartAsync(store, 3, "Chat:Matching:SweepInterval=01:00:00", "Chat:Matching:Shards=4", "Chat:Logic:MaxActiveSessions=1");
+        var grains0 = cluster.ServiceOn<ChatGrains>(cluster.Silos[0]);
+        var shardSilos = new InProcessSiloHandle[grains0.MatchmakerShards];
+        for (var shard = 0; shard < shardSilos.Length; shard++)
+        {
+            await cluster.ServiceOn<ChatGrains>(cluster.Silos[shard % cluster.Silos.Count]).Matchmaker(shard).Sweep();
+            shardSilos[shard] = await cluster.SiloOfAsync(grains0.Matchmaker(shard));
+        }
+
+        // Vera's shard is on a silo that dies (not the first: the test cluster's client talks through it), Sam's on another.
+        var veras = Array.FindIndex(shardSilos, silo => silo != cluster.Silos[0]);
+        Assert.True(veras >= 0, "every shard landed on the first silo");
+        var doomed = shardSilos[veras];
+        var sams = Array.FindIndex(shardSilos, silo => silo != doomed);
+        var logic = cluster.LogicOn(cluster.Silos[0]);
+        var vera = await InShardAsync(cluster, logic, "vera", veras, shardSilos.Length);
+        var wanda = await InShardAsync(cluster, logic, "wanda", veras, shardSilos.Length);
+        var sam = await InShardAsync(cluster, logic, "sam", sams, shardSilos.Length);
+        Assert.Equal(ResultCode.NoDataFound, (await vera.MatchAsync()).Code);
+
+        // Sam's shard takes Vera out of hers and pairs them; their session is not written yet.
+        store.Hold();
+        var samAsked = sam.MatchAsync();
+        await store.Held;
+        Assert.True(await grains0.Matchmaker(sams).Holds(sam.AccountId, vera.AccountId));
+
+        // Vera's silo dies; her shard is rebuilt elsewhere from the store, which still has her waiting.
+        await cluster.KillAsync(doomed);
+
+        // She asks again (her answer was never heard of): she is in a chat already, being made.
+        Assert.Equal(ResultCode.ParamErr, (await AskUntilAnsweredAsync(vera)).Code);
+
+        // Wanda, in the same shard, is not given her; once the writes go through, Vera is in one chat, with Sam.
+        var wandaAsked = AskUntilAnsweredAsync(wanda);
+        store.Release();
+        Assert.Equal((ResultCode.Success, vera.AccountId), ((await samAsked).Code, (await samAsked).PartnerId));
+        Assert.Equal(ResultCode.NoDataFound, (await wandaAsked).Code);
+        var sessions = await SessionsAsync([vera, sam, wanda]);
+        Assert.Equal(sam.AccountId, sessions[vera.AccountId].PartnerId);
+        Assert.False(sessions.ContainsKey(wanda.AccountId));
+    }
+
+    /// <summary>A new visitor (asking through <paramref name="logic"/>) whose account waits in matchmaker shard <paramref name="shard"/>.</summary>
+    private static async Task<ClusterVisitor> InShardAsync(LogicCluster cluster, ILogic logic, string name, int shard, int shards)
+    {
+        while (true)
+        {
+            var visitor = await ClusterVisitor.CreateAsync(cluster.Broker, logic, name);
+            if (MatchShards.Of(visitor.AccountId, shards) == shard)
+            {
+                return visitor;
+            }
+        }
+    }
+
+    /// <summary>MATCH_REQ until the cluster answers it (not while a dead silo's shard moves), as a client asks again.</summary>
+    private static async Task<MatchResult> AskUntilAnsweredAsync(ClusterVisitor visitor)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (true)
+        {
+            if (await AskAsync(visitor) is { Code: not (ResultCode.InternalErr or ResultCode.UnknownErr) } answer)
+            {
+                return answer;
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, $"{visitor.NickName}'s MATCH_REQ was not answered within a minute");
+            await Task.Delay(TimeSpan.FromMilliseconds(100)); // the pace of a client asking again, not a wait for an event
+        }
     }
 
     /// <summary>MATCH_REQ; a logic node that died or answers "try again" is not an answer, nor a failure of the test.</summary>
