@@ -1,5 +1,6 @@
 using Chat.Logic;
 using Chat.Logic.Matching;
+using Chat.Logic.Storage;
 using Chat.Protocol.Frames;
 using Chat.Protocol.Seams;
 using Chat.Tests.Infrastructure;
@@ -109,8 +110,8 @@ public sealed class MatchStormSiloDeathTests
     [Fact]
     public async Task A_visitor_handed_out_just_before_its_shards_silo_died_is_not_paired_again_by_the_shard_rebuilt_from_the_store()
     {
-        // The store holds writes back on demand: the pair made of a handed-out visitor is not written when the silo dies.
-        var store = new GatedStore();
+        // The store holds new sessions back on demand: the pair made of a handed-out visitor is not written when the silo dies.
+        var store = new SessionGate();
         await using var cluster = await LogicCluster.StartAsync(store, 3, "Chat:Matching:SweepInterval=01:00:00", "Chat:Matching:Shards=4", "Chat:Logic:MaxActiveSessions=1");
         var grains0 = cluster.ServiceOn<ChatGrains>(cluster.Silos[0]);
         var shardSilos = new InProcessSiloHandle[grains0.MatchmakerShards];
@@ -125,6 +126,7 @@ public sealed class MatchStormSiloDeathTests
         Assert.True(veras >= 0, "every shard landed on the first silo");
         var doomed = shardSilos[veras];
         var sams = Array.FindIndex(shardSilos, silo => silo != doomed);
+        Assert.True(sams >= 0, "every shard landed on one silo");
         var logic = cluster.LogicOn(cluster.Silos[0]);
         var vera = await InShardAsync(cluster, logic, "vera", veras, shardSilos.Length);
         var wanda = await InShardAsync(cluster, logic, "wanda", veras, shardSilos.Length);
@@ -135,7 +137,7 @@ public sealed class MatchStormSiloDeathTests
         store.Hold();
         var samAsked = sam.MatchAsync();
         await store.Held;
-        Assert.True(await grains0.Matchmaker(sams).Holds(sam.AccountId, vera.AccountId));
+        Assert.True(await grains0.Matchmaker(sams).Holds(sam.AccountId, vera.AccountId), "Sam's shard did not take Vera");
 
         // Vera's silo dies; her shard is rebuilt elsewhere from the store, which still has her waiting.
         await cluster.KillAsync(doomed);
@@ -151,6 +153,31 @@ public sealed class MatchStormSiloDeathTests
         var sessions = await SessionsAsync([vera, sam, wanda]);
         Assert.Equal(sam.AccountId, sessions[vera.AccountId].PartnerId);
         Assert.False(sessions.ContainsKey(wanda.AccountId));
+    }
+
+    /// <summary>A memory store that, once told to, holds back every batch with a new session in it (and so the writes queued behind it) until released.</summary>
+    private sealed class SessionGate : MemoryStoreWrapper
+    {
+        private readonly TaskCompletionSource _held = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly TaskCompletionSource _released = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private volatile bool _holding;
+
+        public Task Held => _held.Task;
+
+        public void Hold() => _holding = true;
+
+        public void Release() => _released.TrySetResult();
+
+        public override async Task WriteAsync(IReadOnlyList<StoreWrite> batch, WriteOutcome[] outcomes, CancellationToken cancellationToken)
+        {
+            if (_holding && batch.Any(write => write is StoreWrite.NewSession))
+            {
+                _held.TrySetResult();
+                await _released.Task;
+            }
+
+            await Inner.WriteAsync(batch, outcomes, cancellationToken);
+        }
     }
 
     /// <summary>A new visitor (asking through <paramref name="logic"/>) whose account waits in matchmaker shard <paramref name="shard"/>.</summary>
