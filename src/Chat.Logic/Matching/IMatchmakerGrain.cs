@@ -71,9 +71,10 @@ internal interface IMatchmakerGrain : IGrainWithIntegerKey
     Task<bool> Holds(ulong seekerId, ulong partnerId);
 
     /// <summary>
-    /// The pairs this shard holds (talking, being paired, or handed out by it) that one of these
-    /// accounts of another shard is in: a rebuilt shard asks it of its visitors, some of which its
-    /// previous activation may have just handed out here.
+    /// The pairs this shard holds (talking, or being paired by it) that one of these accounts of
+    /// another shard is in: a rebuilt shard asks it of its visitors, some of which its previous
+    /// activation may have just handed out here. Not a pair of a visitor this shard handed out to
+    /// one of those accounts: that pair was the asking shard's to make.
     /// </summary>
     Task<HeldPair[]> PairsOf(ulong[] accountIds);
 

@@ -591,11 +591,12 @@ internal sealed partial class MatchmakerGrain(
         var held = new List<HeldPair>();
         foreach (var pair in _pairs.All)
         {
-            if (asked.Contains(pair.First))
+            // Not a visitor of this shard's handed out to one of theirs: that pair is the asking shard's to make.
+            if (asked.Contains(pair.First) && !HandedOutTo(pair.Second, pair.First))
             {
                 held.Add(new HeldPair(pair.First, pair.Second));
             }
-            else if (asked.Contains(pair.Second))
+            else if (asked.Contains(pair.Second) && !HandedOutTo(pair.First, pair.Second))
             {
                 held.Add(new HeldPair(pair.Second, pair.First));
             }
@@ -816,6 +817,10 @@ internal sealed partial class MatchmakerGrain(
             }
         }
     }
+
+    /// <summary>Whether this shard handed out its <paramref name="visitorId"/> to <paramref name="seekerId"/>'s shard: their pair is that shard's to make.</summary>
+    private bool HandedOutTo(ulong visitorId, ulong seekerId) =>
+        _handedOut.TryGetValue(visitorId, out var handedOut) && handedOut.SeekerId == seekerId;
 
     /// <summary>A visitor of this shard given to another shard's seeker: out of the pool, counted as the seeker's partner until paired or given back.</summary>
     private void HandOut(ulong seekerId, WaitingVisitor partner, long now)
