@@ -13,6 +13,9 @@ internal sealed class ActivePairs
 
     public int Count => _pairs.Count;
 
+    /// <summary>Every pair (no order).</summary>
+    public IReadOnlyCollection<ActivePair> All => _pairs;
+
     public bool Contains(ActivePair pair) => _pairs.Contains(pair);
 
     /// <summary>Active sessions the account is in.</summary>

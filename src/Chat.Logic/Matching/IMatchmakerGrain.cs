@@ -44,15 +44,39 @@ internal interface IMatchmakerGrain : IGrainWithIntegerKey
 
     /// <summary>
     /// Takes <paramref name="candidateId"/> out of this pool for <paramref name="seeker"/> if it still
-    /// waits here and may be paired with it (as <see cref="Take"/> does); null otherwise.
+    /// waits here, fits it, and may be paired with it (as <see cref="Take"/> does); null otherwise.
     /// </summary>
     Task<WaitingVisitor?> TakeExactly(WaitingVisitor seeker, ulong candidateId);
+
+    /// <summary>
+    /// For each seeker of another shard (visitors whose fallback delay passed, not yet searched for),
+    /// the visitor of this shard that fits it best, left in the pool (null: none). Read only; with
+    /// interests and not yet <see cref="WaitingVisitor.Searched"/>, a seeker fits only who shares one.
+    /// </summary>
+    Task<Candidate?[]> PeekEach(WaitingVisitor[] seekers);
+
+    /// <summary>
+    /// Seekers of a shard after this one and, for each, the visitor of this shard its shard found for
+    /// it (<see cref="PeekEach"/>): if that one still waits here and fits, this shard takes the seeker
+    /// from its shard (<see cref="TakeExactly"/>) and pairs them. Claims go one way, a shard taking
+    /// only from the shards after it, so two sweeps never hand out each other's seekers.
+    /// </summary>
+    [OneWay]
+    Task Claim(WaitingVisitor[] seekers, ulong[] partnerIds);
 
     /// <summary>A visitor <see cref="Take"/> handed out for <paramref name="seekerId"/> that was not paired after all: it waits again, in its place.</summary>
     Task GiveBack(ulong seekerId, WaitingVisitor visitor);
 
     /// <summary>Whether this shard paired (or is pairing) <paramref name="seekerId"/> with <paramref name="partnerId"/>, a visitor another shard handed out to it.</summary>
     Task<bool> Holds(ulong seekerId, ulong partnerId);
+
+    /// <summary>
+    /// The pairs this shard holds (talking, or being paired by it) that one of these accounts of
+    /// another shard is in: a rebuilt shard asks it of its visitors, some of which its previous
+    /// activation may have just handed out here. Not a pair of a visitor this shard handed out to
+    /// one of those accounts: that pair was the asking shard's to make.
+    /// </summary>
+    Task<HeldPair[]> PairsOf(ulong[] accountIds);
 
     /// <summary>Lets visitors whose fallback delay passed fall back, and offers the visitors that wait here to the other shards.</summary>
     Task Sweep();
@@ -64,6 +88,10 @@ internal interface IMatchmakerGrain : IGrainWithIntegerKey
 /// <summary>A visitor another shard could pair a seeker with, and how many interests they share.</summary>
 [GenerateSerializer, Immutable]
 internal sealed record Candidate([property: Id(0)] WaitingVisitor Visitor, [property: Id(1)] int Shared);
+
+/// <summary>A pair a shard holds that <paramref name="AccountId"/> is in, with <paramref name="PartnerId"/>.</summary>
+[GenerateSerializer, Immutable]
+internal sealed record HeldPair([property: Id(0)] ulong AccountId, [property: Id(1)] ulong PartnerId);
 
 /// <param name="Solved">The caller solved a challenge with this request.</param>
 /// <param name="Reported">The caller's address was reported lately: it must have solved a challenge to be matched or wait.</param>

@@ -8,7 +8,11 @@ internal sealed class MatchingOptions : IValidatableObject
 {
     public const string Section = "Chat:Matching";
 
-    /// <summary>A visitor with interests (or a language) is paired only on a shared interest (in its language) until it has waited this long; then with anyone who also accepts that.</summary>
+    /// <summary>
+    /// A visitor with interests (or a language) is paired only on a shared interest (in its language)
+    /// until it has waited this long; then with anyone who also accepts that, once no shard has anyone
+    /// sharing an interest with it (its shard's next sweep asks them all).
+    /// </summary>
     public TimeSpan FallbackDelay { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>Two accounts whose chat ended are not paired again for this long (on any node).</summary>

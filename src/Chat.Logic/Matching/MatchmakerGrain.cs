@@ -31,7 +31,7 @@ internal sealed partial class MatchmakerGrain(
     IOptions<MatchingOptions> matching,
     LogicMetrics metrics,
     TimeProvider time,
-    ILogger<MatchmakerGrain> logger) : Grain, IMatchmakerGrain
+    ILogger<MatchmakerGrain> logger) : Grain, IMatchmakerGrain, IPairRules
 {
     /// <summary>What a visitor refused for waiting is told to wait before asking again.</summary>
     private const int WaitingRetryAfterSeconds = 5;
@@ -47,10 +47,13 @@ internal sealed partial class MatchmakerGrain(
 
     private readonly MatchingOptions _matching = matching.Value;
     private readonly int _maxSessions = options.Value.MaxActiveSessions;
-    private readonly WaitingPool _pool = new(matching.Value.FallbackDelay, matching.Value.CandidatesPerInterest);
+    private readonly WaitingPool _pool = new(matching.Value.FallbackDelay, matching.Value.CandidatesPerInterest, otherShards: matching.Value.Shards > 1);
     private readonly ActivePairs _pairs = new();
     private readonly AvoidList _avoid = new();
     private int _shard;
+
+    // The other shards, the next one first.
+    private int[] _others = [];
 
     // Per account that matched lately: its matches of the last minute, against the limit and against
     // the challenge's threshold. Both full, it is forgotten.
@@ -74,24 +77,114 @@ internal sealed partial class MatchmakerGrain(
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
         _shard = (int)this.GetPrimaryKeyLong();
+        _others = new int[_matching.Shards - 1];
+        for (var step = 1; step < _matching.Shards; step++)
+        {
+            _others[step - 1] = (_shard + step) % _matching.Shards;
+        }
+
+        // The pairs before and after the waiting rows: a pair written between the two reads (its session
+        // is written before its members' waiting rows go) was made of a visitor handed out by this
+        // shard's previous activation, whose row read here is a moment from going: it does not wait.
+        var before = new HashSet<ActivePair>();
+        foreach (var pair in await store.LoadActivePairsAsync(cancellationToken))
+        {
+            if (IsMine(pair.First) || IsMine(pair.Second))
+            {
+                before.Add(pair);
+            }
+        }
+
+        var waitingRows = await store.LoadWaitingAsync(cancellationToken);
+        var pairedMeanwhile = new HashSet<ulong>();
         foreach (var pair in await store.LoadActivePairsAsync(cancellationToken))
         {
             if (IsMine(pair.First) || IsMine(pair.Second))
             {
                 _pairs.Add(pair);
+                if (!before.Contains(pair))
+                {
+                    pairedMeanwhile.Add(pair.First);
+                    pairedMeanwhile.Add(pair.Second);
+                }
             }
         }
 
         var now = Now;
-        foreach (var waiting in await store.LoadWaitingAsync(cancellationToken))
+        foreach (var waiting in waitingRows)
         {
-            if (IsMine(waiting.AccountId))
+            if (IsMine(waiting.AccountId) && !pairedMeanwhile.Contains(waiting.AccountId))
             {
                 _pool.Add(WaitingVisitor.FromStore(waiting.AccountId, waiting.SinceUnixMs, waiting.Profile), now);
             }
         }
 
+        await AdoptHandedOutAsync();
+
         Log.Loaded(logger, _shard, _pool.Count, _pairs.Count);
+    }
+
+    /// <summary>
+    /// A shard rebuilt after its node died may load a visitor its previous activation had just handed
+    /// out to another shard's seeker: that shard's pair is not written yet, so the store still has the
+    /// visitor waiting. Paired here too, it would be in two chats. So every other shard is asked which
+    /// pairs it holds with the accounts loaded here; one the store does not have (its write is on the
+    /// way, or it ended a moment ago) is taken for a hand-out of this shard's: out of the pool, counted
+    /// against the cap, and reclaimed after <see cref="ReclaimAfter"/> if that shard then holds it no more.
+    /// </summary>
+    private async Task AdoptHandedOutAsync()
+    {
+        if (_others.Length == 0)
+        {
+            return;
+        }
+
+        var accounts = new List<ulong>(_pool.Count);
+        foreach (var visitor in _pool.Visitors)
+        {
+            accounts.Add(visitor.AccountId);
+        }
+
+        if (accounts.Count == 0)
+        {
+            return;
+        }
+
+        await OutOfTurnAsync();
+        var asks = new Task<HeldPair[]>[_others.Length];
+        for (var j = 0; j < _others.Length; j++)
+        {
+            asks[j] = PairsOfAsync(_others[j], [.. accounts]);
+        }
+
+        foreach (var answer in await Task.WhenAll(asks))
+        {
+            foreach (var held in answer)
+            {
+                var pair = Pair(held.AccountId, held.PartnerId);
+                if (!IsMine(held.AccountId) || _pairs.Contains(pair) || _pool.Remove(held.AccountId) is not { } visitor)
+                {
+                    continue; // a chat the store has
+                }
+
+                _pairs.Add(pair);
+                _handedOut[held.AccountId] = new HandedOut(held.PartnerId, visitor, Environment.TickCount64);
+                Log.Adopted(logger, _shard, held.AccountId);
+            }
+        }
+    }
+
+    private async Task<HeldPair[]> PairsOfAsync(int shard, ulong[] accountIds)
+    {
+        try
+        {
+            return await grains.Matchmaker(shard).PairsOf(accountIds).WaitAsync(ShardCallTimeout);
+        }
+        catch (Exception ex) when (ex is OrleansException or TimeoutException)
+        {
+            Log.ShardUnreachable(logger, _shard, shard, ex); // rebuilt too: it knows what the store knows
+            return [];
+        }
     }
 
     public async Task<MatchTicket> Match(MatchCall call)
@@ -124,7 +217,7 @@ internal sealed partial class MatchmakerGrain(
         }
 
         var caller = new WaitingVisitor(callerId, call.Address, call.Interests, call.Lang, call.Fallback, now);
-        var local = _pool.FindFor(caller, now, Eligible(caller, now));
+        var local = _pool.FindFor(caller, now, this);
         if (local is { } found && (_matching.Shards == 1 || caller.Interests.Length == 0 || found.Shared == caller.Interests.Length))
         {
             // Nobody elsewhere can do better (all its interests shared), or it asked for none: first come, first served in its shard.
@@ -149,12 +242,13 @@ internal sealed partial class MatchmakerGrain(
     }
 
     public Task<Candidate?> Peek(WaitingVisitor seeker) =>
-        Task.FromResult(_pool.FindFor(seeker, Now, Eligible(seeker, Now)) is { } found ? new Candidate(found.Partner, found.Shared) : null);
+        Task.FromResult(_pool.FindFor(seeker, Now, this) is { } found ? new Candidate(found.Partner, found.Shared) : null);
 
     public Task<WaitingVisitor?> TakeExactly(WaitingVisitor seeker, ulong candidateId)
     {
         var now = Now;
-        if (_pool.Get(candidateId) is not { } candidate || candidate.AccountId == seeker.AccountId || _adding.Contains(candidateId) || !Eligible(seeker, now)(candidate))
+        // Not one whose waiting row is not committed yet: the seeker's shard claims it in the store.
+        if (_adding.Contains(candidateId) || _pool.Fitting(seeker, candidateId, now, this) is not { } candidate)
         {
             return Task.FromResult<WaitingVisitor?>(null);
         }
@@ -207,7 +301,7 @@ internal sealed partial class MatchmakerGrain(
         {
             var seeker = seekers[i];
             // Not one whose waiting row is not committed yet: the seeker's shard claims it in the store.
-            if (_pool.FindFor(seeker, now, Eligible(seeker, now)) is not { } found || _adding.Contains(found.Partner.AccountId))
+            if (_pool.FindFor(seeker, now, this) is not { } found || _adding.Contains(found.Partner.AccountId))
             {
                 continue;
             }
@@ -246,6 +340,7 @@ internal sealed partial class MatchmakerGrain(
             await ReclaimAsync();
             _pool.Advance(now);
             var seekers = new List<WaitingVisitor>();
+            var searching = new List<WaitingVisitor>();
             var offers = _pool.TakeToOffer(_matching.OffersPerSweep);
             foreach (var offered in offers)
             {
@@ -254,11 +349,18 @@ internal sealed partial class MatchmakerGrain(
                     continue; // taken by an earlier pair of this sweep
                 }
 
-                if (_pool.FindFor(offered, now, Eligible(offered, now)) is { } found)
+                var found = _pool.FindFor(offered, now, this);
+                if (_pool.AwaitsSearch(offered, now) && (found is null || found.Value.Shared < offered.Interests.Length))
+                {
+                    // Its delay passed: not paired with the first who fits here, but with whoever shares
+                    // the most anywhere, and with anyone only once no shard has someone sharing one.
+                    searching.Add(offered);
+                }
+                else if (found is { } here)
                 {
                     _pool.Remove(offered.AccountId);
-                    _pool.Remove(found.Partner.AccountId);
-                    pairing.Add(PairBothAsync(offered, found.Partner, _shard, now));
+                    _pool.Remove(here.Partner.AccountId);
+                    pairing.Add(PairBothAsync(offered, here.Partner, _shard, now));
                 }
                 else
                 {
@@ -302,11 +404,20 @@ internal sealed partial class MatchmakerGrain(
                 seekers = still;
             }
 
-            if (_shard + 1 < _matching.Shards)
+            if (searching.Count > 0 && await SearchOtherShardsAsync([.. searching], pairing) is { Length: > 0 } opened)
+            {
+                // Open to anyone now, with nobody here: the same search finds the first who fits in the
+                // other shards. Of two shards whose visitors opened in the same sweeps, the later one to
+                // open finds the other open, so they are paired in this sweep, not a later one.
+                await SearchOtherShardsAsync(opened, pairing);
+            }
+
+            if (_matching.Shards > 1)
             {
                 foreach (var offered in offers)
                 {
-                    if (_pool.Contains(offered.AccountId))
+                    // The top shard's visitors are found by the lower shards' sweeps, unless still to be searched for.
+                    if (_pool.Get(offered.AccountId) is { } waiting && (_shard + 1 < _matching.Shards || _pool.AwaitsSearch(waiting, Now)))
                     {
                         _pool.Offer(offered.AccountId);
                     }
@@ -321,7 +432,180 @@ internal sealed partial class MatchmakerGrain(
         await Task.WhenAll(pairing);
     }
 
+    public Task<Candidate?[]> PeekEach(WaitingVisitor[] seekers)
+    {
+        var now = Now;
+        var found = new Candidate?[seekers.Length];
+        for (var i = 0; i < seekers.Length; i++)
+        {
+            if (_pool.FindFor(seekers[i], now, this) is { } best)
+            {
+                found[i] = new Candidate(best.Partner, best.Shared);
+            }
+        }
+
+        return Task.FromResult(found);
+    }
+
+    public async Task Claim(WaitingVisitor[] seekers, ulong[] partnerIds)
+    {
+        await OutOfTurnAsync();
+        var now = Now;
+        var asked = new HashSet<ulong>();
+        var takes = new List<Task>(seekers.Length);
+        var pairing = new List<Task>(seekers.Length);
+        for (var i = 0; i < seekers.Length; i++)
+        {
+            // One seeker per visitor of this shard: a second would be handed out only to be given back.
+            if (_pool.Fitting(seekers[i], partnerIds[i], now, this) is { } mine && asked.Add(mine.AccountId))
+            {
+                var shard = MatchShards.Of(seekers[i].AccountId, _matching.Shards);
+                takes.Add(PairWhenHandedOutAsync(mine.AccountId, shard, TakeExactlyFromAsync(shard, mine, seekers[i].AccountId), pairing));
+            }
+        }
+
+        await Task.WhenAll(takes);
+        await Task.WhenAll(pairing);
+    }
+
+    /// <summary>
+    /// Pairs <paramref name="mineId"/>, waiting here, with the visitor <paramref name="shard"/> hands out
+    /// for it as soon as the answer comes (the pair is counted at once, so a rebuilt shard asking
+    /// <see cref="PairsOf"/> learns of it), or gives that visitor back if this one is gone meanwhile.
+    /// </summary>
+    private async Task PairWhenHandedOutAsync(ulong mineId, int shard, Task<WaitingVisitor?> take, List<Task> pairing)
+    {
+        if (await take is not { } partner)
+        {
+            return; // taken meanwhile, no longer fitting, or no answer: searched again on a later sweep
+        }
+
+        if (_pool.Get(mineId) is not { } mine || _pairs.SessionsOf(mineId) >= _maxSessions || _pairs.Contains(Pair(mineId, partner.AccountId)))
+        {
+            GiveBack(shard, mineId, partner);
+            return;
+        }
+
+        _pool.Remove(mineId);
+        pairing.Add(PairBothAsync(mine, partner, shard, Now));
+    }
+
+    /// <summary>
+    /// The search for visitors whose fallback delay passed (<see cref="WaitingPool.AwaitsSearch"/>): every
+    /// other shard is asked at once, for all of them, for its best partner sharing an interest (read only,
+    /// the same bound per interest as any search); each is paired with the best of all, its own shard's on
+    /// a tie. Claims keep the sweeps' one direction: from a shard after this one it is taken here
+    /// (<see cref="IMatchmakerGrain.TakeExactly"/>); from one before, that shard is asked to take it
+    /// (<see cref="IMatchmakerGrain.Claim"/>), so a shard never hands out a visitor to a seeker of a
+    /// shard after it. One that nobody anywhere shares an interest with, every shard having answered, is
+    /// open to anyone from then on, and paired with the first who fits here; the others opened are
+    /// returned (as they now wait), to be searched for again. Asked for visitors open to anyone, it
+    /// pairs them with the first who fits anywhere.
+    /// </summary>
+    private async Task<WaitingVisitor[]> SearchOtherShardsAsync(WaitingVisitor[] searching, List<Task> pairing)
+    {
+        var asks = new Task<Candidate?[]?>[_others.Length];
+        for (var j = 0; j < _others.Length; j++)
+        {
+            asks[j] = PeekEachAsync(_others[j], searching);
+        }
+
+        var answers = await Task.WhenAll(asks);
+        var now = Now;
+        var takes = new List<Task>();
+        Dictionary<int, (List<WaitingVisitor> Seekers, List<ulong> Partners)>? claims = null;
+        List<WaitingVisitor>? opened = null;
+        for (var i = 0; i < searching.Length; i++)
+        {
+            var seeker = searching[i];
+            if (!ReferenceEquals(_pool.Get(seeker.AccountId), seeker) || _pairs.SessionsOf(seeker.AccountId) >= _maxSessions)
+            {
+                continue; // paired meanwhile, its wish changed (searched for anew), or at its cap
+            }
+
+            var (bestShard, best) = _pool.FindFor(seeker, now, this) is { } here ? (_shard, new Candidate(here.Partner, here.Shared)) : (-1, null);
+            var answered = true;
+            for (var j = 0; j < _others.Length; j++)
+            {
+                if (answers[j] is not { } answer)
+                {
+                    answered = false; // asked again on the next sweep
+                }
+                else if (answer[i] is { } there && (best is null || there.Shared > best.Shared || (there.Shared == best.Shared && there.Visitor.SinceUnixMs < best.Visitor.SinceUnixMs)))
+                {
+                    (bestShard, best) = (_others[j], there);
+                }
+            }
+
+            if (best is null)
+            {
+                if (answered && _pool.AwaitsSearch(seeker, now) && _pool.MarkSearched(seeker.AccountId, now) is { } open)
+                {
+                    if (_pool.FindFor(open, now, this) is { } anyone)
+                    {
+                        _pool.Remove(open.AccountId);
+                        _pool.Remove(anyone.Partner.AccountId);
+                        pairing.Add(PairBothAsync(open, anyone.Partner, _shard, now));
+                    }
+                    else
+                    {
+                        (opened ??= []).Add(open);
+                    }
+                }
+            }
+            else if (bestShard == _shard)
+            {
+                _pool.Remove(seeker.AccountId);
+                _pool.Remove(best.Visitor.AccountId);
+                pairing.Add(PairBothAsync(seeker, best.Visitor, _shard, now));
+            }
+            else if (bestShard > _shard)
+            {
+                takes.Add(PairWhenHandedOutAsync(seeker.AccountId, bestShard, TakeExactlyFromAsync(bestShard, seeker, best.Visitor.AccountId), pairing));
+            }
+            else
+            {
+                claims ??= [];
+                if (!claims.TryGetValue(bestShard, out var claim))
+                {
+                    claims[bestShard] = claim = ([], []);
+                }
+
+                claim.Seekers.Add(seeker);
+                claim.Partners.Add(best.Visitor.AccountId);
+            }
+        }
+
+        foreach (var (shard, claim) in claims ?? [])
+        {
+            ClaimAsync(shard, [.. claim.Seekers], [.. claim.Partners]).Ignore();
+        }
+
+        await Task.WhenAll(takes);
+        return opened is null ? [] : [.. opened];
+    }
+
     public Task<bool> Holds(ulong seekerId, ulong partnerId) => Task.FromResult(_pairs.Contains(Pair(seekerId, partnerId)));
+
+    public Task<HeldPair[]> PairsOf(ulong[] accountIds)
+    {
+        var asked = new HashSet<ulong>(accountIds);
+        var held = new List<HeldPair>();
+        foreach (var pair in _pairs.All)
+        {
+            // Not a visitor of this shard's handed out to one of theirs: that pair is the asking shard's to make.
+            if (asked.Contains(pair.First) && !HandedOutTo(pair.Second, pair.First))
+            {
+                held.Add(new HeldPair(pair.First, pair.Second));
+            }
+            else if (asked.Contains(pair.Second) && !HandedOutTo(pair.First, pair.Second))
+            {
+                held.Add(new HeldPair(pair.Second, pair.First));
+            }
+        }
+
+        return Task.FromResult(held.ToArray());
+    }
 
     public Task Avoid(Avoidance avoidance)
     {
@@ -345,14 +629,26 @@ internal sealed partial class MatchmakerGrain(
     /// </summary>
     private async Task<MatchTicket> MatchAcrossShardsAsync(WaitingVisitor caller, bool callerWaits)
     {
-        var others = Enumerable.Range(1, _matching.Shards - 1).Select(step => (_shard + step) % _matching.Shards).ToArray();
-        var peeks = await Task.WhenAll(others.Select(shard => PeekAsync(shard, caller)));
+        var asks = new Task<Candidate?>[_others.Length];
+        for (var j = 0; j < _others.Length; j++)
+        {
+            asks[j] = PeekAsync(_others[j], caller);
+        }
+
+        var peeks = await Task.WhenAll(asks);
         var now = Now;
-        var order = others.Select((shard, i) => (Shard: shard, Candidate: peeks[i]))
-            .Where(p => p.Candidate is not null)
-            .OrderByDescending(p => p.Candidate!.Shared)
-            .ThenBy(p => p.Candidate!.Visitor.SinceUnixMs)
-            .ToList();
+        var order = new List<(int Shard, Candidate Candidate)>(peeks.Length);
+        for (var j = 0; j < peeks.Length; j++)
+        {
+            if (peeks[j] is { } candidate)
+            {
+                order.Add((_others[j], candidate));
+            }
+        }
+
+        order.Sort(static (a, b) => a.Candidate.Shared != b.Candidate.Shared
+            ? b.Candidate.Shared.CompareTo(a.Candidate.Shared)
+            : a.Candidate.Visitor.SinceUnixMs.CompareTo(b.Candidate.Visitor.SinceUnixMs));
 
         foreach (var (shard, candidate) in order)
         {
@@ -362,32 +658,14 @@ internal sealed partial class MatchmakerGrain(
                 return new MatchTicket(ResultCode.NoDataFound); // paired by someone else meanwhile
             }
 
-            if (BestHere(caller, now) is { } here && (here.Shared > candidate!.Shared || (here.Shared == candidate.Shared && here.Partner.SinceUnixMs <= candidate.Visitor.SinceUnixMs)))
+            if (BestHere(caller, now) is { } here && (here.Shared > candidate.Shared || (here.Shared == candidate.Shared && here.Partner.SinceUnixMs <= candidate.Visitor.SinceUnixMs)))
             {
                 return await PairHereAsync(caller, here, callerWaits);
             }
 
-            WaitingVisitor? partner;
-            await OutOfTurnAsync();
-            var take = grains.Matchmaker(shard).TakeExactly(caller, candidate!.Visitor.AccountId);
-            try
+            if (await TakeExactlyFromAsync(shard, caller, candidate.Visitor.AccountId) is not { } partner)
             {
-                partner = await take.WaitAsync(ShardCallTimeout);
-            }
-            catch (Exception ex) when (ex is OrleansException or TimeoutException)
-            {
-                Log.ShardUnreachable(logger, _shard, shard, ex);
-                if (ex is TimeoutException)
-                {
-                    GiveBackWhenAnsweredAsync(shard, caller.AccountId, take).Ignore(); // a late answer is never paired here
-                }
-
-                continue;
-            }
-
-            if (partner is null)
-            {
-                continue; // taken meanwhile
+                continue; // taken meanwhile, or its shard did not answer
             }
 
             if (!Available(caller, callerWaits) || _pairs.Contains(Pair(caller.AccountId, partner.AccountId)))
@@ -416,7 +694,7 @@ internal sealed partial class MatchmakerGrain(
     private bool Available(WaitingVisitor caller, bool callerWaits) =>
         _pairs.SessionsOf(caller.AccountId) < _maxSessions && _pool.Contains(caller.AccountId) == callerWaits;
 
-    private (WaitingVisitor Partner, int Shared)? BestHere(WaitingVisitor caller, long now) => _pool.FindFor(caller, now, Eligible(caller, now));
+    private (WaitingVisitor Partner, int Shared)? BestHere(WaitingVisitor caller, long now) => _pool.FindFor(caller, now, this);
 
     private Task<MatchTicket> PairHereAsync(WaitingVisitor caller, (WaitingVisitor Partner, int Shared) here, bool callerWaits)
     {
@@ -440,6 +718,54 @@ internal sealed partial class MatchmakerGrain(
         {
             Log.ShardUnreachable(logger, _shard, shard, ex);
             return null;
+        }
+    }
+
+    private async Task<Candidate?[]?> PeekEachAsync(int shard, WaitingVisitor[] seekers)
+    {
+        try
+        {
+            await OutOfTurnAsync();
+            return await grains.Matchmaker(shard).PeekEach(seekers).WaitAsync(ShardCallTimeout);
+        }
+        catch (Exception ex) when (ex is OrleansException or TimeoutException)
+        {
+            Log.ShardUnreachable(logger, _shard, shard, ex);
+            return null;
+        }
+    }
+
+    /// <summary>Another shard's <paramref name="candidateId"/>, handed out for <paramref name="seeker"/> (null: gone, no longer fitting, or no answer in time; a late answer is given back).</summary>
+    private async Task<WaitingVisitor?> TakeExactlyFromAsync(int shard, WaitingVisitor seeker, ulong candidateId)
+    {
+        await OutOfTurnAsync();
+        var take = grains.Matchmaker(shard).TakeExactly(seeker, candidateId);
+        try
+        {
+            return await take.WaitAsync(ShardCallTimeout);
+        }
+        catch (Exception ex) when (ex is OrleansException or TimeoutException)
+        {
+            Log.ShardUnreachable(logger, _shard, shard, ex);
+            if (ex is TimeoutException)
+            {
+                GiveBackWhenAnsweredAsync(shard, seeker.AccountId, take).Ignore(); // a late answer is never paired here
+            }
+
+            return null;
+        }
+    }
+
+    private async Task ClaimAsync(int shard, WaitingVisitor[] seekers, ulong[] partnerIds)
+    {
+        try
+        {
+            await OutOfTurnAsync();
+            await grains.Matchmaker(shard).Claim(seekers, partnerIds); // one way: this sweep does not wait for the pairs
+        }
+        catch (Exception ex) when (ex is OrleansException or TimeoutException)
+        {
+            Log.ShardUnreachable(logger, _shard, shard, ex); // they are searched for again on the next sweep
         }
     }
 
@@ -494,6 +820,10 @@ internal sealed partial class MatchmakerGrain(
         }
     }
 
+    /// <summary>Whether this shard handed out its <paramref name="visitorId"/> to <paramref name="seekerId"/>'s shard: their pair is that shard's to make.</summary>
+    private bool HandedOutTo(ulong visitorId, ulong seekerId) =>
+        _handedOut.TryGetValue(visitorId, out var handedOut) && handedOut.SeekerId == seekerId;
+
     /// <summary>A visitor of this shard given to another shard's seeker: out of the pool, counted as the seeker's partner until paired or given back.</summary>
     private void HandOut(ulong seekerId, WaitingVisitor partner, long now)
     {
@@ -510,11 +840,11 @@ internal sealed partial class MatchmakerGrain(
         if (!waiting.Interests.AsSpan().SequenceEqual(call.Interests) || waiting.Lang != call.Lang || waiting.Fallback != call.Fallback)
         {
             _pool.Remove(waiting.AccountId);
-            waiting = waiting with { Interests = call.Interests, Lang = call.Lang, Fallback = call.Fallback };
+            waiting = waiting with { Interests = call.Interests, Lang = call.Lang, Fallback = call.Fallback, Searched = false }; // a new wish is searched for anew
             _pool.Add(waiting, now);
         }
 
-        var local = _pool.FindFor(waiting, now, Eligible(waiting, now));
+        var local = _pool.FindFor(waiting, now, this);
         if (local is { } found && (_matching.Shards == 1 || waiting.Interests.Length == 0 || found.Shared == waiting.Interests.Length))
         {
             return await PairHereAsync(waiting, found, callerWaits: true);
@@ -594,6 +924,7 @@ internal sealed partial class MatchmakerGrain(
         try
         {
             sessionId = await ids.NextAsync(IdKind.Session);
+            // One write: the session and its visitors out of the waiting pool, together (a rebuilt shard reads both or neither).
             ulong[] claims = callerWasWaiting ? [partner.AccountId, caller.AccountId] : [partner.AccountId];
             outcome = await writer.DecideAsync(new StoreWrite.NewSession(new SessionRecord(sessionId, partner.AccountId, caller.AccountId, now), claims, _maxSessions));
         }
@@ -805,10 +1136,10 @@ internal sealed partial class MatchmakerGrain(
     private static async Task OutOfTurnAsync() => await Task.Yield();
 
     /// <summary>Whom <paramref name="seeker"/> may be paired with: not itself, not a partner, not a pair to avoid, not someone at the cap.</summary>
-    private Func<WaitingVisitor, bool> Eligible(WaitingVisitor seeker, long now) => candidate =>
+    bool IPairRules.MayPair(WaitingVisitor seeker, WaitingVisitor candidate, long nowUnixMs) =>
         !_pairs.Contains(Pair(seeker.AccountId, candidate.AccountId))
         && _pairs.SessionsOf(candidate.AccountId) < _maxSessions
-        && !_avoid.Forbids(seeker, candidate, now);
+        && !_avoid.Forbids(seeker, candidate, nowUnixMs);
 
     private async Task<bool> HoldWaitingAsync(string address, ulong accountId, long limit)
     {
@@ -942,10 +1273,13 @@ internal sealed partial class MatchmakerGrain(
         [LoggerMessage(5, LogLevel.Warning, "Matchmaker: the count of visitors waiting per address could not be checked; the visitor waits unchecked.")]
         public static partial void WaitingUnchecked(ILogger logger, Exception exception);
 
-        [LoggerMessage(7, LogLevel.Warning, "Matchmaker shard {Shard}: the store refused to pair {First} with {Second} (account {Taken} was no longer waiting, or in as many chats as it may be): another pairing took it first.")]
+        [LoggerMessage(8, LogLevel.Warning, "Matchmaker shard {Shard}: the store refused to pair {First} with {Second} (account {Taken} was no longer waiting, or in as many chats as it may be): another pairing took it first.")]
         public static partial void PairingRefused(ILogger logger, int shard, ulong first, ulong second, ulong taken);
 
         [LoggerMessage(6, LogLevel.Warning, "Matchmaker shard {Shard}: account {AccountId}, handed to another shard that neither paired it nor gave it back, waits here again.")]
         public static partial void Reclaimed(ILogger logger, int shard, ulong accountId);
+
+        [LoggerMessage(7, LogLevel.Information, "Matchmaker shard {Shard} rebuilt: account {AccountId}, waiting in the store, is being paired by another shard; it waits here only if that shard gives it up.")]
+        public static partial void Adopted(ILogger logger, int shard, ulong accountId);
     }
 }

@@ -7,6 +7,10 @@ namespace Chat.Logic.Matching;
 /// distinct), its language (a primary subtag; null: any), whether it falls back to anyone after the
 /// fallback delay, and since when it waits (the fallback clock, kept across repeated MATCH_REQs and
 /// a move of its shard, since the store keeps it). <paramref name="Address"/> (null: unknown) for the limit per address, the pairs of addresses kept apart after a report, and a report's record.
+/// <paramref name="Searched"/>: with interests and its fallback delay passed, its shard asked every
+/// other shard and none had anyone sharing an interest with it, so it is open to anyone now (not
+/// stored: a rebuilt shard asks again). It travels with the visitor, so another shard asked for a
+/// partner for it knows whether it may fall back.
 /// </summary>
 [GenerateSerializer, Immutable]
 internal sealed record WaitingVisitor(
@@ -15,7 +19,8 @@ internal sealed record WaitingVisitor(
     [property: Id(2)] string[] Interests,
     [property: Id(3)] string? Lang,
     [property: Id(4)] bool Fallback,
-    [property: Id(5)] long SinceUnixMs)
+    [property: Id(5)] long SinceUnixMs,
+    [property: Id(6)] bool Searched = false)
 {
     private const char FieldSeparator = '\u001f';
     private const char InterestSeparator = '\u001e';

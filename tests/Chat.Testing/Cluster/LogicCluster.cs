@@ -38,9 +38,11 @@ public sealed class LogicCluster : IAsyncDisposable
 
     public IReadOnlyList<InProcessSiloHandle> Silos => _cluster.Silos;
 
-    public static async Task<LogicCluster> StartAsync(short silos, params string[] settings)
+    public static Task<LogicCluster> StartAsync(short silos, params string[] settings) => StartAsync(new MemoryChatStore(), silos, settings);
+
+    /// <summary>A cluster whose silos share <paramref name="store"/> (one that holds writes back, say).</summary>
+    internal static async Task<LogicCluster> StartAsync(IChatStore store, short silos, params string[] settings)
     {
-        var store = new MemoryChatStore();
         var broker = new RecordingBroker("test-broker");
         var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
         var builder = new InProcessTestClusterBuilder(silos);

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Chat.Logic.Matching;
 using Chat.Tests.Infrastructure;
 using Microsoft.Extensions.Time.Testing;
 
@@ -113,6 +114,35 @@ public sealed class InterestMatchingTests
         Assert.Empty(Common(toAlice.Root.GetProperty("data")));
     }
 
+    [Theory]
+    [InlineData(0, 1, 0)] // the sharing visitor in a higher shard, the open one beside the due visitor
+    [InlineData(3, 1, 3)] // the sharing visitor in a lower shard
+    [InlineData(2, 3, 1)] // the open visitor in a lower shard, whose sweeps look into the due visitor's
+    public async Task With_four_shards_a_visitor_whose_fallback_is_due_is_paired_on_the_interest_it_shares_with_someone_in_another_shard(int aliceShard, int bobShard, int nickShard)
+    {
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var server = await ChatServer.StartWithClockAsync(clock, [.. Quiet, "Chat:Matching:Shards=4"]);
+
+        // Alice and Bob share jazz but not a language, so neither may be paired with the other before
+        // their fallback delay; Nick asked for nothing and is open to anyone from the start.
+        await using var alice = await InShardAsync(server, "alice", aliceShard);
+        Assert.Equal(4, (await MatchAsync(alice, new { interests = new[] { "jazz" }, lang = "en" })).Code());
+        await using var bob = await InShardAsync(server, "bob", bobShard);
+        Assert.Equal(4, (await MatchAsync(bob, new { interests = new[] { "jazz", "tea" }, lang = "fr" })).Code());
+        await using var nick = await InShardAsync(server, "nick", nickShard);
+        Assert.Equal(4, (await MatchAsync(nick, new { })).Code());
+
+        // Their delays pass: with one pool Alice's partner is Bob (an interest shared beats none), and so it is across shards.
+        await AdvanceAsync(clock, TimeSpan.FromSeconds(5), alice, bob, nick);
+        var toAlice = await alice.ExpectAsync("PUSH_SIGNAL_REQ", f => f.String("signalType") == "NewSession");
+        Assert.Equal(bob.AccountId, toAlice.DataAccountId);
+        Assert.Equal(["jazz"], Common(toAlice.Root.GetProperty("data")));
+        var toBob = await bob.ExpectAsync("PUSH_SIGNAL_REQ", f => f.String("signalType") == "NewSession");
+        Assert.Equal(alice.AccountId, toBob.DataAccountId);
+        await nick.BarrierAsync();
+        Assert.DoesNotContain(nick.Snapshot(), f => f.String("signalType") == "NewSession");
+    }
+
     [Fact]
     public async Task A_visitor_who_turned_fallback_off_waits_for_a_shared_interest_however_long()
     {
@@ -205,6 +235,21 @@ public sealed class InterestMatchingTests
         }
 
         return client;
+    }
+
+    /// <summary>A new visitor whose account waits in matchmaker shard <paramref name="shard"/> of four (accounts made on the way are closed).</summary>
+    private static async Task<TestClient> InShardAsync(ChatServer server, string name, int shard)
+    {
+        while (true)
+        {
+            var client = await server.NewVisitorAsync(name);
+            if (MatchShards.Of(client.AccountId, 4) == shard)
+            {
+                return client;
+            }
+
+            await client.DisposeAsync();
+        }
     }
 
     /// <summary>Moves the clock in steps of the matchmaker's sweep, each step seen through by the clients' server.</summary>
