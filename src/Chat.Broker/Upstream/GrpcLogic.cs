@@ -105,11 +105,23 @@ internal sealed partial class GrpcLogic(
         await CallAsync((n, o) => n.Client.ResumeAsync(request, o).ResponseAsync, retry: true, cancellationToken);
     }
 
-    public async ValueTask ConfirmDeliveredAsync(ulong accountId, ulong sessionId, ulong msgId, CancellationToken cancellationToken)
+    public async ValueTask ConfirmDeliveredAsync(IReadOnlyList<DeliveryReport> reports, CancellationToken cancellationToken)
     {
-        var request = new ConfirmDeliveredRequest { AccountId = accountId };
-        request.Marks.Add(new DeliveryMark { SessionId = sessionId, MsgId = msgId });
-        await CallAsync((n, o) => n.Client.ConfirmDeliveredAsync(request, o).ResponseAsync, retry: true, cancellationToken);
+        // One call for the whole report: each account's marks together (a socket's come one after another).
+        var request = new ConfirmDeliveredBatchRequest();
+        ConfirmDeliveredRequest? account = null;
+        foreach (var (accountId, sessionId, msgId) in reports)
+        {
+            if (account?.AccountId != accountId)
+            {
+                account = new ConfirmDeliveredRequest { AccountId = accountId };
+                request.Accounts.Add(account);
+            }
+
+            account.Marks.Add(new DeliveryMark { SessionId = sessionId, MsgId = msgId });
+        }
+
+        await CallAsync((n, o) => n.Client.ConfirmDeliveredBatchAsync(request, o).ResponseAsync, retry: true, cancellationToken);
     }
 
     public async ValueTask<MatchResult> MatchAsync(ulong accountId, string? address, string? altcha, MatchWish wish, CancellationToken cancellationToken)
