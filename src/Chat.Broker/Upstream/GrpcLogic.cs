@@ -137,10 +137,13 @@ internal sealed partial class GrpcLogic(
             }
         }
 
+        var calls = new List<Task>(request.Accounts.Count); // at once, as the per-socket reports went before
         foreach (var marks in request.Accounts)
         {
-            await CallAsync((n, o) => n.Client.ConfirmDeliveredAsync(marks, o).ResponseAsync, retry: true, cancellationToken);
+            calls.Add(CallAsync((n, o) => n.Client.ConfirmDeliveredAsync(marks, o).ResponseAsync, retry: true, cancellationToken));
         }
+
+        await Task.WhenAll(calls);
     }
 
     public async ValueTask<MatchResult> MatchAsync(ulong accountId, string? address, string? altcha, MatchWish wish, CancellationToken cancellationToken)
