@@ -3,7 +3,10 @@
 # message, for the relay and for servers built from git revisions, alternately, under the crowd
 # scenario (people at a human pace). Needs `perf` (linux-perf) and root or perf_event_paranoid <= 0.
 #
-#   bench/wakeups.sh [--visitors 1000] [--runs 3] [TARGET ...]     TARGET: relay | server@REV | server
+#   bench/wakeups.sh [--visitors 1000] [--runs 3] [--server-arg --Chat:X=Y ...] [TARGET ...]
+#                                                     TARGET: relay | server@REV | server
+#
+# --server-arg (repeatable) is passed to every server target, e.g. --server-arg --Chat:Broker:DeliveryReportInterval=01:00:00.
 #
 # Each run starts a fresh process, lets the crowd arrive and warm up, then counts 20 s of the
 # measured window with `perf stat` on that process (every thread), and divides by the chat messages
@@ -14,10 +17,12 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 visitors=1000
 runs=3
 targets=()
+server_args=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --visitors) visitors="$2"; shift 2 ;;
     --runs) runs="$2"; shift 2 ;;
+    --server-arg) server_args+=("$2"); shift 2 ;;
     *) targets+=("$1"); shift ;;
   esac
 done
@@ -64,7 +69,7 @@ for run in $(seq 1 "$runs"); do
         --Chat:Broker:RateLimit:PerSecond=1000000 --Chat:Broker:RateLimit:Burst=1000000 \
         --Chat:Limits:AccountsPerMinute=0 --Chat:Limits:SocketsPerAddress=0 --Chat:Limits:WaitingPerAddress=0 \
         --Chat:Limits:MatchesPerMinute=0 --Chat:Limits:Challenge:AfterAccounts=0 --Chat:Limits:Challenge:AfterMatches=0 \
-        --Logging:LogLevel:Default=Warning >"$work/server.log" 2>&1 &
+        --Logging:LogLevel:Default=Warning "${server_args[@]}" >"$work/server.log" 2>&1 &
     fi
     pid=$!
     for _ in $(seq 1 200); do ss -ltn "sport = :$port" | grep -q LISTEN && break; sleep 0.1; done

@@ -114,14 +114,37 @@ internal sealed partial class GrainLogic(
         }
     }
 
-    public async ValueTask ConfirmDeliveredAsync(ulong accountId, ulong sessionId, ulong msgId, CancellationToken cancellationToken) =>
-        await ConfirmDeliveredAsync(accountId, sessionId, msgId, viaBroker: null, cancellationToken);
-
     // The overloads with viaBroker serve brokers of a cluster (LogicDealerService): the calling broker's
     // address as its certificate names it (null without TLS), so that it can act for its own visitors only.
 
     public async ValueTask<ResultCode> ConfirmDeliveredAsync(ulong accountId, ulong sessionId, ulong msgId, string? viaBroker, CancellationToken cancellationToken) =>
         IsId(sessionId) ? await Session(sessionId).ConfirmDelivered(accountId, msgId, viaBroker) : ResultCode.ParamErr;
+
+    public async ValueTask ConfirmDeliveredAsync(IReadOnlyList<DeliveryReport> reports, CancellationToken cancellationToken) =>
+        await ConfirmDeliveredAsync(reports, viaBroker: null, cancellationToken);
+
+    /// <summary>
+    /// Every mark of a broker's report at once: each session's grain is called without waiting for the
+    /// others, so the store writer gets their marks together and commits them in one transaction. The
+    /// code is the first refusal; the other marks still count (each is about one session).
+    /// </summary>
+    public async ValueTask<ResultCode> ConfirmDeliveredAsync(IReadOnlyList<DeliveryReport> reports, string? viaBroker, CancellationToken cancellationToken)
+    {
+        var confirmed = new Task<ResultCode>[reports.Count];
+        for (var i = 0; i < reports.Count; i++)
+        {
+            var (accountId, sessionId, msgId) = reports[i];
+            confirmed[i] = IsId(sessionId) ? Session(sessionId).ConfirmDelivered(accountId, msgId, viaBroker) : Task.FromResult(ResultCode.ParamErr);
+        }
+
+        var code = ResultCode.Success;
+        foreach (var outcome in await Task.WhenAll(confirmed))
+        {
+            code = code == ResultCode.Success ? outcome : code;
+        }
+
+        return code;
+    }
 
     public ValueTask<MatchResult> MatchAsync(ulong accountId, string? address, string? altcha, MatchWish wish, CancellationToken cancellationToken) =>
         MatchAsync(accountId, address, altcha, wish, viaBroker: null, cancellationToken);

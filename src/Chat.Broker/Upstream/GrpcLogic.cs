@@ -53,6 +53,7 @@ internal sealed partial class GrpcLogic(
     /// <summary>For each session, the logic node that last said it holds the session's grain: its messages go there first.</summary>
     private readonly ConcurrentDictionary<ulong, string> _owners = new();
     private int _next;
+    private volatile bool _perAccountReports; // set for good once a logic node did not know ConfirmDeliveredBatch
 
     public async ValueTask BrokerStartedAsync(string broker, long incarnation, CancellationToken cancellationToken)
     {
@@ -105,11 +106,44 @@ internal sealed partial class GrpcLogic(
         await CallAsync((n, o) => n.Client.ResumeAsync(request, o).ResponseAsync, retry: true, cancellationToken);
     }
 
-    public async ValueTask ConfirmDeliveredAsync(ulong accountId, ulong sessionId, ulong msgId, CancellationToken cancellationToken)
+    public async ValueTask ConfirmDeliveredAsync(IReadOnlyList<DeliveryReport> reports, CancellationToken cancellationToken)
     {
-        var request = new ConfirmDeliveredRequest { AccountId = accountId };
-        request.Marks.Add(new DeliveryMark { SessionId = sessionId, MsgId = msgId });
-        await CallAsync((n, o) => n.Client.ConfirmDeliveredAsync(request, o).ResponseAsync, retry: true, cancellationToken);
+        // One call for the whole report: each account's marks together (a socket's come one after another).
+        var request = new ConfirmDeliveredBatchRequest();
+        ConfirmDeliveredRequest? account = null;
+        foreach (var (accountId, sessionId, msgId) in reports)
+        {
+            if (account?.AccountId != accountId)
+            {
+                account = new ConfirmDeliveredRequest { AccountId = accountId };
+                request.Accounts.Add(account);
+            }
+
+            account.Marks.Add(new DeliveryMark { SessionId = sessionId, MsgId = msgId });
+        }
+
+        if (!_perAccountReports)
+        {
+            try
+            {
+                await CallAsync((n, o) => n.Client.ConfirmDeliveredBatchAsync(request, o).ResponseAsync, retry: true, cancellationToken);
+                return;
+            }
+            catch (RpcException ex) when (ex.StatusCode == StatusCode.Unimplemented)
+            {
+                // A logic node older than this broker (an upgrade under way): one call per account, as such nodes know.
+                _perAccountReports = true;
+                Log.ReportsPerAccount(logger);
+            }
+        }
+
+        var calls = new List<Task>(request.Accounts.Count); // at once, as the per-socket reports went before
+        foreach (var marks in request.Accounts)
+        {
+            calls.Add(CallAsync((n, o) => n.Client.ConfirmDeliveredAsync(marks, o).ResponseAsync, retry: true, cancellationToken));
+        }
+
+        await Task.WhenAll(calls);
     }
 
     public async ValueTask<MatchResult> MatchAsync(ulong accountId, string? address, string? altcha, MatchWish wish, CancellationToken cancellationToken)
@@ -447,5 +481,8 @@ internal sealed partial class GrpcLogic(
 
         [LoggerMessage(2, LogLevel.Warning, "No logic node is known: requests are answered InternalErr until one is.")]
         public static partial void NoLogicNode(ILogger logger);
+
+        [LoggerMessage(3, LogLevel.Warning, "A logic node does not know ConfirmDeliveredBatch (it is older than this broker): delivery reports go one call per account until this broker restarts.")]
+        public static partial void ReportsPerAccount(ILogger logger);
     }
 }

@@ -25,6 +25,9 @@ namespace Chat.Logic.Grpc;
 /// </remarks>
 internal sealed class LogicDealerService(GrainLogic logic, INodeLinks links, LogicTracing tracing, IHostApplicationLifetime lifetime) : LogicDealer.LogicDealerBase
 {
+    /// <summary>The most marks one ConfirmDeliveredBatch may carry (a broker's own calls carry at most a quarter of it).</summary>
+    public const int MaxMarksPerBatch = 4096;
+
     public override async Task<CreateAccountResponse> CreateAccount(CreateAccountRequest request, ServerCallContext context)
     {
         if (BrokerRefused(request.Broker, context) is { } refused)
@@ -273,6 +276,27 @@ internal sealed class LogicDealerService(GrainLogic logic, INodeLinks links, Log
             }
         }
 
+        return new ConfirmDeliveredResponse { Code = code.ToProto() };
+    }
+
+    public override async Task<ConfirmDeliveredResponse> ConfirmDeliveredBatch(ConfirmDeliveredBatchRequest request, ServerCallContext context)
+    {
+        var reports = new List<DeliveryReport>();
+        foreach (var account in request.Accounts)
+        {
+            foreach (var mark in account.Marks)
+            {
+                reports.Add(new DeliveryReport(account.AccountId, mark.SessionId, mark.MsgId));
+            }
+        }
+
+        // A broker sends at most DeliveryReports.MarksPerCall; a call many times larger is not one of ours.
+        if (reports.Count > MaxMarksPerBatch)
+        {
+            return new ConfirmDeliveredResponse { Code = CodeEnum.ParamErr };
+        }
+
+        var code = await logic.ConfirmDeliveredAsync(reports, ViaBroker(context), context.CancellationToken);
         return new ConfirmDeliveredResponse { Code = code.ToProto() };
     }
 

@@ -26,8 +26,12 @@ public interface ILogic
     /// <summary>After RECONNECT_RESP: push what the account missed, in order, then resume live delivery.</summary>
     ValueTask ResumeAsync(ulong accountId, ClientEndpoint endpoint, CancellationToken cancellationToken);
 
-    /// <summary>Messages up to <paramref name="msgId"/> in the session reached the account's client.</summary>
-    ValueTask ConfirmDeliveredAsync(ulong accountId, ulong sessionId, ulong msgId, CancellationToken cancellationToken);
+    /// <summary>
+    /// How far clients received their messages: each report says the account's client received the
+    /// session's messages up to its msgId (a mark only rises). Many in one call (a broker's regular
+    /// report, or a socket's marks as it ends); completes once every one has been applied.
+    /// </summary>
+    ValueTask ConfirmDeliveredAsync(IReadOnlyList<DeliveryReport> reports, CancellationToken cancellationToken);
 
     /// <summary>
     /// Pairs the account or puts it in the waiting pool. <paramref name="address"/> is the socket's
@@ -118,6 +122,9 @@ public readonly record struct MatchWish(IReadOnlyList<string>? Interests = null,
 public readonly record struct SendResult(ResultCode Code, ulong MsgId = 0, string? Message = null, string? Owner = null);
 
 public readonly record struct ChatStats(int Online, int Waiting);
+
+/// <summary>The account's client received the session's messages up to <see cref="MsgId"/>.</summary>
+public readonly record struct DeliveryReport(ulong AccountId, ulong SessionId, ulong MsgId);
 
 /// <summary>Sockets a broker holds from one address.</summary>
 public readonly record struct HeldSockets(string Address, int Count);

@@ -148,11 +148,13 @@ public sealed class NodeTrustTests : IDisposable
         Assert.Equal(CodeEnum.ParamErr, (await b.ViewedAckAsync(new ViewedAckRequest { AccountId = second.AccountId, SessionId = session, MsgId = sent.MsgId })).Code);
         var marks = new ConfirmDeliveredRequest { AccountId = second.AccountId, Marks = { new DeliveryMark { SessionId = session, MsgId = sent.MsgId } } };
         Assert.Equal(CodeEnum.ParamErr, (await b.ConfirmDeliveredAsync(marks)).Code);
+        Assert.Equal(CodeEnum.ParamErr, (await b.ConfirmDeliveredBatchAsync(new ConfirmDeliveredBatchRequest { Accounts = { marks } })).Code);
         Assert.Equal(CodeEnum.ParamErr, (await b.EndSessionAsync(new EndSessionRequest { AccountId = first.AccountId, SessionId = session })).Code);
         Assert.Equal(CodeEnum.ParamErr, (await b.BrokerStartedAsync(new BrokerStartedRequest { Broker = AddressA, Incarnation = 7 })).Code);
 
         // Nothing B asked changed anything: the session is on, A's own requests work, and only A's message is in it.
         Assert.Equal(CodeEnum.Success, (await a.TypingAsync(new TypingRequest { AccountId = first.AccountId, SessionId = session })).Code);
+        Assert.Equal(CodeEnum.Success, (await a.ConfirmDeliveredBatchAsync(new ConfirmDeliveredBatchRequest { Accounts = { marks } })).Code);
         var next = await a.SendMsgAsync(new SendMsgRequest { SenderId = second.AccountId, SessionId = session, Content = "hi", RequestId = "r4" });
         Assert.Equal((CodeEnum.Success, sent.MsgId + 1), (next.Code, next.MsgId));
 
