@@ -129,12 +129,11 @@ public static class MatchStormScenario
     }
 
     /// <summary>
-    /// Asks as a page does: MATCH_REQ, and again after <see cref="MatchRetry"/> when the answer was
-    /// neither a partner nor "waiting" (a "try again" from a node in trouble), or when a wait lasts
-    /// <see cref="WaitBeforeAskingAgain"/>. A visitor that asked once and waited for good would count a
-    /// server's "try again" as a visitor never paired; one that asked again every few seconds while
-    /// waiting could be paired a second time (the server allows several chats) just as its first
-    /// partner came, and the run would count that as a double pairing.
+    /// Asks as a page does after a failure: MATCH_REQ, and again after <see cref="MatchRetry"/> when the
+    /// answer was neither a partner nor "waiting" (a "try again" from a node in trouble); told "waiting",
+    /// it waits for its partner. A visitor that gave up after one "try again" would count as never
+    /// paired; one that asked again while waiting would be asking for a second chat (the server allows
+    /// several), and the run would count it paired twice.
     /// </summary>
     private static async Task AskUntilPairedAsync(Visitor visitor, IReadOnlyList<string> wish, TimeSpan timeout, CancellationToken cancellationToken)
     {
@@ -143,7 +142,12 @@ public static class MatchStormScenario
             try
             {
                 var reply = await visitor.MatchAsync(timeout, cancellationToken, wish);
-                await visitor.Paired.WaitAsync(reply.Code is Waiting or 0 ? WaitBeforeAskingAgain : MatchRetry, cancellationToken);
+                if (reply.Code is Waiting or 0)
+                {
+                    return; // the partner comes as NewSession; the storm waits for it
+                }
+
+                await visitor.Paired.WaitAsync(MatchRetry, cancellationToken);
             }
             catch (Exception e) when (e is TimeoutException or OperationCanceledException or System.Net.WebSockets.WebSocketException or IOException)
             {
@@ -156,9 +160,6 @@ public static class MatchStormScenario
 
     /// <summary>How soon the pages ask again after a refused or failed ask (the seed's client and ours: 3 s).</summary>
     private static readonly TimeSpan MatchRetry = TimeSpan.FromSeconds(3);
-
-    /// <summary>How long a visitor told "waiting" waits for its partner before it asks again.</summary>
-    private static readonly TimeSpan WaitBeforeAskingAgain = TimeSpan.FromSeconds(10);
 }
 
 /// <summary>Interests as people have them: a few popular, a long tail (Zipf weights, s = 1), drawn the same for the same seed.</summary>
