@@ -114,19 +114,9 @@ public sealed class MatchStormSiloDeathTests
         var store = new SessionGate();
         await using var cluster = await LogicCluster.StartAsync(store, 3, "Chat:Matching:SweepInterval=01:00:00", "Chat:Matching:Shards=4", "Chat:Logic:MaxActiveSessions=1");
         var grains0 = cluster.ServiceOn<ChatGrains>(cluster.Silos[0]);
-        var shardSilos = new InProcessSiloHandle[grains0.MatchmakerShards];
-        for (var shard = 0; shard < shardSilos.Length; shard++)
-        {
-            await cluster.ServiceOn<ChatGrains>(cluster.Silos[shard % cluster.Silos.Count]).Matchmaker(shard).Sweep();
-            shardSilos[shard] = await cluster.SiloOfAsync(grains0.Matchmaker(shard));
-        }
 
         // Vera's shard is on a silo that dies (not the first: the test cluster's client talks through it), Sam's on another.
-        var veras = Array.FindIndex(shardSilos, silo => silo != cluster.Silos[0]);
-        Assert.True(veras >= 0, "every shard landed on the first silo");
-        var doomed = shardSilos[veras];
-        var sams = Array.FindIndex(shardSilos, silo => silo != doomed);
-        Assert.True(sams >= 0, "every shard landed on one silo");
+        var (shardSilos, veras, doomed, sams) = await DoomedAndOtherShardAsync(cluster, grains0);
         var logic = cluster.LogicOn(cluster.Silos[0]);
         var vera = await InShardAsync(cluster, logic, "vera", veras, shardSilos.Length);
         var wanda = await InShardAsync(cluster, logic, "wanda", veras, shardSilos.Length);
@@ -161,18 +151,7 @@ public sealed class MatchStormSiloDeathTests
         var store = new SessionGate();
         await using var cluster = await LogicCluster.StartAsync(store, 3, "Chat:Matching:SweepInterval=01:00:00", "Chat:Matching:Shards=4", "Chat:Logic:MaxActiveSessions=1");
         var grains0 = cluster.ServiceOn<ChatGrains>(cluster.Silos[0]);
-        var shardSilos = new InProcessSiloHandle[grains0.MatchmakerShards];
-        for (var shard = 0; shard < shardSilos.Length; shard++)
-        {
-            await cluster.ServiceOn<ChatGrains>(cluster.Silos[shard % cluster.Silos.Count]).Matchmaker(shard).Sweep();
-            shardSilos[shard] = await cluster.SiloOfAsync(grains0.Matchmaker(shard));
-        }
-
-        var veras = Array.FindIndex(shardSilos, silo => silo != cluster.Silos[0]);
-        Assert.True(veras >= 0, "every shard landed on the first silo");
-        var doomed = shardSilos[veras];
-        var petes = Array.FindIndex(shardSilos, silo => silo != doomed);
-        Assert.True(petes >= 0, "every shard landed on one silo");
+        var (shardSilos, veras, doomed, petes) = await DoomedAndOtherShardAsync(cluster, grains0);
         var logic = cluster.LogicOn(cluster.Silos[0]);
         var vera = await InShardAsync(cluster, logic, "vera", veras, shardSilos.Length);
         var pete = await InShardAsync(cluster, logic, "pete", petes, shardSilos.Length);
@@ -244,6 +223,26 @@ public sealed class MatchStormSiloDeathTests
     }
 
     /// <summary>A new visitor (asking through <paramref name="logic"/>) whose account waits in matchmaker shard <paramref name="shard"/>.</summary>
+    /// <summary>
+    /// Activates every shard (a sweep each, from the silos in turn) and picks one on a silo that may die
+    /// (not the first: the test cluster's client talks through it) and one on another silo.
+    /// </summary>
+    private static async Task<(InProcessSiloHandle[] ShardSilos, int Doomed, InProcessSiloHandle DoomedSilo, int Other)> DoomedAndOtherShardAsync(LogicCluster cluster, ChatGrains grains)
+    {
+        var shardSilos = new InProcessSiloHandle[grains.MatchmakerShards];
+        for (var shard = 0; shard < shardSilos.Length; shard++)
+        {
+            await cluster.ServiceOn<ChatGrains>(cluster.Silos[shard % cluster.Silos.Count]).Matchmaker(shard).Sweep();
+            shardSilos[shard] = await cluster.SiloOfAsync(grains.Matchmaker(shard));
+        }
+
+        var doomed = Array.FindIndex(shardSilos, silo => silo != cluster.Silos[0]);
+        Assert.True(doomed >= 0, "every shard landed on the first silo");
+        var other = Array.FindIndex(shardSilos, silo => silo != shardSilos[doomed]);
+        Assert.True(other >= 0, "every shard landed on one silo");
+        return (shardSilos, doomed, shardSilos[doomed], other);
+    }
+
     private static async Task<ClusterVisitor> InShardAsync(LogicCluster cluster, ILogic logic, string name, int shard, int shards)
     {
         while (true)
