@@ -281,19 +281,25 @@ internal sealed class LogicDealerService(GrainLogic logic, INodeLinks links, Log
 
     public override async Task<ConfirmDeliveredResponse> ConfirmDeliveredBatch(ConfirmDeliveredBatchRequest request, ServerCallContext context)
     {
-        var reports = new List<DeliveryReport>();
+        // A broker sends at most DeliveryReports.MarksPerCall; a call many times larger is not one of ours (counted before anything is built for it).
+        var count = 0;
+        foreach (var account in request.Accounts)
+        {
+            count += account.Marks.Count;
+        }
+
+        if (count > MaxMarksPerBatch)
+        {
+            return new ConfirmDeliveredResponse { Code = CodeEnum.ParamErr };
+        }
+
+        var reports = new List<DeliveryReport>(count);
         foreach (var account in request.Accounts)
         {
             foreach (var mark in account.Marks)
             {
                 reports.Add(new DeliveryReport(account.AccountId, mark.SessionId, mark.MsgId));
             }
-        }
-
-        // A broker sends at most DeliveryReports.MarksPerCall; a call many times larger is not one of ours.
-        if (reports.Count > MaxMarksPerBatch)
-        {
-            return new ConfirmDeliveredResponse { Code = CodeEnum.ParamErr };
         }
 
         var code = await logic.ConfirmDeliveredAsync(reports, ViaBroker(context), context.CancellationToken);

@@ -155,6 +155,11 @@ public sealed class NodeTrustTests : IDisposable
         // Nothing B asked changed anything: the session is on, A's own requests work, and only A's message is in it.
         Assert.Equal(CodeEnum.Success, (await a.TypingAsync(new TypingRequest { AccountId = first.AccountId, SessionId = session })).Code);
         Assert.Equal(CodeEnum.Success, (await a.ConfirmDeliveredBatchAsync(new ConfirmDeliveredBatchRequest { Accounts = { marks } })).Code);
+
+        // Even its own broker may not send a report far larger than a broker's: refused whole, nothing of it applied.
+        var flood = new ConfirmDeliveredRequest { AccountId = second.AccountId };
+        flood.Marks.AddRange(Enumerable.Range(0, 4_097).Select(_ => new DeliveryMark { SessionId = session, MsgId = sent.MsgId }));
+        Assert.Equal(CodeEnum.ParamErr, (await a.ConfirmDeliveredBatchAsync(new ConfirmDeliveredBatchRequest { Accounts = { flood } })).Code);
         var next = await a.SendMsgAsync(new SendMsgRequest { SenderId = second.AccountId, SessionId = session, Content = "hi", RequestId = "r4" });
         Assert.Equal((CodeEnum.Success, sent.MsgId + 1), (next.Code, next.MsgId));
 
