@@ -232,9 +232,16 @@ internal sealed class MariaDbWriter(string connectionString, ResiliencePipeline 
             // Every pairing of an account locks its row first: two writers pairing one account (a shard
             // and its stale copy) commit one after the other, and the second reads what the first did.
             _sql.Append("SELECT id FROM account WHERE id IN (").AppendJoin(", ", paired).Append(") ORDER BY id FOR UPDATE;\n");
-            _sql.Append("SELECT account_id FROM waiting WHERE account_id IN (").AppendJoin(", ", claims.Count > 0 ? claims : paired).Append(");\n");
-            _sql.Append("SELECT sa.account_id, COUNT(*) FROM session_account sa JOIN session s ON s.id = sa.session_id WHERE s.ended_at IS NULL AND sa.account_id IN (")
-                .AppendJoin(", ", capped.Count > 0 ? capped : paired).Append(") GROUP BY sa.account_id;\n");
+            if (claims.Count > 0)
+            {
+                _sql.Append("SELECT account_id FROM waiting WHERE account_id IN (").AppendJoin(", ", claims).Append(");\n");
+            }
+
+            if (capped.Count > 0)
+            {
+                _sql.Append("SELECT sa.account_id, COUNT(*) FROM session_account sa JOIN session s ON s.id = sa.session_id WHERE s.ended_at IS NULL AND sa.account_id IN (")
+                    .AppendJoin(", ", capped).Append(") GROUP BY sa.account_id;\n");
+            }
         }
 
         _known.Clear();
@@ -281,13 +288,17 @@ internal sealed class MariaDbWriter(string connectionString, ResiliencePipeline 
         if (paired.Count > 0)
         {
             reader.NextResult(); // the locked rows
-            while (reader.Read())
+            if (claims.Count > 0)
             {
-                _known.Waiting.Add(reader.GetUInt64(0));
+                while (reader.Read())
+                {
+                    _known.Waiting.Add(reader.GetUInt64(0));
+                }
+
+                reader.NextResult();
             }
 
-            reader.NextResult();
-            while (reader.Read())
+            while (capped.Count > 0 && reader.Read())
             {
                 _known.Active[reader.GetUInt64(0)] = reader.GetInt32(1);
             }
