@@ -6,6 +6,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 using Orleans.Configuration;
+using Orleans.Runtime;
 using Orleans.TestingHost;
 
 namespace Chat.Testing.Cluster;
@@ -59,6 +60,12 @@ public sealed class LogicCluster : IAsyncDisposable
         {
             // As in all-in-one: the rules follow the injected clock, Orleans' own loops real time.
             silo.Services.AddKeyedSingleton<TimeProvider>(KeyedService.AnyKey, TimeProvider.System);
+
+            // Grains spread over the silos as they would over separate machines. Orleans' default
+            // (resource-optimised) placement weighs each silo's CPU and memory, which silos sharing one
+            // process share too, so it keeps a new grain on the silo that called for it: a test asking
+            // for partners on two silos could see every grain of a chat land on one, again and again.
+            silo.Services.AddSingleton<PlacementStrategy, RandomPlacement>();
 
             // A killed silo is declared dead within a few seconds, so its grains come back elsewhere.
             silo.Configure<ClusterMembershipOptions>(membership =>
