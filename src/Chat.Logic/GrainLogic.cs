@@ -163,6 +163,7 @@ internal sealed partial class GrainLogic(
 
         MatchTicket ticket;
         OpenedSession opened;
+        MatchTicket? paired = null;
         try
         {
             if (viaBroker is not null && !(IsId(accountId) && await Account(accountId).IsBoundTo(viaBroker)))
@@ -196,6 +197,7 @@ internal sealed partial class GrainLogic(
 
                 // The session tells the partner (NewSession) before the caller hears of it, so nothing
                 // the caller sends can reach the partner before the session does.
+                paired = ticket;
                 opened = await Session(ticket.SessionId).Open(accountId, address, ticket.PartnerAddress, ticket.CommonInterests ?? []);
 
                 // NoDataFound: the partner left between the pairing and the start, ending the session
@@ -206,6 +208,11 @@ internal sealed partial class GrainLogic(
         catch (Exception ex) when (IsUnavailable(ex))
         {
             Log.GrainFailed(logger, nameof(MatchAsync), ex);
+            if (paired is not null)
+            {
+                await KeepUnheardAsync(accountId, paired.Value); // paired, the session not yet open: the next request opens it
+            }
+
             return new MatchResult(ResultCode.InternalErr, Message: "try again");
         }
 
@@ -214,9 +221,32 @@ internal sealed partial class GrainLogic(
             return new MatchResult(ResultCode.InternalErr, Message: "the session could not start");
         }
 
-        metrics.SessionStarted();
-        Log.Matched(logger, ticket.SessionId, ticket.PartnerId, accountId);
+        if (cancellationToken.IsCancellationRequested)
+        {
+            // The broker stopped waiting (its call timed out), so this answer reaches nobody and the
+            // client, told "try again", asks again: it is given this session then, not a second one.
+            await KeepUnheardAsync(accountId, ticket);
+        }
+
+        if (!ticket.Again)
+        {
+            metrics.SessionStarted();
+            Log.Matched(logger, ticket.SessionId, ticket.PartnerId, accountId);
+        }
+
         return new MatchResult(ResultCode.Success, opened.PartnerId, opened.PartnerName, ticket.SessionId, CommonInterests: ticket.CommonInterests ?? []);
+    }
+
+    private async Task KeepUnheardAsync(ulong accountId, MatchTicket ticket)
+    {
+        try
+        {
+            await grains.MatchmakerOf(accountId).Unheard(accountId, ticket);
+        }
+        catch (Exception ex) when (IsUnavailable(ex))
+        {
+            Log.GrainFailed(logger, nameof(KeepUnheardAsync), ex); // its next request finds it in a session, and waits for another
+        }
     }
 
     private static MatchResult Challenged(Admission challenge) =>
@@ -400,7 +430,7 @@ internal sealed partial class GrainLogic(
     /// A grain could not be reached or did not answer in time: its node died, or the cluster is
     /// busy. The client hears InternalErr and tries again (with the same requestId for a message).
     /// </summary>
-    private static bool IsUnavailable(Exception ex) => ex is OrleansException or TimeoutException or OperationCanceledException;
+    private static bool IsUnavailable(Exception ex) => ex is OrleansException or TimeoutException or OperationCanceledException or StoreUnavailableException;
 
     /// <summary>An id the store could have handed out; anything else names no grain worth activating.</summary>
     private static bool IsId(ulong id) => id is > 0 and < IChatStore.IdLimit;

@@ -22,6 +22,14 @@ internal interface IMatchmakerGrain : IGrainWithIntegerKey
     /// </summary>
     Task<MatchTicket> Match(MatchCall call);
 
+    /// <summary>
+    /// The caller's answer to <paramref name="ticket"/> reached nobody (its broker stopped waiting), or
+    /// its session could not be opened: its next request, while the pair lasts and for at most a
+    /// minute, is given the same ticket (no second partner for a client that never heard of the first).
+    /// </summary>
+    [OneWay]
+    Task Unheard(ulong callerId, MatchTicket ticket);
+
     /// <summary>The account is no longer waiting (its socket is gone).</summary>
     Task Leave(ulong accountId);
 
@@ -121,6 +129,7 @@ internal sealed record Avoidance(
 /// <param name="PartnerAddress">With Success: the partner's address, as its MATCH_REQ gave it (null: unknown).</param>
 /// <param name="Limit">With RateLimited: which limit (a <see cref="Abuse.Refusal"/> kind) and its value.</param>
 /// <param name="CommonInterests">With Success: the interests the two share (folded).</param>
+/// <param name="Again">With Success: a pairing made for an earlier request whose answer reached nobody (<see cref="IMatchmakerGrain.Unheard"/>).</param>
 [GenerateSerializer, Immutable]
 internal readonly record struct MatchTicket(
     [property: Id(0)] ResultCode Code,
@@ -130,4 +139,5 @@ internal readonly record struct MatchTicket(
     [property: Id(4)] string? Refused = null,
     [property: Id(5)] long Limit = 0,
     [property: Id(6)] string[]? CommonInterests = null,
-    [property: Id(7)] string? PartnerAddress = null);
+    [property: Id(7)] string? PartnerAddress = null,
+    [property: Id(8)] bool Again = false);

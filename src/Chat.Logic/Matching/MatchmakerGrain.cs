@@ -45,6 +45,10 @@ internal sealed partial class MatchmakerGrain(
     /// <summary>How long a visitor handed out to another shard may stay neither paired nor given back before this shard asks (<see cref="ReclaimAsync"/>).</summary>
     private static readonly TimeSpan ReclaimAfter = 5 * ShardCallTimeout;
 
+    /// <summary>How long a caller's unheard ticket waits for its next request, and how many a shard keeps at most.</summary>
+    private static readonly TimeSpan UnheardKeptFor = TimeSpan.FromMinutes(1);
+    private const int MaxUnheard = 10_000;
+
     private readonly MatchingOptions _matching = matching.Value;
     private readonly int _maxSessions = options.Value.MaxActiveSessions;
     private readonly WaitingPool _pool = new(matching.Value.FallbackDelay, matching.Value.CandidatesPerInterest, otherShards: matching.Value.Shards > 1);
@@ -68,6 +72,9 @@ internal sealed partial class MatchmakerGrain(
 
     // Visitors handed to another shard's seeker, not yet known to be paired (kept until their pair ends).
     private readonly Dictionary<ulong, HandedOut> _handedOut = [];
+
+    // Callers whose answer reached nobody (Unheard): their next request is given the same ticket.
+    private readonly Dictionary<ulong, (MatchTicket Ticket, long UntilUnixMs)> _unheard = [];
 
     // Visitors holding a place in their address's count of visitors waiting.
     private readonly Dictionary<ulong, string> _holding = [];
@@ -196,6 +203,11 @@ internal sealed partial class MatchmakerGrain(
             return new MatchTicket(ResultCode.NoDataFound); // its first request is still looking
         }
 
+        if (_unheard.Remove(callerId, out var unheard) && unheard.UntilUnixMs > now && _pairs.Contains(Pair(callerId, unheard.Ticket.PartnerId)))
+        {
+            return unheard.Ticket with { Again = true }; // it never heard of its partner: the same one again
+        }
+
         if (_pool.Get(callerId) is { } waiting)
         {
             return await MatchWaitingAsync(waiting, call, now); // keeps its place and its fallback clock
@@ -283,6 +295,28 @@ internal sealed partial class MatchmakerGrain(
                 Release(accountId);
             }
         }
+    }
+
+    public Task Unheard(ulong callerId, MatchTicket ticket)
+    {
+        var now = Now;
+        if (_unheard.Count >= MaxUnheard)
+        {
+            foreach (var (accountId, kept) in _unheard)
+            {
+                if (kept.UntilUnixMs <= now)
+                {
+                    _unheard.Remove(accountId);
+                }
+            }
+        }
+
+        if (_unheard.Count < MaxUnheard || _unheard.ContainsKey(callerId))
+        {
+            _unheard[callerId] = (ticket, now + (long)UnheardKeptFor.TotalMilliseconds);
+        }
+
+        return Task.CompletedTask;
     }
 
     public Task PairEnded(ulong first, ulong second)

@@ -58,6 +58,9 @@ internal sealed partial class SessionGrain(
     private (ulong Account, string? Address) _addressA;
     private (ulong Account, string? Address) _addressB;
 
+    // Set once the partner has been told of the session (Open), in this activation.
+    private bool _opened;
+
     // Set while an ended session is kept for a late report (it knows its members' addresses).
     private bool _keptForReports;
 
@@ -107,9 +110,14 @@ internal sealed partial class SessionGrain(
             return Task.FromResult(new OpenedSession(ResultCode.NoDataFound));
         }
 
-        (_addressA, _addressB) = ((caller.Id, callerAddress), (partner.Id, partnerAddress));
+        // Opened again when the caller's first answer reached nobody (it asked again): the partner knows already.
+        if (!_opened)
+        {
+            _opened = true;
+            (_addressA, _addressB) = ((caller.Id, callerAddress), (partner.Id, partnerAddress));
+            Enqueue(partner, new SignalPush(SignalKind.NewSession, caller.Id, partner.Id, _id, caller.Id, caller.NickName, CommonInterests: commonInterests));
+        }
 
-        Enqueue(partner, new SignalPush(SignalKind.NewSession, caller.Id, partner.Id, _id, caller.Id, caller.NickName, CommonInterests: commonInterests));
         return Task.FromResult(new OpenedSession(ResultCode.Success, partner.Id, partner.NickName));
     }
 
@@ -117,6 +125,7 @@ internal sealed partial class SessionGrain(
     {
         if (_first is not null && _second is not null && !_ended && (_first.Id == firstId || _second.Id == firstId))
         {
+            _opened = true;
             var (first, second) = _first.Id == firstId ? (_first, _second) : (_second, _first);
             (_addressA, _addressB) = ((first.Id, firstAddress), (second.Id, secondAddress));
             Enqueue(_first, new SignalPush(SignalKind.NewSession, _second.Id, _first.Id, _id, _second.Id, _second.NickName, CommonInterests: commonInterests));

@@ -1,0 +1,82 @@
+using Chat.Testing.Cluster;
+using Chat.Testing;
+using Chat.Testing.Files;
+using Chat.Testing.Processes;
+using Chat.Tests.Infrastructure;
+
+namespace Chat.Tests.Cluster;
+
+/// <summary>
+/// A MATCH_REQ whose answer the broker stopped waiting for: the visitor heard "try again" (code 2)
+/// while the logic node, once it ran again, paired it. Asking again, as the seed's client does
+/// after any failed MATCH_REQ, the visitor is given the chat it is already in, not put in the pool
+/// for a second one while its partner talks to nobody.
+/// </summary>
+public sealed class LostMatchAnswerTests
+{
+    [Fact]
+    public async Task A_visitor_told_try_again_after_it_was_paired_is_given_that_session_when_it_asks_again()
+    {
+        using var folder = TempFolder.Create("chat-lost-answer-");
+        await using var cluster = await ProcessCluster.StartAsync(
+            new ClusterPlan(new ClusterFolder(folder.Path), ChatExecutable.Dll, ChatExecutable.DotnetHost)
+            {
+                LogicNodes = 1,
+                Brokers = 1,
+                OwnDatabase = true, // stopped below
+                Settings = ["Logging:LogLevel:Default=Warning", .. LimitSettings.Off, "Chat:Broker:Upstream:CallTimeout=00:00:01"],
+            },
+            CancellationToken.None);
+        var broker = cluster.Brokers[0];
+        await using var alice = await TestClient.ConnectAsync(broker.WebSocketUri);
+        await using var bob = await TestClient.ConnectAsync(broker.WebSocketUri);
+        Assert.Equal(0, (await alice.CreateAccountAsync("alice")).Code());
+        Assert.Equal(0, (await bob.CreateAccountAsync("bob")).Code());
+        Assert.Equal(4, (await MatchAsync(alice)).Code()); // waiting
+
+        // Bob asks while the database is stopped: the logic node pairs the two but cannot write the
+        // session, and the broker gives up on the call (after 1 s). The database runs again at once,
+        // within the node's 2 s to connect: the node writes the session and tells Alice, its answer
+        // to Bob going nowhere.
+        var database = cluster.MariaDb!;
+        database.Pause();
+        Frame first;
+        try
+        {
+            first = await MatchAsync(bob);
+        }
+        finally
+        {
+            database.Resume();
+        }
+
+        Assert.Equal(2, first.Code());
+
+        // Bob asks again, as a client does after a failed MATCH_REQ, until the node answers: with
+        // the session it was paired into. Never "waiting": that would be a place in the pool for a
+        // second chat, Alice's chat with him unknown to him.
+        var answer = first;
+        for (var attempt = 0; answer.Code() == 2 && attempt < 20; attempt++)
+        {
+            await Task.Delay(TimeSpan.FromSeconds(1)); // the seed's client waits 3 s between attempts
+            answer = await MatchAsync(bob);
+        }
+
+        Assert.Equal(0, answer.Code());
+        Assert.Equal(alice.AccountId, answer.ULong("partnerId"));
+        Assert.Equal("alice", answer.String("partnerName"));
+        var sessionId = answer.ULong("sessionId");
+        var joined = await alice.ExpectAsync("PUSH_SIGNAL_REQ", f => f.String("signalType") == "NewSession");
+        Assert.Equal(sessionId, joined.ULong("sessionId"));
+
+        // One chat, both ways.
+        Assert.Equal(0, (await bob.SayAsync(sessionId, "hello")).Code());
+        Assert.Equal("hello", (await alice.ExpectAsync("PUSH_DIALOGUE_REQ")).String("content"));
+        Assert.Equal(0, (await alice.SayAsync(sessionId, "hi bob")).Code());
+        Assert.Equal("hi bob", (await bob.ExpectAsync("PUSH_DIALOGUE_REQ")).String("content"));
+        await bob.BarrierAsync();
+        Assert.DoesNotContain(alice.TakeAll("PUSH_SIGNAL_REQ").Concat(bob.TakeAll("PUSH_SIGNAL_REQ")), f => f.String("signalType") == "NewSession" && f.ULong("sessionId") != sessionId);
+    }
+
+    private static Task<Frame> MatchAsync(TestClient client) => client.RequestAsync(new { cmd = "MATCH_REQ", accountId = client.AccountId }, "MATCH_RESP");
+}
