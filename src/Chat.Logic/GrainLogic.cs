@@ -223,9 +223,10 @@ internal sealed partial class GrainLogic(
 
         if (cancellationToken.IsCancellationRequested)
         {
-            // The broker stopped waiting (its call timed out), so this answer reaches nobody and the
-            // client, told "try again", asks again: it is given this session then, not a second one.
-            await KeepUnheardAsync(accountId, ticket);
+            // The broker stopped waiting (its call timed out), so this answer reaches nobody: the caller
+            // hears of the session as a partner does, and should it ask again (told "try again"), it is
+            // given this session, not a second one.
+            await TellUnheardAsync(accountId, ticket);
         }
 
         if (!ticket.Again)
@@ -246,6 +247,19 @@ internal sealed partial class GrainLogic(
         catch (Exception ex) when (IsUnavailable(ex))
         {
             Log.GrainFailed(logger, nameof(KeepUnheardAsync), ex); // its next request finds it in a session, and waits for another
+        }
+    }
+
+    private async Task TellUnheardAsync(ulong accountId, MatchTicket ticket)
+    {
+        await KeepUnheardAsync(accountId, ticket);
+        try
+        {
+            await Session(ticket.SessionId).TellCaller(accountId, ticket.CommonInterests ?? []);
+        }
+        catch (Exception ex) when (IsUnavailable(ex))
+        {
+            Log.GrainFailed(logger, nameof(TellUnheardAsync), ex); // it hears of the session when it asks again
         }
     }
 

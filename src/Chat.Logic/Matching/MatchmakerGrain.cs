@@ -67,7 +67,7 @@ internal sealed partial class MatchmakerGrain(
     // Added to the pool, the store write not yet committed: a prune must not take them for gone.
     private readonly HashSet<ulong> _adding = [];
 
-    // Callers with a request under way: a second request of theirs meanwhile only waits.
+    // Callers with a request under way (Match): a second request of theirs meanwhile only waits.
     private readonly HashSet<ulong> _seeking = [];
 
     // Visitors handed to another shard's seeker, not yet known to be paired (kept until their pair ends).
@@ -196,13 +196,28 @@ internal sealed partial class MatchmakerGrain(
 
     public async Task<MatchTicket> Match(MatchCall call)
     {
-        var now = Now;
-        var callerId = call.CallerId;
-        if (_seeking.Contains(callerId))
+        // A request while the caller's last is under way (its client asked again after its broker gave up
+        // on that one) only waits: it could otherwise pair the caller a second time. The first one's
+        // answer, should it reach nobody, is pushed to the caller (GrainLogic, Unheard).
+        if (!_seeking.Add(call.CallerId))
         {
-            return new MatchTicket(ResultCode.NoDataFound); // its first request is still looking
+            return new MatchTicket(ResultCode.NoDataFound);
         }
 
+        try
+        {
+            return await MatchNowAsync(call);
+        }
+        finally
+        {
+            _seeking.Remove(call.CallerId);
+        }
+    }
+
+    private async Task<MatchTicket> MatchNowAsync(MatchCall call)
+    {
+        var now = Now;
+        var callerId = call.CallerId;
         if (_unheard.Remove(callerId, out var unheard) && unheard.UntilUnixMs > now && _pairs.Contains(Pair(callerId, unheard.Ticket.PartnerId)))
         {
             return unheard.Ticket with { Again = true }; // it never heard of its partner: the same one again
@@ -242,15 +257,7 @@ internal sealed partial class MatchmakerGrain(
             return await WaitAsync(caller);
         }
 
-        _seeking.Add(callerId);
-        try
-        {
-            return await MatchAcrossShardsAsync(caller, callerWaits: false);
-        }
-        finally
-        {
-            _seeking.Remove(callerId);
-        }
+        return await MatchAcrossShardsAsync(caller, callerWaits: false);
     }
 
     public Task<Candidate?> Peek(WaitingVisitor seeker) =>
@@ -889,15 +896,7 @@ internal sealed partial class MatchmakerGrain(
             return new MatchTicket(ResultCode.NoDataFound);
         }
 
-        _seeking.Add(waiting.AccountId);
-        try
-        {
-            return await MatchAcrossShardsAsync(waiting, callerWaits: true);
-        }
-        finally
-        {
-            _seeking.Remove(waiting.AccountId);
-        }
+        return await MatchAcrossShardsAsync(waiting, callerWaits: true);
     }
 
     private async Task<MatchTicket> WaitAsync(WaitingVisitor caller)

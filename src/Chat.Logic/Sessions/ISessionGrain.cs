@@ -17,6 +17,12 @@ internal interface ISessionGrain : IGrainWithIntegerKey
     Task<OpenedSession> Open(ulong callerId, string? callerAddress, string? partnerAddress, string[] commonInterests);
 
     /// <summary>
+    /// The caller's answer to its MATCH_REQ (after <see cref="Open"/>) reached nobody, its broker having
+    /// stopped waiting: the caller hears of the session as a partner does (NewSession).
+    /// </summary>
+    Task TellCaller(ulong callerId, string[] commonInterests);
+
+    /// <summary>
     /// The matchmaker has just created the session on its own (neither member is waiting for an
     /// answer): tell both (NewSession). The addresses of <paramref name="firstId"/> and of the other are kept for a report.
     /// </summary>

@@ -121,6 +121,16 @@ internal sealed partial class SessionGrain(
         return Task.FromResult(new OpenedSession(ResultCode.Success, partner.Id, partner.NickName));
     }
 
+    public Task TellCaller(ulong callerId, string[] commonInterests)
+    {
+        if (IsMember(callerId, out var caller, out var partner) && !_ended)
+        {
+            Enqueue(caller, new SignalPush(SignalKind.NewSession, partner.Id, caller.Id, _id, partner.Id, partner.NickName, CommonInterests: commonInterests));
+        }
+
+        return Task.CompletedTask;
+    }
+
     public Task OpenBoth(ulong firstId, string? firstAddress, string? secondAddress, string[] commonInterests)
     {
         if (_first is not null && _second is not null && !_ended && (_first.Id == firstId || _second.Id == firstId))
