@@ -550,6 +550,26 @@ public abstract partial class StoreContractTests
     }
 
     [Fact]
+    public async Task A_visitor_who_starts_waiting_and_is_claimed_in_one_batch_is_paired_and_one_who_stopped_waiting_is_not()
+    {
+        await using var store = await OpenAsync();
+        await WriteAsync(store, NewAccount(Alice), NewAccount(Bob), NewAccount(Carol), NewAccount(Dave), new StoreWrite.WaitingAdded(Carol, 400));
+
+        // In a storm, a visitor's waiting row and the pairing that takes it, a moment later, share a commit.
+        var outcomes = await OutcomesAsync(
+            store,
+            new StoreWrite.WaitingAdded(Alice, 500),
+            Pairing(Talk, Alice, Bob, claims: [Alice]),
+            new StoreWrite.WaitingRemoved(Carol),
+            Pairing(Other, Carol, Dave, claims: [Carol]));
+        Assert.Equal([(WriteResult.Stored, 0UL), (WriteResult.Stored, 0UL), (WriteResult.Stored, 0UL), (WriteResult.Refused, Carol)], outcomes.Select(o => (o.Result, o.AccountId)));
+
+        Assert.Equal([Talk], await store.FindActiveSessionsAsync(Alice, None));
+        Assert.Empty(await store.FindActiveSessionsAsync(Carol, None));
+        Assert.Empty(await store.LoadWaitingAsync(None));
+    }
+
+    [Fact]
     public async Task A_second_pairing_that_claims_an_account_already_taken_is_refused_in_the_same_batch_or_a_later_one()
     {
         await using var store = await OpenAsync();

@@ -136,6 +136,17 @@ internal sealed class MariaDbWriter(string connectionString, ResiliencePipeline 
                 case StoreWrite.NewSession { Session: var s } pairing:
                     outcome = WriteRules.RefuseSession(pairing, _assumed) ?? outcome;
                     holds &= outcome.Result != WriteResult.Stored || (_assumed.Sessions.TryAdd(s.Id, 0) && _assumed.Paired(pairing));
+                    foreach (var claimed in pairing.Claims)
+                    {
+                        holds &= !_assumed.WaitingChanged.Contains(claimed); // the facts decide, in the batch's order
+                    }
+
+                    break;
+                case StoreWrite.WaitingAdded { AccountId: var added }:
+                    _assumed.WaitingChanged.Add(added);
+                    break;
+                case StoreWrite.WaitingRemoved { AccountId: var removed }:
+                    _assumed.WaitingChanged.Add(removed);
                     break;
                 case StoreWrite.NewMessage { Message: var m }:
                     outcome = WriteRules.JudgeMessage(m, _assumed);
@@ -336,6 +347,12 @@ internal sealed class MariaDbWriter(string connectionString, ResiliencePipeline 
                         _known.Paired(pairing);
                     }
 
+                    break;
+                case StoreWrite.WaitingAdded { AccountId: var added }:
+                    _known.Waiting.Add(added); // a pairing later in the batch may claim it
+                    break;
+                case StoreWrite.WaitingRemoved { AccountId: var removed }:
+                    _known.Waiting.Remove(removed);
                     break;
                 case StoreWrite.NewMessage { Message: var m }:
                     outcome = WriteRules.JudgeMessage(m, _known);
@@ -694,8 +711,12 @@ internal sealed class MariaDbWriter(string connectionString, ResiliencePipeline 
         /// <summary>Members of capped pairings, with the cap: the check finds each under it.</summary>
         public SortedDictionary<ulong, int> Caps { get; } = [];
 
+        /// <summary>Accounts whose waiting row the batch adds or removes: the check, run before the batch's writes, cannot judge a later claim of one.</summary>
+        public HashSet<ulong> WaitingChanged { get; } = [];
+
         public void Clear()
         {
+            WaitingChanged.Clear();
             Accounts.Clear();
             Sessions.Clear();
             FirstMsgIds.Clear();
