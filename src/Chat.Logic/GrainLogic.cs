@@ -476,7 +476,26 @@ internal sealed partial class GrainLogic(
         public static partial void StoreFailed(ILogger logger, string operation, Exception exception);
 
         [LoggerMessage(4, LogLevel.Warning, "{Operation}: a grain could not be reached; the client is told to try again.")]
-        public static partial void GrainFailed(ILogger logger, string operation, Exception exception);
+        private static partial void GrainFailedWithTrace(ILogger logger, string operation, Exception exception);
+
+        [LoggerMessage(6, LogLevel.Warning, "{Operation}: a grain could not be reached ({Reason}); the client is told to try again.")]
+        private static partial void GrainFailedBriefly(ILogger logger, string operation, string reason);
+
+        /// <summary>
+        /// A timeout or an unreachable silo in one line (Orleans logs the message it was for): under load
+        /// they come by the thousand, and their stack traces say nothing the line does not.
+        /// </summary>
+        public static void GrainFailed(ILogger logger, string operation, Exception exception)
+        {
+            if (exception is TimeoutException or SiloUnavailableException or OperationCanceledException)
+            {
+                GrainFailedBriefly(logger, operation, exception.GetType().Name);
+            }
+            else
+            {
+                GrainFailedWithTrace(logger, operation, exception);
+            }
+        }
 
         [LoggerMessage(5, LogLevel.Warning, "The live counts could not be read; STATS_RESP carries the last ones read.")]
         public static partial void StatsFailed(ILogger logger, Exception exception);
