@@ -122,6 +122,7 @@ Func<Task<(string Text, string Json, bool Ok)>>? run = arguments.Scenario switch
         var r = await MatchStormScenario.RunAsync(new MatchStormOptions
         {
             Server = server,
+            MoreServers = servers[1..],
             Visitors = arguments.Int("visitors", 1000),
             SourceAddresses = sources,
             ConnectConcurrency = concurrency,

@@ -41,7 +41,7 @@ public sealed class Visitor(int index, VisitorConnector connector, Traffic traff
     public int PartnerIndex { get; private set; } = -1;
     public bool Online { get; private set; }
 
-    /// <summary>How many times this visitor was told it has a (new) partner.</summary>
+    /// <summary>How many chats this visitor was told of (one told twice, by NewSession and MATCH_RESP, counts once).</summary>
     public int Pairings { get; private set; }
     public long PairedAt { get; private set; }
     public Task Paired => paired.Task;
@@ -385,6 +385,11 @@ public sealed class Visitor(int index, VisitorConnector connector, Traffic traff
 
     private void OnPaired(ulong partnerId, ulong sessionId, long now)
     {
+        if (Pairings > 0 && sessionId == SessionId)
+        {
+            return; // told of its chat twice (NewSession after a lost MATCH_RESP, then the answer to its retry): one chat, as pages count it
+        }
+
         Pairings++;
         if (Pairings > 1)
         {

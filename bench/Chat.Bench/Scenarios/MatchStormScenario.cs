@@ -7,6 +7,9 @@ namespace Chat.Bench.Scenarios;
 public sealed record MatchStormOptions
 {
     public required Uri Server { get; init; }
+
+    /// <summary>Further servers (a cluster's other brokers): visitors connect to each in turn.</summary>
+    public IReadOnlyList<Uri> MoreServers { get; init; } = [];
     public int Visitors { get; init; } = 1000;
     public int SourceAddresses { get; init; } = 4;
     public int ConnectConcurrency { get; init; } = 64;
@@ -74,7 +77,7 @@ public static class MatchStormScenario
         }
 
         var traffic = new Traffic();
-        var connector = new VisitorConnector(options.Server, options.SourceAddresses);
+        var connector = new VisitorConnector([options.Server, .. options.MoreServers], options.SourceAddresses);
         await using var crowd = new Crowd(connector, traffic, options.Visitors, receiveBufferBytes: 1024);
         var visitors = crowd.Visitors;
 
