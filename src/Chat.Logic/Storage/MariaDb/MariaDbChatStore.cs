@@ -112,7 +112,10 @@ internal sealed partial class MariaDbDialect : ChatDialect
                 }
                 catch (Exception ex) when (Unreachable(ex, connection) is { } unreachable)
                 {
-                    MySqlConnection.ClearPool(connection);
+                    // Asynchronously: closing the idle connections talks to the server, and this runs on a
+                    // grain's turn. Done synchronously, a storm of failed activations held both of a silo's
+                    // scheduler threads for seconds, it missed its probes, and the cluster voted it dead.
+                    await MySqlConnection.ClearPoolAsync(connection, CancellationToken.None);
                     throw unreachable;
                 }
                 finally
