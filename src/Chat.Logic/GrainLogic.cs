@@ -178,7 +178,7 @@ internal sealed partial class GrainLogic(
             var attempts = 0;
             do
             {
-                ticket = await grains.MatchmakerOf(accountId).Match(new MatchCall(accountId, address, solved, interests, lang, wish.Fallback, reported));
+                ticket = await grains.MatchmakerOf(accountId).Match(new MatchCall(accountId, address, solved, interests, lang, wish.Fallback, reported, wish.AfterLostAnswer));
                 counts.Changed();
                 if (ticket.Code != ResultCode.Success)
                 {

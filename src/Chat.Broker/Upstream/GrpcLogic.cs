@@ -52,6 +52,14 @@ internal sealed partial class GrpcLogic(
 
     /// <summary>For each session, the logic node that last said it holds the session's grain: its messages go there first.</summary>
     private readonly ConcurrentDictionary<ulong, string> _owners = new();
+    /// <summary>
+    /// Accounts whose last Match got no answer (the call timed out, or no node took it), with when
+    /// (<see cref="Environment.TickCount64"/>): their next Match tells logic, which gives a pairing made
+    /// for the lost one again instead of a second chat.
+    /// </summary>
+    private readonly ConcurrentDictionary<ulong, long> _lostAnswers = new();
+    private const int MaxLostAnswers = 100_000;
+    private const long LostAnswerKeptMs = 60_000; // as long as logic keeps the pairing
     private int _next;
     private volatile bool _perAccountReports; // set for good once a logic node did not know ConfirmDeliveredBatch
 
@@ -148,18 +156,51 @@ internal sealed partial class GrpcLogic(
 
     public async ValueTask<MatchResult> MatchAsync(ulong accountId, string? address, string? altcha, MatchWish wish, CancellationToken cancellationToken)
     {
-        var request = new MatchRequest { AccountId = accountId, Address = address ?? string.Empty, Altcha = altcha ?? string.Empty, Lang = wish.Lang ?? string.Empty, NoFallback = !wish.Fallback };
+        var request = new MatchRequest
+        {
+            AccountId = accountId,
+            Address = address ?? string.Empty,
+            Altcha = altcha ?? string.Empty,
+            Lang = wish.Lang ?? string.Empty,
+            NoFallback = !wish.Fallback,
+            AfterLostAnswer = _lostAnswers.TryRemove(accountId, out var lostAt) && Environment.TickCount64 - lostAt < LostAnswerKeptMs,
+        };
         if (wish.Interests is { } interests)
         {
             request.Interests.Add(interests);
         }
 
         var match = await CallAsync((n, o) => n.Client.MatchAsync(request, o).ResponseAsync, retry: false, cancellationToken);
+        if (match is null)
+        {
+            RememberLostAnswer(accountId);
+        }
+
         return match is null
             ? new MatchResult(ResultCode.InternalErr, Message: "try again")
             : new MatchResult(
                 match.Code.FromProto(), match.PartnerId, NullIfEmpty(match.PartnerName), match.SessionId, NullIfEmpty(match.Msg),
                 match.RetryAfter > 0 ? match.RetryAfter : null, match.Challenge?.FromProto(), [.. match.CommonInterests]);
+    }
+
+    private void RememberLostAnswer(ulong accountId)
+    {
+        var now = Environment.TickCount64;
+        if (_lostAnswers.Count >= MaxLostAnswers)
+        {
+            foreach (var (account, at) in _lostAnswers)
+            {
+                if (now - at >= LostAnswerKeptMs)
+                {
+                    _lostAnswers.TryRemove(account, out _);
+                }
+            }
+        }
+
+        if (_lostAnswers.Count < MaxLostAnswers)
+        {
+            _lostAnswers[accountId] = now;
+        }
     }
 
     // The limits: a call that counts (a socket, an account) is not tried twice, so a node that

@@ -50,7 +50,7 @@ internal sealed class LogicDealerService(GrainLogic logic, INodeLinks links, Log
     {
         var match = await logic.MatchAsync(
             request.AccountId, request.Address.Length == 0 ? null : request.Address, request.Altcha.Length == 0 ? null : request.Altcha,
-            new MatchWish(request.Interests.Count == 0 ? null : request.Interests, request.Lang.Length == 0 ? null : request.Lang, !request.NoFallback),
+            new MatchWish(request.Interests.Count == 0 ? null : request.Interests, request.Lang.Length == 0 ? null : request.Lang, !request.NoFallback, request.AfterLostAnswer),
             ViaBroker(context), context.CancellationToken);
         var response = new MatchResponse
         {

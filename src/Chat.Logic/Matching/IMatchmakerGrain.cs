@@ -25,7 +25,8 @@ internal interface IMatchmakerGrain : IGrainWithIntegerKey
     /// <summary>
     /// The caller's answer to <paramref name="ticket"/> reached nobody (its broker stopped waiting), or
     /// its session could not be opened: its next request, while the pair lasts and for at most a
-    /// minute, is given the same ticket (no second partner for a client that never heard of the first).
+    /// minute, is given the same ticket (no second partner for a client that never heard of the first),
+    /// as a request whose broker says the last answer was lost (<see cref="MatchCall.AfterLostAnswer"/>) is.
     /// </summary>
     [OneWay]
     Task Unheard(ulong callerId, MatchTicket ticket);
@@ -103,6 +104,7 @@ internal sealed record HeldPair([property: Id(0)] ulong AccountId, [property: Id
 
 /// <param name="Solved">The caller solved a challenge with this request.</param>
 /// <param name="Reported">The caller's address was reported lately: it must have solved a challenge to be matched or wait.</param>
+/// <param name="AfterLostAnswer">The caller's broker gave up on its last request: a pairing made for that one, still on, is given again.</param>
 /// <param name="Interests">Folded, sorted, distinct.</param>
 /// <param name="Lang">A primary language subtag; null: any.</param>
 [GenerateSerializer, Immutable]
@@ -113,7 +115,8 @@ internal sealed record MatchCall(
     [property: Id(3)] string[] Interests,
     [property: Id(4)] string? Lang,
     [property: Id(5)] bool Fallback,
-    [property: Id(6)] bool Reported = false);
+    [property: Id(6)] bool Reported = false,
+    [property: Id(7)] bool AfterLostAnswer = false);
 
 /// <summary>Two accounts that must not meet until <paramref name="AccountsUntilUnixMs"/> (0: no such rule), and two addresses until <paramref name="AddressesUntilUnixMs"/>.</summary>
 [GenerateSerializer, Immutable]

@@ -45,9 +45,9 @@ internal sealed partial class MatchmakerGrain(
     /// <summary>How long a visitor handed out to another shard may stay neither paired nor given back before this shard asks (<see cref="ReclaimAsync"/>).</summary>
     private static readonly TimeSpan ReclaimAfter = 5 * ShardCallTimeout;
 
-    /// <summary>How long a caller's unheard ticket waits for its next request, and how many a shard keeps at most.</summary>
-    private static readonly TimeSpan UnheardKeptFor = TimeSpan.FromMinutes(1);
-    private const int MaxUnheard = 10_000;
+    /// <summary>How long a caller's pairing is kept for a request after a lost answer, and how many a shard keeps at most.</summary>
+    private static readonly TimeSpan KeptFor = TimeSpan.FromMinutes(1);
+    private const int MaxKept = 50_000;
 
     private readonly MatchingOptions _matching = matching.Value;
     private readonly int _maxSessions = options.Value.MaxActiveSessions;
@@ -73,8 +73,9 @@ internal sealed partial class MatchmakerGrain(
     // Visitors handed to another shard's seeker, not yet known to be paired (kept until their pair ends).
     private readonly Dictionary<ulong, HandedOut> _handedOut = [];
 
-    // Callers whose answer reached nobody (Unheard): their next request is given the same ticket.
-    private readonly Dictionary<ulong, (MatchTicket Ticket, long UntilUnixMs)> _unheard = [];
+    // Callers' latest pairings, for a minute: given again to a request after a lost answer (the caller's
+    // broker says so, or Unheard marked it).
+    private readonly Dictionary<ulong, KeptTicket> _kept = [];
 
     // Visitors holding a place in their address's count of visitors waiting.
     private readonly Dictionary<ulong, string> _holding = [];
@@ -218,9 +219,17 @@ internal sealed partial class MatchmakerGrain(
     {
         var now = Now;
         var callerId = call.CallerId;
-        if (_unheard.Remove(callerId, out var unheard) && unheard.UntilUnixMs > now && _pairs.Contains(Pair(callerId, unheard.Ticket.PartnerId)))
+        if (_kept.TryGetValue(callerId, out var kept))
         {
-            return unheard.Ticket with { Again = true }; // it never heard of its partner: the same one again
+            if (kept.UntilUnixMs <= now || !_pairs.Contains(Pair(callerId, kept.Ticket.PartnerId)))
+            {
+                _kept.Remove(callerId);
+            }
+            else if (kept.Unheard || call.AfterLostAnswer)
+            {
+                _kept.Remove(callerId);
+                return kept.Ticket with { Again = true }; // it never heard of its partner: the same one again
+            }
         }
 
         if (_pool.Get(callerId) is { } waiting)
@@ -306,25 +315,31 @@ internal sealed partial class MatchmakerGrain(
 
     public Task Unheard(ulong callerId, MatchTicket ticket)
     {
+        Keep(callerId, ticket, unheard: true);
+        return Task.CompletedTask;
+    }
+
+    private void Keep(ulong callerId, MatchTicket ticket, bool unheard)
+    {
         var now = Now;
-        if (_unheard.Count >= MaxUnheard)
+        if (_kept.Count >= MaxKept)
         {
-            foreach (var (accountId, kept) in _unheard)
+            foreach (var (accountId, kept) in _kept)
             {
                 if (kept.UntilUnixMs <= now)
                 {
-                    _unheard.Remove(accountId);
+                    _kept.Remove(accountId);
                 }
             }
         }
 
-        if (_unheard.Count < MaxUnheard || _unheard.ContainsKey(callerId))
+        if (_kept.Count < MaxKept || _kept.ContainsKey(callerId))
         {
-            _unheard[callerId] = (ticket, now + (long)UnheardKeptFor.TotalMilliseconds);
+            _kept[callerId] = new KeptTicket(ticket, now + (long)KeptFor.TotalMilliseconds, unheard);
         }
-
-        return Task.CompletedTask;
     }
+
+    private readonly record struct KeptTicket(MatchTicket Ticket, long UntilUnixMs, bool Unheard);
 
     public Task PairEnded(ulong first, ulong second)
     {
@@ -1002,7 +1017,9 @@ internal sealed partial class MatchmakerGrain(
         }
 
         Matched(caller, partner, shared, partnerShard, now);
-        return new MatchTicket(ResultCode.Success, sessionId, partner.AccountId, PartnerAddress: partner.Address, CommonInterests: Interests.Common(caller.Interests, partner.Interests));
+        var ticket = new MatchTicket(ResultCode.Success, sessionId, partner.AccountId, PartnerAddress: partner.Address, CommonInterests: Interests.Common(caller.Interests, partner.Interests));
+        Keep(caller.AccountId, ticket, unheard: false); // should its answer be lost on the way
+        return ticket;
     }
 
     /// <summary>A pair this shard made on its own (a sweep): the session tells both (NewSession).</summary>

@@ -113,7 +113,8 @@ public readonly record struct MatchResult(
 /// <param name="Interests">Its interests as sent (null: none).</param>
 /// <param name="Lang">Its language, a BCP 47 tag as sent (null: any).</param>
 /// <param name="Fallback">False: never paired with someone who shares no interest, nor speaks another language.</param>
-public readonly record struct MatchWish(IReadOnlyList<string>? Interests = null, string? Lang = null, bool Fallback = true)
+/// <param name="AfterLostAnswer">Set by a broker: it gave up waiting for the visitor's last MATCH_REQ, whose answer may have been a chat the visitor never heard of.</param>
+public readonly record struct MatchWish(IReadOnlyList<string>? Interests = null, string? Lang = null, bool Fallback = true, bool AfterLostAnswer = false)
 {
     public static MatchWish Anyone => new(null, null, true);
 }

@@ -1,8 +1,11 @@
 using Chat.Testing.Cluster;
+using Chat.Protocol.Grpc;
 using Chat.Testing;
 using Chat.Testing.Files;
 using Chat.Testing.Processes;
 using Chat.Tests.Infrastructure;
+using Grpc.Core;
+using Grpc.Net.Client;
 
 namespace Chat.Tests.Cluster;
 
@@ -74,6 +77,33 @@ public sealed class LostMatchAnswerTests
         await bob.BarrierAsync();
         Assert.DoesNotContain(alice.TakeAll("PUSH_SIGNAL_REQ").Concat(bob.TakeAll("PUSH_SIGNAL_REQ")), f => f.String("signalType") == "NewSession" && f.ULong("sessionId") != sessionId);
     }
+
+    [Fact]
+    public async Task A_match_request_a_broker_marks_as_after_a_lost_answer_is_given_the_chat_made_for_the_lost_one_once()
+    {
+        await using var logic = await ChatNode.StartLogicAsync();
+        await using var seedBroker = await SeedBroker.StartAsync();
+        using var channel = GrpcChannel.ForAddress($"http://{logic.GrpcAddress}");
+        var dealer = new LogicDealer.LogicDealerClient(channel);
+        var alice = await dealer.CreateAccountAsync(new CreateAccountRequest { Nickname = "alice", Broker = seedBroker.Address }, WithSecret);
+        var bob = await dealer.CreateAccountAsync(new CreateAccountRequest { Nickname = "bob", Broker = seedBroker.Address }, WithSecret);
+        Assert.Equal(CodeEnum.NoDataFound, (await dealer.MatchAsync(new MatchRequest { AccountId = alice.AccountId }, WithSecret)).Code);
+        var paired = await dealer.MatchAsync(new MatchRequest { AccountId = bob.AccountId }, WithSecret);
+        Assert.Equal(CodeEnum.Success, paired.Code);
+
+        // Bob's broker had given up on that call (say): his next request says so, and is given the same chat.
+        var again = await dealer.MatchAsync(new MatchRequest { AccountId = bob.AccountId, AfterLostAnswer = true }, WithSecret);
+        Assert.Equal((CodeEnum.Success, paired.SessionId, alice.AccountId, "alice"), (again.Code, again.SessionId, again.PartnerId, again.PartnerName));
+
+        // Once: a further request, marked or not, asks for a second chat (Bob may have up to three), and waits for one.
+        Assert.Equal(CodeEnum.NoDataFound, (await dealer.MatchAsync(new MatchRequest { AccountId = bob.AccountId, AfterLostAnswer = true }, WithSecret)).Code);
+        var carol = await dealer.CreateAccountAsync(new CreateAccountRequest { Nickname = "carol", Broker = seedBroker.Address }, WithSecret);
+        var second = await dealer.MatchAsync(new MatchRequest { AccountId = carol.AccountId }, WithSecret);
+        Assert.Equal((CodeEnum.Success, bob.AccountId), (second.Code, second.PartnerId));
+        Assert.NotEqual(paired.SessionId, second.SessionId);
+    }
+
+    private static readonly Metadata WithSecret = new() { { "authorization", "Bearer " + ChatNode.Secret } };
 
     private static Task<Frame> MatchAsync(TestClient client) => client.RequestAsync(new { cmd = "MATCH_REQ", accountId = client.AccountId }, "MATCH_RESP");
 }
