@@ -237,6 +237,13 @@ internal sealed partial class MatchmakerGrain(
             return await MatchWaitingAsync(waiting, call, now); // keeps its place and its fallback clock
         }
 
+        if (call.AfterLostAnswer && (_pairs.SessionsOf(callerId) > 0 || _handedOut.ContainsKey(callerId)))
+        {
+            // Its lost request left it waiting, and someone took it since (it hears of that chat by
+            // NewSession), or it is being taken now: not a request for a second chat. Its next one may be.
+            return new MatchTicket(ResultCode.NoDataFound);
+        }
+
         if (_pairs.SessionsOf(callerId) >= _maxSessions)
         {
             return new MatchTicket(ResultCode.ParamErr); // no further session, nor a place in the pool

@@ -79,7 +79,7 @@ public sealed class LostMatchAnswerTests
     }
 
     [Fact]
-    public async Task A_match_request_a_broker_marks_as_after_a_lost_answer_is_given_the_chat_made_for_the_lost_one_once()
+    public async Task A_match_request_a_broker_marks_as_after_a_lost_answer_is_given_the_chat_made_for_the_lost_one_and_never_starts_a_second()
     {
         await using var logic = await ChatNode.StartLogicAsync();
         await using var seedBroker = await SeedBroker.StartAsync();
@@ -95,11 +95,15 @@ public sealed class LostMatchAnswerTests
         var again = await dealer.MatchAsync(new MatchRequest { AccountId = bob.AccountId, AfterLostAnswer = true }, WithSecret);
         Assert.Equal((CodeEnum.Success, paired.SessionId, alice.AccountId, "alice"), (again.Code, again.SessionId, again.PartnerId, again.PartnerName));
 
-        // Once: a further request, marked or not, asks for a second chat (Bob may have up to three), and waits for one.
+        // Once. A further marked request is not taken for a wish for a second chat either (the lost one
+        // might have left him waiting, and taken since): it waits outside the pool, so Carol does not get him.
         Assert.Equal(CodeEnum.NoDataFound, (await dealer.MatchAsync(new MatchRequest { AccountId = bob.AccountId, AfterLostAnswer = true }, WithSecret)).Code);
         var carol = await dealer.CreateAccountAsync(new CreateAccountRequest { Nickname = "carol", Broker = seedBroker.Address }, WithSecret);
-        var second = await dealer.MatchAsync(new MatchRequest { AccountId = carol.AccountId }, WithSecret);
-        Assert.Equal((CodeEnum.Success, bob.AccountId), (second.Code, second.PartnerId));
+        Assert.Equal(CodeEnum.NoDataFound, (await dealer.MatchAsync(new MatchRequest { AccountId = carol.AccountId }, WithSecret)).Code);
+
+        // An unmarked one asks for a second chat (he may have up to three): Carol, waiting.
+        var second = await dealer.MatchAsync(new MatchRequest { AccountId = bob.AccountId }, WithSecret);
+        Assert.Equal((CodeEnum.Success, carol.AccountId), (second.Code, second.PartnerId));
         Assert.NotEqual(paired.SessionId, second.SessionId);
     }
 
