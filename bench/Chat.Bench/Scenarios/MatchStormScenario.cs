@@ -152,7 +152,7 @@ public static class MatchStormScenario
 
                 await visitor.Paired.WaitAsync(MatchRetry, cancellationToken);
             }
-            catch (Exception e) when (e is TimeoutException or OperationCanceledException or System.Net.WebSockets.WebSocketException or IOException)
+            catch (Exception e) when (e is TimeoutException or OperationCanceledException or System.Net.WebSockets.WebSocketException or IOException or System.Net.Sockets.SocketException)
             {
             }
         }
