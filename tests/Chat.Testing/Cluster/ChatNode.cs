@@ -15,6 +15,9 @@ namespace Chat.Testing.Cluster;
 public sealed class ChatNode : IAsyncDisposable
 {
     public const string Secret = "test-cluster-secret-of-at-least-32-bytes";
+
+    /// <summary>The headers of a gRPC call a node of the cluster makes: its shared secret.</summary>
+    public static Grpc.Core.Metadata WithSecret => new() { { "authorization", "Bearer " + Secret } };
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(60);
     private readonly TempFolder _data;
     private WebApplication? _app;

@@ -12,8 +12,6 @@ namespace Chat.Tests.Cluster;
 /// <summary>The seed's gRPC services between our nodes, and towards the seed's own broker.</summary>
 public sealed class GrpcServicesTests
 {
-    private static readonly Metadata WithSecret = new() { { "authorization", "Bearer " + ChatNode.Secret } };
-
     [Fact]
     public async Task The_seeds_own_broker_can_front_our_logic()
     {
@@ -23,19 +21,19 @@ public sealed class GrpcServicesTests
         var dealer = new LogicDealer.LogicDealerClient(channel);
 
         // Only fields the seed's files have: no connection id, no requestId, no leave kind.
-        var alice = await dealer.CreateAccountAsync(new CreateAccountRequest { Nickname = "alice", Broker = seedBroker.Address }, WithSecret);
-        var bob = await dealer.CreateAccountAsync(new CreateAccountRequest { Nickname = "bob", Broker = seedBroker.Address }, WithSecret);
+        var alice = await dealer.CreateAccountAsync(new CreateAccountRequest { Nickname = "alice", Broker = seedBroker.Address }, ChatNode.WithSecret);
+        var bob = await dealer.CreateAccountAsync(new CreateAccountRequest { Nickname = "bob", Broker = seedBroker.Address }, ChatNode.WithSecret);
         Assert.Equal((CodeEnum.Success, CodeEnum.Success), (alice.Code, bob.Code));
 
-        Assert.Equal(CodeEnum.NoDataFound, (await dealer.MatchAsync(new MatchRequest { AccountId = alice.AccountId }, WithSecret)).Code);
-        var match = await dealer.MatchAsync(new MatchRequest { AccountId = bob.AccountId }, WithSecret);
+        Assert.Equal(CodeEnum.NoDataFound, (await dealer.MatchAsync(new MatchRequest { AccountId = alice.AccountId }, ChatNode.WithSecret)).Code);
+        var match = await dealer.MatchAsync(new MatchRequest { AccountId = bob.AccountId }, ChatNode.WithSecret);
         Assert.Equal((CodeEnum.Success, alice.AccountId, "alice"), (match.Code, match.PartnerId, match.PartnerName));
         var joined = await seedBroker.ExpectAsync<PushSignal>(alice.AccountId);
         Assert.Equal((SignalTypeEnum.NewSession, match.SessionId, bob.AccountId, "bob"), (joined.SignalType, joined.SessionId, joined.Partner.AccountId, joined.Partner.NickName));
 
         // Two sends of the same text without a requestId are two messages (the seed's client never retries one).
-        var first = await dealer.SendMsgAsync(new SendMsgRequest { SenderId = alice.AccountId, SessionId = match.SessionId, Content = "hi bob" }, WithSecret);
-        var second = await dealer.SendMsgAsync(new SendMsgRequest { SenderId = alice.AccountId, SessionId = match.SessionId, Content = "hi bob" }, WithSecret);
+        var first = await dealer.SendMsgAsync(new SendMsgRequest { SenderId = alice.AccountId, SessionId = match.SessionId, Content = "hi bob" }, ChatNode.WithSecret);
+        var second = await dealer.SendMsgAsync(new SendMsgRequest { SenderId = alice.AccountId, SessionId = match.SessionId, Content = "hi bob" }, ChatNode.WithSecret);
         Assert.Equal(CodeEnum.Success, first.Code);
         Assert.True(second.MsgId > first.MsgId);
         foreach (var sent in new[] { first, second })
@@ -44,14 +42,14 @@ public sealed class GrpcServicesTests
             Assert.Equal((sent.MsgId, alice.AccountId, "hi bob"), (pushed.MsgId, pushed.SenderId, pushed.Content));
         }
 
-        Assert.Equal(CodeEnum.Success, (await dealer.ViewedAckAsync(new ViewedAckRequest { SessionId = match.SessionId, AccountId = bob.AccountId, MsgId = second.MsgId }, WithSecret)).Code);
+        Assert.Equal(CodeEnum.Success, (await dealer.ViewedAckAsync(new ViewedAckRequest { SessionId = match.SessionId, AccountId = bob.AccountId, MsgId = second.MsgId }, ChatNode.WithSecret)).Code);
         var viewed = await seedBroker.ExpectAsync<PushSignal>(alice.AccountId);
         Assert.Equal((SignalTypeEnum.ViewedAck, second.MsgId), (viewed.SignalType, viewed.MsgId));
 
-        var again = await dealer.ReconnectAsync(new ReConnectRequest { AccountId = alice.AccountId, Token = alice.Token, Broker = seedBroker.Address }, WithSecret);
+        var again = await dealer.ReconnectAsync(new ReConnectRequest { AccountId = alice.AccountId, Token = alice.Token, Broker = seedBroker.Address }, ChatNode.WithSecret);
         Assert.Equal((CodeEnum.Success, "alice"), (again.Code, again.Nickname));
 
-        Assert.Equal(CodeEnum.Success, (await dealer.LogoutAsync(new LogoutRequest { AccountId = bob.AccountId, Broker = seedBroker.Address }, WithSecret)).Code);
+        Assert.Equal(CodeEnum.Success, (await dealer.LogoutAsync(new LogoutRequest { AccountId = bob.AccountId, Broker = seedBroker.Address }, ChatNode.WithSecret)).Code);
         var exit = await seedBroker.ExpectAsync<PushSignal>(alice.AccountId);
         Assert.Equal((SignalTypeEnum.PartnerExit, bob.AccountId, match.SessionId), (exit.SignalType, exit.AccountId, exit.SessionId));
     }
@@ -63,7 +61,7 @@ public sealed class GrpcServicesTests
         using var channel = GrpcChannel.ForAddress($"http://{logic.GrpcAddress}");
         var reflection = new ServerReflection.ServerReflectionClient(channel);
 
-        using var call = reflection.ServerReflectionInfo(WithSecret);
+        using var call = reflection.ServerReflectionInfo(ChatNode.WithSecret);
         await call.RequestStream.WriteAsync(new ServerReflectionRequest { ListServices = string.Empty });
         await call.RequestStream.WriteAsync(new ServerReflectionRequest { FileContainingSymbol = "proto.LogicDealer" });
         await call.RequestStream.CompleteAsync();
@@ -81,7 +79,7 @@ public sealed class GrpcServicesTests
         WriteString(output, method.InputType.FindFieldByName("broker"), "127.0.0.1:1");
         output.Flush();
         var raw = new Method<byte[], byte[]>(MethodType.Unary, service.FullName, method.Name, Bytes, Bytes);
-        var answer = await channel.CreateCallInvoker().AsyncUnaryCall(raw, null, new CallOptions(WithSecret), request.ToArray());
+        var answer = await channel.CreateCallInvoker().AsyncUnaryCall(raw, null, new CallOptions(ChatNode.WithSecret), request.ToArray());
 
         var fields = ReadFields(answer);
         var code = fields.TryGetValue(method.OutputType.FindFieldByName("code").FieldNumber, out var sent) ? (ulong)sent : 0; // Success is proto3's default: not sent
@@ -112,8 +110,8 @@ public sealed class GrpcServicesTests
         }
 
         // With it, both answer.
-        Assert.Equal(CodeEnum.Success, (await new LogicDealer.LogicDealerClient(toLogic).GetStatsAsync(new StatsRequest(), WithSecret)).Code);
-        Assert.Equal(CodeEnum.Success, (await new Chat.Protocol.Grpc.Broker.BrokerClient(toBroker).HealthCheckAsync(new HealthCheckReq(), WithSecret)).Code);
+        Assert.Equal(CodeEnum.Success, (await new LogicDealer.LogicDealerClient(toLogic).GetStatsAsync(new StatsRequest(), ChatNode.WithSecret)).Code);
+        Assert.Equal(CodeEnum.Success, (await new Chat.Protocol.Grpc.Broker.BrokerClient(toBroker).HealthCheckAsync(new HealthCheckReq(), ChatNode.WithSecret)).Code);
     }
 
     [Fact]

@@ -85,29 +85,27 @@ public sealed class LostMatchAnswerTests
         await using var seedBroker = await SeedBroker.StartAsync();
         using var channel = GrpcChannel.ForAddress($"http://{logic.GrpcAddress}");
         var dealer = new LogicDealer.LogicDealerClient(channel);
-        var alice = await dealer.CreateAccountAsync(new CreateAccountRequest { Nickname = "alice", Broker = seedBroker.Address }, WithSecret);
-        var bob = await dealer.CreateAccountAsync(new CreateAccountRequest { Nickname = "bob", Broker = seedBroker.Address }, WithSecret);
-        Assert.Equal(CodeEnum.NoDataFound, (await dealer.MatchAsync(new MatchRequest { AccountId = alice.AccountId }, WithSecret)).Code);
-        var paired = await dealer.MatchAsync(new MatchRequest { AccountId = bob.AccountId }, WithSecret);
+        var alice = await dealer.CreateAccountAsync(new CreateAccountRequest { Nickname = "alice", Broker = seedBroker.Address }, ChatNode.WithSecret);
+        var bob = await dealer.CreateAccountAsync(new CreateAccountRequest { Nickname = "bob", Broker = seedBroker.Address }, ChatNode.WithSecret);
+        Assert.Equal(CodeEnum.NoDataFound, (await dealer.MatchAsync(new MatchRequest { AccountId = alice.AccountId }, ChatNode.WithSecret)).Code);
+        var paired = await dealer.MatchAsync(new MatchRequest { AccountId = bob.AccountId }, ChatNode.WithSecret);
         Assert.Equal(CodeEnum.Success, paired.Code);
 
         // Bob's broker had given up on that call (say): his next request says so, and is given the same chat.
-        var again = await dealer.MatchAsync(new MatchRequest { AccountId = bob.AccountId, AfterLostAnswer = true }, WithSecret);
+        var again = await dealer.MatchAsync(new MatchRequest { AccountId = bob.AccountId, AfterLostAnswer = true }, ChatNode.WithSecret);
         Assert.Equal((CodeEnum.Success, paired.SessionId, alice.AccountId, "alice"), (again.Code, again.SessionId, again.PartnerId, again.PartnerName));
 
         // Once. A further marked request is not taken for a wish for a second chat either (the lost one
         // might have left him waiting, and taken since): it waits outside the pool, so Carol does not get him.
-        Assert.Equal(CodeEnum.NoDataFound, (await dealer.MatchAsync(new MatchRequest { AccountId = bob.AccountId, AfterLostAnswer = true }, WithSecret)).Code);
-        var carol = await dealer.CreateAccountAsync(new CreateAccountRequest { Nickname = "carol", Broker = seedBroker.Address }, WithSecret);
-        Assert.Equal(CodeEnum.NoDataFound, (await dealer.MatchAsync(new MatchRequest { AccountId = carol.AccountId }, WithSecret)).Code);
+        Assert.Equal(CodeEnum.NoDataFound, (await dealer.MatchAsync(new MatchRequest { AccountId = bob.AccountId, AfterLostAnswer = true }, ChatNode.WithSecret)).Code);
+        var carol = await dealer.CreateAccountAsync(new CreateAccountRequest { Nickname = "carol", Broker = seedBroker.Address }, ChatNode.WithSecret);
+        Assert.Equal(CodeEnum.NoDataFound, (await dealer.MatchAsync(new MatchRequest { AccountId = carol.AccountId }, ChatNode.WithSecret)).Code);
 
         // An unmarked one asks for a second chat (he may have up to three): Carol, waiting.
-        var second = await dealer.MatchAsync(new MatchRequest { AccountId = bob.AccountId }, WithSecret);
+        var second = await dealer.MatchAsync(new MatchRequest { AccountId = bob.AccountId }, ChatNode.WithSecret);
         Assert.Equal((CodeEnum.Success, carol.AccountId), (second.Code, second.PartnerId));
         Assert.NotEqual(paired.SessionId, second.SessionId);
     }
-
-    private static readonly Metadata WithSecret = new() { { "authorization", "Bearer " + ChatNode.Secret } };
 
     private static Task<Frame> MatchAsync(TestClient client) => client.RequestAsync(new { cmd = "MATCH_REQ", accountId = client.AccountId }, "MATCH_RESP");
 }

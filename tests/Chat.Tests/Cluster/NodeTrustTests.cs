@@ -31,7 +31,7 @@ public sealed class NodeTrustTests : IDisposable
         await using var b = bob;
         using var channel = GrpcChannel.ForAddress($"http://{broker.GrpcAddress}");
         var pushes = new BrokerClient(channel);
-        var secret = new Metadata { { "authorization", "Bearer " + ChatNode.Secret } };
+        var secret = ChatNode.WithSecret;
         var incarnation = long.TryParse((await pushes.HealthCheckAsync(new HealthCheckReq(), secret)).Incarnation, out var told) ? told : 0;
 
         var answers = new List<CodeEnum>();
@@ -202,7 +202,7 @@ public sealed class NodeTrustTests : IDisposable
         using var channel = GrpcChannel.ForAddress($"http://{nodes.Logic.GrpcAddress}");
         var created = await new LogicDealer.LogicDealerClient(channel).CreateAccountAsync(
             new CreateAccountRequest { Nickname = "mallory", Broker = "not a broker address", ConnectionId = 1 },
-            new Metadata { { "authorization", "Bearer " + ChatNode.Secret } });
+            ChatNode.WithSecret);
 
         // Alice's broker dies without a word: logic finds it silent, releases her account, her grace period runs out, and Bob is told.
         await nodes.Doomed.KillAsync();
