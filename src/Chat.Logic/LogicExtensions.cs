@@ -66,12 +66,17 @@ public static class LogicExtensions
             .Validate(o => o.IndexDelay > TimeSpan.Zero, "Chat:Store:IndexDelay must be positive")
             .Validate(o => o.Retention >= TimeSpan.Zero, "Chat:Store:Retention must be zero (keep everything) or positive")
             .Validate(o => o.RetentionSweepInterval > TimeSpan.Zero, "Chat:Store:RetentionSweepInterval must be positive")
+            .Validate(o => o.QueueTimeout > TimeSpan.Zero, "Chat:Store:QueueTimeout must be positive")
             .Validate(o => o.Kind != "mariadb" || HasValidConnectionString(o), "Chat:Store:Kind=mariadb needs a valid Chat:Store:ConnectionString (or Chat:Store:ConnectionStringFile naming a readable file)")
             .ValidateOnStart();
         services.TryAddSingleton(TimeProvider.System);
         services.AddChatLimits();
         services.AddMessageFilters();
         services.AddStoreResilience();
+
+        // A store failure in a grain on one silo reaches a caller on another: our exceptions carry their
+        // own serializers; the driver's, kept inside some of them, go by Orleans' exception codec.
+        services.Configure<Orleans.Serialization.ExceptionSerializationOptions>(o => o.SupportedNamespacePrefixes.Add("MySqlConnector"));
         services.TryAddSingleton<IChatStore>(sp => sp.GetRequiredService<IOptions<StoreOptions>>().Value.Kind switch
         {
             "memory" => ActivatorUtilities.CreateInstance<MemoryChatStore>(sp),

@@ -55,6 +55,19 @@ internal sealed class StoreOptions
     [Range(1, 100_000)]
     public int MaxBatch { get; set; } = 1024;
 
+    /// <summary>
+    /// MariaDB: most pooled connections a node uses at once for reads, id reservations and retention
+    /// (the writer has its own connection). More wait their turn, for up to <see cref="QueueTimeout"/>,
+    /// then are answered "busy, try again". Without this, a storm of account and session reads timed
+    /// out in the driver's pool, which counts as "the database is unreachable" and opens the breaker
+    /// for every caller, the writer's included.
+    /// </summary>
+    [Range(1, 1_000)]
+    public int Connections { get; set; } = 32;
+
+    /// <summary>MariaDB: how long a read may wait for one of the <see cref="Connections"/> before it is answered "busy".</summary>
+    public TimeSpan QueueTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
     /// <summary>The MariaDB connection string: <see cref="ConnectionString"/>, else the contents of <see cref="ConnectionStringFile"/>; null if neither is set.</summary>
     public string? ResolveConnectionString()
     {

@@ -237,6 +237,7 @@ internal readonly record struct WriteOutcome(WriteResult Result, ulong MsgId = 0
 /// write other than a message that the store refused, which for those is a bug. Only a refusal
 /// says the request itself is wrong; any other failure says nothing about it.
 /// </summary>
+[GenerateSerializer]
 internal sealed class StoreRefusedException(string message) : Exception(message);
 
 /// <summary>
@@ -244,7 +245,9 @@ internal sealed class StoreRefusedException(string message) : Exception(message)
 /// breaker is open, or the database failed the transaction; nothing is known about the writes.
 /// </summary>
 /// <param name="unreachable">The database could not be reached: this is what the store's breaker counts (<see cref="StoreResilience"/>).</param>
+[GenerateSerializer]
 internal sealed class StoreUnavailableException(string message, Exception? inner = null, bool unreachable = true) : Exception(message, inner)
 {
+    [Id(0)]
     public bool Unreachable { get; } = unreachable;
 }

@@ -32,13 +32,17 @@ internal sealed partial class MariaDbDialect : ChatDialect
     private readonly string _connectionString;
     private readonly ResiliencePipeline _breaker;
     private readonly ILogger _logger;
+    private readonly SemaphoreSlim _turns;
+    private readonly TimeSpan _queueTimeout;
 
     public MariaDbDialect(StoreOptions options, ResiliencePipeline breaker, ILogger logger)
     {
         var configured = options.ResolveConnectionString() ?? throw new InvalidOperationException("Chat:Store:ConnectionString is not set.");
-        _connectionString = MariaDbConnectionString.WithDefaults(configured);
+        _connectionString = MariaDbConnectionString.WithDefaults(configured, options.Connections);
         _breaker = breaker;
         _logger = logger;
+        _turns = new SemaphoreSlim(options.Connections, options.Connections);
+        _queueTimeout = options.QueueTimeout;
     }
 
     /// <summary>
@@ -100,7 +104,29 @@ internal sealed partial class MariaDbDialect : ChatDialect
     /// cannot be opened, dies under the command or times out counts against it, and the idle
     /// connections in the pool (probably dead as well) are dropped.
     /// </summary>
-    public override Task<T> RunAsync<T>(Func<DbConnection, CancellationToken, Task<T>> work, CancellationToken cancellationToken) =>
+    /// <remarks>
+    /// At most <see cref="StoreOptions.Connections"/> at a time; the others wait here, in order, before
+    /// the breaker, so a busy database is "busy" (not counted against the breaker) and a call that
+    /// gets its turn while the breaker is open fails at once instead of trying to connect.
+    /// </remarks>
+    public override async Task<T> RunAsync<T>(Func<DbConnection, CancellationToken, Task<T>> work, CancellationToken cancellationToken)
+    {
+        if (!await _turns.WaitAsync(_queueTimeout, cancellationToken))
+        {
+            throw new StoreUnavailableException($"The database is busy: no connection was free for {_queueTimeout.TotalSeconds:0.#} s.", unreachable: false);
+        }
+
+        try
+        {
+            return await RunOnPooledConnectionAsync(work, cancellationToken);
+        }
+        finally
+        {
+            _turns.Release();
+        }
+    }
+
+    private Task<T> RunOnPooledConnectionAsync<T>(Func<DbConnection, CancellationToken, Task<T>> work, CancellationToken cancellationToken) =>
         _breaker.RunAsync(
             static async (state, ct) =>
             {
@@ -152,6 +178,7 @@ internal sealed partial class MariaDbDialect : ChatDialect
     public override ValueTask DisposeAsync()
     {
         MySqlConnection.ClearPool(new MySqlConnection(_connectionString));
+        _turns.Dispose();
         return ValueTask.CompletedTask;
     }
 
@@ -184,4 +211,5 @@ internal sealed partial class MariaDbDialect : ChatDialect
 }
 
 /// <summary>A MariaDB server error, by its number and name alone (its text is not kept: it may quote client data).</summary>
+[GenerateSerializer]
 internal sealed class MySqlErrorKind(MySqlErrorCode code) : Exception($"MariaDB error {(int)code} ({code}).");

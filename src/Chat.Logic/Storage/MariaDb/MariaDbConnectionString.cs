@@ -25,7 +25,8 @@ internal static class MariaDbConnectionString
     public const uint StartConnectTimeoutSeconds = 30;
 
     /// <summary>The configured connection string with the store's defaults; throws <see cref="ArgumentException"/> (naming no value) if it cannot be read.</summary>
-    public static string WithDefaults(string configured)
+    /// <remarks>The pool holds at least <paramref name="connections"/> (the store's turns), so a turn never waits in the driver's pool.</remarks>
+    public static string WithDefaults(string configured, int connections = 1)
     {
         MySqlConnectionStringBuilder builder;
         try
@@ -53,6 +54,11 @@ internal static class MariaDbConnectionString
         if (!Has(configured, "Cancellation Timeout", "CancellationTimeout"))
         {
             builder.CancellationTimeout = -1;
+        }
+
+        if (builder.MaximumPoolSize < connections)
+        {
+            builder.MaximumPoolSize = (uint)connections;
         }
 
         return builder.ConnectionString;
