@@ -16,7 +16,10 @@ public sealed class SendQueueTests
         var connection = new ClientConnection(1, "test", sockets.Server, new BrokerOptions { SendQueueLength = 8 }, TimeProvider.System);
         connection.Start((_, _, _) => { }, CancellationToken.None);
 
-        // The client is not reading: queue replayed frames until one has to wait for room.
+        // The client is not reading: the writer takes a first frame and is stuck on it, so nothing
+        // leaves the queue from here on; then queue replayed frames until one has to wait for room.
+        Assert.True(connection.TrySend(Encoding.UTF8.GetBytes("first")));
+        await sockets.ServerHasBegunWritingAsync().WaitAsync(TestClient.Timeout);
         var replayed = 0;
         Task<bool> waiting;
         while ((waiting = connection.SendWhenRoomAsync(Encoding.UTF8.GetBytes($"r{replayed}"), 1, (ulong)replayed + 1, CancellationToken.None).AsTask()).IsCompleted)
@@ -29,7 +32,7 @@ public sealed class SendQueueTests
         Assert.True(connection.TrySend(Encoding.UTF8.GetBytes("ping")));
         Assert.False(connection.IsClosing);
 
-        var expected = Enumerable.Range(0, replayed).Select(i => $"r{i}").Append("ping").Append($"r{replayed}").ToList();
+        var expected = Enumerable.Range(0, replayed).Select(i => $"r{i}").Prepend("first").Append("ping").Append($"r{replayed}").ToList();
         var received = new List<string>();
         var buffer = new byte[64];
         while (received.Count < expected.Count)

@@ -23,6 +23,13 @@ internal sealed class PipeWebSockets : IDisposable
 
     public WebSocket Client { get; }
 
+    /// <summary>Completes once the server has begun writing a frame (and is stuck on it until the client reads); consumes nothing.</summary>
+    public async Task ServerHasBegunWritingAsync()
+    {
+        var result = await _toClient.Reader.ReadAsync();
+        _toClient.Reader.AdvanceTo(result.Buffer.Start);
+    }
+
     public void Dispose()
     {
         Server.Dispose();
