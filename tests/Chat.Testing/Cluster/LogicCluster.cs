@@ -42,7 +42,10 @@ public sealed class LogicCluster : IAsyncDisposable
     public static Task<LogicCluster> StartAsync(short silos, params string[] settings) => StartAsync(new MemoryChatStore(), silos, settings);
 
     /// <summary>A cluster whose silos share <paramref name="store"/> (one that holds writes back, say).</summary>
-    internal static async Task<LogicCluster> StartAsync(IChatStore store, short silos, params string[] settings)
+    internal static Task<LogicCluster> StartAsync(IChatStore store, short silos, params string[] settings) => StartAsync(store, silos, onSilo: null, settings);
+
+    /// <summary>A cluster whose silos share <paramref name="store"/>, each silo seeing it through <paramref name="onSilo"/> (given the silo's services).</summary>
+    internal static async Task<LogicCluster> StartAsync(IChatStore store, short silos, Func<IServiceProvider, IChatStore, IChatStore>? onSilo, params string[] settings)
     {
         var broker = new RecordingBroker("test-broker");
         var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
@@ -51,7 +54,7 @@ public sealed class LogicCluster : IAsyncDisposable
         builder.ConfigureSiloHost((_, host) =>
         {
             host.Configuration.AddInMemoryCollection(settings.Select(s => s.Split('=', 2)).ToDictionary(kv => kv[0], kv => (string?)kv[1]));
-            host.Services.AddSingleton<IChatStore>(store);
+            host.Services.AddSingleton<IChatStore>(services => onSilo is null ? store : onSilo(services, store));
             host.Services.AddSingleton<IPushChannel>(broker);
             host.Services.AddSingleton<TimeProvider>(clock);
             host.Services.AddChatLogic();

@@ -8,6 +8,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Time.Testing;
 using MySqlConnector;
 
 namespace Chat.Tests.Storage;
@@ -107,6 +108,49 @@ public sealed class MariaDbStoreTests
 
         Assert.NotEmpty(logs.Lines);
         Assert.DoesNotContain(logs.Lines, line => line.Contains("[FORGED]", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Reads_past_the_nodes_connections_hear_busy_and_the_breaker_stays_closed_for_the_reads_after_them()
+    {
+        var database = await (await MariaDbServer.Shared).CreateDatabaseAsync();
+        var options = new StoreOptions { Kind = "mariadb", ConnectionString = database.ConnectionString, Connections = 2, QueueTimeout = TimeSpan.FromMilliseconds(200) };
+
+        // The breaker's clock never moves: had anything opened it, every read after would fail.
+        var dialect = new MariaDbDialect(options, StoreResilience.Build(new FakeTimeProvider()), NullLogger.Instance);
+        await using var store = new MariaDbChatStore(dialect, NullLogger.Instance);
+        await store.InitializeAsync(CancellationToken.None);
+        await WriteAllAsync(store, [Account(1)]);
+
+        // Two slow reads hold the node's two connections (each has run a statement on its own).
+        var holding = new CountdownEvent(2);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var slow = Enumerable.Range(0, 2).Select(_ => dialect.RunAsync(
+            async (connection, ct) =>
+            {
+                await using var command = connection.CreateCommand();
+                command.CommandText = "SELECT CONNECTION_ID();";
+                var id = Convert.ToInt64(await command.ExecuteScalarAsync(ct), System.Globalization.CultureInfo.InvariantCulture);
+                holding.Signal();
+                await release.Task;
+                return id;
+            },
+            CancellationToken.None)).ToList();
+        Assert.True(holding.Wait(Limit));
+
+        // A storm of reads meanwhile: each told "busy" once its wait is up, none "unreachable".
+        var storm = Enumerable.Range(0, 20).Select(_ => store.FindAccountAsync(1, CancellationToken.None)).ToList();
+        foreach (var read in storm)
+        {
+            var busy = await Assert.ThrowsAsync<StoreUnavailableException>(() => read.WaitAsync(Limit));
+            Assert.False(busy.Unreachable);
+            Assert.Contains("busy", busy.Message, StringComparison.Ordinal);
+        }
+
+        // The slow reads done, the next read is served: the storm did not count as a database gone.
+        release.SetResult();
+        Assert.Equal(2, (await Task.WhenAll(slow).WaitAsync(Limit)).Distinct().Count());
+        Assert.Equal("nick1", (await store.FindAccountAsync(1, CancellationToken.None).WaitAsync(Limit))?.NickName);
     }
 
     [Fact]
