@@ -147,6 +147,9 @@ public sealed class GrpcServicesTests
             using var stream = new LogicDealer.LogicDealerClient(toLogic).SendStream(headers);
             var streamRefused = await Assert.ThrowsAsync<RpcException>(() => stream.ResponseStream.MoveNext(CancellationToken.None));
             Assert.Equal(StatusCode.Unauthenticated, streamRefused.StatusCode);
+            using var pushStream = new Chat.Protocol.Grpc.Broker.BrokerClient(toBroker).DeliverStream(headers);
+            var pushStreamRefused = await Assert.ThrowsAsync<RpcException>(() => pushStream.ResponseStream.MoveNext(CancellationToken.None));
+            Assert.Equal(StatusCode.Unauthenticated, pushStreamRefused.StatusCode);
         }
 
         // With it, both answer.
