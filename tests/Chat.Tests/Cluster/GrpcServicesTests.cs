@@ -128,6 +128,31 @@ public sealed class GrpcServicesTests
     }
 
     [Fact]
+    public async Task A_broker_from_before_the_push_stream_is_pushed_to_by_a_call_per_batch()
+    {
+        await using var logic = await ChatNode.StartLogicAsync();
+        await using var olderBroker = await SeedBroker.StartAsync(servesDeliver: true);
+        using var channel = GrpcChannel.ForAddress($"http://{logic.GrpcAddress}");
+        var dealer = new LogicDealer.LogicDealerClient(channel);
+        Assert.Equal(CodeEnum.Success, (await dealer.BrokerStartedAsync(new BrokerStartedRequest { Broker = olderBroker.Address, Incarnation = 1 }, ChatNode.WithSecret)).Code);
+        var alice = await dealer.CreateAccountAsync(new CreateAccountRequest { Nickname = "alice", Broker = olderBroker.Address, ConnectionId = 11, Incarnation = 1 }, ChatNode.WithSecret);
+        var bob = await dealer.CreateAccountAsync(new CreateAccountRequest { Nickname = "bob", Broker = olderBroker.Address, ConnectionId = 12, Incarnation = 1 }, ChatNode.WithSecret);
+        Assert.Equal(CodeEnum.NoDataFound, (await dealer.MatchAsync(new MatchRequest { AccountId = alice.AccountId }, ChatNode.WithSecret)).Code);
+        var sessionId = (await dealer.MatchAsync(new MatchRequest { AccountId = bob.AccountId }, ChatNode.WithSecret)).SessionId;
+
+        // Alice hears of the chat, and of Bob's messages, though the broker refuses the stream (Unimplemented).
+        Assert.Equal(sessionId, (await olderBroker.ExpectAsync<PushSignal>(alice.AccountId, p => p.SignalType == SignalTypeEnum.NewSession)).SessionId);
+        foreach (var content in new[] { "one", "two" })
+        {
+            Assert.Equal(CodeEnum.Success, (await dealer.SendMsgAsync(new SendMsgRequest { SenderId = bob.AccountId, SessionId = sessionId, Content = content, RequestId = content }, ChatNode.WithSecret)).Code);
+            var pushed = await olderBroker.ExpectAsync<PushDialogue>(alice.AccountId);
+            Assert.Equal((content, 11UL), (pushed.Content, pushed.ConnectionId));
+        }
+
+        Assert.True(olderBroker.DeliverCalls >= 3);
+    }
+
+    [Fact]
     public async Task A_call_without_the_clusters_secret_is_refused_by_both_services()
     {
         await using var logic = await ChatNode.StartLogicAsync();
