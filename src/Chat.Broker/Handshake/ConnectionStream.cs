@@ -72,33 +72,36 @@ internal sealed class ConnectionStream(IDuplexPipe transport) : Stream, IValueTa
     /// <summary>The pipe had something for a read that waited: it completes, or (nothing to take yet) waits again.</summary>
     private void OnRead()
     {
+        int taken;
         try
         {
             while (true)
             {
-                if (Take(_pending.GetResult(), _destination) is { } taken)
+                if (Take(_pending.GetResult(), _destination) is { } got)
                 {
-                    _destination = default;
-                    _read.SetResult(taken);
-                    return;
+                    taken = got;
+                    break;
                 }
 
                 var pending = _input.ReadAsync(_cancellation);
+                _pending = pending.ConfigureAwait(false).GetAwaiter();
                 if (!pending.IsCompleted)
                 {
-                    _pending = pending.ConfigureAwait(false).GetAwaiter();
                     _pending.UnsafeOnCompleted(_onRead!);
                     return;
                 }
-
-                _pending = pending.ConfigureAwait(false).GetAwaiter();
             }
         }
         catch (Exception ex)
         {
             _destination = default;
             _read.SetException(ex);
+            return;
         }
+
+        // Outside the try: the reader's continuation runs inline here, and may already read again.
+        _destination = default;
+        _read.SetResult(taken);
     }
 
     /// <summary>What a read returns for what the pipe gave (consumed as far as it goes), or null when there was nothing yet.</summary>

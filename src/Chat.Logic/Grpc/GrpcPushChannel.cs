@@ -396,9 +396,14 @@ internal sealed partial class GrpcPushChannel : IPushChannel, IBrokerProbe, IAsy
                 try
                 {
                     await stream.RequestStream.WriteAsync(batch, token);
-                    return await stream.ResponseStream.MoveNext(token)
-                        ? stream.ResponseStream.Current
-                        : throw new RpcException(new Status(StatusCode.Unavailable, "the broker ended the push stream"));
+                    if (await stream.ResponseStream.MoveNext(token))
+                    {
+                        return stream.ResponseStream.Current;
+                    }
+
+                    // The broker ended the stream without taking the batch: it is stopping (it still takes calls
+                    // until its server stops). This batch goes by a call; the next opens a stream again.
+                    DropStream();
                 }
                 catch (RpcException ex) when (ex.StatusCode == StatusCode.Unimplemented)
                 {
