@@ -38,128 +38,99 @@ internal sealed partial class ConnectionLoop(
 
     // Requests are taken only while a frame is being handled: an idle socket holds none.
     private static readonly ObjectPool<ClientRequest> Requests = ObjectPool.Create<ClientRequest>();
-    private static readonly Task<Opened?> NotOpened = Task.FromResult<Opened?>(null);
     private readonly BrokerOptions _options = options.Value;
     private Action<ClientConnection, ulong, ulong>? _onPushWritten; // one delegate for all sockets
 
     /// <summary>Accepts the WebSocket if its address may open one more, and runs it to the end.</summary>
-    /// <remarks>
-    /// Not async itself: the HTTP context is needed only until the socket is accepted, and what lives as
-    /// long as the socket (<see cref="RunAsync"/>) holds none of it, so the handshake's request can go.
-    /// </remarks>
-    public Task AcceptAsync(HttpContext context) => RunAsync(OpenAsync(context));
-
-    /// <summary>The accepted socket and its address's place, or null when it was refused (and answered).</summary>
-    private async Task<Opened?> OpenAsync(HttpContext context)
+    public async Task AcceptAsync(HttpContext context)
     {
         var address = addresses.AddressOf(context);
         if (bans.Find(address, 0) is { } ban)
         {
             await bans.RefuseSocketAsync(context, ban);
-            return null;
+            return;
         }
 
         if (await addresses.AdmitSocketAsync(address) is { IsRefused: true } refused)
         {
             await addresses.RefuseSocketAsync(context, refused);
-            return null;
-        }
-
-        var aborted = context.RequestAborted;
-        WebSocket? socket;
-        try
-        {
-            socket = await AcceptWithinLimitAsync(context);
-        }
-        catch
-        {
-            await addresses.ReleaseSocketAsync(address);
-            throw;
-        }
-
-        if (socket is null)
-        {
-            await addresses.ReleaseSocketAsync(address);
-            return null;
-        }
-
-        return new Opened(socket, address, aborted);
-    }
-
-    /// <summary>The socket's life, once it is accepted: its frames read and handled until it ends, then its account's leave.</summary>
-    private async Task RunAsync(Task<Opened?> opening)
-    {
-        var opened = await opening;
-        opening = NotOpened; // this frame lives as long as the socket: let the handshake's task go
-        if (opened is not var (socket, address, aborted))
-        {
             return;
         }
 
         try
         {
-            // Reads take no token: a dropped connection fails the pending read by itself, and the host's
-            // stop closes the socket with a close frame (ClientConnection.Start), then aborts it at the
-            // close timeout.
-            var stopping = CancellationToken.None;
-            var connection = registry.Register(socket);
-            connection.Address = address;
-            Log.Opened(logger, connection.Id);
-            connection.Start(_onPushWritten ??= OnPushWritten, lifetime.ApplicationStopping);
-            var how = LeaveKind.Lost;
-            var refusedByWebSocket = false;
-            try
-            {
-                how = await ReadAsync(connection, stopping);
-            }
-            catch (WebSocketException ex) when (ex.WebSocketErrorCode == WebSocketError.Faulted && connection.ServerLeave is null)
-            {
-                // The WebSocket layer refused what the client sent (invalid UTF-8: 1007; a protocol
-                // error: 1002) and queued its close frame itself: the client misbehaved, as for 1009.
-                refusedByWebSocket = true;
-                how = LeaveKind.Closed;
-            }
-            catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or IOException or ObjectDisposedException)
-            {
-                how = connection.ServerLeave ?? LeaveKind.Lost;
-            }
-            catch (Exception ex)
-            {
-                Log.Crashed(logger, connection.Id, ex);
-                connection.Abort(LeaveKind.Lost);
-            }
-            finally
-            {
-                registry.Remove(connection);
-                connection.CompleteOutbound();
-            }
-
-            await LeaveAsync(connection, how);
-            if (refusedByWebSocket)
-            {
-                await LingerAfterRefusalAsync(aborted);
-            }
-
-            var writer = connection.WhenWriterDone();
-            if (!writer.IsCompleted && await Task.WhenAny(writer, Task.Delay(_options.CloseTimeout, time, CancellationToken.None)) != writer)
-            {
-                socket.Abort();
-                await writer;
-            }
-
-            if (connection.WriteFault is { } fault)
-            {
-                Log.Crashed(logger, connection.Id, fault);
-            }
-
-            connection.Dispose();
-            Log.Closed(logger, connection.Id, connection.AccountId, how);
+            await RunAsync(context, address);
         }
         finally
         {
-            socket.Dispose();
             await addresses.ReleaseSocketAsync(address);
         }
+    }
+
+    private async Task RunAsync(HttpContext context, string address)
+    {
+        using var socket = await AcceptWithinLimitAsync(context);
+        if (socket is null)
+        {
+            return;
+        }
+
+        // Reads take no token: a dropped connection fails the pending read by itself, and the host's
+        // stop closes the socket with a close frame (ClientConnection.Start), then aborts it at the
+        // close timeout.
+        var stopping = CancellationToken.None;
+        var connection = registry.Register(socket);
+        connection.Address = address;
+        Log.Opened(logger, connection.Id);
+        connection.Start(_onPushWritten ??= OnPushWritten, lifetime.ApplicationStopping);
+        var how = LeaveKind.Lost;
+        var refusedByWebSocket = false;
+        try
+        {
+            how = await ReadAsync(connection, stopping);
+        }
+        catch (WebSocketException ex) when (ex.WebSocketErrorCode == WebSocketError.Faulted && connection.ServerLeave is null)
+        {
+            // The WebSocket layer refused what the client sent (invalid UTF-8: 1007; a protocol
+            // error: 1002) and queued its close frame itself: the client misbehaved, as for 1009.
+            refusedByWebSocket = true;
+            how = LeaveKind.Closed;
+        }
+        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or IOException or ObjectDisposedException)
+        {
+            how = connection.ServerLeave ?? LeaveKind.Lost;
+        }
+        catch (Exception ex)
+        {
+            Log.Crashed(logger, connection.Id, ex);
+            connection.Abort(LeaveKind.Lost);
+        }
+        finally
+        {
+            registry.Remove(connection);
+            connection.CompleteOutbound();
+        }
+
+        await LeaveAsync(connection, how);
+        if (refusedByWebSocket)
+        {
+            await LingerAfterRefusalAsync(context);
+        }
+
+        var writer = connection.WhenWriterDone();
+        if (!writer.IsCompleted && await Task.WhenAny(writer, Task.Delay(_options.CloseTimeout, time, CancellationToken.None)) != writer)
+        {
+            socket.Abort();
+            await writer;
+        }
+
+        if (connection.WriteFault is { } fault)
+        {
+            Log.Crashed(logger, connection.Id, fault);
+        }
+
+        connection.Dispose();
+        Log.Closed(logger, connection.Id, connection.AccountId, how);
     }
 
     /// <summary>The WebSocket, or null (and 503) when Kestrel holds as many as it may (<c>Chat:Http:MaxWebSockets</c>).</summary>
@@ -347,11 +318,11 @@ internal sealed partial class ConnectionLoop(
     /// within the close timeout, for the client to go. Ending the request at once resets the TCP
     /// connection, and a reset can discard the close frame before the client has read it.
     /// </summary>
-    private async Task LingerAfterRefusalAsync(CancellationToken aborted)
+    private async Task LingerAfterRefusalAsync(HttpContext context)
     {
         try
         {
-            await Task.Delay(_options.CloseTimeout, time, aborted);
+            await Task.Delay(_options.CloseTimeout, time, context.RequestAborted);
         }
         catch (OperationCanceledException)
         {
@@ -408,6 +379,4 @@ internal sealed partial class ConnectionLoop(
         [LoggerMessage(5, LogLevel.Error, "Logging out account {AccountId} failed.")]
         public static partial void LogoutFailed(ILogger logger, ulong accountId, Exception exception);
     }
-
-    private sealed record Opened(WebSocket Socket, string Address, CancellationToken Aborted);
 }

@@ -4,7 +4,6 @@ using Chat.Broker.Diagnostics;
 using Chat.Protocol.Grpc;
 using Chat.Protocol.Seams;
 using Grpc.Core;
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 
 namespace Chat.Broker.Grpc;
@@ -17,7 +16,7 @@ namespace Chat.Broker.Grpc;
 /// Only logic nodes may call it (with TLS a broker's certificate is refused before the service sees the
 /// call); connection ids are random, so a push must name a socket logic was told of.
 /// </summary>
-internal sealed class BrokerPushService(LocalPushChannel sockets, ConnectionRegistry registry, INodeLinks links, BrokerTracing tracing, IOptions<BrokerOptions> options, IHostApplicationLifetime lifetime) : global::Chat.Protocol.Grpc.Broker.BrokerBase
+internal sealed class BrokerPushService(LocalPushChannel sockets, ConnectionRegistry registry, INodeLinks links, BrokerTracing tracing, IOptions<BrokerOptions> options) : global::Chat.Protocol.Grpc.Broker.BrokerBase
 {
     private readonly string _address = options.Value.Address;
 
@@ -45,25 +44,6 @@ internal sealed class BrokerPushService(LocalPushChannel sockets, ConnectionRegi
         }
 
         return result;
-    }
-
-    /// <summary>
-    /// <see cref="Deliver"/>'s batches on one call, each answered in turn as <c>Deliver</c> answers it.
-    /// It ends when the logic node ends it, or when this broker stops (so the graceful stop does not wait on it).
-    /// </summary>
-    public override async Task DeliverStream(IAsyncStreamReader<PushBatch> requestStream, IServerStreamWriter<PushBatchResult> responseStream, ServerCallContext context)
-    {
-        using var reading = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, lifetime.ApplicationStopping);
-        try
-        {
-            await foreach (var batch in requestStream.ReadAllAsync(reading.Token))
-            {
-                await responseStream.WriteAsync(await Deliver(batch, context), context.CancellationToken);
-            }
-        }
-        catch (OperationCanceledException) when (lifetime.ApplicationStopping.IsCancellationRequested && !context.CancellationToken.IsCancellationRequested)
-        {
-        }
     }
 
     public override async Task<PushResp> Disconnect(DisconnectRequest request, ServerCallContext context)

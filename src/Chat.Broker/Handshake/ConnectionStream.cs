@@ -1,7 +1,5 @@
 using System.Buffers;
 using System.IO.Pipelines;
-using System.Runtime.CompilerServices;
-using System.Threading.Tasks.Sources;
 
 namespace Chat.Broker.Handshake;
 
@@ -11,18 +9,11 @@ namespace Chat.Broker.Handshake;
 /// over Kestrel's upgraded request stream). Disposing it cancels a pending read or flush, so an abort
 /// of the WebSocket ends what waits on a client that reads nothing.
 /// </summary>
-internal sealed class ConnectionStream(IDuplexPipe transport) : Stream, IValueTaskSource<int>
+internal sealed class ConnectionStream(IDuplexPipe transport) : Stream
 {
     private readonly PipeReader _input = transport.Input;
     private readonly PipeWriter _output = transport.Output;
     private volatile bool _disposed;
-
-    // The one read that waits on the pipe (the WebSocket reads one at a time).
-    private ManualResetValueTaskSourceCore<int> _read;
-    private ConfiguredValueTaskAwaitable<ReadResult>.ConfiguredValueTaskAwaiter _pending;
-    private Memory<byte> _destination;
-    private CancellationToken _cancellation;
-    private Action? _onRead;
 
     public override bool CanRead => true;
 
@@ -34,102 +25,41 @@ internal sealed class ConnectionStream(IDuplexPipe transport) : Stream, IValueTa
 
     public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
 
-    /// <remarks>
-    /// No state machine per read: a read that has to wait parks on the pipe with this stream's one
-    /// completion (<see cref="IValueTaskSource{TResult}"/>), so an idle socket's pending read costs no
-    /// object of its own and a frame read costs no allocation. The WebSocket reads one at a time.
-    /// </remarks>
-    public override ValueTask<int> ReadAsync(Memory<byte> destination, CancellationToken cancellationToken = default)
+    public override async ValueTask<int> ReadAsync(Memory<byte> destination, CancellationToken cancellationToken = default)
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
         while (true)
         {
-            var pending = _input.ReadAsync(cancellationToken);
-            if (!pending.IsCompleted)
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            var result = await _input.ReadAsync(cancellationToken);
+            var buffer = result.Buffer;
+            if (result.IsCanceled)
             {
-                _destination = destination;
-                _cancellation = cancellationToken;
-                _read.Reset();
-                _pending = pending.ConfigureAwait(false).GetAwaiter();
-                _pending.UnsafeOnCompleted(_onRead ??= OnRead);
-                return new ValueTask<int>(this, _read.Version);
+                throw new OperationCanceledException("the stream was disposed while a read waited");
             }
 
-            if (Take(pending.GetAwaiter().GetResult(), destination) is { } taken)
+            if (buffer.IsEmpty)
             {
-                return new ValueTask<int>(taken);
-            }
-        }
-    }
-
-    int IValueTaskSource<int>.GetResult(short token) => _read.GetResult(token);
-
-    ValueTaskSourceStatus IValueTaskSource<int>.GetStatus(short token) => _read.GetStatus(token);
-
-    void IValueTaskSource<int>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
-        _read.OnCompleted(continuation, state, token, flags);
-
-    /// <summary>The pipe had something for a read that waited: it completes, or (nothing to take yet) waits again.</summary>
-    private void OnRead()
-    {
-        int taken;
-        try
-        {
-            while (true)
-            {
-                if (Take(_pending.GetResult(), _destination) is { } got)
+                _input.AdvanceTo(buffer.End);
+                if (result.IsCompleted)
                 {
-                    taken = got;
-                    break;
+                    return 0;
                 }
 
-                var pending = _input.ReadAsync(_cancellation);
-                _pending = pending.ConfigureAwait(false).GetAwaiter();
-                if (!pending.IsCompleted)
-                {
-                    _pending.UnsafeOnCompleted(_onRead!);
-                    return;
-                }
+                continue;
             }
-        }
-        catch (Exception ex)
-        {
-            _destination = default;
-            _read.SetException(ex);
-            return;
-        }
 
-        // Outside the try: the reader's continuation runs inline here, and may already read again.
-        _destination = default;
-        _read.SetResult(taken);
-    }
+            if (destination.IsEmpty)
+            {
+                _input.AdvanceTo(buffer.Start); // data has come: the next read takes it
+                return 0;
+            }
 
-    /// <summary>What a read returns for what the pipe gave (consumed as far as it goes), or null when there was nothing yet.</summary>
-    private int? Take(ReadResult result, Memory<byte> destination)
-    {
-        var buffer = result.Buffer;
-        if (result.IsCanceled)
-        {
-            throw new OperationCanceledException("the stream was disposed while a read waited");
+            var taken = (int)Math.Min(buffer.Length, destination.Length);
+            var copied = buffer.Slice(0, taken);
+            copied.CopyTo(destination.Span);
+            _input.AdvanceTo(copied.End);
+            return taken;
         }
-
-        if (buffer.IsEmpty)
-        {
-            _input.AdvanceTo(buffer.End);
-            return result.IsCompleted ? 0 : null;
-        }
-
-        if (destination.IsEmpty)
-        {
-            _input.AdvanceTo(buffer.Start); // data has come: the next read takes it
-            return 0;
-        }
-
-        var taken = (int)Math.Min(buffer.Length, destination.Length);
-        var copied = buffer.Slice(0, taken);
-        copied.CopyTo(destination.Span);
-        _input.AdvanceTo(copied.End);
-        return taken;
     }
 
     public override async ValueTask WriteAsync(ReadOnlyMemory<byte> source, CancellationToken cancellationToken = default)

@@ -25,8 +25,7 @@ internal sealed class UpgradedContext : IHttpWebSocketFeature, IDisposable
     private readonly ConnectionContext _connection;
     private readonly WebSocketCount _count;
     private readonly string _key;
-    private MemoryStream? _body = new();
-    private HttpContext? _http;
+    private readonly MemoryStream _body = new();
     private bool _counted;
 
     public UpgradedContext(ConnectionContext connection, UpgradeRequest request, IServiceProvider services, WebSocketCount count)
@@ -46,7 +45,7 @@ internal sealed class UpgradedContext : IHttpWebSocketFeature, IDisposable
             Headers = request.Headers,
         });
         features.Set<IHttpResponseFeature>(new HttpResponseFeature());
-        features.Set<IHttpResponseBodyFeature>(new StreamResponseBodyFeature(_body!));
+        features.Set<IHttpResponseBodyFeature>(new StreamResponseBodyFeature(_body));
         var remote = connection.RemoteEndPoint as IPEndPoint;
         var local = connection.LocalEndPoint as IPEndPoint;
         features.Set<IHttpConnectionFeature>(new HttpConnectionFeature
@@ -60,11 +59,10 @@ internal sealed class UpgradedContext : IHttpWebSocketFeature, IDisposable
         features.Set<IHttpRequestLifetimeFeature>(new HttpRequestLifetimeFeature { RequestAborted = connection.ConnectionClosed });
         features.Set<IServiceProvidersFeature>(new RequestServicesFeature(services));
         features.Set<IHttpWebSocketFeature>(this);
-        _http = new DefaultHttpContext(features);
+        Http = new DefaultHttpContext(features);
     }
 
-    /// <summary>The handshake's request and the endpoint's answer to it; gone once the socket is accepted.</summary>
-    public HttpContext Http => _http ?? throw new InvalidOperationException("the WebSocket was accepted: its handshake's context is gone");
+    public HttpContext Http { get; }
 
     /// <summary>The WebSocket, once accepted.</summary>
     public WebSocket? Socket { get; private set; }
@@ -87,11 +85,7 @@ internal sealed class UpgradedContext : IHttpWebSocketFeature, IDisposable
         _counted = true;
         WriteSwitching(_connection.Transport.Output, _key, context.SubProtocol);
         await _connection.Transport.Output.FlushAsync(_connection.ConnectionClosed);
-        // Nothing of the handshake is read again, and an idle socket should hold next to nothing: let it go.
-        ((DefaultHttpContext)Http).Uninitialize();
-        _http = null;
-        _body!.Dispose();
-        _body = null;
+        Http.Features.Get<IHttpRequestFeature>()!.Headers = new HeaderDictionary(); // nothing of the handshake is read again: let it go
         Socket = WebSocket.CreateFromStream(new ConnectionStream(_connection.Transport), new WebSocketCreationOptions
         {
             IsServer = true,
@@ -108,7 +102,7 @@ internal sealed class UpgradedContext : IHttpWebSocketFeature, IDisposable
         var output = _connection.Transport.Output;
         var head = new StringBuilder()
             .Append("HTTP/1.1 ").Append(response.StatusCode).Append(' ').Append(ReasonPhrases.GetReasonPhrase(response.StatusCode)).Append("\r\n")
-            .Append("Content-Length: ").Append(_body!.Length).Append("\r\n")
+            .Append("Content-Length: ").Append(_body.Length).Append("\r\n")
             .Append("Connection: close\r\n");
         if (response.ContentType is { Length: > 0 } type)
         {
@@ -130,7 +124,7 @@ internal sealed class UpgradedContext : IHttpWebSocketFeature, IDisposable
             _count.Give();
         }
 
-        _body?.Dispose();
+        _body.Dispose();
     }
 
     private static void WriteSwitching(IBufferWriter<byte> output, string key, string? subProtocol)

@@ -275,19 +275,10 @@ internal sealed partial class GrpcLogic(
             : new SendResult(sent.Code.FromProto(), sent.MsgId, NullIfEmpty(sent.Msg), NullIfEmpty(sent.Owner));
     }
 
-    // A read receipt and a typing signal go on the node's send stream once it has said it takes them (one call
-    // each otherwise, which in a cluster at a human pace cost more than the message itself), to the node that
-    // holds the session if it is known, as messages do.
     public async ValueTask<ResultCode> ViewedAckAsync(ulong accountId, ulong sessionId, ulong msgId, CancellationToken cancellationToken)
     {
-        _owners.TryGetValue(sessionId, out var owner);
-        var answer = await CallAsync(
-            async (n, o) => n.StreamTakesSignals
-                ? await n.Stream(links.Headers).SendAsync(new SendMsgRequest { SenderId = accountId, SessionId = sessionId, Msgtype = MsgTypeEnum.ViewedMark, MsgId = msgId }, o.CancellationToken)
-                : new SendMsgResponse { Code = (await n.Client.ViewedAckAsync(new ViewedAckRequest { AccountId = accountId, SessionId = sessionId, MsgId = msgId }, o)).Code },
-            retry: true,
-            cancellationToken,
-            first: owner);
+        var request = new ViewedAckRequest { AccountId = accountId, SessionId = sessionId, MsgId = msgId };
+        var answer = await CallAsync((n, o) => n.Client.ViewedAckAsync(request, o).ResponseAsync, retry: true, cancellationToken);
         return answer?.Code.FromProto() ?? ResultCode.InternalErr;
     }
 
@@ -300,14 +291,8 @@ internal sealed partial class GrpcLogic(
 
     public async ValueTask<ResultCode> TypingAsync(ulong accountId, ulong sessionId, CancellationToken cancellationToken)
     {
-        _owners.TryGetValue(sessionId, out var owner);
-        var answer = await CallAsync(
-            async (n, o) => n.StreamTakesSignals
-                ? await n.Stream(links.Headers).SendAsync(new SendMsgRequest { SenderId = accountId, SessionId = sessionId, Msgtype = MsgTypeEnum.TypingSignal }, o.CancellationToken)
-                : new SendMsgResponse { Code = (await n.Client.TypingAsync(new TypingRequest { AccountId = accountId, SessionId = sessionId }, o)).Code },
-            retry: false,
-            cancellationToken,
-            first: owner);
+        var request = new TypingRequest { AccountId = accountId, SessionId = sessionId };
+        var answer = await CallAsync((n, o) => n.Client.TypingAsync(request, o).ResponseAsync, retry: false, cancellationToken);
         return answer?.Code.FromProto() ?? ResultCode.InternalErr;
     }
 
@@ -502,9 +487,6 @@ internal sealed partial class GrpcLogic(
         private SendStream? _stream;
 
         public LogicClient Client => field ??= new LogicClient(_channel);
-
-        /// <summary>The node's send stream is open and has said it takes typing signals and read receipts.</summary>
-        public bool StreamTakesSignals => Volatile.Read(ref _stream) is { Usable: true, TakesSignals: true };
 
         public SendStream Stream(Metadata headers)
         {

@@ -23,7 +23,6 @@ internal sealed class SendStream : IDisposable
     private readonly CancellationTokenSource _ended = new();
     private long _nextCall;
     private volatile bool _broken;
-    private volatile bool _takesSignals;
 
     public SendStream(LogicClient client, Metadata headers)
     {
@@ -34,9 +33,6 @@ internal sealed class SendStream : IDisposable
 
     /// <summary>False once the stream has failed: take a new one.</summary>
     public bool Usable => !_broken;
-
-    /// <summary>The node has said (in an answer) that it takes typing signals and read receipts on the stream; until then they go as calls of their own.</summary>
-    public bool TakesSignals => _takesSignals;
 
     public async Task<SendMsgResponse> SendAsync(SendMsgRequest request, CancellationToken cancellationToken)
     {
@@ -84,11 +80,6 @@ internal sealed class SendStream : IDisposable
         {
             await foreach (var response in _call.ResponseStream.ReadAllAsync(_ended.Token))
             {
-                if (response.TakesSignals && !_takesSignals)
-                {
-                    _takesSignals = true;
-                }
-
                 if (_waiting.TryGetValue(response.Call, out var answer))
                 {
                     answer.TrySetResult(response);

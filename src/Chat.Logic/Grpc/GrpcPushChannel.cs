@@ -240,8 +240,6 @@ internal sealed partial class GrpcPushChannel : IPushChannel, IBrokerProbe, IAsy
         private readonly Task _sending;
         private long _usedAt;
         private volatile bool _closed;
-        private AsyncDuplexStreamingCall<PushBatch, PushBatchResult>? _stream; // the sending loop's alone
-        private bool _unaryOnly;
 
         public BrokerLink(string broker, GrpcPushChannel owner)
         {
@@ -332,7 +330,6 @@ internal sealed partial class GrpcPushChannel : IPushChannel, IBrokerProbe, IAsy
 
             await _stopping.CancelAsync();
             await _sending;
-            DropStream();
 
             _stopping.Dispose();
             _channel.Dispose();
@@ -384,54 +381,6 @@ internal sealed partial class GrpcPushChannel : IPushChannel, IBrokerProbe, IAsy
             }
         }
 
-        /// <summary>
-        /// One batch on the link's <c>DeliverStream</c> (opened on first use; any failure drops it, and the retry opens
-        /// another), or by a unary <c>Deliver</c> to a broker that does not serve the stream. Only the sending loop calls it.
-        /// </summary>
-        private async Task<PushBatchResult> DeliverAsync(PushBatch batch, CancellationToken token)
-        {
-            if (!_unaryOnly)
-            {
-                var stream = _stream ??= Client.DeliverStream(_headers, cancellationToken: _stopping.Token);
-                try
-                {
-                    await stream.RequestStream.WriteAsync(batch, token);
-                    if (await stream.ResponseStream.MoveNext(token))
-                    {
-                        return stream.ResponseStream.Current;
-                    }
-
-                    // The broker ended the stream without taking the batch: it is stopping (it still takes calls
-                    // until its server stops). This batch goes by a call; the next opens a stream again.
-                    DropStream();
-                }
-                catch (RpcException ex) when (ex.StatusCode == StatusCode.Unimplemented)
-                {
-                    DropStream();
-                    _unaryOnly = true; // a broker older than the stream: it takes each batch as a call of its own
-                }
-                catch (Exception ex)
-                {
-                    DropStream();
-                    if (ex is RpcException or OperationCanceledException)
-                    {
-                        throw;
-                    }
-
-                    // A stream's write fails with the HTTP/2 layer's own exception (the broker went away): tried again, as any call.
-                    throw new RpcException(new Status(StatusCode.Unavailable, "the push stream broke", ex));
-                }
-            }
-
-            return await Client.DeliverAsync(batch, _headers, cancellationToken: token).ResponseAsync;
-        }
-
-        private void DropStream()
-        {
-            _stream?.Dispose();
-            _stream = null;
-        }
-
         private static bool IsForSeedsBroker(Push push) => ConnectionOf(push) == 0;
 
         private static ulong ConnectionOf(Push push) => push.KindCase == Push.KindOneofCase.Dialogue ? push.Dialogue.ConnectionId : push.Signal.ConnectionId;
@@ -453,7 +402,7 @@ internal sealed partial class GrpcPushChannel : IPushChannel, IBrokerProbe, IAsy
                 Volatile.Write(ref link._attemptStartedAt, link._owner._time.GetTimestamp());
                 try
                 {
-                    var delivered = await link.DeliverAsync(batch.Request, token);
+                    var delivered = await link.Client.DeliverAsync(batch.Request, link._headers, cancellationToken: token).ResponseAsync;
                     Volatile.Write(ref link._attemptStartedAt, 0);
                     return delivered;
                 }

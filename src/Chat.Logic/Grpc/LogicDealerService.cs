@@ -123,8 +123,7 @@ internal sealed class LogicDealerService(GrainLogic logic, INodeLinks links, Log
         SendAsync(request, ViaBroker(context), context.CancellationToken);
 
     /// <summary>
-    /// Many sends on one stream (ours, the broker's hot path), and the typing signals and read receipts
-    /// of the same visitors (<c>TypingSignal</c>, <c>ViewedMark</c>): each request is handled as it comes,
+    /// Many sends on one stream (ours, the broker's hot path): each request is handled as it comes,
     /// as a unary <see cref="SendMsg"/> would be, without waiting for the ones before it (they are
     /// other visitors' messages); each answer goes back with the request's <c>call</c> as soon as it
     /// is ready. The stream ends when the broker ends it, or when this node stops (it reads no more
@@ -169,12 +168,7 @@ internal sealed class LogicDealerService(GrainLogic logic, INodeLinks links, Log
             SendMsgResponse answer;
             try
             {
-                answer = request.Msgtype switch
-                {
-                    MsgTypeEnum.TypingSignal => new SendMsgResponse { Code = (await logic.TypingAsync(request.SenderId, request.SessionId, viaBroker, context.CancellationToken)).ToProto() },
-                    MsgTypeEnum.ViewedMark => new SendMsgResponse { Code = (await logic.ViewedAckAsync(request.SenderId, request.SessionId, request.MsgId, viaBroker, context.CancellationToken)).ToProto() },
-                    _ => await SendAsync(request, viaBroker, context.CancellationToken),
-                };
+                answer = await SendAsync(request, viaBroker, context.CancellationToken);
             }
             catch (Exception)
             {
@@ -182,7 +176,6 @@ internal sealed class LogicDealerService(GrainLogic logic, INodeLinks links, Log
             }
 
             answer.Call = request.Call;
-            answer.TakesSignals = true;
             answers.Writer.TryWrite(answer);
             Done();
         }

@@ -14,9 +14,7 @@ namespace Chat.Testing.Cluster;
 /// <summary>
 /// A broker as the seed built it, for tests of our logic: it serves only the seed's two push
 /// methods of the <c>Broker</c> service and keys what it receives by <c>receiverId</c> (it has no
-/// connection ids). What it receives is kept per receiver, in order. Started with
-/// <c>servesDeliver</c>, it is instead one of our brokers from before <c>DeliverStream</c>: it also
-/// takes our batches (<c>Deliver</c>), one call each.
+/// connection ids). What it receives is kept per receiver, in order.
 /// </summary>
 public sealed class SeedBroker : IAsyncDisposable
 {
@@ -33,14 +31,14 @@ public sealed class SeedBroker : IAsyncDisposable
     /// <summary>host:port, as it tells logic in CreateAccount and Reconnect.</summary>
     public string Address { get; }
 
-    public static async Task<SeedBroker> StartAsync(bool servesDeliver = false)
+    public static async Task<SeedBroker> StartAsync()
     {
         var port = LoopbackPort.Free();
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.WebHost.ConfigureKestrel(k => k.Listen(System.Net.IPAddress.Loopback, port, o => o.Protocols = HttpProtocols.Http2));
         builder.Services.AddGrpc();
-        var received = new Inboxes { ServesDeliver = servesDeliver };
+        var received = new Inboxes();
         builder.Services.AddSingleton(received);
         var app = builder.Build();
         app.MapGrpcService<Service>();
@@ -63,9 +61,6 @@ public sealed class SeedBroker : IAsyncDisposable
         }
     }
 
-    /// <summary>The batches it took by <c>Deliver</c> calls.</summary>
-    public int DeliverCalls => Volatile.Read(ref _received.Batches);
-
     public async ValueTask DisposeAsync()
     {
         await _app.StopAsync();
@@ -76,11 +71,6 @@ public sealed class SeedBroker : IAsyncDisposable
     private sealed class Inboxes
     {
         private readonly ConcurrentDictionary<ulong, Channel<object>> _byReceiver = new();
-
-        public bool ServesDeliver { get; init; }
-
-        /// <summary>Deliver calls taken (each a batch).</summary>
-        public int Batches;
 
         public Channel<object> Of(ulong receiverId) => _byReceiver.GetOrAdd(receiverId, _ => Channel.CreateUnbounded<object>());
     }
@@ -97,24 +87,6 @@ public sealed class SeedBroker : IAsyncDisposable
         {
             received.Of(request.ReceiverId).Writer.TryWrite(request);
             return Task.FromResult(new PushResp { Code = CodeEnum.Success });
-        }
-
-        public override Task<PushBatchResult> Deliver(PushBatch request, ServerCallContext context)
-        {
-            if (!received.ServesDeliver)
-            {
-                return base.Deliver(request, context); // Unimplemented, as the seed's broker answers
-            }
-
-            Interlocked.Increment(ref received.Batches);
-            var result = new PushBatchResult();
-            foreach (var push in request.Pushes)
-            {
-                received.Of(push.KindCase == Push.KindOneofCase.Dialogue ? push.Dialogue.ReceiverId : push.Signal.ReceiverId).Writer.TryWrite(push.KindCase == Push.KindOneofCase.Dialogue ? push.Dialogue : push.Signal);
-                result.Delivered.Add(true);
-            }
-
-            return Task.FromResult(result);
         }
     }
 }
