@@ -123,7 +123,8 @@ public sealed class MariaDbStoreTests
         await WriteAllAsync(store, [Account(1)]);
 
         // Two slow reads hold the node's two connections (each has run a statement on its own).
-        var holding = new CountdownEvent(2);
+        var held = 0;
+        var holding = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var slow = Enumerable.Range(0, 2).Select(_ => dialect.RunAsync(
             async (connection, ct) =>
@@ -131,12 +132,16 @@ public sealed class MariaDbStoreTests
                 await using var command = connection.CreateCommand();
                 command.CommandText = "SELECT CONNECTION_ID();";
                 var id = Convert.ToInt64(await command.ExecuteScalarAsync(ct), System.Globalization.CultureInfo.InvariantCulture);
-                holding.Signal();
+                if (Interlocked.Increment(ref held) == 2)
+                {
+                    holding.SetResult();
+                }
+
                 await release.Task;
                 return id;
             },
             CancellationToken.None)).ToList();
-        Assert.True(holding.Wait(Limit));
+        await holding.Task.WaitAsync(Limit);
 
         // A storm of reads meanwhile: each told "busy" once its wait is up, none "unreachable".
         var storm = Enumerable.Range(0, 20).Select(_ => store.FindAccountAsync(1, CancellationToken.None)).ToList();
