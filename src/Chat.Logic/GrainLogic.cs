@@ -69,10 +69,18 @@ internal sealed partial class GrainLogic(
         }
     }
 
-    public async ValueTask<ReconnectResult> ReconnectAsync(ulong accountId, string token, ClientEndpoint endpoint, CancellationToken cancellationToken)
+    public async ValueTask<ReconnectResult> ReconnectAsync(ulong accountId, string token, ClientEndpoint endpoint, string? address, CancellationToken cancellationToken)
     {
+        // Before the account is looked up: past its failed reconnects, an address guessing ids or
+        // tokens is refused without costing the store a read.
+        if (address is not null && await admissions.AdmitReconnectAsync(address) is { IsRefused: true } refused)
+        {
+            return new ReconnectResult(refused.Code, accountId, string.Empty, [], refused.RetryAfter ?? 0, refused.Message);
+        }
+
         if (!IsId(accountId))
         {
+            Failed(address);
             return new ReconnectResult(ResultCode.NoDataFound, accountId, string.Empty, []);
         }
 
@@ -85,6 +93,11 @@ internal sealed partial class GrainLogic(
         {
             Log.GrainFailed(logger, nameof(ReconnectAsync), ex);
             return new ReconnectResult(ResultCode.InternalErr, accountId, string.Empty, []);
+        }
+
+        if (reconnected.Code == ResultCode.NoDataFound)
+        {
+            Failed(address);
         }
 
         counts.Changed();
@@ -447,6 +460,14 @@ internal sealed partial class GrainLogic(
     private static bool IsUnavailable(Exception ex) => ex is OrleansException or TimeoutException or OperationCanceledException or StoreUnavailableException;
 
     /// <summary>An id the store could have handed out; anything else names no grain worth activating.</summary>
+    private void Failed(string? address)
+    {
+        if (address is not null)
+        {
+            admissions.ReconnectFailed(address);
+        }
+    }
+
     private static bool IsId(ulong id) => id is > 0 and < IChatStore.IdLimit;
 
     private IAccountGrain Account(ulong accountId) => grains.Account(accountId);

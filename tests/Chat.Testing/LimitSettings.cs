@@ -14,6 +14,7 @@ public static class LimitSettings
         "Chat:Limits:WaitingPerAddress=0",
         "Chat:Limits:MatchesPerMinute=0",
         "Chat:Limits:ReportsPerHour=0",
+        "Chat:Limits:FailedReconnectsPerMinute=0",
         "Chat:Limits:Challenge:AfterAccounts=0",
         "Chat:Limits:Challenge:Always=false",
         "Chat:Limits:Challenge:AfterMatches=0",
@@ -28,6 +29,8 @@ public static class LimitSettings
         "Chat:Limits:WaitingPerAddress=3",
         "Chat:Limits:MatchesPerMinute=20",
         "Chat:Limits:ReportsPerHour=20",
+        "Chat:Limits:FailedReconnectsPerMinute=10",
+        "Chat:Limits:FailedReconnectsBurst=20",
         "Chat:Limits:Challenge:AfterAccounts=5",
         "Chat:Limits:Challenge:AfterMatches=10",
     ];

@@ -42,6 +42,7 @@ internal sealed class ClientConnection : IDisposable
     private int _working;
     private int _ending;
     private int _left;
+    private ulong[]? _sessions;
 
     public ClientConnection(ulong id, string broker, WebSocket socket, BrokerOptions options, TimeProvider time)
     {
@@ -75,6 +76,46 @@ internal sealed class ClientConnection : IDisposable
         get => Volatile.Read(ref _accountId);
         set => Volatile.Write(ref _accountId, value);
     }
+
+    /// <summary>The most sessions a socket remembers being told of; past them the oldest is forgotten.</summary>
+    public const int KnownSessionsLimit = 32;
+
+    /// <summary>
+    /// The socket's client was told of the session (MATCH_RESP, a NewSession signal, RECONNECT_RESP): from
+    /// now on it may name it. Called before the frame that tells it is queued, so the client can never
+    /// name a session the socket does not know yet. Copy on write: sessions are joined seldom, and
+    /// read on every request that names one.
+    /// </summary>
+    public void JoinedSession(ulong sessionId)
+    {
+        while (true)
+        {
+            var known = Volatile.Read(ref _sessions);
+            if (known is not null && Array.IndexOf(known, sessionId) >= 0)
+            {
+                return;
+            }
+
+            var kept = known is null ? 0 : Math.Min(known.Length, KnownSessionsLimit - 1);
+            var next = new ulong[kept + 1];
+            if (known is not null)
+            {
+                Array.Copy(known, known.Length - kept, next, 0, kept); // the newest, in order
+            }
+
+            next[kept] = sessionId;
+            if (Interlocked.CompareExchange(ref _sessions, next, known) == known)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Whether the socket's client was told of the session. A request naming another is refused here,
+    /// so that guessing session ids (they are sequential) costs logic and its store nothing.
+    /// </summary>
+    public bool KnowsSession(ulong sessionId) => Volatile.Read(ref _sessions) is { } known && Array.IndexOf(known, sessionId) >= 0;
 
     /// <summary>The client says it confirms pushes (confirmReceipt, or a PUSH_DIALOGUE_RESP); ignored once it was found not to.</summary>
     public void ExpectConfirmations() => Delivery.ExpectConfirmations();

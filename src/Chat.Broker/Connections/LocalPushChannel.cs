@@ -33,6 +33,11 @@ internal sealed class LocalPushChannel(ConnectionRegistry registry, BrokerMetric
             return ValueTask.FromResult(false);
         }
 
+        if (push.Kind == SignalKind.NewSession)
+        {
+            connection.JoinedSession(push.SessionId); // before the client can read of it
+        }
+
         return ValueTask.FromResult(Queued(connection.TrySend(SignalFrames.Serialize(push))));
     }
 

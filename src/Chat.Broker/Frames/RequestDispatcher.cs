@@ -47,6 +47,11 @@ internal sealed class RequestDispatcher(ILogic logic, ConnectionRegistry registr
                 {
                     var wish = new MatchWish(request.Interests, request.Lang, request.Fallback ?? true);
                     var match = await logic.MatchAsync(connection.AccountId, connection.Address, request.Altcha, wish, cancellationToken);
+                    if (match.Code == ResultCode.Success)
+                    {
+                        connection.JoinedSession(match.SessionId);
+                    }
+
                     Reply(connection, match.Code == ResultCode.Success
                         ? new MatchResponse(match.Code, match.PartnerId, match.PartnerName, match.SessionId) { CommonInterests = match.CommonInterests ?? [] }
                         : Refusals.Match(match));
@@ -97,7 +102,7 @@ internal sealed class RequestDispatcher(ILogic logic, ConnectionRegistry registr
                 Reply(connection, new PingFrame(Commands.PingResp, connection.AccountId));
                 break;
             case CommandKind.PushDialogueResp:
-                if (connection.AccountId != 0 && request.MsgId is { } delivered && request.SessionId is { } deliveredIn)
+                if (connection.AccountId != 0 && request.MsgId is { } delivered && request.SessionId is { } deliveredIn && connection.KnowsSession(deliveredIn))
                 {
                     connection.ExpectConfirmations();
                     deliveries.Delivered(connection, deliveredIn, delivered);
@@ -188,7 +193,7 @@ internal sealed class RequestDispatcher(ILogic logic, ConnectionRegistry registr
             return;
         }
 
-        var result = await logic.ReconnectAsync(accountId, request.Token!, connection.Endpoint, cancellationToken);
+        var result = await logic.ReconnectAsync(accountId, request.Token!, connection.Endpoint, connection.Address, cancellationToken);
         if (result.Code != ResultCode.Success)
         {
             Reply(connection, result.Code switch
@@ -196,7 +201,7 @@ internal sealed class RequestDispatcher(ILogic logic, ConnectionRegistry registr
                 ResultCode.Banned => bans.Find(string.Empty, accountId) is { } accountBan
                     ? Banned(accountBan)
                     : new ReconnectResponse(result.Code, Msg: "this account is banned"), // this broker has not read that ban yet
-                ResultCode.RateLimited => new ReconnectResponse(result.Code, Msg: "too many reconnects: try again later", RetryAfter: result.RetryAfterSeconds),
+                ResultCode.RateLimited => new ReconnectResponse(result.Code, Msg: result.Message ?? "too many reconnects: try again later", RetryAfter: result.RetryAfterSeconds),
                 ResultCode.NoDataFound => new ReconnectResponse(result.Code, Msg: "unknown account or wrong token"),
                 _ => new ReconnectResponse(result.Code, Msg: "try again"),
             });
@@ -206,6 +211,11 @@ internal sealed class RequestDispatcher(ILogic logic, ConnectionRegistry registr
         if (request.ConfirmReceipt == true)
         {
             connection.ExpectConfirmations();
+        }
+
+        foreach (var session in result.Sessions)
+        {
+            connection.JoinedSession(session.SessionId);
         }
 
         registry.Bind(connection, accountId);
@@ -249,8 +259,22 @@ internal sealed class RequestDispatcher(ILogic logic, ConnectionRegistry registr
         return true;
     }
 
-    private bool RequireSession(ClientConnection connection, ClientRequest request) =>
-        Require(connection, request, request.SessionId, "sessionId");
+    /// <summary>The request names a session, and one this socket's client was told of (else logic would load it only to refuse it).</summary>
+    private bool RequireSession(ClientConnection connection, ClientRequest request)
+    {
+        if (!Require(connection, request, request.SessionId, "sessionId"))
+        {
+            return false;
+        }
+
+        if (!connection.KnowsSession(request.SessionId!.Value))
+        {
+            Refuse(connection, request, ResultCode.ParamErr, "not your session");
+            return false;
+        }
+
+        return true;
+    }
 
     private bool Require<T>(ClientConnection connection, ClientRequest request, T? value, string name)
     {

@@ -81,9 +81,9 @@ internal sealed partial class GrpcLogic(
             : new CreateAccountResult(created.Code.FromProto(), created.AccountId, created.Nickname, created.Token, NullIfEmpty(created.Msg));
     }
 
-    public async ValueTask<ReconnectResult> ReconnectAsync(ulong accountId, string token, ClientEndpoint endpoint, CancellationToken cancellationToken)
+    public async ValueTask<ReconnectResult> ReconnectAsync(ulong accountId, string token, ClientEndpoint endpoint, string? address, CancellationToken cancellationToken)
     {
-        var request = new ReConnectRequest { AccountId = accountId, Token = token, Broker = endpoint.Broker, ConnectionId = endpoint.ConnectionId, Incarnation = _incarnation };
+        var request = new ReConnectRequest { AccountId = accountId, Token = token, Broker = endpoint.Broker, ConnectionId = endpoint.ConnectionId, Incarnation = _incarnation, Address = address ?? string.Empty };
         var result = await CallAsync((n, o) => n.Client.ReconnectAsync(request, o).ResponseAsync, retry: true, cancellationToken);
         return result is null
             ? new ReconnectResult(ResultCode.InternalErr, accountId, string.Empty, [])
@@ -92,7 +92,8 @@ internal sealed partial class GrpcLogic(
                 accountId,
                 result.Nickname,
                 [.. result.Sessions.Select(s => new SessionSummary(s.SessionId, s.PartnerId, s.PartnerName, s.PartnerOnline, s.PartnerReadUpTo))],
-                (int)Math.Min(result.RetryAfter, int.MaxValue));
+                (int)Math.Min(result.RetryAfter, int.MaxValue),
+                NullIfEmpty(result.Msg));
     }
 
     public async ValueTask LogoutAsync(ulong accountId, ClientEndpoint endpoint, LeaveKind how, CancellationToken cancellationToken)

@@ -17,6 +17,9 @@ internal sealed class AddressRecord
     /// <summary>Reports filed from the address (<see cref="LimitOptions.ReportsPerHour"/>).</summary>
     public Allowance Reports;
 
+    /// <summary>Reconnects that named no account or the wrong token (<see cref="LimitOptions.FailedReconnectsPerMinute"/>).</summary>
+    public Allowance FailedReconnects;
+
     private List<BrokerSockets>? _sockets;
     private Dictionary<string, long>? _spent;
 
@@ -84,7 +87,8 @@ internal sealed class AddressRecord
             && _spent is null or { Count: 0 }
             && (limits.AccountsPerMinute <= 0 || Accounts.IsFull(now, limits.AccountsPerMinute))
             && (limits.ChallengeAfter <= 0 || Unchallenged.IsFull(now, limits.ChallengeAfter))
-            && (limits.ReportsPerHour <= 0 || Reports.IsFull(now, limits.ReportsPerHour / 60));
+            && (limits.ReportsPerHour <= 0 || Reports.IsFull(now, limits.ReportsPerHour / 60))
+            && (limits.FailedReconnectsPerMinute <= 0 || FailedReconnects.IsFull(now, limits.FailedReconnectsPerMinute));
     }
 
     private BrokerSockets On(string broker)

@@ -46,9 +46,11 @@ internal sealed class AddressRules
             (long)_options.WaitingPerAddress * factor,
             (double)_options.Challenge.AfterAccounts * factor,
             _options.Challenge.Always,
-            (double)_options.ReportsPerHour * factor);
+            (double)_options.ReportsPerHour * factor,
+            _options.FailedReconnectsPerMinute * factor,
+            (double)_options.FailedReconnectsBurst * factor);
     }
 }
 
 /// <summary>The limits of one address (0: off).</summary>
-internal readonly record struct AddressLimits(double AccountsPerMinute, double AccountsBurst, long Sockets, long Waiting, double ChallengeAfter, bool AlwaysChallenge, double ReportsPerHour);
+internal readonly record struct AddressLimits(double AccountsPerMinute, double AccountsBurst, long Sockets, long Waiting, double ChallengeAfter, bool AlwaysChallenge, double ReportsPerHour, double FailedReconnectsPerMinute, double FailedReconnectsBurst);

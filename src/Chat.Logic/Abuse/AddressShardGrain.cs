@@ -161,6 +161,34 @@ internal sealed class AddressShardGrain(AddressRules rules, LogicMetrics metrics
         return Task.FromResult(verdict);
     }
 
+    public Task<AddressVerdict> MayReconnect(string address)
+    {
+        var limits = rules.For(address);
+        if (limits.FailedReconnectsPerMinute <= 0 || !_addresses.TryGetValue(address, out var record))
+        {
+            return Task.FromResult(AddressVerdict.Admitted); // nothing failed lately: not even a record to look at
+        }
+
+        var now = Now;
+        return Task.FromResult(record.FailedReconnects.CanTake(now, limits.FailedReconnectsPerMinute, limits.FailedReconnectsBurst)
+            ? AddressVerdict.Admitted
+            : new AddressVerdict(
+                AddressVerdict.Kind.RateLimited,
+                record.FailedReconnects.SecondsUntilOne(now, limits.FailedReconnectsPerMinute, limits.FailedReconnectsBurst),
+                (long)limits.FailedReconnectsBurst));
+    }
+
+    public Task ReconnectFailed(string address)
+    {
+        var limits = rules.For(address);
+        if (limits.FailedReconnectsPerMinute > 0)
+        {
+            Record(address).FailedReconnects.Take(Now, limits.FailedReconnectsPerMinute, limits.FailedReconnectsBurst);
+        }
+
+        return Task.CompletedTask;
+    }
+
     public Task<bool> Spend(string address, SolvedChallenge solved)
     {
         var record = Record(address);

@@ -130,6 +130,24 @@ internal sealed partial class Admissions(
             : CountAsync(address, Refusal.Reports, shard => shard.FileReport(address), limit => $"too many reports from your address (at most {limit} an hour); try again later");
 
     /// <summary>
+    /// Before a reconnect from <paramref name="address"/> looks its account up: refused (code 5) once
+    /// the address has spent its failed reconnects, so guessing costs the store nothing past them.
+    /// </summary>
+    public ValueTask<Admission> AdmitReconnectAsync(string address) =>
+        _options.FailedReconnectsPerMinute <= 0
+            ? ValueTask.FromResult(Admission.Admitted)
+            : CountAsync(address, Refusal.Reconnects, shard => shard.MayReconnect(address), limit => $"too many reconnects from your address named no account or the wrong token (at most {limit} at once); try again later");
+
+    /// <summary>A reconnect from <paramref name="address"/> named no account or the wrong token: counted (one-way; a lost count only loosens the limit).</summary>
+    public void ReconnectFailed(string address)
+    {
+        if (_options.FailedReconnectsPerMinute > 0)
+        {
+            Shard(address).ReconnectFailed(address).Ignore();
+        }
+    }
+
+    /// <summary>
     /// The client's solution of a challenge that is not about an account (a match): checked and
     /// spent (once, in the whole cluster). Null if it solved one, else why not.
     /// </summary>
@@ -247,6 +265,9 @@ internal static class Refusal
 
     /// <summary>Code 5 to a REPORT_REQ: the address filed its reports of the hour.</summary>
     public const string Reports = "reports";
+
+    /// <summary>Code 5 to a RECONNECT_REQ from an address whose reconnects named no account or the wrong token too often.</summary>
+    public const string Reconnects = "reconnects";
 
     /// <summary>Code 6 to a MATCH_REQ from an address that was reported lately.</summary>
     public const string Reported = "reported";

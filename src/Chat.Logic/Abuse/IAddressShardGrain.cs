@@ -25,6 +25,13 @@ internal interface IAddressShardGrain : IGrainWithIntegerKey
     /// <summary>May the address file a report? One is counted if so.</summary>
     Task<AddressVerdict> FileReport(string address);
 
+    /// <summary>May the address try a reconnect? Refused once its failed reconnects are spent; nothing is counted.</summary>
+    Task<AddressVerdict> MayReconnect(string address);
+
+    /// <summary>A reconnect from the address named no account or the wrong token: one of its allowance is spent.</summary>
+    [Orleans.Concurrency.OneWay]
+    Task ReconnectFailed(string address);
+
     /// <summary>Spends a challenge the address solved for something other than an account (a match); false if it was spent before.</summary>
     Task<bool> Spend(string address, SolvedChallenge solved);
 

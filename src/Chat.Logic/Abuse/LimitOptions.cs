@@ -36,6 +36,18 @@ internal sealed class LimitOptions : IValidatableObject
     [Range(0, 1_000_000)]
     public int ReportsPerHour { get; set; } = 20;
 
+    /// <summary>
+    /// Reconnects an address may make per minute, on average, that name no account or the wrong token (a
+    /// token bucket): each costs an account lookup, which a stranger guessing could repeat without end.
+    /// One with the right token is never counted. 0: no limit.
+    /// </summary>
+    [Range(0, 1_000_000)]
+    public double FailedReconnectsPerMinute { get; set; } = 10;
+
+    /// <summary>Failed reconnects an address may make at once after a quiet spell (the bucket's size).</summary>
+    [Range(1, 1_000_000)]
+    public int FailedReconnectsBurst { get; set; } = 20;
+
     /// <summary>Addresses and ranges (CIDR, comma-separated) whose per-address limits are multiplied by <see cref="AllowListFactor"/>: a known carrier-grade NAT, an office.</summary>
     public string? AllowList { get; set; }
 
@@ -54,7 +66,7 @@ internal sealed class LimitOptions : IValidatableObject
     public ChallengeOptions Challenge { get; set; } = new();
 
     /// <summary>Whether any per-address rule is on; with none, no address is tracked at all.</summary>
-    public bool AnyAddressLimit => AccountsPerMinute > 0 || SocketsPerAddress > 0 || ReportsPerHour > 0 || Challenge.IsOn;
+    public bool AnyAddressLimit => AccountsPerMinute > 0 || SocketsPerAddress > 0 || ReportsPerHour > 0 || FailedReconnectsPerMinute > 0 || Challenge.IsOn;
 
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {

@@ -39,10 +39,15 @@ internal sealed partial class AccountGrain(
     // Lost with the activation, which an account with chats to come back to keeps.
     private TokenBucket? _reconnects;
 
+    // The row was read by the activation itself, just now: the call that activated the grain need not
+    // read it again. Every call that does not read it clears this, so no later call relies on that read.
+    private bool _justRead;
+
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
         _id = (ulong)this.GetPrimaryKeyLong();
         _account = await store.FindAccountAsync(_id, cancellationToken);
+        _justRead = true;
     }
 
     public async Task<Reconnected> Reconnect(string token, ClientEndpoint endpoint)
@@ -108,6 +113,7 @@ internal sealed partial class AccountGrain(
 
     public async Task Resume(ClientEndpoint endpoint)
     {
+        _justRead = false;
         if (_account?.Endpoint != endpoint)
         {
             return;
@@ -245,7 +251,11 @@ internal sealed partial class AccountGrain(
         }
     }
 
-    public Task<bool> IsBoundTo(string broker) => Task.FromResult(_account?.Endpoint?.Broker == broker);
+    public Task<bool> IsBoundTo(string broker)
+    {
+        _justRead = false;
+        return Task.FromResult(_account?.Endpoint?.Broker == broker);
+    }
 
     /// <summary>
     /// Reads the row again: the housekeeper may have dropped the account's socket in the store when
@@ -253,6 +263,12 @@ internal sealed partial class AccountGrain(
     /// </summary>
     private async Task ReloadAsync()
     {
+        if (_justRead)
+        {
+            _justRead = false; // one read per activated call, not two (a stranger's reconnect to an id nobody created costs one)
+            return;
+        }
+
         try
         {
             await _binding;

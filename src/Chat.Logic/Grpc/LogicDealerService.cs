@@ -229,10 +229,11 @@ internal sealed class LogicDealerService(GrainLogic logic, INodeLinks links, Log
         }
 
         var endpoint = Endpoint(request.Broker, request.ConnectionId, request.Incarnation);
-        var result = await logic.ReconnectAsync(request.AccountId, request.Token, endpoint, context.CancellationToken);
+        var result = await logic.ReconnectAsync(request.AccountId, request.Token, endpoint, request.Address.Length == 0 ? null : request.Address, context.CancellationToken);
         var response = new ReConnectResponse
         {
             Code = result.Code.ToProto(),
+            Msg = result.Message ?? string.Empty,
             AccountId = result.AccountId,
             Nickname = result.NickName,
             RetryAfter = (uint)result.RetryAfterSeconds,

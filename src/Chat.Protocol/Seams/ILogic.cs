@@ -18,7 +18,12 @@ public interface ILogic
 
     ValueTask<CreateAccountResult> CreateAccountAsync(string nickName, ClientEndpoint endpoint, CancellationToken cancellationToken);
 
-    ValueTask<ReconnectResult> ReconnectAsync(ulong accountId, string token, ClientEndpoint endpoint, CancellationToken cancellationToken);
+    /// <summary>
+    /// The socket of <paramref name="endpoint"/> takes the account back with its token. <paramref name="address"/>
+    /// is the socket's (<see cref="ClientAddresses.KeyOf"/>), for the limit on reconnects that name no
+    /// account or the wrong token (null: not counted).
+    /// </summary>
+    ValueTask<ReconnectResult> ReconnectAsync(ulong accountId, string token, ClientEndpoint endpoint, string? address, CancellationToken cancellationToken);
 
     /// <summary>The socket of <paramref name="endpoint"/> is gone; <paramref name="how"/> says whether the client meant it.</summary>
     ValueTask LogoutAsync(ulong accountId, ClientEndpoint endpoint, LeaveKind how, CancellationToken cancellationToken);
@@ -100,7 +105,7 @@ public enum LeaveKind
 public readonly record struct CreateAccountResult(ResultCode Code, ulong AccountId, string NickName, string Token, string? Message = null);
 
 /// <param name="RetryAfterSeconds">With <see cref="ResultCode.RateLimited"/>: when the account may reconnect again.</param>
-public readonly record struct ReconnectResult(ResultCode Code, ulong AccountId, string NickName, IReadOnlyList<SessionSummary> Sessions, int RetryAfterSeconds = 0);
+public readonly record struct ReconnectResult(ResultCode Code, ulong AccountId, string NickName, IReadOnlyList<SessionSummary> Sessions, int RetryAfterSeconds = 0, string? Message = null);
 
 /// <param name="RetryAfter">With code 5 (a limit): seconds until MATCH_REQ may succeed.</param>
 /// <param name="Challenge">With code 6: the challenge whose solution the next MATCH_REQ must carry.</param>

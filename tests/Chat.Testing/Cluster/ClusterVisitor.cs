@@ -84,7 +84,7 @@ public sealed class ClusterVisitor
     {
         var (endpoint, pushes) = _broker.Open();
         (Endpoint, _pushes) = (endpoint, pushes);
-        var result = await Logic.ReconnectAsync(AccountId, Token, endpoint, CancellationToken.None).AsTask().Within(Timeout, "Reconnect");
+        var result = await Logic.ReconnectAsync(AccountId, Token, endpoint, address: null, CancellationToken.None).AsTask().Within(Timeout, "Reconnect");
         await Logic.ResumeAsync(AccountId, endpoint, CancellationToken.None).AsTask().Within(Timeout, "Resume");
         return result;
     }

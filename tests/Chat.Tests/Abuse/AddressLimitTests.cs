@@ -1,4 +1,5 @@
 using System.Net.WebSockets;
+using Chat.Logic.Storage;
 using Chat.Testing;
 using Chat.Tests.Diagnostics;
 using Chat.Tests.Infrastructure;
@@ -82,6 +83,60 @@ public sealed class AddressLimitTests
 
         var metrics = await server.MetricsAsync();
         Assert.Equal(2, Value(metrics, "chat_abuse_refusals_total", "kind=\"accounts\""));
+    }
+
+    [Fact]
+    public async Task Reconnects_that_name_no_account_are_limited_per_address_and_once_refused_cost_no_store_read()
+    {
+        // 6 failures a minute (one every 10 s), 3 at once; a reconnect with the right token is never counted.
+        var store = new ReadCountingStore();
+        await using var server = await LimitedServer.StartWithServicesAsync(
+            services => services.AddSingleton<IChatStore>(store),
+            "Chat:Limits:FailedReconnectsPerMinute=6", "Chat:Limits:FailedReconnectsBurst=3");
+        await using var visitor = await server.VisitorAsync("198.51.100.40");
+        for (var i = 0; i < 4; i++)
+        {
+            var (again, resumed) = await visitor.ReconnectOnNewSocketAsync(server.Server.WebSocketUri);
+            await using var _ = again;
+            Assert.Equal(0, resumed.Code());
+        }
+
+        // A stranger names accounts nobody created: each is looked up in the store, until the address's
+        // allowance is spent; then it is refused before the lookup, on any socket of that address.
+        const string Stranger = "203.0.113.60";
+        await using var guesser = await server.ConnectAsync(Stranger);
+        var readsBefore = store.AccountReads;
+        for (var i = 1; i <= 3; i++)
+        {
+            guesser.Adopt(visitor.AccountId + (ulong)(1000 * i), "guessed-token");
+            Assert.Equal(4, (await guesser.ReconnectAsync()).Code());
+        }
+
+        Assert.Equal(readsBefore + 3, store.AccountReads);
+        guesser.Adopt(visitor.AccountId + 4000, "guessed-token");
+        var refused = await guesser.ReconnectAsync();
+        Assert.Equal(5, refused.Code());
+        Assert.Equal(10, refused.Root.GetProperty("retryAfter").GetInt32());
+        await using var otherSocket = await server.ConnectAsync(Stranger);
+        otherSocket.Adopt(visitor.AccountId + 5000, "guessed-token");
+        Assert.Equal(5, (await otherSocket.ReconnectAsync()).Code());
+        Assert.Equal(readsBefore + 3, store.AccountReads);
+
+        // Other addresses are not affected, nor is the visitor, whose reconnects did not count.
+        await using var neighbour = await server.ConnectAsync("203.0.113.61");
+        neighbour.Adopt(visitor.AccountId + 6000, "guessed-token");
+        Assert.Equal(4, (await neighbour.ReconnectAsync()).Code());
+        var (back, backAgain) = await visitor.ReconnectOnNewSocketAsync(server.Server.WebSocketUri);
+        await using var b = back;
+        Assert.Equal(0, backAgain.Code());
+
+        // When the refusal said, one more try.
+        server.Clock.Advance(TimeSpan.FromSeconds(10));
+        Assert.Equal(4, (await guesser.ReconnectAsync()).Code());
+        Assert.Equal(5, (await guesser.ReconnectAsync()).Code());
+
+        var metrics = await server.MetricsAsync();
+        Assert.Equal(3, Value(metrics, "chat_abuse_refusals_total", "kind=\"reconnects\""));
     }
 
     [Fact]

@@ -20,11 +20,18 @@ internal sealed class LimitedServer : IAsyncDisposable
 
     public FakeTimeProvider Clock { get; }
 
-    public static async Task<LimitedServer> StartAsync(params string[] limits)
+    public static Task<LimitedServer> StartAsync(params string[] limits) => StartWithServicesAsync(_ => { }, limits);
+
+    /// <summary>As <see cref="StartAsync"/>, with parts of the server's own (a store) that <paramref name="services"/> puts in.</summary>
+    public static async Task<LimitedServer> StartWithServicesAsync(Action<IServiceCollection> services, params string[] limits)
     {
         var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
         var server = await ChatServer.StartWithServicesAsync(
-            services => services.AddSingleton<TimeProvider>(clock),
+            s =>
+            {
+                s.AddSingleton<TimeProvider>(clock);
+                services(s);
+            },
             ["Chat:Cluster:TrustedProxies=127.0.0.1", "Chat:Broker:SilenceTimeout=01:00:00", .. limits]);
         return new LimitedServer(server, clock);
     }

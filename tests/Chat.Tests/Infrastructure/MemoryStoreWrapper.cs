@@ -14,7 +14,7 @@ internal abstract class MemoryStoreWrapper(IChatStore? inner = null) : IChatStor
 
     public Task<ulong> ReserveIdsAsync(IdKind kind, int count, CancellationToken cancellationToken) => Inner.ReserveIdsAsync(kind, count, cancellationToken);
 
-    public Task<AccountRecord?> FindAccountAsync(ulong accountId, CancellationToken cancellationToken) => Inner.FindAccountAsync(accountId, cancellationToken);
+    public virtual Task<AccountRecord?> FindAccountAsync(ulong accountId, CancellationToken cancellationToken) => Inner.FindAccountAsync(accountId, cancellationToken);
 
     public virtual Task<SessionState?> LoadSessionAsync(ulong sessionId, CancellationToken cancellationToken) => Inner.LoadSessionAsync(sessionId, cancellationToken);
 

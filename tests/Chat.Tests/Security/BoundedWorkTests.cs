@@ -1,4 +1,6 @@
+using Chat.Logic.Storage;
 using Chat.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 
 namespace Chat.Tests.Security;
@@ -67,6 +69,56 @@ public sealed class BoundedWorkTests
         // The refused reconnect took nothing from the socket the account is on.
         Assert.Equal(0, (await alice.SayAsync(sessionId, "who is there?")).Code());
         Assert.Equal("who is there?", (await second.ExpectAsync("PUSH_DIALOGUE_REQ")).String("content"));
+    }
+
+    [Fact]
+    public async Task Requests_naming_a_session_the_socket_was_not_told_of_are_refused_at_the_broker_and_cost_the_store_nothing()
+    {
+        var store = new ReadCountingStore();
+        await using var server = await ChatServer.StartWithServicesAsync(services => services.AddSingleton<IChatStore>(store), NoRateLimit);
+        var (alice, bob, sessionId) = await server.NewPairAsync();
+        await using var a = alice;
+        await using var b = bob;
+        var (carol, dave, theirs) = await server.NewPairAsync("carol", "dave");
+        await using var c = carol;
+        await using var d = dave;
+
+        // Carol names Alice and Bob's session and ids no session has had yet (they are sequential, so
+        // easy to guess), in every request that names a session.
+        var loadsBefore = store.SessionReads;
+        foreach (var guessed in new[] { sessionId, theirs + 1000, theirs + 2000 })
+        {
+            var said = await carol.RequestAsync(new { cmd = "DIALOGUE_REQ", requestId = $"r{guessed}", senderId = carol.AccountId, sessionId = guessed, content = "hi" }, "DIALOGUE_RESP");
+            AssertNotYours(said);
+            AssertNotYours(await carol.RequestAsync(new { cmd = "VIEWED_ACK_REQ", sessionId = guessed, msgId = 1 }, "VIEWED_ACK_RESP"));
+            AssertNotYours(await carol.RequestAsync(new { cmd = "END_SESSION_REQ", sessionId = guessed }, "END_SESSION_RESP"));
+            AssertNotYours(await carol.RequestAsync(new { cmd = "REPORT_REQ", sessionId = guessed, reason = "spam" }, "REPORT_RESP"));
+            AssertNotYours(await carol.RequestAsync(new { cmd = "TYPING_REQ", sessionId = guessed }, "ERROR_RESP"));
+            await carol.SendAsync(new { cmd = "PUSH_DIALOGUE_RESP", code = 0, sessionId = guessed, msgId = 1 });
+        }
+
+        await carol.BarrierAsync();
+        Assert.Equal(loadsBefore, store.SessionReads);
+
+        // Alice and Bob heard nothing of it and carry on; so do Carol and Dave.
+        Assert.Equal(0, (await alice.SayAsync(sessionId, "still ours")).Code());
+        Assert.Equal("still ours", (await bob.ExpectAsync("PUSH_DIALOGUE_REQ")).String("content"));
+        Assert.Empty(bob.TakeAll("PUSH_SIGNAL_REQ"));
+        Assert.Equal(0, (await carol.SayAsync(theirs, "and ours")).Code());
+        Assert.Equal("and ours", (await dave.ExpectAsync("PUSH_DIALOGUE_REQ")).String("content"));
+
+        // A socket is told of its sessions by RECONNECT_RESP too: Bob's next socket may name his.
+        var (bobAgain, resumed) = await bob.ReconnectOnNewSocketAsync(server.WebSocketUri);
+        await using var b2 = bobAgain;
+        Assert.Equal(0, resumed.Code());
+        Assert.Equal(0, (await bobAgain.SayAsync(sessionId, "from my new socket")).Code());
+        Assert.Equal("from my new socket", (await alice.ExpectAsync("PUSH_DIALOGUE_REQ")).String("content"));
+
+        static void AssertNotYours(Frame refused)
+        {
+            Assert.Equal(1, refused.Code());
+            Assert.Equal("not your session", refused.String("msg"));
+        }
     }
 
     [Fact]
