@@ -99,8 +99,11 @@ internal sealed partial class GrainLogic(
         {
             Failed(address);
         }
+        else if (reconnected.Code == ResultCode.Success)
+        {
+            counts.Changed();
+        }
 
-        counts.Changed();
         return new ReconnectResult(
             reconnected.Code,
             accountId,

@@ -26,7 +26,7 @@ internal abstract class MemoryStoreWrapper(IChatStore? inner = null) : IChatStor
 
     public Task<IReadOnlyList<ulong>> FindAwaySinceAsync(long awaySinceUnixMs, int limit, CancellationToken cancellationToken) => Inner.FindAwaySinceAsync(awaySinceUnixMs, limit, cancellationToken);
 
-    public Task<ChatCounts> ReadCountsAsync(CancellationToken cancellationToken) => Inner.ReadCountsAsync(cancellationToken);
+    public virtual Task<ChatCounts> ReadCountsAsync(CancellationToken cancellationToken) => Inner.ReadCountsAsync(cancellationToken);
 
     public Task<IReadOnlyList<string>> FindBrokersAsync(CancellationToken cancellationToken) => Inner.FindBrokersAsync(cancellationToken);
 
