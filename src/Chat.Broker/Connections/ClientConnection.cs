@@ -43,6 +43,7 @@ internal sealed class ClientConnection : IDisposable
     private int _ending;
     private int _left;
     private ulong[]? _sessions;
+    private int _wrongSessions;
 
     public ClientConnection(ulong id, string broker, WebSocket socket, BrokerOptions options, TimeProvider time)
     {
@@ -111,11 +112,32 @@ internal sealed class ClientConnection : IDisposable
         }
     }
 
-    /// <summary>
-    /// Whether the socket's client was told of the session. A request naming another is refused here,
-    /// so that guessing session ids (they are sequential) costs logic and its store nothing.
-    /// </summary>
+    /// <summary>Requests naming a session this socket does not know that logic answered "not your session" before the broker refuses such requests itself.</summary>
+    public const int WrongSessionsLimit = 5;
+
+    /// <summary>Whether the socket's client was told of the session.</summary>
     public bool KnowsSession(ulong sessionId) => Volatile.Read(ref _sessions) is { } known && Array.IndexOf(known, sessionId) >= 0;
+
+    /// <summary>
+    /// Whether logic may still be asked about a session this socket does not know: one of the account's
+    /// that ended before this socket (a report of it, a late message). Session ids are sequential, so
+    /// easy to guess, and each guess would make logic load a session to refuse it: after
+    /// <see cref="WrongSessionsLimit"/> wrong ones the broker refuses them itself.
+    /// </summary>
+    public bool MayAskOfUnknownSessions => Volatile.Read(ref _wrongSessions) < WrongSessionsLimit;
+
+    /// <summary>Logic answered a request naming a session this socket does not know: the account's (it is known from now on), or not (<paramref name="theirs"/> false).</summary>
+    public void AskedOfUnknownSession(ulong sessionId, bool theirs)
+    {
+        if (theirs)
+        {
+            JoinedSession(sessionId);
+        }
+        else
+        {
+            Interlocked.Increment(ref _wrongSessions);
+        }
+    }
 
     /// <summary>The client says it confirms pushes (confirmReceipt, or a PUSH_DIALOGUE_RESP); ignored once it was found not to.</summary>
     public void ExpectConfirmations() => Delivery.ExpectConfirmations();

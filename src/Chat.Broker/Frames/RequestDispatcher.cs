@@ -65,6 +65,7 @@ internal sealed class RequestDispatcher(ILogic logic, ConnectionRegistry registr
                 if (RequireOwnAccount(connection, request, request.AccountId) && RequireSession(connection, request) && Require(connection, request, request.MsgId, "msgId"))
                 {
                     var code = await logic.ViewedAckAsync(connection.AccountId, request.SessionId!.Value, request.MsgId!.Value, cancellationToken);
+                    Learn(connection, request.SessionId.Value, code);
                     Reply(connection, new StatusResponse(Commands.ViewedAckResp, code));
                 }
 
@@ -73,6 +74,7 @@ internal sealed class RequestDispatcher(ILogic logic, ConnectionRegistry registr
                 if (RequireOwnAccount(connection, request, request.AccountId) && RequireSession(connection, request))
                 {
                     var code = await logic.EndSessionAsync(connection.AccountId, request.SessionId!.Value, cancellationToken);
+                    Learn(connection, request.SessionId.Value, code);
                     Reply(connection, new StatusResponse(Commands.EndSessionResp, code, SessionId: request.SessionId));
                 }
 
@@ -81,14 +83,16 @@ internal sealed class RequestDispatcher(ILogic logic, ConnectionRegistry registr
                 if (RequireOwnAccount(connection, request, request.AccountId) && RequireSession(connection, request) && Require(connection, request, request.Reason, "reason"))
                 {
                     var reported = await logic.ReportAsync(connection.AccountId, request.SessionId!.Value, request.Reason!, request.Note, connection.Address, cancellationToken);
+                    Learn(connection, request.SessionId.Value, reported.Code);
                     Reply(connection, new StatusResponse(Commands.ReportResp, reported.Code, reported.Message, SessionId: request.SessionId, RetryAfter: reported.RetryAfter));
                 }
 
                 break;
             case CommandKind.Typing:
                 // No response when it is carried out: typing is a hint, and answering each one would double
-                // the traffic. A malformed one is refused like any request (ERROR_RESP code 1).
-                if (RequireOwnAccount(connection, request, request.AccountId) && RequireSession(connection, request))
+                // the traffic. A malformed one is refused like any request (ERROR_RESP code 1), and so is one
+                // for a session the socket does not know (nobody types into a chat that ended before it).
+                if (RequireOwnAccount(connection, request, request.AccountId) && RequireSession(connection, request, known: true))
                 {
                     await logic.TypingAsync(connection.AccountId, request.SessionId!.Value, cancellationToken);
                 }
@@ -236,6 +240,8 @@ internal sealed class RequestDispatcher(ILogic logic, ConnectionRegistry registr
         }
 
         var sent = await logic.SendAsync(connection.AccountId, request.SessionId!.Value, request.RequestId!, request.Content!, cancellationToken);
+        Learn(connection, request.SessionId.Value, sent.Code);
+
         Reply(connection, sent.Code == ResultCode.Success
             ? new DialogueResponse(sent.Code, request.RequestId, sent.MsgId)
             : new DialogueResponse(sent.Code, request.RequestId, Msg: sent.Message));
@@ -259,21 +265,33 @@ internal sealed class RequestDispatcher(ILogic logic, ConnectionRegistry registr
         return true;
     }
 
-    /// <summary>The request names a session, and one this socket's client was told of (else logic would load it only to refuse it).</summary>
-    private bool RequireSession(ClientConnection connection, ClientRequest request)
+    /// <summary>
+    /// The request names a session: one this socket's client was told of, or, unless <paramref name="known"/>
+    /// is demanded, one logic may still be asked about (<see cref="ClientConnection.MayAskOfUnknownSessions"/>).
+    /// </summary>
+    private bool RequireSession(ClientConnection connection, ClientRequest request, bool known = false)
     {
         if (!Require(connection, request, request.SessionId, "sessionId"))
         {
             return false;
         }
 
-        if (!connection.KnowsSession(request.SessionId!.Value))
+        if (!connection.KnowsSession(request.SessionId!.Value) && (known || !connection.MayAskOfUnknownSessions))
         {
             Refuse(connection, request, ResultCode.ParamErr, "not your session");
             return false;
         }
 
         return true;
+    }
+
+    /// <summary>What logic answered about a session the socket did not know: the account's (carried out, or ended), or not its own.</summary>
+    private static void Learn(ClientConnection connection, ulong sessionId, ResultCode code)
+    {
+        if (code is ResultCode.Success or ResultCode.NoDataFound or ResultCode.ParamErr && !connection.KnowsSession(sessionId))
+        {
+            connection.AskedOfUnknownSession(sessionId, theirs: code != ResultCode.ParamErr);
+        }
     }
 
     private bool Require<T>(ClientConnection connection, ClientRequest request, T? value, string name)

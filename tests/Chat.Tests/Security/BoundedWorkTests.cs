@@ -1,3 +1,4 @@
+using Chat.Broker.Connections;
 using Chat.Logic.Storage;
 using Chat.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
@@ -72,7 +73,7 @@ public sealed class BoundedWorkTests
     }
 
     [Fact]
-    public async Task Requests_naming_a_session_the_socket_was_not_told_of_are_refused_at_the_broker_and_cost_the_store_nothing()
+    public async Task Requests_naming_sessions_that_are_not_the_accounts_are_refused_by_the_broker_after_a_few_and_then_cost_the_store_nothing()
     {
         var store = new ReadCountingStore();
         await using var server = await ChatServer.StartWithServicesAsync(services => services.AddSingleton<IChatStore>(store), NoRateLimit);
@@ -84,9 +85,16 @@ public sealed class BoundedWorkTests
         await using var d = dave;
 
         // Carol names Alice and Bob's session and ids no session has had yet (they are sequential, so
-        // easy to guess), in every request that names a session.
+        // easy to guess), in every request that names a session. Logic refuses the first few.
+        var guesses = new[] { sessionId, theirs + 1000, theirs + 2000, theirs + 3000 };
+        for (var i = 0; i < ClientConnection.WrongSessionsLimit; i++)
+        {
+            Assert.Equal(1, (await carol.RequestAsync(new { cmd = "VIEWED_ACK_REQ", sessionId = guesses[i % guesses.Length], msgId = 1 }, "VIEWED_ACK_RESP")).Code());
+        }
+
+        // Then the broker refuses them itself: not one more session is loaded.
         var loadsBefore = store.SessionReads;
-        foreach (var guessed in new[] { sessionId, theirs + 1000, theirs + 2000 })
+        foreach (var guessed in guesses)
         {
             var said = await carol.RequestAsync(new { cmd = "DIALOGUE_REQ", requestId = $"r{guessed}", senderId = carol.AccountId, sessionId = guessed, content = "hi" }, "DIALOGUE_RESP");
             AssertNotYours(said);
