@@ -90,9 +90,11 @@ internal sealed class RequestDispatcher(ILogic logic, ConnectionRegistry registr
                 break;
             case CommandKind.Typing:
                 // No response when it is carried out: typing is a hint, and answering each one would double
-                // the traffic. A malformed one is refused like any request (ERROR_RESP code 1), and so is one
-                // for a session the socket does not know (nobody types into a chat that ended before it).
-                if (RequireOwnAccount(connection, request, request.AccountId) && RequireSession(connection, request, known: true))
+                // the traffic. A malformed one is refused like any request (ERROR_RESP code 1). One for a session
+                // the socket does not know is dropped, as logic would drop it (nobody types into a chat that
+                // ended before this socket), without asking logic.
+                if (RequireOwnAccount(connection, request, request.AccountId) && Require(connection, request, request.SessionId, "sessionId")
+                    && connection.KnowsSession(request.SessionId!.Value))
                 {
                     await logic.TypingAsync(connection.AccountId, request.SessionId!.Value, cancellationToken);
                 }
@@ -266,17 +268,17 @@ internal sealed class RequestDispatcher(ILogic logic, ConnectionRegistry registr
     }
 
     /// <summary>
-    /// The request names a session: one this socket's client was told of, or, unless <paramref name="known"/>
-    /// is demanded, one logic may still be asked about (<see cref="ClientConnection.MayAskOfUnknownSessions"/>).
+    /// The request names a session: one this socket's client was told of, or one logic may still be
+    /// asked about (<see cref="ClientConnection.MayAskOfUnknownSessions"/>).
     /// </summary>
-    private bool RequireSession(ClientConnection connection, ClientRequest request, bool known = false)
+    private bool RequireSession(ClientConnection connection, ClientRequest request)
     {
         if (!Require(connection, request, request.SessionId, "sessionId"))
         {
             return false;
         }
 
-        if (!connection.KnowsSession(request.SessionId!.Value) && (known || !connection.MayAskOfUnknownSessions))
+        if (!connection.KnowsSession(request.SessionId!.Value) && !connection.MayAskOfUnknownSessions)
         {
             Refuse(connection, request, ResultCode.ParamErr, "not your session");
             return false;

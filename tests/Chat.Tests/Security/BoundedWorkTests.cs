@@ -101,12 +101,13 @@ public sealed class BoundedWorkTests
             AssertNotYours(await carol.RequestAsync(new { cmd = "VIEWED_ACK_REQ", sessionId = guessed, msgId = 1 }, "VIEWED_ACK_RESP"));
             AssertNotYours(await carol.RequestAsync(new { cmd = "END_SESSION_REQ", sessionId = guessed }, "END_SESSION_RESP"));
             AssertNotYours(await carol.RequestAsync(new { cmd = "REPORT_REQ", sessionId = guessed, reason = "spam" }, "REPORT_RESP"));
-            AssertNotYours(await carol.RequestAsync(new { cmd = "TYPING_REQ", sessionId = guessed }, "ERROR_RESP"));
+            await carol.SendAsync(new { cmd = "TYPING_REQ", sessionId = guessed });
             await carol.SendAsync(new { cmd = "PUSH_DIALOGUE_RESP", code = 0, sessionId = guessed, msgId = 1 });
         }
 
         await carol.BarrierAsync();
         Assert.Equal(loadsBefore, store.SessionReads);
+        Assert.Empty(carol.TakeAll("ERROR_RESP")); // typing and delivery marks are never answered
 
         // Alice and Bob heard nothing of it and carry on; so do Carol and Dave.
         Assert.Equal(0, (await alice.SayAsync(sessionId, "still ours")).Code());
