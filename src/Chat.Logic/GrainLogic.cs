@@ -72,7 +72,8 @@ internal sealed partial class GrainLogic(
     public async ValueTask<ReconnectResult> ReconnectAsync(ulong accountId, string token, ClientEndpoint endpoint, string? address, CancellationToken cancellationToken)
     {
         // Before the account is looked up: past its failed reconnects, an address guessing ids or
-        // tokens is refused without costing the store a read.
+        // tokens is refused without costing the store a read (sockets whose address is unknown are not counted as one).
+        address = address is ClientAddresses.Unknown ? null : address;
         if (address is not null && await admissions.AdmitReconnectAsync(address) is { IsRefused: true } refused)
         {
             return new ReconnectResult(refused.Code, accountId, string.Empty, [], refused.RetryAfter ?? 0, refused.Message);
