@@ -245,7 +245,9 @@ public sealed class ChatInBrowserTests(BrowserFixture browser)
     [Fact]
     public async Task Server_restart_is_survived_and_the_chat_goes_on()
     {
-        await using var server = await BrowserServer.StartAsync();
+        // The chat waits a grace period for its visitors to come back; on a loaded machine a restart and
+        // the pages' back-off took longer than the default 30 s (CI: the chat had ended when they were back).
+        await using var server = await BrowserServer.StartAsync("Chat:Logic:GracePeriod=00:02:00");
         var (alice, bob) = await MatchAsync(server);
         await using var a = alice;
         await using var b = bob;
