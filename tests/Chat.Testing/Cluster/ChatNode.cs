@@ -1,3 +1,4 @@
+using Chat.Broker.Connections;
 using Chat.Host;
 using Chat.Testing.Files;
 using Chat.Testing.Network;
@@ -119,6 +120,11 @@ public sealed class ChatNode : IAsyncDisposable
             try
             {
                 await app.StopAsync().Within(TimeSpan.FromSeconds(30), $"stopping chat {Role}");
+            }
+            catch (TimeoutException ex) when (app.Services.GetService<ConnectionRegistry>() is { } sockets)
+            {
+                // A broker that will not stop: say whether its sockets' loops are what it waits on.
+                throw new TimeoutException($"{ex.Message}; {sockets.Count} of its sockets still registered", ex);
             }
             finally
             {
